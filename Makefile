@@ -1,0 +1,50 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint format demo bench golden soak clean
+
+help: ## show this help
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install csrules with its dev extras
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict on src/
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
+
+format: $(STAMP) ## apply ruff formatting and fixes
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+demo: $(STAMP) ## evaluate the example tickets with the default bundle and print the explanations
+	@for t in examples/tickets/*.json; do \
+		echo "=== $$t"; \
+		$(BIN)/csrules eval "$$t" --now 2026-11-23T15:00:00Z || exit $$?; \
+		echo; \
+	done
+
+golden: $(STAMP) ## regenerate golden trace/explain/CLI snapshots (review the diff like code)
+	$(BIN)/python -m pytest -q tests/golden --update-golden
+
+bench: $(STAMP) ## run the benchmarks (figures and ratios printed, nothing asserted)
+	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_scale.py
+
+soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 8 threads x 20,000
+	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 8 --per-thread 20000
+
+clean: ## remove .venv and build output
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache

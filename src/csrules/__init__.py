@@ -1,0 +1,37 @@
+"""csrules: declarative customer-service escalation policies, decided on durable_rules.
+
+```python
+import csrules
+engine = csrules.load()                      # the default bundle
+decision = engine.evaluate(ticket_dict)      # outcome, required role, actions, follow-ups, trace
+print(decision.explain())
+```
+"""
+
+from ._version import __version__
+from .decision import Action, Decision, FollowUp, Reasons
+from .engine import Engine, default_policies, load
+from .errors import Diagnostic, EngineError, Error, PolicyError, TicketError
+from .ticket import Ticket
+from .trace import ConditionResult, Trace, TraceEffect, TraceStep
+
+__all__ = [
+    "Action",
+    "ConditionResult",
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "EngineError",
+    "Error",
+    "FollowUp",
+    "PolicyError",
+    "Reasons",
+    "Ticket",
+    "TicketError",
+    "Trace",
+    "TraceEffect",
+    "TraceStep",
+    "__version__",
+    "default_policies",
+    "load",
+]

@@ -1,0 +1,81 @@
+"""Stage 5, combine: fired rules -> outcome, required role, reasons, actions, follow-ups. Pure.
+
+The cases, in the order they are decided (first match wins for the outcome):
+
+| # | fired rules                                   | outcome  | reasons.outcome                 |
+|---|-----------------------------------------------|----------|---------------------------------|
+| 1 | at least one rule denies                      | deny     | the denying rules               |
+| 2 | agent's role ranks below the required role    | escalate | the rules requiring that role   |
+| 3 | otherwise                                     | approve  | none: nothing required more     |
+
+required_role is the highest role any fired rule requires, at least front_line; its reasons are
+the rules that require exactly that role. Actions and follow-ups are the union over fired rules:
+actions in bundle order (a later identical kind+params is dropped), follow-ups by due time, then
+kind, then bundle order (a later identical kind+due is dropped). Nothing depends on firing order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
+from .evaluate import FiredRule
+from .ticket import Role
+from .values import JsonValue
+
+__all__ = ["Combined", "combine"]
+
+
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """The decision's fields that come from fired rules."""
+
+    outcome: Outcome
+    required_role: Role
+    reasons: Reasons
+    actions: list[Action]
+    follow_ups: list[FollowUp]
+
+
+def _params_key(params: dict[str, JsonValue]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
+    """Combine fired rules (in bundle order) into the decision's fields."""
+    requiring = [f.rule for f in fired if f.rule.then.require_role]
+    denying = [f.rule.id for f in fired if f.rule.then.deny]
+    outcome, required_role = resolve_outcome((r.then.require_role or "" for r in requiring), bool(denying), agent_role)
+    role_reasons = [r.id for r in requiring if r.then.require_role == required_role]
+    if outcome == "deny":  # case 1
+        outcome_reasons = denying
+    elif outcome == "escalate":  # case 2
+        outcome_reasons = role_reasons
+    else:  # case 3
+        outcome_reasons = []
+
+    actions: list[Action] = []
+    seen_actions: set[tuple[str, str]] = set()
+    for item in fired:
+        for action in item.actions:
+            key = (action.kind, _params_key(action.params))
+            if key not in seen_actions:
+                seen_actions.add(key)
+                actions.append(action)
+
+    index = {f.rule.id: f.rule.index for f in fired}
+    candidates = sorted(
+        (fu for item in fired for fu in item.follow_ups), key=lambda fu: (fu.due, fu.kind, index[fu.rule])
+    )
+    follow_ups: list[FollowUp] = []
+    seen_follow_ups: set[tuple[str, object]] = set()
+    for follow_up in candidates:
+        key = (follow_up.kind, follow_up.due)
+        if key not in seen_follow_ups:
+            seen_follow_ups.add(key)
+            follow_ups.append(follow_up)
+
+    reasons = Reasons(outcome=outcome_reasons, required_role=role_reasons)
+    return Combined(outcome, required_role, reasons, actions, follow_ups)

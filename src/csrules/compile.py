@@ -1,0 +1,355 @@
+"""Stage 3, compile: Bundle -> CompiledBundle (durable_rules JSON ruleset, inputs, digest). No I/O.
+
+The output is plain data: a ruleset definition in durable_rules' JSON form, the list of fact paths
+the engine needs (with how each is encoded), and the bundle's `policy_digest`.
+
+How the language maps onto durable_rules (measured facts in docs/engine.md):
+- Every rule is one pattern on the fact of its *stage*: `{"m": {"$and": [{"stage": k}, ...]}}`.
+  Stage k's fact is asserted by the *barrier* rule of stage k-1, which has the lowest priority
+  (65535), so it fires after every other match of its stage; its action adds the derived facts
+  (and, for the decision stage, the outcome) to the next stage's fact. Forward chaining thus needs
+  neither joins nor `$not`, both of which misbehave in durable_rules 2.0.28.
+- Facts are flattened to dotted names under `t.` (ticket), `d.` (derived), `x.` (decision).
+  Money is sent as integer cents, dates as ordinals, datetimes as epoch microseconds, so the C
+  engine compares integers. Custom attributes go under `a.num.`, `a.str.`, `a.bool.` by value
+  type, so a comparison across types is false, as in `conditions.py`.
+- A fact-to-fact comparison `x < {fact: y}` becomes `c.N < 0`, where `c.N = x - y` is computed
+  before the engine runs (durable_rules cannot compare two attributes of one fact).
+- `not` is pushed down to the comparisons (De Morgan); a negated comparison is also true when the
+  fact is absent (`$nex`), matching `conditions.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+from .errors import Diagnostic, PolicyError
+from .policy import (
+    AllOf,
+    AnyOf,
+    Bundle,
+    Compare,
+    Condition,
+    Duration,
+    FactRef,
+    NowPlus,
+    Not,
+    ParamRef,
+    Rule,
+)
+from .values import FactType
+
+__all__ = ["BARRIER_PREFIX", "CompiledBundle", "Difference", "Input", "compile_bundle", "encode"]
+
+BARRIER_PREFIX = "__stage_"
+_LAST = 65535
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+Encoding = Literal["money", "date", "datetime", "plain"]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A ticket fact path the engine needs, the durable attribute name and its encoding."""
+
+    path: str
+    name: str
+    encoding: Encoding
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """`name = left - right` (both encoded as integers), present only when both facts are."""
+
+    name: str
+    left: str
+    right: str
+    encoding: Encoding
+
+
+@dataclass(frozen=True)
+class CompiledBundle:
+    """A bundle compiled for durable_rules. `ruleset` is plain JSON data, hashed and golden-tested."""
+
+    bundle: Bundle
+    digest: str
+    ruleset: dict[str, Any]
+    inputs: tuple[Input, ...]
+    attributes: tuple[str, ...]  # custom attribute names the rules test
+    differences: tuple[Difference, ...]
+    derived_encodings: dict[str, Encoding]
+    decision_stage: int | None
+    rules_by_id: dict[str, Rule]
+
+
+def encode(value: Any, encoding: Encoding) -> Any:
+    """Encode a fact value for the C engine: integers for money, dates and datetimes."""
+    if encoding == "money":
+        return int(value * 100)
+    if encoding == "date":
+        return int(value.toordinal())
+    if encoding == "datetime":
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _encoding(fact_type: FactType) -> Encoding:
+    if fact_type.kind in ("money", "date", "datetime"):
+        return fact_type.kind  # type: ignore[return-value]
+    return "plain"
+
+
+def _category(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | Decimal):
+        return "num"
+    return "str"
+
+
+# --- canonical form and digest ------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, ParamRef):
+        return {"param": value.name}
+    if isinstance(value, FactRef):
+        return {"fact": value.path}
+    if isinstance(value, NowPlus):
+        return {"now_plus": _canonical(value.duration)}
+    if isinstance(value, Duration):
+        return {"days": _canonical(value.days), "hours": _canonical(value.hours), "minutes": _canonical(value.minutes)}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _condition_data(condition: Condition) -> Any:
+    if isinstance(condition, Compare):
+        return {"path": condition.path, "op": condition.op, "operand": _canonical(condition.operand)}
+    if isinstance(condition, AllOf):
+        return {"all": [_condition_data(c) for c in condition.items]}
+    if isinstance(condition, AnyOf):
+        return {"any": [_condition_data(c) for c in condition.items]}
+    return {"not": _condition_data(condition.item)}
+
+
+def bundle_data(bundle: Bundle) -> dict[str, Any]:
+    """The bundle as canonical plain data: what `policy_digest` hashes (no file positions)."""
+    return {
+        "parameters": {
+            name: {"type": p.type.kind, "value": _canonical(p.value)} for name, p in sorted(bundle.parameters.items())
+        },
+        "derived": {
+            name: {"type": d.type.kind, "default": _canonical(d.default)} for name, d in sorted(bundle.derived.items())
+        },
+        "rules": [
+            {
+                "id": r.id,
+                "description": r.description,
+                "rationale": r.rationale,
+                "priority": r.priority,
+                "when": _condition_data(r.when),
+                "then": {
+                    "require_role": r.then.require_role,
+                    "deny": r.then.deny,
+                    "derive": [[n, _canonical(v)] for n, v in r.then.derive],
+                    "actions": [{"kind": a.kind, "params": [[n, _canonical(v)] for n, v in a.params]} for a in r.then.actions],
+                    "follow_ups": [{"kind": f.kind, "due_in": _canonical(f.due_in)} for f in r.then.follow_ups],
+                },
+            }
+            for r in bundle.rules
+        ],
+    }
+
+
+def _digest(bundle: Bundle) -> str:
+    text = json.dumps(bundle_data(bundle), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- conditions -> durable_rules expressions ----------------------------------------------------
+
+_NEGATED = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt", "ex": "nex", "nex": "ex"}
+_DURABLE_OP = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+_FALSE: dict[str, Any] = {"$nex": {"stage": 1}}  # every stage fact has `stage`: never true
+
+
+@dataclass(frozen=True, slots=True)
+class _Atom:
+    name: str
+    op: str  # eq ne lt lte gt gte ex nex
+    value: Any = None
+
+
+_Expr = _Atom | tuple[str, tuple["_Expr", ...]]  # ("and"|"or", items)
+
+
+class _Compiler:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.inputs: dict[str, Input] = {}
+        self.attributes: set[str] = set()
+        self.differences: dict[tuple[str, str], Difference] = {}
+
+    def resolve(self, operand: Any) -> Any:
+        if isinstance(operand, ParamRef):
+            return self.bundle.params[operand.name]
+        return operand
+
+    def name(self, path: str, fact_type: FactType, value: object) -> tuple[str, Encoding]:
+        head, _, tail = path.partition(".")
+        if head == "attributes":
+            self.attributes.add(tail)
+            return f"a.{_category(value)}.{tail}", "plain"
+        if head == "derived":
+            return f"d.{tail}", _encoding(fact_type)
+        if head == "decision":
+            return f"x.{tail}", "plain"
+        encoding = _encoding(fact_type)
+        self.inputs.setdefault(path, Input(path, f"t.{path}", encoding))
+        return f"t.{path}", encoding
+
+    def atoms(self, compare: Compare) -> _Expr:
+        """Expand one comparison into atoms on durable attribute names."""
+        op, operand = compare.op, self.resolve(compare.operand)
+        if isinstance(operand, FactRef):
+            key = (compare.path, operand.path)
+            if key not in self.differences:
+                self.name(compare.path, compare.type, None)
+                self.name(operand.path, compare.type, None)
+                self.differences[key] = Difference(
+                    f"c.{len(self.differences)}", compare.path, operand.path, _encoding(compare.type)
+                )
+            return _Atom(self.differences[key].name, op, 0)
+        if op == "exists":
+            if compare.type.kind == "scalar":
+                names = [self.name(compare.path, compare.type, sample)[0] for sample in ("", 0, False)]
+                atoms = tuple(_Atom(n, "ex") for n in names)
+                return ("or", atoms) if operand else ("and", tuple(_Atom(n, "nex") for n in names))
+            name, _ = self.name(compare.path, compare.type, None)
+            return _Atom(name, "ex" if operand else "nex")
+        if op in ("in", "not_in"):
+            single = "eq" if op == "in" else "ne"
+            items = tuple(self.atom(compare, single, v) for v in operand)
+            if len(items) == 1:
+                return items[0]
+            return ("or" if op == "in" else "and", items)
+        return self.atom(compare, op, operand)
+
+    def atom(self, compare: Compare, op: str, value: object) -> _Atom:
+        name, encoding = self.name(compare.path, compare.type, value)
+        return _Atom(name, op, encode(value, encoding))
+
+    def expr(self, condition: Condition, negate: bool) -> _Expr | bool:
+        """The condition as an expression, or True/False when it is constant."""
+        if isinstance(condition, Compare):
+            atoms = self.atoms(condition)
+            return _negate(atoms) if negate else atoms
+        if isinstance(condition, Not):
+            return self.expr(condition.item, not negate)
+        conjunction = isinstance(condition, AllOf) != negate  # De Morgan
+        items: list[_Expr] = []
+        for item in condition.items:
+            value = self.expr(item, negate)
+            if value is (not conjunction):  # a false item in an `and`, a true one in an `or`
+                return not conjunction
+            if not isinstance(value, bool):
+                items.append(value)
+        if not items:
+            return conjunction
+        return items[0] if len(items) == 1 else ("and" if conjunction else "or", tuple(items))
+
+
+def _negate(expr: _Expr) -> _Expr:
+    if isinstance(expr, _Atom):
+        negated = _Atom(expr.name, _NEGATED[expr.op], expr.value)
+        if expr.op in ("ex", "nex"):
+            return negated
+        # A negated comparison is also true when the fact is absent.
+        return ("or", (_Atom(expr.name, "nex"), negated))
+    kind, items = expr
+    return ("or" if kind == "and" else "and", tuple(_negate(i) for i in items))
+
+
+def _durable(expr: _Expr) -> dict[str, Any]:
+    if isinstance(expr, _Atom):
+        if expr.op == "eq":
+            return {expr.name: expr.value}
+        if expr.op in ("ex", "nex"):
+            return {f"${expr.op}": {expr.name: 1}}
+        return {_DURABLE_OP[expr.op]: {expr.name: expr.value}}
+    kind, items = expr
+    return {f"${kind}": [_durable(i) for i in items]}
+
+
+def _fnv1a32(text: str) -> int:
+    value = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def compile_bundle(bundle: Bundle) -> CompiledBundle:
+    """Compile a validated bundle for durable_rules.
+
+    Raises:
+        PolicyError: `engine-limit` when two attribute names collide in durable_rules' 32-bit hash.
+    """
+    compiler = _Compiler(bundle)
+    ordered = sorted(bundle.rules, key=lambda r: (-r.priority, r.index))
+    pri = {rule.id: rank for rank, rule in enumerate(ordered)}
+    ruleset: dict[str, Any] = {}
+    for rule in bundle.rules:
+        expr = compiler.expr(rule.when, negate=False)
+        anchor = {"stage": rule.stage}
+        if expr is True:
+            pattern: dict[str, Any] = anchor
+        else:
+            test = _FALSE if expr is False else _durable(expr)  # type: ignore[arg-type]
+            pattern = {"$and": [anchor, test]}
+        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
+    for stage in range(bundle.stages):
+        ruleset[f"{BARRIER_PREFIX}{stage}"] = {"pri": _LAST, "all": [{"m": {"stage": stage}}]}
+    _check_names(compiler, bundle)
+    decision_stages = {r.stage for r in bundle.rules if r.tests_decision}
+    return CompiledBundle(
+        bundle=bundle,
+        digest=_digest(bundle),
+        ruleset=ruleset,
+        inputs=tuple(sorted(compiler.inputs.values(), key=lambda i: i.path)),
+        attributes=tuple(sorted(compiler.attributes)),
+        differences=tuple(compiler.differences.values()),
+        derived_encodings={n: _encoding(d.type) for n, d in sorted(bundle.derived.items())},
+        decision_stage=min(decision_stages) if decision_stages else None,
+        rules_by_id={r.id: r for r in bundle.rules},
+    )
+
+
+def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
+    names = {"sid", "id", "stage"}
+    names.update(i.name for i in compiler.inputs.values())
+    names.update(d.name for d in compiler.differences.values())
+    names.update(f"a.{c}.{a}" for a in compiler.attributes for c in ("num", "str", "bool"))
+    names.update(f"d.{n}" for n in bundle.derived)
+    names.update(("x.outcome", "x.required_role"))
+    seen: dict[int, str] = {}
+    for name in sorted(names):
+        other = seen.setdefault(_fnv1a32(name), name)
+        if other != name:
+            message = f"fact names `{other}` and `{name}` collide in durable_rules' 32-bit name hash"
+            raise PolicyError([Diagnostic("engine-limit", message, None, "rename the attribute or derived fact")])
+
+

@@ -1,0 +1,96 @@
+"""The decision: outcome, required role, actions, follow-ups, reasons and the full trace.
+
+Also the role ranking and `resolve_outcome`, the one rule that turns required roles and denials
+into an outcome: used by combine.py for the decision and by evaluate.py for rules that test
+`decision.*`, so both always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .ticket import ROLES, Role
+from .trace import Trace
+from .values import JsonValue
+
+__all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outcome", "role_rank"]
+
+Outcome = Literal["approve", "escalate", "deny"]
+
+
+def role_rank(role: str) -> int:
+    """0 for front_line up to 3 for manager."""
+    return ROLES.index(role)
+
+
+def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> tuple[Outcome, Role]:
+    """(outcome, required_role) from the roles fired rules require and whether any denied.
+
+    required_role is the highest required role, at least front_line. Deny wins; otherwise the
+    agent escalates when its role ranks below the required role.
+    """
+    required_role: Role = max(required, key=role_rank, default="front_line")  # type: ignore[assignment]
+    if denied:
+        return "deny", required_role
+    if role_rank(agent_role) < role_rank(required_role):
+        return "escalate", required_role
+    return "approve", required_role
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Action(_Frozen):
+    """Something that must happen, e.g. `issue_raincheck`; `rule` is the rule that produced it."""
+
+    kind: str
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    rule: str
+
+
+class FollowUp(_Frozen):
+    """A follow-up due at `due` (UTC); `rule` is the rule that produced it."""
+
+    kind: str
+    due: datetime
+    rule: str
+
+
+class Reasons(_Frozen):
+    """The ids of the fired rules that set the outcome and the required role."""
+
+    outcome: list[str] = Field(default_factory=list)
+    required_role: list[str] = Field(default_factory=list)
+
+
+class Decision(_Frozen):
+    """What to do with a ticket, why, and under which policy version.
+
+    `Decision.model_validate_json(d.model_dump_json()) == d` holds.
+    """
+
+    ticket_id: str
+    outcome: Outcome
+    required_role: Role
+    agent_role: Role
+    reasons: Reasons
+    actions: list[Action]
+    follow_ups: list[FollowUp]
+    trace: Trace
+
+    def explain(self) -> str:
+        """A human-readable account: outcome, required role, why, each fired rule and its values."""
+        from .explain import explain  # explain.py words decisions; it imports this module
+
+        return explain(self)
+
+    def to_json(self) -> str:
+        """The canonical JSON form: sorted keys, no spaces; equal decisions give equal bytes."""
+        from .render import canonical_json  # render.py serializes decisions; it imports this module
+
+        return canonical_json(self)

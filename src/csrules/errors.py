@@ -1,0 +1,102 @@
+"""Every error csrules raises on purpose.
+
+```
+Error              base of every error csrules raises on purpose
+├── PolicyError    a policy file or parameter is wrong: .file .line .column (1-based) .code .diagnostics
+├── TicketError    a ticket's facts are wrong: .path (RFC 6901 JSON pointer) .code .expected .got
+└── EngineError    durable_rules failed; chained with `from`; the message names the rule id when known
+```
+
+Error codes are kebab-case slugs that never change once released; docs/errors.md has a section per
+code and a test keeps the two in step. This module imports nothing from csrules but `source`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .source import SourceSpan
+
+__all__ = ["Diagnostic", "EngineError", "Error", "PolicyError", "TicketError"]
+
+
+class Error(Exception):
+    """Base class of every error csrules raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a policy bundle.
+
+    Attributes:
+        code: stable kebab-case slug, e.g. ``unknown-fact-path``.
+        message: one line, lowercase start, user values in backticks.
+        span: where the problem is; None for problems outside any file (a ``params`` override).
+        help: an optional hint, e.g. "did you mean `item.on_sale`?".
+    """
+
+    code: str
+    message: str
+    span: SourceSpan | None = None
+    help: str | None = None
+
+    def __str__(self) -> str:
+        where = str(self.span) if self.span else "params"
+        text = f"{where}: {self.message}"
+        return f"{text} ({self.help})" if self.help else text
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        """Order diagnostics by file, line, column, then code and message."""
+        if self.span is None:
+            return ("", 0, 0, self.code, self.message)
+        return (self.span.file, self.span.line, self.span.column, self.code, self.message)
+
+
+class PolicyError(Error, ValueError):
+    """A policy bundle could not be loaded: YAML syntax, schema, unknown fact path, bad parameter.
+
+    Raised by ``csrules.load()`` after collecting every problem. The first diagnostic (in file,
+    line, column order) fills ``code``, ``file``, ``line`` and ``column``; all are in ``diagnostics``.
+    ``file``/``line``/``column`` are None for a problem with a ``params`` override.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        if not diagnostics:
+            raise ValueError("PolicyError needs at least one diagnostic")
+        ordered = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        self.diagnostics: tuple[Diagnostic, ...] = ordered
+        first = ordered[0]
+        self.code: str = first.code
+        self.message: str = first.message
+        self.file: str | None = first.span.file if first.span else None
+        self.line: int | None = first.span.line if first.span else None
+        self.column: int | None = first.span.column if first.span else None
+        more = len(ordered) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        super().__init__(f"{first}{suffix}")
+
+
+class TicketError(Error, ValueError):
+    """A ticket's facts are invalid. Raised by ``Engine.evaluate()`` before the engine runs.
+
+    Attributes:
+        path: RFC 6901 JSON pointer to the offending value or key, e.g. ``/request/amount``
+            (``""`` for the ticket as a whole).
+        code: stable slug, e.g. ``invalid-money``, ``unknown-field``, ``missing-field``.
+        expected: what was expected, in words.
+        got: the offending value as written in the input (JSON form), or None when absent.
+    """
+
+    def __init__(self, path: str, code: str, expected: str, got: str | None) -> None:
+        self.path = path
+        self.code = code
+        self.expected = expected
+        self.got = got
+        shown = path or "/"
+        found = "nothing" if got is None else got
+        super().__init__(f"ticket {shown}: expected {expected}, got {found} [{code}]")
+
+
+class EngineError(Error, RuntimeError):
+    """durable_rules failed in a way csrules could not prevent. Always chained with ``from``."""

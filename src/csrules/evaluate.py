@@ -1,0 +1,216 @@
+"""Stage 4, evaluate: a compiled bundle and a validated ticket -> fired rules and trace steps.
+
+Flow: ticket -> fact values -> the stage-0 fact for durable_rules -> fired rule ids (durable_rules
+decides, stage by stage; each barrier adds derived facts and, for the decision stage, the outcome)
+-> one TraceStep per rule, its comparisons re-evaluated by conditions.py. If the two accounts of
+a rule disagree the evaluation fails with EngineError rather than return an inconsistent trace.
+No clock reads: `now` is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import _durable
+from .compile import BARRIER_PREFIX, CompiledBundle, encode
+from .conditions import evaluate_condition
+from .decision import Action, FollowUp, resolve_outcome
+from .errors import EngineError
+from .facts import fact_values
+from .policy import Duration, FactRef, NowPlus, ParamRef, Rule
+from .ticket import Ticket
+from .trace import ConditionResult, TraceEffect, TraceStep
+from .values import json_value
+
+__all__ = ["Evaluation", "FiredRule", "evaluate_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class FiredRule:
+    """A fired rule with its effects resolved against the ticket, parameters and `now`."""
+
+    rule: Rule
+    actions: tuple[Action, ...]
+    follow_ups: tuple[FollowUp, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What evaluation found: fired rules (bundle order), firing order, derived facts, steps."""
+
+    fired: tuple[FiredRule, ...]
+    order: tuple[str, ...]
+    derived: dict[str, Any]
+    steps: tuple[TraceStep, ...]
+
+
+def _category(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "num"
+    return "str"
+
+
+def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {"stage": 0}
+    for item in compiled.inputs:
+        value = facts.get(item.path)
+        if value is not None:
+            payload[item.name] = encode(value, item.encoding)
+    for name in compiled.attributes:
+        value = facts.get(f"attributes.{name}")
+        if value is not None:
+            payload[f"a.{_category(value)}.{name}"] = value
+    for diff in compiled.differences:
+        left, right = facts.get(diff.left), facts.get(diff.right)
+        if left is not None and right is not None:
+            payload[diff.name] = encode(left, diff.encoding) - encode(right, diff.encoding)
+    return payload
+
+
+def _resolve(value: Any, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime) -> Any:
+    if isinstance(value, ParamRef):
+        return params[value.name]
+    if isinstance(value, FactRef):
+        return facts.get(value.path)
+    if isinstance(value, NowPlus):
+        return now + _span(value.duration, params)
+    return value
+
+
+def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
+    def part(value: int | ParamRef) -> int:
+        return int(params[value.name]) if isinstance(value, ParamRef) else value
+
+    return timedelta(days=part(duration.days), hours=part(duration.hours), minutes=part(duration.minutes))
+
+
+def _derived(compiled: CompiledBundle, fired: list[Rule]) -> dict[str, Any]:
+    """Each derived fact's value: from the fired rule of highest priority, else its default."""
+    params = compiled.bundle.params
+    values = {name: fact.default for name, fact in compiled.bundle.derived.items()}
+    assigned: set[str] = set()
+    for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
+        for name, value in rule.then.derive:
+            if name not in assigned:
+                assigned.add(name)
+                values[name] = params[value.name] if isinstance(value, ParamRef) else value
+    return values
+
+
+def evaluate_rules(
+    compiled: CompiledBundle, ruleset: _durable.Ruleset, ticket: Ticket, now: datetime
+) -> Evaluation:
+    """Run the ticket through durable_rules and build one TraceStep per rule.
+
+    Raises:
+        EngineError: durable_rules failed, or it and the trace's evaluation disagree on a rule.
+    """
+    bundle = compiled.bundle
+    rules = compiled.rules_by_id
+    facts = fact_values(ticket)
+    first = _first_fact(compiled, facts)
+    order: list[str] = []
+    fired_rules: list[Rule] = []
+
+    def on_fired(rule_id: str) -> dict[str, Any] | None:
+        if not rule_id.startswith(BARRIER_PREFIX):
+            order.append(rule_id)
+            fired_rules.append(rules[rule_id])
+            return None
+        stage = int(rule_id[len(BARRIER_PREFIX) :]) + 1
+        if stage >= bundle.stages:
+            return None
+        following = {**first, "stage": stage}
+        for name, value in _derived(compiled, fired_rules).items():
+            following[f"d.{name}"] = encode(value, compiled.derived_encodings[name])
+        if stage == compiled.decision_stage:
+            outcome, role = _outcome(fired_rules, ticket)
+            following["x.outcome"], following["x.required_role"] = outcome, role
+        return following
+
+    ruleset.run(first, on_fired)
+
+    derived = _derived(compiled, fired_rules)
+    all_facts = dict(facts)
+    all_facts.update((f"derived.{name}", value) for name, value in derived.items())
+    if compiled.decision_stage is not None:
+        pre_decision = [r for r in fired_rules if not r.tests_decision]
+        outcome, role = _outcome(pre_decision, ticket)
+        all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
+
+    fired_ids = set(order)
+    steps: list[TraceStep] = []
+    fired: list[FiredRule] = []
+    for rule in bundle.rules:
+        results: list[ConditionResult] = []
+        holds = evaluate_condition(rule.when, all_facts, bundle.params, results)
+        did_fire = rule.id in fired_ids
+        if holds != did_fire:
+            raise EngineError(
+                f"rule `{rule.id}`: durable_rules {'fired' if did_fire else 'did not fire'} it but its "
+                f"conditions {'hold' if holds else 'do not hold'}; the trace would be inconsistent"
+            )
+        effects: list[TraceEffect] = []
+        if did_fire:
+            fired_rule = _fire(rule, all_facts, bundle.params, now, derived)
+            fired.append(fired_rule)
+            effects = _effects(rule, fired_rule, bundle.params)
+        steps.append(
+            TraceStep(
+                rule=rule.id,
+                source=rule.source,
+                description=rule.description,
+                rationale=rule.rationale,
+                stage=rule.stage,
+                fired=did_fire,
+                conditions=results,
+                effects=effects,
+            )
+        )
+    return Evaluation(tuple(fired), tuple(order), derived, tuple(steps))
+
+
+def _outcome(fired: list[Rule], ticket: Ticket) -> tuple[str, str]:
+    required = [r.then.require_role for r in fired if r.then.require_role]
+    denied = any(r.then.deny for r in fired)
+    return resolve_outcome(required, denied, ticket.agent.role)
+
+
+def _fire(
+    rule: Rule, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime, derived: Mapping[str, Any]
+) -> FiredRule:
+    actions = tuple(
+        Action(
+            kind=a.kind,
+            params={name: json_value(_resolve(v, facts, params, now)) for name, v in a.params},
+            rule=rule.id,
+        )
+        for a in rule.then.actions
+    )
+    follow_ups = tuple(
+        FollowUp(kind=f.kind, due=now + _span(f.due_in, params), rule=rule.id) for f in rule.then.follow_ups
+    )
+    return FiredRule(rule, actions, follow_ups)
+
+
+def _effects(rule: Rule, fired: FiredRule, params: Mapping[str, Any]) -> list[TraceEffect]:
+    effects: list[TraceEffect] = []
+    if rule.then.require_role:
+        effects.append(TraceEffect(effect="require_role", value=rule.then.require_role))
+    if rule.then.deny:
+        effects.append(TraceEffect(effect="deny", value=True))
+    for name, value in rule.then.derive:
+        resolved = params[value.name] if isinstance(value, ParamRef) else value
+        effects.append(TraceEffect(effect="derive", value={"name": name, "value": json_value(resolved)}))
+    for action in fired.actions:
+        effects.append(TraceEffect(effect="action", value={"kind": action.kind, "params": action.params}))
+    for follow_up in fired.follow_ups:
+        effects.append(
+            TraceEffect(effect="follow_up", value={"kind": follow_up.kind, "due": json_value(follow_up.due)})
+        )
+    return effects

@@ -1,0 +1,151 @@
+"""Stage 7, explain: Decision -> text for people. No I/O.
+
+`fired_steps`, `failed_steps` filter a trace's steps; `explain` words a decision. All wording of
+decisions lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Literal
+
+from .decision import Decision
+from .trace import ConditionResult, TraceEffect, TraceStep
+
+__all__ = ["explain", "failed_steps", "fired_steps", "format_condition"]
+
+_SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in", "not_in": "not in"}
+
+
+def fired_steps(steps: Iterable[TraceStep]) -> list[TraceStep]:
+    """The steps of rules that fired, in bundle order."""
+    return [s for s in steps if s.fired]
+
+
+def failed_steps(steps: Iterable[TraceStep]) -> list[TraceStep]:
+    """The steps of rules that did not fire, in bundle order."""
+    return [s for s in steps if not s.fired]
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "absent"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def format_condition(result: ConditionResult) -> str:
+    """`request.amount > 20.00 (front_line_limit): actual 45.00, holds`."""
+    if result.op == "exists":
+        test = f"{result.path} {'exists' if result.expected else 'is absent'}"
+    else:
+        source = f" ({result.param})" if result.param else f" ({result.fact})" if result.fact else ""
+        test = f"{result.path} {_SYMBOL[result.op]} {_value(result.expected)}{source}"
+    verdict = "holds" if result.passed else "fails"
+    return f"{test}: actual {_value(result.actual)}, {verdict}"
+
+
+def _effect(effect: TraceEffect) -> str:
+    value = effect.value
+    if effect.effect == "require_role":
+        return f"require role {value}"
+    if effect.effect == "deny":
+        return "deny"
+    if effect.effect == "derive":
+        return f"derive {value['name']} = {_value(value['value'])}"
+    if effect.effect == "action":
+        params = f" ({_value(value['params'])})" if value["params"] else ""
+        return f"action {value['kind']}{params}"
+    return f"follow-up {value['kind']} due {value['due']}"
+
+
+def _deciding(step: TraceStep) -> ConditionResult | None:
+    """The first comparison that failed outside a `not` (why the rule did not fire)."""
+    for result in step.conditions:
+        if not result.passed and ".not" not in result.where:
+            return result
+    return step.conditions[0] if step.conditions else None
+
+
+def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> str:
+    """A human-readable account of a decision.
+
+    Args:
+        steps: "fired" lists fired rules in full and one line per rule that did not fire;
+            "all" shows every comparison of every rule.
+    """
+    trace = decision.trace
+    lines: list[str] = []
+    head = f"Ticket {decision.ticket_id}: {decision.outcome.upper()}"
+    if decision.outcome == "escalate":
+        head += f" to {decision.required_role}"
+    lines.append(f"{head} (agent role {decision.agent_role}, required role {decision.required_role})")
+    if decision.outcome == "deny":
+        lines.append("Why: denied by " + ", ".join(decision.reasons.outcome) + ".")
+    elif decision.outcome == "escalate":
+        lines.append(
+            f"Why: {', '.join(decision.reasons.outcome)} require{'s' if len(decision.reasons.outcome) == 1 else ''} "
+            f"{decision.required_role}, above the agent's role {decision.agent_role}."
+        )
+    elif decision.reasons.required_role:
+        lines.append(
+            f"Why: the agent's role {decision.agent_role} covers the required role {decision.required_role} "
+            f"(set by {', '.join(decision.reasons.required_role)})."
+        )
+    else:
+        lines.append(f"Why: no rule requires more than {decision.required_role}; nothing denies.")
+
+    fired = fired_steps(trace.steps)
+    lines.append("")
+    lines.append(f"Fired rules ({len(fired)} of {len(trace.steps)}):")
+    for step in fired:
+        lines.append(f"  {step.rule}: {step.description} [{step.source}]")
+        lines.append(f"    {step.rationale}")
+        for result in step.conditions:
+            lines.append(f"    - {format_condition(result)}")
+        if step.effects:
+            lines.append("    => " + "; ".join(_effect(e) for e in step.effects))
+    if not fired:
+        lines.append("  (none)")
+
+    if decision.actions:
+        lines.append("")
+        lines.append("Actions:")
+        for action in decision.actions:
+            params = f" ({_value(action.params)})" if action.params else ""
+            lines.append(f"  {action.kind}{params}  <- {action.rule}")
+    if decision.follow_ups:
+        lines.append("")
+        lines.append("Follow-ups:")
+        for follow_up in decision.follow_ups:
+            due = follow_up.due.isoformat().replace("+00:00", "Z")
+            lines.append(f"  {follow_up.kind} due {due}  <- {follow_up.rule}")
+
+    not_fired = failed_steps(trace.steps)
+    if not_fired:
+        lines.append("")
+        lines.append(f"Did not fire ({len(not_fired)}):")
+        for step in not_fired:
+            if steps == "all":
+                lines.append(f"  {step.rule}: {step.description} [{step.source}]")
+                lines.extend(f"    - {format_condition(r)}" for r in step.conditions)
+            else:
+                deciding = _deciding(step)
+                why = format_condition(deciding) if deciding else "no comparison"
+                lines.append(f"  {step.rule}: {why}")
+
+    derived = ", ".join(f"{k}={_value(v)}" for k, v in sorted(trace.derived.items()))
+    lines.append("")
+    if derived:
+        lines.append(f"Derived facts: {derived}")
+    evaluated = trace.evaluated_at.isoformat().replace("+00:00", "Z")
+    lines.append(f"Policy {trace.policy_digest[:12]} ({trace.engine_version}), evaluated at {evaluated}")
+    return "\n".join(lines)

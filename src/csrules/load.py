@@ -1,0 +1,225 @@
+"""Stage 1, load: policy paths -> raw YAML documents with the source position of every node.
+
+The only module that opens policy files. YAML is composed with PyYAML's SafeLoader (no tags that
+construct objects, nothing executed) and converted by hand so that every key and value keeps its
+1-based line and column, duplicate keys are errors, floats become exact Decimals, and alias
+expansion is bounded. Output is plain data; no policy semantics here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Diagnostic, PolicyError
+from .source import SourceSpan
+
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "RawDocument", "load_documents", "PolicyPaths"]
+
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+Loc = tuple[str | int, ...]
+PolicyPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One policy file as plain data, with positions.
+
+    Attributes:
+        file: the path as the caller gave it (joined with the file's place in a directory):
+            used in error messages, so an editor can open it.
+        name: a stable display name for traces (`policies/empowerment.yaml`), independent of the
+            working directory, so equal bundles give equal decisions on every machine.
+        data: the document as dicts, lists and scalars (floats as Decimal).
+        spans: the position of each value, by its location in `data`.
+        key_spans: the position of each mapping key, by the location of its value.
+    """
+
+    file: str
+    name: str
+    data: Any
+    spans: dict[Loc, SourceSpan] = field(default_factory=dict)
+    key_spans: dict[Loc, SourceSpan] = field(default_factory=dict)
+
+    def span(self, loc: Loc, *, key: bool = False) -> SourceSpan:
+        """The position of `loc`, or of its nearest ancestor that has one."""
+        table = self.key_spans if key else self.spans
+        for end in range(len(loc), -1, -1):
+            found = table.get(loc[:end]) or self.spans.get(loc[:end])
+            if found is not None:
+                return found
+        return SourceSpan(self.file, 1, 1)
+
+
+class _Converter:
+    """Turns a composed YAML node tree into plain data and spans, within size limits."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.nodes = 0
+        self.constructor = SafeConstructor()
+        self.spans: dict[Loc, SourceSpan] = {}
+        self.key_spans: dict[Loc, SourceSpan] = {}
+        self.problems: list[Diagnostic] = []
+
+    def span(self, node: Node) -> SourceSpan:
+        mark = node.start_mark
+        return SourceSpan(self.file, mark.line + 1, mark.column + 1)
+
+    def convert(self, node: Node, loc: Loc) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge(self.span(node), "nodes")
+        if len(loc) > MAX_DEPTH:
+            raise _TooLarge(self.span(node), "depth")
+        self.spans[loc] = self.span(node)
+        if isinstance(node, MappingNode):
+            return self.mapping(node, loc)
+        if isinstance(node, SequenceNode):
+            return [self.convert(item, (*loc, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        return self.scalar(node)
+
+    def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(
+                    Diagnostic("yaml-syntax", "merge keys (`<<`) are not supported", self.span(key_node))
+                )
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.problems.append(
+                    Diagnostic("yaml-syntax", "mapping keys must be plain strings", self.span(key_node))
+                )
+                continue
+            # Keys are always text: `no:` or `1:` must not turn into a bool or an int.
+            key = str(key_node.value)
+            if key in out:
+                first = self.key_spans[(*loc, key)]
+                self.problems.append(
+                    Diagnostic(
+                        "duplicate-key",
+                        f"duplicate key `{key}`",
+                        self.span(key_node),
+                        f"first defined at line {first.line}",
+                    )
+                )
+                continue
+            self.key_spans[(*loc, key)] = self.span(key_node)
+            out[key] = self.convert(value_node, (*loc, key))
+        return out
+
+    def scalar(self, node: ScalarNode) -> Any:
+        if node.tag == "tag:yaml.org,2002:float":
+            return _decimal(node.value)
+        if node.tag.startswith("tag:yaml.org,2002:"):
+            return self.constructor.construct_object(node, deep=True)
+        self.problems.append(
+            Diagnostic("yaml-syntax", f"unsupported YAML tag `{node.tag}`", self.span(node))
+        )
+        return None
+
+
+class _TooLarge(Exception):
+    def __init__(self, span: SourceSpan, what: str) -> None:
+        self.span = span
+        self.what = what
+
+
+def _decimal(text: str) -> Decimal:
+    cleaned = text.replace("_", "").lower()
+    special = {".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity", ".nan": "NaN"}
+    try:
+        return Decimal(special.get(cleaned, cleaned))
+    except InvalidOperation:  # pragma: no cover - the YAML resolver only tags valid floats
+        return Decimal("NaN")
+
+
+def _parse(file: str, name: str, text: str) -> RawDocument:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise PolicyError([Diagnostic("yaml-syntax", problem, SourceSpan(file, line, column))]) from None
+    except yaml.YAMLError as exc:
+        message = " ".join(str(exc).split())
+        raise PolicyError([Diagnostic("yaml-syntax", message, SourceSpan(file, 1, 1))]) from None
+    if node is None:
+        raise PolicyError([Diagnostic("empty-file", "the policy file is empty", SourceSpan(file, 1, 1))])
+    converter = _Converter(file)
+    try:
+        data = converter.convert(node, ())
+    except _TooLarge as exc:
+        limit = f"{MAX_NODES} nodes" if exc.what == "nodes" else f"a nesting depth of {MAX_DEPTH}"
+        message = f"the document expands to more than {limit} (aliases count each time they are used)"
+        raise PolicyError([Diagnostic("document-too-large", message, exc.span)]) from None
+    if converter.problems:
+        raise PolicyError(converter.problems)
+    return RawDocument(file, name, data, converter.spans, converter.key_spans)
+
+
+def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
+    """Yield (path, stable display name) for one path the caller gave."""
+    path = Path(given)
+    if path.is_dir():
+        found = sorted(
+            (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()),
+            key=lambda p: p.relative_to(path).as_posix(),
+        )
+        if not found:
+            span = SourceSpan(str(path), 1, 1)
+            raise PolicyError([Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)])
+        for p in found:
+            yield p, f"{path.resolve().name}/{p.relative_to(path).as_posix()}"
+    elif path.is_file():
+        yield path, path.name
+    else:
+        span = SourceSpan(str(path), 1, 1)
+        raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])
+
+
+def load_documents(paths: PolicyPaths) -> list[RawDocument]:
+    """Read and parse every policy file under `paths`, in a deterministic order.
+
+    Args:
+        paths: a directory (every *.yaml/*.yml below it, sorted), a file, or a list of them.
+
+    Raises:
+        PolicyError: unreadable file, size limit, YAML syntax, duplicate key, unsupported tag.
+    """
+    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if not given:
+        raise PolicyError([Diagnostic("no-policy-files", "no policy paths given")])
+    documents: list[RawDocument] = []
+    seen: set[Path] = set()
+    for entry in given:
+        for path, name in _files(entry):
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            file = str(path)
+            raw = path.read_bytes()
+            if len(raw) > MAX_FILE_BYTES:
+                span = SourceSpan(file, 1, 1)
+                raise PolicyError([Diagnostic("file-too-large", f"policy files are limited to {MAX_FILE_BYTES} bytes", span)])
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                span = SourceSpan(file, 1, 1)
+                raise PolicyError([Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]) from None
+            documents.append(_parse(file, name, text))
+    return documents

@@ -1,0 +1,307 @@
+"""The ticket: the facts of one customer-service case, validated strictly. No I/O.
+
+`Ticket` forbids unknown fields and never coerces silently: a bool is not a number, a number is
+not a string; only money accepts numeric strings. A dict in its JSON form is accepted (enum values
+as strings, dates and datetimes as ISO 8601 strings). `parse_ticket()` turns pydantic's errors into
+one `TicketError` with a JSON pointer. `FACT_TYPES` lists every fact path policies may test.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import types
+import typing
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from .errors import TicketError
+from .source import pointer
+from .values import FactType, Money
+
+__all__ = [
+    "ATTRIBUTE_NAME",
+    "FACT_TYPES",
+    "ROLES",
+    "Agent",
+    "Customer",
+    "Item",
+    "Promise",
+    "Request",
+    "Role",
+    "Ticket",
+    "parse_ticket",
+]
+
+Role = Literal["front_line", "senior", "supervisor", "manager"]
+ROLES: tuple[str, ...] = typing.get_args(Role)
+"""Roles in rank order, lowest first."""
+
+MAX_TEXT = 10_000
+MAX_ATTRIBUTES = 64
+ATTRIBUTE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+_SAFE_INT = 2**53
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value)
+
+
+Text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TEXT), AfterValidator(_nfc)]
+
+
+def _validate_date(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("invalid-date", "a date as YYYY-MM-DD")
+
+
+def _validate_datetime(value: object) -> datetime:
+    parsed: datetime | None = None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) >= 16:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise PydanticCustomError("invalid-datetime", "an ISO 8601 date and time with a UTC offset")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise PydanticCustomError("naive-datetime", "a date and time with a UTC offset (aware)")
+    return parsed
+
+
+Date = Annotated[date, BeforeValidator(_validate_date)]
+AwareDatetime = Annotated[datetime, BeforeValidator(_validate_datetime)]
+
+
+def _validate_attribute(value: object) -> str | int | float | bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and -_SAFE_INT < value < _SAFE_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return _nfc(value)
+    raise PydanticCustomError(
+        "invalid-attribute",
+        "a string (<= 10000 characters), a finite number (|n| < 2**53) or a boolean",
+    )
+
+
+AttributeValue = Annotated[
+    str | int | float | bool, PlainValidator(_validate_attribute, json_schema_input_type=Any)
+]
+
+
+def _validate_attribute_names(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_ATTRIBUTES:
+        raise PydanticCustomError("too-many-attributes", "at most 64 attributes")
+    for name in value:
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise PydanticCustomError(
+                "invalid-attribute-name",
+                "attribute names of lowercase letters, digits and _ (not starting with a digit)",
+            )
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Customer(_Model):
+    """The customer who raised the ticket."""
+
+    id: Text
+    tier: Literal["one_time", "occasional", "frequent", "loyal", "advocate"] = "one_time"
+    lifetime_value: Money = Decimal("0.00")
+    abusive: bool = False
+
+
+class Agent(_Model):
+    """The support agent who proposes the remedy; `role` is the acting role."""
+
+    id: Text
+    role: Role
+
+
+class Request(_Model):
+    """The remedy the agent proposes; `amount` is its monetary value."""
+
+    kind: Literal["refund", "credit", "replacement", "discount", "goodwill", "price_match", "raincheck"]
+    amount: Money
+    currency: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class Item(_Model):
+    """The item the ticket is about."""
+
+    sku: Text
+    on_sale: bool
+    in_stock: bool
+    regular_price: Money | None = None
+    sale_price: Money | None = None
+
+
+class Promise(_Model):
+    """A delivery date promised to the customer, and the earliest date that was feasible."""
+
+    delivery_date: Date
+    earliest_feasible: Date
+
+
+class Ticket(_Model):
+    """The facts of one customer-service ticket. Build it from a dict with `parse_ticket()`."""
+
+    id: Text
+    opened_at: AwareDatetime | None = None
+    channel: Literal["in_store", "phone", "email", "chat", "web"] = "web"
+    severity: Literal["low", "normal", "high", "urgent"] = "normal"
+    category: Literal[
+        "stock", "product", "employee_behavior", "billing", "delivery", "onboarding", "other"
+    ] = "other"
+    customer: Customer
+    agent: Agent
+    request: Request | None = None
+    item: Item | None = None
+    promise: Promise | None = None
+    attributes: Annotated[dict[str, AttributeValue], AfterValidator(_validate_attribute_names)] = (
+        Field(default_factory=dict)
+    )
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_CODES = {
+    "extra_forbidden": "unknown-field",
+    "missing": "missing-field",
+    "literal_error": "invalid-enum",
+    "string_too_short": "invalid-text",
+    "string_too_long": "invalid-text",
+    "string_pattern_mismatch": "invalid-currency",
+}
+
+
+def _expected(error: ErrorDetails, model: type[BaseModel]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        fields = _fields_at(model, error["loc"][:-1])
+        if not fields:
+            return "no such field"
+        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        return "one of the fields " + ", ".join(fields) + hint
+    if kind == "missing":
+        return "a value (the field is required)"
+    if kind == "string_pattern_mismatch":
+        return "a currency code of 3 capital letters, e.g. `USD`"
+    if kind in ("string_too_short", "string_too_long"):
+        return f"a non-empty string of at most {MAX_TEXT} characters"
+    message = error["msg"]
+    return message.removeprefix("Input should be ").removeprefix("Value error, ")
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        field = current.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    return list(current.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    candidates = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (Union, types.UnionType)
+        else (annotation,)
+    )
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _shown(value: object) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
+
+
+def parse_ticket(data: object) -> Ticket:
+    """Validate a ticket given as a `Ticket`, or as a dict in Python or JSON form.
+
+    Raises:
+        TicketError: for the first problem in document order, with its JSON pointer.
+    """
+    if isinstance(data, Ticket):
+        return data
+    if not isinstance(data, Mapping):
+        raise TicketError("", "invalid-type", "a JSON object (a mapping)", _shown(type(data).__name__))
+    try:
+        return Ticket.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # An unknown field is usually a misspelt required one: point at the misspelling first.
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        loc = error["loc"]
+        got = None if error["type"] == "missing" else _shown(error.get("input"))
+        code = _CODES.get(error["type"], error["type"])
+        if "-" not in code:  # a builtin pydantic type error such as bool_type or model_type
+            code = "invalid-type"
+        raise TicketError(pointer(loc), code, _expected(error, Ticket), got) from None
+
+
+# --- fact paths ---------------------------------------------------------------------------------
+
+
+def _enum(annotation: Any) -> FactType:
+    return FactType("enum", typing.get_args(annotation))
+
+
+# INVARIANT: one entry per leaf field of Ticket (tests/unit/test_ticket.py walks the model to check).
+FACT_TYPES: Mapping[str, FactType] = {
+    "id": FactType("string"),
+    "opened_at": FactType("datetime"),
+    "channel": _enum(Ticket.model_fields["channel"].annotation),
+    "severity": _enum(Ticket.model_fields["severity"].annotation),
+    "category": _enum(Ticket.model_fields["category"].annotation),
+    "customer.id": FactType("string"),
+    "customer.tier": _enum(Customer.model_fields["tier"].annotation),
+    "customer.lifetime_value": FactType("money"),
+    "customer.abusive": FactType("boolean"),
+    "agent.id": FactType("string"),
+    "agent.role": FactType("enum", ROLES),
+    "request.kind": _enum(Request.model_fields["kind"].annotation),
+    "request.amount": FactType("money"),
+    "request.currency": FactType("string"),
+    "item.sku": FactType("string"),
+    "item.on_sale": FactType("boolean"),
+    "item.in_stock": FactType("boolean"),
+    "item.regular_price": FactType("money"),
+    "item.sale_price": FactType("money"),
+    "promise.delivery_date": FactType("date"),
+    "promise.earliest_feasible": FactType("date"),
+}
+"""Every fact path of a Ticket and its type. `attributes.<name>` paths are of kind `scalar`."""

@@ -1,0 +1,102 @@
+"""The justification trace: data only, no wording (explain.py words it, render.py serializes it).
+
+One `TraceStep` per rule of the bundle, fired or not, in bundle order. Each comparison of a rule's
+`when` is a `ConditionResult` with the value it was compared against (parameters resolved) and the
+ticket's actual value, so a reader sees why a rule fired or which comparison stopped it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .ticket import Ticket
+from .values import JsonValue
+
+__all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionResult(_Frozen):
+    """One comparison of a rule's `when`.
+
+    Attributes:
+        path: the dotted fact path, e.g. `request.amount` or `derived.high_value`.
+        op: eq, ne, lt, lte, gt, gte, in, not_in or exists.
+        expected: the value compared against, parameters resolved (a list for in/not_in).
+        actual: the fact's value in its JSON form (money as a decimal number), null when absent.
+        passed: whether this comparison held.
+        where: its place in the rule's `when`, e.g. `when[1].not.all[0].item.on_sale`; a comparison
+            under `not` can fail while the rule fires.
+        param: the parameter `expected` came from, if any.
+        fact: the fact path `expected` came from, for a fact-to-fact comparison.
+    """
+
+    path: str
+    op: str
+    expected: JsonValue
+    actual: JsonValue
+    passed: bool
+    where: str
+    param: str | None = None
+    fact: str | None = None
+
+
+class TraceEffect(_Frozen):
+    """What a fired rule contributed: `require_role`, `deny`, `derive`, `action` or `follow_up`."""
+
+    effect: Literal["require_role", "deny", "derive", "action", "follow_up"]
+    value: JsonValue
+
+
+class TraceStep(_Frozen):
+    """One rule considered for the ticket."""
+
+    rule: str
+    source: str
+    description: str
+    rationale: str
+    stage: int
+    fired: bool
+    conditions: list[ConditionResult]
+    effects: list[TraceEffect] = Field(default_factory=list)
+
+
+class Trace(_Frozen):
+    """Everything needed to read, and later replay, a decision.
+
+    Attributes:
+        policy_digest: sha256 of the canonical bundle including effective parameters.
+        engine_version: csrules and durable_rules versions.
+        evaluated_at: the `now` the decision was made at (UTC).
+        facts: the validated ticket.
+        params: the effective parameters.
+        derived: every derived fact's final value (declared defaults included).
+        fired: the ids of fired rules in the order durable_rules fired them.
+        steps: one per rule of the bundle, in bundle order.
+    """
+
+    policy_digest: str
+    engine_version: str
+    evaluated_at: datetime
+    facts: Ticket
+    params: dict[str, JsonValue]
+    derived: dict[str, JsonValue]
+    fired: list[str]
+    steps: list[TraceStep]
+
+    def step(self, rule: str) -> TraceStep:
+        """The step of rule `rule` (KeyError if the bundle has no such rule)."""
+        for step in self.steps:
+            if step.rule == rule:
+                return step
+        raise KeyError(rule)
+
+    def as_data(self) -> dict[str, Any]:
+        """The trace as JSON-compatible data."""
+        return self.model_dump(mode="json")

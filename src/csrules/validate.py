@@ -1,0 +1,718 @@
+"""Stage 2, validate: raw documents (+ parameter overrides) -> Bundle. No I/O.
+
+Two passes. pydantic checks each document's shape (`PolicyDocument`); then the semantic pass
+parses conditions, checks fact paths and operand types against the Ticket schema and the declared
+derived facts, resolves parameters and overrides, rejects duplicate ids, and orders rules into
+forward-chaining stages. Every problem becomes a `Diagnostic` with a file:line:column; all of them
+are raised together in one `PolicyError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import Diagnostic, PolicyError
+from .load import Loc, RawDocument
+from .policy import (
+    DECISION_TYPES,
+    ActionEffect,
+    AllOf,
+    AnyOf,
+    Bundle,
+    Compare,
+    Condition,
+    DerivedFact,
+    Duration,
+    Effects,
+    FactRef,
+    FollowUpEffect,
+    Not,
+    NowPlus,
+    Op,
+    Parameter,
+    ParamRef,
+    Rule,
+)
+from .source import SourceSpan
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
+from .values import FactType, parse_money
+
+__all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
+
+MAX_RULES = 4000  # durable_rules allows 4096 rules per ruleset; csrules adds one per stage
+MAX_IN_VALUES = 50
+
+# --- document shape (pydantic) ------------------------------------------------------------------
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+RoleName = Literal["front_line", "senior", "supervisor", "manager"]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ParamRefDoc(_Shape):
+    """`{param: name}`."""
+
+    param: Identifier
+
+
+class ParameterDoc(_Shape):
+    """A parameter declaration."""
+
+    type: Literal["money", "integer", "boolean", "string", "date"]
+    default: Any
+    description: str = ""
+
+
+class DerivedDoc(_Shape):
+    """A derived fact declaration; booleans default to false."""
+
+    type: Literal["boolean", "integer", "money", "string"]
+    default: Any = None
+    description: str = ""
+
+
+DurationPart = Annotated[int, Field(ge=0, le=100_000)] | ParamRefDoc
+
+
+class DurationDoc(_Shape):
+    """A duration: any of days, hours, minutes."""
+
+    days: DurationPart = 0
+    hours: DurationPart = 0
+    minutes: DurationPart = 0
+
+
+class ActionDoc(_Shape):
+    """An action to add to the decision."""
+
+    kind: Identifier
+    params: dict[Identifier, Any] = Field(default_factory=dict)
+
+
+class FollowUpDoc(_Shape):
+    """A follow-up due `due_in` after the evaluation time."""
+
+    kind: Identifier
+    due_in: DurationDoc
+
+
+class ThenDoc(_Shape):
+    """The effects of a rule."""
+
+    require_role: RoleName | None = None
+    deny: bool = False
+    derive: dict[Identifier, Any] = Field(default_factory=dict)
+    actions: list[ActionDoc] = Field(default_factory=list)
+    follow_ups: list[FollowUpDoc] = Field(default_factory=list)
+
+
+class RuleDoc(_Shape):
+    """A rule."""
+
+    id: Identifier
+    description: str
+    rationale: str
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    when: Any = None
+    then: ThenDoc
+
+
+class PolicyDocument(_Shape):
+    """One policy file."""
+
+    policy: Identifier | None = None
+    description: str = ""
+    parameters: dict[Identifier, ParameterDoc] = Field(default_factory=dict)
+    derived: dict[Identifier, DerivedDoc] = Field(default_factory=dict)
+    rules: list[RuleDoc] = Field(default_factory=list)
+
+
+_SHAPE_CODES = {
+    "extra_forbidden": "unknown-key",
+    "missing": "missing-key",
+    "literal_error": "invalid-value",
+    "string_pattern_mismatch": "invalid-identifier",
+}
+_OPS: tuple[Op, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
+_ORDERED_KINDS = {"money", "integer", "number", "date", "datetime", "scalar"}
+_FACT_REF_KINDS = {"money", "integer", "number", "date", "datetime"}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: set[tuple[Loc, str]] = set()
+    for error in exc.errors(include_url=False):
+        # Drop pydantic's union-member tags ("int", "ParamRefDoc") that are not document keys.
+        raw_loc = error["loc"]
+        is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
+        loc: Loc = tuple(p for p in raw_loc if p != "[key]" and isinstance(p, int | str))
+        while loc and loc not in doc.spans and loc not in doc.key_spans:
+            loc = loc[:-1]
+        kind = error["type"]
+        code = _SHAPE_CODES.get(kind, "invalid-type")
+        if (loc, code) in seen:
+            continue
+        seen.add((loc, code))
+        where = ".".join(str(p) for p in raw_loc if p != "[key]" and isinstance(p, int | str))
+        span = doc.span(loc, key=is_key or kind == "extra_forbidden")
+        help_text = None
+        if kind == "extra_forbidden":
+            message = f"unknown key `{raw_loc[-1]}`"
+            allowed = _allowed_keys(raw_loc[:-1])
+            close = difflib.get_close_matches(str(raw_loc[-1]), allowed, n=1)
+            help_text = f"did you mean `{close[0]}`?" if close else "allowed: " + ", ".join(allowed)
+        elif kind == "missing":
+            message = f"missing required key `{raw_loc[-1]}`"
+        elif kind == "string_pattern_mismatch":
+            message = f"`{where}`: expected an identifier (lowercase letters, digits, _), got `{error.get('input')}`"
+        else:
+            message = f"`{where}`: {error['msg'][0].lower()}{error['msg'][1:]}"
+        out.append(Diagnostic(code, message, span, help_text))
+    return out
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = PolicyDocument
+    nested = {
+        (PolicyDocument, "parameters"): ParameterDoc,
+        (PolicyDocument, "derived"): DerivedDoc,
+        (PolicyDocument, "rules"): RuleDoc,
+        (RuleDoc, "then"): ThenDoc,
+        (ThenDoc, "actions"): ActionDoc,
+        (ThenDoc, "follow_ups"): FollowUpDoc,
+        (FollowUpDoc, "due_in"): DurationDoc,
+    }
+    for part in loc:
+        if isinstance(part, str) and (model, part) in nested:
+            model = nested[(model, part)]
+    return list(model.model_fields)
+
+
+# --- semantic pass ------------------------------------------------------------------------------
+
+
+def _suggest(name: str, candidates: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.problems: list[Diagnostic] = []
+        self.parameters: dict[str, Parameter] = {}
+        self.derived: dict[str, DerivedFact] = {}
+
+    def problem(self, code: str, message: str, span: SourceSpan | None, help_text: str | None = None) -> None:
+        self.problems.append(Diagnostic(code, message, span, help_text))
+
+    # -- typed values --
+
+    def literal(self, fact_type: FactType, value: object) -> tuple[bool, Any]:
+        """(ok, normalised value) for a literal of `fact_type`."""
+        kind = fact_type.kind
+        if kind == "money":
+            if isinstance(value, bool) or not isinstance(value, int | Decimal):
+                return False, None
+            try:
+                return True, parse_money(value)
+            except ValueError:
+                return False, None
+        if kind == "integer":
+            return (isinstance(value, int) and not isinstance(value, bool)), value
+        if kind == "number":
+            ok = isinstance(value, int | Decimal) and not isinstance(value, bool)
+            return ok and (not isinstance(value, Decimal) or value.is_finite()), value
+        if kind == "boolean":
+            return isinstance(value, bool), value
+        if kind == "string":
+            return isinstance(value, str), value
+        if kind == "enum":
+            return (isinstance(value, str) and value in fact_type.values), value
+        if kind == "date":
+            if isinstance(value, date) and not isinstance(value, datetime):
+                return True, value
+            if isinstance(value, str):
+                try:
+                    return True, date.fromisoformat(value)
+                except ValueError:
+                    return False, None
+            return False, None
+        if kind == "datetime":
+            parsed = value
+            if isinstance(value, str):
+                try:
+                    parsed = datetime.fromisoformat(value)
+                except ValueError:
+                    return False, None
+            ok = isinstance(parsed, datetime) and parsed.utcoffset() is not None
+            return ok, parsed
+        # scalar: a custom attribute, any JSON scalar
+        if isinstance(value, Decimal):
+            return value.is_finite(), value
+        return isinstance(value, str | int | bool), value
+
+    # -- declarations --
+
+    def declarations(self, doc: RawDocument, shape: PolicyDocument) -> None:
+        for name, spec in shape.parameters.items():
+            span = doc.span(("parameters", name), key=True)
+            if name in self.parameters:
+                first = self.parameters[name].span
+                self.problem("duplicate-parameter", f"parameter `{name}` is declared twice", span, f"first declared at {first}")
+                continue
+            fact_type = FactType(spec.type)
+            ok, value = self.literal(fact_type, spec.default)
+            if not ok:
+                self.problem(
+                    "invalid-parameter-value",
+                    f"parameter `{name}`: default must be {fact_type.describe()}, got `{_describe(spec.default)}`",
+                    doc.span(("parameters", name, "default")),
+                )
+                continue
+            if name == "currency" and not (spec.type == "string" and _CURRENCY.match(str(value))):
+                self.problem("invalid-parameter-value", "parameter `currency` must be a string of 3 capital letters", span)
+                continue
+            self.parameters[name] = Parameter(name, fact_type, value, value, spec.description, span)
+        for name, dspec in shape.derived.items():
+            span = doc.span(("derived", name), key=True)
+            if name in self.derived:
+                first = self.derived[name].span
+                self.problem("duplicate-derived-fact", f"derived fact `{name}` is declared twice", span, f"first declared at {first}")
+                continue
+            fact_type = FactType(dspec.type)
+            default = dspec.default
+            if default is None and dspec.type == "boolean":
+                default = False
+            ok, default = self.literal(fact_type, default)
+            if not ok:
+                self.problem(
+                    "invalid-derived-default",
+                    f"derived fact `{name}`: default must be {fact_type.describe()}, got `{_describe(dspec.default)}`",
+                    doc.span(("derived", name, "default")) if dspec.default is not None else span,
+                )
+                continue
+            self.derived[name] = DerivedFact(name, fact_type, default, dspec.description, span)
+
+    def overrides(self, params: Mapping[str, object]) -> None:
+        for name, raw in params.items():
+            parameter = self.parameters.get(name)
+            if parameter is None:
+                self.problem("unknown-parameter", f"unknown parameter `{name}`", None, _suggest(name, list(self.parameters)))
+                continue
+            ok, value = self.literal(parameter.type, Decimal(repr(raw)) if isinstance(raw, float) else raw)
+            if parameter.type.kind == "money" and isinstance(raw, str):
+                try:
+                    ok, value = True, parse_money(raw)
+                except ValueError:
+                    ok = False
+            if not ok or (name == "currency" and not _CURRENCY.match(str(value))):
+                self.problem(
+                    "invalid-parameter-value",
+                    f"parameter `{name}` must be {parameter.type.describe()}, got `{_describe(raw)}`",
+                    None,
+                )
+                continue
+            self.parameters[name] = Parameter(name, parameter.type, parameter.default, value, parameter.description, parameter.span)
+
+    # -- fact paths and operands --
+
+    def fact_type(self, path: object, span: SourceSpan) -> FactType | None:
+        if not isinstance(path, str):
+            self.problem("unknown-fact-path", f"expected a fact path, got `{_describe(path)}`", span)
+            return None
+        if path in FACT_TYPES:
+            return FACT_TYPES[path]
+        if path in DECISION_TYPES:
+            return DECISION_TYPES[path]
+        head, _, tail = path.partition(".")
+        if head == "attributes" and ATTRIBUTE_NAME.fullmatch(tail):
+            return FactType("scalar")
+        if head == "derived" and tail in self.derived:
+            return self.derived[tail].type
+        known = [*FACT_TYPES, *DECISION_TYPES, *(f"derived.{n}" for n in self.derived)]
+        self.problem("unknown-fact-path", f"unknown fact path `{path}`", span, _suggest(path, known))
+        return None
+
+    def param_ref(self, ref: ParamRef, wanted: FactType, span: SourceSpan, what: str) -> bool:
+        parameter = self.parameters.get(ref.name)
+        if parameter is None:
+            self.problem("unknown-parameter", f"{what}: unknown parameter `{ref.name}`", span, _suggest(ref.name, list(self.parameters)))
+            return False
+        have = parameter.type.kind
+        compatible = have == wanted.kind or (
+            wanted.kind in ("money", "number") and have in ("money", "integer")
+        ) or (wanted.kind == "scalar" and have in ("money", "integer", "string", "boolean")) or (
+            wanted.kind == "enum" and have == "string" and parameter.value in wanted.values
+        )
+        if not compatible:
+            self.problem(
+                "type-mismatch",
+                f"{what}: parameter `{ref.name}` is {parameter.type.describe()}, expected {wanted.describe()}",
+                span,
+            )
+        return compatible
+
+    @staticmethod
+    def reference(value: object) -> ParamRef | FactRef | None:
+        if isinstance(value, dict) and len(value) == 1:
+            if isinstance(value.get("param"), str):
+                return ParamRef(value["param"])
+            if isinstance(value.get("fact"), str):
+                return FactRef(value["fact"])
+        return None
+
+    def operand(self, path: str, fact_type: FactType, op: Op, raw: object, span: SourceSpan) -> tuple[bool, Any]:
+        what = f"`{path}` {op}"
+        ref = self.reference(raw)
+        if op == "exists":
+            if not isinstance(raw, bool):
+                self.problem("type-mismatch", f"{what}: expected true or false", span)
+                return False, None
+            return True, raw
+        if op in ("lt", "lte", "gt", "gte") and fact_type.kind not in _ORDERED_KINDS:
+            self.problem(
+                "invalid-operator",
+                f"{what}: `{op}` needs an ordered fact (money, integer, date, datetime); `{path}` is {fact_type.describe()}",
+                span,
+                "use `eq`, `ne`, `in` or `not_in`",
+            )
+            return False, None
+        if isinstance(ref, ParamRef):
+            if op in ("in", "not_in"):
+                self.problem("type-mismatch", f"{what}: expected a list of values", span)
+                return False, None
+            return self.param_ref(ref, fact_type, span, what), ref
+        if isinstance(ref, FactRef):
+            other = self.fact_type(ref.path, span)
+            if other is None:
+                return False, None
+            if op in ("in", "not_in") or other.kind not in _FACT_REF_KINDS or other != fact_type or ref.path not in FACT_TYPES:
+                self.problem(
+                    "type-mismatch",
+                    f"{what}: a fact reference must name a ticket fact of the same ordered type ({fact_type.describe()})",
+                    span,
+                )
+                return False, None
+            return True, ref
+        if op in ("in", "not_in"):
+            if not isinstance(raw, list) or not raw or len(raw) > MAX_IN_VALUES:
+                self.problem("type-mismatch", f"{what}: expected a list of 1 to {MAX_IN_VALUES} values", span)
+                return False, None
+            values = []
+            for item in raw:
+                ok, value = self.literal(fact_type, item)
+                if not ok:
+                    self.mismatch(what, fact_type, item, path, span)
+                    return False, None
+                if value not in values:
+                    values.append(value)
+            return True, tuple(values)
+        if fact_type.kind == "scalar" and op in ("lt", "lte", "gt", "gte") and not (
+            isinstance(raw, int | Decimal) and not isinstance(raw, bool)
+        ):
+            self.problem("type-mismatch", f"{what}: expected a number, got `{_describe(raw)}`", span)
+            return False, None
+        ok, value = self.literal(fact_type, raw)
+        if not ok:
+            self.mismatch(what, fact_type, raw, path, span)
+        return ok, value
+
+    def mismatch(self, what: str, fact_type: FactType, raw: object, path: str, span: SourceSpan) -> None:
+        help_text = None
+        if fact_type.kind == "enum" and isinstance(raw, str):
+            help_text = _suggest(raw, fact_type.values)
+        self.problem(
+            "type-mismatch",
+            f"{what}: `{path}` is {fact_type.describe()}, got `{_describe(raw)}`",
+            span,
+            help_text,
+        )
+
+    # -- conditions --
+
+    def condition(self, doc: RawDocument, raw: object, loc: Loc, where: str, tested: set[str]) -> Condition | None:
+        span = doc.span(loc)
+        if isinstance(raw, list):
+            items = [self.condition(doc, item, (*loc, i), f"{where}[{i}]", tested) for i, item in enumerate(raw)]
+            return AllOf(tuple(c for c in items if c is not None))
+        if not isinstance(raw, dict) or not raw:
+            self.problem("invalid-condition", "a condition must be a mapping `path: test`, or `all`, `any`, `not`", span)
+            return None
+        combinators = [k for k in raw if k in ("all", "any", "not")]
+        if combinators:
+            if len(raw) > 1:
+                self.problem("invalid-condition", f"`{combinators[0]}` must be the only key of its mapping", span)
+                return None
+            key = combinators[0]
+            value = raw[key]
+            inner_loc = (*loc, key)
+            if key == "not":
+                item = self.condition(doc, value, inner_loc, f"{where}.not", tested)
+                return Not(item) if item is not None else None
+            if not isinstance(value, list) or not value:
+                self.problem("invalid-condition", f"`{key}` takes a non-empty list of conditions", doc.span(inner_loc))
+                return None
+            items = [
+                self.condition(doc, item, (*inner_loc, i), f"{where}.{key}[{i}]", tested)
+                for i, item in enumerate(value)
+            ]
+            kept = tuple(c for c in items if c is not None)
+            return AllOf(kept) if key == "all" else AnyOf(kept)
+        compares: list[Condition] = []
+        for path, test in raw.items():
+            key_span = doc.span((*loc, path), key=True)
+            fact_type = self.fact_type(path, key_span)
+            if fact_type is None:
+                continue
+            if path.startswith("derived."):
+                tested.add(path.removeprefix("derived."))
+            if path in DECISION_TYPES:
+                tested.add("decision")
+            tests: list[tuple[Op, object]]
+            if isinstance(test, dict) and test and self.reference(test) is None:
+                unknown = [k for k in test if k not in _OPS]
+                if unknown:
+                    self.problem(
+                        "unknown-operator",
+                        f"`{path}`: unknown operator `{unknown[0]}`",
+                        doc.span((*loc, path, unknown[0]), key=True),
+                        _suggest(str(unknown[0]), _OPS) or "operators: " + ", ".join(_OPS),
+                    )
+                    continue
+                tests = list(test.items())
+            else:
+                tests = [("eq", test)]
+            for op, operand_raw in tests:
+                op_loc = (*loc, path, op) if isinstance(test, dict) and op in test else (*loc, path)
+                ok, operand = self.operand(path, fact_type, op, operand_raw, doc.span(op_loc))
+                if ok:
+                    compares.append(Compare(path, op, operand, fact_type, key_span, f"{where}.{path}"))
+        if len(compares) == 1:
+            return compares[0]
+        return AllOf(tuple(compares))
+
+    # -- effects --
+
+    def duration(self, doc: RawDocument, spec: Any, loc: Loc) -> Duration:
+        parts: dict[str, int | ParamRef] = {}
+        for unit in ("days", "hours", "minutes"):
+            value = getattr(spec, unit)
+            if isinstance(value, ParamRefDoc):
+                ref = ParamRef(value.param)
+                self.param_ref(ref, FactType("integer"), doc.span((*loc, unit)), f"`{unit}`")
+                parts[unit] = ref
+            else:
+                parts[unit] = value
+        return Duration(**parts)  # type: ignore[arg-type]
+
+    def effects(self, doc: RawDocument, then: ThenDoc, loc: Loc, rule_id: str) -> Effects:
+        derive: list[tuple[str, Any]] = []
+        for name, raw in then.derive.items():
+            span = doc.span((*loc, "derive", name), key=True)
+            fact = self.derived.get(name)
+            if fact is None:
+                self.problem(
+                    "unknown-derived-fact",
+                    f"rule `{rule_id}`: derives undeclared fact `{name}`",
+                    span,
+                    _suggest(name, list(self.derived)) or "declare it under `derived:`",
+                )
+                continue
+            ref = self.reference(raw)
+            if isinstance(ref, ParamRef):
+                if self.param_ref(ref, fact.type, span, f"derive `{name}`"):
+                    derive.append((name, ref))
+                continue
+            ok, value = self.literal(fact.type, raw)
+            if not ok:
+                self.problem("type-mismatch", f"derive `{name}`: expected {fact.type.describe()}, got `{_describe(raw)}`", span)
+                continue
+            derive.append((name, value))
+        actions: list[ActionEffect] = []
+        for i, action in enumerate(then.actions):
+            params: list[tuple[str, Any]] = []
+            for name, raw in action.params.items():
+                value = self.action_param(doc, raw, (*loc, "actions", i, "params", name))
+                params.append((name, value))
+            actions.append(ActionEffect(action.kind, tuple(params)))
+        follow_ups = [
+            FollowUpEffect(f.kind, self.duration(doc, f.due_in, (*loc, "follow_ups", i, "due_in")))
+            for i, f in enumerate(then.follow_ups)
+        ]
+        return Effects(then.require_role, then.deny, tuple(derive), tuple(actions), tuple(follow_ups))
+
+    def action_param(self, doc: RawDocument, raw: object, loc: Loc) -> Any:
+        span = doc.span(loc)
+        ref = self.reference(raw)
+        if isinstance(ref, ParamRef):
+            if ref.name not in self.parameters:
+                self.problem("unknown-parameter", f"unknown parameter `{ref.name}`", span, _suggest(ref.name, list(self.parameters)))
+            return ref
+        if isinstance(ref, FactRef):
+            self.fact_type(ref.path, span)
+            return ref
+        if isinstance(raw, dict) and set(raw) == {"now_plus"}:
+            try:
+                spec = DurationDoc.model_validate(raw["now_plus"])
+            except ValidationError:
+                self.problem("invalid-value", "`now_plus` takes a duration: days, hours, minutes", span)
+                return None
+            return NowPlus(self.duration(doc, spec, (*loc, "now_plus")))
+        if raw is None or isinstance(raw, str | int | bool) or (isinstance(raw, Decimal) and raw.is_finite()):
+            return raw
+        self.problem(
+            "invalid-value",
+            "an action parameter is a scalar, `{param: name}`, `{fact: path}` or `{now_plus: duration}`",
+            span,
+        )
+        return None
+
+    # -- rules --
+
+    def rules(self, documents: Sequence[tuple[RawDocument, PolicyDocument]]) -> list[tuple[Rule, set[str]]]:
+        out: list[tuple[Rule, set[str]]] = []
+        seen: dict[str, SourceSpan] = {}
+        for doc, shape in documents:
+            for i, spec in enumerate(shape.rules):
+                loc: Loc = ("rules", i)
+                span = doc.span((*loc, "id"))
+                if spec.id in seen:
+                    self.problem("duplicate-rule-id", f"duplicate rule id `{spec.id}`", span, f"first defined at {seen[spec.id]}")
+                    continue
+                seen[spec.id] = span
+                tested: set[str] = set()
+                when_raw = spec.when if spec.when is not None else []
+                parsed = self.condition(doc, when_raw, (*loc, "when"), "when", tested)
+                when = parsed if isinstance(parsed, AllOf) else AllOf((parsed,) if parsed else ())
+                then = self.effects(doc, spec.then, (*loc, "then"), spec.id)
+                if not (then.require_role or then.deny or then.derive or then.actions or then.follow_ups):
+                    self.problem("empty-effects", f"rule `{spec.id}` has no effect", doc.span((*loc, "then")))
+                tests_decision = "decision" in tested
+                if tests_decision and (then.require_role or then.deny or then.derive):
+                    self.problem(
+                        "decision-rule-effect",
+                        f"rule `{spec.id}` tests `decision.*`, so it may only add actions and follow-ups",
+                        doc.span((*loc, "then")),
+                        "a rule that changes the outcome cannot depend on it",
+                    )
+                rule_span = doc.spans.get(loc, span)
+                source = f"{doc.name}:{rule_span.line}"
+                rule = Rule(
+                    spec.id, spec.description, spec.rationale, spec.priority, when, then,
+                    rule_span, source, len(out), 0, tests_decision,
+                )
+                out.append((rule, tested - {"decision"}))
+        if len(out) > MAX_RULES:
+            self.problem("too-many-rules", f"a bundle holds at most {MAX_RULES} rules, this one has {len(out)}", None)
+        return out
+
+    def stages(self, rules: list[tuple[Rule, set[str]]]) -> tuple[list[Rule], int]:
+        """Give each rule its forward-chaining stage; report cycles between derived facts."""
+        derivers: dict[str, list[int]] = {}
+        for index, (rule, _) in enumerate(rules):
+            for name, _value in rule.then.derive:
+                derivers.setdefault(name, []).append(index)
+        stage: dict[int, int] = {}
+        visiting: list[int] = []
+
+        def visit(index: int) -> int:
+            if index in stage:
+                return stage[index]
+            if index in visiting:
+                cycle = [rules[i][0].id for i in visiting[visiting.index(index):]] + [rules[index][0].id]
+                raise _Cycle(index, cycle)
+            visiting.append(index)
+            depth = 0
+            for name in sorted(rules[index][1]):
+                for deriver in derivers.get(name, []):
+                    depth = max(depth, visit(deriver) + 1)
+            visiting.pop()
+            stage[index] = depth
+            return depth
+
+        for index in range(len(rules)):
+            try:
+                visit(index)
+            except _Cycle as cycle:
+                rule = rules[cycle.index][0]
+                self.problem(
+                    "derived-fact-cycle",
+                    f"rule `{rule.id}` depends on its own derived facts: " + " -> ".join(cycle.path),
+                    rule.span,
+                )
+                return [r for r, _ in rules], 1
+        last = max((stage[i] for i, (r, _) in enumerate(rules) if not r.tests_decision), default=0)
+        final: list[Rule] = []
+        for index, (rule, _) in enumerate(rules):
+            value = last + 1 if rule.tests_decision else stage[index]
+            final.append(_with_stage(rule, value))
+        count = max((r.stage for r in final), default=0) + 1
+        return final, count
+
+
+class _Cycle(Exception):
+    def __init__(self, index: int, path: list[str]) -> None:
+        self.index = index
+        self.path = path
+
+
+def _with_stage(rule: Rule, stage: int) -> Rule:
+    return Rule(
+        rule.id, rule.description, rule.rationale, rule.priority, rule.when, rule.then,
+        rule.span, rule.source, rule.index, stage, rule.tests_decision,
+    )
+
+
+def validate_bundle(documents: Sequence[RawDocument], params: Mapping[str, object] | None = None) -> Bundle:
+    """Validate raw policy documents into a Bundle.
+
+    Args:
+        documents: from `load.load_documents`, in bundle order.
+        params: overrides of declared parameters, by name.
+
+    Raises:
+        PolicyError: every problem found, sorted by file, line and column.
+    """
+    validator = _Validator()
+    shapes: list[tuple[RawDocument, PolicyDocument]] = []
+    for doc in documents:
+        if not isinstance(doc.data, dict):
+            validator.problem("invalid-type", "a policy file must be a mapping with `rules`", doc.span(()))
+            continue
+        try:
+            shapes.append((doc, PolicyDocument.model_validate(doc.data)))
+        except ValidationError as exc:
+            validator.problems.extend(_shape_diagnostics(doc, exc))
+    for doc, shape in shapes:
+        validator.declarations(doc, shape)
+    validator.overrides(params or {})
+    rules = validator.rules(shapes)
+    staged, stages = validator.stages(rules)
+    if validator.problems:
+        raise PolicyError(validator.problems)
+    return Bundle(
+        rules=tuple(staged),
+        parameters=validator.parameters,
+        derived=validator.derived,
+        stages=stages,
+        files=tuple(doc.name for doc, _ in shapes),
+    )

@@ -1,0 +1,144 @@
+"""Value kinds shared by tickets, policies and traces: money, JSON values, fact types. No I/O.
+
+Money is a `Decimal` in Python (never a float) and a JSON number in JSON. Values that end up in a
+trace or an action (`JsonValue`) keep non-integral numbers as `Decimal` too, so a decision read back
+from its JSON compares equal to the original.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import PlainSerializer, PlainValidator
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "MONEY_MAX",
+    "FactType",
+    "JsonValue",
+    "Kind",
+    "Money",
+    "json_value",
+    "parse_money",
+]
+
+MONEY_MAX = Decimal("1000000000")
+_CENT = Decimal("0.01")
+
+Kind = Literal["money", "integer", "number", "string", "boolean", "date", "datetime", "enum", "scalar"]
+"""The type of a fact path, parameter or derived fact. `scalar` = any of string/number/boolean
+(custom ticket attributes, whose type is only known at evaluation time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FactType:
+    """The static type of a fact path: its kind, and for enums the allowed values in rank order."""
+
+    kind: Kind
+    values: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """Words for messages: `money`, or `one of low, normal, high`."""
+        if self.kind == "enum":
+            return "one of " + ", ".join(self.values)
+        return self.kind
+
+
+def parse_money(value: object) -> Decimal:
+    """Validate a money amount and return it as a Decimal with two decimal places.
+
+    Accepts Decimal, int, finite float and numeric strings; rejects bool. Raises ValueError with
+    the expectation in words.
+    """
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ValueError("money (a decimal number or numeric string)")
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("money (a decimal number or numeric string)") from None
+    if not amount.is_finite():
+        raise ValueError("money (a finite number)")
+    if amount < 0:
+        raise ValueError("money >= 0")
+    if amount > MONEY_MAX:
+        raise ValueError("money <= 1000000000")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(_CENT):
+        raise ValueError("money with at most 2 decimal places")
+    return amount.quantize(_CENT)
+
+
+def _validate_money(value: object) -> Decimal:
+    try:
+        return parse_money(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid-money", str(exc)) from None
+
+
+def _money_json(value: Decimal) -> float:
+    # INVARIANT: money <= 1e9 with 2 decimals has <= 12 significant digits, so the float's repr
+    # is the exact decimal and reads back to the same Decimal.
+    return float(value)
+
+
+Money = Annotated[
+    Decimal,
+    PlainValidator(_validate_money, json_schema_input_type=float | str),
+    PlainSerializer(_money_json, return_type=float, when_used="json"),
+]
+"""A Decimal amount >= 0, <= 1,000,000,000, at most 2 decimal places; a JSON number in JSON."""
+
+
+def json_value(value: object) -> Any:
+    """Normalise a value for a trace or an action: floats become Decimals, dates ISO strings.
+
+    Raises ValueError for anything that has no JSON form (NaN, infinity, sets, objects).
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r}")
+        return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"non-finite number {value!r}")
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    raise ValueError(f"no JSON form for {type(value).__name__}")
+
+
+def _validate_json_value(value: object) -> Any:
+    try:
+        return json_value(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid-json-value", str(exc)) from None
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    return value
+
+
+JsonValue = Annotated[
+    Any,
+    PlainValidator(_validate_json_value),
+    PlainSerializer(_to_json, when_used="json"),
+]
+"""A JSON value whose non-integral numbers are Decimals in Python and numbers in JSON."""
