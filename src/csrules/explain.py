@@ -67,12 +67,16 @@ def _effect(effect: TraceEffect) -> str:
     return f"follow-up {value['kind']} due {value['due']}"
 
 
-def _deciding(step: TraceStep) -> ConditionResult | None:
-    """The first comparison that failed outside a `not` (why the rule did not fire)."""
+def _why_not(step: TraceStep) -> str:
+    """Why a rule did not fire: its first failing comparison outside a `not`, or else the first
+    comparison under a `not` that held."""
     for result in step.conditions:
         if not result.passed and ".not" not in result.where:
-            return result
-    return step.conditions[0] if step.conditions else None
+            return format_condition(result)
+    for result in step.conditions:
+        if result.passed and ".not" in result.where:
+            return "under `not`: " + format_condition(result)
+    return "no comparison failed"
 
 
 def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> str:
@@ -138,9 +142,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
                 lines.append(f"  {step.rule}: {step.description} [{step.source}]")
                 lines.extend(f"    - {format_condition(r)}" for r in step.conditions)
             else:
-                deciding = _deciding(step)
-                why = format_condition(deciding) if deciding else "no comparison"
-                lines.append(f"  {step.rule}: {why}")
+                lines.append(f"  {step.rule}: {_why_not(step)}")
 
     derived = ", ".join(f"{k}={_value(v)}" for k, v in sorted(trace.derived.items()))
     lines.append("")

@@ -1,0 +1,1 @@
+"""The `csrules` command line: main.py parses arguments and maps errors to exit codes."""

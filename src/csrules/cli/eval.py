@@ -1,0 +1,84 @@
+"""`csrules eval TICKET.json`: decide one ticket and print the explanation or the Decision JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from ..engine import load
+from ..errors import Error, TicketError
+from ..explain import explain
+from ..render import pretty_json
+from .main import ExitCode, UsageError
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; values are read as YAML scalars (`35` is a number, `USD` a string)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param expects NAME=VALUE, got `{item}`")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, float):
+            value = Decimal(raw)
+        if not isinstance(value, str | int | bool | Decimal):
+            value = raw
+        params[name] = value
+    return params
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """The --now argument as an aware datetime."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--now expects an ISO 8601 date and time with a UTC offset, got `{text}`") from None
+    if moment.utcoffset() is None:
+        raise UsageError(f"--now needs a UTC offset (e.g. `{text}Z`), got `{text}`")
+    return moment
+
+
+def read_ticket(source: str) -> object:
+    """The ticket JSON from a file or standard input."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """Evaluate the ticket; errors propagate to main.py as csrules.Error."""
+    engine = load(args.policies, params=parse_params(args.param))
+    ticket = read_ticket(args.ticket)
+    now = parse_now(args.now)
+    try:
+        decision = engine.evaluate(ticket, now=now)  # type: ignore[arg-type]
+    except TicketError as exc:
+        raise _InTicket(args.ticket, exc) from None
+    if args.format == "json":
+        out.write(pretty_json(decision) + "\n")
+    else:
+        out.write(explain(decision, steps="all" if args.all else "fired") + "\n")
+    return ExitCode.OK
+
+
+class _InTicket(Error):
+    def __init__(self, source: str, error: TicketError) -> None:
+        super().__init__(f"{source}: {error}")
