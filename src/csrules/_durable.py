@@ -75,7 +75,9 @@ class Ruleset:
             failure: BaseException | None = None
             created = False
             try:
-                result = _engine.assert_fact(handle, json.dumps({**first, "sid": sid, "id": f"f{next(facts)}"}))
+                result = _engine.assert_fact(
+                    handle, json.dumps({**first, "sid": sid, "id": f"f{next(facts)}"})
+                )
                 created = True
                 if result[0] != 0:
                     raise EngineError(f"durable_rules did not accept the ticket fact (result {result[0]})")

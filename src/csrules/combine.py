@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
 from .evaluate import FiredRule
@@ -47,7 +48,9 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
     """Combine fired rules (in bundle order) into the decision's fields."""
     requiring = [f.rule for f in fired if f.rule.then.require_role]
     denying = [f.rule.id for f in fired if f.rule.then.deny]
-    outcome, required_role = resolve_outcome((r.then.require_role or "" for r in requiring), bool(denying), agent_role)
+    outcome, required_role = resolve_outcome(
+        (r.then.require_role or "" for r in requiring), bool(denying), agent_role
+    )
     role_reasons = [r.id for r in requiring if r.then.require_role == required_role]
     if outcome == "deny":  # case 1
         outcome_reasons = denying
@@ -67,14 +70,15 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
 
     index = {f.rule.id: f.rule.index for f in fired}
     candidates = sorted(
-        (fu for item in fired for fu in item.follow_ups), key=lambda fu: (fu.due, fu.kind, index[fu.rule])
+        (fu for item in fired for fu in item.follow_ups),
+        key=lambda fu: (fu.due, fu.kind, index[fu.rule]),
     )
     follow_ups: list[FollowUp] = []
-    seen_follow_ups: set[tuple[str, object]] = set()
+    seen_follow_ups: set[tuple[str, datetime]] = set()
     for follow_up in candidates:
-        key = (follow_up.kind, follow_up.due)
-        if key not in seen_follow_ups:
-            seen_follow_ups.add(key)
+        due_key = (follow_up.kind, follow_up.due)
+        if due_key not in seen_follow_ups:
+            seen_follow_ups.add(due_key)
             follow_ups.append(follow_up)
 
     reasons = Reasons(outcome=outcome_reasons, required_role=role_reasons)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -37,8 +37,8 @@ from .policy import (
     Condition,
     Duration,
     FactRef,
-    NowPlus,
     Not,
+    NowPlus,
     ParamRef,
     Rule,
 )
@@ -48,7 +48,7 @@ __all__ = ["BARRIER_PREFIX", "CompiledBundle", "Difference", "Input", "compile_b
 
 BARRIER_PREFIX = "__stage_"
 _LAST = 65535
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Encoding = Literal["money", "date", "datetime", "plain"]
 
@@ -103,7 +103,7 @@ def encode(value: Any, encoding: Encoding) -> Any:
 
 def _encoding(fact_type: FactType) -> Encoding:
     if fact_type.kind in ("money", "date", "datetime"):
-        return fact_type.kind  # type: ignore[return-value]
+        return fact_type.kind
     return "plain"
 
 
@@ -126,7 +126,11 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, NowPlus):
         return {"now_plus": _canonical(value.duration)}
     if isinstance(value, Duration):
-        return {"days": _canonical(value.days), "hours": _canonical(value.hours), "minutes": _canonical(value.minutes)}
+        return {
+            "days": _canonical(value.days),
+            "hours": _canonical(value.hours),
+            "minutes": _canonical(value.minutes),
+        }
     if isinstance(value, Decimal):
         return {"decimal": str(value)}
     if isinstance(value, datetime | date):
@@ -138,7 +142,11 @@ def _canonical(value: Any) -> Any:
 
 def _condition_data(condition: Condition) -> Any:
     if isinstance(condition, Compare):
-        return {"path": condition.path, "op": condition.op, "operand": _canonical(condition.operand)}
+        return {
+            "path": condition.path,
+            "op": condition.op,
+            "operand": _canonical(condition.operand),
+        }
     if isinstance(condition, AllOf):
         return {"all": [_condition_data(c) for c in condition.items]}
     if isinstance(condition, AnyOf):
@@ -150,10 +158,12 @@ def bundle_data(bundle: Bundle) -> dict[str, Any]:
     """The bundle as canonical plain data: what `policy_digest` hashes (no file positions)."""
     return {
         "parameters": {
-            name: {"type": p.type.kind, "value": _canonical(p.value)} for name, p in sorted(bundle.parameters.items())
+            name: {"type": p.type.kind, "value": _canonical(p.value)}
+            for name, p in sorted(bundle.parameters.items())
         },
         "derived": {
-            name: {"type": d.type.kind, "default": _canonical(d.default)} for name, d in sorted(bundle.derived.items())
+            name: {"type": d.type.kind, "default": _canonical(d.default)}
+            for name, d in sorted(bundle.derived.items())
         },
         "rules": [
             {
@@ -166,8 +176,13 @@ def bundle_data(bundle: Bundle) -> dict[str, Any]:
                     "require_role": r.then.require_role,
                     "deny": r.then.deny,
                     "derive": [[n, _canonical(v)] for n, v in r.then.derive],
-                    "actions": [{"kind": a.kind, "params": [[n, _canonical(v)] for n, v in a.params]} for a in r.then.actions],
-                    "follow_ups": [{"kind": f.kind, "due_in": _canonical(f.due_in)} for f in r.then.follow_ups],
+                    "actions": [
+                        {"kind": a.kind, "params": [[n, _canonical(v)] for n, v in a.params]}
+                        for a in r.then.actions
+                    ],
+                    "follow_ups": [
+                        {"kind": f.kind, "due_in": _canonical(f.due_in)} for f in r.then.follow_ups
+                    ],
                 },
             }
             for r in bundle.rules
@@ -182,7 +197,16 @@ def _digest(bundle: Bundle) -> str:
 
 # --- conditions -> durable_rules expressions ----------------------------------------------------
 
-_NEGATED = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt", "ex": "nex", "nex": "ex"}
+_NEGATED = {
+    "eq": "ne",
+    "ne": "eq",
+    "lt": "gte",
+    "lte": "gt",
+    "gt": "lte",
+    "gte": "lt",
+    "ex": "nex",
+    "nex": "ex",
+}
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 _FALSE: dict[str, Any] = {"$nex": {"stage": 1}}  # every stage fact has `stage`: never true
 
@@ -231,7 +255,10 @@ class _Compiler:
                 self.name(compare.path, compare.type, None)
                 self.name(operand.path, compare.type, None)
                 self.differences[key] = Difference(
-                    f"c.{len(self.differences)}", compare.path, operand.path, _encoding(compare.type)
+                    f"c.{len(self.differences)}",
+                    compare.path,
+                    operand.path,
+                    _encoding(compare.type),
                 )
             return _Atom(self.differences[key].name, op, 0)
         if op == "exists":
@@ -318,7 +345,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         if expr is True:
             pattern: dict[str, Any] = anchor
         else:
-            test = _FALSE if expr is False else _durable(expr)  # type: ignore[arg-type]
+            test = _FALSE if expr is False else _durable(expr)
             pattern = {"$and": [anchor, test]}
         ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
     for stage in range(bundle.stages):
@@ -350,6 +377,6 @@ def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
         other = seen.setdefault(_fnv1a32(name), name)
         if other != name:
             message = f"fact names `{other}` and `{name}` collide in durable_rules' 32-bit name hash"
-            raise PolicyError([Diagnostic("engine-limit", message, None, "rename the attribute or derived fact")])
-
-
+            raise PolicyError(
+                [Diagnostic("engine-limit", message, None, "rename the attribute or derived fact")]
+            )

@@ -51,14 +51,14 @@ def _scalar(op: str, actual: object, expected: object) -> bool:
     if category != _category(expected):
         return False
     if category == "num":
-        return _ORDER[op](_number(actual), _number(expected))
-    return _ORDER[op](actual, expected)
+        return bool(_ORDER[op](_number(actual), _number(expected)))
+    return bool(_ORDER[op](actual, expected))
 
 
 def compare(op: str, actual: object, expected: Any, scalar: bool) -> bool:
     """Whether `actual op expected` holds under csrules' semantics."""
     if op == "exists":
-        return (actual is not None) == expected
+        return (actual is not None) is bool(expected)
     if actual is None or expected is None:
         return False
     if op in ("in", "not_in"):
@@ -67,7 +67,7 @@ def compare(op: str, actual: object, expected: Any, scalar: bool) -> bool:
         return any(results) if op == "in" else all(results)
     if scalar:
         return _scalar(op, actual, expected)
-    return _ORDER[op](actual, expected)
+    return bool(_ORDER[op](actual, expected))
 
 
 def evaluate_condition(

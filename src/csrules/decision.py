@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +33,8 @@ def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> t
     required_role is the highest required role, at least front_line. Deny wins; otherwise the
     agent escalates when its role ranks below the required role.
     """
-    required_role: Role = max(required, key=role_rank, default="front_line")  # type: ignore[assignment]
+    # INVARIANT: every role comes from a validated rule or ticket, so it is one of ROLES.
+    required_role = cast(Role, max(required, key=role_rank, default="front_line"))
     if denied:
         return "deny", required_role
     if role_rank(agent_role) < role_rank(required_role):
@@ -85,12 +86,14 @@ class Decision(_Frozen):
 
     def explain(self) -> str:
         """A human-readable account: outcome, required role, why, each fired rule and its values."""
-        from .explain import explain  # explain.py words decisions; it imports this module
+        # explain.py words decisions and imports this module: import it when asked, not at load.
+        from .explain import explain  # noqa: PLC0415
 
         return explain(self)
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, no spaces; equal decisions give equal bytes."""
-        from .render import canonical_json  # render.py serializes decisions; it imports this module
+        # render.py serializes decisions and imports this module: import it when asked.
+        from .render import canonical_json  # noqa: PLC0415
 
         return canonical_json(self)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,10 @@ class Engine:
         currency = self._compiled.bundle.currency
         if facts.request is not None and facts.request.currency != currency:
             raise TicketError(
-                "/request/currency", "currency-mismatch", f"`{currency}` (the bundle currency)", f"`{facts.request.currency}`"
+                "/request/currency",
+                "currency-mismatch",
+                f"`{currency}` (the bundle currency)",
+                f"`{facts.request.currency}`",
             )
         evaluation = evaluate_rules(self._compiled, self._ruleset, facts, moment)
         combined = combine(evaluation.fired, facts.agent.role)
@@ -118,15 +121,13 @@ class Engine:
 
 def _now(now: object) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if not isinstance(now, datetime) or now.utcoffset() is None:
         raise TicketError("", "invalid-now", "`now` as an aware datetime (with a UTC offset)", f"`{now!r}`")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
-def load(
-    paths: PolicyPaths | None = None, *, params: Mapping[str, object] | None = None
-) -> Engine:
+def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | None = None) -> Engine:
     """Load, validate and compile a policy bundle.
 
     Args:

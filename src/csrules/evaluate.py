@@ -182,7 +182,11 @@ def _outcome(fired: list[Rule], ticket: Ticket) -> tuple[str, str]:
 
 
 def _fire(
-    rule: Rule, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime, derived: Mapping[str, Any]
+    rule: Rule,
+    facts: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+    derived: Mapping[str, Any],
 ) -> FiredRule:
     actions = tuple(
         Action(

@@ -15,7 +15,16 @@ from .trace import ConditionResult, TraceEffect, TraceStep
 
 __all__ = ["explain", "failed_steps", "fired_steps", "format_condition"]
 
-_SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in", "not_in": "not in"}
+_SYMBOL = {
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "lte": "<=",
+    "gt": ">",
+    "gte": ">=",
+    "in": "in",
+    "not_in": "not in",
+}
 
 
 def fired_steps(steps: Iterable[TraceStep]) -> list[TraceStep]:
@@ -96,7 +105,8 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         lines.append("Why: denied by " + ", ".join(decision.reasons.outcome) + ".")
     elif decision.outcome == "escalate":
         lines.append(
-            f"Why: {', '.join(decision.reasons.outcome)} require{'s' if len(decision.reasons.outcome) == 1 else ''} "
+            f"Why: {', '.join(decision.reasons.outcome)} "
+            f"require{'s' if len(decision.reasons.outcome) == 1 else ''} "
             f"{decision.required_role}, above the agent's role {decision.agent_role}."
         )
     elif decision.reasons.required_role:

@@ -22,13 +22,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .errors import Diagnostic, PolicyError
 from .source import SourceSpan
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "RawDocument", "load_documents", "PolicyPaths"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "PolicyPaths", "RawDocument", "load_documents"]
 
 MAX_FILE_BYTES = 1 << 20
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 Loc = tuple[str | int, ...]
+_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+)
 PolicyPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
@@ -84,6 +87,10 @@ class _Converter:
         if len(loc) > MAX_DEPTH:
             raise _TooLarge(self.span(node), "depth")
         self.spans[loc] = self.span(node)
+        if node.tag not in _TAGS:
+            # Only YAML's standard types: a tag such as !!python/object is refused, never built.
+            self.problems.append(Diagnostic("yaml-syntax", f"unsupported YAML tag `{node.tag}`", self.span(node)))
+            return None
         if isinstance(node, MappingNode):
             return self.mapping(node, loc)
         if isinstance(node, SequenceNode):
@@ -124,12 +131,7 @@ class _Converter:
     def scalar(self, node: ScalarNode) -> Any:
         if node.tag == "tag:yaml.org,2002:float":
             return _decimal(node.value)
-        if node.tag.startswith("tag:yaml.org,2002:"):
-            return self.constructor.construct_object(node, deep=True)
-        self.problems.append(
-            Diagnostic("yaml-syntax", f"unsupported YAML tag `{node.tag}`", self.span(node))
-        )
-        return None
+        return self.constructor.construct_object(node, deep=True)
 
 
 class _TooLarge(Exception):
@@ -182,7 +184,9 @@ def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
         )
         if not found:
             span = SourceSpan(str(path), 1, 1)
-            raise PolicyError([Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)])
+            raise PolicyError(
+                [Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)]
+            )
         for p in found:
             yield p, f"{path.resolve().name}/{p.relative_to(path).as_posix()}"
     elif path.is_file():
@@ -215,11 +219,21 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
             raw = path.read_bytes()
             if len(raw) > MAX_FILE_BYTES:
                 span = SourceSpan(file, 1, 1)
-                raise PolicyError([Diagnostic("file-too-large", f"policy files are limited to {MAX_FILE_BYTES} bytes", span)])
+                raise PolicyError(
+                    [
+                        Diagnostic(
+                            "file-too-large",
+                            f"policy files are limited to {MAX_FILE_BYTES} bytes",
+                            span,
+                        )
+                    ]
+                )
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 span = SourceSpan(file, 1, 1)
-                raise PolicyError([Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]) from None
+                raise PolicyError(
+                    [Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]
+                ) from None
             documents.append(_parse(file, name, text))
     return documents

@@ -30,8 +30,8 @@ __all__ = [
     "Not",
     "NowPlus",
     "Op",
-    "Parameter",
     "ParamRef",
+    "Parameter",
     "Rule",
 ]
 

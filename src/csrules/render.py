@@ -15,7 +15,9 @@ __all__ = ["canonical_json", "pretty_json"]
 
 def canonical_json(decision: Decision) -> str:
     """Sorted keys, compact separators, UTF-8 text (not ASCII-escaped)."""
-    return json.dumps(decision.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        decision.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def pretty_json(decision: Decision) -> str:

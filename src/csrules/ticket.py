@@ -20,7 +20,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
@@ -181,8 +189,8 @@ class Ticket(_Model):
     request: Request | None = None
     item: Item | None = None
     promise: Promise | None = None
-    attributes: Annotated[dict[str, AttributeValue], AfterValidator(_validate_attribute_names)] = (
-        Field(default_factory=dict)
+    attributes: Annotated[dict[str, AttributeValue], AfterValidator(_validate_attribute_names)] = Field(
+        default_factory=dict
     )
 
 

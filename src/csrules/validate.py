@@ -41,7 +41,7 @@ from .policy import (
     Rule,
 )
 from .source import SourceSpan
-from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES
 from .values import FactType, parse_money
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
@@ -175,7 +175,8 @@ def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnosti
         elif kind == "missing":
             message = f"missing required key `{raw_loc[-1]}`"
         elif kind == "string_pattern_mismatch":
-            message = f"`{where}`: expected an identifier (lowercase letters, digits, _), got `{error.get('input')}`"
+            got = error.get("input")
+            message = f"`{where}`: expected an identifier (lowercase letters, digits, _), got `{got}`"
         else:
             message = f"`{where}`: {error['msg'][0].lower()}{error['msg'][1:]}"
         out.append(Diagnostic(code, message, span, help_text))
@@ -184,7 +185,7 @@ def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnosti
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = PolicyDocument
-    nested = {
+    nested: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
         (PolicyDocument, "parameters"): ParameterDoc,
         (PolicyDocument, "derived"): DerivedDoc,
         (PolicyDocument, "rules"): RuleDoc,
@@ -277,26 +278,41 @@ class _Validator:
             span = doc.span(("parameters", name), key=True)
             if name in self.parameters:
                 first = self.parameters[name].span
-                self.problem("duplicate-parameter", f"parameter `{name}` is declared twice", span, f"first declared at {first}")
+                self.problem(
+                    "duplicate-parameter",
+                    f"parameter `{name}` is declared twice",
+                    span,
+                    f"first declared at {first}",
+                )
                 continue
             fact_type = FactType(spec.type)
             ok, value = self.literal(fact_type, spec.default)
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}`: default must be {fact_type.describe()}, got `{_describe(spec.default)}`",
+                    f"parameter `{name}`: default must be {fact_type.describe()}, "
+                    f"got `{_describe(spec.default)}`",
                     doc.span(("parameters", name, "default")),
                 )
                 continue
             if name == "currency" and not (spec.type == "string" and _CURRENCY.match(str(value))):
-                self.problem("invalid-parameter-value", "parameter `currency` must be a string of 3 capital letters", span)
+                self.problem(
+                    "invalid-parameter-value",
+                    "parameter `currency` must be a string of 3 capital letters",
+                    span,
+                )
                 continue
             self.parameters[name] = Parameter(name, fact_type, value, value, spec.description, span)
         for name, dspec in shape.derived.items():
             span = doc.span(("derived", name), key=True)
             if name in self.derived:
                 first = self.derived[name].span
-                self.problem("duplicate-derived-fact", f"derived fact `{name}` is declared twice", span, f"first declared at {first}")
+                self.problem(
+                    "duplicate-derived-fact",
+                    f"derived fact `{name}` is declared twice",
+                    span,
+                    f"first declared at {first}",
+                )
                 continue
             fact_type = FactType(dspec.type)
             default = dspec.default
@@ -306,7 +322,8 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-derived-default",
-                    f"derived fact `{name}`: default must be {fact_type.describe()}, got `{_describe(dspec.default)}`",
+                    f"derived fact `{name}`: default must be {fact_type.describe()}, "
+                    f"got `{_describe(dspec.default)}`",
                     doc.span(("derived", name, "default")) if dspec.default is not None else span,
                 )
                 continue
@@ -316,7 +333,12 @@ class _Validator:
         for name, raw in params.items():
             parameter = self.parameters.get(name)
             if parameter is None:
-                self.problem("unknown-parameter", f"unknown parameter `{name}`", None, _suggest(name, list(self.parameters)))
+                self.problem(
+                    "unknown-parameter",
+                    f"unknown parameter `{name}`",
+                    None,
+                    _suggest(name, list(self.parameters)),
+                )
                 continue
             ok, value = self.literal(parameter.type, Decimal(repr(raw)) if isinstance(raw, float) else raw)
             if parameter.type.kind == "money" and isinstance(raw, str):
@@ -331,7 +353,14 @@ class _Validator:
                     None,
                 )
                 continue
-            self.parameters[name] = Parameter(name, parameter.type, parameter.default, value, parameter.description, parameter.span)
+            self.parameters[name] = Parameter(
+                name,
+                parameter.type,
+                parameter.default,
+                value,
+                parameter.description,
+                parameter.span,
+            )
 
     # -- fact paths and operands --
 
@@ -355,18 +384,25 @@ class _Validator:
     def param_ref(self, ref: ParamRef, wanted: FactType, span: SourceSpan, what: str) -> bool:
         parameter = self.parameters.get(ref.name)
         if parameter is None:
-            self.problem("unknown-parameter", f"{what}: unknown parameter `{ref.name}`", span, _suggest(ref.name, list(self.parameters)))
+            self.problem(
+                "unknown-parameter",
+                f"{what}: unknown parameter `{ref.name}`",
+                span,
+                _suggest(ref.name, list(self.parameters)),
+            )
             return False
         have = parameter.type.kind
-        compatible = have == wanted.kind or (
-            wanted.kind in ("money", "number") and have in ("money", "integer")
-        ) or (wanted.kind == "scalar" and have in ("money", "integer", "string", "boolean")) or (
-            wanted.kind == "enum" and have == "string" and parameter.value in wanted.values
+        compatible = (
+            have == wanted.kind
+            or (wanted.kind in ("money", "number") and have in ("money", "integer"))
+            or (wanted.kind == "scalar" and have in ("money", "integer", "string", "boolean"))
+            or (wanted.kind == "enum" and have == "string" and parameter.value in wanted.values)
         )
         if not compatible:
             self.problem(
                 "type-mismatch",
-                f"{what}: parameter `{ref.name}` is {parameter.type.describe()}, expected {wanted.describe()}",
+                f"{what}: parameter `{ref.name}` is {parameter.type.describe()}, "
+                f"expected {wanted.describe()}",
                 span,
             )
         return compatible
@@ -380,7 +416,9 @@ class _Validator:
                 return FactRef(value["fact"])
         return None
 
-    def operand(self, path: str, fact_type: FactType, op: Op, raw: object, span: SourceSpan) -> tuple[bool, Any]:
+    def operand(
+        self, path: str, fact_type: FactType, op: Op, raw: object, span: SourceSpan
+    ) -> tuple[bool, Any]:
         what = f"`{path}` {op}"
         ref = self.reference(raw)
         if op == "exists":
@@ -391,7 +429,8 @@ class _Validator:
         if op in ("lt", "lte", "gt", "gte") and fact_type.kind not in _ORDERED_KINDS:
             self.problem(
                 "invalid-operator",
-                f"{what}: `{op}` needs an ordered fact (money, integer, date, datetime); `{path}` is {fact_type.describe()}",
+                f"{what}: `{op}` needs an ordered fact (money, integer, date, datetime); "
+                f"`{path}` is {fact_type.describe()}",
                 span,
                 "use `eq`, `ne`, `in` or `not_in`",
             )
@@ -405,10 +444,16 @@ class _Validator:
             other = self.fact_type(ref.path, span)
             if other is None:
                 return False, None
-            if op in ("in", "not_in") or other.kind not in _FACT_REF_KINDS or other != fact_type or ref.path not in FACT_TYPES:
+            if (
+                op in ("in", "not_in")
+                or other.kind not in _FACT_REF_KINDS
+                or other != fact_type
+                or ref.path not in FACT_TYPES
+            ):
                 self.problem(
                     "type-mismatch",
-                    f"{what}: a fact reference must name a ticket fact of the same ordered type ({fact_type.describe()})",
+                    f"{what}: a fact reference must name a ticket fact of the same ordered type "
+                    f"({fact_type.describe()})",
                     span,
                 )
                 return False, None
@@ -426,8 +471,10 @@ class _Validator:
                 if value not in values:
                     values.append(value)
             return True, tuple(values)
-        if fact_type.kind == "scalar" and op in ("lt", "lte", "gt", "gte") and not (
-            isinstance(raw, int | Decimal) and not isinstance(raw, bool)
+        if (
+            fact_type.kind == "scalar"
+            and op in ("lt", "lte", "gt", "gte")
+            and not (isinstance(raw, int | Decimal) and not isinstance(raw, bool))
         ):
             self.problem("type-mismatch", f"{what}: expected a number, got `{_describe(raw)}`", span)
             return False, None
@@ -449,18 +496,30 @@ class _Validator:
 
     # -- conditions --
 
-    def condition(self, doc: RawDocument, raw: object, loc: Loc, where: str, tested: set[str]) -> Condition | None:
+    def condition(
+        self, doc: RawDocument, raw: object, loc: Loc, where: str, tested: set[str]
+    ) -> Condition | None:
         span = doc.span(loc)
         if isinstance(raw, list):
-            items = [self.condition(doc, item, (*loc, i), f"{where}[{i}]", tested) for i, item in enumerate(raw)]
+            items = [
+                self.condition(doc, item, (*loc, i), f"{where}[{i}]", tested) for i, item in enumerate(raw)
+            ]
             return AllOf(tuple(c for c in items if c is not None))
         if not isinstance(raw, dict) or not raw:
-            self.problem("invalid-condition", "a condition must be a mapping `path: test`, or `all`, `any`, `not`", span)
+            self.problem(
+                "invalid-condition",
+                "a condition must be a mapping `path: test`, or `all`, `any`, `not`",
+                span,
+            )
             return None
         combinators = [k for k in raw if k in ("all", "any", "not")]
         if combinators:
             if len(raw) > 1:
-                self.problem("invalid-condition", f"`{combinators[0]}` must be the only key of its mapping", span)
+                self.problem(
+                    "invalid-condition",
+                    f"`{combinators[0]}` must be the only key of its mapping",
+                    span,
+                )
                 return None
             key = combinators[0]
             value = raw[key]
@@ -469,7 +528,11 @@ class _Validator:
                 item = self.condition(doc, value, inner_loc, f"{where}.not", tested)
                 return Not(item) if item is not None else None
             if not isinstance(value, list) or not value:
-                self.problem("invalid-condition", f"`{key}` takes a non-empty list of conditions", doc.span(inner_loc))
+                self.problem(
+                    "invalid-condition",
+                    f"`{key}` takes a non-empty list of conditions",
+                    doc.span(inner_loc),
+                )
                 return None
             items = [
                 self.condition(doc, item, (*inner_loc, i), f"{where}.{key}[{i}]", tested)
@@ -522,7 +585,7 @@ class _Validator:
                 parts[unit] = ref
             else:
                 parts[unit] = value
-        return Duration(**parts)  # type: ignore[arg-type]
+        return Duration(**parts)
 
     def effects(self, doc: RawDocument, then: ThenDoc, loc: Loc, rule_id: str) -> Effects:
         derive: list[tuple[str, Any]] = []
@@ -544,7 +607,11 @@ class _Validator:
                 continue
             ok, value = self.literal(fact.type, raw)
             if not ok:
-                self.problem("type-mismatch", f"derive `{name}`: expected {fact.type.describe()}, got `{_describe(raw)}`", span)
+                self.problem(
+                    "type-mismatch",
+                    f"derive `{name}`: expected {fact.type.describe()}, got `{_describe(raw)}`",
+                    span,
+                )
                 continue
             derive.append((name, value))
         actions: list[ActionEffect] = []
@@ -565,7 +632,12 @@ class _Validator:
         ref = self.reference(raw)
         if isinstance(ref, ParamRef):
             if ref.name not in self.parameters:
-                self.problem("unknown-parameter", f"unknown parameter `{ref.name}`", span, _suggest(ref.name, list(self.parameters)))
+                self.problem(
+                    "unknown-parameter",
+                    f"unknown parameter `{ref.name}`",
+                    span,
+                    _suggest(ref.name, list(self.parameters)),
+                )
             return ref
         if isinstance(ref, FactRef):
             self.fact_type(ref.path, span)
@@ -596,7 +668,12 @@ class _Validator:
                 loc: Loc = ("rules", i)
                 span = doc.span((*loc, "id"))
                 if spec.id in seen:
-                    self.problem("duplicate-rule-id", f"duplicate rule id `{spec.id}`", span, f"first defined at {seen[spec.id]}")
+                    self.problem(
+                        "duplicate-rule-id",
+                        f"duplicate rule id `{spec.id}`",
+                        span,
+                        f"first defined at {seen[spec.id]}",
+                    )
                     continue
                 seen[spec.id] = span
                 tested: set[str] = set()
@@ -604,7 +681,7 @@ class _Validator:
                 parsed = self.condition(doc, when_raw, (*loc, "when"), "when", tested)
                 when = parsed if isinstance(parsed, AllOf) else AllOf((parsed,) if parsed else ())
                 then = self.effects(doc, spec.then, (*loc, "then"), spec.id)
-                if not (then.require_role or then.deny or then.derive or then.actions or then.follow_ups):
+                if not spec.then.model_fields_set:
                     self.problem("empty-effects", f"rule `{spec.id}` has no effect", doc.span((*loc, "then")))
                 tests_decision = "decision" in tested
                 if tests_decision and (then.require_role or then.deny or then.derive):
@@ -617,12 +694,25 @@ class _Validator:
                 rule_span = doc.spans.get(loc, span)
                 source = f"{doc.name}:{rule_span.line}"
                 rule = Rule(
-                    spec.id, spec.description, spec.rationale, spec.priority, when, then,
-                    rule_span, source, len(out), 0, tests_decision,
+                    spec.id,
+                    spec.description,
+                    spec.rationale,
+                    spec.priority,
+                    when,
+                    then,
+                    rule_span,
+                    source,
+                    len(out),
+                    0,
+                    tests_decision,
                 )
                 out.append((rule, tested - {"decision"}))
         if len(out) > MAX_RULES:
-            self.problem("too-many-rules", f"a bundle holds at most {MAX_RULES} rules, this one has {len(out)}", None)
+            self.problem(
+                "too-many-rules",
+                f"a bundle holds at most {MAX_RULES} rules, this one has {len(out)}",
+                None,
+            )
         return out
 
     def stages(self, rules: list[tuple[Rule, set[str]]]) -> tuple[list[Rule], int]:
@@ -638,7 +728,7 @@ class _Validator:
             if index in stage:
                 return stage[index]
             if index in visiting:
-                cycle = [rules[i][0].id for i in visiting[visiting.index(index):]] + [rules[index][0].id]
+                cycle = [rules[i][0].id for i in visiting[visiting.index(index) :]] + [rules[index][0].id]
                 raise _Cycle(index, cycle)
             visiting.append(index)
             depth = 0
@@ -677,8 +767,17 @@ class _Cycle(Exception):
 
 def _with_stage(rule: Rule, stage: int) -> Rule:
     return Rule(
-        rule.id, rule.description, rule.rationale, rule.priority, rule.when, rule.then,
-        rule.span, rule.source, rule.index, stage, rule.tests_decision,
+        rule.id,
+        rule.description,
+        rule.rationale,
+        rule.priority,
+        rule.when,
+        rule.then,
+        rule.span,
+        rule.source,
+        rule.index,
+        stage,
+        rule.tests_decision,
     )
 
 

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from ..engine import load
 from ..errors import PolicyError
-from .main import ExitCode
+from ._common import ExitCode
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
@@ -21,5 +21,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         out.write(f"{count} problem{'s' if count != 1 else ''}\n")
         return ExitCode.FAILED
     bundle = engine.bundle
-    out.write(f"ok: {len(bundle.rules)} rules in {len(bundle.files)} files, policy {engine.policy_digest[:12]}\n")
+    out.write(
+        f"ok: {len(bundle.rules)} rules in {len(bundle.files)} files, policy {engine.policy_digest[:12]}\n"
+    )
     return ExitCode.OK

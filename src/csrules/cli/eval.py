@@ -16,7 +16,7 @@ from ..engine import load
 from ..errors import Error, TicketError
 from ..explain import explain
 from ..render import pretty_json
-from .main import ExitCode, UsageError
+from ._common import ExitCode, UsageError
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -56,7 +56,9 @@ def read_ticket(source: str) -> object:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(
+            f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

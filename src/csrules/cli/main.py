@@ -1,32 +1,20 @@
 """`csrules` entry point: arguments, exit codes, and the one place that turns errors into lines.
 
-Exit codes (one enum, like cedar's CedarExitCode): 0 ok, 1 a check found problems, 2 bad input
-(a ticket, a policy, an argument), 3 an internal error. Bad input never prints a traceback.
+Exit codes are `_common.ExitCode`: 0 ok, 1 a check found problems, 2 bad input (a ticket, a
+policy, an argument), 3 an internal error. Bad input never prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import os
 import sys
 from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import Error
-
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes of the `csrules` command."""
-
-    OK = 0
-    FAILED = 1
-    BAD_INPUT = 2
-    INTERNAL = 3
-
-
-class UsageError(Error):
-    """A command-line argument is wrong (a file that does not exist, a malformed --param)."""
+from . import check, eval
+from ._common import ExitCode
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +24,18 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate a ticket and explain the decision")
     evaluate.add_argument("ticket", help="a ticket as a JSON file ('-' for standard input)")
-    evaluate.add_argument("--policies", action="append", help="policy directory or file (repeatable; default: the bundled policies)")
-    evaluate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    evaluate.add_argument(
+        "--policies",
+        action="append",
+        help="policy directory or file (repeatable; default: the bundled policies)",
+    )
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter (repeatable)",
+    )
     evaluate.add_argument("--now", help="evaluation time, ISO 8601 with a UTC offset (default: now)")
     evaluate.add_argument("--format", choices=("text", "json"), default="text")
     evaluate.add_argument("--all", action="store_true", help="text: show every comparison of every rule")
@@ -56,10 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
-        if args.command == "eval":
-            from . import eval as command
-        else:
-            from . import check as command  # type: ignore[no-redef]
+        command = eval if args.command == "eval" else check
         return int(command.run(args, sys.stdout))
     except Error as exc:
         print(f"csrules: error: {exc}", file=sys.stderr)
@@ -69,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("CSRULES_DEBUG"):
             raise
-        print(f"csrules: internal error: {type(exc).__name__}: {exc} (set CSRULES_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"csrules: internal error: {type(exc).__name__}: {exc} (set CSRULES_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return ExitCode.INTERNAL
 
 

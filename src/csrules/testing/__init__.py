@@ -1,0 +1,1 @@
+"""Test helpers for policy authors: hypothesis strategies (needs the `testing` extra)."""

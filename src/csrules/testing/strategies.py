@@ -1,0 +1,91 @@
+"""Hypothesis strategies for tickets, in their JSON (dict) form.
+
+`tickets()` draws every kind of valid ticket; keyword arguments pin fields, e.g.
+`tickets(agent_role="front_line", amounts=around([Decimal("20")]))`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("csrules.testing needs hypothesis: pip install 'csrules[testing]'") from exc
+
+from ..ticket import FACT_TYPES, ROLES
+
+__all__ = ["around", "money", "tickets"]
+
+_CENT = Decimal("0.01")
+
+
+def _enum(path: str) -> tuple[str, ...]:
+    return FACT_TYPES[path].values
+
+
+def money(max_value: Decimal = Decimal("1000")) -> st.SearchStrategy[Decimal]:
+    """Amounts from 0.00 to `max_value` in cents."""
+    return st.integers(0, int(max_value * 100)).map(lambda cents: Decimal(cents) * _CENT)
+
+
+def around(limits: Iterable[Decimal]) -> st.SearchStrategy[Decimal]:
+    """Amounts at, one cent below and one cent above each limit (never below zero)."""
+    values = sorted({v for limit in limits for v in (limit - _CENT, limit, limit + _CENT) if v >= 0})
+    return st.sampled_from(values)
+
+
+def _as_json(amount: Decimal) -> Any:
+    return str(amount)
+
+
+def tickets(
+    *,
+    agent_role: str | None = None,
+    amounts: st.SearchStrategy[Decimal] | None = None,
+    request_kind: str | None = None,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid tickets as JSON-form dicts; pinned fields take the given value or strategy."""
+    amount_strategy = amounts if amounts is not None else st.one_of(money(), money(Decimal("100000")))
+    base = date(2026, 1, 1)
+    dates = st.integers(0, 400).map(lambda d: (base + timedelta(days=d)).isoformat())
+    request = st.fixed_dictionaries(
+        {
+            "kind": st.just(request_kind) if request_kind else st.sampled_from(_enum("request.kind")),
+            "amount": amount_strategy.map(_as_json),
+        }
+    )
+    item = st.fixed_dictionaries(
+        {"sku": st.sampled_from(["DELI-1", "KETTLE-2L", "BREAD-9"]), "on_sale": st.booleans(), "in_stock": st.booleans()},
+        optional={"regular_price": money().map(_as_json), "sale_price": money().map(_as_json)},
+    )
+    promise = st.fixed_dictionaries({"delivery_date": dates, "earliest_feasible": dates})
+    attribute = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.floats(-1e6, 1e6))
+    return st.fixed_dictionaries(
+        {
+            "id": st.from_regex(r"T-[0-9]{1,6}", fullmatch=True),
+            "customer": st.fixed_dictionaries(
+                {"id": st.just("C-1")},
+                optional={
+                    "tier": st.sampled_from(_enum("customer.tier")),
+                    "lifetime_value": st.one_of(money(Decimal("2000")), around([Decimal("1000")])).map(_as_json),
+                    "abusive": st.booleans(),
+                },
+            ),
+            "agent": st.fixed_dictionaries(
+                {"id": st.just("A-1"), "role": st.just(agent_role) if agent_role else st.sampled_from(ROLES)}
+            ),
+        },
+        optional={
+            "channel": st.sampled_from(_enum("channel")),
+            "severity": st.sampled_from(_enum("severity")),
+            "category": st.sampled_from(_enum("category")),
+            "request": request,
+            "item": item,
+            "promise": promise,
+            "attributes": st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3),
+        },
+    )

@@ -1,0 +1,43 @@
+"""Helpers shared by the tests: ticket builders, the fixed `now`, policy files."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+
+BASE_TICKET: dict[str, Any] = {
+    "id": "T-1",
+    "customer": {"id": "C-1"},
+    "agent": {"id": "A-1", "role": "front_line"},
+}
+
+
+def make_ticket(**parts: Any) -> dict[str, Any]:
+    """A valid ticket: BASE_TICKET with top-level parts replaced (None removes a part)."""
+    ticket = copy.deepcopy(BASE_TICKET)
+    for key, value in parts.items():
+        if value is None:
+            ticket.pop(key, None)
+        else:
+            ticket[key] = value
+    return ticket
+
+
+def refund(amount: str, *, role: str = "front_line", **customer: Any) -> dict[str, Any]:
+    """A refund ticket for `amount` by an agent of `role`."""
+    return make_ticket(
+        customer={"id": "C-1", **customer},
+        agent={"id": "A-1", "role": role},
+        request={"kind": "refund", "amount": amount},
+    )
+
+
+def write_policy(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,94 @@
+"""Loading policy files: YAML errors and limits are PolicyErrors with file:line:column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import csrules
+from tests.helpers import ROOT, write_policy
+
+
+def policy_error(paths: object) -> csrules.PolicyError:
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(paths)  # type: ignore[arg-type]
+    return info.value
+
+
+def test_yaml_syntax_error_points_where_the_parser_found_it(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "rules:\n  - id: a\n    when: [unclosed\n")
+    error = policy_error(path)
+    assert (error.code, error.file, error.line, error.column) == ("yaml-syntax", str(path), 4, 1)
+    assert str(error).startswith(f"{path}:4:1: ")
+
+
+def test_bad_indentation_is_a_yaml_syntax_error(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "rules:\n  - id: a\n   description: x\n")
+    error = policy_error(path)
+    assert (error.code, error.line, error.column) == ("yaml-syntax", 3, 4)
+
+
+def test_duplicate_key_is_reported_at_the_second_key(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "description: one\ndescription: two\nrules: []\n")
+    error = policy_error(path)
+    assert (error.code, error.line, error.column) == ("duplicate-key", 2, 1)
+    assert error.diagnostics[0].help == "first defined at line 1"
+
+
+def test_python_tags_are_refused_not_constructed(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "rules: !!python/object/apply:os.system ['echo pwned']\n")
+    error = policy_error(path)
+    assert error.code == "yaml-syntax"
+    assert "python/object" in str(error)
+
+
+def test_alias_expansion_is_bounded(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    path = write_policy(tmp_path, "\n".join(lines) + "\n")
+    error = policy_error(path)
+    assert error.code == "document-too-large"
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    error = policy_error(write_policy(tmp_path, "# nothing here\n"))
+    assert (error.code, error.line) == ("empty-file", 1)
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    error = policy_error(tmp_path / "nope")
+    assert (error.code, error.file) == ("no-such-file", str(tmp_path / "nope"))
+
+
+def test_directory_without_policies_is_an_error(tmp_path: Path) -> None:
+    assert policy_error(tmp_path).code == "no-policy-files"
+
+
+def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("description: caf\xe9\n".encode("latin-1"))
+    assert policy_error(path).code == "invalid-encoding"
+
+
+def test_oversized_file_is_an_error(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "description: " + "x" * (1 << 20) + "\n")
+    assert policy_error(path).code == "file-too-large"
+
+
+def test_directory_files_load_in_sorted_order_with_stable_names(tmp_path: Path) -> None:
+    rule = "rules:\n  - id: {id}\n    description: d\n    rationale: r\n    then: {{deny: true}}\n"
+    (tmp_path / "b").mkdir()
+    write_policy(tmp_path / "b", rule.format(id="second"), "x.yaml")
+    write_policy(tmp_path, rule.format(id="first"), "a.yml")
+    engine = csrules.load(tmp_path)
+    assert [(r.id, r.source) for r in engine.bundle.rules] == [
+        ("first", f"{tmp_path.name}/a.yml:2"),
+        ("second", f"{tmp_path.name}/b/x.yaml:2"),
+    ]
+
+
+def test_a_list_of_paths_loads_each_once(tmp_path: Path) -> None:
+    policies = ROOT / "policies"
+    engine = csrules.load([policies / "conduct.yaml", str(policies / "conduct.yaml")])
+    assert [r.id for r in engine.bundle.rules] == ["abusive_customer", "employee_behavior_complaint"]
