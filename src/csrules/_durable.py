@@ -37,6 +37,12 @@ ENGINE_VERSION = "durable_rules 2.0.28"
 OnFired = Callable[[str], "dict[str, Any] | None"]
 
 
+def _dumps(fact: dict[str, Any]) -> str:
+    # INVARIANT: facts and rulesets are both sent as UTF-8 text: the C engine compares string
+    # bytes and does not decode `\u` escapes, so `café` must not arrive as `caf\u00e9`.
+    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+
+
 def _rule_of(message: str) -> str:
     # INVARIANT: messages are `{"<rule id>":{...}}` and rule ids are [a-z0-9_] (validate.py).
     return message[2 : message.index('"', 2)]
@@ -76,7 +82,7 @@ class Ruleset:
             created = False
             try:
                 result = _engine.assert_fact(
-                    handle, json.dumps({**first, "sid": sid, "id": f"f{next(facts)}"})
+                    handle, _dumps({**first, "sid": sid, "id": f"f{next(facts)}"})
                 )
                 created = True
                 if result[0] != 0:
@@ -90,7 +96,7 @@ class Ruleset:
                             following = on_fired(_rule_of(message))
                             if following is not None:
                                 fact = {**following, "sid": sid, "id": f"f{next(facts)}"}
-                                _engine.assert_fact(handle, json.dumps(fact))
+                                _engine.assert_fact(handle, _dumps(fact))
                         except BaseException as exc:  # re-raised below, after cleanup
                             failure = exc
                     message = _engine.complete_and_start_action(handle, state)

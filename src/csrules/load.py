@@ -9,6 +9,7 @@ expansion is bounded. Output is plain data; no policy semantics here.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -131,6 +132,11 @@ class _Converter:
     def scalar(self, node: ScalarNode) -> Any:
         if node.tag == "tag:yaml.org,2002:float":
             return _decimal(node.value)
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            # YAML 1.2 booleans only: `no`, `yes`, `on`, `off` stay strings (a rule id `no`, Norway's `NO`).
+            return node.value
+        if node.tag == "tag:yaml.org,2002:str":
+            return unicodedata.normalize("NFC", node.value)
         return self.constructor.construct_object(node, deep=True)
 
 

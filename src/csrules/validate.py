@@ -501,6 +501,9 @@ class _Validator:
     ) -> Condition | None:
         span = doc.span(loc)
         if isinstance(raw, list):
+            if not raw and where != "when":
+                self.problem("invalid-condition", "an empty list of conditions", span)
+                return None
             items = [
                 self.condition(doc, item, (*loc, i), f"{where}[{i}]", tested) for i, item in enumerate(raw)
             ]

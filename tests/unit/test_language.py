@@ -1,0 +1,204 @@
+"""The policy language's semantics, each construct through load() and evaluate()."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from tests.helpers import NOW, make_ticket, write_policy
+
+
+def engine_for(tmp_path: Path, rules: str, header: str = "") -> csrules.Engine:
+    return csrules.load(write_policy(tmp_path, header + "rules:\n" + rules))
+
+
+def one_rule(when: str, then: str = "{actions: [{kind: hit}]}") -> str:
+    return f"  - id: r\n    description: d\n    rationale: r\n    when:\n{when}    then: {then}\n"
+
+
+def fires(engine: csrules.Engine, ticket: dict[str, Any]) -> bool:
+    return engine.evaluate(ticket, now=NOW).trace.step("r").fired
+
+
+@pytest.mark.parametrize(
+    ("when", "ticket", "expected"),
+    [
+        ("      - customer.tier: {in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "loyal"}), True),
+        ("      - customer.tier: {in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "frequent"}), False),
+        ("      - customer.tier: {not_in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "frequent"}), True),
+        ("      - customer.tier: {ne: loyal}\n", make_ticket(), True),
+        ("      - item.sku: {exists: true}\n", make_ticket(), False),
+        ("      - item.sku: {exists: false}\n", make_ticket(), True),
+        # A comparison with an absent fact is false, whatever the operator ...
+        ("      - item.sku: {ne: X}\n", make_ticket(), False),
+        ("      - request.amount: {not_in: [5]}\n", make_ticket(), False),
+        # ... and its negation is true.
+        ("      - not: {item.sku: X}\n", make_ticket(), True),
+        ("      - not: {request.amount: {lt: 5}}\n", make_ticket(), True),
+        ("      - any: [{severity: low}, {severity: high}]\n", make_ticket(severity="high"), True),
+        ("      - any: [{severity: low}, {severity: high}]\n", make_ticket(severity="normal"), False),
+        ("      - not: {any: [{severity: low}, {severity: high}]}\n", make_ticket(severity="normal"), True),
+        ("      - not: {all: [{severity: low}, {channel: web}]}\n", make_ticket(severity="low"), False),
+        ("      - request.amount: {gte: 10, lte: 20}\n", make_ticket(request={"kind": "refund", "amount": 15}), True),
+        ("      - request.amount: {gte: 10, lte: 20}\n", make_ticket(request={"kind": "refund", "amount": "20.01"}), False),
+        ("      - opened_at: {lt: 2026-11-23T10:00:00Z}\n", make_ticket(opened_at="2026-11-23T04:59:59-05:00"), True),
+        ("      - opened_at: {lt: 2026-11-23T10:00:00Z}\n", make_ticket(opened_at="2026-11-23T05:00:00-05:00"), False),
+        ("      - promise.delivery_date: {gte: 2026-12-01}\n", make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-11-01"}), True),
+        ("      - promise.delivery_date: {eq: {fact: promise.earliest_feasible}}\n", make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-12-01"}), True),
+        ("      - customer.lifetime_value: {gt: {fact: request.amount}}\n", make_ticket(request={"kind": "refund", "amount": "10.00"}), False),
+        ("      - customer.id: C-1\n", make_ticket(customer={"id": "C-1"}), True),
+        ("      - customer.id: café\n", make_ticket(customer={"id": "cafe\u0301"}), True),  # NFC on both sides
+    ],
+)
+def test_comparison_semantics(tmp_path: Path, when: str, ticket: dict[str, Any], expected: bool) -> None:
+    assert fires(engine_for(tmp_path, one_rule(when)), ticket) is expected
+
+
+@pytest.mark.parametrize(
+    ("test", "value", "expected"),
+    [
+        ("{gt: 20}", 21, True),
+        ("{gt: 20}", 20, False),
+        ("{gt: 20}", 20.5, True),
+        ("{gt: 20}", "100", False),  # a string is never compared with a number
+        ("{gt: 20}", True, False),  # nor is a boolean
+        ("{lte: 0.1}", 0.1, True),
+        ("{eq: gold}", "gold", True),
+        ("{eq: gold}", 5, False),
+        ("{ne: gold}", 5, False),  # across types even `ne` is false
+        ("{ne: gold}", "silver", True),
+        ("{eq: true}", True, True),
+        ("{eq: 1}", True, False),
+        ("{in: [1, gold]}", "gold", True),
+        ("{in: [1, gold]}", 1, True),
+        ("{not_in: [1, gold]}", 2, False),  # 2 vs gold: across types is false
+        ("{exists: true}", 0, True),
+    ],
+)
+def test_custom_attributes_compare_only_within_their_type(
+    tmp_path: Path, test: str, value: object, expected: bool
+) -> None:
+    engine = engine_for(tmp_path, one_rule(f"      - attributes.x: {test}\n"))
+    assert fires(engine, make_ticket(attributes={"x": value})) is expected
+    assert fires(engine, make_ticket(attributes={"y": value})) is (test == "{exists: false}")
+
+
+def test_a_rule_without_when_always_fires(tmp_path: Path) -> None:
+    engine = csrules.load(write_policy(tmp_path, "rules:\n  - id: r\n    description: d\n    rationale: r\n    then: {actions: [{kind: hit}]}\n"))
+    decision = engine.evaluate(make_ticket(), now=NOW)
+    assert [a.kind for a in decision.actions] == ["hit"]
+    assert decision.trace.step("r").conditions == []
+
+
+def test_derived_value_from_the_highest_priority_rule_wins(tmp_path: Path) -> None:
+    header = "derived:\n  risk: {type: string, default: none}\n"
+    rules = (
+        "  - id: low\n    description: d\n    rationale: r\n    when: [{channel: web}]\n    then: {derive: {risk: low}}\n"
+        "  - id: high\n    description: d\n    rationale: r\n    priority: 10\n    when: [{channel: web}]\n    then: {derive: {risk: high}}\n"
+        "  - id: reads\n    description: d\n    rationale: r\n    when: [{derived.risk: high}]\n    then: {require_role: manager}\n"
+    )
+    engine = engine_for(tmp_path, rules, header)
+    decision = engine.evaluate(make_ticket(channel="web"), now=NOW)
+    assert decision.trace.derived == {"risk": "high"}
+    assert decision.required_role == "manager"
+    assert decision.trace.fired[:2] == ["high", "low"]  # priority orders firing within a stage
+    assert engine.evaluate(make_ticket(channel="chat"), now=NOW).trace.derived == {"risk": "none"}
+
+
+def test_forward_chaining_over_three_stages(tmp_path: Path) -> None:
+    header = "derived:\n  a: {type: boolean}\n  b: {type: money, default: 0}\n"
+    rules = (
+        "  - id: makes_a\n    description: d\n    rationale: r\n    when: [{severity: urgent}]\n    then: {derive: {a: true}}\n"
+        "  - id: makes_b\n    description: d\n    rationale: r\n    when: [{derived.a: true}]\n    then: {derive: {b: 12.5}}\n"
+        "  - id: uses_b\n    description: d\n    rationale: r\n    when: [{derived.b: {gt: 12}}]\n    then: {require_role: senior}\n"
+    )
+    engine = engine_for(tmp_path, rules, header)
+    decision = engine.evaluate(make_ticket(severity="urgent"), now=NOW)
+    assert [(s.rule, s.stage, s.fired) for s in decision.trace.steps] == [
+        ("makes_a", 0, True),
+        ("makes_b", 1, True),
+        ("uses_b", 2, True),
+    ]
+    assert decision.trace.step("makes_b").effects[0].model_dump() == {
+        "effect": "derive",
+        "value": {"name": "b", "value": pytest.approx(12.5)},
+    }
+    assert engine.evaluate(make_ticket(severity="low"), now=NOW).required_role == "front_line"
+
+
+def test_deny_wins_and_roles_combine_by_maximum(tmp_path: Path) -> None:
+    rules = (
+        "  - id: senior\n    description: d\n    rationale: r\n    then: {require_role: senior}\n"
+        "  - id: manager\n    description: d\n    rationale: r\n    when: [{severity: urgent}]\n    then: {require_role: manager}\n"
+        "  - id: no\n    description: d\n    rationale: r\n    when: [{channel: fax_never}]\n    then: {deny: true}\n"
+    )
+    with pytest.raises(csrules.PolicyError):  # `fax_never` is not a channel
+        engine_for(tmp_path, rules)
+    rules = rules.replace("fax_never", "phone")
+    engine = engine_for(tmp_path, rules)
+    urgent = engine.evaluate(make_ticket(severity="urgent"), now=NOW)
+    assert (urgent.outcome, urgent.required_role, urgent.reasons.required_role) == ("escalate", "manager", ["manager"])
+    denied = engine.evaluate(make_ticket(severity="urgent", channel="phone"), now=NOW)
+    assert (denied.outcome, denied.required_role, denied.reasons.outcome) == ("deny", "manager", ["no"])
+
+
+def test_actions_and_follow_ups_are_deduplicated_and_ordered(tmp_path: Path) -> None:
+    rules = (
+        "  - id: one\n    description: d\n    rationale: r\n    then:\n"
+        "      actions: [{kind: call, params: {n: 1}}, {kind: note}]\n"
+        "      follow_ups: [{kind: ping, due_in: {hours: 5}}, {kind: mail, due_in: {hours: 1}}]\n"
+        "  - id: two\n    description: d\n    rationale: r\n    then:\n"
+        "      actions: [{kind: note}, {kind: call, params: {n: 2}}]\n"
+        "      follow_ups: [{kind: ping, due_in: {hours: 5}}, {kind: ping, due_in: {minutes: 30}}]\n"
+    )
+    decision = engine_for(tmp_path, rules).evaluate(make_ticket(), now=NOW)
+    assert [(a.kind, a.params, a.rule) for a in decision.actions] == [
+        ("call", {"n": 1}, "one"),
+        ("note", {}, "one"),
+        ("call", {"n": 2}, "two"),
+    ]
+    assert [(f.kind, f.due - NOW, f.rule) for f in decision.follow_ups] == [
+        ("ping", timedelta(minutes=30), "two"),
+        ("mail", timedelta(hours=1), "one"),
+        ("ping", timedelta(hours=5), "one"),
+    ]
+
+
+def test_action_params_resolve_parameters_facts_and_times(tmp_path: Path) -> None:
+    header = "parameters:\n  team: {type: string, default: billing}\n  days: {type: integer, default: 2}\n"
+    rules = (
+        "  - id: r\n    description: d\n    rationale: r\n    then:\n"
+        "      actions:\n        - kind: route\n          params:\n"
+        "            team: {param: team}\n            customer: {fact: customer.id}\n"
+        "            missing: {fact: item.sku}\n            until: {now_plus: {days: {param: days}, hours: 1}}\n"
+        "            fixed: 3\n"
+    )
+    decision = engine_for(tmp_path, rules, header).evaluate(make_ticket(), now=NOW)
+    assert decision.actions[0].params == {
+        "team": "billing",
+        "customer": "C-1",
+        "missing": None,
+        "until": "2026-11-25T16:00:00Z",
+        "fixed": 3,
+    }
+
+
+def test_a_contradiction_compiles_and_never_fires(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, one_rule("      - severity: low\n      - severity: high\n"))
+    assert not any(fires(engine, make_ticket(severity=s)) for s in ("low", "normal", "high", "urgent"))
+
+
+@pytest.mark.parametrize("word", ["no", "yes", "on", "off", "NO"])
+def test_yaml_1_1_boolean_words_are_strings(tmp_path: Path, word: str) -> None:
+    rules = f"  - id: r\n    description: {word}\n    rationale: r\n    then: {{deny: true}}\n"
+    assert engine_for(tmp_path, rules).bundle.rules[0].description == word
+
+
+def test_empty_condition_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        engine_for(tmp_path, one_rule("      - not: []\n"))
+    assert (info.value.code, info.value.line) == ("invalid-condition", 6)
