@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from decimal import Decimal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,10 +38,30 @@ ENGINE_VERSION = "durable_rules 2.0.28"
 OnFired = Callable[[str], "dict[str, Any] | None"]
 
 
-def _dumps(fact: dict[str, Any]) -> str:
-    # INVARIANT: facts and rulesets are both sent as UTF-8 text: the C engine compares string
-    # bytes and does not decode `\u` escapes, so `café` must not arrive as `caf\u00e9`.
-    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> str:
+    """JSON text for the C engine.
+
+    INVARIANT: strings are sent as UTF-8, not `\\u` escapes (the engine compares bytes and does
+    not decode escapes); floats are written in fixed point (its parser rejects `1e-05`).
+    """
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text or "E" in text else text
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_dumps(str(k))}:{_dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def _rule_of(message: str) -> str:
@@ -53,7 +74,7 @@ class Ruleset:
 
     def __init__(self, name: str, definition: Mapping[str, Any]) -> None:
         self._name = name
-        self._definition = json.dumps(definition, ensure_ascii=False, sort_keys=True)
+        self._definition = _dumps(dict(sorted(definition.items())))
         self._lock = threading.Lock()
         self._generation = 0
         self._sids = itertools.count(1)

@@ -202,3 +202,10 @@ def test_empty_condition_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(csrules.PolicyError) as info:
         engine_for(tmp_path, one_rule("      - not: []\n"))
     assert (info.value.code, info.value.line) == ("invalid-condition", 6)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1e-05, False), (1.5e-07, True), (-2.5e20, True), (1e21, False)])
+def test_numbers_in_exponent_form_reach_the_engine(tmp_path: Path, value: float, expected: bool) -> None:
+    """Regression: durable_rules' JSON parser rejects `1e-05`; csrules writes fixed-point numbers."""
+    engine = engine_for(tmp_path, one_rule("      - attributes.x: {lt: 1.0e-6}\n"))
+    assert fires(engine, make_ticket(attributes={"x": value})) is expected

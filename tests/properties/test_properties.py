@@ -1,0 +1,95 @@
+"""Properties of the default bundle over generated tickets (csrules.testing.strategies)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import csrules
+from csrules.conditions import evaluate_condition
+from csrules.facts import fact_values
+from csrules.testing.strategies import around, money, tickets
+from tests.helpers import NOW
+
+ENGINE = csrules.load()
+RANK = {"front_line": 0, "senior": 1, "supervisor": 2, "manager": 3}
+LIMITS = [Decimal(v) for v in ("20", "50", "100", "1000")]
+AMOUNTS = st.one_of(money(), around(LIMITS))
+
+
+@given(tickets())
+def test_every_valid_ticket_gets_a_decision(ticket: dict[str, Any]) -> None:
+    """Totality: no valid ticket raises; every rule has exactly one step, in bundle order."""
+    decision = ENGINE.evaluate(ticket, now=NOW)
+    assert [s.rule for s in decision.trace.steps] == [r.id for r in ENGINE.bundle.rules]
+    assert decision.outcome in ("approve", "escalate", "deny")
+
+
+@given(tickets())
+def test_same_input_gives_byte_identical_json(ticket: dict[str, Any]) -> None:
+    first = ENGINE.evaluate(ticket, now=NOW).to_json()
+    again = csrules.load().evaluate(copy.deepcopy(ticket), now=NOW).to_json()
+    assert first == again
+
+
+@given(tickets())
+def test_decision_round_trips_through_json(ticket: dict[str, Any]) -> None:
+    decision = ENGINE.evaluate(ticket, now=NOW)
+    assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
+
+
+@given(tickets(amounts=AMOUNTS), AMOUNTS, AMOUNTS)
+def test_a_larger_amount_never_lowers_the_required_role(ticket: dict[str, Any], a: Decimal, b: Decimal) -> None:
+    low, high = sorted((a, b))
+    ticket = {**ticket, "request": {"kind": "refund", "amount": str(low)}}
+    larger = {**ticket, "request": {"kind": "refund", "amount": str(high)}}
+    before = ENGINE.evaluate(ticket, now=NOW).required_role
+    after = ENGINE.evaluate(larger, now=NOW).required_role
+    assert RANK[before] <= RANK[after]
+
+
+@given(tickets(agent_role="front_line"), st.sampled_from(list(RANK)), st.sampled_from(list(RANK)))
+def test_a_more_senior_agent_never_turns_approve_into_escalate(ticket: dict[str, Any], a: str, b: str) -> None:
+    junior, senior = sorted((a, b), key=RANK.__getitem__)
+    outcomes = [
+        ENGINE.evaluate({**ticket, "agent": {"id": "A-1", "role": role}}, now=NOW).outcome for role in (junior, senior)
+    ]
+    if outcomes[0] == "approve":
+        assert outcomes[1] == "approve"
+    assert (outcomes[0] == "deny") == (outcomes[1] == "deny")
+
+
+@given(tickets())
+def test_every_action_and_follow_up_is_attributed_to_a_fired_rule(ticket: dict[str, Any]) -> None:
+    decision = ENGINE.evaluate(ticket, now=NOW)
+    steps = {s.rule: s for s in decision.trace.steps}
+    for item in [*decision.actions, *decision.follow_ups]:
+        step = steps[item.rule]
+        assert step.fired
+        assert any(e.effect in ("action", "follow_up") and e.value["kind"] == item.kind for e in step.effects)
+    for step in decision.trace.steps:
+        assert step.fired == (step.rule in decision.trace.fired)
+        if not step.fired:
+            assert step.effects == []
+    for rule_id in [*decision.reasons.outcome, *decision.reasons.required_role]:
+        assert steps[rule_id].fired
+
+
+@given(tickets())
+def test_durable_rules_and_the_trace_agree_on_which_rules_fire(ticket: dict[str, Any]) -> None:
+    """Differential: the rules durable_rules fired are exactly those whose `when` holds when
+    re-evaluated from the trace's own facts, derived facts and pre-decision outcome."""
+    decision = ENGINE.evaluate(ticket, now=NOW)
+    trace = decision.trace
+    facts = fact_values(trace.facts)
+    facts.update((f"derived.{k}", v) for k, v in trace.derived.items())
+    facts["decision.outcome"], facts["decision.required_role"] = decision.outcome, decision.required_role
+    holds = {r.id for r in ENGINE.bundle.rules if evaluate_condition(r.when, facts, ENGINE.bundle.params, None)}
+    assert holds == set(trace.fired)
+    for step in trace.steps:
+        if all(".any" not in c.where and ".not" not in c.where for c in step.conditions):
+            assert step.fired == all(c.passed for c in step.conditions)
