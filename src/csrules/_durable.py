@@ -38,6 +38,14 @@ ENGINE_VERSION = "durable_rules 2.0.28"
 OnFired = Callable[[str], "dict[str, Any] | None"]
 
 
+def _fact_json(fact: dict[str, Any]) -> str:
+    """JSON text of a flat fact: the C encoder unless a float would be written as `1e-05`."""
+    for value in fact.values():
+        if type(value) is float and "e" in repr(value):
+            return _dumps(fact)
+    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
     """JSON text for the C engine.
 
@@ -103,7 +111,7 @@ class Ruleset:
             created = False
             try:
                 result = _engine.assert_fact(
-                    handle, _dumps({**first, "sid": sid, "id": f"f{next(facts)}"})
+                    handle, _fact_json({**first, "sid": sid, "id": f"f{next(facts)}"})
                 )
                 created = True
                 if result[0] != 0:
@@ -117,7 +125,7 @@ class Ruleset:
                             following = on_fired(_rule_of(message))
                             if following is not None:
                                 fact = {**following, "sid": sid, "id": f"f{next(facts)}"}
-                                _engine.assert_fact(handle, _dumps(fact))
+                                _engine.assert_fact(handle, _fact_json(fact))
                         except BaseException as exc:  # re-raised below, after cleanup
                             failure = exc
                     message = _engine.complete_and_start_action(handle, state)

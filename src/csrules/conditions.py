@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
-from .trace import ConditionResult
+from .trace import ConditionResult, record
 from .values import json_value
 
 __all__ = ["evaluate_condition"]
@@ -92,8 +92,10 @@ def evaluate_condition(
         actual = facts.get(condition.path)
         passed = compare(condition.op, actual, expected, condition.type.kind == "scalar")
         if out is not None:
+            # Values are normalised here (json_value), so the record skips re-validation.
             out.append(
-                ConditionResult(
+                record(
+                    ConditionResult,
                     path=condition.path,
                     op=condition.op,
                     expected=json_value(list(expected) if isinstance(expected, tuple) else expected),

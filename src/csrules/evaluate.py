@@ -22,7 +22,7 @@ from .errors import EngineError
 from .facts import fact_values
 from .policy import Duration, FactRef, NowPlus, ParamRef, Rule
 from .ticket import Ticket
-from .trace import ConditionResult, TraceEffect, TraceStep
+from .trace import ConditionResult, TraceEffect, TraceStep, record
 from .values import json_value
 
 __all__ = ["Evaluation", "FiredRule", "evaluate_rules"]
@@ -161,7 +161,8 @@ def evaluate_rules(
             fired.append(fired_rule)
             effects = _effects(rule, fired_rule, bundle.params)
         steps.append(
-            TraceStep(
+            record(
+                TraceStep,
                 rule=rule.id,
                 source=rule.source,
                 description=rule.description,
@@ -205,16 +206,24 @@ def _fire(
 def _effects(rule: Rule, fired: FiredRule, params: Mapping[str, Any]) -> list[TraceEffect]:
     effects: list[TraceEffect] = []
     if rule.then.require_role:
-        effects.append(TraceEffect(effect="require_role", value=rule.then.require_role))
+        effects.append(record(TraceEffect, effect="require_role", value=rule.then.require_role))
     if rule.then.deny:
-        effects.append(TraceEffect(effect="deny", value=True))
+        effects.append(record(TraceEffect, effect="deny", value=True))
     for name, value in rule.then.derive:
         resolved = params[value.name] if isinstance(value, ParamRef) else value
-        effects.append(TraceEffect(effect="derive", value={"name": name, "value": json_value(resolved)}))
+        effects.append(
+            record(TraceEffect, effect="derive", value={"name": name, "value": json_value(resolved)})
+        )
     for action in fired.actions:
-        effects.append(TraceEffect(effect="action", value={"kind": action.kind, "params": action.params}))
+        effects.append(
+            record(TraceEffect, effect="action", value={"kind": action.kind, "params": action.params})
+        )
     for follow_up in fired.follow_ups:
         effects.append(
-            TraceEffect(effect="follow_up", value={"kind": follow_up.kind, "due": json_value(follow_up.due)})
+            record(
+                TraceEffect,
+                effect="follow_up",
+                value={"kind": follow_up.kind, "due": json_value(follow_up.due)},
+            )
         )
     return effects

@@ -90,7 +90,9 @@ class _Converter:
         self.spans[loc] = self.span(node)
         if node.tag not in _TAGS:
             # Only YAML's standard types: a tag such as !!python/object is refused, never built.
-            self.problems.append(Diagnostic("yaml-syntax", f"unsupported YAML tag `{node.tag}`", self.span(node)))
+            self.problems.append(
+                Diagnostic("yaml-syntax", f"unsupported YAML tag `{node.tag}`", self.span(node))
+            )
             return None
         if isinstance(node, MappingNode):
             return self.mapping(node, loc)

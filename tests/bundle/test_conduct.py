@@ -22,7 +22,9 @@ def test_abusive_customer_with_a_large_amount_still_needs_a_manager(engine: csru
     assert [a.kind for a in decision.actions] == ["supervisor_takeover"]
 
 
-@pytest.mark.parametrize(("role", "outcome"), [("senior", "escalate"), ("supervisor", "approve"), ("manager", "approve")])
+@pytest.mark.parametrize(
+    ("role", "outcome"), [("senior", "escalate"), ("supervisor", "approve"), ("manager", "approve")]
+)
 def test_abuse_is_handled_by_a_supervisor_or_above(engine: csrules.Engine, role: str, outcome: str) -> None:
     assert engine.evaluate(refund("5.00", role=role, abusive=True), now=NOW).outcome == outcome
 
@@ -36,7 +38,9 @@ def test_not_abusive_means_no_takeover(engine: csrules.Engine) -> None:
 def test_employee_behaviour_complaint_goes_to_a_supervisor_with_a_review(engine: csrules.Engine) -> None:
     decision = engine.evaluate(make_ticket(category="employee_behavior"), now=NOW)
     assert (decision.outcome, decision.required_role) == ("escalate", "supervisor")
-    assert [(a.kind, a.rule) for a in decision.actions] == [("review_agent_performance", "employee_behavior_complaint")]
+    assert [(a.kind, a.rule) for a in decision.actions] == [
+        ("review_agent_performance", "employee_behavior_complaint")
+    ]
 
 
 @pytest.mark.parametrize("category", ["stock", "product", "billing", "delivery", "onboarding", "other"])

@@ -8,7 +8,9 @@ import csrules
 from tests.helpers import NOW, refund
 
 
-def decide(engine: csrules.Engine, amount: str, role: str = "front_line", **customer: object) -> csrules.Decision:
+def decide(
+    engine: csrules.Engine, amount: str, role: str = "front_line", **customer: object
+) -> csrules.Decision:
     return engine.evaluate(refund(amount, role=role, **customer), now=NOW)
 
 
@@ -43,7 +45,9 @@ def test_required_role_for_an_ordinary_customer(engine: csrules.Engine, amount: 
     ],
 )
 @pytest.mark.parametrize("tier", ["loyal", "advocate"])
-def test_required_role_for_a_high_value_tier(engine: csrules.Engine, amount: str, required: str, tier: str) -> None:
+def test_required_role_for_a_high_value_tier(
+    engine: csrules.Engine, amount: str, required: str, tier: str
+) -> None:
     assert decide(engine, amount, tier=tier).required_role == required
 
 
@@ -96,7 +100,9 @@ def test_lifetime_value_threshold_makes_a_customer_high_value(
         ("manager", "100000.00", "approve"),
     ],
 )
-def test_each_role_decides_alone_up_to_its_limit(engine: csrules.Engine, role: str, amount: str, outcome: str) -> None:
+def test_each_role_decides_alone_up_to_its_limit(
+    engine: csrules.Engine, role: str, amount: str, outcome: str
+) -> None:
     assert decide(engine, amount, role=role).outcome == outcome
 
 

@@ -12,7 +12,9 @@ from tests.helpers import NOW, make_ticket
     ("category", "kinds"),
     [("stock", ["review_stocking_process"]), ("product", ["review_product"]), ("billing", []), ("other", [])],
 )
-def test_complaint_category_triggers_its_review(engine: csrules.Engine, category: str, kinds: list[str]) -> None:
+def test_complaint_category_triggers_its_review(
+    engine: csrules.Engine, category: str, kinds: list[str]
+) -> None:
     decision = engine.evaluate(make_ticket(category=category), now=NOW)
     assert [a.kind for a in decision.actions] == kinds
 

@@ -11,7 +11,13 @@ import pytest
 import csrules
 from tests.helpers import NOW, make_ticket
 
-SALE_ITEM = {"sku": "DELI-HAM", "on_sale": True, "in_stock": False, "regular_price": "8.99", "sale_price": "5.99"}
+SALE_ITEM = {
+    "sku": "DELI-HAM",
+    "on_sale": True,
+    "in_stock": False,
+    "regular_price": "8.99",
+    "sale_price": "5.99",
+}
 
 
 def raincheck(item: dict[str, Any] | None, amount: str = "3.00") -> dict[str, Any]:

@@ -35,7 +35,11 @@ RULES += [
     for i, number in enumerate(NUMBERS)
     for op in ("eq", "ne", "lt", "lte", "gt", "gte")
 ]
-RULES += [_rule("b_true", {"eq": True}), _rule("present", {"exists": True}), _rule("in_mixed", {"in": [1, "gold", True]})]
+RULES += [
+    _rule("b_true", {"eq": True}),
+    _rule("present", {"exists": True}),
+    _rule("in_mixed", {"in": [1, "gold", True]}),
+]
 
 _DIR = Path(tempfile.mkdtemp(prefix="csrules-attributes-"))
 (_DIR / "attributes.yaml").write_text(yaml.safe_dump({"rules": RULES}, allow_unicode=True), encoding="utf-8")

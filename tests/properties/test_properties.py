@@ -43,7 +43,9 @@ def test_decision_round_trips_through_json(ticket: dict[str, Any]) -> None:
 
 
 @given(tickets(amounts=AMOUNTS), AMOUNTS, AMOUNTS)
-def test_a_larger_amount_never_lowers_the_required_role(ticket: dict[str, Any], a: Decimal, b: Decimal) -> None:
+def test_a_larger_amount_never_lowers_the_required_role(
+    ticket: dict[str, Any], a: Decimal, b: Decimal
+) -> None:
     low, high = sorted((a, b))
     ticket = {**ticket, "request": {"kind": "refund", "amount": str(low)}}
     larger = {**ticket, "request": {"kind": "refund", "amount": str(high)}}
@@ -53,10 +55,13 @@ def test_a_larger_amount_never_lowers_the_required_role(ticket: dict[str, Any], 
 
 
 @given(tickets(agent_role="front_line"), st.sampled_from(list(RANK)), st.sampled_from(list(RANK)))
-def test_a_more_senior_agent_never_turns_approve_into_escalate(ticket: dict[str, Any], a: str, b: str) -> None:
+def test_a_more_senior_agent_never_turns_approve_into_escalate(
+    ticket: dict[str, Any], a: str, b: str
+) -> None:
     junior, senior = sorted((a, b), key=RANK.__getitem__)
     outcomes = [
-        ENGINE.evaluate({**ticket, "agent": {"id": "A-1", "role": role}}, now=NOW).outcome for role in (junior, senior)
+        ENGINE.evaluate({**ticket, "agent": {"id": "A-1", "role": role}}, now=NOW).outcome
+        for role in (junior, senior)
     ]
     if outcomes[0] == "approve":
         assert outcomes[1] == "approve"
@@ -88,7 +93,9 @@ def test_durable_rules_and_the_trace_agree_on_which_rules_fire(ticket: dict[str,
     facts = fact_values(trace.facts)
     facts.update((f"derived.{k}", v) for k, v in trace.derived.items())
     facts["decision.outcome"], facts["decision.required_role"] = decision.outcome, decision.required_role
-    holds = {r.id for r in ENGINE.bundle.rules if evaluate_condition(r.when, facts, ENGINE.bundle.params, None)}
+    holds = {
+        r.id for r in ENGINE.bundle.rules if evaluate_condition(r.when, facts, ENGINE.bundle.params, None)
+    }
     assert holds == set(trace.fired)
     for step in trace.steps:
         if all(".any" not in c.where and ".not" not in c.where for c in step.conditions):

@@ -22,7 +22,9 @@ def test_same_input_gives_byte_identical_json(engine: csrules.Engine) -> None:
 
 def test_now_in_another_offset_is_normalised_to_utc(engine: csrules.Engine) -> None:
     eastern = NOW.astimezone(timezone(timedelta(hours=-5)))
-    assert engine.evaluate(refund("5"), now=eastern).to_json() == engine.evaluate(refund("5"), now=NOW).to_json()
+    assert (
+        engine.evaluate(refund("5"), now=eastern).to_json() == engine.evaluate(refund("5"), now=NOW).to_json()
+    )
 
 
 def test_now_defaults_to_the_current_utc_time(engine: csrules.Engine) -> None:
@@ -63,7 +65,9 @@ def test_digest_depends_on_parameters_not_on_file_location(tmp_path: Any) -> Non
     assert csrules.load(params={"senior_limit": 60}).policy_digest != csrules.load().policy_digest
 
 
-def test_bad_bundle_leaves_no_engine_and_the_old_one_keeps_working(engine: csrules.Engine, tmp_path: Any) -> None:
+def test_bad_bundle_leaves_no_engine_and_the_old_one_keeps_working(
+    engine: csrules.Engine, tmp_path: Any
+) -> None:
     (tmp_path / "bad.yaml").write_text("rules: [", encoding="utf-8")
     with pytest.raises(csrules.PolicyError):
         csrules.load(tmp_path)

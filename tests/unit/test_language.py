@@ -27,9 +27,21 @@ def fires(engine: csrules.Engine, ticket: dict[str, Any]) -> bool:
 @pytest.mark.parametrize(
     ("when", "ticket", "expected"),
     [
-        ("      - customer.tier: {in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "loyal"}), True),
-        ("      - customer.tier: {in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "frequent"}), False),
-        ("      - customer.tier: {not_in: [loyal, advocate]}\n", make_ticket(customer={"id": "c", "tier": "frequent"}), True),
+        (
+            "      - customer.tier: {in: [loyal, advocate]}\n",
+            make_ticket(customer={"id": "c", "tier": "loyal"}),
+            True,
+        ),
+        (
+            "      - customer.tier: {in: [loyal, advocate]}\n",
+            make_ticket(customer={"id": "c", "tier": "frequent"}),
+            False,
+        ),
+        (
+            "      - customer.tier: {not_in: [loyal, advocate]}\n",
+            make_ticket(customer={"id": "c", "tier": "frequent"}),
+            True,
+        ),
         ("      - customer.tier: {ne: loyal}\n", make_ticket(), True),
         ("      - item.sku: {exists: true}\n", make_ticket(), False),
         ("      - item.sku: {exists: false}\n", make_ticket(), True),
@@ -43,15 +55,47 @@ def fires(engine: csrules.Engine, ticket: dict[str, Any]) -> bool:
         ("      - any: [{severity: low}, {severity: high}]\n", make_ticket(severity="normal"), False),
         ("      - not: {any: [{severity: low}, {severity: high}]}\n", make_ticket(severity="normal"), True),
         ("      - not: {all: [{severity: low}, {channel: web}]}\n", make_ticket(severity="low"), False),
-        ("      - request.amount: {gte: 10, lte: 20}\n", make_ticket(request={"kind": "refund", "amount": 15}), True),
-        ("      - request.amount: {gte: 10, lte: 20}\n", make_ticket(request={"kind": "refund", "amount": "20.01"}), False),
-        ("      - opened_at: {lt: 2026-11-23T10:00:00Z}\n", make_ticket(opened_at="2026-11-23T04:59:59-05:00"), True),
-        ("      - opened_at: {lt: 2026-11-23T10:00:00Z}\n", make_ticket(opened_at="2026-11-23T05:00:00-05:00"), False),
-        ("      - promise.delivery_date: {gte: 2026-12-01}\n", make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-11-01"}), True),
-        ("      - promise.delivery_date: {eq: {fact: promise.earliest_feasible}}\n", make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-12-01"}), True),
-        ("      - customer.lifetime_value: {gt: {fact: request.amount}}\n", make_ticket(request={"kind": "refund", "amount": "10.00"}), False),
+        (
+            "      - request.amount: {gte: 10, lte: 20}\n",
+            make_ticket(request={"kind": "refund", "amount": 15}),
+            True,
+        ),
+        (
+            "      - request.amount: {gte: 10, lte: 20}\n",
+            make_ticket(request={"kind": "refund", "amount": "20.01"}),
+            False,
+        ),
+        (
+            "      - opened_at: {lt: 2026-11-23T10:00:00Z}\n",
+            make_ticket(opened_at="2026-11-23T04:59:59-05:00"),
+            True,
+        ),
+        (
+            "      - opened_at: {lt: 2026-11-23T10:00:00Z}\n",
+            make_ticket(opened_at="2026-11-23T05:00:00-05:00"),
+            False,
+        ),
+        (
+            "      - promise.delivery_date: {gte: 2026-12-01}\n",
+            make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-11-01"}),
+            True,
+        ),
+        (
+            "      - promise.delivery_date: {eq: {fact: promise.earliest_feasible}}\n",
+            make_ticket(promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-12-01"}),
+            True,
+        ),
+        (
+            "      - customer.lifetime_value: {gt: {fact: request.amount}}\n",
+            make_ticket(request={"kind": "refund", "amount": "10.00"}),
+            False,
+        ),
         ("      - customer.id: C-1\n", make_ticket(customer={"id": "C-1"}), True),
-        ("      - customer.id: café\n", make_ticket(customer={"id": "cafe\u0301"}), True),  # NFC on both sides
+        (
+            "      - customer.id: café\n",
+            make_ticket(customer={"id": "cafe\u0301"}),
+            True,
+        ),  # NFC on both sides
     ],
 )
 def test_comparison_semantics(tmp_path: Path, when: str, ticket: dict[str, Any], expected: bool) -> None:
@@ -88,7 +132,12 @@ def test_custom_attributes_compare_only_within_their_type(
 
 
 def test_a_rule_without_when_always_fires(tmp_path: Path) -> None:
-    engine = csrules.load(write_policy(tmp_path, "rules:\n  - id: r\n    description: d\n    rationale: r\n    then: {actions: [{kind: hit}]}\n"))
+    engine = csrules.load(
+        write_policy(
+            tmp_path,
+            "rules:\n  - id: r\n    description: d\n    rationale: r\n    then: {actions: [{kind: hit}]}\n",
+        )
+    )
     decision = engine.evaluate(make_ticket(), now=NOW)
     assert [a.kind for a in decision.actions] == ["hit"]
     assert decision.trace.step("r").conditions == []
@@ -141,7 +190,11 @@ def test_deny_wins_and_roles_combine_by_maximum(tmp_path: Path) -> None:
     rules = rules.replace("fax_never", "phone")
     engine = engine_for(tmp_path, rules)
     urgent = engine.evaluate(make_ticket(severity="urgent"), now=NOW)
-    assert (urgent.outcome, urgent.required_role, urgent.reasons.required_role) == ("escalate", "manager", ["manager"])
+    assert (urgent.outcome, urgent.required_role, urgent.reasons.required_role) == (
+        "escalate",
+        "manager",
+        ["manager"],
+    )
     denied = engine.evaluate(make_ticket(severity="urgent", channel="phone"), now=NOW)
     assert (denied.outcome, denied.required_role, denied.reasons.outcome) == ("deny", "manager", ["no"])
 
@@ -204,7 +257,9 @@ def test_empty_condition_list_is_refused(tmp_path: Path) -> None:
     assert (info.value.code, info.value.line) == ("invalid-condition", 6)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1e-05, False), (1.5e-07, True), (-2.5e20, True), (1e21, False)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1e-05, False), (1.5e-07, True), (-2.5e20, True), (1e21, False)]
+)
 def test_numbers_in_exponent_form_reach_the_engine(tmp_path: Path, value: float, expected: bool) -> None:
     """Regression: durable_rules' JSON parser rejects `1e-05`; csrules writes fixed-point numbers."""
     engine = engine_for(tmp_path, one_rule("      - attributes.x: {lt: 1.0e-6}\n"))

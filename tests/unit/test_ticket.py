@@ -43,7 +43,9 @@ def with_amount(amount: Any) -> dict[str, Any]:
         ("1000000000.01", "money <= 1000000000"),
     ],
 )
-def test_malformed_amount_is_rejected_at_its_pointer(engine: csrules.Engine, amount: Any, expected: str) -> None:
+def test_malformed_amount_is_rejected_at_its_pointer(
+    engine: csrules.Engine, amount: Any, expected: str
+) -> None:
     error = error_for(engine, with_amount(amount))
     assert (error.path, error.code, error.expected) == ("/request/amount", "invalid-money", expected)
     assert str(error).startswith("ticket /request/amount: expected ")
@@ -51,7 +53,13 @@ def test_malformed_amount_is_rejected_at_its_pointer(engine: csrules.Engine, amo
 
 @pytest.mark.parametrize(
     ("amount", "value"),
-    [(45, "45.00"), ("45.1", "45.10"), (45.1, "45.10"), ("1000000000", "1000000000.00"), (Decimal("0.5"), "0.50")],
+    [
+        (45, "45.00"),
+        ("45.1", "45.10"),
+        (45.1, "45.10"),
+        ("1000000000", "1000000000.00"),
+        (Decimal("0.5"), "0.50"),
+    ],
 )
 def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amount: Any, value: str) -> None:
     facts = engine.evaluate(with_amount(amount), now=NOW).trace.facts
@@ -74,8 +82,16 @@ def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amoun
         (make_ticket(id=""), "/id", "invalid-text"),
         (make_ticket(opened_at="2026-11-23T10:00:00"), "/opened_at", "naive-datetime"),
         (make_ticket(opened_at=1700000000), "/opened_at", "invalid-datetime"),
-        (make_ticket(request={"kind": "refund", "amount": 5, "currency": "usd"}), "/request/currency", "invalid-currency"),
-        (make_ticket(promise={"delivery_date": "2026-02-30", "earliest_feasible": "2026-03-01"}), "/promise/delivery_date", "invalid-date"),
+        (
+            make_ticket(request={"kind": "refund", "amount": 5, "currency": "usd"}),
+            "/request/currency",
+            "invalid-currency",
+        ),
+        (
+            make_ticket(promise={"delivery_date": "2026-02-30", "earliest_feasible": "2026-03-01"}),
+            "/promise/delivery_date",
+            "invalid-date",
+        ),
         (make_ticket(item={"sku": "X", "on_sale": True}), "/item/in_stock", "missing-field"),
         (make_ticket(attributes={"Order": "x"}), "/attributes", "invalid-attribute-name"),
         (make_ticket(attributes={"order": [1]}), "/attributes/order", "invalid-attribute"),
@@ -83,7 +99,9 @@ def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amoun
         (make_ticket(attributes={f"a{i}": 1 for i in range(65)}), "/attributes", "too-many-attributes"),
     ],
 )
-def test_malformed_ticket_names_the_pointer(engine: csrules.Engine, ticket: Any, path: str, code: str) -> None:
+def test_malformed_ticket_names_the_pointer(
+    engine: csrules.Engine, ticket: Any, path: str, code: str
+) -> None:
     error = error_for(engine, ticket)
     assert (error.path, error.code) == (path, code)
     assert path in str(error)
@@ -98,7 +116,10 @@ def test_unknown_field_suggests_the_field_meant(engine: csrules.Engine) -> None:
 def test_wrong_currency_is_a_ticket_error(engine: csrules.Engine) -> None:
     error = error_for(engine, make_ticket(request={"kind": "refund", "amount": 5, "currency": "EUR"}))
     assert (error.path, error.code) == ("/request/currency", "currency-mismatch")
-    assert str(error) == "ticket /request/currency: expected `USD` (the bundle currency), got `EUR` [currency-mismatch]"
+    assert (
+        str(error)
+        == "ticket /request/currency: expected `USD` (the bundle currency), got `EUR` [currency-mismatch]"
+    )
 
 
 @pytest.mark.parametrize("ticket", [None, [], "ticket", 42])

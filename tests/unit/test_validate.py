@@ -29,7 +29,10 @@ def test_unknown_fact_path_points_at_the_path_and_suggests(tmp_path: Path) -> No
     assert (error.code, error.line, error.column) == ("unknown-fact-path", 8, 9)
     assert error.message == "unknown fact path `item.onsale`"
     assert error.diagnostics[0].help == "did you mean `item.on_sale`?"
-    assert str(error) == f"{tmp_path / 'policy.yaml'}:8:9: unknown fact path `item.onsale` (did you mean `item.on_sale`?)"
+    assert (
+        str(error)
+        == f"{tmp_path / 'policy.yaml'}:8:9: unknown fact path `item.onsale` (did you mean `item.on_sale`?)"
+    )
 
 
 def test_unknown_parameter_reference(tmp_path: Path) -> None:
@@ -52,21 +55,46 @@ def test_duplicate_rule_id_across_files(tmp_path: Path) -> None:
     write_policy(tmp_path, text, "b.yaml")
     with pytest.raises(csrules.PolicyError) as info:
         csrules.load(tmp_path)
-    assert (info.value.code, info.value.file, info.value.line) == ("duplicate-rule-id", str(tmp_path / "b.yaml"), 2)
+    assert (info.value.code, info.value.file, info.value.line) == (
+        "duplicate-rule-id",
+        str(tmp_path / "b.yaml"),
+        2,
+    )
 
 
 @pytest.mark.parametrize(
     ("when", "message"),
     [
-        ("      - request.amount: {gt: cheap}\n", "`request.amount` gt: `request.amount` is money, got `cheap`"),
-        ("      - request.amount: {gt: 20.001}\n", "`request.amount` gt: `request.amount` is money, got `20.001`"),
-        ("      - customer.abusive: yes please\n", "`customer.abusive` eq: `customer.abusive` is boolean, got `yes please`"),
-        ("      - customer.tier: gold\n", "`customer.tier` eq: `customer.tier` is one of one_time, occasional, frequent, loyal, advocate, got `gold`"),
-        ("      - customer.tier: {gt: loyal}\n", "`customer.tier` gt: `gt` needs an ordered fact (money, integer, date, datetime); `customer.tier` is one of one_time, occasional, frequent, loyal, advocate"),
+        (
+            "      - request.amount: {gt: cheap}\n",
+            "`request.amount` gt: `request.amount` is money, got `cheap`",
+        ),
+        (
+            "      - request.amount: {gt: 20.001}\n",
+            "`request.amount` gt: `request.amount` is money, got `20.001`",
+        ),
+        (
+            "      - customer.abusive: yes please\n",
+            "`customer.abusive` eq: `customer.abusive` is boolean, got `yes please`",
+        ),
+        (
+            "      - customer.tier: gold\n",
+            "`customer.tier` eq: `customer.tier` is one of one_time, occasional, frequent, loyal, advocate, got `gold`",
+        ),
+        (
+            "      - customer.tier: {gt: loyal}\n",
+            "`customer.tier` gt: `gt` needs an ordered fact (money, integer, date, datetime); `customer.tier` is one of one_time, occasional, frequent, loyal, advocate",
+        ),
         ("      - request.amount: {in: []}\n", "`request.amount` in: expected a list of 1 to 50 values"),
         ("      - item.sku: {exists: maybe}\n", "`item.sku` exists: expected true or false"),
-        ("      - request.amount: {gt: {fact: customer.tier}}\n", "`request.amount` gt: a fact reference must name a ticket fact of the same ordered type (money)"),
-        ("      - severity: {param: limit}\n", "`severity` eq: parameter `limit` is money, expected one of low, normal, high, urgent"),
+        (
+            "      - request.amount: {gt: {fact: customer.tier}}\n",
+            "`request.amount` gt: a fact reference must name a ticket fact of the same ordered type (money)",
+        ),
+        (
+            "      - severity: {param: limit}\n",
+            "`severity` eq: parameter `limit` is money, expected one of low, normal, high, urgent",
+        ),
     ],
 )
 def test_type_mismatch_is_reported(tmp_path: Path, when: str, message: str) -> None:
@@ -103,7 +131,9 @@ def test_wrong_type_of_a_rule_field(tmp_path: Path) -> None:
 
 
 def test_invalid_role_is_reported(tmp_path: Path) -> None:
-    error = policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{require_role: boss}"))
+    error = policy_error(
+        tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{require_role: boss}")
+    )
     assert (error.code, error.line) == ("invalid-value", 7)
 
 
@@ -142,21 +172,32 @@ def test_derived_fact_cycle_is_reported(tmp_path: Path) -> None:
 
 
 def test_decision_rules_cannot_change_the_outcome(tmp_path: Path) -> None:
-    error = policy_error(tmp_path, "rules:\n" + rule("      - decision.outcome: approve\n", then="{deny: true}"))
+    error = policy_error(
+        tmp_path, "rules:\n" + rule("      - decision.outcome: approve\n", then="{deny: true}")
+    )
     assert (error.code, error.line) == ("decision-rule-effect", 7)
 
 
 def test_undeclared_derived_fact(tmp_path: Path) -> None:
-    error = policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{derive: {vip: true}}"))
+    error = policy_error(
+        tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{derive: {vip: true}}")
+    )
     assert error.code == "unknown-derived-fact"
 
 
 def test_rule_without_effect(tmp_path: Path) -> None:
-    assert policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{}")).code == "empty-effects"
+    assert (
+        policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{}")).code
+        == "empty-effects"
+    )
 
 
 def test_every_problem_is_collected_and_sorted(tmp_path: Path) -> None:
-    text = "rules:\n" + rule("      - item.onsale: true\n", rule_id="one") + rule("      - request.amt: 5\n", rule_id="two")
+    text = (
+        "rules:\n"
+        + rule("      - item.onsale: true\n", rule_id="one")
+        + rule("      - request.amt: 5\n", rule_id="two")
+    )
     error = policy_error(tmp_path, text)
     assert [(d.code, d.span.line if d.span else None) for d in error.diagnostics] == [
         ("unknown-fact-path", 6),

@@ -59,7 +59,11 @@ def tickets(
         }
     )
     item = st.fixed_dictionaries(
-        {"sku": st.sampled_from(["DELI-1", "KETTLE-2L", "BREAD-9"]), "on_sale": st.booleans(), "in_stock": st.booleans()},
+        {
+            "sku": st.sampled_from(["DELI-1", "KETTLE-2L", "BREAD-9"]),
+            "on_sale": st.booleans(),
+            "in_stock": st.booleans(),
+        },
         optional={"regular_price": money().map(_as_json), "sale_price": money().map(_as_json)},
     )
     promise = st.fixed_dictionaries({"delivery_date": dates, "earliest_feasible": dates})
@@ -71,7 +75,9 @@ def tickets(
                 {"id": st.just("C-1")},
                 optional={
                     "tier": st.sampled_from(_enum("customer.tier")),
-                    "lifetime_value": st.one_of(money(Decimal("2000")), around([Decimal("1000")])).map(_as_json),
+                    "lifetime_value": st.one_of(money(Decimal("2000")), around([Decimal("1000")])).map(
+                        _as_json
+                    ),
                     "abusive": st.booleans(),
                 },
             ),
@@ -86,6 +92,8 @@ def tickets(
             "request": request,
             "item": item,
             "promise": promise,
-            "attributes": st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3),
+            "attributes": st.dictionaries(
+                st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3
+            ),
         },
     )
