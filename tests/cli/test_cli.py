@@ -1,0 +1,135 @@
+"""The `csrules` command, run as a subprocess: exit codes, one-line errors, parsed JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, write_policy
+
+EXAMPLES = ROOT / "examples" / "tickets"
+NOW = "2026-11-23T15:00:00Z"
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "csrules", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_eval_json_is_the_decision(tmp_path: Path) -> None:
+    result = run("eval", str(EXAMPLES / "loyal_refund_45.json"), "--now", NOW, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert (decision["outcome"], decision["required_role"]) == ("approve", "front_line")
+    assert decision["trace"]["evaluated_at"] == NOW
+    assert decision["trace"]["facts"]["request"]["amount"] == 45.0
+
+
+def test_eval_text_explains(tmp_path: Path) -> None:
+    result = run("eval", str(EXAMPLES / "abusive_caller.json"), "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Ticket T-1002: ESCALATE to supervisor")
+
+
+def test_eval_reads_standard_input() -> None:
+    ticket = (EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8")
+    result = run("eval", "-", "--now", NOW, "--format", "json", stdin=ticket)
+    assert json.loads(result.stdout)["ticket_id"] == "T-1003"
+
+
+def test_eval_param_overrides_a_limit() -> None:
+    args = ("eval", str(EXAMPLES / "refund_over_front_line_limit.json"), "--now", NOW, "--format", "json")
+    assert json.loads(run(*args).stdout)["required_role"] == "senior"
+    assert json.loads(run(*args, "--param", "front_line_limit=45").stdout)["required_role"] == "front_line"
+
+
+def test_bad_ticket_is_one_line_naming_the_pointer(tmp_path: Path) -> None:
+    ticket = tmp_path / "bad.json"
+    ticket.write_text('{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"},'
+                      ' "request": {"kind": "refund", "amount": -5}}', encoding="utf-8")
+    line = one_line_error(run("eval", str(ticket), "--now", NOW))
+    assert line == f"csrules: error: {ticket}: ticket /request/amount: expected money >= 0, got `-5` [invalid-money]"
+
+
+def test_invalid_json_is_one_line_with_its_position(tmp_path: Path) -> None:
+    ticket = tmp_path / "broken.json"
+    ticket.write_text('{"id": "T",\n  "customer": }', encoding="utf-8")
+    line = one_line_error(run("eval", str(ticket)))
+    assert line == f"csrules: error: {ticket}:2:15: invalid JSON: Expecting value"
+
+
+def test_missing_ticket_file_is_one_line(tmp_path: Path) -> None:
+    line = one_line_error(run("eval", str(tmp_path / "nope.json")))
+    assert line == f"csrules: error: {tmp_path / 'nope.json'}: cannot read the ticket: No such file or directory"
+
+
+def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
+    policy = write_policy(
+        tmp_path,
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n    when: [{item.onsale: true}]\n    then: {deny: true}\n",
+    )
+    line = one_line_error(run("eval", str(EXAMPLES / "loyal_refund_45.json"), "--policies", str(policy)))
+    assert line == (
+        f"csrules: error: {policy}:5:13: unknown fact path `item.onsale` (did you mean `item.on_sale`?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--param", "front_line_limit=cheap"), "csrules: error: params: parameter `front_line_limit` must be money, got `cheap`"),
+        (("--param", "nope=1"), "csrules: error: params: unknown parameter `nope`"),
+        (("--param", "front_line_limit"), "csrules: error: --param expects NAME=VALUE, got `front_line_limit`"),
+        (("--now", "yesterday"), "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `yesterday`"),
+        (("--now", "2026-11-23T15:00:00"), "csrules: error: --now needs a UTC offset (e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00`"),
+    ],
+)
+def test_bad_arguments_are_one_line(args: tuple[str, ...], message: str) -> None:
+    assert one_line_error(run("eval", str(EXAMPLES / "loyal_refund_45.json"), *args)) == message
+
+
+def test_unknown_command_exits_2() -> None:
+    result = run("frobnicate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_check_passes_on_the_default_bundle() -> None:
+    result = run("check", "policies")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("ok: 17 rules in 5 files, policy ")
+
+
+def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
+    policy = write_policy(
+        tmp_path,
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n    when: [{item.onsale: true}, {severity: hgih}]\n"
+        "    then: {deny: true}\n",
+    )
+    result = run("check", str(policy))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{policy}:5:13: unknown fact path `item.onsale` (did you mean `item.on_sale`?)",
+        f"{policy}:5:44: `severity` eq: `severity` is one of low, normal, high, urgent, got `hgih` (did you mean `high`?)",
+        "2 problems",
+    ]

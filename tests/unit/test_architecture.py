@@ -1,0 +1,120 @@
+"""The shape of the code: public API, upstream-only imports, I/O at the edges, error codes documented."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import csrules
+from tests.helpers import ROOT
+
+SRC = ROOT / "src" / "csrules"
+
+# Model modules hold data and pure helpers; stage modules run in this order.
+MODELS = {"_version", "errors", "source", "values", "ticket", "policy", "trace", "decision", "facts", "conditions"}
+STAGES = ["load", "validate", "compile", "_durable", "evaluate", "combine", "engine", "explain", "render", "cli", "testing"]
+MODEL_ORDER = ["_version", "source", "errors", "values", "ticket", "policy", "trace", "decision", "facts", "conditions"]
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return parts[0] if parts[0] in ("cli", "testing") else parts[-1]
+
+
+def _imports(path: Path) -> set[str]:
+    """csrules modules imported at module level (function-level imports are deliberate and rare).
+
+    Imports inside the same sub-package (cli/, testing/) are not counted."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = len(path.relative_to(SRC).parts) == 1  # a module directly in csrules/
+    found: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0 and node.module and node.module.startswith("csrules."):
+            found.add(node.module.split(".")[1])
+        elif (node.level == 1 and top) or node.level == 2:
+            found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+    return found
+
+
+def test_public_api_is_exactly_the_contract() -> None:
+    assert csrules.__all__ == sorted(csrules.__all__)
+    assert set(csrules.__all__) == {
+        "Action", "ConditionResult", "Decision", "Diagnostic", "Engine", "EngineError", "Error", "FollowUp",
+        "PolicyError", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep", "__version__",
+        "default_policies", "load",
+    }  # fmt: skip
+    for name in csrules.__all__:
+        if name != "__version__":
+            assert getattr(csrules, name).__doc__, f"{name} has no docstring"
+
+
+def test_imports_point_upstream_only() -> None:
+    for path in SRC.rglob("*.py"):
+        module = _module(path)
+        if module in ("__init__", "__main__"):
+            continue
+        if module in MODELS:
+            allowed = set(MODEL_ORDER[: MODEL_ORDER.index(module)])
+        else:
+            allowed = MODELS | set(STAGES[: STAGES.index(module)]) | ({module} if module in ("cli", "testing") else set())
+        imported = _imports(path) - {"__future__"}
+        assert imported <= allowed, f"{path.relative_to(ROOT)} imports downstream: {sorted(imported - allowed)}"
+
+
+def test_only_the_adapter_imports_durable_rules() -> None:
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"^\s*(import|from) durable", text, re.MULTILINE):
+            assert path.name == "_durable.py", path
+
+
+def test_only_the_cli_prints_or_exits() -> None:
+    for path in SRC.rglob("*.py"):
+        if "cli" in path.parts or path.name == "__main__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                assert name not in ("print", "sys.exit", "exit", "open"), f"{path.name}:{node.lineno} calls {name}"
+
+
+def test_no_eval_or_exec_anywhere() -> None:
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("eval", "exec", "compile"), f"{path.name}:{node.lineno}"
+
+
+def _codes_in_source() -> set[str]:
+    codes: set[str] = set()
+    kebab = re.compile(r"^[a-z]+(-[a-z0-9]+)+$")
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                callee = ast.unparse(node.func)
+                args = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                if callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError") and args:
+                    codes.add(args[0].value)
+                if callee == "TicketError" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                    codes.add(str(node.args[1].value))
+            if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) for k in node.keys if k):
+                values = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+                if values and all(kebab.match(v) for v in values) and len(values) == len(node.values):
+                    codes.update(values)
+    return {c for c in codes if kebab.match(c)}
+
+
+def test_every_error_code_has_a_section_in_the_docs() -> None:
+    documented = set(re.findall(r"^### `([a-z0-9-]+)`", (ROOT / "docs" / "errors.md").read_text(encoding="utf-8"), re.M))
+    used = _codes_in_source() | {"invalid-type"}
+    assert used == documented, f"undocumented: {sorted(used - documented)}; stale: {sorted(documented - used)}"
+
+
+def test_editable_install_finds_the_repository_bundle() -> None:
+    assert csrules.default_policies() == ROOT / "policies"
