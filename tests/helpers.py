@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 BASE_TICKET: dict[str, Any] = {
     "id": "T-1",

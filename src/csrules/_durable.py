@@ -23,8 +23,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from decimal import Decimal
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import durable_rules_engine as _engine

@@ -38,7 +38,7 @@ ENGINE_VERSION = f"csrules {__version__}; {_durable.ENGINE_VERSION}"
 def default_policies() -> Path:
     """The directory of the default bundle: inside the installed wheel, or the repository's
     top-level `policies/` for an editable install."""
-    packaged = Path(str(resources.files("csrules"))) / "_bundle"
+    packaged = Path(str(resources.files("csrules"))) / "policies"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "policies"

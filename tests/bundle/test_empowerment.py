@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import csrules
-from tests.helpers import NOW, refund
+from tests.helpers import NOW, make_ticket, refund
 
 
 def decide(
@@ -107,8 +107,6 @@ def test_each_role_decides_alone_up_to_its_limit(
 
 
 def test_a_ticket_without_a_request_needs_no_more_than_front_line(engine: csrules.Engine) -> None:
-    from tests.helpers import make_ticket
-
     decision = engine.evaluate(make_ticket(), now=NOW)
     assert (decision.outcome, decision.required_role, decision.actions, decision.follow_ups) == (
         "approve",

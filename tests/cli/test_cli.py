@@ -65,10 +65,16 @@ def test_eval_param_overrides_a_limit() -> None:
 
 def test_bad_ticket_is_one_line_naming_the_pointer(tmp_path: Path) -> None:
     ticket = tmp_path / "bad.json"
-    ticket.write_text('{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"},'
-                      ' "request": {"kind": "refund", "amount": -5}}', encoding="utf-8")
+    ticket.write_text(
+        '{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"},'
+        ' "request": {"kind": "refund", "amount": -5}}',
+        encoding="utf-8",
+    )
     line = one_line_error(run("eval", str(ticket), "--now", NOW))
-    assert line == f"csrules: error: {ticket}: ticket /request/amount: expected money >= 0, got `-5` [invalid-money]"
+    assert (
+        line
+        == f"csrules: error: {ticket}: ticket /request/amount: expected money >= 0, got `-5` [invalid-money]"
+    )
 
 
 def test_invalid_json_is_one_line_with_its_position(tmp_path: Path) -> None:
@@ -80,7 +86,9 @@ def test_invalid_json_is_one_line_with_its_position(tmp_path: Path) -> None:
 
 def test_missing_ticket_file_is_one_line(tmp_path: Path) -> None:
     line = one_line_error(run("eval", str(tmp_path / "nope.json")))
-    assert line == f"csrules: error: {tmp_path / 'nope.json'}: cannot read the ticket: No such file or directory"
+    assert (
+        line == f"csrules: error: {tmp_path / 'nope.json'}: cannot read the ticket: No such file or directory"
+    )
 
 
 def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
@@ -97,11 +105,23 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--param", "front_line_limit=cheap"), "csrules: error: params: parameter `front_line_limit` must be money, got `cheap`"),
+        (
+            ("--param", "front_line_limit=cheap"),
+            "csrules: error: params: parameter `front_line_limit` must be money, got `cheap`",
+        ),
         (("--param", "nope=1"), "csrules: error: params: unknown parameter `nope`"),
-        (("--param", "front_line_limit"), "csrules: error: --param expects NAME=VALUE, got `front_line_limit`"),
-        (("--now", "yesterday"), "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `yesterday`"),
-        (("--now", "2026-11-23T15:00:00"), "csrules: error: --now needs a UTC offset (e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00`"),
+        (
+            ("--param", "front_line_limit"),
+            "csrules: error: --param expects NAME=VALUE, got `front_line_limit`",
+        ),
+        (
+            ("--now", "yesterday"),
+            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `yesterday`",
+        ),
+        (
+            ("--now", "2026-11-23T15:00:00"),
+            "csrules: error: --now needs a UTC offset (e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00`",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line(args: tuple[str, ...], message: str) -> None:

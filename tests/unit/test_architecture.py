@@ -12,9 +12,43 @@ from tests.helpers import ROOT
 SRC = ROOT / "src" / "csrules"
 
 # Model modules hold data and pure helpers; stage modules run in this order.
-MODELS = {"_version", "errors", "source", "values", "ticket", "policy", "trace", "decision", "facts", "conditions"}
-STAGES = ["load", "validate", "compile", "_durable", "evaluate", "combine", "engine", "explain", "render", "cli", "testing"]
-MODEL_ORDER = ["_version", "source", "errors", "values", "ticket", "policy", "trace", "decision", "facts", "conditions"]
+MODELS = {
+    "_version",
+    "errors",
+    "source",
+    "values",
+    "ticket",
+    "policy",
+    "trace",
+    "decision",
+    "facts",
+    "conditions",
+}
+STAGES = [
+    "load",
+    "validate",
+    "compile",
+    "_durable",
+    "evaluate",
+    "combine",
+    "engine",
+    "explain",
+    "render",
+    "cli",
+    "testing",
+]
+MODEL_ORDER = [
+    "_version",
+    "source",
+    "errors",
+    "values",
+    "ticket",
+    "policy",
+    "trace",
+    "decision",
+    "facts",
+    "conditions",
+]
 
 
 def _module(path: Path) -> str:
@@ -59,9 +93,15 @@ def test_imports_point_upstream_only() -> None:
         if module in MODELS:
             allowed = set(MODEL_ORDER[: MODEL_ORDER.index(module)])
         else:
-            allowed = MODELS | set(STAGES[: STAGES.index(module)]) | ({module} if module in ("cli", "testing") else set())
+            allowed = (
+                MODELS
+                | set(STAGES[: STAGES.index(module)])
+                | ({module} if module in ("cli", "testing") else set())
+            )
         imported = _imports(path) - {"__future__"}
-        assert imported <= allowed, f"{path.relative_to(ROOT)} imports downstream: {sorted(imported - allowed)}"
+        assert imported <= allowed, (
+            f"{path.relative_to(ROOT)} imports downstream: {sorted(imported - allowed)}"
+        )
 
 
 def test_only_the_adapter_imports_durable_rules() -> None:
@@ -79,7 +119,9 @@ def test_only_the_cli_prints_or_exits() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 name = ast.unparse(node.func)
-                assert name not in ("print", "sys.exit", "exit", "open"), f"{path.name}:{node.lineno} calls {name}"
+                assert name not in ("print", "sys.exit", "exit", "open"), (
+                    f"{path.name}:{node.lineno} calls {name}"
+                )
 
 
 def test_no_eval_or_exec_anywhere() -> None:
@@ -99,21 +141,30 @@ def _codes_in_source() -> set[str]:
             if isinstance(node, ast.Call):
                 callee = ast.unparse(node.func)
                 args = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-                if callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError") and args:
+                if (
+                    callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError")
+                    and args
+                ):
                     codes.add(args[0].value)
                 if callee == "TicketError" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
                     codes.add(str(node.args[1].value))
             if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) for k in node.keys if k):
-                values = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+                values = [
+                    v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                ]
                 if values and all(kebab.match(v) for v in values) and len(values) == len(node.values):
                     codes.update(values)
     return {c for c in codes if kebab.match(c)}
 
 
 def test_every_error_code_has_a_section_in_the_docs() -> None:
-    documented = set(re.findall(r"^### `([a-z0-9-]+)`", (ROOT / "docs" / "errors.md").read_text(encoding="utf-8"), re.M))
+    documented = set(
+        re.findall(r"^### `([a-z0-9-]+)`", (ROOT / "docs" / "errors.md").read_text(encoding="utf-8"), re.M)
+    )
     used = _codes_in_source() | {"invalid-type"}
-    assert used == documented, f"undocumented: {sorted(used - documented)}; stale: {sorted(documented - used)}"
+    assert used == documented, (
+        f"undocumented: {sorted(used - documented)}; stale: {sorted(documented - used)}"
+    )
 
 
 def test_editable_install_finds_the_repository_bundle() -> None:

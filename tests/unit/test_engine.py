@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import resource
+import shutil
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 import csrules
+from csrules import _durable
 from csrules.engine import ENGINE_VERSION
-from tests.helpers import NOW, make_ticket, refund
+from tests.helpers import NOW, ROOT, make_ticket, refund
 
 
 def test_same_input_gives_byte_identical_json(engine: csrules.Engine) -> None:
@@ -28,9 +31,9 @@ def test_now_in_another_offset_is_normalised_to_utc(engine: csrules.Engine) -> N
 
 
 def test_now_defaults_to_the_current_utc_time(engine: csrules.Engine) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     evaluated = engine.evaluate(refund("5")).trace.evaluated_at
-    assert before <= evaluated <= datetime.now(timezone.utc)
+    assert before <= evaluated <= datetime.now(UTC)
     assert evaluated.utcoffset() == timedelta(0)
 
 
@@ -55,10 +58,6 @@ def test_trace_header_names_the_policy_version_and_inputs(engine: csrules.Engine
 
 
 def test_digest_depends_on_parameters_not_on_file_location(tmp_path: Any) -> None:
-    import shutil
-
-    from tests.helpers import ROOT
-
     copy = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", copy)
     assert csrules.load(copy).policy_digest == csrules.load().policy_digest
@@ -114,8 +113,6 @@ def test_threads_get_exactly_the_sequential_results(engine: csrules.Engine) -> N
 
 def test_resident_memory_stays_flat_over_many_evaluations(engine: csrules.Engine) -> None:
     """A small-scale version of benchmarks/soak.py (1,000,000 evaluations)."""
-    import resource
-
     tickets = [refund("45.00", tier="loyal"), make_ticket(), refund("150.00", abusive=True)]
     for _ in range(2000):  # warm up caches and allocator pools
         for ticket in tickets:
@@ -129,8 +126,6 @@ def test_resident_memory_stays_flat_over_many_evaluations(engine: csrules.Engine
 
 
 def test_loading_the_same_bundle_again_reuses_the_registered_ruleset() -> None:
-    from csrules import _durable
-
     first = csrules.load()
     count = len(_durable._cache)
     for _ in range(20):

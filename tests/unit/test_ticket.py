@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -146,7 +146,7 @@ def test_json_form_round_trips_through_the_model(engine: csrules.Engine) -> None
     }
     facts = engine.evaluate(ticket, now=NOW).trace.facts
     assert csrules.Ticket.model_validate_json(facts.model_dump_json()) == facts
-    assert facts.opened_at == datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    assert facts.opened_at == datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def test_a_ticket_model_is_accepted_as_is(engine: csrules.Engine) -> None:

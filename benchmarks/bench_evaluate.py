@@ -1,0 +1,454 @@
+"""Single-ticket decision latency: csrules against durable_rules driven directly and plain Python.
+
+What it measures, in one process, on the same N deterministic tickets (benchmarks/_tickets.py):
+
+(a)  csrules: `engine.evaluate(ticket, now=FIXED_NOW)` on the default bundle (`csrules.load()`),
+     with ticket validation, the staged durable_rules run and the full justification trace.
+(b)  durable_rules host, no trace (the baseline of the ratios): the 17 rules of policies/ written
+     by hand as one durable_rules JSON ruleset, run through durable's own `durable.engine.Host`
+     (subclassed with a no-op `_run`, so no timer threads). Per ticket: flatten the JSON ticket into
+     one fact (money as integer cents, `promise_slack_days` = delivery - earliest feasible, and the
+     derived `high_value` computed in Python), `host.assert_fact` with a fresh sid, and
+     `host.delete_state` in `finally`. Every action only records its rule name. The 12 ticket
+     rules (including `high_value_customer`, on tier and lifetime value) match the ticket fact; a
+     catch-all rule (pri 65535) fires last, computes the outcome from the rule names recorded so
+     far and asserts a `decision` fact from its action (durable's forward chaining), which the 5
+     follow-up rules match. No validation, no trace, no action parameters, no due dates.
+(b1) the same, but the outcome is computed in Python (by (c)) before asserting and put in the
+     ticket fact, so the follow-up rules match the ticket fact: one fact, no chaining.
+(c)  plain hand-written Python deciding outcome, required role, action and follow-up kinds from
+     the JSON ticket (money parsed with Decimal).
+
+Each implementation runs over all tickets in a block (order rotated per repeat), each call timed
+with `perf_counter_ns`; per repeat the median and p99 are taken, and the table shows the median of
+those over the repeats. Before timing, every ticket is decided by all implementations and they are
+compared: outcome and required_role for (a), (b), (b1), (c) ((b) derives them from its fired rule
+names), the fired rule set for (a) against (b), and action/follow-up kinds for (a) against (c).
+
+Run:  .venv/bin/python benchmarks/bench_evaluate.py [--tickets 5000] [--repeats 5] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import durable.engine
+from _tickets import FIXED_NOW, generate_tickets, percentile
+
+import csrules
+
+RULESET = "csrules_bench_baseline"
+RULESET_ONE_FACT = "csrules_bench_baseline_one_fact"
+
+ROLE_RANK = {"front_line": 0, "senior": 1, "supervisor": 2, "manager": 3}
+REQUIRES = {
+    "abusive_customer": "supervisor",
+    "employee_behavior_complaint": "supervisor",
+    "over_front_line_limit": "senior",
+    "over_front_line_limit_high_value": "senior",
+    "over_senior_limit": "supervisor",
+    "over_supervisor_limit": "manager",
+}
+DENIES = frozenset({"deny_raincheck"})
+DECISION_RULES = frozenset(
+    {
+        "escalation_update_urgent",
+        "escalation_update_high",
+        "escalation_update_normal",
+        "escalation_update_low",
+        "satisfaction_check",
+    }
+)
+CENTS = Decimal(100)
+
+Decided = tuple[str, str]  # (outcome, required_role)
+
+
+def resolve(fired: Iterable[str], agent_role: str) -> Decided:
+    """Outcome and required role from fired rule names, as csrules' `resolve_outcome` does."""
+    required = "front_line"
+    denied = False
+    for name in fired:
+        role = REQUIRES.get(name)
+        if role is not None and ROLE_RANK[role] > ROLE_RANK[required]:
+            required = role
+        elif name in DENIES:
+            denied = True
+    if denied:
+        return "deny", required
+    if ROLE_RANK[agent_role] < ROLE_RANK[required]:
+        return "escalate", required
+    return "approve", required
+
+
+# --- (c) plain Python ---------------------------------------------------------------------------
+
+ABOVE_FRONT_LINE = Decimal("20")
+ABOVE_FRONT_LINE_HV = Decimal("50")
+ABOVE_SENIOR = Decimal("50")
+ABOVE_SUPERVISOR = Decimal("100")
+HIGH_VALUE_LTV = Decimal("1000")
+
+
+class Plain:
+    """The default bundle's decision, hand-written: (outcome, role, action kinds, follow-up kinds)."""
+
+    @staticmethod
+    def decide(ticket: dict[str, Any]) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+        customer = ticket["customer"]
+        category = ticket.get("category", "other")
+        request = ticket.get("request")
+        item = ticket.get("item")
+        promise = ticket.get("promise")
+        required = 0
+        actions: list[str] = []
+        follow_ups: list[str] = []
+        if customer.get("abusive", False):
+            required = 2
+            actions.append("supervisor_takeover")
+        if category == "employee_behavior":
+            required = 2
+            actions.append("review_agent_performance")
+        amount = Decimal(request["amount"]) if request is not None else None
+        if amount is not None:
+            high_value = customer.get("tier") in ("loyal", "advocate") or Decimal(
+                customer.get("lifetime_value", "0")
+            ) >= HIGH_VALUE_LTV
+            if amount > ABOVE_SUPERVISOR:
+                required = 3
+            elif amount > ABOVE_SENIOR:
+                required = max(required, 2)
+            elif amount > (ABOVE_FRONT_LINE_HV if high_value else ABOVE_FRONT_LINE):
+                required = max(required, 1)
+        if category == "stock":
+            actions.append("review_stocking_process")
+        elif category == "product":
+            actions.append("review_product")
+        if promise is not None and promise["delivery_date"] < promise["earliest_feasible"]:
+            actions.append("revise_promise")  # ISO dates compare correctly as strings
+        denied = False
+        if request is not None and request["kind"] == "raincheck":
+            if (
+                item is not None
+                and item["on_sale"] is True
+                and item["in_stock"] is False
+                and item.get("sale_price") is not None
+            ):
+                actions.append("issue_raincheck")
+                follow_ups.append("restock_notice")
+            else:
+                denied = True
+        role = ("front_line", "senior", "supervisor", "manager")[required]
+        if denied:
+            outcome = "deny"
+        elif ROLE_RANK[ticket["agent"]["role"]] < required:
+            outcome = "escalate"
+            follow_ups.append("escalation_update")
+        else:
+            outcome = "approve"
+            if amount is not None and amount > 0:
+                follow_ups.append("satisfaction_check")
+        return outcome, role, tuple(sorted(actions)), tuple(sorted(follow_ups))
+
+
+# --- (b) durable_rules through its own Host -----------------------------------------------------
+
+
+class QuietHost(durable.engine.Host):  # type: ignore[misc]
+    """A durable Host without its two timer threads (they segfault with concurrent states)."""
+
+    def _run(self) -> None:
+        pass
+
+
+def _cents(text: str) -> int:
+    return int(Decimal(text) * CENTS)
+
+
+def flatten(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The ticket as one flat durable fact; money in cents; `high_value` computed here."""
+    customer = ticket["customer"]
+    tier = customer.get("tier", "one_time")
+    ltv = _cents(customer.get("lifetime_value", "0"))
+    fact: dict[str, Any] = {
+        "kind": "ticket",
+        "id": "t",
+        "category": ticket.get("category", "other"),
+        "severity": ticket.get("severity", "normal"),
+        "tier": tier,
+        "lifetime_value": ltv,
+        "abusive": customer.get("abusive", False),
+        "role": ticket["agent"]["role"],
+        "high_value": tier in ("loyal", "advocate") or ltv >= 100_000,
+    }
+    request = ticket.get("request")
+    if request is not None:
+        fact["request_kind"] = request["kind"]
+        fact["amount"] = _cents(request["amount"])
+    item = ticket.get("item")
+    if item is not None:
+        fact["on_sale"] = item["on_sale"]
+        fact["in_stock"] = item["in_stock"]
+        if item.get("sale_price") is not None:
+            fact["sale_price"] = _cents(item["sale_price"])
+    promise = ticket.get("promise")
+    if promise is not None:
+        slack = date.fromisoformat(promise["delivery_date"]) - date.fromisoformat(
+            promise["earliest_feasible"]
+        )
+        fact["promise_slack_days"] = slack.days
+    return fact
+
+
+def _on(kind: str, *tests: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"m": {"$and": [{"kind": kind}, *tests]}}]
+
+
+def _ticket_rules() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "abusive_customer": _on("ticket", {"abusive": True}),
+        "employee_behavior_complaint": _on("ticket", {"category": "employee_behavior"}),
+        "high_value_customer": _on(
+            "ticket",
+            {"$or": [{"tier": "loyal"}, {"tier": "advocate"}, {"$gte": {"lifetime_value": 100_000}}]},
+        ),
+        "over_front_line_limit": _on("ticket", {"high_value": False}, {"$gt": {"amount": 2000}}),
+        "over_front_line_limit_high_value": _on("ticket", {"high_value": True}, {"$gt": {"amount": 5000}}),
+        "over_senior_limit": _on("ticket", {"$gt": {"amount": 5000}}),
+        "over_supervisor_limit": _on("ticket", {"$gt": {"amount": 10_000}}),
+        "review_stocking": _on("ticket", {"category": "stock"}),
+        "review_product": _on("ticket", {"category": "product"}),
+        "honest_promise": _on("ticket", {"$lt": {"promise_slack_days": 0}}),
+        "issue_raincheck": _on(
+            "ticket",
+            {"request_kind": "raincheck"},
+            {"on_sale": True},
+            {"in_stock": False},
+            {"$ex": {"sale_price": 1}},
+        ),
+        "deny_raincheck": _on(
+            "ticket",
+            {"request_kind": "raincheck"},
+            {
+                "$or": [
+                    {"$nex": {"on_sale": 1}},
+                    {"$neq": {"on_sale": True}},
+                    {"$nex": {"in_stock": 1}},
+                    {"$neq": {"in_stock": False}},
+                    {"$nex": {"sale_price": 1}},
+                ]
+            },
+        ),
+    }
+
+
+def _decision_rules(kind: str) -> dict[str, list[dict[str, Any]]]:
+    rules = {
+        f"escalation_update_{severity}": _on(kind, {"outcome": "escalate"}, {"severity": severity})
+        for severity in ("urgent", "high", "normal", "low")
+    }
+    rules["satisfaction_check"] = _on(kind, {"outcome": "approve"}, {"$gt": {"amount": 0}})
+    return rules
+
+
+class DurableBaseline:
+    """(b) / (b1): the default bundle as hand-written durable_rules JSON, on durable's own Host."""
+
+    def __init__(self, host: QuietHost, one_fact: bool) -> None:
+        self.host = host
+        self.one_fact = one_fact
+        self.name = RULESET_ONE_FACT if one_fact else RULESET
+        self.fired: list[str] = []
+        self.errors = 0
+        self._sids = itertools.count(1)
+        ruleset: dict[str, dict[str, Any]] = {}
+        for pri, (name, patterns) in enumerate(_ticket_rules().items()):
+            ruleset[name] = {"pri": pri, "all": patterns, "run": self._record(name)}
+        decision_kind = "ticket" if one_fact else "decision"
+        for pri, (name, patterns) in enumerate(_decision_rules(decision_kind).items(), start=100):
+            ruleset[name] = {"pri": pri, "all": patterns, "run": self._record(name)}
+        catch_all = self._record("catch_all") if one_fact else self._decide
+        ruleset["catch_all"] = {"pri": 65535, "all": [{"m": {"kind": "ticket"}}], "run": catch_all}
+        # Ruleset.__init__ deletes `run` from the rule dicts it is given, so register fresh rule
+        # dicts. Not `copy.deepcopy(ruleset)`: deepcopy of a bound method deep-copies its instance,
+        # so `self._decide` would run on a copy of this object and never see `self.fired`.
+        host.register_rulesets({self.name: {name: {**rule, "all": copy.deepcopy(rule["all"])} for name, rule in ruleset.items()}})
+
+    def _record(self, name: str) -> Callable[[Any], None]:
+        def run(c: Any) -> None:
+            self.fired.append(name)
+
+        return run
+
+    def _decide(self, c: Any) -> None:
+        """Catch-all on the ticket: fires last; asserts the decision fact for the follow-up rules."""
+        self.fired.append("catch_all")
+        ticket = c.m._d
+        outcome, _ = resolve(self.fired, ticket["role"])
+        fact: dict[str, Any] = {"kind": "decision", "id": "d", "outcome": outcome, "severity": ticket["severity"]}
+        if "amount" in ticket:
+            fact["amount"] = ticket["amount"]
+        try:
+            c.assert_fact(fact)
+        except durable.engine.MessageNotHandledException:
+            pass  # no follow-up rule wants this decision
+
+    def run(self, ticket: dict[str, Any]) -> list[str]:
+        """Assert the ticket in a fresh state; the fired rule names (catch-all included)."""
+        self.fired = []
+        fact = flatten(ticket)
+        if self.one_fact:
+            fact["outcome"] = Plain.decide(ticket)[0]
+        sid = str(next(self._sids))
+        fact["sid"] = sid
+        try:
+            state = self.host.assert_fact(self.name, fact)
+            if state and "exception" in state:
+                self.errors += 1
+        finally:
+            self.host.delete_state(self.name, sid)
+        return self.fired
+
+
+# --- comparison and timing ----------------------------------------------------------------------
+
+
+def check_agreement(
+    engine: csrules.Engine, tickets: list[dict[str, Any]], chained: DurableBaseline, one_fact: DurableBaseline
+) -> None:
+    disagreements = {
+        "outcome+role (a) vs (b)": 0,
+        "outcome+role (a) vs (b1)": 0,
+        "outcome+role (a) vs (c)": 0,
+        "fired rules (a) vs (b)": 0,
+        "fired rules (a) vs (b1)": 0,
+        "action kinds (a) vs (c)": 0,
+        "follow-up kinds (a) vs (c)": 0,
+    }
+    shown = 0
+    outcomes: dict[str, int] = {}
+    fired_total = 0
+    for ticket in tickets:
+        decision = engine.evaluate(ticket, now=FIXED_NOW)
+        a = (decision.outcome, decision.required_role)
+        a_fired = set(decision.trace.fired)
+        fired_total += len(a_fired)
+        outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
+        b_fired = set(chained.run(ticket)) - {"catch_all"}
+        b1_fired = set(one_fact.run(ticket)) - {"catch_all"}
+        role = ticket["agent"]["role"]
+        b = resolve(b_fired, role)
+        b1 = resolve(b1_fired, role)
+        c_outcome, c_role, c_actions, c_follow_ups = Plain.decide(ticket)
+        checks = {
+            "outcome+role (a) vs (b)": a == b,
+            "outcome+role (a) vs (b1)": a == b1,
+            "outcome+role (a) vs (c)": a == (c_outcome, c_role),
+            "fired rules (a) vs (b)": a_fired == b_fired,
+            "fired rules (a) vs (b1)": a_fired == b1_fired,
+            "action kinds (a) vs (c)": tuple(sorted(x.kind for x in decision.actions)) == c_actions,
+            "follow-up kinds (a) vs (c)": tuple(sorted(x.kind for x in decision.follow_ups)) == c_follow_ups,
+        }
+        failed = [name for name, ok in checks.items() if not ok]
+        for name in failed:
+            disagreements[name] += 1
+        if failed and shown < 5:
+            shown += 1
+            print(f"  DISAGREEMENT on {ticket['id']}: {', '.join(failed)}")
+            print(f"    ticket: {ticket}")
+            print(f"    (a) {a} fired={sorted(a_fired)}")
+            print(f"    (b) {b} fired={sorted(b_fired)}   (b1) {b1} fired={sorted(b1_fired)}")
+            print(f"    (c) {(c_outcome, c_role)} actions={c_actions} follow_ups={c_follow_ups}")
+    print(
+        f"checked {len(tickets)} tickets: outcomes {dict(sorted(outcomes.items()))}, "
+        f"{fired_total / len(tickets):.2f} rules fired per ticket (csrules)"
+    )
+    for name, count in disagreements.items():
+        print(f"  disagreements, {name}: {count}")
+    print(f"  total disagreements: {sum(disagreements.values())}")
+    print(f"  durable action exceptions (state['exception']): {chained.errors + one_fact.errors}")
+
+
+def time_pass(call: Callable[[dict[str, Any]], object], tickets: list[dict[str, Any]]) -> tuple[list[int], int]:
+    """Per-call nanoseconds (in ticket order) and the wall time of the whole pass."""
+    samples = [0] * len(tickets)
+    clock = time.perf_counter_ns
+    start = clock()
+    for index, ticket in enumerate(tickets):
+        before = clock()
+        call(ticket)
+        samples[index] = clock() - before
+    return samples, clock() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=5000, help="tickets to generate (default 5000)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per implementation (default 5)")
+    parser.add_argument("--seed", type=int, default=1, help="ticket generator seed (default 1)")
+    args = parser.parse_args()
+
+    tickets = generate_tickets(args.tickets, args.seed)
+    engine = csrules.load()
+    host = QuietHost()
+    chained = DurableBaseline(host, one_fact=False)
+    one_fact = DurableBaseline(host, one_fact=True)
+    print(f"{args.tickets} tickets (seed {args.seed}), {args.repeats} repeats, now={FIXED_NOW.isoformat()}")
+    print(f"csrules {csrules.__version__}, policy {engine.policy_digest[:12]}, {len(engine.bundle.rules)} rules")
+    print()
+    check_agreement(engine, tickets, chained, one_fact)
+    print()
+
+    def evaluate(ticket: dict[str, Any]) -> object:
+        return engine.evaluate(ticket, now=FIXED_NOW)
+
+    implementations: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
+        ("(a) csrules evaluate, full trace", evaluate),
+        ("(b) durable Host, no trace, chained", chained.run),
+        ("(b1) durable Host, no trace, one fact", one_fact.run),
+        ("(c) plain Python", Plain.decide),
+    ]
+    medians: dict[str, list[float]] = {name: [] for name, _ in implementations}
+    p99s: dict[str, list[float]] = {name: [] for name, _ in implementations}
+    walls: dict[str, list[float]] = {name: [] for name, _ in implementations}
+    for _, call in implementations:  # warm-up
+        for ticket in tickets[:200]:
+            call(ticket)
+    for repeat in range(args.repeats):
+        shift = repeat % len(implementations)
+        for name, call in implementations[shift:] + implementations[:shift]:
+            samples, wall = time_pass(call, tickets)
+            ordered = sorted(samples)
+            medians[name].append(statistics.median(ordered) / 1000)
+            p99s[name].append(percentile([float(s) for s in ordered], 0.99) / 1000)
+            walls[name].append(wall / 1e9)
+
+    base = "(b) durable Host, no trace, chained"
+    base_median = statistics.median(medians[base])
+    base_p99 = statistics.median(p99s[base])
+    print(f"latency per decision, median over {args.repeats} repeats of each repeat's median / p99:")
+    header = f"{'implementation':<40} {'median µs':>10} {'p99 µs':>10} {'median/(b)':>11} {'p99/(b)':>9}"
+    print(header)
+    print("-" * len(header))
+    for name, _ in implementations:
+        median = statistics.median(medians[name])
+        p99 = statistics.median(p99s[name])
+        print(f"{name:<40} {median:>10.1f} {p99:>10.1f} {median / base_median:>10.2f}x {p99 / base_p99:>8.2f}x")
+    print()
+    a_name = implementations[0][0]
+    wall = statistics.median(walls[a_name])
+    spread = ", ".join(f"{m:.0f}" for m in medians[a_name])
+    print(f"(a) evaluations/second: {args.tickets / wall:,.0f} (median pass of {args.tickets}; ")
+    print(f"    per-repeat medians µs: {spread})")
+
+
+if __name__ == "__main__":
+    main()
