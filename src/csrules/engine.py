@@ -52,6 +52,10 @@ class Engine:
         self._ruleset = _durable.ruleset_for(compiled.digest, compiled.ruleset)
         self._params = {name: json_value(value) for name, value in compiled.bundle.params.items()}
 
+    def __repr__(self) -> str:
+        bundle = self._compiled.bundle
+        return f"<csrules.Engine {len(bundle.rules)} rules from {len(bundle.files)} files, policy {self.policy_digest[:12]}>"
+
     @property
     def policy_digest(self) -> str:
         """sha256 hex of the canonical bundle including effective parameters."""

@@ -132,3 +132,7 @@ def test_loading_the_same_bundle_again_reuses_the_registered_ruleset() -> None:
         csrules.load()
     assert len(_durable._cache) == count
     assert csrules.load().ruleset == first.ruleset
+
+
+def test_repr_names_the_bundle(engine: csrules.Engine) -> None:
+    assert repr(engine) == f"<csrules.Engine 17 rules from 5 files, policy {engine.policy_digest[:12]}>"
