@@ -117,7 +117,10 @@ def _ticket(rng: random.Random, index: int) -> dict[str, Any]:
         }
 
     if rng.random() < 0.15:
-        ticket["attributes"] = {"order_id": f"O-{rng.randint(1, 99_999)}", "warranty_months": rng.randint(0, 36)}
+        ticket["attributes"] = {
+            "order_id": f"O-{rng.randint(1, 99_999)}",
+            "warranty_months": rng.randint(0, 36),
+        }
     return ticket
 
 

@@ -35,7 +35,8 @@ __all__ = ["ENGINE_VERSION", "Ruleset", "ruleset_for"]
 
 ENGINE_VERSION = "durable_rules 2.0.28"
 
-OnFired = Callable[[str], "dict[str, Any] | None"]
+OnFired = Callable[[str], "list[dict[str, Any]] | None"]
+MAX_REGISTRATIONS = 4  # registrations of one ruleset after engine failures, each ~0.25-10 MB for good
 
 
 def _fact_json(fact: dict[str, Any]) -> str:
@@ -90,6 +91,11 @@ class Ruleset:
 
     def _ensure_handle(self) -> int:
         if self._handle is None:
+            if self._generation >= MAX_REGISTRATIONS:
+                # Each registration holds its memory for the life of the process: stop retrying.
+                raise EngineError(
+                    f"ruleset {self._name} disabled after {MAX_REGISTRATIONS} engine failures; reload the policies"
+                )
             self._generation += 1
             try:
                 self._handle = _engine.create_ruleset(f"{self._name}#{self._generation}", self._definition)
@@ -97,56 +103,56 @@ class Ruleset:
                 raise EngineError(f"durable_rules rejected the compiled ruleset: {exc}") from exc
         return self._handle
 
-    def run(self, first: dict[str, Any], on_fired: OnFired) -> None:
-        """Assert `first` in a fresh session and call `on_fired(rule_id)` for each rule that fires.
+    def run(self, first: list[dict[str, Any]], on_fired: OnFired) -> None:
+        """Assert the facts `first` in a fresh session; call `on_fired(rule_id)` for each rule that fires.
 
-        `on_fired` may return the next fact to assert (forward chaining); it must not raise: an
+        `on_fired` may return further facts to assert (forward chaining); it must not raise: an
         exception from it is re-raised after the session is cleaned up.
         """
         with self._lock:
             handle = self._ensure_handle()
             sid = str(next(self._sids))
-            facts = itertools.count()
+            ids = itertools.count()
             failure: BaseException | None = None
-            created = False
+            acted = False
             try:
-                result = _engine.assert_fact(
-                    handle, _fact_json({**first, "sid": sid, "id": f"f{next(facts)}"})
-                )
-                created = True
-                if result[0] != 0:
-                    raise EngineError(f"durable_rules did not accept the ticket fact (result {result[0]})")
-                state = result[1]
+                state = None
+                for fact in first:
+                    text = _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"})
+                    result = _engine.assert_fact(handle, text)
+                    # 0: matched; 1: no rule matched this fact, which is fine for any fact but the
+                    # first (that one always matches its stage's barrier rule).
+                    if result[0] not in (0, 1) or (state is None and result[0] != 0):
+                        raise EngineError(
+                            f"durable_rules did not accept the ticket fact (result {result[0]})"
+                        )
+                    if state is None:
+                        state = result[1]
                 started = _engine.start_action_for_state(handle, state)
                 message: str | None = started[1] if started else None
+                acted = message is not None
                 while message:
                     if failure is None:
                         try:
-                            following = on_fired(_rule_of(message))
-                            if following is not None:
-                                fact = {**following, "sid": sid, "id": f"f{next(facts)}"}
-                                _engine.assert_fact(handle, _fact_json(fact))
+                            for fact in on_fired(_rule_of(message)) or ():
+                                _engine.assert_fact(
+                                    handle, _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"})
+                                )
                         except BaseException as exc:  # re-raised below, after cleanup
                             failure = exc
                     message = _engine.complete_and_start_action(handle, state)
-            except EngineError:
-                self._poison()
-                raise
             except Exception as exc:
-                self._poison()
+                # The session may be half-built; deleting a session in which no action ran can
+                # segfault (notes §0.4), so forget the whole ruleset instead (bounded above).
+                self._handle = None
+                if isinstance(exc, EngineError):
+                    raise
                 raise EngineError(f"durable_rules failed: {exc}") from exc
             finally:
-                if created and self._handle is not None:
-                    try:
-                        _engine.delete_state(handle, sid)
-                    except Exception:
-                        self._poison()
+                if acted and self._handle is not None:
+                    _engine.delete_state(handle, sid)
             if failure is not None:
                 raise failure
-
-    def _poison(self) -> None:
-        """Forget a handle whose state may be corrupt; the next run registers a fresh copy."""
-        self._handle = None
 
 
 _cache: dict[str, Ruleset] = {}

@@ -4,7 +4,8 @@ The output is plain data: a ruleset definition in durable_rules' JSON form, the 
 the engine needs (with how each is encoded), and the bundle's `policy_digest`.
 
 How the language maps onto durable_rules (measured facts in docs/engine.md):
-- Every rule is one pattern on the fact of its *stage*: `{"m": {"$and": [{"stage": k}, ...]}}`.
+- Every rule is one pattern on the fact of its *stage*: `{"m": {"$and": [{"stage": k}, {"part": p}, ...]}}`.
+  A stage with many comparisons is split into parts, one fact each (see `_partition`).
   Stage k's fact is asserted by the *barrier* rule of stage k-1, which has the lowest priority
   (65535), so it fires after every other match of its stage; its action adds the derived facts
   (and, for the decision stage, the outcome) to the next stage's fact. Forward chaining thus needs
@@ -44,10 +45,19 @@ from .policy import (
 )
 from .values import FactType
 
-__all__ = ["BARRIER_PREFIX", "CompiledBundle", "Difference", "Input", "compile_bundle", "encode"]
+__all__ = [
+    "BARRIER_PREFIX",
+    "PART_BUDGET",
+    "CompiledBundle",
+    "Difference",
+    "Input",
+    "compile_bundle",
+    "encode",
+]
 
 BARRIER_PREFIX = "__stage_"
 _LAST = 65535
+PART_BUDGET = 60  # comparisons per stage fact; durable_rules' matcher stack holds 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Encoding = Literal["money", "date", "datetime", "plain"]
@@ -85,6 +95,7 @@ class CompiledBundle:
     derived_encodings: dict[str, Encoding]
     decision_stage: int | None
     rules_by_id: dict[str, Rule]
+    parts: tuple[int, ...]  # facts asserted per stage (see _partition)
 
 
 def encode(value: Any, encoding: Encoding) -> Any:
@@ -338,18 +349,17 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     compiler = _Compiler(bundle)
     ordered = sorted(bundle.rules, key=lambda r: (-r.priority, r.index))
     pri = {rule.id: rank for rank, rule in enumerate(ordered)}
+    exprs = {rule.id: compiler.expr(rule.when, negate=False) for rule in bundle.rules}
+    part_of, parts = _partition(bundle, exprs)
     ruleset: dict[str, Any] = {}
     for rule in bundle.rules:
-        expr = compiler.expr(rule.when, negate=False)
-        anchor = {"stage": rule.stage}
-        if expr is True:
-            pattern: dict[str, Any] = anchor
-        else:
-            test = _FALSE if expr is False else _durable(expr)
-            pattern = {"$and": [anchor, test]}
-        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
+        expr = exprs[rule.id]
+        anchor: list[dict[str, Any]] = [{"stage": rule.stage}, {"part": part_of[rule.id]}]
+        test = [] if expr is True else [_FALSE if expr is False else _durable(expr)]
+        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": {"$and": anchor + test}}]}
     for stage in range(bundle.stages):
-        ruleset[f"{BARRIER_PREFIX}{stage}"] = {"pri": _LAST, "all": [{"m": {"stage": stage}}]}
+        barrier = {"$and": [{"stage": stage}, {"part": 0}]}
+        ruleset[f"{BARRIER_PREFIX}{stage}"] = {"pri": _LAST, "all": [{"m": barrier}]}
     _check_names(compiler, bundle)
     decision_stages = {r.stage for r in bundle.rules if r.tests_decision}
     return CompiledBundle(
@@ -362,7 +372,44 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         derived_encodings={n: _encoding(d.type) for n, d in sorted(bundle.derived.items())},
         decision_stage=min(decision_stages) if decision_stages else None,
         rules_by_id={r.id: r for r in bundle.rules},
+        parts=parts,
     )
+
+
+def _atoms(expr: _Expr | bool) -> int:
+    if isinstance(expr, bool):
+        return 1
+    if isinstance(expr, _Atom):
+        return 1
+    return sum(_atoms(item) for item in expr[1])
+
+
+def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str, int], tuple[int, ...]]:
+    """Pack each stage's rules into parts of at most PART_BUDGET comparisons.
+
+    durable_rules fails an assert (error 303) when more than 64 distinct comparison nodes hold for
+    one fact (measured: 64 `amount > i` rules pass, 65 fail; identical comparisons share a node).
+    Each part gets its own fact, anchored by `part`, so no fact can reach that limit whatever the
+    ticket. A rule's comparisons are counted without sharing: a safe upper bound.
+    """
+    part_of: dict[str, int] = {}
+    counts: list[int] = []
+    for stage in range(bundle.stages):
+        part, used = 0, 0
+        for rule in (r for r in bundle.rules if r.stage == stage):
+            size = _atoms(exprs[rule.id])
+            if size > PART_BUDGET:
+                message = (
+                    f"rule `{rule.id}` has {size} comparisons once `in`, `not_in` and `not` are expanded; "
+                    f"durable_rules allows at most {PART_BUDGET} per rule"
+                )
+                raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
+            if used + size > PART_BUDGET:
+                part, used = part + 1, 0
+            part_of[rule.id] = part
+            used += size
+        counts.append(part + 1)
+    return part_of, tuple(counts)
 
 
 def _check_names(compiler: _Compiler, bundle: Bundle) -> None:

@@ -72,6 +72,11 @@ def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str,
     return payload
 
 
+def _parts(fact: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """One copy of a stage fact per part of the stage (compile.py `_partition`)."""
+    return [{**fact, "part": part} for part in range(count)]
+
+
 def _resolve(value: Any, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime) -> Any:
     if isinstance(value, ParamRef):
         return params[value.name]
@@ -117,7 +122,7 @@ def evaluate_rules(
     order: list[str] = []
     fired_rules: list[Rule] = []
 
-    def on_fired(rule_id: str) -> dict[str, Any] | None:
+    def on_fired(rule_id: str) -> list[dict[str, Any]] | None:
         if not rule_id.startswith(BARRIER_PREFIX):
             order.append(rule_id)
             fired_rules.append(rules[rule_id])
@@ -131,9 +136,9 @@ def evaluate_rules(
         if stage == compiled.decision_stage:
             outcome, role = _outcome(fired_rules, ticket)
             following["x.outcome"], following["x.required_role"] = outcome, role
-        return following
+        return _parts(following, compiled.parts[stage])
 
-    ruleset.run(first, on_fired)
+    ruleset.run(_parts(first, compiled.parts[0]), on_fired)
 
     derived = _derived(compiled, fired_rules)
     all_facts = dict(facts)

@@ -1,0 +1,79 @@
+"""The durable_rules adapter: engine limits are designed out, engine failures are contained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from csrules import _durable
+from tests.helpers import NOW, make_ticket, write_policy
+
+
+def ladder(tmp_path: Path, count: int) -> csrules.Engine:
+    rules = "".join(
+        f"  - id: over_{i}\n    description: d\n    rationale: r\n    when: [{{request.amount: {{gt: {i}}}}}]\n"
+        f"    then: {{actions: [{{kind: k{i}}}]}}\n"
+        for i in range(count)
+    )
+    return csrules.load(write_policy(tmp_path, "rules:\n" + rules))
+
+
+@pytest.mark.parametrize("count", [64, 65, 200])
+def test_many_comparisons_holding_for_one_ticket_all_fire(tmp_path: Path, count: int) -> None:
+    """Regression: durable_rules fails an assert (error 303) when more than 64 distinct comparisons
+    hold for one fact; csrules splits a stage into parts so a valid ticket never reaches it."""
+    engine = ladder(tmp_path, count)
+    decision = engine.evaluate(make_ticket(request={"kind": "refund", "amount": 1000}), now=NOW)
+    assert len(decision.trace.fired) == count
+    assert len(decision.actions) == count
+    assert engine.evaluate(
+        make_ticket(request={"kind": "refund", "amount": "10.50"}), now=NOW
+    ).trace.fired == [f"over_{i}" for i in range(11)]
+
+
+def test_a_rule_with_too_many_comparisons_is_refused(tmp_path: Path) -> None:
+    values = ", ".join(f"S{i}" for i in range(40))
+    text = (
+        "rules:\n  - id: big\n    description: d\n    rationale: r\n"
+        f"    when: [{{item.sku: {{in: [{values}]}}}}, {{customer.id: {{in: [{values}]}}}}]\n"
+        "    then: {deny: true}\n"
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(write_policy(tmp_path, text))
+    assert (info.value.code, info.value.line) == ("engine-limit", 2)
+    assert "80 comparisons" in info.value.message
+
+
+def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    ruleset = _durable.Ruleset("csrules-test-failures", {"r": {"all": [{"m": {"stage": 0}}]}})
+    calls: list[Any] = []
+
+    def fail(handle: int, text: str) -> Any:
+        calls.append(text)
+        raise RuntimeError("Could not assert fact, error code: 999")
+
+    monkeypatch.setattr(_durable._engine, "assert_fact", fail)
+    for _ in range(_durable.MAX_REGISTRATIONS):
+        with pytest.raises(csrules.EngineError, match="error code: 999") as info:
+            ruleset.run([{"stage": 0}], lambda rule: None)
+        assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(csrules.EngineError, match="disabled after 4 engine failures"):
+        ruleset.run([{"stage": 0}], lambda rule: None)
+    assert len(calls) == _durable.MAX_REGISTRATIONS
+
+
+def test_an_exception_in_the_callback_is_raised_after_cleanup() -> None:
+    ruleset = _durable.Ruleset("csrules-test-callback", {"r": {"all": [{"m": {"stage": 0}}]}})
+
+    def boom(rule: str) -> None:
+        raise KeyError(rule)
+
+    with pytest.raises(KeyError, match="r"):
+        ruleset.run([{"stage": 0}], boom)
+    seen: list[str] = []
+    for _ in range(1100):  # more than the engine's 1024 live sessions: each run freed its own
+        ruleset.run([{"stage": 0}], lambda rule: seen.append(rule) or None)  # type: ignore[func-returns-value]
+    assert len(seen) == 1100
