@@ -94,7 +94,8 @@ class Ruleset:
             if self._generation >= MAX_REGISTRATIONS:
                 # Each registration holds its memory for the life of the process: stop retrying.
                 raise EngineError(
-                    f"ruleset {self._name} disabled after {MAX_REGISTRATIONS} engine failures; reload the policies"
+                    f"ruleset {self._name} disabled after {MAX_REGISTRATIONS} engine failures; "
+                    "reload the policies"
                 )
             self._generation += 1
             try:

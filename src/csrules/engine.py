@@ -54,7 +54,8 @@ class Engine:
 
     def __repr__(self) -> str:
         bundle = self._compiled.bundle
-        return f"<csrules.Engine {len(bundle.rules)} rules from {len(bundle.files)} files, policy {self.policy_digest[:12]}>"
+        counts = f"{len(bundle.rules)} rules from {len(bundle.files)} files"
+        return f"<csrules.Engine {counts}, policy {self.policy_digest[:12]}>"
 
     @property
     def policy_digest(self) -> str:
