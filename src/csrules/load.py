@@ -9,6 +9,7 @@ expansion is bounded. Output is plain data; no policy semantics here.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .errors import Diagnostic, PolicyError
 from .source import SourceSpan
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "PolicyPaths", "RawDocument", "load_documents"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "PolicyPaths", "RawDocument", "load_documents", "parse_value"]
 
 MAX_FILE_BYTES = 1 << 20
 MAX_NODES = 100_000
@@ -132,14 +133,56 @@ class _Converter:
         return out
 
     def scalar(self, node: ScalarNode) -> Any:
-        if node.tag == "tag:yaml.org,2002:float":
-            return _decimal(node.value)
-        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
-            # YAML 1.2 booleans only: `no`, `yes`, `on`, `off` stay strings (a rule id `no`, Norway's `NO`).
-            return node.value
-        if node.tag == "tag:yaml.org,2002:str":
-            return unicodedata.normalize("NFC", node.value)
-        return self.constructor.construct_object(node, deep=True)
+        """A scalar with YAML 1.2 core-schema meaning (PyYAML resolves YAML 1.1).
+
+        Only `true`/`false` are booleans (`no`, `on` stay strings: a rule id `no`, Norway's `NO`);
+        only decimal numbers are numbers (`020` is 20, `1:30`, `0x1F` stay strings); floats become
+        exact Decimals. A value PyYAML cannot build (2026-02-30) is a diagnostic, not a crash.
+        """
+        text = node.value
+        tag = node.tag.rsplit(":", 1)[-1]
+        if tag == "bool" and text.lower() not in ("true", "false"):
+            return text
+        if tag == "int":
+            if not _INTEGER.fullmatch(text):
+                return text
+            return int(text)
+        if tag == "float":
+            if _FLOAT.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
+                return _decimal(text)
+            return text
+        if tag == "str" and node.style is None and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+            return int(text) if _INTEGER.fullmatch(text) else _decimal(text)  # YAML 1.2: `1e-7` is a number
+        if tag == "str":
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                self.problems.append(Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node)))
+                return None
+            return unicodedata.normalize("NFC", text)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            self.problems.append(Diagnostic("yaml-syntax", f"invalid value `{text}`: {exc}", self.span(node)))
+            return None
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
+
+
+def parse_value(text: str) -> Any:
+    """Read one scalar the way policy files are read (`35` is 35, `yes` is a string, `1.5` a
+    Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return text
+    if not isinstance(node, ScalarNode) or node.tag not in _TAGS:
+        return text
+    converter = _Converter("<param>")
+    value = converter.scalar(node)
+    return text if converter.problems else value
 
 
 class _TooLarge(Exception):

@@ -55,11 +55,15 @@ ROLES: tuple[str, ...] = typing.get_args(Role)
 
 MAX_TEXT = 10_000
 MAX_ATTRIBUTES = 64
-ATTRIBUTE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}")
 _SAFE_INT = 2**53
 
 
 def _nfc(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from json.loads('"\\ud800"')
+        raise PydanticCustomError("invalid-text", "valid Unicode text (no lone surrogates)") from None
     return unicodedata.normalize("NFC", value)
 
 
@@ -88,8 +92,13 @@ def _validate_datetime(value: object) -> datetime:
             parsed = None
     if parsed is None:
         raise PydanticCustomError("invalid-datetime", "an ISO 8601 date and time with a UTC offset")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    offset = parsed.utcoffset()
+    if offset is None:
         raise PydanticCustomError("naive-datetime", "a date and time with a UTC offset (aware)")
+    if offset.seconds % 60 or offset.microseconds:
+        raise PydanticCustomError("invalid-datetime", "a UTC offset in whole minutes")
+    if not 1900 <= parsed.year <= 9000:
+        raise PydanticCustomError("invalid-datetime", "a date and time between the years 1900 and 9000")
     return parsed
 
 
@@ -102,13 +111,13 @@ def _validate_attribute(value: object) -> str | int | float | bool:
         return value
     if isinstance(value, int) and -_SAFE_INT < value < _SAFE_INT:
         return value
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, float) and math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
         return value
     if isinstance(value, str) and len(value) <= MAX_TEXT:
         return _nfc(value)
     raise PydanticCustomError(
         "invalid-attribute",
-        "a string (<= 10000 characters), a finite number (|n| < 2**53) or a boolean",
+        "a string (<= 10000 characters), a number with |n| < 2**53, or a boolean",
     )
 
 
@@ -117,16 +126,14 @@ AttributeValue = Annotated[
 ]
 
 
-def _validate_attribute_names(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > MAX_ATTRIBUTES:
+def _validate_attributes(value: object) -> object:
+    # Runs before the per-key checks, so a ticket with 10,000 attributes stops here.
+    if isinstance(value, dict) and len(value) > MAX_ATTRIBUTES:
         raise PydanticCustomError("too-many-attributes", "at most 64 attributes")
-    for name in value:
-        if not ATTRIBUTE_NAME.fullmatch(name):
-            raise PydanticCustomError(
-                "invalid-attribute-name",
-                "attribute names of lowercase letters, digits and _ (not starting with a digit)",
-            )
     return value
+
+
+AttributeName = Annotated[str, Field(strict=True, pattern=ATTRIBUTE_NAME.pattern + "$")]
 
 
 class _Model(BaseModel):
@@ -189,7 +196,7 @@ class Ticket(_Model):
     request: Request | None = None
     item: Item | None = None
     promise: Promise | None = None
-    attributes: Annotated[dict[str, AttributeValue], AfterValidator(_validate_attribute_names)] = Field(
+    attributes: Annotated[dict[AttributeName, AttributeValue], BeforeValidator(_validate_attributes)] = Field(
         default_factory=dict
     )
 
@@ -202,6 +209,7 @@ _CODES = {
     "literal_error": "invalid-enum",
     "string_too_short": "invalid-text",
     "string_too_long": "invalid-text",
+    "string_unicode": "invalid-text",
     "string_pattern_mismatch": "invalid-currency",
 }
 
@@ -219,6 +227,8 @@ def _expected(error: ErrorDetails, model: type[BaseModel]) -> str:
         return "a value (the field is required)"
     if kind == "string_pattern_mismatch":
         return "a currency code of 3 capital letters, e.g. `USD`"
+    if kind == "string_unicode":
+        return "valid Unicode text (no lone surrogates)"
     if kind in ("string_too_short", "string_too_long"):
         return f"a non-empty string of at most {MAX_TEXT} characters"
     message = error["msg"]
@@ -252,8 +262,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _shown(value: object) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError):  # e.g. an int of more than 4,300 digits
+        text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
 
 
@@ -276,9 +286,14 @@ def parse_ticket(data: object) -> Ticket:
         loc = error["loc"]
         got = None if error["type"] == "missing" else _shown(error.get("input"))
         code = _CODES.get(error["type"], error["type"])
+        expected = _expected(error, Ticket)
+        if loc and loc[-1] == "[key]":  # a bad key of `attributes`: point at the key itself
+            loc = loc[:-1]
+            code, got = "invalid-attribute-name", _shown(loc[-1])
+            expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
         if "-" not in code:  # a builtin pydantic type error such as bool_type or model_type
             code = "invalid-type"
-        raise TicketError(pointer(loc), code, _expected(error, Ticket), got) from None
+        raise TicketError(pointer(loc), code, expected, got) from None
 
 
 # --- fact paths ---------------------------------------------------------------------------------

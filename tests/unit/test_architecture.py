@@ -148,6 +148,13 @@ def _codes_in_source() -> set[str]:
                     codes.add(args[0].value)
                 if callee == "TicketError" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
                     codes.add(str(node.args[1].value))
+            if isinstance(node, ast.Assign):  # code = "x" or code, got = "x", ...
+                for target in node.targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+                    for name, value in zip(names, values, strict=False):
+                        if isinstance(name, ast.Name) and name.id == "code" and isinstance(value, ast.Constant):
+                            codes.add(str(value.value))
             if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) for k in node.keys if k):
                 values = [
                     v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)

@@ -258,7 +258,7 @@ def test_empty_condition_list_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(1e-05, False), (1.5e-07, True), (-2.5e20, True), (1e21, False)]
+    ("value", "expected"), [(1e-05, False), (1.5e-07, True), (-2.5e15, True), (1.5e15, False)]
 )
 def test_numbers_in_exponent_form_reach_the_engine(tmp_path: Path, value: float, expected: bool) -> None:
     """Regression: durable_rules' JSON parser rejects `1e-05`; csrules writes fixed-point numbers."""
