@@ -89,6 +89,16 @@ class Ruleset:
         self._sids = itertools.count(1)
         self._handle: int | None = None
 
+    @property
+    def disabled(self) -> bool:
+        """True once the ruleset failed MAX_REGISTRATIONS times; `ruleset_for` then replaces it."""
+        return self._handle is None and self._generation >= MAX_REGISTRATIONS
+
+    def register(self) -> None:
+        """Register the ruleset in the C engine now, so a rejection surfaces at load time."""
+        with self._lock:
+            self._ensure_handle()
+
     def _ensure_handle(self) -> int:
         if self._handle is None:
             if self._generation >= MAX_REGISTRATIONS:
@@ -158,13 +168,14 @@ class Ruleset:
 
 _cache: dict[str, Ruleset] = {}
 _cache_lock = threading.Lock()
+_instances = itertools.count(1)
 
 
 def ruleset_for(digest: str, definition: Mapping[str, Any]) -> Ruleset:
-    """The process-wide Ruleset for a bundle digest, registered on first use."""
+    """The process-wide Ruleset for a bundle digest; a disabled one is replaced (a reload)."""
     with _cache_lock:
         ruleset = _cache.get(digest)
-        if ruleset is None:
-            ruleset = Ruleset(f"csrules-{digest[:16]}", definition)
+        if ruleset is None or ruleset.disabled:
+            ruleset = Ruleset(f"csrules-{digest[:16]}-{next(_instances)}", definition)
             _cache[digest] = ruleset
         return ruleset

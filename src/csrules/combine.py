@@ -41,7 +41,8 @@ class Combined:
 
 
 def _params_key(params: dict[str, JsonValue]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
+    # Type and value: `1.50` (money) and `"1.50"` (text) are different parameters.
+    return json.dumps(sorted((name, type(value).__name__, str(value)) for name, value in params.items()))
 
 
 def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:

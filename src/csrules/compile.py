@@ -58,6 +58,8 @@ __all__ = [
 BARRIER_PREFIX = "__stage_"
 _LAST = 65535
 PART_BUDGET = 60  # comparisons per stage fact; durable_rules' matcher stack holds 64
+MAX_BRANCHES = 64  # alternatives per rule in disjunctive normal form (`in` of 50 values, negated, is 51)
+MAX_PROPERTIES = 240  # per fact; durable_rules refuses a fact of more than 253 (error 302)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Encoding = Literal["money", "date", "datetime", "plain"]
@@ -308,18 +310,44 @@ class _Compiler:
                 items.append(value)
         if not items:
             return conjunction
-        return items[0] if len(items) == 1 else ("and" if conjunction else "or", tuple(items))
+        return _join("and" if conjunction else "or", items)
+
+
+def _join(kind: str, items: list[_Expr]) -> _Expr:
+    """`kind` of `items`, flattening nested items of the same kind (durable_rules rejects some
+    nestings that it accepts flat: 14 `$or`s under a nested `$and` fail with error 113)."""
+    flat: list[_Expr] = []
+    for item in items:
+        if not isinstance(item, _Atom) and item[0] == kind:
+            flat.extend(item[1])
+        elif item not in flat:
+            flat.append(item)
+    return flat[0] if len(flat) == 1 else (kind, tuple(flat))
 
 
 def _negate(expr: _Expr) -> _Expr:
+    """The negation of `expr`; a negated comparison also holds when its fact is absent."""
     if isinstance(expr, _Atom):
         negated = _Atom(expr.name, _NEGATED[expr.op], expr.value)
         if expr.op in ("ex", "nex"):
             return negated
-        # A negated comparison is also true when the fact is absent.
         return ("or", (_Atom(expr.name, "nex"), negated))
     kind, items = expr
-    return ("or" if kind == "and" else "and", tuple(_negate(i) for i in items))
+    if kind == "or":
+        # not(a1 or ... or an) = and over each fact name x of (x absent or all negated tests on x):
+        # one `$or` per name instead of one per atom, so `not: {sku: {in: [50 values]}}` stays small.
+        groups: dict[str, list[_Atom]] = {}
+        rest: list[_Expr] = []
+        for item in items:
+            if isinstance(item, _Atom) and item.op not in ("ex", "nex"):
+                groups.setdefault(item.name, []).append(_Atom(item.name, _NEGATED[item.op], item.value))
+            else:
+                rest.append(_negate(item))
+        grouped: list[_Expr] = [
+            _join("or", [_Atom(name, "nex"), _join("and", list(tests))]) for name, tests in groups.items()
+        ]
+        return _join("and", grouped + rest)
+    return _join("or", [_negate(i) for i in items])
 
 
 def _durable(expr: _Expr) -> dict[str, Any]:
@@ -356,6 +384,8 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         expr = exprs[rule.id]
         anchor: list[dict[str, Any]] = [{"stage": rule.stage}, {"part": part_of[rule.id]}]
         test = [] if expr is True else [_FALSE if expr is False else _durable(expr)]
+        if test and set(test[0]) == {"$and"}:
+            test = test[0]["$and"]  # one flat `$and` with the anchor
         ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": {"$and": anchor + test}}]}
     for stage in range(bundle.stages):
         barrier = {"$and": [{"stage": stage}, {"part": 0}]}
@@ -376,12 +406,20 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     )
 
 
-def _atoms(expr: _Expr | bool) -> int:
-    if isinstance(expr, bool):
-        return 1
-    if isinstance(expr, _Atom):
-        return 1
-    return sum(_atoms(item) for item in expr[1])
+def _dnf(expr: _Expr | bool) -> tuple[int, int]:
+    """(branches, nodes) of `expr` in disjunctive normal form, which is how durable_rules builds
+    its matching network: `and` multiplies branches, `or` adds them."""
+    if isinstance(expr, bool | _Atom):
+        return 1, 1
+    kind, items = expr
+    sizes = [_dnf(item) for item in items]
+    if kind == "or":
+        return sum(b for b, _ in sizes), sum(n for _, n in sizes)
+    branches, nodes = 1, 0
+    for b, n in sizes:
+        nodes = nodes * b + n * branches
+        branches *= b
+    return branches, nodes
 
 
 def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str, int], tuple[int, ...]]:
@@ -397,11 +435,11 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str
     for stage in range(bundle.stages):
         part, used = 0, 0
         for rule in (r for r in bundle.rules if r.stage == stage):
-            size = _atoms(exprs[rule.id])
-            if size > PART_BUDGET:
+            branches, size = _dnf(exprs[rule.id])
+            if size > PART_BUDGET or branches > MAX_BRANCHES:
                 message = (
-                    f"rule `{rule.id}` has {size} comparisons once `in`, `not_in` and `not` are expanded; "
-                    f"durable_rules allows at most {PART_BUDGET} per rule"
+                    f"rule `{rule.id}` has {size} comparisons in {branches} alternatives once `in`, `any` and "
+                    f"`not` are expanded; durable_rules allows at most {PART_BUDGET} in {MAX_BRANCHES}"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
             if used + size > PART_BUDGET:
@@ -413,12 +451,20 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str
 
 
 def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
-    names = {"sid", "id", "stage"}
+    names = {"sid", "id", "stage", "part"}
     names.update(i.name for i in compiler.inputs.values())
     names.update(d.name for d in compiler.differences.values())
     names.update(f"a.{c}.{a}" for a in compiler.attributes for c in ("num", "str", "bool"))
     names.update(f"d.{n}" for n in bundle.derived)
     names.update(("x.outcome", "x.required_role"))
+    # Every name can be on one stage fact (attributes in one type each, hence the 3).
+    properties = len(names) - 2 * len(compiler.attributes)
+    if properties > MAX_PROPERTIES:
+        message = (
+            f"the bundle needs {properties} facts on one engine fact; durable_rules allows {MAX_PROPERTIES}"
+        )
+        help_text = "test fewer distinct fact paths, attributes and derived facts"
+        raise PolicyError([Diagnostic("engine-limit", message, None, help_text)])
     seen: dict[int, str] = {}
     for name in sorted(names):
         other = seen.setdefault(_fnv1a32(name), name)

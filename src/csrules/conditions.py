@@ -75,6 +75,7 @@ def evaluate_condition(
     facts: Mapping[str, Any],
     params: Mapping[str, Any],
     out: list[ConditionResult] | None,
+    negated: bool = False,
 ) -> bool:
     """Evaluate `condition`; append one ConditionResult per comparison to `out` when given.
 
@@ -102,12 +103,13 @@ def evaluate_condition(
                     actual=json_value(actual),
                     passed=passed,
                     where=condition.where,
+                    negated=negated,
                     param=param,
                     fact=fact,
                 )
             )
         return passed
     if isinstance(condition, AllOf | AnyOf):
-        results = [evaluate_condition(item, facts, params, out) for item in condition.items]
+        results = [evaluate_condition(item, facts, params, out, negated) for item in condition.items]
         return all(results) if isinstance(condition, AllOf) else any(results)
-    return not evaluate_condition(condition.item, facts, params, out)
+    return not evaluate_condition(condition.item, facts, params, out, not negated)

@@ -21,7 +21,7 @@ from ._version import __version__
 from .combine import combine
 from .compile import CompiledBundle, compile_bundle
 from .decision import Decision
-from .errors import TicketError
+from .errors import Diagnostic, EngineError, PolicyError, TicketError
 from .evaluate import evaluate_rules
 from .load import PolicyPaths, load_documents
 from .policy import Bundle
@@ -50,6 +50,11 @@ class Engine:
     def __init__(self, compiled: CompiledBundle) -> None:
         self._compiled = compiled
         self._ruleset = _durable.ruleset_for(compiled.digest, compiled.ruleset)
+        try:
+            self._ruleset.register()
+        except EngineError as exc:
+            diagnostic = Diagnostic("engine-limit", f"durable_rules cannot compile this bundle: {exc}", None)
+            raise PolicyError([diagnostic]) from exc
         self._params = {name: json_value(value) for name, value in compiled.bundle.params.items()}
 
     def __repr__(self) -> str:

@@ -32,17 +32,20 @@ class Diagnostic:
     Attributes:
         code: stable kebab-case slug, e.g. ``unknown-fact-path``.
         message: one line, lowercase start, user values in backticks.
-        span: where the problem is; None for problems outside any file (a ``params`` override).
+        span: where the problem is; None for problems outside any file.
         help: an optional hint, e.g. "did you mean `item.on_sale`?".
+        scope: what a problem without a span is about: "params" (an override), "paths" (the
+            paths given to load) or "bundle" (the bundle as a whole).
     """
 
     code: str
     message: str
     span: SourceSpan | None = None
     help: str | None = None
+    scope: str = "bundle"
 
     def __str__(self) -> str:
-        where = str(self.span) if self.span else "params"
+        where = str(self.span) if self.span else self.scope
         text = f"{where}: {self.message}"
         return f"{text} ({self.help})" if self.help else text
 

@@ -57,6 +57,9 @@ def _category(value: object) -> str:
 
 def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str, Any]:
     payload: dict[str, Any] = {"stage": 0}
+    # Rules of stage 0 may test derived facts that no rule derives: they see the default.
+    for name, fact in compiled.bundle.derived.items():
+        payload[f"d.{name}"] = encode(fact.default, compiled.derived_encodings[name])
     for item in compiled.inputs:
         value = facts.get(item.path)
         if value is not None:

@@ -80,10 +80,10 @@ def _why_not(step: TraceStep) -> str:
     """Why a rule did not fire: its first failing comparison outside a `not`, or else the first
     comparison under a `not` that held."""
     for result in step.conditions:
-        if not result.passed and ".not" not in result.where:
+        if not result.passed and not result.negated:
             return format_condition(result)
     for result in step.conditions:
-        if result.passed and ".not" in result.where:
+        if result.passed and result.negated:
             return "under `not`: " + format_condition(result)
     return "no comparison failed"
 

@@ -157,7 +157,9 @@ class _Converter:
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                self.problems.append(Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node)))
+                self.problems.append(
+                    Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node))
+                )
                 return None
             return unicodedata.normalize("NFC", text)
         try:
@@ -258,7 +260,7 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
     """
     given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not given:
-        raise PolicyError([Diagnostic("no-policy-files", "no policy paths given")])
+        raise PolicyError([Diagnostic("no-policy-files", "no policy paths given", scope="paths")])
     documents: list[RawDocument] = []
     seen: set[Path] = set()
     for entry in given:

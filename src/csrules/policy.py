@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from .source import SourceSpan
@@ -193,7 +194,11 @@ class Bundle:
     params: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", {n: p.value for n, p in sorted(self.parameters.items())})
+        # Read-only views: the compiled ruleset was built from these values and cannot follow edits.
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+        object.__setattr__(self, "derived", MappingProxyType(dict(self.derived)))
+        params = {n: p.value for n, p in sorted(self.parameters.items())}
+        object.__setattr__(self, "params", MappingProxyType(params))
 
     @property
     def currency(self) -> str:

@@ -48,8 +48,8 @@ class ConditionResult(_Frozen):
         expected: the value compared against, parameters resolved (a list for in/not_in).
         actual: the fact's value in its JSON form (money as a decimal number), null when absent.
         passed: whether this comparison held.
-        where: its place in the rule's `when`, e.g. `when[1].not.all[0].item.on_sale`; a comparison
-            under `not` can fail while the rule fires.
+        where: its place in the rule's `when`, e.g. `when[1].not.all[0].item.on_sale`.
+        negated: True when an odd number of `not`s encloses it: then the rule needs it to fail.
         param: the parameter `expected` came from, if any.
         fact: the fact path `expected` came from, for a fact-to-fact comparison.
     """
@@ -60,6 +60,7 @@ class ConditionResult(_Frozen):
     actual: JsonValue
     passed: bool
     where: str
+    negated: bool = False
     param: str | None = None
     fact: str | None = None
 

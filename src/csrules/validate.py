@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -81,7 +82,8 @@ class DerivedDoc(_Shape):
     description: str = ""
 
 
-DurationPart = Annotated[int, Field(ge=0, le=100_000)] | ParamRefDoc
+MAX_DURATION = 100_000  # days, hours or minutes: keeps due dates within datetime's range
+DurationPart = Annotated[int, Field(ge=0, le=MAX_DURATION)] | ParamRefDoc
 
 
 class DurationDoc(_Shape):
@@ -147,6 +149,7 @@ _OPS: tuple[Op, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "e
 _ORDERED_KINDS = {"money", "integer", "number", "date", "datetime", "scalar"}
 _FACT_REF_KINDS = {"money", "integer", "number", "date", "datetime"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_BUNDLE_CODES = {"too-many-rules"}  # span-less problems that are not about `params`
 
 
 def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnostic]:
@@ -208,6 +211,22 @@ def _suggest(name: str, candidates: Sequence[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
+_SAFE_INT = 2**53  # numbers the engine (int64 and doubles) and csrules compare alike
+
+
+def _safe_number(value: object) -> bool:
+    """An int or Decimal that round-trips exactly through a double: |n| < 2**53, <= 15 digits."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return False
+    if isinstance(value, Decimal):
+        return value.is_finite() and abs(value) < _SAFE_INT and len(value.normalize().as_tuple().digits) <= 15
+    return abs(value) < _SAFE_INT
+
+
+def _text(value: object) -> object:
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -223,7 +242,8 @@ class _Validator:
         self.derived: dict[str, DerivedFact] = {}
 
     def problem(self, code: str, message: str, span: SourceSpan | None, help_text: str | None = None) -> None:
-        self.problems.append(Diagnostic(code, message, span, help_text))
+        scope = "bundle" if span is not None or code in _BUNDLE_CODES else "params"
+        self.problems.append(Diagnostic(code, message, span, help_text, scope))
 
     # -- typed values --
 
@@ -238,14 +258,13 @@ class _Validator:
             except ValueError:
                 return False, None
         if kind == "integer":
-            return (isinstance(value, int) and not isinstance(value, bool)), value
+            return (isinstance(value, int) and not isinstance(value, bool) and abs(value) < _SAFE_INT), value
         if kind == "number":
-            ok = isinstance(value, int | Decimal) and not isinstance(value, bool)
-            return ok and (not isinstance(value, Decimal) or value.is_finite()), value
+            return _safe_number(value), value
         if kind == "boolean":
             return isinstance(value, bool), value
         if kind == "string":
-            return isinstance(value, str), value
+            return isinstance(value, str), _text(value)
         if kind == "enum":
             return (isinstance(value, str) and value in fact_type.values), value
         if kind == "date":
@@ -267,9 +286,9 @@ class _Validator:
             ok = isinstance(parsed, datetime) and parsed.utcoffset() is not None
             return ok, parsed
         # scalar: a custom attribute, any JSON scalar
-        if isinstance(value, Decimal):
-            return value.is_finite(), value
-        return isinstance(value, str | int | bool), value
+        if isinstance(value, str):
+            return True, _text(value)
+        return isinstance(value, bool) or _safe_number(value), value
 
     # -- declarations --
 
@@ -329,24 +348,47 @@ class _Validator:
                 continue
             self.derived[name] = DerivedFact(name, fact_type, default, dspec.description, span)
 
-    def overrides(self, params: Mapping[str, object]) -> None:
+    def overrides(self, params: object) -> None:
+        if not isinstance(params, Mapping):
+            got = type(params).__name__
+            self.problem(
+                "invalid-parameter-value", f"`params` must be a mapping of names to values, got {got}", None
+            )
+            return
         for name, raw in params.items():
-            parameter = self.parameters.get(name)
+            parameter = self.parameters.get(name) if isinstance(name, str) else None
             if parameter is None:
+                shown = name if isinstance(name, str) else repr(name)
+                known = list(self.parameters)
                 self.problem(
                     "unknown-parameter",
-                    f"unknown parameter `{name}`",
+                    f"unknown parameter `{shown}`",
                     None,
-                    _suggest(name, list(self.parameters)),
+                    _suggest(name, known) if isinstance(name, str) else None,
                 )
                 continue
-            ok, value = self.literal(parameter.type, Decimal(repr(raw)) if isinstance(raw, float) else raw)
-            if parameter.type.kind == "money" and isinstance(raw, str):
+            ok: bool = False
+            value: Any = None
+            if parameter.type.kind == "money" and isinstance(raw, str | float):
                 try:
                     ok, value = True, parse_money(raw)
                 except ValueError:
                     ok = False
-            if not ok or (name == "currency" and not _CURRENCY.match(str(value))):
+            elif not isinstance(raw, float):
+                ok, value = self.literal(parameter.type, raw)
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    ok = False
+            if name == "currency" and ok and not _CURRENCY.match(str(value)):
+                self.problem(
+                    "invalid-parameter-value",
+                    f"parameter `currency` must be 3 capital letters, got `{raw}`",
+                    None,
+                )
+                continue
+            if not ok:
                 self.problem(
                     "invalid-parameter-value",
                     f"parameter `{name}` must be {parameter.type.describe()}, got `{_describe(raw)}`",
@@ -354,12 +396,7 @@ class _Validator:
                 )
                 continue
             self.parameters[name] = Parameter(
-                name,
-                parameter.type,
-                parameter.default,
-                value,
-                parameter.description,
-                parameter.span,
+                name, parameter.type, parameter.default, value, parameter.description, parameter.span
             )
 
     # -- fact paths and operands --
@@ -439,7 +476,8 @@ class _Validator:
             if op in ("in", "not_in"):
                 self.problem("type-mismatch", f"{what}: expected a list of values", span)
                 return False, None
-            return self.param_ref(ref, fact_type, span, what), ref
+            ordered = op in ("lt", "lte", "gt", "gte") and fact_type.kind == "scalar"
+            return self.param_ref(ref, FactType("number") if ordered else fact_type, span, what), ref
         if isinstance(ref, FactRef):
             other = self.fact_type(ref.path, span)
             if other is None:
@@ -462,13 +500,14 @@ class _Validator:
             if not isinstance(raw, list) or not raw or len(raw) > MAX_IN_VALUES:
                 self.problem("type-mismatch", f"{what}: expected a list of 1 to {MAX_IN_VALUES} values", span)
                 return False, None
-            values = []
+            values: list[Any] = []
             for item in raw:
                 ok, value = self.literal(fact_type, item)
                 if not ok:
                     self.mismatch(what, fact_type, item, path, span)
                     return False, None
-                if value not in values:
+                # `1` and `true` are equal in Python but not in csrules: compare type and value.
+                if all(not (type(value) is type(v) and value == v) for v in values):
                     values.append(value)
             return True, tuple(values)
         if (
@@ -584,7 +623,15 @@ class _Validator:
             value = getattr(spec, unit)
             if isinstance(value, ParamRefDoc):
                 ref = ParamRef(value.param)
-                self.param_ref(ref, FactType("integer"), doc.span((*loc, unit)), f"`{unit}`")
+                span = doc.span((*loc, unit))
+                if self.param_ref(ref, FactType("integer"), span, f"`{unit}`"):
+                    effective = self.parameters[ref.name].value
+                    if not 0 <= effective <= MAX_DURATION:
+                        self.problem(
+                            "invalid-parameter-value",
+                            f"`{unit}`: parameter `{ref.name}` is {effective}, expected 0 to {MAX_DURATION}",
+                            span,
+                        )
                 parts[unit] = ref
             else:
                 parts[unit] = value
@@ -784,7 +831,7 @@ def _with_stage(rule: Rule, stage: int) -> Rule:
     )
 
 
-def validate_bundle(documents: Sequence[RawDocument], params: Mapping[str, object] | None = None) -> Bundle:
+def validate_bundle(documents: Sequence[RawDocument], params: object = None) -> Bundle:
     """Validate raw policy documents into a Bundle.
 
     Args:

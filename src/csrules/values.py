@@ -109,7 +109,8 @@ def json_value(value: object) -> Any:
             raise ValueError(f"non-finite number {value!r}")
         return value
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -6,35 +6,25 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
-
-import yaml
 
 from ..engine import load
 from ..errors import Error, TicketError
 from ..explain import explain
+from ..load import parse_value
 from ..render import pretty_json
 from ._common import ExitCode, UsageError
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
-    """`NAME=VALUE` pairs; values are read as YAML scalars (`35` is a number, `USD` a string)."""
+    """`NAME=VALUE` pairs; values read like scalars in policy files (`35` is a number, `yes` text)."""
     params: dict[str, Any] = {}
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep or not name:
             raise UsageError(f"--param expects NAME=VALUE, got `{item}`")
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, float):
-            value = Decimal(raw)
-        if not isinstance(value, str | int | bool | Decimal):
-            value = raw
-        params[name] = value
+        params[name] = parse_value(raw)
     return params
 
 
@@ -63,6 +53,8 @@ def read_ticket(source: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits, deep nesting
+        raise UsageError(f"{source}: invalid JSON: {exc}") from None
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
