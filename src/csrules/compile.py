@@ -439,7 +439,8 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str
             if size > PART_BUDGET or branches > MAX_BRANCHES:
                 message = (
                     f"rule `{rule.id}` has {size} comparisons in {branches} alternatives once `in`, "
-                    f"`any` and `not` are expanded; durable_rules allows at most {PART_BUDGET} in {MAX_BRANCHES}"
+                    f"`any` and `not` are expanded; durable_rules allows at most {PART_BUDGET} "
+                    f"in {MAX_BRANCHES}"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
             if used + size > PART_BUDGET:

@@ -153,7 +153,11 @@ def _codes_in_source() -> set[str]:
                     names = target.elts if isinstance(target, ast.Tuple) else [target]
                     values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
                     for name, value in zip(names, values, strict=False):
-                        if isinstance(name, ast.Name) and name.id == "code" and isinstance(value, ast.Constant):
+                        if (
+                            isinstance(name, ast.Name)
+                            and name.id == "code"
+                            and isinstance(value, ast.Constant)
+                        ):
                             codes.add(str(value.value))
             if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) for k in node.keys if k):
                 values = [
