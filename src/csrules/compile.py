@@ -318,10 +318,9 @@ def _join(kind: str, items: list[_Expr]) -> _Expr:
     nestings that it accepts flat: 14 `$or`s under a nested `$and` fail with error 113)."""
     flat: list[_Expr] = []
     for item in items:
-        if not isinstance(item, _Atom) and item[0] == kind:
-            flat.extend(item[1])
-        elif item not in flat:
-            flat.append(item)
+        for part in item[1] if not isinstance(item, _Atom) and item[0] == kind else (item,):
+            if part not in flat:
+                flat.append(part)
     return flat[0] if len(flat) == 1 else (kind, tuple(flat))
 
 
@@ -406,20 +405,28 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     )
 
 
-def _dnf(expr: _Expr | bool) -> tuple[int, int]:
-    """(branches, nodes) of `expr` in disjunctive normal form, which is how durable_rules builds
-    its matching network: `and` multiplies branches, `or` adds them."""
+def _branches(expr: _Expr | bool) -> int:
+    """Alternatives of `expr` in disjunctive normal form, as durable_rules expands it: `and`
+    multiplies, `or` adds. Each alternative that holds is a separate activation of the rule."""
     if isinstance(expr, bool | _Atom):
-        return 1, 1
+        return 1
     kind, items = expr
-    sizes = [_dnf(item) for item in items]
+    counts = [_branches(item) for item in items]
     if kind == "or":
-        return sum(b for b, _ in sizes), sum(n for _, n in sizes)
-    branches, nodes = 1, 0
-    for b, n in sizes:
-        nodes = nodes * b + n * branches
-        branches *= b
-    return branches, nodes
+        return sum(counts)
+    product = 1
+    for count in counts:
+        product *= count
+    return product
+
+
+def _atoms(expr: _Expr | bool) -> set[_Atom]:
+    """The distinct comparisons of `expr`; durable_rules shares one node per distinct comparison."""
+    if isinstance(expr, bool):
+        return set()
+    if isinstance(expr, _Atom):
+        return {expr}
+    return set().union(*(_atoms(item) for item in expr[1]))
 
 
 def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str, int], tuple[int, ...]]:
@@ -428,14 +435,16 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str
     durable_rules fails an assert (error 303) when more than 64 distinct comparison nodes hold for
     one fact (measured: 64 `amount > i` rules pass, 65 fail; identical comparisons share a node).
     Each part gets its own fact, anchored by `part`, so no fact can reach that limit whatever the
-    ticket. A rule's comparisons are counted without sharing: a safe upper bound.
+    ticket. Alternatives do not add nodes: 256 alternatives over 16 comparisons all holding pass.
     """
     part_of: dict[str, int] = {}
     counts: list[int] = []
+    used: set[_Atom]
     for stage in range(bundle.stages):
-        part, used = 0, 0
+        part, used = 0, set()
         for rule in (r for r in bundle.rules if r.stage == stage):
-            branches, size = _dnf(exprs[rule.id])
+            atoms, branches = _atoms(exprs[rule.id]), _branches(exprs[rule.id])
+            size = len(atoms)
             if size > PART_BUDGET or branches > MAX_BRANCHES:
                 message = (
                     f"rule `{rule.id}` has {size} comparisons in {branches} alternatives once `in`, "
@@ -443,10 +452,10 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str
                     f"in {MAX_BRANCHES}"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
-            if used + size > PART_BUDGET:
-                part, used = part + 1, 0
+            if len(used | atoms) > PART_BUDGET:
+                part, used = part + 1, set()
             part_of[rule.id] = part
-            used += size
+            used |= atoms
         counts.append(part + 1)
     return part_of, tuple(counts)
 

@@ -132,8 +132,9 @@ class Engine:
 def _now(now: object) -> datetime:
     if now is None:
         return datetime.now(UTC)
-    if not isinstance(now, datetime) or now.utcoffset() is None:
-        raise TicketError("", "invalid-now", "`now` as an aware datetime (with a UTC offset)", f"`{now!r}`")
+    if not isinstance(now, datetime) or now.utcoffset() is None or not 1900 <= now.year <= 9000:
+        expected = "`now` as an aware datetime (with a UTC offset) between the years 1900 and 9000"
+        raise TicketError("", "invalid-now", expected, f"`{now!r}`")
     return now.astimezone(UTC)
 
 

@@ -123,12 +123,17 @@ def evaluate_rules(
     facts = fact_values(ticket)
     first = _first_fact(compiled, facts)
     order: list[str] = []
+    seen: set[str] = set()
     fired_rules: list[Rule] = []
 
     def on_fired(rule_id: str) -> list[dict[str, Any]] | None:
         if not rule_id.startswith(BARRIER_PREFIX):
-            order.append(rule_id)
-            fired_rules.append(rules[rule_id])
+            # durable_rules activates a rule once per alternative (`any`, `in`) that holds; the
+            # rule fires once per ticket, so later activations change nothing.
+            if rule_id not in seen:
+                seen.add(rule_id)
+                order.append(rule_id)
+                fired_rules.append(rules[rule_id])
             return None
         stage = int(rule_id[len(BARRIER_PREFIX) :]) + 1
         if stage >= bundle.stages:

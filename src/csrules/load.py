@@ -144,9 +144,14 @@ class _Converter:
         if tag == "bool" and text.lower() not in ("true", "false"):
             return text
         if tag == "int":
-            if not _INTEGER.fullmatch(text):
-                return text
-            return int(text)
+            if _LONG_INTEGER.fullmatch(text):
+                self.problems.append(
+                    Diagnostic(
+                        "yaml-syntax", f"number `{text[:24]}...` has more than 20 digits", self.span(node)
+                    )
+                )
+                return None
+            return int(text) if _INTEGER.fullmatch(text) else text
         if tag == "float":
             if _FLOAT.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
                 return _decimal(text)
@@ -170,6 +175,7 @@ class _Converter:
 
 
 _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
+_LONG_INTEGER = re.compile(r"[-+]?[0-9]{21,}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
 
 

@@ -167,7 +167,9 @@ def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnosti
         if (loc, code) in seen:
             continue
         seen.add((loc, code))
-        where = ".".join(str(p) for p in raw_loc if p != "[key]" and isinstance(p, int | str))
+        # The path as written in the document: loc parts that exist there, plus a missing key.
+        shown = list(loc) + ([raw_loc[-1]] if kind in ("missing", "extra_forbidden") else [])
+        where = ".".join(str(p) for p in shown)
         span = doc.span(loc, key=is_key or kind == "extra_forbidden")
         help_text = None
         if kind == "extra_forbidden":
@@ -487,6 +489,7 @@ class _Validator:
                 or other.kind not in _FACT_REF_KINDS
                 or other != fact_type
                 or ref.path not in FACT_TYPES
+                or path not in FACT_TYPES  # both sides: differences are computed from the ticket
             ):
                 self.problem(
                     "type-mismatch",

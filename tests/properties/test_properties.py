@@ -100,3 +100,10 @@ def test_durable_rules_and_the_trace_agree_on_which_rules_fire(ticket: dict[str,
     for step in trace.steps:
         if all(".any" not in c.where and ".not" not in c.where for c in step.conditions):
             assert step.fired == all(c.passed for c in step.conditions)
+
+
+@given(tickets())
+def test_a_rule_fires_at_most_once_per_ticket(ticket: dict[str, Any]) -> None:
+    """durable_rules activates a rule once per alternative that holds; csrules counts it once."""
+    fired = ENGINE.evaluate(ticket, now=NOW).trace.fired
+    assert len(fired) == len(set(fired))

@@ -1,0 +1,221 @@
+"""Regression tests for defects found in review; each docstring says what went wrong before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from csrules import _durable
+from tests.helpers import NOW, ROOT, make_ticket, write_policy
+
+
+def rule(rule_id: str, when: str, then: str = "{actions: [{kind: k}]}") -> str:
+    return f"  - id: {rule_id}\n    description: d\n    rationale: r\n    when: {when}\n    then: {then}\n"
+
+
+def load(tmp_path: Path, text: str, **params: Any) -> csrules.Engine:
+    return csrules.load(write_policy(tmp_path, text), params=params or None)
+
+
+def policy_error(tmp_path: Path, text: str, **params: Any) -> csrules.PolicyError:
+    with pytest.raises(csrules.PolicyError) as info:
+        load(tmp_path, text, **params)
+    return info.value
+
+
+def test_engine_failures_do_not_outlive_a_reload(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Four engine failures disabled a bundle for the whole process, and reloading returned the
+    same disabled ruleset from the cache."""
+    engine = load(tmp_path, "rules:\n" + rule("r", "[{severity: high}]"))
+    real = _durable._engine.assert_fact
+    monkeypatch.setattr(
+        _durable._engine, "assert_fact", lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))
+    )
+    for _ in range(_durable.MAX_REGISTRATIONS + 1):
+        with pytest.raises(csrules.EngineError):
+            engine.evaluate(make_ticket(), now=NOW)
+    monkeypatch.setattr(_durable._engine, "assert_fact", real)
+    reloaded = load(tmp_path, "rules:\n" + rule("r", "[{severity: high}]"))
+    assert reloaded.evaluate(make_ticket(severity="high"), now=NOW).trace.fired == ["r"]
+
+
+def test_a_derived_fact_nobody_derives_has_its_default(tmp_path: Path) -> None:
+    """A stage-0 rule testing a never-derived fact saw it absent in the engine (EngineError)."""
+    text = "derived:\n  vip: {type: boolean}\nrules:\n" + rule("not_vip", "[{derived.vip: false}]")
+    assert load(tmp_path, text).evaluate(make_ticket(), now=NOW).trace.fired == ["not_vip"]
+
+
+def test_a_fact_reference_compares_ticket_facts_only(tmp_path: Path) -> None:
+    """`derived.cap < {fact: request.amount}` loaded, then raised EngineError when it held."""
+    text = "derived:\n  cap: {type: money, default: 10}\nrules:\n" + rule(
+        "over_cap", "[{derived.cap: {lt: {fact: request.amount}}}]"
+    )
+    assert policy_error(tmp_path, text).code == "type-mismatch"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "[{not: {item.sku: {in: [" + ", ".join(f"s{i}" for i in range(50)) + "]}}}]",
+        "[{not: {item.sku: {not_in: [" + ", ".join(f"s{i}" for i in range(50)) + "]}}}]",
+        "[" + ", ".join(f"{{any: [{{item.sku: a{i}}}, {{customer.id: b{i}}}]}}" for i in range(5)) + "]",
+    ],
+)
+def test_negations_and_alternatives_compile(tmp_path: Path, when: str) -> None:
+    """`not` over an `in` of 14 values loaded, then every evaluation failed (durable error 113)."""
+    engine = load(tmp_path, "rules:\n" + rule("r", when))
+    item = {"sku": "s3", "on_sale": False, "in_stock": True}
+    results = {engine.evaluate(make_ticket(item=item), now=NOW).trace.step("r").fired for _ in range(2)}
+    assert len(results) == 1
+
+
+def test_too_many_alternatives_is_a_load_error(tmp_path: Path) -> None:
+    when = "[" + ", ".join(f"{{any: [{{item.sku: a{i}}}, {{customer.id: b{i}}}]}}" for i in range(7)) + "]"
+    error = policy_error(tmp_path, "rules:\n" + rule("r", when))
+    assert (error.code, error.line) == ("engine-limit", 2)
+    assert "128 alternatives" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("rules:\n" + rule("r", "[{attributes.x: 9007199254740993}]"), "type-mismatch"),
+        ("rules:\n" + rule("r", "[{attributes.x: 0.12345678901234567}]"), "type-mismatch"),
+        ("rules:\n" + rule("r", "[{attributes.x: " + "9" * 5000 + "}]"), "yaml-syntax"),
+        ("parameters:\n  big: {type: integer, default: 9007199254740992}\n", "invalid-parameter-value"),
+    ],
+)
+def test_numbers_beyond_exact_doubles_are_refused(tmp_path: Path, text: str, code: str) -> None:
+    """The engine saturates at int64 and compares ints as doubles; csrules and it disagreed."""
+    assert policy_error(tmp_path, text).code == code
+
+
+def test_in_keeps_one_and_true_apart(tmp_path: Path) -> None:
+    """`in: [1, true]` lost `true` because Python dedupes `1 == True`."""
+    engine = load(tmp_path, "rules:\n" + rule("r", "[{attributes.x: {in: [1, true]}}]"))
+    for value in (1, True):
+        assert engine.evaluate(make_ticket(attributes={"x": value}), now=NOW).trace.fired == ["r"]
+    assert engine.evaluate(make_ticket(attributes={"x": False}), now=NOW).trace.fired == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-02-30", "2026-01-01T00:00:00+99:00"],
+)
+def test_invalid_yaml_dates_are_policy_errors(tmp_path: Path, value: str) -> None:
+    """PyYAML's ValueError for an impossible date escaped load()."""
+    error = policy_error(tmp_path, f"parameters:\n  day: {{type: date, default: {value}}}\n")
+    assert (error.code, error.line) == ("yaml-syntax", 2)
+
+
+@pytest.mark.parametrize("params", [{1: 2}, [("front_line_limit", 5)], {"front_line_limit": float("nan")}])
+def test_malformed_params_are_policy_errors(params: Any) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(params=params)
+    assert info.value.file is None
+
+
+@pytest.mark.parametrize("now", ["0001-01-01T00:00:00+05:00", "9999-12-31T00:00:00+00:00"])
+def test_now_out_of_range_is_a_ticket_error(engine: csrules.Engine, now: str) -> None:
+    with pytest.raises(csrules.TicketError) as info:
+        engine.evaluate(make_ticket(), now=datetime.fromisoformat(now))
+    assert info.value.code == "invalid-now"
+
+
+def test_many_derived_facts_are_refused_at_load(tmp_path: Path) -> None:
+    """260 derived facts passed load, then a raw durable_rules error (302) escaped evaluate()."""
+    declared = "".join(f"  f{i}: {{type: boolean}}\n" for i in range(260))
+    text = "derived:\n" + declared + "rules:\n" + rule("r", "[{derived.f0: true}]")
+    assert policy_error(tmp_path, text).code == "engine-limit"
+
+
+@pytest.mark.parametrize("value", [-5, 100_001])
+def test_duration_parameters_are_bounded(value: int) -> None:
+    """`satisfaction_check_hours=-5` gave a follow-up due in the past; 10**9 overflowed."""
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(params={"satisfaction_check_hours": value})
+    assert info.value.code == "invalid-parameter-value"
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """`020` was octal 16 and `1:30` sexagesimal 90."""
+    engine = load(tmp_path, "parameters:\n  limit: {type: money, default: 020}\n")
+    assert engine.params["limit"] == 20
+    error = policy_error(tmp_path, "parameters:\n  hours: {type: integer, default: 1:30}\n")
+    assert error.code == "invalid-parameter-value"
+
+
+def test_string_parameter_overrides_are_nfc(tmp_path: Path) -> None:
+    text = "parameters:\n  blocked: {type: string, default: X}\nrules:\n" + rule(
+        "blocked_sku", "[{item.sku: {param: blocked}}]", "{deny: true}"
+    )
+    engine = load(tmp_path, text, blocked="Cafe\u0301")
+    item = {"sku": "Caf\u00e9", "on_sale": False, "in_stock": True}
+    assert engine.evaluate(make_ticket(item=item), now=NOW).outcome == "deny"
+
+
+def test_spanless_problems_say_what_they_are_about(tmp_path: Path) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load([])
+    assert str(info.value) == "paths: no policy paths given"
+
+
+def test_shape_errors_show_the_document_path(tmp_path: Path) -> None:
+    text = "rules:\n" + rule("r", "[]", "{follow_ups: [{kind: k, due_in: {days: -1}}]}")
+    error = policy_error(tmp_path, text)
+    assert error.message.startswith("`rules.0.then.follow_ups.0.due_in.days`: ")
+
+
+def test_explain_does_not_mistake_a_name_for_not(tmp_path: Path) -> None:
+    """`attributes.notice` was read as a comparison under `not`."""
+    engine = load(tmp_path, "rules:\n" + rule("vip_notice", "[{attributes.notice: vip}]"))
+    text = engine.evaluate(make_ticket(attributes={"notice": "regular"}), now=NOW).explain()
+    assert "  vip_notice: attributes.notice == vip: actual regular, fails" in text
+
+
+def test_the_bundle_cannot_be_edited_behind_the_engine(engine: csrules.Engine) -> None:
+    with pytest.raises(TypeError):
+        engine.bundle.params["front_line_limit"] = 0  # type: ignore[index]
+
+
+def test_actions_differing_only_in_value_type_are_both_kept(tmp_path: Path) -> None:
+    text = (
+        "rules:\n"
+        + rule("a", "[]", "{actions: [{kind: pay, params: {amount: 1.50}}]}")
+        + rule("b", "[]", "{actions: [{kind: pay, params: {amount: '1.50'}}]}")
+    )
+    decision = load(tmp_path, text).evaluate(make_ticket(), now=NOW)
+    assert [a.rule for a in decision.actions] == ["a", "b"]
+
+
+def test_ordering_a_custom_attribute_needs_a_numeric_parameter(tmp_path: Path) -> None:
+    text = "parameters:\n  s: {type: string, default: x}\nrules:\n" + rule(
+        "r", "[{attributes.x: {lt: {param: s}}}]"
+    )
+    assert policy_error(tmp_path, text).code == "type-mismatch"
+
+
+def test_cli_refuses_nan_params_and_giant_numbers_in_one_line(tmp_path: Path) -> None:
+    ticket = tmp_path / "t.json"
+    ticket.write_text('{"id": "T", "n": ' + "9" * 5000 + "}", encoding="utf-8")
+    for args in (["--param", "front_line_limit=.nan"], []):
+        result = subprocess.run(
+            [sys.executable, "-m", "csrules", "eval", str(ticket if not args else ROOT / "examples/tickets/loyal_refund_45.json"), *args],
+            capture_output=True, text=True, check=False, cwd=ROOT,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1
+        assert "Traceback" not in result.stderr
+
+
+def test_decision_with_a_second_offset_round_trips(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(make_ticket(opened_at="2026-01-01T00:00:00+05:30"), now=NOW)
+    assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
+    assert json.loads(decision.to_json())["trace"]["facts"]["opened_at"] == "2026-01-01T00:00:00+05:30"
