@@ -11,19 +11,7 @@ from tests.helpers import ROOT
 
 SRC = ROOT / "src" / "csrules"
 
-# Model modules hold data and pure helpers; stage modules run in this order.
-MODELS = {
-    "_version",
-    "errors",
-    "source",
-    "values",
-    "ticket",
-    "policy",
-    "trace",
-    "decision",
-    "facts",
-    "conditions",
-}
+# Model modules hold data and pure helpers (each imports only earlier ones); stages run in order.
 STAGES = [
     "load",
     "validate",
@@ -49,6 +37,7 @@ MODEL_ORDER = [
     "facts",
     "conditions",
 ]
+MODELS = set(MODEL_ORDER)
 
 
 def _module(path: Path) -> str:
