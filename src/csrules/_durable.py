@@ -143,14 +143,14 @@ class Ruleset:
                 message: str | None = started[1] if started else None
                 acted = message is not None
                 while message:
+                    following: list[dict[str, Any]] | None = None
                     if failure is None:
                         try:
-                            for fact in on_fired(_rule_of(message)) or ():
-                                _engine.assert_fact(
-                                    handle, _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"})
-                                )
-                        except BaseException as exc:  # re-raised below, after cleanup
+                            following = on_fired(_rule_of(message))
+                        except BaseException as exc:  # the caller's error: re-raised after cleanup
                             failure = exc
+                    for fact in following or ():  # an engine error here goes to the handler below
+                        _engine.assert_fact(handle, _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"}))
                     message = _engine.complete_and_start_action(handle, state)
             except Exception as exc:
                 # The session may be half-built; deleting a session in which no action ran can

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from ._network import MAX_GROUPS, Network, groups
 from .errors import Diagnostic, PolicyError
 from .policy import (
     AllOf,
@@ -57,8 +58,9 @@ __all__ = [
 
 BARRIER_PREFIX = "__stage_"
 _LAST = 65535
-PART_BUDGET = 60  # comparisons per stage fact; durable_rules' matcher stack holds 64
-MAX_BRANCHES = 64  # alternatives per rule in disjunctive normal form (`in` of 50 values, negated, is 51)
+PART_BUDGET = 60  # matcher stack entries a stage fact may need; durable_rules holds 64
+MAX_BRANCHES = 64  # alternatives per rule that can hold at once (`in` of 50 values, negated, is 51)
+MAX_ENGINE_RULES = 4000  # rules plus one barrier per stage; durable_rules fails at 4,096 (error 106)
 MAX_PROPERTIES = 240  # per fact; durable_rules refuses a fact of more than 253 (error 302)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -181,6 +183,7 @@ def bundle_data(bundle: Bundle) -> dict[str, Any]:
         "rules": [
             {
                 "id": r.id,
+                "source": r.source,  # traces name it, so equal digests give equal decisions
                 "description": r.description,
                 "rationale": r.rationale,
                 "priority": r.priority,
@@ -377,15 +380,21 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     ordered = sorted(bundle.rules, key=lambda r: (-r.priority, r.index))
     pri = {rule.id: rank for rank, rule in enumerate(ordered)}
     exprs = {rule.id: compiler.expr(rule.when, negate=False) for rule in bundle.rules}
-    part_of, parts = _partition(bundle, exprs)
+    part_of = _partition(bundle, exprs)
+    parts = tuple(
+        1 + max((part_of[r.id] for r in bundle.rules if r.stage == stage), default=0)
+        for stage in range(bundle.stages)
+    )
     ruleset: dict[str, Any] = {}
     for rule in bundle.rules:
-        expr = exprs[rule.id]
-        anchor: list[dict[str, Any]] = [{"stage": rule.stage}, {"part": part_of[rule.id]}]
-        test = [] if expr is True else [_FALSE if expr is False else _durable(expr)]
-        if test and set(test[0]) == {"$and"}:
-            test = test[0]["$and"]  # one flat `$and` with the anchor
-        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": {"$and": anchor + test}}]}
+        pattern = _pattern(rule.stage, part_of[rule.id], exprs[rule.id])
+        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
+    if len(ruleset) + bundle.stages > MAX_ENGINE_RULES:
+        total = len(ruleset) + bundle.stages
+        message = f"the bundle compiles to {total} engine rules; durable_rules allows {MAX_ENGINE_RULES}"
+        raise PolicyError(
+            [Diagnostic("too-many-rules", message, None, "fewer rules or fewer derived-fact stages")]
+        )
     for stage in range(bundle.stages):
         barrier = {"$and": [{"stage": stage}, {"part": 0}]}
         ruleset[f"{BARRIER_PREFIX}{stage}"] = {"pri": _LAST, "all": [{"m": barrier}]}
@@ -406,58 +415,66 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
 
 
 def _branches(expr: _Expr | bool) -> int:
-    """Alternatives of `expr` in disjunctive normal form, as durable_rules expands it: `and`
-    multiplies, `or` adds. Each alternative that holds is a separate activation of the rule."""
+    """How many alternatives of `expr` can hold at once: `and` multiplies, `or` adds. durable_rules
+    activates a rule once per alternative that holds, so this bounds the work per ticket."""
     if isinstance(expr, bool | _Atom):
         return 1
     kind, items = expr
-    counts = [_branches(item) for item in items]
     if kind == "or":
-        return sum(counts)
+        # Equality tests of one fact with different values cannot hold together: `in` counts once.
+        equal = {i.name for i in items if isinstance(i, _Atom) and i.op == "eq"}
+        rest = [i for i in items if not (isinstance(i, _Atom) and i.op == "eq")]
+        return len(equal) + sum(_branches(item) for item in rest)
+    counts = [_branches(item) for item in items]
     product = 1
     for count in counts:
         product *= count
     return product
 
 
-def _atoms(expr: _Expr | bool) -> set[_Atom]:
-    """The distinct comparisons of `expr`; durable_rules shares one node per distinct comparison."""
-    if isinstance(expr, bool):
-        return set()
-    if isinstance(expr, _Atom):
-        return {expr}
-    return set().union(*(_atoms(item) for item in expr[1]))
+def _pattern(stage: int, part: int, expr: _Expr | bool) -> dict[str, Any]:
+    """A rule's pattern: the stage and part anchor, then its conditions in one flat `$and`."""
+    anchor: list[dict[str, Any]] = [{"stage": stage}, {"part": part}]
+    if expr is True:
+        return {"$and": anchor}
+    test = _FALSE if expr is False else _durable(expr)
+    return {"$and": anchor + (test["$and"] if set(test) == {"$and"} else [test])}
 
 
-def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> tuple[dict[str, int], tuple[int, ...]]:
-    """Pack each stage's rules into parts of at most PART_BUDGET comparisons.
+def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]:
+    """Give each rule a part of its stage so that no fact can overflow the matcher's stack.
 
-    durable_rules fails an assert (error 303) when more than 64 distinct comparison nodes hold for
-    one fact (measured: 64 `amount > i` rules pass, 65 fail; identical comparisons share a node).
-    Each part gets its own fact, anchored by `part`, so no fact can reach that limit whatever the
-    ticket. Alternatives do not add nodes: 256 alternatives over 16 comparisons all holding pass.
+    durable_rules fails an assert (error 303) when its walk of the alpha network needs more than 64
+    stack entries (`_network.py`; 65 rules `amount > i` all holding for one fact do it). Rules go
+    into the current part while the part's network stays within PART_BUDGET; each part gets its own
+    fact, anchored by `part`, and a fact only walks its own part.
     """
     part_of: dict[str, int] = {}
-    counts: list[int] = []
-    used: set[_Atom]
     for stage in range(bundle.stages):
-        part, used = 0, set()
+        part, members = 0, list[str]()
         for rule in (r for r in bundle.rules if r.stage == stage):
-            atoms, branches = _atoms(exprs[rule.id]), _branches(exprs[rule.id])
-            size = len(atoms)
-            if size > PART_BUDGET or branches > MAX_BRANCHES:
+            expr = exprs[rule.id]
+            alone = _pattern(stage, 0, expr)
+            if groups(alone) > MAX_GROUPS or _branches(expr) > MAX_BRANCHES or _bound([alone]) > PART_BUDGET:
                 message = (
-                    f"rule `{rule.id}` has {size} comparisons in {branches} alternatives once `in`, "
-                    f"`any` and `not` are expanded; durable_rules allows at most {PART_BUDGET} "
-                    f"in {MAX_BRANCHES}"
+                    f"rule `{rule.id}` is too complex for durable_rules: {groups(alone)} `all`/`any` groups "
+                    f"(at most {MAX_GROUPS}), {_branches(expr)} alternatives (at most {MAX_BRANCHES}), "
+                    f"matcher depth {_bound([alone])} (at most {PART_BUDGET})"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
-            if len(used | atoms) > PART_BUDGET:
-                part, used = part + 1, set()
+            candidate = [*members, rule.id]
+            if _bound([_pattern(stage, 0, exprs[r]) for r in candidate]) > PART_BUDGET:
+                part, candidate = part + 1, [rule.id]
+            members = candidate
             part_of[rule.id] = part
-            used |= atoms
-        counts.append(part + 1)
-    return part_of, tuple(counts)
+    return part_of
+
+
+def _bound(patterns: list[dict[str, Any]]) -> int:
+    network = Network()
+    for pattern in patterns:
+        network.add(pattern)
+    return network.stack_bound()
 
 
 def _check_names(compiler: _Compiler, bundle: Bundle) -> None:

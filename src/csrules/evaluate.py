@@ -151,10 +151,11 @@ def evaluate_rules(
     derived = _derived(compiled, fired_rules)
     all_facts = dict(facts)
     all_facts.update((f"derived.{name}", value) for name, value in derived.items())
-    if compiled.decision_stage is not None:
-        pre_decision = [r for r in fired_rules if not r.tests_decision]
-        outcome, role = _outcome(pre_decision, ticket)
-        all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
+    # The outcome before decision-stage rules, which cannot change it: for their conditions, and
+    # for `{fact: decision.*}` in any rule's action parameters.
+    pre_decision = [r for r in fired_rules if not r.tests_decision]
+    outcome, role = _outcome(pre_decision, ticket)
+    all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
 
     fired_ids = set(order)
     steps: list[TraceStep] = []

@@ -54,6 +54,13 @@ ROLES: tuple[str, ...] = typing.get_args(Role)
 """Roles in rank order, lowest first."""
 
 MAX_TEXT = 10_000
+# ISO 8601 as JSON writes it; Python 3.11's fromisoformat also takes week dates and basic formats.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?"
+)
+
 MAX_ATTRIBUTES = 64
 ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}")
 _SAFE_INT = 2**53
@@ -73,7 +80,7 @@ Text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TEXT), Aft
 def _validate_date(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -85,7 +92,7 @@ def _validate_datetime(value: object) -> datetime:
     parsed: datetime | None = None
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, str) and len(value) >= 16:
+    elif isinstance(value, str) and _DATETIME.fullmatch(value):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:

@@ -234,7 +234,11 @@ def _describe(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    return str(value)
+    try:
+        text = str(value)
+    except ValueError:  # an int of more than 4,300 digits
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Validator:
@@ -702,8 +706,8 @@ class _Validator:
                 self.problem("invalid-value", "`now_plus` takes a duration: days, hours, minutes", span)
                 return None
             return NowPlus(self.duration(doc, spec, (*loc, "now_plus")))
-        if raw is None or isinstance(raw, str | int | bool) or (isinstance(raw, Decimal) and raw.is_finite()):
-            return raw
+        if raw is None or isinstance(raw, str | bool) or _safe_number(raw):
+            return _text(raw)
         self.problem(
             "invalid-value",
             "an action parameter is a scalar, `{param: name}`, `{fact: path}` or `{now_plus: duration}`",

@@ -27,6 +27,7 @@ STAGES = [
 ]
 MODEL_ORDER = [
     "_version",
+    "_network",
     "source",
     "errors",
     "values",

@@ -34,17 +34,42 @@ def test_many_comparisons_holding_for_one_ticket_all_fire(tmp_path: Path, count:
     ).trace.fired == [f"over_{i}" for i in range(11)]
 
 
-def test_a_rule_with_too_many_comparisons_is_refused(tmp_path: Path) -> None:
+def test_a_rule_too_deep_for_the_matcher_is_refused(tmp_path: Path) -> None:
+    """70 thresholds in one `any` can all hold: the matcher would push 70 nodes at once."""
+    alternatives = ", ".join(f"{{request.amount: {{gt: {i}}}}}" for i in range(70))
+    text = f"rules:\n  - id: big\n    description: d\n    rationale: r\n    when: [{{any: [{alternatives}]}}]\n    then: {{deny: true}}\n"
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(write_policy(tmp_path, text))
+    assert (info.value.code, info.value.line) == ("engine-limit", 2)
+    assert "matcher depth 73 (at most 60)" in info.value.message  # 1 stage + 1 part + 70 + 1 join
+
+
+def test_exclusive_alternatives_are_not_limited(tmp_path: Path) -> None:
+    """Two `in` lists of 40 values are 1,600 alternatives, but at most one holds at a time."""
     values = ", ".join(f"S{i}" for i in range(40))
     text = (
         "rules:\n  - id: big\n    description: d\n    rationale: r\n"
         f"    when: [{{item.sku: {{in: [{values}]}}}}, {{customer.id: {{in: [{values}]}}}}]\n"
         "    then: {deny: true}\n"
     )
-    with pytest.raises(csrules.PolicyError) as info:
-        csrules.load(write_policy(tmp_path, text))
-    assert (info.value.code, info.value.line) == ("engine-limit", 2)
-    assert info.value.message.startswith("rule `big` has 80 comparisons in 1600 alternatives")
+    engine = csrules.load(write_policy(tmp_path, text))
+    item = {"sku": "S7", "on_sale": False, "in_stock": True}
+    assert engine.evaluate(make_ticket(item=item, customer={"id": "S39"}), now=NOW).outcome == "deny"
+    assert engine.evaluate(make_ticket(item=item, customer={"id": "S40"}), now=NOW).outcome == "approve"
+
+
+def test_rules_sharing_thresholds_under_alternatives_split_into_parts(tmp_path: Path) -> None:
+    """Regression: 34 rules `amount > i and any(amount > j, j != i)` hold 34 distinct comparisons,
+    but the matcher pushes 34 + 33 nodes for a large amount (error 303 before the network model)."""
+    rules = ""
+    for i in range(34):
+        alternatives = ", ".join(f"{{request.amount: {{gt: {j}}}}}" for j in range(34) if j != i)
+        rules += f"  - id: r{i}\n    description: d\n    rationale: r\n    when: [{{request.amount: {{gt: {i}}}}}, {{any: [{alternatives}]}}]\n    then: {{actions: [{{kind: k{i}}}]}}\n"
+    engine = csrules.load(write_policy(tmp_path, "rules:\n" + rules))
+    decision = engine.evaluate(make_ticket(request={"kind": "refund", "amount": 1000}), now=NOW)
+    assert decision.trace.fired == [f"r{i}" for i in range(34)]
+    low = engine.evaluate(make_ticket(request={"kind": "refund", "amount": "1.50"}), now=NOW)
+    assert low.trace.fired == ["r0", "r1"]  # 1.50 > 0 and > 1 (each with the other as alternative)
 
 
 def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

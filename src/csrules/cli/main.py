@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import Error
+from ..errors import EngineError, Error
 from . import check, eval
 from ._common import ExitCode
 
@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = eval if args.command == "eval" else check
         return int(command.run(args, sys.stdout))
+    except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
+        print(f"csrules: engine error: {exc}", file=sys.stderr)
+        return ExitCode.INTERNAL
     except Error as exc:
         print(f"csrules: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT

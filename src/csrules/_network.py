@@ -1,0 +1,96 @@
+"""A model of durable_rules' alpha network, to keep compiled rulesets inside the C engine's limits.
+
+Pure: it imports nothing from csrules and never calls durable_rules. Read in the 2.0.28 C source
+(`rete.c` createAlpha/findAlpha, `events.c` handleAlpha) and confirmed by measurement:
+- Patterns share one network. A comparison becomes a node under its parent; an existing child
+  with the same property, operator and value is reused. `$and` chains its items; `$or` makes each
+  alternative a branch from the same parent, all joining a fresh "forward" node.
+- Matching a fact is a depth-first walk that pushes every matching child of each node it visits
+  onto a stack of 64 entries; more fails the assert with error 303. Equality tests on one property
+  with different values are exclusive, so at most one of them is pushed.
+- Each `$and`/`$or` adds two entries to a rule's expression sequence, which holds fewer than 32
+  (error 113 at creation).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["MAX_GROUPS", "Network", "groups"]
+
+MAX_GROUPS = 15  # `$and`/`$or` objects per pattern: 2 entries each in a sequence of fewer than 32
+
+
+class _Node:
+    __slots__ = ("hashed", "listed")
+
+    def __init__(self) -> None:
+        self.hashed: dict[tuple[str, str, str], _Node] = {}  # tests that need the property
+        self.listed: list[_Node] = []  # `$nex` tests and forward nodes: pushed when it is absent
+
+
+def _key(atom: dict[str, Any]) -> tuple[str, str, str]:
+    ((key, value),) = atom.items()
+    if key.startswith("$"):
+        ((name, operand),) = value.items()
+        return key, name, json.dumps(operand)
+    return "$eq", key, json.dumps(value)  # json tells `true` from `1` and `"1"` from `1`
+
+
+class Network:
+    """The alpha network of a set of patterns, and the deepest stack a fact can need in it."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._nex: dict[tuple[int, tuple[str, str, str]], _Node] = {}
+
+    def add(self, pattern: dict[str, Any]) -> None:
+        """Add one rule's pattern (the value under its alias, e.g. `{"$and": [...]}`)."""
+        self._build(pattern, self._root)
+
+    def _build(self, expr: dict[str, Any], parent: _Node) -> _Node:
+        if set(expr) == {"$and"}:
+            node = parent
+            for item in expr["$and"]:
+                node = self._build(item, node)
+            return node
+        if set(expr) == {"$or"}:
+            forward = _Node()
+            for item in expr["$or"]:
+                self._build(item, parent).listed.append(forward)
+            return forward
+        key = _key(expr)
+        if key[0] == "$nex":
+            found = self._nex.get((id(parent), key))
+            if found is None:
+                found = self._nex[(id(parent), key)] = _Node()
+                parent.listed.append(found)
+            return found
+        return parent.hashed.setdefault(key, _Node())
+
+    def stack_bound(self) -> int:
+        """An upper bound of the matcher's stack for any fact: the largest sum, along a path from
+        the root, of the children each node can push at once."""
+        memo: dict[int, int] = {}
+
+        def cost(node: _Node) -> int:
+            if id(node) not in memo:
+                equal = {name for (op, name, _value) in node.hashed if op == "$eq"}
+                others = sum(1 for (op, _name, _value) in node.hashed if op != "$eq")
+                width = len(equal) + others + len(node.listed)
+                children = [*node.hashed.values(), *node.listed]
+                memo[id(node)] = width + max((cost(child) for child in children), default=0)
+            return memo[id(node)]
+
+        return cost(self._root)
+
+
+def groups(expr: Any) -> int:
+    """The `$and`/`$or` objects in a pattern."""
+    if isinstance(expr, dict):
+        own = 1 if set(expr) & {"$and", "$or"} else 0
+        return own + sum(groups(v) for v in expr.values())
+    if isinstance(expr, list):
+        return sum(groups(v) for v in expr)
+    return 0
