@@ -219,3 +219,116 @@ def test_decision_with_a_second_offset_round_trips(engine: csrules.Engine) -> No
     decision = engine.evaluate(make_ticket(opened_at="2026-01-01T00:00:00+05:30"), now=NOW)
     assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
     assert json.loads(decision.to_json())["trace"]["facts"]["opened_at"] == "2026-01-01T00:00:00+05:30"
+
+
+def test_a_bundle_the_engine_rejects_is_a_policy_error_at_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Registration happens in load(), so a rejection is not a failure on the first ticket."""
+
+    def reject(name: str, definition: str) -> int:
+        raise RuntimeError("Could not create ruleset, error code: 113")
+
+    monkeypatch.setattr(_durable._engine, "create_ruleset", reject)
+    with pytest.raises(csrules.PolicyError) as info:
+        load(tmp_path, "rules:\n" + rule("unique_to_this_test", "[{severity: low}]"))
+    assert info.value.code == "engine-limit"
+    assert "error code: 113" in info.value.message
+
+
+def test_loading_an_unchanged_bundle_registers_nothing_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = csrules.load()
+    created: list[str] = []
+    monkeypatch.setattr(_durable._engine, "create_ruleset", lambda name, text: created.append(name))
+    again = csrules.load()
+    assert again._ruleset is first._ruleset
+    assert created == []
+
+
+def test_an_engine_error_after_stage_zero_is_an_engine_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An assert failing inside a barrier's action escaped as a raw durable_rules_engine.error."""
+    text = (
+        "derived:\n  flag: {type: boolean}\nrules:\n"
+        + rule("mk", "[{severity: low}]", "{derive: {flag: true}}")
+        + rule("uses", "[{derived.flag: true}]")
+    )
+    engine = load(tmp_path, text)
+    real = _durable._engine.assert_fact
+    calls = iter(range(100))
+
+    def second_fails(handle: int, fact: str) -> Any:
+        if next(calls) == 1:  # the stage-1 fact, asserted by the stage-0 barrier
+            raise RuntimeError("Could not assert fact, error code: 303")
+        return real(handle, fact)
+
+    monkeypatch.setattr(_durable._engine, "assert_fact", second_fails)
+    with pytest.raises(csrules.EngineError, match="error code: 303"):
+        engine.evaluate(make_ticket(severity="low"), now=NOW)
+    monkeypatch.setattr(_durable._engine, "assert_fact", real)
+    assert engine.evaluate(make_ticket(severity="low"), now=NOW).trace.fired == ["mk", "uses"]
+
+
+def test_actions_may_name_the_decision_without_a_decision_stage(tmp_path: Path) -> None:
+    text = (
+        "rules:\n"
+        + rule("s", "[{severity: high}]", "{require_role: senior}")
+        + rule(
+            "note",
+            "[]",
+            "{actions: [{kind: note, params: {o: {fact: decision.outcome}, r: {fact: decision.required_role}}}]}",
+        )
+    )
+    decision = load(tmp_path, text).evaluate(make_ticket(severity="high"), now=NOW)
+    assert decision.actions[0].params == {"o": "escalate", "r": "senior"}
+
+
+def test_a_list_of_files_keeps_its_order(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("rules:\n" + rule("ra", "[]"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("rules:\n" + rule("rb", "[]"), encoding="utf-8")
+    forward = csrules.load([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    backward = csrules.load([tmp_path / "b.yaml", tmp_path / "a.yaml"])
+    assert [r.id for r in backward.bundle.rules] == ["rb", "ra"]
+    assert forward.policy_digest != backward.policy_digest
+
+
+def test_equal_priority_derivations_take_the_first_in_bundle_order(tmp_path: Path) -> None:
+    text = (
+        "derived:\n  tag: {type: string, default: none}\nrules:\n"
+        + rule("one", "[]", "{derive: {tag: first}}")
+        + rule("two", "[]", "{derive: {tag: second}}")
+    )
+    assert load(tmp_path, text).evaluate(make_ticket(), now=NOW).trace.derived == {"tag": "first"}
+
+
+def test_a_stage_of_several_parts_feeds_the_next_stage(tmp_path: Path) -> None:
+    thresholds = "".join(
+        rule(f"over_{i}", f"[{{request.amount: {{gt: {i}}}}}]", "{derive: {over: true}}") for i in range(70)
+    )
+    text = (
+        "derived:\n  over: {type: boolean}\nrules:\n"
+        + thresholds
+        + rule("uses", "[{derived.over: true}]", "{require_role: manager}")
+    )
+    engine = load(tmp_path, text)
+    assert engine._compiled.parts[0] == 2
+    high = engine.evaluate(make_ticket(request={"kind": "refund", "amount": 1000}), now=NOW)
+    assert (len(high.trace.fired), high.required_role) == (71, "manager")
+    zero = engine.evaluate(make_ticket(request={"kind": "refund", "amount": 0}), now=NOW)
+    assert (zero.trace.fired, zero.required_role) == ([], "front_line")
+
+
+@pytest.mark.parametrize("literal", ["1e400", "1.23456789012345678", "9007199254740993"])
+def test_action_parameter_numbers_are_bounded(tmp_path: Path, literal: str) -> None:
+    """`1e400` in an action parameter became null in JSON and crashed explain()."""
+    error = policy_error(
+        tmp_path, "rules:\n" + rule("r", "[]", f"{{actions: [{{kind: pay, params: {{x: {literal}}}}}]}}")
+    )
+    assert (error.code, error.line) == ("invalid-value", 6)
+
+
+def test_a_giant_parameter_override_is_a_policy_error() -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(params={"front_line_limit": 10**5000})
+    assert "too large to show" in str(info.value)
