@@ -5,7 +5,8 @@ the engine needs (with how each is encoded), and the bundle's `policy_digest`.
 
 How the language maps onto durable_rules (measured facts in docs/engine.md):
 - Every rule is one pattern on the fact of its *stage*: `{"m": {"$and": [{"stage": k}, {"part": p}, ...]}}`.
-  A stage with many comparisons is split into parts, one fact each (see `_partition`).
+  A stage is split into parts, one fact each, so no fact overflows durable_rules' matcher stack
+  (`_partition`, with the network model in `_network.py`).
   Stage k's fact is asserted by the *barrier* rule of stage k-1, which has the lowest priority
   (65535), so it fires after every other match of its stage; its action adds the derived facts
   (and, for the decision stage, the outcome) to the next stage's fact. Forward chaining thus needs
