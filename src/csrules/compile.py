@@ -452,21 +452,20 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
     """
     part_of: dict[str, int] = {}
     for stage in range(bundle.stages):
-        part, members = 0, list[str]()
+        part, members = 0, list[dict[str, Any]]()
         for rule in (r for r in bundle.rules if r.stage == stage):
-            expr = exprs[rule.id]
-            alone = _pattern(stage, 0, expr)
-            if groups(alone) > MAX_GROUPS or _branches(expr) > MAX_BRANCHES or _bound([alone]) > PART_BUDGET:
+            pattern = _pattern(stage, 0, exprs[rule.id])  # the part number does not change the bound
+            sizes = (groups(pattern), _branches(exprs[rule.id]), _bound([pattern]))
+            if sizes[0] > MAX_GROUPS or sizes[1] > MAX_BRANCHES or sizes[2] > PART_BUDGET:
                 message = (
-                    f"rule `{rule.id}` is too complex for durable_rules: {groups(alone)} `all`/`any` groups "
-                    f"(at most {MAX_GROUPS}), {_branches(expr)} alternatives (at most {MAX_BRANCHES}), "
-                    f"matcher depth {_bound([alone])} (at most {PART_BUDGET})"
+                    f"rule `{rule.id}` is too complex for durable_rules: {sizes[0]} `all`/`any` groups "
+                    f"(at most {MAX_GROUPS}), {sizes[1]} alternatives (at most {MAX_BRANCHES}), "
+                    f"matcher depth {sizes[2]} (at most {PART_BUDGET})"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
-            candidate = [*members, rule.id]
-            if _bound([_pattern(stage, 0, exprs[r]) for r in candidate]) > PART_BUDGET:
-                part, candidate = part + 1, [rule.id]
-            members = candidate
+            members.append(pattern)
+            if _bound(members) > PART_BUDGET:
+                part, members = part + 1, [pattern]
             part_of[rule.id] = part
     return part_of
 
