@@ -157,13 +157,12 @@ def evaluate_rules(
     outcome, role = _outcome(pre_decision, ticket)
     all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
 
-    fired_ids = set(order)
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []
     for rule in bundle.rules:
         results: list[ConditionResult] = []
         holds = evaluate_condition(rule.when, all_facts, bundle.params, results)
-        did_fire = rule.id in fired_ids
+        did_fire = rule.id in seen
         if holds != did_fire:
             raise EngineError(
                 f"rule `{rule.id}`: durable_rules {'fired' if did_fire else 'did not fire'} it but its "
@@ -171,7 +170,7 @@ def evaluate_rules(
             )
         effects: list[TraceEffect] = []
         if did_fire:
-            fired_rule = _fire(rule, all_facts, bundle.params, now, derived)
+            fired_rule = _fire(rule, all_facts, bundle.params, now)
             fired.append(fired_rule)
             effects = _effects(rule, fired_rule, bundle.params)
         steps.append(
@@ -201,7 +200,6 @@ def _fire(
     facts: Mapping[str, Any],
     params: Mapping[str, Any],
     now: datetime,
-    derived: Mapping[str, Any],
 ) -> FiredRule:
     actions = tuple(
         Action(
