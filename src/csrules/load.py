@@ -24,7 +24,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .errors import Diagnostic, PolicyError
 from .source import SourceSpan
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "PolicyPaths", "RawDocument", "load_documents", "parse_value"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "PolicyPaths",
+    "RawDocument",
+    "find_case_files",
+    "load_documents",
+    "parse_value",
+    "read_document",
+]
 
 MAX_FILE_BYTES = 1 << 20
 MAX_NODES = 100_000
@@ -238,7 +247,11 @@ def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
     path = Path(given)
     if path.is_dir():
         found = sorted(
-            (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()),
+            (
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file() and not _is_case_file(p)
+            ),
             key=lambda p: p.relative_to(path).as_posix(),
         )
         if not found:
@@ -255,11 +268,58 @@ def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
         raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])
 
 
+def read_document(path: Path, name: str | None = None) -> RawDocument:
+    """Read and parse one YAML file with positions (a policy file or a policy case file).
+
+    Raises:
+        PolicyError: unreadable file, size limit, encoding, YAML syntax, duplicate key, unsupported tag.
+    """
+    file = str(path)
+    span = SourceSpan(file, 1, 1)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(
+            [Diagnostic("no-such-file", f"cannot read the file ({exc.strerror})", span)]
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        message = f"files are limited to {MAX_FILE_BYTES} bytes"
+        raise PolicyError([Diagnostic("file-too-large", message, span)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError([Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]) from None
+    return _parse(file, name or path.name, text)
+
+
+def find_case_files(paths: PolicyPaths) -> list[Path]:
+    """Policy case files (`*.cases.yaml`, `*.cases.yml`) under `paths`, sorted; files given by name
+    are taken as they are."""
+    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    found: list[Path] = []
+    for entry in given:
+        path = Path(entry)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and _is_case_file(p)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise PolicyError(
+                [Diagnostic("no-such-file", "no such file or directory", SourceSpan(str(path), 1, 1))]
+            )
+    return found
+
+
+def _is_case_file(path: Path) -> bool:
+    return path.name.endswith((".cases.yaml", ".cases.yml"))
+
+
 def load_documents(paths: PolicyPaths) -> list[RawDocument]:
     """Read and parse every policy file under `paths`, in a deterministic order.
 
     Args:
-        paths: a directory (every *.yaml/*.yml below it, sorted), a file, or a list of them.
+        paths: a directory (every *.yaml/*.yml below it, sorted, except `*.cases.yaml` case files),
+            a file, or a list of them (in the order given).
 
     Raises:
         PolicyError: unreadable file, size limit, YAML syntax, duplicate key, unsupported tag.
@@ -274,25 +334,5 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
-            file = str(path)
-            raw = path.read_bytes()
-            if len(raw) > MAX_FILE_BYTES:
-                span = SourceSpan(file, 1, 1)
-                raise PolicyError(
-                    [
-                        Diagnostic(
-                            "file-too-large",
-                            f"policy files are limited to {MAX_FILE_BYTES} bytes",
-                            span,
-                        )
-                    ]
-                )
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                span = SourceSpan(file, 1, 1)
-                raise PolicyError(
-                    [Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]
-                ) from None
-            documents.append(_parse(file, name, text))
+            documents.append(read_document(path, name))
     return documents

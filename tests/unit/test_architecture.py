@@ -22,8 +22,8 @@ STAGES = [
     "engine",
     "explain",
     "render",
-    "cli",
     "testing",
+    "cli",
 ]
 MODEL_ORDER = [
     "_version",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, eval
+from . import check, eval, test
 from ._common import ExitCode
 
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--format", choices=("text", "json"), default="text")
     evaluate.add_argument("--all", action="store_true", help="text: show every comparison of every rule")
 
+    cases = commands.add_parser("test", help="run policy test cases (*.cases.yaml)")
+    cases.add_argument("paths", nargs="*", help="case files or directories (default: the current directory)")
+    cases.add_argument("--policies", action="append", help="policies to test instead of each case file's own")
+
     check = commands.add_parser("check", help="validate policy files")
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
     return parser
@@ -54,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
-        command = eval if args.command == "eval" else check
+        command = {"eval": eval, "check": check, "test": test}[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
         print(f"csrules: engine error: {exc}", file=sys.stderr)

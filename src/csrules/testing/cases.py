@@ -1,0 +1,282 @@
+"""Policy test cases: a ticket, optional `now` and `params`, and what the decision must be.
+
+A case file (`*.cases.yaml`) holds `cases:`, and optionally `policies:` (paths relative to the case
+file; the default bundle when absent), `params:` and `now:` shared by its cases:
+
+```yaml
+policies: ../policies
+now: 2026-11-23T15:00:00Z
+cases:
+  - name: one cent over the front-line limit goes to a senior
+    ticket: {id: T-1, customer: {id: C-1}, agent: {id: A-1, role: front_line},
+             request: {kind: refund, amount: "20.01"}}
+    expect:
+      outcome: escalate
+      required_role: senior
+      actions: []                       # exactly these kinds (order does not matter)
+      follow_ups: [{kind: escalation_update, due_in: {hours: 24}}]
+      fired: [over_front_line_limit]    # these fired (others may too)
+      not_fired: [over_senior_limit]
+```
+
+`expect` may instead be `error: {code, path}` for a ticket that must be refused. Reading goes
+through load.py (positions for every case); this module validates and runs. No clock, no printing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..decision import Decision
+from ..engine import Engine, load
+from ..errors import Diagnostic, PolicyError, TicketError
+from ..load import PolicyPaths, RawDocument, find_case_files, read_document
+from ..values import json_value
+
+__all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
+
+DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+"""The evaluation time of a case that names none (cases must not read the clock)."""
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _DurationDoc(_Shape):
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+
+
+class _ActionDoc(_Shape):
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class _FollowUpDoc(_Shape):
+    kind: str
+    due: datetime | None = Field(default=None, strict=False)
+    due_in: _DurationDoc | None = None
+
+
+class _ErrorDoc(_Shape):
+    code: str
+    path: str | None = None
+
+
+class _ExpectDoc(_Shape):
+    outcome: Literal["approve", "escalate", "deny"] | None = None
+    required_role: Literal["front_line", "senior", "supervisor", "manager"] | None = None
+    actions: list[str | _ActionDoc] | None = None
+    follow_ups: list[str | _FollowUpDoc] | None = None
+    fired: list[str] = Field(default_factory=list)
+    not_fired: list[str] = Field(default_factory=list)
+    error: _ErrorDoc | None = None
+
+
+class _CaseDoc(_Shape):
+    name: str = Field(min_length=1)
+    ticket: dict[str, Any]
+    now: datetime | None = Field(default=None, strict=False)
+    params: dict[str, Any] = Field(default_factory=dict)
+    expect: _ExpectDoc
+
+
+class _CaseFileDoc(_Shape):
+    policies: str | list[str] | None = None
+    now: datetime | None = Field(default=None, strict=False)
+    params: dict[str, Any] = Field(default_factory=dict)
+    cases: list[_CaseDoc] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One policy test case, ready to run."""
+
+    name: str
+    file: str
+    line: int
+    ticket: dict[str, Any]
+    now: datetime
+    params: Mapping[str, Any]
+    policies: tuple[str, ...] | None  # None: the default bundle
+    expect: _ExpectDoc
+
+    @property
+    def location(self) -> str:
+        """`file:line` of the case."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One expectation that did not hold."""
+
+    field: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of running one case: `decision` is None when the ticket was refused."""
+
+    case: Case
+    mismatches: tuple[Mismatch, ...]
+    decision: Decision | None = None
+    error: TicketError | None = None
+    missing_rules: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        """True when every expectation held."""
+        return not self.mismatches
+
+
+def _aware(moment: datetime | None, fallback: datetime) -> datetime:
+    if moment is None:
+        return fallback
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def _cases_of(doc: RawDocument) -> list[Case]:
+    try:
+        shape = _CaseFileDoc.model_validate(doc.data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
+        where = ".".join(str(p) for p in loc)
+        message = f"invalid case file: `{where}`: {error['msg'][0].lower()}{error['msg'][1:]}"
+        span = doc.span(loc, key=error["type"] == "extra_forbidden")  # an unknown key: point at it
+        raise PolicyError([Diagnostic("invalid-case", message, span)]) from None
+    base = Path(doc.file).parent
+    policies = shape.policies
+    resolved = (
+        None
+        if policies is None
+        else tuple(os.fspath(base / p) for p in ([policies] if isinstance(policies, str) else policies))
+    )
+    file_now = _aware(shape.now, DEFAULT_NOW)
+    return [
+        Case(
+            name=case.name,
+            file=doc.file,
+            line=doc.span(("cases", i)).line,
+            ticket=case.ticket,
+            now=_aware(case.now, file_now),
+            params={**shape.params, **case.params},
+            policies=resolved,
+            expect=case.expect,
+        )
+        for i, case in enumerate(shape.cases)
+    ]
+
+
+def load_cases(paths: PolicyPaths) -> list[Case]:
+    """Every case in the case files under `paths` (`*.cases.yaml`), in file and case order.
+
+    Raises:
+        PolicyError: a case file that is not valid YAML or not a valid case file (`invalid-case`).
+    """
+    return [case for path in find_case_files(paths) for case in _cases_of(read_document(path))]
+
+
+class Engines:
+    """Engines by (policies, params), loaded once per run."""
+
+    def __init__(self, override: Sequence[str] | None = None) -> None:
+        self._override = tuple(override) if override else None
+        self._cache: dict[tuple[Any, ...], Engine] = {}
+
+    def get(self, case: Case) -> Engine:
+        policies = self._override or case.policies
+        key = (policies, tuple(sorted((k, repr(v)) for k, v in case.params.items())))
+        if key not in self._cache:
+            self._cache[key] = load(list(policies) if policies else None, params=dict(case.params) or None)
+        return self._cache[key]
+
+
+def _kinds(items: Sequence[Any]) -> list[str]:
+    return sorted(item if isinstance(item, str) else item.kind for item in items)
+
+
+def _check(case: Case, decision: Decision) -> tuple[list[Mismatch], list[str]]:
+    expect = case.expect
+    found: list[Mismatch] = []
+    if expect.error is not None:
+        found.append(Mismatch("error", expect.error.code, "no error: the ticket was decided"))
+    if expect.outcome is not None and expect.outcome != decision.outcome:
+        found.append(Mismatch("outcome", expect.outcome, decision.outcome))
+    if expect.required_role is not None and expect.required_role != decision.required_role:
+        found.append(Mismatch("required_role", expect.required_role, decision.required_role))
+    if expect.actions is not None:
+        actual = _kinds(decision.actions)
+        if _kinds(expect.actions) != actual:
+            found.append(Mismatch("actions", _kinds(expect.actions), actual))
+        for wanted in (a for a in expect.actions if not isinstance(a, str)):
+            candidates = [a.params for a in decision.actions if a.kind == wanted.kind]
+            want = {k: json_value(v) for k, v in wanted.params.items()}
+            if candidates and not any(all(p.get(k) == v for k, v in want.items()) for p in candidates):
+                found.append(Mismatch(f"actions[{wanted.kind}].params", want, candidates))
+    if expect.follow_ups is not None:
+        actual = _kinds(decision.follow_ups)
+        if _kinds(expect.follow_ups) != actual:
+            found.append(Mismatch("follow_ups", _kinds(expect.follow_ups), actual))
+        for wanted_fu in (f for f in expect.follow_ups if not isinstance(f, str)):
+            dues = [f.due for f in decision.follow_ups if f.kind == wanted_fu.kind]
+            due = wanted_fu.due
+            if wanted_fu.due_in is not None:
+                span = wanted_fu.due_in
+                due = case.now + timedelta(days=span.days, hours=span.hours, minutes=span.minutes)
+            if due is not None and dues and _aware(due, DEFAULT_NOW) not in dues:
+                found.append(Mismatch(f"follow_ups[{wanted_fu.kind}].due", due, dues))
+    known = {s.rule for s in decision.trace.steps}
+    missing = sorted({*expect.fired, *expect.not_fired} - known)
+    fired = set(decision.trace.fired)
+    absent = [r for r in expect.fired if r in known and r not in fired]
+    if absent:
+        found.append(Mismatch("fired", absent, "did not fire"))
+    unexpected = [r for r in expect.not_fired if r in fired]
+    if unexpected:
+        found.append(Mismatch("not_fired", unexpected, "fired"))
+    if missing:
+        found.append(Mismatch("rules", missing, "no such rule in the bundle"))
+    return found, missing
+
+
+def run_case(case: Case, engine: Engine) -> CaseResult:
+    """Evaluate one case with `engine` and compare the decision with the expectations."""
+    try:
+        decision = engine.evaluate(case.ticket, now=case.now)
+    except TicketError as error:
+        wanted = case.expect.error
+        if wanted is None:
+            return CaseResult(
+                case, (Mismatch("error", "a decision", f"{error.code} at {error.path or '/'}"),), error=error
+            )
+        found = []
+        if wanted.code != error.code:
+            found.append(Mismatch("error.code", wanted.code, error.code))
+        if wanted.path is not None and wanted.path != error.path:
+            found.append(Mismatch("error.path", wanted.path, error.path))
+        return CaseResult(case, tuple(found), error=error)
+    mismatches, missing = _check(case, decision)
+    return CaseResult(case, tuple(mismatches), decision=decision, missing_rules=tuple(missing))
+
+
+def run_cases(cases: Sequence[Case], policies: Sequence[str] | None = None) -> list[CaseResult]:
+    """Run every case; `policies` overrides the case files' own `policies`.
+
+    Raises:
+        PolicyError: the policies of a case (or its `params`) do not load.
+    """
+    engines = Engines(policies)
+    return [run_case(case, engines.get(case)) for case in cases]

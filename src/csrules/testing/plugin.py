@@ -1,0 +1,77 @@
+"""pytest plugin (entry point `pytest11`): every `*.cases.yaml` file is collected, one test item
+per case, with the expected-against-actual report when a case fails.
+
+It imports nothing from csrules until a case file is collected, so installing csrules costs other
+test suites nothing (hypothesis does the same in its plugin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["CaseFile", "CaseItem"]
+
+_engines: Any = None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect policy case files."""
+    if file_path.name.endswith((".cases.yaml", ".cases.yml")):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFailed(Exception):
+    """A case's expectations did not hold; carries the result for the report."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.case.name)
+        self.result = result
+
+
+class CaseFile(pytest.File):
+    """A `*.cases.yaml` file."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from csrules.testing.cases import load_cases  # noqa: PLC0415 - keep the plugin light
+
+        for case in load_cases([self.path]):
+            yield CaseItem.from_parent(self, name=case.name, case=case)
+
+
+class CaseItem(pytest.Item):
+    """One policy case."""
+
+    def __init__(self, *, case: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        from csrules.testing.cases import Engines, run_case  # noqa: PLC0415 - keep the plugin light
+
+        global _engines  # noqa: PLW0603 - one cache of loaded bundles per pytest run
+        if _engines is None:
+            _engines = Engines()
+        result = run_case(self.case, _engines.get(self.case))
+        if not result.passed:
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """The case report instead of a traceback."""
+        if isinstance(excinfo.value, CaseFailed):
+            from csrules.testing.report import describe_failure  # noqa: PLC0415
+
+            return describe_failure(excinfo.value.result)
+        from csrules.errors import Error  # noqa: PLC0415
+
+        if isinstance(excinfo.value, Error):
+            return f"{self.case.location}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Where the case is, for pytest's report."""
+        return self.path, self.case.line - 1, f"policy case: {self.case.name}"

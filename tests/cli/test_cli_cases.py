@@ -1,0 +1,76 @@
+"""`csrules test`: exit codes and the report, run as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "csrules", "test", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_bundle_case_suite_passes() -> None:
+    result = run("tests/policy_cases")
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
+    assert all(line.startswith("PASS  tests/policy_cases/") for line in lines[:-1])
+
+
+def test_a_failing_case_exits_1_with_the_report(tmp_path: Path) -> None:
+    (tmp_path / "wrong.cases.yaml").write_text(
+        "now: 2026-11-23T15:00:00Z\ncases:\n  - name: wrong\n"
+        '    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, request: {kind: refund, amount: "20.01"}}\n'
+        "    expect: {outcome: approve, follow_ups: [{kind: escalation_update, due_in: {hours: 4}}]}\n",
+        encoding="utf-8",
+    )
+    result = run(str(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:3] == [
+        f"FAIL  {tmp_path / 'wrong.cases.yaml'}:3  wrong",
+        "        outcome: expected approve, got escalate",
+        "        follow_ups[escalation_update].due: expected 2026-11-23T19:00:00Z, got [2026-11-24T15:00:00Z]",
+    ]
+    assert result.stdout.splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_cases_can_test_other_policies(tmp_path: Path) -> None:
+    """--policies replaces each case file's own policies: a raised limit fails the bundle's suite."""
+    limits = tmp_path / "policies"
+    limits.mkdir()
+    for source in (ROOT / "policies").glob("*.yaml"):
+        text = source.read_text(encoding="utf-8").replace("default: 20\n", "default: 25\n")
+        (limits / source.name).write_text(text, encoding="utf-8")
+    result = run("tests/policy_cases/empowerment.cases.yaml", "--policies", str(limits))
+    assert result.returncode == 1
+    assert "FAIL  tests/policy_cases/empowerment.cases.yaml:" in result.stdout
+
+
+def test_an_invalid_case_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.cases.yaml").write_text(
+        "cases:\n  - name: x\n    ticket: {}\n    expect: {outcom: approve}\n", encoding="utf-8"
+    )
+    result = run(str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"csrules: error: {tmp_path / 'bad.cases.yaml'}:4:14: invalid case file: `cases.0.expect.outcom`: extra inputs are not permitted"
+    ]
+
+
+def test_no_cases_is_an_error(tmp_path: Path) -> None:
+    result = run(str(tmp_path))
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "csrules: error: no policy cases found (files named *.cases.yaml)",
+    )

@@ -1,0 +1,62 @@
+"""The pytest plugin, run with pytester: case files become test items with readable failures."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PASSING = """
+now: 2026-11-23T15:00:00Z
+cases:
+  - name: twenty dollars stays at the front line
+    ticket: {id: T-1, customer: {id: C-1}, agent: {id: A-1, role: front_line}, request: {kind: refund, amount: "20.00"}}
+    expect: {outcome: approve, required_role: front_line}
+  - name: one cent more goes to a senior
+    ticket: {id: T-2, customer: {id: C-1}, agent: {id: A-1, role: front_line}, request: {kind: refund, amount: "20.01"}}
+    expect: {outcome: escalate, required_role: senior, fired: [over_front_line_limit]}
+"""
+
+FAILING = """
+cases:
+  - name: a wrong expectation
+    ticket: {id: T-1, customer: {id: C-1}, agent: {id: A-1, role: front_line}, request: {kind: refund, amount: "20.01"}}
+    expect: {outcome: approve}
+"""
+
+
+def test_case_files_are_collected_and_pass(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".cases.yaml", limits=PASSING)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*limits.cases.yaml::twenty dollars stays at the front line PASSED*"])
+
+
+def test_a_failing_case_reports_expected_against_actual(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".cases.yaml", wrong=FAILING)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*case `a wrong expectation` (*wrong.cases.yaml:2) failed:",
+            "*outcome: expected approve, got escalate",
+            "*over_front_line_limit ?policies/empowerment.yaml:52? fired:",
+            "*request.amount > 20.00 (front_line_limit): actual 20.01, holds",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_invalid_case_file_is_a_collection_error_with_its_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".cases.yaml", broken="cases:\n  - name: x\n    ticket: {}\n    expect: {outcom: approve}\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*broken.cases.yaml:4:*invalid case file*"])
+
+
+def test_other_yaml_files_are_not_collected(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", policy="rules: []\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
