@@ -42,3 +42,17 @@ def test_policy_examples_load(name: str, text: str, tmp_path: Path) -> None:
 def test_there_are_examples_to_check() -> None:
     assert len(PYTHON) >= 2
     assert POLICIES
+
+
+CASES = [(name, text) for name, text in blocks("yaml") if re.search(r"^cases:", text, re.M)]
+
+
+@pytest.mark.parametrize(("name", "text"), CASES, ids=[n for n, _ in CASES])
+def test_case_examples_pass_against_the_default_bundle(name: str, text: str, tmp_path: Path) -> None:
+    from csrules.testing.cases import load_cases, run_cases  # noqa: PLC0415 - only this test needs it
+
+    path = tmp_path / "example.cases.yaml"
+    path.write_text(re.sub(r"^policies:.*$", "", text, flags=re.M), encoding="utf-8")
+    results = run_cases(load_cases([path]))
+    assert results
+    assert all(r.passed for r in results), [r.mismatches for r in results]
