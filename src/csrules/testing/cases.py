@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -133,7 +133,6 @@ class CaseResult:
     mismatches: tuple[Mismatch, ...]
     decision: Decision | None = None
     error: TicketError | None = None
-    missing_rules: tuple[str, ...] = field(default=())
 
     @property
     def passed(self) -> bool:
@@ -208,7 +207,7 @@ def _kinds(items: Sequence[Any]) -> list[str]:
     return sorted(item if isinstance(item, str) else item.kind for item in items)
 
 
-def _check(case: Case, decision: Decision) -> tuple[list[Mismatch], list[str]]:
+def _check(case: Case, decision: Decision) -> list[Mismatch]:
     expect = case.expect
     found: list[Mismatch] = []
     if expect.error is not None:
@@ -249,7 +248,7 @@ def _check(case: Case, decision: Decision) -> tuple[list[Mismatch], list[str]]:
         found.append(Mismatch("not_fired", unexpected, "fired"))
     if missing:
         found.append(Mismatch("rules", missing, "no such rule in the bundle"))
-    return found, missing
+    return found
 
 
 def run_case(case: Case, engine: Engine) -> CaseResult:
@@ -268,8 +267,7 @@ def run_case(case: Case, engine: Engine) -> CaseResult:
         if wanted.path is not None and wanted.path != error.path:
             found.append(Mismatch("error.path", wanted.path, error.path))
         return CaseResult(case, tuple(found), error=error)
-    mismatches, missing = _check(case, decision)
-    return CaseResult(case, tuple(mismatches), decision=decision, missing_rules=tuple(missing))
+    return CaseResult(case, tuple(_check(case, decision)), decision=decision)
 
 
 def run_cases(cases: Sequence[Case], policies: Sequence[str] | None = None) -> list[CaseResult]:
