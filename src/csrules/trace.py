@@ -114,7 +114,3 @@ class Trace(_Frozen):
             if step.rule == rule:
                 return step
         raise KeyError(rule)
-
-    def as_data(self) -> dict[str, Any]:
-        """The trace as JSON-compatible data."""
-        return self.model_dump(mode="json")
