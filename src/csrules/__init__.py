@@ -9,6 +9,7 @@ print(decision.explain())
 """
 
 from ._version import __version__
+from .analyze import PolicyWarning, analyze
 from .decision import Action, Decision, FollowUp, Reasons
 from .engine import Engine, default_policies, load
 from .errors import Diagnostic, EngineError, Error, PolicyError, TicketError
@@ -25,6 +26,7 @@ __all__ = [
     "Error",
     "FollowUp",
     "PolicyError",
+    "PolicyWarning",
     "Reasons",
     "Ticket",
     "TicketError",
@@ -32,6 +34,7 @@ __all__ = [
     "TraceEffect",
     "TraceStep",
     "__version__",
+    "analyze",
     "default_policies",
     "load",
 ]

@@ -20,6 +20,7 @@ STAGES = [
     "evaluate",
     "combine",
     "engine",
+    "analyze",
     "explain",
     "render",
     "testing",
@@ -37,6 +38,7 @@ MODEL_ORDER = [
     "decision",
     "facts",
     "conditions",
+    "_regions",
 ]
 MODELS = set(MODEL_ORDER)
 
@@ -67,8 +69,8 @@ def test_public_api_is_exactly_the_contract() -> None:
     assert csrules.__all__ == sorted(csrules.__all__)
     assert set(csrules.__all__) == {
         "Action", "ConditionResult", "Decision", "Diagnostic", "Engine", "EngineError", "Error", "FollowUp",
-        "PolicyError", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep", "__version__",
-        "default_policies", "load",
+        "PolicyError", "PolicyWarning", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep",
+        "__version__", "analyze", "default_policies", "load",
     }  # fmt: skip
     for name in csrules.__all__:
         if name != "__version__":

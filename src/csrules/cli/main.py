@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate policy files")
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
+    check.add_argument("--strict", action="store_true", help="exit 1 when the analysis finds any warning")
+    check.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
 

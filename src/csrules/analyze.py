@@ -1,0 +1,546 @@
+"""Stage 6, analyze: a loaded Engine -> static-analysis warnings about its bundle. No I/O.
+
+Each warning is exact where it claims something (docs/analysis.md): "never fires" and "shadowed"
+are proofs by `_regions` (no ticket exists that would contradict them); a claim that something
+happens on some ticket (two rules conflict, a role ladder has a gap) comes with an example ticket
+that the real engine has evaluated and confirmed. When the analysis cannot decide, it says
+nothing: a rule whose conditions are too large, or a claim whose example does not verify, gives
+no warning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form
+from .decision import Decision, role_rank
+from .engine import Engine
+from .errors import Error
+from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule
+from .source import SourceSpan
+from .ticket import FACT_TYPES
+
+__all__ = ["ANALYSIS_NOW", "PolicyWarning", "analyze"]
+
+ANALYSIS_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+"""The `now` example tickets are evaluated at (conditions never read it; effects' due times do)."""
+
+_MAX_CONTEXTS = 32  # example tickets per ladder path
+_MAX_PAIRS = 64  # term pairs tried per pair of rules
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWarning:
+    """A finding of the static analysis; `csrules check` reports it, `--strict` fails on it.
+
+    Attributes:
+        code: stable kebab-case slug, e.g. ``never-fires``; docs/analysis.md has a section per code.
+        message: one line, lowercase start, user values in backticks.
+        span: the rule, parameter declaration or kind concerned.
+        rules: the ids of the rules involved, the rule at `span` first.
+        example: a ticket in JSON form that demonstrates the warning (verified by evaluating it),
+            or None.
+    """
+
+    code: str
+    message: str
+    span: SourceSpan
+    rules: tuple[str, ...] = ()
+    example: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.span}: warning[{self.code}]: {self.message}"
+
+    def sort_key(self) -> tuple[str, int, str, int, str]:
+        """Order warnings by file, line, then code."""
+        return (self.span.file, self.span.line, self.code, self.span.column, self.message)
+
+
+def _warning(
+    code: str,
+    message: str,
+    span: SourceSpan,
+    rules: tuple[str, ...] = (),
+    example: dict[str, Any] | None = None,
+) -> PolicyWarning:
+    return PolicyWarning(code, message, span, rules, example)
+
+
+def analyze(engine: Engine) -> list[PolicyWarning]:
+    """Every warning about the engine's bundle, ordered by file, line and code."""
+    analysis = _Analysis(engine)
+    warnings = [
+        *analysis.never_fires(),
+        *analysis.shadowed(),
+        *analysis.conflicts(),
+        *analysis.ladder_gaps(),
+        *analysis.unused_parameters(),
+        *analysis.near_duplicate_kinds(),
+    ]
+    return sorted(warnings, key=PolicyWarning.sort_key)
+
+
+# -- wording -------------------------------------------------------------------------------------
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(json_form(value))
+
+
+def _describe(lit: Lit, regions: Regions) -> str:
+    c = lit.compare
+    operand = c.operand
+    if isinstance(operand, ParamRef):
+        shown = f"{{param: {operand.name}}} = {_shown(regions.resolve(operand))}"
+    elif isinstance(operand, FactRef):
+        shown = f"{{fact: {operand.path}}}"
+    else:
+        shown = _shown(operand)
+    text = f"`{c.path} {c.op} {shown}`"
+    if not lit.positive:
+        text = f"not {text}"
+    return f"{text} ({c.where}, line {c.span.line})"
+
+
+# -- effects -------------------------------------------------------------------------------------
+
+
+def _params_refs(value: object) -> Iterator[str]:
+    """Every parameter name referred to anywhere inside a model value (dataclasses, tuples)."""
+    if isinstance(value, ParamRef):
+        yield value.name
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _params_refs(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _params_refs(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from _params_refs(getattr(value, f.name))
+
+
+class _Analysis:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.bundle = engine.bundle
+        self.regions = Regions(self.bundle)
+        self._terms: dict[str, list[Term] | None] = {}
+        self._solved: dict[str, list[tuple[Term, Solution]]] = {}
+
+    # -- helpers --
+
+    def terms(self, rule: Rule) -> list[Term] | None:
+        if rule.id not in self._terms:
+            try:
+                self._terms[rule.id] = self.regions.dnf(rule.when)
+            except TooLarge:
+                self._terms[rule.id] = None
+        return self._terms[rule.id]
+
+    def solved(self, rule: Rule) -> list[tuple[Term, Solution]]:
+        """The satisfiable terms of a rule with a solution each (empty when not analysable)."""
+        if rule.id not in self._solved:
+            found: list[tuple[Term, Solution]] = []
+            for term in self.terms(rule) or []:
+                solution = self.regions.solve(term)
+                if solution is not None:
+                    found.append((term, solution))
+            self._solved[rule.id] = found
+        return self._solved[rule.id]
+
+    def example(self, solution: Solution) -> dict[str, Any]:
+        return self.regions.ticket(solution.values, solution.sections)
+
+    def evaluate(self, ticket: dict[str, Any]) -> Decision | None:
+        try:
+            return self.engine.evaluate(ticket, now=ANALYSIS_NOW)
+        except Error:
+            return None
+
+    def fires(self, ticket: dict[str, Any], *rule_ids: str) -> bool:
+        decision = self.evaluate(ticket)
+        return decision is not None and set(rule_ids) <= set(decision.trace.fired)
+
+    def implies(self, b: Rule, a: Rule) -> bool:
+        """Whether every ticket firing `b` fires `a` (exact when True)."""
+        return self.regions.satisfiable(AllOf((b.when, Not(a.when)))) is False
+
+    def robust(self, b: Rule, a: Rule) -> bool:
+        """Whether `b` still implies `a` with each parameter of their conditions one unit off.
+
+        A shadowing that holds only because two parameters happen to be equal (a limit for
+        high-value customers set to the senior limit) is not reported: parameters exist to be tuned.
+        """
+        names = sorted(set(_params_refs(a.when)) | set(_params_refs(b.when)))
+        condition = AllOf((b.when, Not(a.when)))
+        for name in names:
+            value = self.bundle.params[name]
+            for other in _nudged(value):
+                regions = Regions(self.bundle, {**self.bundle.params, name: other})
+                if regions.satisfiable(condition) is not False:
+                    return False
+        return True
+
+    def duration(self, d: Duration) -> timedelta:
+        def part(value: int | ParamRef) -> int:
+            return int(self.regions.resolve(value))
+
+        return timedelta(days=part(d.days), hours=part(d.hours), minutes=part(d.minutes))
+
+    def resolved(self, value: object) -> str:
+        """A canonical text of an action parameter or derived value with parameters resolved."""
+        if isinstance(value, ParamRef):
+            value = self.regions.resolve(value)
+        if is_dataclass(value) and not isinstance(value, type):
+            parts = {f.name: self.resolved(getattr(value, f.name)) for f in fields(value)}
+            return f"{type(value).__name__}{json.dumps(parts, sort_keys=True)}"
+        return f"{type(value).__name__}:{json.dumps(json_form(value), default=str)}"
+
+    def effects(self, rule: Rule) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+        then = rule.then
+        actions = {
+            a.kind + json.dumps(sorted((n, self.resolved(v)) for n, v in a.params)) for a in then.actions
+        }
+        follow_ups = {f"{f.kind}@{self.duration(f.due_in)}" for f in then.follow_ups}
+        derives = {(name, self.resolved(value)) for name, value in then.derive}
+        return actions, follow_ups, derives
+
+    def covers(self, a: Rule, b: Rule) -> bool:
+        """Whether `a`'s effects include everything `b` contributes when both fire."""
+        if b.then.require_role and (
+            not a.then.require_role or role_rank(b.then.require_role) > role_rank(a.then.require_role)
+        ):
+            return False
+        if b.then.deny and not a.then.deny:
+            return False
+        a_actions, a_follow_ups, a_derives = self.effects(a)
+        b_actions, b_follow_ups, b_derives = self.effects(b)
+        if not (b_actions <= a_actions and b_follow_ups <= a_follow_ups and b_derives <= a_derives):
+            return False
+        # b's derivation must never be the one that wins: a ranks ahead (priority, then order).
+        return not b_derives or (-a.priority, a.index) < (-b.priority, b.index)
+
+    # -- never-fires --
+
+    def never_fires(self) -> Iterator[PolicyWarning]:
+        for rule in self.bundle.rules:
+            terms = self.terms(rule)
+            if terms is None or self.solved(rule):
+                continue
+            reason, example = self._contradiction(rule, terms)
+            if example is not None:
+                decision = self.evaluate(example)
+                if decision is None:
+                    example = None
+                elif rule.id in decision.trace.fired:  # INVARIANT: cannot happen; never claim it
+                    continue
+            yield _warning(
+                "never-fires", f"rule `{rule.id}` can never fire: {reason}", rule.span, (rule.id,), example
+            )
+
+    def _contradiction(self, rule: Rule, terms: list[Term]) -> tuple[str, dict[str, Any] | None]:
+        """Why no alternative can hold (the first one's contradiction), and a near-miss ticket."""
+        if not terms:
+            for c in _compares(rule.when):
+                inlined = self.regions.inline(c)
+                if isinstance(inlined, AnyOf) and not inlined.items:
+                    return (
+                        f"{_describe(Lit(c, True), self.regions)} never holds: no rule derives "
+                        f"`{c.path.removeprefix('derived.')}` = {_shown(self.regions.resolve(c.operand))} "
+                        f"and it is not the default",
+                        None,
+                    )
+            return "its conditions can never all hold", None
+        prefix = f"none of its {len(terms)} alternatives can hold; in the first, " if len(terms) > 1 else ""
+        term = terms[0]
+        for lit in term:
+            if self.regions.solve((lit,)) is None:
+                rest = tuple(other for other in term if other is not lit)
+                solution = self.regions.solve(rest)
+                example = self.example(solution) if solution is not None and solution.exact else None
+                return f"{prefix}{_describe(lit, self.regions)} can never hold", example
+        for first, second in itertools.combinations(term, 2):
+            if self.regions.solve((first, second)) is None:
+                rest = tuple(other for other in term if other is not second)
+                solution = self.regions.solve(rest)
+                example = self.example(solution) if solution is not None and solution.exact else None
+                described = f"{_describe(first, self.regions)} contradicts {_describe(second, self.regions)}"
+                return prefix + described, example
+        return f"{prefix}its conditions can never all hold", None
+
+    # -- shadowed-rule --
+
+    def shadowed(self) -> Iterator[PolicyWarning]:
+        rules = self.bundle.rules
+        for b in rules:
+            if not self.solved(b):
+                continue
+            for a in rules:
+                if a is b or not self.covers(a, b) or self.terms(a) is None or not self.implies(b, a):
+                    continue
+                if a.index > b.index and self.covers(b, a) and self.implies(a, b):
+                    continue  # identical in effect: reported once, on the later rule
+                if not self.robust(b, a):
+                    continue
+                example = self._firing_example(b, a)
+                if example is None:
+                    continue
+                message = (
+                    f"rule `{b.id}` is shadowed by rule `{a.id}` ({a.source}): every ticket that fires "
+                    f"it also fires `{a.id}`, whose effects include all of its own"
+                )
+                yield _warning("shadowed-rule", message, b.span, (b.id, a.id), example)
+                break
+
+    def _firing_example(self, b: Rule, *others: Rule) -> dict[str, Any] | None:
+        for _, solution in self.solved(b):
+            ticket = self.example(solution)
+            if self.fires(ticket, b.id, *(o.id for o in others)):
+                return ticket
+        return None
+
+    # -- conflicting-effects --
+
+    def _conflicts_between(self, a: Rule, b: Rule) -> list[str]:
+        found: list[str] = []
+        shared = {c.path for c in _compares(a.when)} & {c.path for c in _compares(b.when)}
+        for denier, requirer in ((a, b), (b, a)):
+            # Deny wins (decisions.md, case 1): a denial and a role requirement about independent
+            # facts overlap by design; only rules that test a common fact drew overlapping regions.
+            if denier.then.deny and requirer.then.require_role and not requirer.then.deny and shared:
+                found.append(
+                    f"`{denier.id}` denies where `{requirer.id}` requires "
+                    f"`{requirer.then.require_role}`: the role requirement is moot there"
+                )
+        for fa in a.then.follow_ups:
+            for fb in b.then.follow_ups:
+                if fa.kind == fb.kind and self.duration(fa.due_in) != self.duration(fb.due_in):
+                    found.append(
+                        f"both add a `{fa.kind}` follow-up, due in {_span(self.duration(fa.due_in))} "
+                        f"and {_span(self.duration(fb.due_in))}"
+                    )
+        for name, va in a.then.derive:
+            for other, vb in b.then.derive:
+                if name == other and self.resolved(va) != self.resolved(vb):
+                    found.append(
+                        f"they derive `{name}` = {_shown(self.regions.resolve(va))} and "
+                        f"{_shown(self.regions.resolve(vb))}"
+                    )
+        return sorted(set(found), key=found.index)
+
+    def conflicts(self) -> Iterator[PolicyWarning]:
+        rules = self.bundle.rules
+        for a, b in itertools.combinations(rules, 2):
+            found = self._conflicts_between(a, b)
+            if not found:
+                continue
+            example = self._both_example(a, b)
+            if example is None:
+                continue
+            message = f"rules `{b.id}` and `{a.id}` ({a.source}) can both fire: " + "; ".join(found)
+            yield _warning("conflicting-effects", message, b.span, (b.id, a.id), example)
+
+    def _both_example(self, a: Rule, b: Rule) -> dict[str, Any] | None:
+        pairs = itertools.islice(itertools.product(self.solved(a), self.solved(b)), _MAX_PAIRS)
+        for (ta, _), (tb, _) in pairs:
+            solution = self.regions.solve(ta + tb)
+            if solution is None:
+                continue
+            ticket = self.example(solution)
+            if self.fires(ticket, a.id, b.id):
+                return ticket
+        return None
+
+    # -- ladder-gap --
+
+    def ladder_paths(self) -> list[str]:
+        """Ordered ticket facts that a role-requiring rule tests directly with a lower bound."""
+        paths: set[str] = set()
+        for rule in self.bundle.rules:
+            if not rule.then.require_role:
+                continue
+            for c, positive in _polar_compares(rule.when, True):
+                lower = (c.op in ("gt", "gte")) if positive else (c.op in ("lt", "lte"))
+                kind = FACT_TYPES[c.path].kind if c.path in FACT_TYPES else None
+                if lower and kind in ("money", "date", "datetime") and not isinstance(c.operand, FactRef):
+                    paths.add(c.path)
+        return sorted(paths)
+
+    def ladder_gaps(self) -> Iterator[PolicyWarning]:
+        for path in self.ladder_paths():
+            yield from self._ladder_gaps(path)
+
+    def _ladder_gaps(self, path: str) -> Iterator[PolicyWarning]:
+        compares = [c for rule in self.bundle.rules for c in _compares(rule.when) if c.path == path]
+        if any(isinstance(c.operand, FactRef) for c in compares) or _fact_ref_to(self.bundle.rules, path):
+            return  # breakpoints would depend on another fact
+        points = self.regions.points(path, [Lit(c, True) for c in compares])
+        contexts: list[Solution] = []
+        for rule in self.bundle.rules:
+            if rule.then.require_role and any(c.path == path for c in _compares(rule.when)):
+                contexts.extend(s for _, s in self.solved(rule))
+        seen: set[str] = set()
+        reported: set[tuple[str, ...]] = set()
+        section = path.split(".", 1)[0]
+        for context in contexts[:_MAX_CONTEXTS]:
+            sections = {**context.sections, section: True} if "." in path else dict(context.sections)
+            base = {**context.values, path: None}
+            key = json.dumps(self.regions.ticket(base, sections), sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            ladder: list[tuple[Any, Decision, dict[str, Any]]] = []
+            for point in points:
+                ticket = self.regions.ticket({**base, path: point}, sections)
+                decision = self.evaluate(ticket)
+                if decision is not None:
+                    ladder.append((point, decision, ticket))
+            gap = _first_gap(ladder)
+            if gap is None:
+                continue
+            (low, low_decision), (start, end, gap_decision, ticket) = gap
+            rules = tuple(low_decision.reasons.required_role)
+            if not rules or rules in reported:
+                continue
+            reported.add(rules)
+            rule = next(r for r in self.bundle.rules if r.id == rules[0])
+            values = f"{_shown(start)} to {_shown(end)}" if start != end else _shown(start)
+            message = (
+                f"`{path}` {values} requires {gap_decision.required_role} but {_shown(low)} requires "
+                f"{low_decision.required_role} (rule `{rule.id}`), other facts as in the example"
+            )
+            yield _warning("ladder-gap", message, rule.span, rules, ticket)
+
+    # -- unused-parameter --
+
+    def unused_parameters(self) -> Iterator[PolicyWarning]:
+        used = set(_params_refs(self.bundle.rules))
+        used.update(_params_refs(getattr(self.bundle, "invariants", ())))
+        for name, parameter in sorted(self.bundle.parameters.items()):
+            if name == "currency" or name in used:
+                continue  # the engine itself reads `currency`
+            message = f"parameter `{name}` is declared but no rule refers to it"
+            yield _warning("unused-parameter", message, parameter.span)
+
+    # -- near-duplicate-kind --
+
+    def near_duplicate_kinds(self) -> Iterator[PolicyWarning]:
+        for what, attribute in (("action", "actions"), ("follow-up", "follow_ups")):
+            uses: dict[str, list[Rule]] = {}
+            for rule in self.bundle.rules:
+                for effect in getattr(rule.then, attribute):
+                    uses.setdefault(effect.kind, []).append(rule)
+            for kind, rules in sorted(uses.items()):
+                if len(rules) != 1:
+                    continue
+                for other, other_rules in sorted(uses.items()):
+                    if other == kind or not _near(kind, other):
+                        continue
+                    if len(other_rules) == 1 and other_rules[0].span > rules[0].span:
+                        continue  # both used once: reported on the later one
+                    where = other_rules[0]
+                    message = (
+                        f"{what} kind `{kind}` is used only here, and `{other}` (rule `{where.id}`, "
+                        f"{where.source}) is a near-duplicate spelling: did you mean `{other}`?"
+                    )
+                    yield _warning("near-duplicate-kind", message, rules[0].span, (rules[0].id, where.id))
+                    break
+
+
+def _span(delta: timedelta) -> str:
+    """A duration in words: `4h`, `1d 2h 30m`, `0m`."""
+    minutes = int(delta.total_seconds()) // 60
+    parts = [(minutes // 1440, "d"), (minutes // 60 % 24, "h"), (minutes % 60, "m")]
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0m"
+
+
+def _nudged(value: object) -> list[Any]:
+    """A parameter value one unit down and up (money by a cent, dates by a day)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | date):
+        return []
+    unit: Any = Decimal("0.01") if isinstance(value, Decimal) else 1
+    if isinstance(value, date):
+        unit = timedelta(days=1)
+    return [value - unit, value + unit]
+
+
+def _near(a: str, b: str) -> bool:
+    """Whether two kinds are near-duplicate spellings (docs/analysis.md#near-duplicate-kind)."""
+    x, y = a.replace("_", ""), b.replace("_", "")
+    if x == y:
+        return True
+    shorter = min(len(x), len(y))
+    limit = 2 if shorter >= 10 else 1 if shorter >= 5 else 0
+    return _distance(x, y) <= limit
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance with adjacent transpositions (optimal string alignment)."""
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, rows[-2][j - 2] + 1)
+            row.append(cost)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def _compares(condition: Condition) -> Iterator[Compare]:
+    if isinstance(condition, Compare):
+        yield condition
+    elif isinstance(condition, Not):
+        yield from _compares(condition.item)
+    else:
+        for item in condition.items:
+            yield from _compares(item)
+
+
+def _polar_compares(condition: Condition, positive: bool) -> Iterator[tuple[Compare, bool]]:
+    if isinstance(condition, Compare):
+        yield condition, positive
+    elif isinstance(condition, Not):
+        yield from _polar_compares(condition.item, not positive)
+    else:
+        for item in condition.items:
+            yield from _polar_compares(item, positive)
+
+
+def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:
+    return any(
+        isinstance(c.operand, FactRef) and c.operand.path == path for r in rules for c in _compares(r.when)
+    )
+
+
+def _first_gap(
+    ladder: list[tuple[Any, Decision, dict[str, Any]]],
+) -> tuple[tuple[Any, Decision], tuple[Any, Any, Decision, dict[str, Any]]] | None:
+    """The first run of points requiring a lower role than the point before it, or None."""
+    for j in range(1, len(ladder)):
+        low, low_decision, _ = ladder[j - 1]
+        point, decision, ticket = ladder[j]
+        if role_rank(decision.required_role) < role_rank(low_decision.required_role):
+            end = point
+            for later, later_decision, _ in ladder[j + 1 :]:
+                if later_decision.required_role != decision.required_role:
+                    break
+                end = later
+            return (low, low_decision), (point, end, decision, ticket)
+    return None
