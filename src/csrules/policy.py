@@ -28,6 +28,7 @@ __all__ = [
     "Effects",
     "FactRef",
     "FollowUpEffect",
+    "Invariant",
     "Not",
     "NowPlus",
     "Op",
@@ -182,6 +183,30 @@ class Rule:
     tests_decision: bool
 
 
+InvariantKind = Literal["monotonic_in", "role_monotonic", "never"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """A property every decision of the bundle must have, checked by `csrules test`.
+
+    - `monotonic_in`: a larger value of `path` (all else equal) never lowers the required role;
+    - `role_monotonic`: a more senior acting agent never gets a worse outcome;
+    - `never`: no ticket satisfying `when` gets one of `outcomes` (when given) with one of
+      `roles` as its required role (when given).
+    """
+
+    id: str
+    description: str
+    kind: InvariantKind
+    span: SourceSpan
+    source: str  # stable "policies/file.yaml:LINE"
+    path: str | None = None
+    outcomes: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    when: AllOf = AllOf(())
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A validated policy bundle: rules in bundle order (files sorted by path, then file order)."""
@@ -191,6 +216,7 @@ class Bundle:
     derived: Mapping[str, DerivedFact]
     stages: int
     files: tuple[str, ...]
+    invariants: tuple[Invariant, ...] = ()  # not part of the digest: they decide nothing
     params: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ from .policy import (
     Effects,
     FactRef,
     FollowUpEffect,
+    Invariant,
     Not,
     NowPlus,
     Op,
@@ -42,7 +43,7 @@ from .policy import (
     Rule,
 )
 from .source import SourceSpan
-from .ticket import ATTRIBUTE_NAME, FACT_TYPES
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
 from .values import FactType, parse_money
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
@@ -129,6 +130,24 @@ class RuleDoc(_Shape):
     then: ThenDoc
 
 
+class NeverDoc(_Shape):
+    """`never:` a safety property: no ticket satisfying `when` gets this outcome / required role."""
+
+    outcome: str | list[str] | None = None  # values checked by the semantic pass, with one message
+    required_role: str | list[str] | None = None
+    when: Any = None
+
+
+class InvariantDoc(_Shape):
+    """An invariant: exactly one of `monotonic_in`, `role_monotonic: true`, `never`."""
+
+    id: Identifier
+    description: str
+    monotonic_in: str | None = None
+    role_monotonic: bool | None = None
+    never: NeverDoc | None = None
+
+
 class PolicyDocument(_Shape):
     """One policy file."""
 
@@ -137,6 +156,7 @@ class PolicyDocument(_Shape):
     parameters: dict[Identifier, ParameterDoc] = Field(default_factory=dict)
     derived: dict[Identifier, DerivedDoc] = Field(default_factory=dict)
     rules: list[RuleDoc] = Field(default_factory=list)
+    invariants: list[InvariantDoc] = Field(default_factory=list)
 
 
 _SHAPE_CODES = {
@@ -194,6 +214,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         (PolicyDocument, "parameters"): ParameterDoc,
         (PolicyDocument, "derived"): DerivedDoc,
         (PolicyDocument, "rules"): RuleDoc,
+        (PolicyDocument, "invariants"): InvariantDoc,
+        (InvariantDoc, "never"): NeverDoc,
         (RuleDoc, "then"): ThenDoc,
         (ThenDoc, "actions"): ActionDoc,
         (ThenDoc, "follow_ups"): FollowUpDoc,
@@ -772,6 +794,121 @@ class _Validator:
             )
         return out
 
+    def invariants(self, documents: Sequence[tuple[RawDocument, PolicyDocument]]) -> list[Invariant]:
+        out: list[Invariant] = []
+        seen: dict[str, SourceSpan] = {}
+        for doc, shape in documents:
+            for i, spec in enumerate(shape.invariants):
+                loc: Loc = ("invariants", i)
+                span = doc.span((*loc, "id"))
+                if spec.id in seen:
+                    self.problem(
+                        "invalid-invariant",
+                        f"duplicate invariant id `{spec.id}`",
+                        span,
+                        f"first defined at {seen[spec.id]}",
+                    )
+                    continue
+                seen[spec.id] = span
+                given = [
+                    k for k in ("monotonic_in", "role_monotonic", "never") if getattr(spec, k) is not None
+                ]
+                if len(given) != 1:
+                    found = ", ".join(f"`{k}`" for k in given) or "none"
+                    self.problem(
+                        "invalid-invariant",
+                        f"invariant `{spec.id}` needs exactly one of `monotonic_in`, `role_monotonic`, "
+                        f"`never`; found {found}",
+                        doc.spans.get(loc, span),
+                    )
+                    continue
+                base: dict[str, Any] = {
+                    "id": spec.id,
+                    "description": spec.description,
+                    "span": doc.spans.get(loc, span),
+                    "source": f"{doc.name}:{doc.spans.get(loc, span).line}",
+                }
+                if spec.monotonic_in is not None:
+                    path = spec.monotonic_in
+                    kind = FACT_TYPES[path].kind if path in FACT_TYPES else None
+                    if kind not in ("money", "integer"):
+                        numeric = [p for p, t in FACT_TYPES.items() if t.kind in ("money", "integer")]
+                        self.problem(
+                            "invalid-invariant",
+                            f"invariant `{spec.id}`: `monotonic_in` takes a money or integer ticket fact, "
+                            f"got `{path}`",
+                            doc.span((*loc, "monotonic_in")),
+                            _suggest(path, numeric) or "for example `request.amount`",
+                        )
+                        continue
+                    out.append(Invariant(kind="monotonic_in", path=path, **base))
+                elif spec.role_monotonic is not None:
+                    if spec.role_monotonic is not True:
+                        self.problem(
+                            "invalid-invariant",
+                            f"invariant `{spec.id}`: `role_monotonic` can only be `true`",
+                            doc.span((*loc, "role_monotonic")),
+                        )
+                        continue
+                    out.append(Invariant(kind="role_monotonic", **base))
+                elif spec.never is not None:
+                    invariant = self.never(doc, spec.never, (*loc, "never"), spec.id, base)
+                    if invariant is not None:
+                        out.append(invariant)
+        return out
+
+    def never(
+        self, doc: RawDocument, never: NeverDoc, loc: Loc, invariant_id: str, base: dict[str, Any]
+    ) -> Invariant | None:
+        if never.outcome is None and never.required_role is None:
+            self.problem(
+                "invalid-invariant",
+                f"invariant `{invariant_id}`: `never` needs `outcome`, `required_role` or both",
+                doc.span(loc),
+            )
+            return None
+        allowed = {"outcome": ("approve", "escalate", "deny"), "required_role": ROLES}
+        chosen: dict[str, tuple[str, ...]] = {}
+        for key, values in allowed.items():
+            raw = getattr(never, key)
+            given = () if raw is None else tuple(dict.fromkeys([raw] if isinstance(raw, str) else raw))
+            wrong = [v for v in given if v not in values]
+            if wrong:
+                self.problem(
+                    "invalid-value",
+                    f"invariant `{invariant_id}`: `{key}` takes "
+                    + ", ".join(values)
+                    + f" or a list of them, "
+                    f"got `{wrong[0]}`",
+                    doc.span((*loc, key)),
+                    _suggest(wrong[0], values),
+                )
+                return None
+            chosen[key] = given
+        tested: set[str] = set()
+        when_raw = never.when if never.when is not None else []
+        problems = len(self.problems)
+        parsed = self.condition(doc, when_raw, (*loc, "when"), "when", tested)
+        if len(self.problems) > problems:
+            return None
+        if tested:
+            self.problem(
+                "invalid-invariant",
+                f"invariant `{invariant_id}`: `when` may test ticket facts only, not "
+                + ", ".join("`decision.*`" if t == "decision" else f"`derived.{t}`" for t in sorted(tested)),
+                doc.span((*loc, "when")),
+                "state the property over the ticket; the decision is what the invariant constrains",
+            )
+            return None
+        when = parsed if isinstance(parsed, AllOf) else AllOf((parsed,) if parsed else ())
+        return Invariant(
+            kind="never",
+            outcomes=chosen["outcome"],
+            roles=chosen["required_role"],
+            when=when,
+            **base,
+        )
+
     def stages(self, rules: list[tuple[Rule, set[str]]]) -> tuple[list[Rule], int]:
         """Give each rule its forward-chaining stage; report cycles between derived facts."""
         derivers: dict[str, list[int]] = {}
@@ -862,6 +999,7 @@ def validate_bundle(documents: Sequence[RawDocument], params: object = None) -> 
         validator.declarations(doc, shape)
     validator.overrides(params or {})
     rules = validator.rules(shapes)
+    invariants = validator.invariants(shapes)
     staged, stages = validator.stages(rules)
     if validator.problems:
         raise PolicyError(validator.problems)
@@ -871,4 +1009,5 @@ def validate_bundle(documents: Sequence[RawDocument], params: object = None) -> 
         derived=validator.derived,
         stages=stages,
         files=tuple(doc.name for doc, _ in shapes),
+        invariants=tuple(invariants),
     )

@@ -24,8 +24,13 @@ def test_the_bundle_case_suite_passes() -> None:
     result = run("tests/policy_cases")
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
-    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
-    assert all(line.startswith("PASS  tests/policy_cases/") for line in lines[:-1])
+    cases = [line for line in lines if line.startswith("PASS  tests/policy_cases/")]
+    invariants = [line for line in lines if line.startswith("PASS  policies/")]
+    assert lines[-1] == f"{len(cases)} passed, 0 failed; invariants: 8 held, 0 violated"
+    assert len(cases) + len(invariants) == len(lines) - 1
+    assert invariants[0].startswith(
+        "PASS  policies/conduct.yaml:29  invariant abuse_never_handled_below_supervisor (211 tickets, "
+    )
 
 
 def test_a_failing_case_exits_1_with_the_report(tmp_path: Path) -> None:

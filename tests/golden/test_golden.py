@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import csrules
+from csrules.cli.main import main
 from csrules.render import pretty_json
 from tests.helpers import NOW, ROOT
 
@@ -49,3 +50,28 @@ def test_every_rule_of_the_bundle_fires_for_some_example(engine: csrules.Engine)
     for ticket in TICKETS:
         fired |= set(engine.evaluate(json.loads(ticket.read_text(encoding="utf-8")), now=NOW).trace.fired)
     assert fired == {r.id for r in engine.bundle.rules}
+
+
+def test_the_broken_change_walkthrough(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/testing.md's walkthrough: the supervisor limit lowered below the senior limit is
+    caught by an invariant, with the shrunk counterexample; the docs show this exact output."""
+    broken = tmp_path / "policies"
+    broken.mkdir()
+    for source in sorted((ROOT / "policies").glob("*.yaml")):
+        text = source.read_text(encoding="utf-8")
+        if source.name == "empowerment.yaml":
+            limit = "  supervisor_limit:\n    type: money\n    default: 100\n"
+            assert limit in text
+            text = text.replace(limit, limit.replace("100", "40"))
+        (broken / source.name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", "--policies", "policies"]) == 1
+    output = capsys.readouterr().out
+    check(request, HERE / "cli" / "test_broken_supervisor_limit.txt", output)
+    docs = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    assert f"```console\n$ csrules test --policies policies\n{output}```" in docs

@@ -202,6 +202,13 @@ class Engines:
             self._cache[key] = load(list(policies) if policies else None, params=dict(case.params) or None)
         return self._cache[key]
 
+    def as_written(self) -> list[Engine]:
+        """The engines loaded so far with their bundle's own parameters (no `params`), in load
+        order: the bundles whose invariants a test run checks. With an override, that bundle."""
+        if self._override and not any(not key[1] for key in self._cache):
+            self._cache[(self._override, ())] = load(list(self._override))
+        return [engine for key, engine in self._cache.items() if not key[1]]
+
 
 def _kinds(items: Sequence[Any]) -> list[str]:
     return sorted(item if isinstance(item, str) else item.kind for item in items)
@@ -270,11 +277,15 @@ def run_case(case: Case, engine: Engine) -> CaseResult:
     return CaseResult(case, tuple(_check(case, decision)), decision=decision)
 
 
-def run_cases(cases: Sequence[Case], policies: Sequence[str] | None = None) -> list[CaseResult]:
+def run_cases(
+    cases: Sequence[Case], policies: Sequence[str] | None = None, engines: Engines | None = None
+) -> list[CaseResult]:
     """Run every case; `policies` overrides the case files' own `policies`.
+
+    Pass `engines` to reuse loaded bundles afterwards (e.g. to check their invariants).
 
     Raises:
         PolicyError: the policies of a case (or its `params`) do not load.
     """
-    engines = Engines(policies)
+    engines = engines if engines is not None else Engines(policies)
     return [run_case(case, engines.get(case)) for case in cases]

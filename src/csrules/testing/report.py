@@ -3,14 +3,17 @@ not hold, then the trace steps that decided it. The wording of decisions comes f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..decision import Decision
 from ..explain import format_condition
 from .cases import CaseResult
+from .invariants import InvariantResult
 
-__all__ = ["describe_failure", "summary", "table"]
+__all__ = ["describe_failure", "describe_violation", "invariant_table", "summary", "table"]
 
 
 def _shown(value: Any) -> str:
@@ -55,7 +58,60 @@ def table(results: Sequence[CaseResult]) -> str:
     return "\n".join(lines)
 
 
-def summary(results: Sequence[CaseResult]) -> str:
-    """`N passed, N failed`."""
+def _compact(ticket: dict[str, Any]) -> str:
+    return json.dumps(ticket, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _deciding_steps(decision: Decision) -> list[str]:
+    """The fired rules that set the outcome or the required role, with their comparisons."""
+    deciding = {*decision.reasons.outcome, *decision.reasons.required_role}
+    lines: list[str] = []
+    for step in decision.trace.steps:
+        if step.rule in deciding:
+            lines.append(f"  {step.rule} [{step.source}] fired:")
+            lines += [f"    - {format_condition(c)}" for c in step.conditions]
+    return lines
+
+
+def describe_violation(result: InvariantResult) -> str:
+    """What went wrong, then the shrunk counterexample: each ticket, its decision and the steps
+    that decided it."""
+    invariant = result.invariant
+    lines = [f"invariant `{invariant.id}` ({invariant.source}) does not hold: {result.problem}"]
+    for witness in result.witnesses:
+        decision = witness.decision
+        at = f" at {witness.label}" if witness.label else ""
+        lines.append(f"  counterexample{at}: {_compact(witness.ticket)}")
+        lines.append(f"  decision: {decision.outcome}, required role {decision.required_role}")
+        lines += _deciding_steps(decision)
+    return "\n".join(lines)
+
+
+def invariant_table(results: Sequence[InvariantResult]) -> str:
+    """One line per invariant: PASS or FAIL, where, its id and how many tickets tried it."""
+    lines: list[str] = []
+    for result in results:
+        invariant = result.invariant
+        if invariant.kind == "never":
+            tried = f"{result.examples} tickets, {result.relevant} in its region"
+        elif invariant.kind == "role_monotonic":
+            tried = f"{result.examples} tickets, each at every role"
+        else:
+            tried = f"{result.examples} ticket pairs"
+        if result.passed:
+            lines.append(f"PASS  {invariant.source}  invariant {invariant.id} ({tried})")
+        else:
+            lines.append(f"FAIL  {invariant.source}  invariant {invariant.id}")
+            lines.append(f"      {result.problem}")
+            lines += ["      " + line for line in describe_violation(result).splitlines()[1:]]
+    return "\n".join(lines)
+
+
+def summary(results: Sequence[CaseResult], invariants: Sequence[InvariantResult] = ()) -> str:
+    """`N passed, N failed; invariants: N held, N violated` (each part when there is something)."""
     failed = sum(1 for r in results if not r.passed)
-    return f"{len(results) - failed} passed, {failed} failed"
+    parts = [f"{len(results) - failed} passed, {failed} failed"] if results or not invariants else []
+    if invariants:
+        violated = sum(1 for r in invariants if not r.passed)
+        parts.append(f"invariants: {len(invariants) - violated} held, {violated} violated")
+    return "; ".join(parts)

@@ -1,12 +1,14 @@
 """Hypothesis strategies for tickets, in their JSON (dict) form.
 
 `tickets()` draws every kind of valid ticket; keyword arguments pin fields, e.g.
-`tickets(agent_role="front_line", amounts=around([Decimal("20")]))`.
+`tickets(agent_role="front_line", amounts=around([Decimal("20")]))`. `tickets(engine=engine)`
+draws money facts at and around every limit the engine's bundle compares them with (`limits()`)
+half of the time, so boundaries are tried on every run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,9 +18,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("csrules.testing needs hypothesis: pip install 'csrules[testing]'") from exc
 
+from ..engine import Engine
+from ..policy import AllOf, AnyOf, Compare, Condition, Not, ParamRef
 from ..ticket import FACT_TYPES, ROLES
 
-__all__ = ["around", "money", "tickets"]
+__all__ = ["around", "boundaries", "limits", "money", "tickets"]
 
 _CENT = Decimal("0.01")
 
@@ -32,14 +36,53 @@ def money(max_value: Decimal = Decimal("1000")) -> st.SearchStrategy[Decimal]:
     return st.integers(0, int(max_value * 100)).map(lambda cents: Decimal(cents) * _CENT)
 
 
+def boundaries(limits: Iterable[Decimal]) -> list[Decimal]:
+    """Amounts at, one cent below and one cent above each limit (never below zero), sorted."""
+    return sorted({v for limit in limits for v in (limit - _CENT, limit, limit + _CENT) if v >= 0})
+
+
 def around(limits: Iterable[Decimal]) -> st.SearchStrategy[Decimal]:
     """Amounts at, one cent below and one cent above each limit (never below zero)."""
-    values = sorted({v for limit in limits for v in (limit - _CENT, limit, limit + _CENT) if v >= 0})
-    return st.sampled_from(values)
+    return st.sampled_from(boundaries(limits))
+
+
+def _compares(condition: Condition) -> Iterator[Compare]:
+    if isinstance(condition, Compare):
+        yield condition
+    elif isinstance(condition, AllOf | AnyOf):
+        for item in condition.items:
+            yield from _compares(item)
+    elif isinstance(condition, Not):
+        yield from _compares(condition.item)
+
+
+def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
+    """Every money value the bundle compares the fact `path` with (literals and parameters'
+    effective values, in rules and in `never` invariants), sorted."""
+    bundle = engine.bundle
+    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
+    found: set[Decimal] = set()
+    for compare in (c for condition in conditions for c in _compares(condition)):
+        if compare.path != path or compare.type.kind != "money":
+            continue
+        operand = compare.operand
+        values = operand if isinstance(operand, tuple) else (operand,)
+        for value in values:
+            resolved = bundle.params.get(value.name) if isinstance(value, ParamRef) else value
+            if isinstance(resolved, Decimal):
+                found.add(resolved)
+    return sorted(found)
 
 
 def _as_json(amount: Decimal) -> Any:
     return str(amount)
+
+
+def _money_for(
+    engine: Engine | None, path: str, default: st.SearchStrategy[Decimal]
+) -> st.SearchStrategy[Decimal]:
+    found = limits(engine, path) if engine is not None else []
+    return st.one_of(around(found), default) if found else default
 
 
 def tickets(
@@ -47,9 +90,23 @@ def tickets(
     agent_role: str | None = None,
     amounts: st.SearchStrategy[Decimal] | None = None,
     request_kind: str | None = None,
+    engine: Engine | None = None,
+    sections: Collection[str] = (),
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Valid tickets as JSON-form dicts; pinned fields take the given value or strategy."""
-    amount_strategy = amounts if amounts is not None else st.one_of(money(), money(Decimal("100000")))
+    """Valid tickets as JSON-form dicts; pinned fields take the given value or strategy.
+
+    Args:
+        agent_role: the acting agent's role (default: any).
+        amounts: the strategy for `request.amount` (default: 0 to 1,000, or up to 100,000).
+        request_kind: the request's kind (default: any).
+        engine: also draw money facts at and around the limits its bundle mentions.
+        sections: optional sections every ticket has, e.g. `("request",)`.
+    """
+    amount_strategy = (
+        amounts
+        if amounts is not None
+        else _money_for(engine, "request.amount", st.one_of(money(), money(Decimal("100000"))))
+    )
     base = date(2026, 1, 1)
     dates = st.integers(0, 400).map(lambda d: (base + timedelta(days=d)).isoformat())
     request = st.fixed_dictionaries(
@@ -64,10 +121,26 @@ def tickets(
             "on_sale": st.booleans(),
             "in_stock": st.booleans(),
         },
-        optional={"regular_price": money().map(_as_json), "sale_price": money().map(_as_json)},
+        optional={
+            "regular_price": _money_for(engine, "item.regular_price", money()).map(_as_json),
+            "sale_price": _money_for(engine, "item.sale_price", money()).map(_as_json),
+        },
     )
     promise = st.fixed_dictionaries({"delivery_date": dates, "earliest_feasible": dates})
     attribute = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.floats(-1e6, 1e6))
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "channel": st.sampled_from(_enum("channel")),
+        "severity": st.sampled_from(_enum("severity")),
+        "category": st.sampled_from(_enum("category")),
+        "request": request,
+        "item": item,
+        "promise": promise,
+        "attributes": st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3),
+    }
+    unknown = set(sections) - set(optional)
+    if unknown:
+        raise ValueError(f"unknown ticket sections {sorted(unknown)}; optional ones: {sorted(optional)}")
+    required = {name: optional.pop(name) for name in sorted(sections)}
     return st.fixed_dictionaries(
         {
             "id": st.from_regex(r"T-[0-9]{1,6}", fullmatch=True),
@@ -75,25 +148,18 @@ def tickets(
                 {"id": st.just("C-1")},
                 optional={
                     "tier": st.sampled_from(_enum("customer.tier")),
-                    "lifetime_value": st.one_of(money(Decimal("2000")), around([Decimal("1000")])).map(
-                        _as_json
-                    ),
+                    "lifetime_value": _money_for(
+                        engine,
+                        "customer.lifetime_value",
+                        st.one_of(money(Decimal("2000")), around([Decimal("1000")])),
+                    ).map(_as_json),
                     "abusive": st.booleans(),
                 },
             ),
             "agent": st.fixed_dictionaries(
                 {"id": st.just("A-1"), "role": st.just(agent_role) if agent_role else st.sampled_from(ROLES)}
             ),
+            **required,
         },
-        optional={
-            "channel": st.sampled_from(_enum("channel")),
-            "severity": st.sampled_from(_enum("severity")),
-            "category": st.sampled_from(_enum("category")),
-            "request": request,
-            "item": item,
-            "promise": promise,
-            "attributes": st.dictionaries(
-                st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3
-            ),
-        },
+        optional=optional,
     )

@@ -1,0 +1,304 @@
+"""Invariants: properties every decision of a bundle must have, checked with hypothesis.
+
+A policy file declares them under `invariants:` (docs/testing.md):
+
+- `monotonic_in: request.amount`: with everything else equal, a larger value never lowers the
+  required role;
+- `role_monotonic: true`: with everything else equal, a more senior acting agent never gets a
+  worse outcome (approve is better than escalate, escalate better than deny);
+- `never: {outcome, required_role, when}`: no ticket satisfying `when` gets that outcome and
+  required role (each may be a list; an absent one matches any).
+
+`check_invariant` first sweeps the boundaries: a minimal ticket at, one cent below and one cent
+above every limit the bundle compares `request.amount` with (all pairs of them for
+`monotonic_in`). Then it draws `examples` tickets with `strategies.tickets(engine=...)` and, on a
+violation, lets hypothesis shrink the ticket to a minimal counterexample, returned with its
+decisions (and so its traces). The sweep makes a violation at a limit certain to be found, and
+found at the smallest such amount; random tickets find the rest. Runs are deterministic for a
+given `seed`: no clock, no example database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, reject, settings
+from hypothesis import seed as seeded
+from hypothesis import strategies as st
+
+from ..conditions import evaluate_condition
+from ..decision import Decision, role_rank
+from ..engine import Engine
+from ..errors import TicketError
+from ..facts import fact_values
+from ..policy import Compare, Invariant
+from ..ticket import ROLES
+from .cases import DEFAULT_NOW
+from .strategies import around, boundaries, limits, money, tickets
+
+__all__ = ["DEFAULT_EXAMPLES", "InvariantResult", "Witness", "check_invariant", "check_invariants"]
+
+DEFAULT_EXAMPLES = 200
+"""Tickets (or ticket pairs) drawn per invariant unless the caller asks for another number."""
+
+OUTCOME_RANK = {"approve": 0, "escalate": 1, "deny": 2}
+"""Outcomes from best to worst for the acting agent (`role_monotonic`)."""
+
+_MINIMAL_SECTIONS: dict[str, dict[str, Any]] = {
+    "request": {"kind": "refund", "amount": "0.00"},
+    "item": {"sku": "SKU-1", "on_sale": False, "in_stock": True},
+    "promise": {"delivery_date": "2026-01-01", "earliest_feasible": "2026-01-01"},
+}
+_OPTIONAL_SECTIONS = set(_MINIMAL_SECTIONS)
+MAX_SWEEP = 300
+"""At most this many boundary examples per invariant (pairs of limits for `monotonic_in`)."""
+
+
+def _minimal(sections: tuple[str, ...] = ("request",)) -> dict[str, Any]:
+    """The smallest valid ticket, with `sections` filled with simple values."""
+    ticket: dict[str, Any] = {
+        "id": "T-0",
+        "customer": {"id": "C-1"},
+        "agent": {"id": "A-1", "role": "front_line"},
+    }
+    for section in sections:
+        ticket[section] = dict(_MINIMAL_SECTIONS[section])
+    return ticket
+
+
+def _sweep(engine: Engine) -> list[Decimal]:
+    """`request.amount` at, just below and just above every limit; 0.00 when there is none."""
+    return boundaries(limits(engine)) or [Decimal("0.00")]
+
+
+@dataclass(frozen=True)
+class Witness:
+    """One evaluated ticket of a counterexample; `label` says what distinguishes it from the
+    other one of a pair (empty for a `never` counterexample)."""
+
+    label: str
+    ticket: dict[str, Any]
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class InvariantResult:
+    """The result of checking one invariant on one engine.
+
+    `examples` counts the tickets (or pairs) tried; for `never`, `relevant` counts those on which
+    `when` held. A `never` invariant whose `when` held on no ticket was not tested, and fails.
+    """
+
+    invariant: Invariant
+    examples: int
+    relevant: int
+    problem: str | None = None
+    witnesses: tuple[Witness, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when no counterexample was found and the invariant was tested."""
+        return self.problem is None
+
+
+class _Violation(Exception):
+    def __init__(self, problem: str, witnesses: tuple[Witness, ...]) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.witnesses = witnesses
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        report_multiple_bugs=False,
+    )
+
+
+def _evaluate(engine: Engine, ticket: dict[str, Any], now: datetime) -> Decision:
+    try:
+        return engine.evaluate(ticket, now=now)
+    except TicketError:
+        reject()  # a generated ticket the Ticket model refuses: not a counterexample
+
+
+def _with(ticket: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `ticket` with the fact `path` set (its section must exist)."""
+    head, _, tail = path.partition(".")
+    out = dict(ticket)
+    if tail:
+        out[head] = {**out[head], tail: value}
+    else:
+        out[head] = value
+    return out
+
+
+def _shown(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _monotonic(engine: Engine, invariant: Invariant, now: datetime, counts: list[int]) -> Any:
+    path = invariant.path
+    if path is None:  # validate.py gives every monotonic_in invariant its path
+        raise ValueError(f"invariant `{invariant.id}` has no path")
+    head = path.split(".")[0]
+    found = limits(engine, path)
+    top = max([Decimal("1000"), *(2 * v for v in found)])
+    values = st.one_of(around(found), money(top)) if found else money(top)
+    sections = (head,) if head in _OPTIONAL_SECTIONS else ()
+
+    @given(tickets(engine=engine, sections=sections), values, values)
+    def probe(ticket: dict[str, Any], a: Decimal, b: Decimal) -> None:
+        low, high = sorted((a, b))
+        if low == high:
+            reject()
+        lower, higher = _with(ticket, path, str(low)), _with(ticket, path, str(high))
+        first, second = _evaluate(engine, lower, now), _evaluate(engine, higher, now)
+        counts[0] += 1
+        if role_rank(second.required_role) < role_rank(first.required_role):
+            raise _Violation(
+                f"{path} {_shown(low)} requires {first.required_role}, "
+                f"but the larger {_shown(high)} requires only {second.required_role}",
+                (
+                    Witness(f"{path} {_shown(low)}", lower, first),
+                    Witness(f"{path} {_shown(high)}", higher, second),
+                ),
+            )
+
+    base = _minimal(tuple(sorted({"request", *sections})))
+    points = boundaries(found) or [Decimal("0.00")]
+    pairs = [(a, b) for j, b in enumerate(points) for a in points[:j]][:MAX_SWEEP]
+    return _explicit(probe, [(base, a, b) for a, b in pairs])
+
+
+def _explicit(probe: Any, examples: list[tuple[Any, ...]]) -> Any:
+    """`probe` with explicit examples, run first and in the given order."""
+    for args in reversed(examples):  # each `example` decorator puts its example first
+        probe = example(*args)(probe)
+    return probe
+
+
+def _role_monotonic(engine: Engine, now: datetime, counts: list[int]) -> Any:
+    @given(tickets(engine=engine))
+    def probe(ticket: dict[str, Any]) -> None:
+        decided = [(role, _evaluate(engine, _with(ticket, "agent.role", role), now)) for role in ROLES]
+        counts[0] += 1
+        for i, (junior, first) in enumerate(decided):
+            for senior, second in decided[i + 1 :]:
+                if OUTCOME_RANK[second.outcome] > OUTCOME_RANK[first.outcome]:
+                    raise _Violation(
+                        f"a {junior} agent gets {first.outcome}, but a {senior} agent gets {second.outcome}",
+                        (
+                            Witness(f"agent.role {junior}", _with(ticket, "agent.role", junior), first),
+                            Witness(f"agent.role {senior}", _with(ticket, "agent.role", senior), second),
+                        ),
+                    )
+
+    base = _minimal()
+    return _explicit(probe, [(_with(base, "request.amount", str(v)),) for v in _sweep(engine)])
+
+
+def _pins(invariant: Invariant, sections: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """`path: value` equalities of `when` on facts every drawn ticket has: each is set half of
+    the time, so the invariant's region is reached often."""
+    out: list[tuple[str, Any]] = []
+    for item in invariant.when.items:
+        if not (isinstance(item, Compare) and item.op == "eq"):
+            continue
+        head = item.path.split(".")[0]
+        if (head in _OPTIONAL_SECTIONS and head not in sections) or head == "attributes":
+            continue
+        if item.type.kind in ("enum", "boolean"):
+            out.append((item.path, item.operand))
+    return out
+
+
+def _sections(invariant: Invariant) -> tuple[str, ...]:
+    """Optional sections `when` requires (a top-level comparison other than `exists`)."""
+    heads = {
+        item.path.split(".")[0]
+        for item in invariant.when.items
+        if isinstance(item, Compare) and item.op != "exists"
+    }
+    return tuple(sorted(heads & _OPTIONAL_SECTIONS))
+
+
+def _never(engine: Engine, invariant: Invariant, now: datetime, counts: list[int]) -> Any:
+    sections = _sections(invariant)
+    pins = _pins(invariant, sections)
+    params = engine.bundle.params
+    strategy = tickets(engine=engine, sections=sections)
+
+    @given(strategy, st.lists(st.booleans(), min_size=len(pins), max_size=len(pins)))
+    def probe(ticket: dict[str, Any], use: list[bool]) -> None:
+        for (path, value), chosen in zip(pins, use, strict=True):
+            if chosen:
+                ticket = _with(ticket, path, value)
+        decision = _evaluate(engine, ticket, now)
+        counts[0] += 1
+        if not evaluate_condition(invariant.when, fact_values(decision.trace.facts), params, None):
+            return
+        counts[1] += 1
+        outcome_hit = not invariant.outcomes or decision.outcome in invariant.outcomes
+        role_hit = not invariant.roles or decision.required_role in invariant.roles
+        if outcome_hit and role_hit:
+            got = f"outcome {decision.outcome}, required role {decision.required_role}"
+            raise _Violation(f"a ticket satisfying `when` gets {got}", (Witness("", ticket, decision),))
+
+    if "request" not in sections and not any(p.startswith("request.") for p, _ in pins):
+        sections = ("request", *sections)
+    base = _minimal(sections)
+    every = [True] * len(pins)
+    return _explicit(probe, [(_with(base, "request.amount", str(v)), every) for v in _sweep(engine)])
+
+
+def check_invariant(
+    engine: Engine,
+    invariant: Invariant,
+    *,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = 0,
+    now: datetime = DEFAULT_NOW,
+) -> InvariantResult:
+    """Check one invariant of `engine`'s bundle on `examples` generated tickets.
+
+    Returns the result, with the shrunk counterexample when the invariant does not hold.
+    """
+    counts = [0, 0]
+    if invariant.kind == "monotonic_in":
+        probe = _monotonic(engine, invariant, now, counts)
+    elif invariant.kind == "role_monotonic":
+        probe = _role_monotonic(engine, now, counts)
+    else:
+        probe = _never(engine, invariant, now, counts)
+    try:
+        seeded(seed)(_settings(examples)(probe))()
+    except _Violation as violation:
+        return InvariantResult(invariant, counts[0], counts[1], violation.problem, violation.witnesses)
+    if invariant.kind == "never" and counts[1] == 0:
+        problem = f"`when` held on none of the {counts[0]} tickets tried: the invariant was not tested"
+        return InvariantResult(invariant, counts[0], 0, problem)
+    return InvariantResult(invariant, counts[0], counts[1])
+
+
+def check_invariants(
+    engine: Engine,
+    *,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = 0,
+    now: datetime = DEFAULT_NOW,
+) -> list[InvariantResult]:
+    """Check every invariant the bundle declares, in bundle order."""
+    return [
+        check_invariant(engine, invariant, examples=examples, seed=seed, now=now)
+        for invariant in engine.bundle.invariants
+    ]

@@ -1,0 +1,258 @@
+"""Invariants declared in policy files: validation, checking with shrunk counterexamples, strategies."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+import csrules
+from csrules.testing.invariants import check_invariant, check_invariants
+from csrules.testing.strategies import limits, tickets
+from tests.helpers import write_policy
+
+EXAMPLES = 100
+
+RULE = """\
+rules:
+  - id: over_twenty
+    description: Over twenty
+    rationale: A senior decides above twenty.
+    when: [{request.amount: {gt: 20}}]
+    then: {require_role: senior}
+"""
+
+# Band rules with a gap above 50 and a rule that makes seniority hurt: every kind of violation.
+BROKEN = """\
+rules:
+  - id: senior_band
+    description: Senior band
+    rationale: Amounts above 20 up to 50 go to a senior.
+    when:
+      - request.amount: {gt: 20}
+      - request.amount: {lte: 50}
+    then: {require_role: senior}
+  - id: supervisor_band
+    description: Supervisor band
+    rationale: Amounts above 60 go to a supervisor.
+    when:
+      - request.amount: {gt: 60}
+    then: {require_role: supervisor}
+  - id: managers_deny
+    description: Managers may not grant goodwill
+    rationale: Made up so that seniority hurts.
+    when:
+      - agent.role: manager
+      - request.kind: goodwill
+    then: {deny: true}
+invariants:
+  - id: monotonic
+    description: A larger amount never needs a less senior employee.
+    monotonic_in: request.amount
+  - id: roles
+    description: Seniority never hurts.
+    role_monotonic: true
+  - id: vacuous
+    description: Tests an attribute no generated ticket has.
+    never: {outcome: deny, when: [{attributes.zzz: 5}]}
+  - id: no_goodwill_denial
+    description: Goodwill is never denied.
+    never: {outcome: deny, when: [{request.kind: goodwill}]}
+"""
+
+
+def load_text(tmp_path: Path, text: str) -> csrules.Engine:
+    return csrules.load([write_policy(tmp_path, text)])
+
+
+def problems(tmp_path: Path, invariants: str) -> list[str]:
+    path = write_policy(tmp_path, RULE + "invariants:\n" + invariants)
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load([path])
+    return [f"{d.span.line}:{d.span.column} {d.code}: {d.message}" for d in info.value.diagnostics if d.span]
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def test_the_three_kinds_load_as_declared(tmp_path: Path) -> None:
+    engine = load_text(
+        tmp_path,
+        RULE
+        + "invariants:\n"
+        + "  - {id: a, description: d, monotonic_in: request.amount}\n"
+        + "  - {id: b, description: d, role_monotonic: true}\n"
+        + "  - id: c\n    description: d\n"
+        + "    never: {outcome: [approve, approve], required_role: senior, when: [{customer.abusive: true}]}\n",
+    )
+    a, b, c = engine.bundle.invariants
+    assert (a.kind, a.path, a.source) == ("monotonic_in", "request.amount", "policy.yaml:8")
+    assert (b.kind, b.path) == ("role_monotonic", None)
+    assert (c.kind, c.outcomes, c.roles) == ("never", ("approve",), ("senior",))
+    assert [(x.path, x.op, x.operand) for x in c.when.items] == [("customer.abusive", "eq", True)]
+
+
+def test_invariants_do_not_change_the_policy_digest(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "declared").mkdir()
+    plain = load_text(tmp_path / "plain", RULE)
+    declared = load_text(
+        tmp_path / "declared", RULE + "invariants:\n  - {id: b, description: d, role_monotonic: true}\n"
+    )
+    assert plain.policy_digest == declared.policy_digest
+
+
+@pytest.mark.parametrize(
+    ("invariants", "expected"),
+    [
+        (
+            "  - {id: a, description: d, monotonic_in: request.kind}\n",
+            "8:43 invalid-invariant: invariant `a`: `monotonic_in` takes a money or integer ticket fact, got `request.kind`",
+        ),
+        (
+            "  - {id: a, description: d, role_monotonic: true, monotonic_in: request.amount}\n",
+            "8:5 invalid-invariant: invariant `a` needs exactly one of `monotonic_in`, `role_monotonic`, `never`; found `monotonic_in`, `role_monotonic`",
+        ),
+        (
+            "  - {id: a, description: d}\n",
+            "8:5 invalid-invariant: invariant `a` needs exactly one of `monotonic_in`, `role_monotonic`, `never`; found none",
+        ),
+        (
+            "  - {id: a, description: d, role_monotonic: false}\n",
+            "8:45 invalid-invariant: invariant `a`: `role_monotonic` can only be `true`",
+        ),
+        (
+            "  - {id: a, description: d, never: {when: []}}\n",
+            "8:36 invalid-invariant: invariant `a`: `never` needs `outcome`, `required_role` or both",
+        ),
+        (
+            "  - {id: a, description: d, never: {outcome: deny, when: {decision.outcome: approve}}}\n",
+            "8:58 invalid-invariant: invariant `a`: `when` may test ticket facts only, not `decision.*`",
+        ),
+        (
+            "  - {id: a, description: d, never: {outcome: deny, when: {request.amont: 5}}}\n",
+            "8:59 unknown-fact-path: unknown fact path `request.amont`",
+        ),
+        (
+            "  - {id: a, description: d, never: {outcome: maybe}}\n",
+            "8:46 invalid-value: invariant `a`: `outcome` takes approve, escalate, deny or a list of them, got `maybe`",
+        ),
+        (
+            "  - {id: a, description: d, role_monotonic: true}\n  - {id: a, description: e, role_monotonic: true}\n",
+            "9:10 invalid-invariant: duplicate invariant id `a`",
+        ),
+    ],
+)
+def test_invalid_invariants_are_policy_errors(tmp_path: Path, invariants: str, expected: str) -> None:
+    assert problems(tmp_path, invariants)[0] == expected
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+def test_the_default_bundle_meets_its_invariants() -> None:
+    results = check_invariants(csrules.load(), examples=EXAMPLES)
+    assert [(r.invariant.id, r.passed) for r in results] == [
+        ("abuse_never_handled_below_supervisor", True),
+        ("larger_amount_never_lowers_role", True),
+        ("seniority_never_hurts", True),
+        ("front_line_decides_up_to_front_line_limit", True),
+        ("senior_decides_up_to_senior_limit", True),
+        ("supervisor_decides_up_to_supervisor_limit", True),
+        ("manager_decides_above_supervisor_limit", True),
+        ("raincheck_only_for_sale_items", True),
+    ]
+    # Every check ran the boundary sweep and its random examples; every `never` reached its region.
+    assert all(r.examples > EXAMPLES for r in results)
+    assert all(r.relevant >= EXAMPLES // 10 for r in results if r.invariant.kind == "never")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_supervisor_limit_below_the_senior_limit_is_caught_at_the_boundary(seed: int) -> None:
+    engine = csrules.load(params={"supervisor_limit": 40})
+    invariant = next(i for i in engine.bundle.invariants if i.id == "senior_decides_up_to_senior_limit")
+    result = check_invariant(engine, invariant, examples=EXAMPLES, seed=seed)
+    assert not result.passed
+    assert result.problem == "a ticket satisfying `when` gets outcome escalate, required role manager"
+    assert result.examples == 8  # the sweep: 0.00, 0.01, 19.99, 20.00, 20.01, 39.99, 40.00, 40.01
+    (witness,) = result.witnesses
+    assert witness.ticket["request"]["amount"] == "40.01"
+    assert witness.decision.required_role == "manager"
+    assert witness.decision.reasons.required_role == ["over_supervisor_limit"]
+
+
+def test_every_other_invariant_still_holds_with_the_broken_limit() -> None:
+    engine = csrules.load(params={"supervisor_limit": 40})
+    failed = [r.invariant.id for r in check_invariants(engine, examples=EXAMPLES) if not r.passed]
+    assert failed == ["senior_decides_up_to_senior_limit"]
+
+
+def test_each_kind_of_violation_with_its_counterexample(tmp_path: Path) -> None:
+    results = {r.invariant.id: r for r in check_invariants(load_text(tmp_path, BROKEN), examples=EXAMPLES)}
+
+    monotonic = results["monotonic"]
+    assert (
+        monotonic.problem
+        == "request.amount 20.01 requires senior, but the larger 50.01 requires only front_line"
+    )
+    low, high = monotonic.witnesses
+    assert (low.label, high.label) == ("request.amount 20.01", "request.amount 50.01")
+    assert (low.decision.required_role, high.decision.required_role) == ("senior", "front_line")
+    assert {k: v for k, v in low.ticket.items() if k != "request"} == {
+        k: v for k, v in high.ticket.items() if k != "request"
+    }
+
+    roles = results["roles"]
+    assert roles.problem == "a front_line agent gets approve, but a manager agent gets deny"
+    junior, senior = roles.witnesses
+    assert (junior.ticket["agent"]["role"], senior.ticket["agent"]["role"]) == ("front_line", "manager")
+    assert senior.decision.reasons.outcome == ["managers_deny"]
+
+    vacuous = results["vacuous"]
+    assert vacuous.examples == EXAMPLES + 9  # the sweep: 19.99 ... 60.01 around the three limits
+    assert vacuous.problem == "`when` held on none of the 109 tickets tried: the invariant was not tested"
+    assert (vacuous.relevant, vacuous.witnesses) == (0, ())
+
+    never = results["no_goodwill_denial"]
+    (witness,) = never.witnesses
+    assert never.problem == "a ticket satisfying `when` gets outcome deny, required role front_line"
+    assert (witness.ticket["request"]["kind"], witness.ticket["agent"]["role"]) == ("goodwill", "manager")
+
+
+def test_checking_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    engine = load_text(tmp_path, BROKEN)
+    first = check_invariants(engine, examples=EXAMPLES, seed=7)
+    second = check_invariants(engine, examples=EXAMPLES, seed=7)
+    assert [(r.problem, r.examples, r.relevant, [w.ticket for w in r.witnesses]) for r in first] == [
+        (r.problem, r.examples, r.relevant, [w.ticket for w in r.witnesses]) for r in second
+    ]
+
+
+# --- strategies --------------------------------------------------------------------------------
+
+
+def test_limits_are_the_values_the_bundle_compares_a_fact_with() -> None:
+    engine = csrules.load()
+    assert limits(engine) == [Decimal("0.00"), Decimal("20.00"), Decimal("50.00"), Decimal("100.00")]
+    assert limits(engine, "customer.lifetime_value") == [Decimal("1000.00")]
+    assert limits(engine, "item.regular_price") == []
+    assert limits(csrules.load(params={"supervisor_limit": 75})) == [
+        Decimal("0.00"),
+        Decimal("20.00"),
+        Decimal("50.00"),
+        Decimal("75.00"),
+    ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(tickets(sections=("request", "item")))
+def test_required_sections_are_always_drawn(ticket: dict[str, object]) -> None:
+    assert {"request", "item"} <= set(ticket)
+    csrules.load().evaluate(ticket)
+
+
+def test_an_unknown_section_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown ticket sections \['requests'\]"):
+        tickets(sections=("requests",))
