@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     cases = commands.add_parser("test", help="run policy test cases (*.cases.yaml)")
     cases.add_argument("paths", nargs="*", help="case files or directories (default: the current directory)")
     cases.add_argument("--policies", action="append", help="policies to test instead of each case file's own")
+    cases.add_argument(
+        "--examples",
+        type=int,
+        default=200,
+        metavar="N",
+        help="tickets drawn per invariant (default: 200; 0 skips the invariants)",
+    )
+    cases.add_argument("--seed", type=int, default=0, help="seed of the invariant search (default: 0)")
 
     check = commands.add_parser("check", help="validate policy files")
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
