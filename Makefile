@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format demo bench golden soak clean
+.PHONY: help install test lint format demo bench golden schemas soak clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ demo: $(STAMP) ## evaluate the example tickets with the default bundle and print
 
 golden: $(STAMP) ## regenerate golden trace/explain/CLI snapshots (review the diff like code)
 	$(BIN)/python -m pytest -q tests/golden --update-golden
+
+schemas: $(STAMP) ## regenerate the JSON Schemas shipped in src/csrules/schemas/ from the models
+	$(BIN)/csrules schema policy --generate --output src/csrules/schemas/policy.schema.json
+	$(BIN)/csrules schema ticket --generate --output src/csrules/schemas/ticket.schema.json
 
 bench: $(STAMP) ## run the benchmarks (figures and ratios printed, nothing asserted)
 	$(BIN)/python benchmarks/bench_evaluate.py

@@ -23,6 +23,7 @@ STAGES = [
     "analyze",
     "explain",
     "render",
+    "schema",
     "testing",
     "cli",
 ]

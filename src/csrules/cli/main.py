@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, eval, test
+from . import check, eval, schema, test
 from ._common import ExitCode
 
 
@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
     check.add_argument("--strict", action="store_true", help="exit 1 when the analysis finds any warning")
     check.add_argument("--format", choices=("text", "json"), default="text")
+
+    schemas = commands.add_parser("schema", help="print the JSON Schema of policy files or tickets")
+    schemas.add_argument("name", choices=sorted(schema.GENERATORS), help="which schema")
+    schemas.add_argument("--output", metavar="FILE", help="write the schema to FILE instead")
+    schemas.add_argument(
+        "--generate", action="store_true", help="generate from the models instead of the shipped file"
+    )
     return parser
 
 
@@ -68,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
-        command = {"eval": eval, "check": check, "test": test}[args.command]
+        command = {"eval": eval, "check": check, "test": test, "schema": schema}[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
         print(f"csrules: engine error: {exc}", file=sys.stderr)

@@ -1,0 +1,47 @@
+"""`csrules schema policy|ticket`: print the JSON Schema shipped in the package, or write it to a file.
+
+The shipped files (`csrules/schemas/*.schema.json`) are generated from the models by
+`csrules schema NAME --generate --output ...` (`make schemas`); a test keeps them up to date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..schema import policy_schema, ticket_schema
+from ._common import ExitCode, UsageError
+
+__all__ = ["GENERATORS", "generate", "run", "shipped"]
+
+GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {"policy": policy_schema, "ticket": ticket_schema}
+"""Schema names, and the function that generates each from the models."""
+
+
+def shipped(name: str) -> str:
+    """The text of the schema file shipped in the package."""
+    return (resources.files("csrules") / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
+
+
+def generate(name: str) -> str:
+    """The schema generated from the models, as the shipped files hold it: sorted keys, indented."""
+    return json.dumps(GENERATORS[name](), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """Print (or write to --output) the shipped schema, or with --generate a freshly generated one."""
+    text = generate(args.name) if args.generate else shipped(args.name)
+    if args.output is None:
+        out.write(text)
+        return ExitCode.OK
+    path = Path(args.output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the schema: {exc.strerror or exc}") from None
+    return ExitCode.OK

@@ -1,0 +1,212 @@
+"""`csrules schema`: the shipped JSON Schemas are up to date and agree with csrules on real files.
+
+Documents are validated against the schemas generated in-process; `test_shipped_schema_is_up_to_date`
+ties those to the shipped files, so a stale file fails one test with the fix in its message.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from csrules.load import read_document
+from csrules.schema import POLICY_SCHEMA_ID, TICKET_SCHEMA_ID, policy_schema, ticket_schema
+from tests.helpers import ROOT, make_ticket
+from tests.test_docs import POLICIES as DOC_POLICIES
+
+POLICY_FILES = sorted((ROOT / "policies").glob("*.yaml"))
+TICKET_FILES = sorted((ROOT / "examples" / "tickets").glob("*.json"))
+RULE = {"id": "r", "description": "d", "rationale": "r", "then": {"deny": True}}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "csrules", "schema", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+
+
+def as_json(value: Any) -> Any:
+    """Policy data as an editor sees it: YAML dates are strings, decimals JSON numbers."""
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_json(item) for item in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def policy_data(path: Path) -> Any:
+    """A policy file read as csrules reads it (YAML 1.2 scalars), in its JSON form."""
+    return as_json(read_document(path).data)
+
+
+def problems(schema: dict[str, Any], instance: Any) -> list[tuple[str, str]]:
+    """(JSON pointer, message) of every schema violation, sorted."""
+    validator = jsonschema.Draft202012Validator(schema)
+    return sorted(
+        ("".join(f"/{part}" for part in error.absolute_path), error.message)
+        for error in validator.iter_errors(instance)
+    )
+
+
+@pytest.mark.parametrize(("name", "schema_id", "title"), [
+    ("policy", POLICY_SCHEMA_ID, "csrules policy file"),
+    ("ticket", TICKET_SCHEMA_ID, "csrules ticket"),
+])  # fmt: skip
+def test_schema_command_prints_the_schema(name: str, schema_id: str, title: str) -> None:
+    result = run(name)
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert (schema["$schema"], schema["$id"], schema["title"]) == (
+        "https://json-schema.org/draft/2020-12/schema",
+        schema_id,
+        title,
+    )
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("name", ["policy", "ticket"])
+def test_shipped_schema_is_up_to_date(name: str) -> None:
+    """The files in src/csrules/schemas/ are what the models generate now."""
+    shipped = run(name)
+    generated = run(name, "--generate")
+    assert shipped.returncode == generated.returncode == 0, shipped.stderr + generated.stderr
+    assert shipped.stdout == generated.stdout, (
+        f"src/csrules/schemas/{name}.schema.json is out of date: run `make schemas` and commit the result"
+    )
+    assert shipped.stdout.endswith("}\n")
+
+
+def test_output_writes_the_file_and_prints_nothing(tmp_path: Path) -> None:
+    target = tmp_path / ".csrules" / "policy.schema.json"
+    result = run("policy", "--output", str(target))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert target.read_text(encoding="utf-8") == run("policy").stdout
+
+
+def test_unknown_schema_name_is_a_usage_error() -> None:
+    result = run("rules")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "argument name: invalid choice: 'rules'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    result = run("policy", "--output", str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"csrules: error: {tmp_path}: cannot write the schema: Is a directory\n"
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=[p.name for p in POLICY_FILES])
+def test_every_bundled_policy_file_is_valid(path: Path) -> None:
+    assert problems(policy_schema(), policy_data(path)) == []
+
+
+@pytest.mark.parametrize(("name", "text"), DOC_POLICIES, ids=[n for n, _ in DOC_POLICIES])
+def test_every_policy_in_the_docs_is_valid(name: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "example.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert problems(policy_schema(), policy_data(path)) == []
+
+
+@pytest.mark.parametrize("path", TICKET_FILES, ids=[p.name for p in TICKET_FILES])
+def test_every_example_ticket_is_valid(path: Path) -> None:
+    assert problems(ticket_schema(), json.loads(path.read_text(encoding="utf-8"))) == []
+
+
+def rule_with(when: Any) -> dict[str, Any]:
+    return {"rules": [{**RULE, "when": when}]}
+
+
+@pytest.mark.parametrize("when", [
+    None,
+    [],
+    {"request.amount": {"gt": 20}},
+    [{"severity": "high", "channel": "phone"}],
+    [{"request.amount": {"gt": {"param": "front_line_limit"}, "lte": 100}}],
+    [{"promise.delivery_date": {"lt": {"fact": "promise.earliest_feasible"}}}],
+    [{"promise.delivery_date": {"gte": "2026-12-01"}}, {"opened_at": {"lt": "2026-11-23T10:00:00Z"}}],
+    [{"customer.tier": {"in": ["loyal", "advocate"]}}, {"item.sale_price": {"exists": True}}],
+    [{"customer.tier": {"param": "vip_tier"}}],
+    [{"attributes.score": {"gt": 20}}, {"attributes.vip": "gold"}, {"derived.high_value": False}],
+    [{"decision.outcome": "escalate"}],
+    {"any": [{"severity": "urgent"}, [{"channel": "phone"}, {"category": "billing"}]]},
+    [{"not": {"all": [{"item.on_sale": True}, {"item.in_stock": False}]}}],
+    {"not": [{"severity": "low"}]},
+])  # fmt: skip
+def test_the_condition_language_is_accepted(when: Any) -> None:
+    assert problems(policy_schema(), rule_with(when)) == []
+
+
+@pytest.mark.parametrize(("document", "problem"), [
+    ({"rules": [RULE], "rulez": []}, ("", "Additional properties are not allowed ('rulez' was unexpected)")),
+    ({"rules": [{"id": "r", "description": "d", "rationale": "r"}]}, ("/rules/0", "'then' is a required property")),
+    ({"rules": [{**RULE, "then": {}}]}, ("/rules/0/then", "{} should be non-empty")),
+    ({"rules": [{**RULE, "id": "Refund"}]}, ("/rules/0/id", "'Refund' does not match '^[a-z][a-z0-9_]{0,63}$'")),
+    ({"rules": [{**RULE, "then": {"require_role": "ceo"}}]}, ("/rules/0/then/require_role", "'ceo' is not valid under any of the given schemas")),
+    ({"parameters": {"limit": {"type": "money"}}}, ("/parameters/limit", "'default' is a required property")),
+    ({"parameters": {"Limit": {"type": "money", "default": 1}}}, ("/parameters", "'Limit' does not match any of the regexes: '^[a-z][a-z0-9_]{0,63}$'")),
+    ({"rules": [{**RULE, "then": {"follow_ups": [{"kind": "call", "due_in": {"weeks": 1}}]}}]}, ("/rules/0/then/follow_ups/0/due_in", "Additional properties are not allowed ('weeks' was unexpected)")),
+])  # fmt: skip
+def test_bad_documents_are_rejected(document: dict[str, Any], problem: tuple[str, str]) -> None:
+    assert problems(policy_schema(), document) == [problem]
+
+
+@pytest.mark.parametrize("when", [
+    [{"request.amount": {"greater": 5}}],
+    [{"request.amount": -5}],
+    [{"request.amount": "20"}],
+    [{"request.amount": {"gt": {"fact": "item.sku"}}}],
+    [{"request.amount": {"in": []}}],
+    [{"request.amount": {"in": {"param": "limit"}}}],
+    [{"request.amount": {"exists": "yes"}}],
+    [{"severity": "hgih"}],
+    [{"severity": {"gt": "high"}}],
+    [{"item.onsale": True}],
+    [{"attributes.Score": 1}],
+    [{"attributes.score": {"gt": "20"}}],
+    [{"derived.high_value": {"fact": "item.on_sale"}}],
+    [{"all": [{"severity": "high"}], "channel": "phone"}],
+    {"any": []},
+    {"not": []},
+    [[]],
+    [{}],
+    ["severity"],
+])  # fmt: skip
+def test_bad_conditions_are_rejected(when: Any) -> None:
+    """Each of these is also a PolicyError in csrules (see tests/unit/test_validate.py)."""
+    assert problems(policy_schema(), rule_with(when)) == [
+        ("/rules/0/when", f"{when!r} is not valid under any of the given schemas")
+    ]
+
+
+@pytest.mark.parametrize(("part", "value", "problem"), [
+    ("channel", "fax", ("/channel", "'fax' is not one of ['in_store', 'phone', 'email', 'chat', 'web']")),
+    ("unknown", 1, ("", "Additional properties are not allowed ('unknown' was unexpected)")),
+    ("customer", {"id": "C-1", "lifetime_value": -5}, ("/customer/lifetime_value", "-5 is not valid under any of the given schemas")),
+    ("customer", {"id": "C-1", "tier": "gold"}, ("/customer/tier", "'gold' is not one of ['one_time', 'occasional', 'frequent', 'loyal', 'advocate']")),
+    ("attributes", {"Vip": True}, ("/attributes", "'Vip' does not match any of the regexes: '^[a-z_][a-z0-9_]{0,63}$'")),
+    ("attributes", {"tags": ["a"]}, ("/attributes/tags", "['a'] is not valid under any of the given schemas")),
+    ("id", "", ("/id", "'' should be non-empty")),
+    ("request", {"kind": "refund"}, ("/request", "{'kind': 'refund'} is not valid under any of the given schemas")),
+])  # fmt: skip
+def test_bad_tickets_are_rejected(part: str, value: Any, problem: tuple[str, str]) -> None:
+    """Each of these is also a TicketError in csrules."""
+    assert problems(ticket_schema(), make_ticket(**{part: value})) == [problem]
