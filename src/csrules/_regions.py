@@ -36,7 +36,7 @@ from .policy import DECISION_TYPES, AllOf, AnyOf, Bundle, Compare, Condition, Fa
 from .ticket import FACT_TYPES
 from .values import MONEY_MAX
 
-__all__ = ["MAX_TERMS", "Lit", "Regions", "Solution", "Term", "TooLarge", "json_form"]
+__all__ = ["MAX_TERMS", "Lit", "Regions", "Solution", "Term", "TooLarge", "json_form", "section_of"]
 
 MAX_TERMS = 256
 """Largest DNF a condition may expand to; beyond it the rule is not analysed."""
@@ -94,7 +94,8 @@ class Solution:
     exact: bool
 
 
-def _section(path: str) -> str | None:
+def section_of(path: str) -> str | None:
+    """The optional ticket section a fact belongs to (`request`, `item`, `promise`), or None."""
     head = path.split(".", 1)[0]
     return head if head in _SECTIONS else None
 
@@ -279,7 +280,7 @@ class Regions:
         values: dict[str, Any] = {}
         sections: dict[str, bool] = {}
         for path, found in solutions.items():
-            section = _section(path)
+            section = section_of(path)
             if section is not None:
                 continue
             present = [v for v in found if v is not None]

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form
+from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form, section_of
 from .decision import Decision, role_rank
 from .engine import Engine
 from .errors import Error
@@ -394,9 +394,9 @@ class _Analysis:
                 contexts.extend(s for _, s in self.solved(rule))
         seen: set[str] = set()
         reported: set[tuple[str, ...]] = set()
-        section = path.split(".", 1)[0]
+        section = section_of(path)
         for context in contexts[:_MAX_CONTEXTS]:
-            sections = {**context.sections, section: True} if "." in path else dict(context.sections)
+            sections = {**context.sections, section: True} if section else dict(context.sections)
             base = {**context.values, path: None}
             key = json.dumps(self.regions.ticket(base, sections), sort_keys=True)
             if key in seen:

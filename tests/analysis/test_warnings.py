@@ -1,0 +1,424 @@
+"""Each analysis warning: a policy that gets it (exact code, rules, file:line, a verified example)
+and a close variant that does not."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from csrules import PolicyWarning, analyze
+from csrules.analyze import ANALYSIS_NOW
+
+HEAD = """\
+parameters:
+  limit: {type: money, default: 20, description: d}
+  other_limit: {type: money, default: 20, description: d}
+  hours: {type: integer, default: 4, description: d}
+derived:
+  vip: {type: boolean, default: false, description: d}
+rules:
+"""
+
+
+def rule(rule_id: str, when: str, then: str) -> str:
+    """One rule in YAML; `when` and `then` are YAML blocks (mappings or lists)."""
+    when_block = textwrap.indent(textwrap.dedent(when).strip(), "      ")
+    then_block = textwrap.indent(textwrap.dedent(then).strip(), "      ")
+    return (
+        f"  - id: {rule_id}\n    description: {rule_id}\n    rationale: r\n"
+        f"    when:\n{when_block}\n    then:\n{then_block}\n"
+    )
+
+
+def bundle(tmp_path: Path, *rules: str, head: str = HEAD) -> csrules.Engine:
+    path = tmp_path / "policy.yaml"
+    path.write_text(head + "".join(rules), encoding="utf-8")
+    return csrules.load(path)
+
+
+def line_of(engine: csrules.Engine, rule_id: str) -> int:
+    text = Path(engine.bundle.rules[0].span.file).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(text, 1) if line == f"  - id: {rule_id}")
+
+
+def found(engine: csrules.Engine, code: str) -> list[PolicyWarning]:
+    return [w for w in analyze(engine) if w.code == code]
+
+
+def fired(engine: csrules.Engine, example: dict[str, Any] | None) -> list[str]:
+    assert example is not None
+    return engine.evaluate(example, now=ANALYSIS_NOW).trace.fired
+
+
+def only(warnings: list[PolicyWarning]) -> PolicyWarning:
+    assert len(warnings) == 1, [str(w) for w in warnings]
+    return warnings[0]
+
+
+# -- never-fires -----------------------------------------------------------------------------------
+
+
+def test_contradictory_amount_bounds_never_fire(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        rule("impossible", "- request.amount: {gt: 100}\n- request.amount: {lt: 50}", "require_role: senior"),
+    )
+    warning = only(found(engine, "never-fires"))
+    assert warning.rules == ("impossible",)
+    assert (Path(warning.span.file).name, warning.span.line) == ("policy.yaml", line_of(engine, "impossible"))
+    assert "`request.amount gt 100.00` (when[0].request.amount, line 12)" in warning.message
+    assert "contradicts `request.amount lt 50.00` (when[1].request.amount, line 13)" in warning.message
+    # the near miss satisfies the first comparison, fails the second
+    assert warning.example is not None
+    assert warning.example["request"]["amount"] == 100.01
+    assert "impossible" not in fired(engine, warning.example)
+    assert str(warning).startswith(f"{warning.span.file}:{warning.span.line}:5: warning[never-fires]: rule")
+
+
+def test_compatible_amount_bounds_fire(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        rule("band", "- request.amount: {gt: 100}\n- request.amount: {lt: 500}", "require_role: senior"),
+    )
+    assert found(engine, "never-fires") == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "- severity: {eq: high}\n- severity: {ne: high}",
+        "- severity: {not_in: [low, normal, high, urgent]}",
+        "- request.kind: refund\n- request.kind: credit",
+        "- customer.id: {exists: false}",
+        "- not: {item.on_sale: true}\n- item.on_sale: true",
+        "- derived.vip: true",
+        "- promise.delivery_date: {gte: 2026-12-02}\n- promise.delivery_date: {lte: 2026-12-01}",
+        "- request.amount: {gt: {param: limit}}\n- request.amount: {lte: 20}",
+    ],
+)
+def test_unsatisfiable_conditions_never_fire(tmp_path: Path, when: str) -> None:
+    engine = bundle(tmp_path, rule("dead", when, "require_role: senior"))
+    warning = only(found(engine, "never-fires"))
+    assert warning.rules == ("dead",)
+    if warning.example is not None:
+        assert "dead" not in fired(engine, warning.example)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "- severity: {eq: high}\n- severity: {ne: low}",
+        "- severity: {not_in: [low, normal, high]}",
+        # absent facts: `not (on_sale)` holds without an item, and so does `sku` not existing
+        "- not: {item.on_sale: true}\n- item.sku: {exists: false}",
+        "- not: {request.amount: {gt: 5}}\n- not: {request.amount: {lte: 5}}",
+        "- any:\n  - request.amount: {gt: 100}\n  - severity: high\n- request.amount: {lt: 50}",
+        "- promise.delivery_date: {gte: 2026-12-01}\n- promise.delivery_date: {lte: 2026-12-01}",
+        "- request.amount: {gt: {param: limit}}\n- request.amount: {lte: 20.01}",
+    ],
+)
+def test_satisfiable_conditions_give_no_warning(tmp_path: Path, when: str) -> None:
+    engine = bundle(tmp_path, rule("alive", when, "require_role: senior"))
+    assert found(engine, "never-fires") == []
+
+
+def test_a_derived_value_that_some_rule_derives_is_reachable(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        rule("makes_vip", "- customer.tier: loyal", "derive: {vip: true}"),
+        rule("vip_rule", "- derived.vip: true\n- customer.tier: loyal", "require_role: senior"),
+        rule("vip_never", "- derived.vip: true\n- customer.tier: advocate", "require_role: senior"),
+    )
+    warning = only(found(engine, "never-fires"))
+    assert warning.rules == ("vip_never",)
+
+
+def test_an_enum_value_outside_the_enum_is_a_load_error_not_a_warning(tmp_path: Path) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        bundle(tmp_path, rule("typo", "- severity: critical", "require_role: senior"))
+    assert info.value.code == "type-mismatch"
+
+
+# -- shadowed-rule ---------------------------------------------------------------------------------
+
+BROAD = rule("broad", "- request.amount: {gt: 60}", "require_role: supervisor")
+
+
+def test_a_narrower_rule_with_a_lower_role_is_shadowed(tmp_path: Path) -> None:
+    narrow = rule("narrow", "- request.amount: {gt: 70}\n- severity: high", "require_role: senior")
+    engine = bundle(tmp_path, BROAD, narrow)
+    warning = only(found(engine, "shadowed-rule"))
+    assert warning.rules == ("narrow", "broad")
+    assert warning.span.line == line_of(engine, "narrow")
+    assert {"narrow", "broad"} <= set(fired(engine, warning.example))
+
+
+def test_a_narrower_rule_with_a_higher_role_is_not_shadowed(tmp_path: Path) -> None:
+    narrow = rule("narrow", "- request.amount: {gt: 70}\n- severity: high", "require_role: manager")
+    assert found(bundle(tmp_path, BROAD, narrow), "shadowed-rule") == []
+
+
+def test_a_rule_that_fires_outside_the_other_is_not_shadowed(tmp_path: Path) -> None:
+    wider = rule("wider", "- request.amount: {gt: 59.99}", "require_role: senior")
+    assert found(bundle(tmp_path, BROAD, wider), "shadowed-rule") == []
+
+
+def test_an_action_the_other_rule_lacks_is_not_shadowed(tmp_path: Path) -> None:
+    narrow = rule(
+        "narrow", "- request.amount: {gt: 70}", "require_role: senior\nactions:\n  - kind: notify_manager"
+    )
+    assert found(bundle(tmp_path, BROAD, narrow), "shadowed-rule") == []
+
+
+def test_identical_rules_are_reported_once_on_the_later(tmp_path: Path) -> None:
+    twin = rule("twin", "- request.amount: {gt: 60}", "require_role: supervisor")
+    warning = only(found(bundle(tmp_path, BROAD, twin), "shadowed-rule"))
+    assert warning.rules == ("twin", "broad")
+
+
+def test_shadowing_that_holds_only_because_two_parameters_are_equal_is_not_reported(tmp_path: Path) -> None:
+    """The default bundle's high-value limit equals the senior limit; parameters exist to be tuned."""
+    by_param = rule("by_param", "- request.amount: {gt: {param: limit}}", "require_role: supervisor")
+    high_value = rule(
+        "high_value", "- request.amount: {gt: {param: other_limit}}\n- severity: high", "require_role: senior"
+    )
+    assert found(bundle(tmp_path, by_param, high_value), "shadowed-rule") == []
+    same = rule("same", "- request.amount: {gt: {param: limit}}\n- severity: high", "require_role: senior")
+    assert only(found(bundle(tmp_path, by_param, same), "shadowed-rule")).rules == ("same", "by_param")
+
+
+# -- conflicting-effects ---------------------------------------------------------------------------
+
+
+def test_a_denial_overlapping_a_role_requirement_conflicts(tmp_path: Path) -> None:
+    deny = rule("deny_big", "- request.amount: {gt: 500}", "deny: true")
+    engine = bundle(tmp_path, BROAD, deny)
+    warning = only(found(engine, "conflicting-effects"))
+    assert warning.rules == ("deny_big", "broad")
+    assert warning.span.line == line_of(engine, "deny_big")
+    assert "the role requirement is moot there" in warning.message
+    assert {"deny_big", "broad"} <= set(fired(engine, warning.example))
+
+
+def test_a_denial_beside_a_role_band_does_not_conflict(tmp_path: Path) -> None:
+    band = rule("band", "- request.amount: {gt: 60, lte: 500}", "require_role: supervisor")
+    deny = rule("deny_big", "- request.amount: {gt: 500}", "deny: true")
+    assert found(bundle(tmp_path, band, deny), "conflicting-effects") == []
+
+
+def test_a_denial_and_a_role_requirement_on_independent_facts_do_not_conflict(tmp_path: Path) -> None:
+    """Deny wins by design (decisions.md, case 1); the default bundle's raincheck denial is this case."""
+    abuse = rule("abuse", "- customer.abusive: true", "require_role: supervisor")
+    deny = rule("deny_raincheck", "- request.kind: raincheck\n- item.sku: {exists: false}", "deny: true")
+    assert found(bundle(tmp_path, abuse, deny), "conflicting-effects") == []
+
+
+def follow_up(rule_id: str, severity: str, hours: str) -> str:
+    return rule(
+        rule_id,
+        f"- severity: {severity}",
+        f"follow_ups:\n  - kind: escalation_update\n    due_in: {{hours: {hours}}}",
+    )
+
+
+def test_two_windows_for_one_follow_up_kind_conflict(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        follow_up("update_high", "high", "{param: hours}"),
+        follow_up("update_any", "{ne: low}", "24"),
+    )
+    warning = only(found(engine, "conflicting-effects"))
+    assert warning.rules == ("update_any", "update_high")
+    assert "both add a `escalation_update` follow-up, due in 4h and 1d" in warning.message
+    assert {"update_high", "update_any"} <= set(fired(engine, warning.example))
+
+
+def test_follow_up_windows_on_disjoint_severities_do_not_conflict(tmp_path: Path) -> None:
+    engine = bundle(tmp_path, follow_up("update_high", "high", "4"), follow_up("update_low", "low", "24"))
+    assert found(engine, "conflicting-effects") == []
+
+
+def test_one_follow_up_window_twice_does_not_conflict(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        follow_up("update_high", "high", "4"),
+        follow_up("update_urgent", "{ne: low}", "{param: hours}"),
+    )
+    assert found(engine, "conflicting-effects") == []
+
+
+def test_two_values_derived_for_one_fact_conflict(tmp_path: Path) -> None:
+    yes = rule("vip_yes", "- customer.tier: loyal", "derive: {vip: true}")
+    no = rule("vip_no", "- customer.lifetime_value: {lt: 100}", "derive: {vip: false}")
+    engine = bundle(tmp_path, yes, no)
+    warning = only(found(engine, "conflicting-effects"))
+    assert warning.rules == ("vip_no", "vip_yes")
+    assert {"vip_yes", "vip_no"} <= set(fired(engine, warning.example))
+    no_disjoint = rule("vip_no", "- customer.tier: one_time", "derive: {vip: false}")
+    assert found(bundle(tmp_path, yes, no_disjoint), "conflicting-effects") == []
+
+
+# -- ladder-gap ------------------------------------------------------------------------------------
+
+
+def test_a_band_rule_below_a_gap_is_reported(tmp_path: Path) -> None:
+    band = rule("senior_band", "- request.amount: {gt: {param: limit}, lte: 50}", "require_role: senior")
+    high = rule("supervisor_band", "- request.amount: {gt: 60}", "require_role: supervisor")
+    engine = bundle(tmp_path, band, high)
+    warning = only(found(engine, "ladder-gap"))
+    assert warning.rules == ("senior_band",)
+    assert warning.span.line == line_of(engine, "senior_band")
+    assert warning.message.startswith(
+        "`request.amount` 50.01 to 60.00 requires front_line but 50.00 requires senior"
+    )
+    assert warning.example is not None
+    at_gap = engine.evaluate(warning.example, now=ANALYSIS_NOW)
+    below = {**warning.example, "request": {**warning.example["request"], "amount": 50}}
+    assert (at_gap.required_role, engine.evaluate(below, now=ANALYSIS_NOW).required_role) == (
+        "front_line",
+        "senior",
+    )
+
+
+def test_contiguous_bands_have_no_gap(tmp_path: Path) -> None:
+    band = rule("senior_band", "- request.amount: {gt: {param: limit}, lte: 50}", "require_role: senior")
+    high = rule("supervisor_band", "- request.amount: {gt: 50}", "require_role: supervisor")
+    assert found(bundle(tmp_path, band, high), "ladder-gap") == []
+
+
+def test_a_gap_for_one_kind_of_request_is_reported_with_that_kind(tmp_path: Path) -> None:
+    band = rule(
+        "refund_band", "- request.kind: refund\n- request.amount: {gt: 20, lte: 50}", "require_role: senior"
+    )
+    high = rule("high", "- request.amount: {gt: 100}", "require_role: manager")
+    engine = bundle(tmp_path, band, high)
+    warning = only(found(engine, "ladder-gap"))
+    assert warning.example is not None
+    assert warning.example["request"]["kind"] == "refund"
+
+
+def test_a_role_that_falls_with_a_fact_tested_only_as_an_upper_bound_is_no_ladder(tmp_path: Path) -> None:
+    """A high lifetime value lowering the requirement is deliberate (the default bundle's high_value)."""
+    low_value = rule(
+        "low_value",
+        "- customer.lifetime_value: {lt: 1000}\n- request.amount: {gt: 20}",
+        "require_role: senior",
+    )
+    assert found(bundle(tmp_path, low_value), "ladder-gap") == []
+
+
+# -- unused-parameter ------------------------------------------------------------------------------
+
+
+def test_an_unused_parameter_is_reported_at_its_declaration(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path, rule("uses_limit", "- request.amount: {gt: {param: limit}}", "require_role: senior")
+    )
+    warnings = found(engine, "unused-parameter")
+    assert [(w.message, w.span.line, w.example, w.rules) for w in warnings] == [
+        ("parameter `other_limit` is declared but no rule refers to it", 3, None, ()),
+        ("parameter `hours` is declared but no rule refers to it", 4, None, ()),
+    ]
+
+
+def test_parameters_used_in_effects_and_the_currency_are_not_reported(tmp_path: Path) -> None:
+    head = HEAD.replace(
+        "parameters:\n", "parameters:\n  currency: {type: string, default: EUR, description: d}\n"
+    )
+    engine = bundle(
+        tmp_path,
+        rule("uses_limit", "- request.amount: {gt: {param: limit}}", "require_role: senior"),
+        rule(
+            "uses_others",
+            "- severity: high",
+            "actions:\n  - kind: credit\n    params: {amount: {param: other_limit}}\n"
+            "follow_ups:\n  - kind: call_back\n    due_in: {hours: {param: hours}}",
+        ),
+        head=head,
+    )
+    assert found(engine, "unused-parameter") == []
+
+
+# -- near-duplicate-kind ---------------------------------------------------------------------------
+
+
+def acting(rule_id: str, severity: str, kind: str, field: str = "actions") -> str:
+    effect = f"{field}:\n  - kind: {kind}" + ("\n    due_in: {hours: 1}" if field == "follow_ups" else "")
+    return rule(rule_id, f"- severity: {severity}", effect)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "field"),
+    [
+        ("supervisor_takeover", "supervisor_take_over", "actions"),
+        ("escalation_update", "escalation_updte", "follow_ups"),
+        ("review_product", "reveiw_product", "actions"),
+    ],
+)
+def test_a_kind_used_once_beside_a_near_duplicate_is_reported(
+    tmp_path: Path, first: str, second: str, field: str
+) -> None:
+    engine = bundle(
+        tmp_path,
+        acting("one", "high", first, field),
+        acting("two", "low", first, field),
+        acting("typo", "urgent", second, field),
+    )
+    warning = only(found(engine, "near-duplicate-kind"))
+    assert warning.rules == ("typo", "one")
+    assert warning.span.line == line_of(engine, "typo")
+    assert f"`{second}` is used only here, and `{first}` (rule `one`" in warning.message
+
+
+def test_two_kinds_each_used_once_are_reported_once_on_the_later(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path, acting("one", "high", "supervisor_takeover"), acting("two", "low", "supervisor_take_over")
+    )
+    assert only(found(engine, "near-duplicate-kind")).rules == ("two", "one")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("review_product", "review_stocking_process"),
+        ("refund", "resend"),
+        ("notify", "notice"),
+    ],
+)
+def test_different_kinds_are_not_near_duplicates(tmp_path: Path, first: str, second: str) -> None:
+    engine = bundle(tmp_path, acting("one", "high", first), acting("two", "low", second))
+    assert found(engine, "near-duplicate-kind") == []
+
+
+def test_near_duplicates_both_used_twice_are_deliberate(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        *(
+            acting(f"r{i}", severity, kind)
+            for i, (severity, kind) in enumerate(
+                [
+                    ("high", "notify_team"),
+                    ("low", "notify_team"),
+                    ("urgent", "notify_teams"),
+                    ("normal", "notify_teams"),
+                ]
+            )
+        ),
+    )
+    assert found(engine, "near-duplicate-kind") == []
+
+
+# -- the default bundle ----------------------------------------------------------------------------
+
+
+def test_the_default_bundle_has_no_warnings() -> None:
+    assert analyze(csrules.load()) == []
+
+
+def test_the_default_bundle_with_a_lower_high_value_limit_has_no_warnings() -> None:
+    """Tuned apart, the high-value limit is no longer shadowed (and was not reported before either)."""
+    assert analyze(csrules.load(params={"front_line_limit_high_value": 40})) == []
