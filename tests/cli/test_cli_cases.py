@@ -47,7 +47,7 @@ def test_a_failing_case_exits_1_with_the_report(tmp_path: Path) -> None:
         "        outcome: expected approve, got escalate",
         "        follow_ups[escalation_update].due: expected 2026-11-23T19:00:00Z, got [2026-11-24T15:00:00Z]",
     ]
-    assert result.stdout.splitlines()[-1] == "0 passed, 1 failed"
+    assert result.stdout.splitlines()[-1] == "0 passed, 1 failed; invariants: 8 held, 0 violated"
 
 
 def test_cases_can_test_other_policies(tmp_path: Path) -> None:

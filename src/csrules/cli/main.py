@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, eval, schema, test
+from . import check, coverage, eval, schema, test
 from ._common import ExitCode
 
 
@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
         help="tickets drawn per invariant (default: 200; 0 skips the invariants)",
     )
     cases.add_argument("--seed", type=int, default=0, help="seed of the invariant search (default: 0)")
+    cases.add_argument("--coverage", action="store_true", help="report rule and condition coverage")
+    cases.add_argument(
+        "--fail-under", type=float, metavar="N", help="exit 1 when rule or condition coverage is below N%%"
+    )
+
+    tally = commands.add_parser("coverage", help="rule and condition coverage of past decisions (JSON Lines)")
+    tally.add_argument("decisions", nargs="+", help="files of decisions, one JSON object per line")
+    tally.add_argument(
+        "--policies", action="append", help="the bundle to measure (default: the bundled policies)"
+    )
+    tally.add_argument("--fail-under", type=float, metavar="N", help="exit 1 when a measure is below N%%")
 
     check = commands.add_parser("check", help="validate policy files")
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
@@ -75,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
-        command = {"eval": eval, "check": check, "test": test, "schema": schema}[args.command]
+        commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
+        command = commands[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
         print(f"csrules: engine error: {exc}", file=sys.stderr)

@@ -6,7 +6,8 @@ import argparse
 from typing import TextIO
 
 from ..testing.cases import Engines, load_cases, run_cases
-from ..testing.report import invariant_table, summary, table
+from ..testing.coverage import Coverage
+from ..testing.report import coverage_report, invariant_table, summary, table
 from ._common import ExitCode, UsageError
 
 
@@ -15,20 +16,36 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
 
     Exit 0 when every case passes and every invariant holds, 1 otherwise; bad case files or
     policies are errors (2). With `--policies` and no case files, only the invariants run.
+    `--coverage` reports which rules and comparisons the cases and invariant runs exercised,
+    against the first bundle tested; `--fail-under N` exits 1 when either measure is below N%.
     """
     cases = load_cases(args.paths or ["."])
     if not cases and not args.policies:
         raise UsageError("no policy cases found (files named *.cases.yaml)")
     engines = Engines(args.policies)
     results = run_cases(cases, engines=engines)
+    measured = None
+    if args.coverage or args.fail_under is not None:  # against the first bundle tested
+        measured = (engines.as_written() or [engines.get(cases[0])])[0]
+    coverage = Coverage(measured.bundle) if measured is not None else None
+    if coverage is not None:
+        coverage.add_all(r.decision for r in results if r.decision is not None)
     checked = []
     if args.examples > 0:
         # Imported here: invariants need hypothesis (the `testing` extra); cases do not.
         from ..testing.invariants import check_invariants  # noqa: PLC0415
 
         for engine in engines.as_written():
-            checked += check_invariants(engine, examples=args.examples, seed=args.seed)
+            observe = coverage.add if coverage is not None and engine is measured else None
+            checked += check_invariants(engine, examples=args.examples, seed=args.seed, observe=observe)
     blocks = [text for text in (table(results), invariant_table(checked)) if text]
+    if coverage is not None and args.coverage:
+        blocks.append(coverage_report(coverage))
     out.write("\n".join([*blocks, summary(results, checked)]) + "\n")
     passed = all(r.passed for r in results) and all(r.passed for r in checked)
+    if coverage is not None and args.fail_under is not None:
+        short = coverage.below(args.fail_under)
+        if short:
+            out.write("coverage too low: " + "; ".join(short) + "\n")
+            passed = False
     return ExitCode.OK if passed else ExitCode.FAILED

@@ -20,6 +20,7 @@ given `seed`: no clock, no example database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -124,11 +125,24 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _evaluate(engine: Engine, ticket: dict[str, Any], now: datetime) -> Decision:
+@dataclass
+class _Run:
+    """One invariant check: its clock, the caller's observer, and the counts."""
+
+    now: datetime
+    observe: Callable[[Decision], None] | None
+    tried: int = 0
+    relevant: int = 0
+
+
+def _evaluate(engine: Engine, ticket: dict[str, Any], run: _Run) -> Decision:
     try:
-        return engine.evaluate(ticket, now=now)
+        decision = engine.evaluate(ticket, now=run.now)
     except TicketError:
         reject()  # a generated ticket the Ticket model refuses: not a counterexample
+    if run.observe is not None:
+        run.observe(decision)
+    return decision
 
 
 def _with(ticket: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -146,7 +160,7 @@ def _shown(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def _monotonic(engine: Engine, invariant: Invariant, now: datetime, counts: list[int]) -> Any:
+def _monotonic(engine: Engine, invariant: Invariant, run: _Run) -> Any:
     path = invariant.path
     if path is None:  # validate.py gives every monotonic_in invariant its path
         raise ValueError(f"invariant `{invariant.id}` has no path")
@@ -162,8 +176,8 @@ def _monotonic(engine: Engine, invariant: Invariant, now: datetime, counts: list
         if low == high:
             reject()
         lower, higher = _with(ticket, path, str(low)), _with(ticket, path, str(high))
-        first, second = _evaluate(engine, lower, now), _evaluate(engine, higher, now)
-        counts[0] += 1
+        first, second = _evaluate(engine, lower, run), _evaluate(engine, higher, run)
+        run.tried += 1
         if role_rank(second.required_role) < role_rank(first.required_role):
             raise _Violation(
                 f"{path} {_shown(low)} requires {first.required_role}, "
@@ -187,11 +201,11 @@ def _explicit(probe: Any, examples: list[tuple[Any, ...]]) -> Any:
     return probe
 
 
-def _role_monotonic(engine: Engine, now: datetime, counts: list[int]) -> Any:
+def _role_monotonic(engine: Engine, run: _Run) -> Any:
     @given(tickets(engine=engine))
     def probe(ticket: dict[str, Any]) -> None:
-        decided = [(role, _evaluate(engine, _with(ticket, "agent.role", role), now)) for role in ROLES]
-        counts[0] += 1
+        decided = [(role, _evaluate(engine, _with(ticket, "agent.role", role), run)) for role in ROLES]
+        run.tried += 1
         for i, (junior, first) in enumerate(decided):
             for senior, second in decided[i + 1 :]:
                 if OUTCOME_RANK[second.outcome] > OUTCOME_RANK[first.outcome]:
@@ -232,7 +246,7 @@ def _sections(invariant: Invariant) -> tuple[str, ...]:
     return tuple(sorted(heads & _OPTIONAL_SECTIONS))
 
 
-def _never(engine: Engine, invariant: Invariant, now: datetime, counts: list[int]) -> Any:
+def _never(engine: Engine, invariant: Invariant, run: _Run) -> Any:
     sections = _sections(invariant)
     pins = _pins(invariant, sections)
     params = engine.bundle.params
@@ -243,11 +257,11 @@ def _never(engine: Engine, invariant: Invariant, now: datetime, counts: list[int
         for (path, value), chosen in zip(pins, use, strict=True):
             if chosen:
                 ticket = _with(ticket, path, value)
-        decision = _evaluate(engine, ticket, now)
-        counts[0] += 1
+        decision = _evaluate(engine, ticket, run)
+        run.tried += 1
         if not evaluate_condition(invariant.when, fact_values(decision.trace.facts), params, None):
             return
-        counts[1] += 1
+        run.relevant += 1
         outcome_hit = not invariant.outcomes or decision.outcome in invariant.outcomes
         role_hit = not invariant.roles or decision.required_role in invariant.roles
         if outcome_hit and role_hit:
@@ -268,26 +282,28 @@ def check_invariant(
     examples: int = DEFAULT_EXAMPLES,
     seed: int = 0,
     now: datetime = DEFAULT_NOW,
+    observe: Callable[[Decision], None] | None = None,
 ) -> InvariantResult:
     """Check one invariant of `engine`'s bundle on `examples` generated tickets.
 
     Returns the result, with the shrunk counterexample when the invariant does not hold.
+    `observe` is called with every decision made (e.g. to tally coverage).
     """
-    counts = [0, 0]
+    run = _Run(now, observe)
     if invariant.kind == "monotonic_in":
-        probe = _monotonic(engine, invariant, now, counts)
+        probe = _monotonic(engine, invariant, run)
     elif invariant.kind == "role_monotonic":
-        probe = _role_monotonic(engine, now, counts)
+        probe = _role_monotonic(engine, run)
     else:
-        probe = _never(engine, invariant, now, counts)
+        probe = _never(engine, invariant, run)
     try:
         seeded(seed)(_settings(examples)(probe))()
     except _Violation as violation:
-        return InvariantResult(invariant, counts[0], counts[1], violation.problem, violation.witnesses)
-    if invariant.kind == "never" and counts[1] == 0:
-        problem = f"`when` held on none of the {counts[0]} tickets tried: the invariant was not tested"
-        return InvariantResult(invariant, counts[0], 0, problem)
-    return InvariantResult(invariant, counts[0], counts[1])
+        return InvariantResult(invariant, run.tried, run.relevant, violation.problem, violation.witnesses)
+    if invariant.kind == "never" and run.relevant == 0:
+        problem = f"`when` held on none of the {run.tried} tickets tried: the invariant was not tested"
+        return InvariantResult(invariant, run.tried, 0, problem)
+    return InvariantResult(invariant, run.tried, run.relevant)
 
 
 def check_invariants(
@@ -296,9 +312,10 @@ def check_invariants(
     examples: int = DEFAULT_EXAMPLES,
     seed: int = 0,
     now: datetime = DEFAULT_NOW,
+    observe: Callable[[Decision], None] | None = None,
 ) -> list[InvariantResult]:
     """Check every invariant the bundle declares, in bundle order."""
     return [
-        check_invariant(engine, invariant, examples=examples, seed=seed, now=now)
+        check_invariant(engine, invariant, examples=examples, seed=seed, now=now, observe=observe)
         for invariant in engine.bundle.invariants
     ]

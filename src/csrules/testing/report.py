@@ -11,9 +11,12 @@ from typing import Any
 from ..decision import Decision
 from ..explain import format_condition
 from .cases import CaseResult
+from .coverage import Coverage
 from .invariants import InvariantResult
 
-__all__ = ["describe_failure", "describe_violation", "invariant_table", "summary", "table"]
+__all__ = ["coverage_report", "describe_failure", "describe_violation", "invariant_table", "summary", "table"]
+
+_SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in"}
 
 
 def _shown(value: Any) -> str:
@@ -115,3 +118,27 @@ def summary(results: Sequence[CaseResult], invariants: Sequence[InvariantResult]
         violated = sum(1 for r in invariants if not r.passed)
         parts.append(f"invariants: {len(invariants) - violated} held, {violated} violated")
     return "; ".join(parts)
+
+
+def _share(seen: int, total: int) -> str:
+    percent = 100.0 * seen / total if total else 100.0
+    return f"{seen}/{total} ({percent:.1f}%)"
+
+
+def coverage_report(coverage: Coverage) -> str:
+    """Per rule: how often it fired and did not; per comparison: how often it held and failed;
+    then the two measures and what is not covered."""
+    lines = [f"coverage over {coverage.decisions} decisions:"]
+    for rule in coverage.rules:
+        lines.append(f"  {rule.rule} [{rule.source}]: fired {rule.fired}, not fired {rule.not_fired}")
+        for c in rule.conditions:
+            op = _SYMBOL.get(c.op, c.op.replace("_", " "))
+            mark = "" if c.covered == 2 else "   <- never " + ("held" if not c.held else "failed")
+            lines.append(f"    {c.where} ({op}): held {c.held}, failed {c.failed}{mark}")
+    lines.append(f"rules fired: {_share(*coverage.rule_counts)}")
+    lines.append(f"condition outcomes: {_share(*coverage.condition_counts)}")
+    if coverage.never_fired:
+        lines.append("never fired: " + ", ".join(coverage.never_fired))
+    if coverage.foreign:
+        lines.append(f"{coverage.foreign} decisions were made under another policy version")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Coverage: `csrules test --coverage --fail-under`, `csrules coverage FILE.jsonl`, the tally itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+import csrules
+from csrules.cli.main import main
+from csrules.testing.coverage import Coverage
+from csrules.testing.strategies import tickets
+from tests.helpers import NOW, ROOT, refund
+
+POLICY = """\
+rules:
+  - id: over_twenty
+    description: Over twenty
+    rationale: A senior decides above twenty.
+    when: [{request.amount: {gt: 20}}]
+    then: {require_role: senior}
+  - id: abusive
+    description: Abusive
+    rationale: A supervisor takes over.
+    when:
+      - any:
+          - customer.abusive: true
+          - category: employee_behavior
+    then: {require_role: supervisor}
+"""
+
+CASES = """\
+policies: policy.yaml
+cases:
+  - name: thirty goes up
+    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, request: {kind: refund, amount: "30"}}
+    expect: {outcome: escalate}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_the_bundle_suite_covers_every_rule_and_both_outcomes_of_every_condition(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, lines = run(
+        capsys,
+        "test",
+        str(ROOT / "tests" / "policy_cases"),
+        "--coverage",
+        "--fail-under",
+        "100",
+        "--examples",
+        "0",
+    )
+    assert code == 0
+    assert lines[-3:] == [
+        "rules fired: 17/17 (100.0%)",
+        "condition outcomes: 62/62 (100.0%)",
+        "33 passed, 0 failed",
+    ]
+    assert not [line for line in lines if "<- never" in line]
+
+
+def test_a_thin_suite_is_reported_and_fails_under(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (tmp_path / "thin.cases.yaml").write_text(CASES, encoding="utf-8")
+    code, lines = run(capsys, "test", str(tmp_path), "--coverage", "--fail-under", "90")
+    assert code == 1
+    assert lines[1:] == [
+        "coverage over 1 decisions:",
+        "  over_twenty [policy.yaml:2]: fired 1, not fired 0",
+        "    when[0].request.amount (>): held 1, failed 0   <- never failed",
+        "  abusive [policy.yaml:7]: fired 0, not fired 1",
+        "    when[0].any[0].customer.abusive (==): held 0, failed 1   <- never held",
+        "    when[0].any[1].category (==): held 0, failed 1   <- never held",
+        "rules fired: 1/2 (50.0%)",
+        "condition outcomes: 3/6 (50.0%)",
+        "never fired: abusive",
+        "1 passed, 0 failed",
+        "coverage too low: rules 50.0% < 90%; condition outcomes 50.0% < 90%",
+    ]
+
+
+def test_fail_under_passes_at_the_measure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (tmp_path / "thin.cases.yaml").write_text(CASES, encoding="utf-8")
+    assert run(capsys, "test", str(tmp_path), "--fail-under", "50")[0] == 0
+    assert run(capsys, "test", str(tmp_path), "--fail-under", "50.1")[0] == 1
+
+
+def test_invariant_runs_count_towards_coverage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = (
+        POLICY + "invariants:\n  - {id: roles, description: Seniority never hurts., role_monotonic: true}\n"
+    )
+    (tmp_path / "policy.yaml").write_text(policy, encoding="utf-8")
+    (tmp_path / "thin.cases.yaml").write_text(CASES, encoding="utf-8")
+    code, lines = run(capsys, "test", str(tmp_path), "--fail-under", "100", "--examples", "50")
+    assert code == 0, lines
+    assert lines[-1] == "1 passed, 0 failed; invariants: 1 held, 0 violated"
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_coverage_of_past_decisions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = csrules.load()
+    decisions = [engine.evaluate(refund(amount), now=NOW) for amount in ("10.00", "45.00", "150.00")]
+    log = write_jsonl(
+        tmp_path / "decisions.jsonl",
+        [
+            decisions[0].to_json(),
+            "",
+            json.dumps({"decision": json.loads(decisions[1].to_json()), "prev": "0"}),
+            decisions[2].to_json(),
+        ],
+    )
+    code, lines = run(capsys, "coverage", str(log), "--fail-under", "50")
+    assert code == 1
+    assert lines[0] == "coverage over 3 decisions:"
+    assert "  over_supervisor_limit [policies/empowerment.yaml:80]: fired 1, not fired 2" in lines
+    assert "  abusive_customer [policies/conduct.yaml:6]: fired 0, not fired 3" in lines
+    assert lines[-4:] == [
+        "rules fired: 5/17 (29.4%)",
+        "condition outcomes: 40/62 (64.5%)",
+        "never fired: abusive_customer, employee_behavior_complaint, high_value_customer, "
+        "over_front_line_limit_high_value, escalation_update_urgent, escalation_update_high, "
+        "escalation_update_low, review_stocking, review_product, honest_promise, issue_raincheck, deny_raincheck",
+        "coverage too low: rules 29.4% < 50%",
+    ]
+
+
+def test_decisions_of_another_policy_version_are_counted_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = csrules.load(params={"front_line_limit": 30}).evaluate(refund("25.00"), now=NOW)
+    log = write_jsonl(tmp_path / "d.jsonl", [other.to_json()])
+    code, lines = run(capsys, "coverage", str(log))
+    assert code == 0
+    assert lines[-1] == "1 decisions were made under another policy version"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("{not json", "line 2 is not JSON"), ('{"outcome": "approve"}', "line 2 is not a decision")],
+)
+def test_a_bad_decisions_file_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    decision = csrules.load().evaluate(refund("10.00"), now=NOW)
+    log = write_jsonl(tmp_path / "d.jsonl", [decision.to_json(), line])
+    assert main(["coverage", str(log)]) == 2
+    assert capsys.readouterr().err == f"csrules: error: {log}:2:1: {message}\n"
+
+
+def test_a_missing_decisions_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", str(tmp_path / "nope.jsonl")]) == 2
+    assert capsys.readouterr().err.startswith(f"csrules: error: {tmp_path / 'nope.jsonl'}:1:1: cannot read ")
+
+
+@settings(max_examples=30, deadline=None)
+@given(tickets())
+def test_every_decision_counts_once_per_rule_and_comparison(ticket: dict[str, object]) -> None:
+    engine = csrules.load()
+    decision = engine.evaluate(ticket, now=NOW)
+    coverage = Coverage(engine.bundle)
+    coverage.add(decision)
+    coverage.add(decision)
+    fired = set(decision.trace.fired)
+    for rule in coverage.rules:
+        assert (rule.fired, rule.not_fired) == ((2, 0) if rule.rule in fired else (0, 2))
+        assert all(c.held + c.failed == 2 for c in rule.conditions)
+    assert coverage.never_fired == [r.id for r in engine.bundle.rules if r.id not in fired]
