@@ -19,12 +19,14 @@ from decimal import Decimal
 from typing import Any
 
 from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form, section_of
+from .conditions import evaluate_condition
 from .decision import Decision, role_rank
 from .engine import Engine
 from .errors import Error
+from .facts import fact_values
 from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule
 from .source import SourceSpan
-from .ticket import FACT_TYPES
+from .ticket import FACT_TYPES, parse_ticket
 
 __all__ = ["ANALYSIS_NOW", "PolicyWarning", "analyze"]
 
@@ -32,6 +34,7 @@ ANALYSIS_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 """The `now` example tickets are evaluated at (conditions never read it; effects' due times do)."""
 
 _MAX_CONTEXTS = 32  # example tickets per ladder path
+_MAX_SCREENS = 4000  # tickets screened per ladder path
 _MAX_PAIRS = 64  # term pairs tried per pair of rules
 
 
@@ -139,6 +142,11 @@ class _Analysis:
         self.regions = Regions(self.bundle)
         self._terms: dict[str, list[Term] | None] = {}
         self._solved: dict[str, list[tuple[Term, Solution]]] = {}
+        by_stage: dict[int, list[Rule]] = {}
+        for rule in self.bundle.rules:
+            if not rule.tests_decision:
+                by_stage.setdefault(rule.stage, []).append(rule)
+        self._stages = [by_stage[stage] for stage in sorted(by_stage)]
 
     # -- helpers --
 
@@ -232,6 +240,31 @@ class _Analysis:
             return False
         # b's derivation must never be the one that wins: a ranks ahead (priority, then order).
         return not b_derives or (-a.priority, a.index) < (-b.priority, b.index)
+
+    def screen(self, values: dict[str, Any], sections: dict[str, bool]) -> str | None:
+        """The required role of a ticket by `conditions.py` alone, stage by stage (no durable_rules,
+        no trace): a fast first pass whose findings the engine then confirms."""
+        try:
+            ticket = parse_ticket(self.regions.ticket(values, sections))
+        except Error:
+            return None
+        if ticket.request is not None and ticket.request.currency != self.bundle.currency:
+            return None
+        facts = fact_values(ticket)
+        params = self.bundle.params
+        fired: list[Rule] = []
+        for stage in self._stages:
+            derived = {name: fact.default for name, fact in self.bundle.derived.items()}
+            assigned: set[str] = set()
+            for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
+                for name, value in rule.then.derive:
+                    if name not in assigned:
+                        assigned.add(name)
+                        derived[name] = self.regions.resolve(value)
+            facts.update((f"derived.{name}", value) for name, value in derived.items())
+            fired.extend(rule for rule in stage if evaluate_condition(rule.when, facts, params, None))
+        roles = [r.then.require_role for r in fired if r.then.require_role]
+        return max(roles, key=role_rank, default="front_line")
 
     # -- never-fires --
 
@@ -388,30 +421,36 @@ class _Analysis:
         if any(isinstance(c.operand, FactRef) for c in compares) or _fact_ref_to(self.bundle.rules, path):
             return  # breakpoints would depend on another fact
         points = self.regions.points(path, [Lit(c, True) for c in compares])
-        contexts: list[Solution] = []
+        section = section_of(path)
+        contexts: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {}
         for rule in self.bundle.rules:
             if rule.then.require_role and any(c.path == path for c in _compares(rule.when)):
-                contexts.extend(s for _, s in self.solved(rule))
-        seen: set[str] = set()
+                for _, solution in self.solved(rule):
+                    sections = dict(solution.sections)
+                    if section:
+                        sections[section] = True
+                    base = {**solution.values, path: None}
+                    key = json.dumps(self.regions.ticket(base, sections), sort_keys=True)
+                    contexts.setdefault(key, (base, sections))
+        # Bounded work: at most _MAX_SCREENS screenings per path (fewer contexts, never guesses).
+        budget = max(1, min(_MAX_CONTEXTS, _MAX_SCREENS // len(points)))
         reported: set[tuple[str, ...]] = set()
-        section = section_of(path)
-        for context in contexts[:_MAX_CONTEXTS]:
-            sections = {**context.sections, section: True} if section else dict(context.sections)
-            base = {**context.values, path: None}
-            key = json.dumps(self.regions.ticket(base, sections), sort_keys=True)
-            if key in seen:
-                continue
-            seen.add(key)
-            ladder: list[tuple[Any, Decision, dict[str, Any]]] = []
-            for point in points:
-                ticket = self.regions.ticket({**base, path: point}, sections)
-                decision = self.evaluate(ticket)
-                if decision is not None:
-                    ladder.append((point, decision, ticket))
-            gap = _first_gap(ladder)
+        for base, sections in itertools.islice(contexts.values(), budget):
+            ladder = [(p, self.screen({**base, path: p}, sections)) for p in points]
+            gap = _first_gap([(p, role) for p, role in ladder if role is not None])
             if gap is None:
                 continue
-            (low, low_decision), (start, end, gap_decision, ticket) = gap
+            low, start, end = gap
+            # The screening found it; the engine confirms it, or there is no warning.
+            ticket = self.regions.ticket({**base, path: start}, sections)
+            low_decision = self.evaluate(self.regions.ticket({**base, path: low}, sections))
+            gap_decision = self.evaluate(ticket)
+            if (
+                low_decision is None
+                or gap_decision is None
+                or role_rank(gap_decision.required_role) >= role_rank(low_decision.required_role)
+            ):
+                continue
             rules = tuple(low_decision.reasons.required_role)
             if not rules or rules in reported:
                 continue
@@ -529,18 +568,17 @@ def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:
     )
 
 
-def _first_gap(
-    ladder: list[tuple[Any, Decision, dict[str, Any]]],
-) -> tuple[tuple[Any, Decision], tuple[Any, Any, Decision, dict[str, Any]]] | None:
-    """The first run of points requiring a lower role than the point before it, or None."""
+def _first_gap(ladder: list[tuple[Any, str]]) -> tuple[Any, Any, Any] | None:
+    """(the point before, first and last point) of the first run of points requiring a lower
+    role than the point before it, or None."""
     for j in range(1, len(ladder)):
-        low, low_decision, _ = ladder[j - 1]
-        point, decision, ticket = ladder[j]
-        if role_rank(decision.required_role) < role_rank(low_decision.required_role):
+        low, low_role = ladder[j - 1]
+        point, role = ladder[j]
+        if role_rank(role) < role_rank(low_role):
             end = point
-            for later, later_decision, _ in ladder[j + 1 :]:
-                if later_decision.required_role != decision.required_role:
+            for later, later_role in ladder[j + 1 :]:
+                if later_role != role:
                     break
                 end = later
-            return (low, low_decision), (point, end, decision, ticket)
+            return low, point, end
     return None
