@@ -100,8 +100,10 @@ def test_invariant_runs_count_towards_coverage(tmp_path: Path, capsys: pytest.Ca
     )
     (tmp_path / "policy.yaml").write_text(policy, encoding="utf-8")
     (tmp_path / "thin.cases.yaml").write_text(CASES, encoding="utf-8")
-    code, lines = run(capsys, "test", str(tmp_path), "--fail-under", "100", "--examples", "50")
+    assert run(capsys, "test", str(tmp_path), "--fail-under", "100", "--examples", "0")[0] == 1
+    code, lines = run(capsys, "test", str(tmp_path), "--coverage", "--examples", "100")
     assert code == 0, lines
+    assert "rules fired: 2/2 (100.0%)" in lines  # the invariant's tickets fired `abusive`
     assert lines[-1] == "1 passed, 0 failed; invariants: 1 held, 0 violated"
 
 

@@ -9,7 +9,7 @@ half of the time, so boundaries are tried on every run.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -109,11 +109,22 @@ def tickets(
     )
     base = date(2026, 1, 1)
     dates = st.integers(0, 400).map(lambda d: (base + timedelta(days=d)).isoformat())
+    currency = engine.bundle.currency if engine is not None else "USD"
     request = st.fixed_dictionaries(
         {
             "kind": st.just(request_kind) if request_kind else st.sampled_from(_enum("request.kind")),
             "amount": amount_strategy.map(_as_json),
-        }
+        },
+        optional={"currency": st.just(currency)},
+    )
+    opened_at = st.builds(
+        lambda day, minute, offset: (
+            datetime.combine(base + timedelta(days=day), time(), timezone(timedelta(hours=offset)))
+            + timedelta(minutes=minute)
+        ).isoformat(),
+        st.integers(0, 400),
+        st.integers(0, 24 * 60 - 1),
+        st.integers(-12, 14),
     )
     item = st.fixed_dictionaries(
         {
@@ -129,6 +140,7 @@ def tickets(
     promise = st.fixed_dictionaries({"delivery_date": dates, "earliest_feasible": dates})
     attribute = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.floats(-1e6, 1e6))
     optional: dict[str, st.SearchStrategy[Any]] = {
+        "opened_at": opened_at,
         "channel": st.sampled_from(_enum("channel")),
         "severity": st.sampled_from(_enum("severity")),
         "category": st.sampled_from(_enum("category")),
