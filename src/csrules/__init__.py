@@ -11,16 +11,21 @@ print(decision.explain())
 from ._version import __version__
 from .analyze import PolicyWarning, analyze
 from .decision import Action, Decision, FollowUp, Reasons
+from .decision_log import DecisionLog
 from .engine import Engine, default_policies, load
-from .errors import Diagnostic, EngineError, Error, PolicyError, TicketError
+from .errors import AuditError, Diagnostic, EngineError, Error, PolicyError, TicketError
 from .ticket import Ticket
 from .trace import ConditionResult, Trace, TraceEffect, TraceStep
+from .verify import Difference, Verification, verify
 
 __all__ = [
     "Action",
+    "AuditError",
     "ConditionResult",
     "Decision",
+    "DecisionLog",
     "Diagnostic",
+    "Difference",
     "Engine",
     "EngineError",
     "Error",
@@ -33,8 +38,10 @@ __all__ = [
     "Trace",
     "TraceEffect",
     "TraceStep",
+    "Verification",
     "__version__",
     "analyze",
     "default_policies",
     "load",
+    "verify",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _durable
 from ._version import __version__
@@ -29,6 +29,9 @@ from .ticket import Ticket, parse_ticket
 from .trace import Trace
 from .validate import validate_bundle
 from .values import json_value
+
+if TYPE_CHECKING:
+    from .verify import Verification
 
 __all__ = ["ENGINE_VERSION", "Engine", "default_policies", "load"]
 
@@ -81,6 +84,18 @@ class Engine:
     def ruleset(self) -> dict[str, Any]:
         """The compiled durable_rules ruleset (plain JSON data), for inspection and golden tests."""
         return self._compiled.ruleset
+
+    def verify(self, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
+        """Replay a recorded decision (its facts, at its `evaluated_at`) and compare: `identical`,
+        `different` (with every differing field), or `policy-changed` (another policy digest).
+
+        Raises:
+            AuditError: `decision` is not a decision.
+        """
+        # verify.py replays with an Engine and imports this module: import it when asked.
+        from .verify import verify  # noqa: PLC0415
+
+        return verify(self, decision)
 
     def evaluate(self, ticket: Ticket | Mapping[str, Any], *, now: datetime | None = None) -> Decision:
         """Decide a ticket.

@@ -4,6 +4,7 @@
 Error              base of every error csrules raises on purpose
 ├── PolicyError    a policy file or parameter is wrong: .file .line .column (1-based) .code .diagnostics
 ├── TicketError    a ticket's facts are wrong: .path (RFC 6901 JSON pointer) .code .expected .got
+├── AuditError     a decision record or decision log is malformed or tampered: .file .line .code
 └── EngineError    durable_rules failed; chained with `from`; the message names the rule id when known
 ```
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from .source import SourceSpan
 
-__all__ = ["Diagnostic", "EngineError", "Error", "PolicyError", "TicketError"]
+__all__ = ["AuditError", "Diagnostic", "EngineError", "Error", "PolicyError", "TicketError"]
 
 
 class Error(Exception):
@@ -99,6 +100,25 @@ class TicketError(Error, ValueError):
         shown = path or "/"
         found = "nothing" if got is None else got
         super().__init__(f"ticket {shown}: expected {expected}, got {found} [{code}]")
+
+
+class AuditError(Error, ValueError):
+    """A decision record or a decision log cannot be trusted: it is not a decision, a record was
+    altered, deleted, reordered or torn, or the log was truncated.
+
+    Attributes:
+        code: stable slug, e.g. ``invalid-decision``, ``altered-record``, ``torn-record``.
+        file: the file concerned, or None for a decision given as data.
+        line: the 1-based line of the first bad record, or None.
+    """
+
+    def __init__(self, code: str, message: str, file: str | None = None, line: int | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        super().__init__(f"{where}{message} [{code}]")
 
 
 class EngineError(Error, RuntimeError):

@@ -151,7 +151,7 @@ def test_decisions_of_another_policy_version_are_counted_and_said(
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [("{not json", "line 2 is not JSON"), ('{"outcome": "approve"}', "line 2 is not a decision")],
+    [("{not json", "not JSON"), ('{"outcome": "approve"}', "not a decision: /ticket_id: field required")],
 )
 def test_a_bad_decisions_file_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
@@ -159,12 +159,14 @@ def test_a_bad_decisions_file_is_one_line_and_exit_2(
     decision = csrules.load().evaluate(refund("10.00"), now=NOW)
     log = write_jsonl(tmp_path / "d.jsonl", [decision.to_json(), line])
     assert main(["coverage", str(log)]) == 2
-    assert capsys.readouterr().err == f"csrules: error: {log}:2:1: {message}\n"
+    assert capsys.readouterr().err == f"csrules: error: {log}:2: {message} [invalid-decision]\n"
 
 
 def test_a_missing_decisions_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["coverage", str(tmp_path / "nope.jsonl")]) == 2
-    assert capsys.readouterr().err.startswith(f"csrules: error: {tmp_path / 'nope.jsonl'}:1:1: cannot read ")
+    assert capsys.readouterr().err == (
+        f"csrules: error: {tmp_path / 'nope.jsonl'}: cannot read the file: No such file or directory [no-such-file]\n"
+    )
 
 
 @settings(max_examples=30, deadline=None)

@@ -20,6 +20,8 @@ STAGES = [
     "evaluate",
     "combine",
     "engine",
+    "verify",
+    "decision_log",
     "analyze",
     "explain",
     "render",
@@ -72,6 +74,8 @@ def test_public_api_is_exactly_the_contract() -> None:
         "Action", "ConditionResult", "Decision", "Diagnostic", "Engine", "EngineError", "Error", "FollowUp",
         "PolicyError", "PolicyWarning", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep",
         "__version__", "analyze", "default_policies", "load",
+        # audit: errors, replay, the decision log
+        "AuditError", "DecisionLog", "Difference", "Verification", "verify",
     }  # fmt: skip
     for name in csrules.__all__:
         if name != "__version__":
@@ -135,7 +139,7 @@ def _codes_in_source() -> set[str]:
                 callee = ast.unparse(node.func)
                 args = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 if (
-                    callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError")
+                    callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError", "AuditError")
                     and args
                 ):
                     codes.add(args[0].value)

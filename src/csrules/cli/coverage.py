@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from ..decision_log import read_decisions
 from ..engine import load
-from ..testing.coverage import Coverage, read_decisions
+from ..testing.coverage import Coverage
 from ..testing.report import coverage_report
 from ._common import ExitCode
 

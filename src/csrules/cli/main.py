@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, coverage, eval, schema, test
+from . import check, coverage, eval, log, schema, test, verify
 from ._common import ExitCode
 
 
@@ -74,6 +74,30 @@ def _parser() -> argparse.ArgumentParser:
     schemas.add_argument(
         "--generate", action="store_true", help="generate from the models instead of the shipped file"
     )
+    replay = commands.add_parser("verify", help="replay a recorded decision and report any difference")
+    replay.add_argument("decision", help="a Decision JSON file (as `csrules eval --format json` writes)")
+    replay.add_argument(
+        "--policies", action="append", help="the policies to replay with (default: the bundled policies)"
+    )
+    replay.add_argument(
+        "--recorded-params",
+        action="store_true",
+        help="load the policies with the decision's parameter values",
+    )
+    replay.add_argument("--format", choices=("text", "json"), default="text")
+
+    journal = commands.add_parser("log", help="check or list a decision log")
+    actions = journal.add_subparsers(dest="log_command", required=True, metavar="ACTION")
+    checked = actions.add_parser("verify", help="check the hash chain; report the first bad record")
+    checked.add_argument("log", help="the log file")
+    checked.add_argument("--head", help="the head hash kept elsewhere, to detect a rewritten log")
+    shown = actions.add_parser("show", help="list the decisions of a log")
+    shown.add_argument("log", help="the log file")
+    shown.add_argument("--ticket", help="only this ticket id")
+    shown.add_argument("--since", help="only decisions evaluated at or after this ISO 8601 time")
+    shown.add_argument("--format", choices=("text", "json"), default="text")
+    repair = actions.add_parser("repair", help="cut a torn last record off the log")
+    repair.add_argument("log", help="the log file")
     return parser
 
 
@@ -87,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
+        commands |= {"verify": verify, "log": log}
         command = commands[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer

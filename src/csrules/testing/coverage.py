@@ -13,20 +13,13 @@ Two measures, each must reach `--fail-under`:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from ..decision import Decision
-from ..errors import Diagnostic, PolicyError
 from ..policy import AllOf, AnyOf, Bundle, Compare, Condition, Not
-from ..source import SourceSpan
 
-__all__ = ["ConditionCoverage", "Coverage", "RuleCoverage", "read_decisions"]
+__all__ = ["ConditionCoverage", "Coverage", "RuleCoverage"]
 
 
 @dataclass
@@ -144,37 +137,3 @@ class Coverage:
             if share < percent:
                 out.append(f"{name} {share:.1f}% < {percent:g}%")
         return out
-
-
-def _decision_of(data: Any) -> Any:
-    """A log record holds its decision under `decision`; a plain line is the decision itself."""
-    if isinstance(data, dict) and "decision" in data and "trace" not in data:
-        return data["decision"]
-    return data
-
-
-def read_decisions(path: str | Path) -> Iterator[Decision]:
-    """Decisions from a JSON Lines file, one per line (blank lines skipped), streamed.
-
-    Raises:
-        PolicyError: a line that is not a decision (`invalid-decision`), with its line number.
-    """
-    name = str(path)
-    try:
-        with Path(path).open(encoding="utf-8") as handle:
-            yield from _records(handle, name)
-    except OSError as exc:
-        span = SourceSpan(name, 1, 1)
-        raise PolicyError([Diagnostic("no-such-file", f"cannot read {name}: {exc.strerror}", span)]) from None
-
-
-def _records(lines: Iterable[str], name: str) -> Iterator[Decision]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield Decision.model_validate(_decision_of(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else "not a decision"
-            span = SourceSpan(name, number, 1)
-            raise PolicyError([Diagnostic("invalid-decision", f"line {number} is {reason}", span)]) from None

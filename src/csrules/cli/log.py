@@ -1,0 +1,58 @@
+"""`csrules log verify LOG` and `csrules log show LOG`: check and list a decision log."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import TextIO
+
+from ..decision_log import DecisionLog, verify_log
+from ..errors import AuditError
+from ._common import ExitCode, UsageError
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since: expected an ISO 8601 date or datetime, got `{text}`") from None
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """verify: exit 0 when intact, 1 at the first problem (named by line). show: list records."""
+    if args.log_command == "verify":
+        result = verify_log(args.log, head=args.head)
+        if result.problem is not None:
+            out.write(f"tampered: {result.problem}\n")
+            out.write(f"{result.records} records verified before it\n")
+            return ExitCode.FAILED
+        out.write(f"ok: {result.records} records, head {result.head} (record {result.records})\n")
+        return ExitCode.OK
+    if args.log_command == "repair":
+        removed = DecisionLog.repair(args.log)
+        out.write(f"removed a torn record of {removed} bytes\n" if removed else "nothing to repair\n")
+        return ExitCode.OK
+    since = _since(args.since)
+    try:
+        for record in DecisionLog(args.log):
+            decision = record.decision
+            if args.ticket is not None and decision.ticket_id != args.ticket:
+                continue
+            if since is not None and decision.trace.evaluated_at < since:
+                continue
+            if args.format == "json":
+                out.write(decision.to_json() + "\n")
+                continue
+            moment = decision.trace.evaluated_at.isoformat().replace("+00:00", "Z")
+            out.write(
+                f"{record.seq:>6}  {moment}  {decision.ticket_id}  {decision.outcome}  "
+                f"{decision.required_role}  policy {decision.trace.policy_digest[:12]}\n"
+            )
+    except AuditError as error:
+        raise AuditError(
+            error.code, f"{error.message} (run `csrules log verify`)", error.file, error.line
+        ) from None
+    return ExitCode.OK

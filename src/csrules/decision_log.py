@@ -1,0 +1,334 @@
+"""Stage 9, the decision log: an append-only, hash-chained JSON Lines file of decisions.
+
+This module and load.py are the only ones outside cli/ that touch files: load.py reads policies,
+this module reads and writes decision logs (and decisions files, one Decision JSON per line).
+
+Record format, one per line (canonical JSON: sorted keys, no spaces, UTF-8, then `\\n`):
+
+    {"decision": {...}, "hash": H(n), "prev": H(n-1), "seq": n}
+
+- `seq` counts from 1; `prev` of record 1 is 64 zeros;
+- `hash` is the sha256 (hex) of the canonical JSON of `{"decision", "prev", "seq"}`: editing any
+  byte of a record breaks its own hash, deleting or reordering records breaks `prev` and `seq`;
+- `LOG.head` beside the log holds `{"hash", "seq"}` of the last record, replaced atomically after
+  every append: cutting records off the end of the log no longer matches it. Anyone can recompute
+  sha256, so copy the head (`DecisionLog.head`) to another system to anchor the log against
+  someone who rewrites both files.
+
+Appending is safe from several threads and processes: each append takes an exclusive `flock` on
+the log, reads the last record, writes one line with a single `write`, and `fsync`s before the
+lock is released. A crash mid-append leaves at most a torn last line, which the next open reports
+(`AuditError` `torn-record`) instead of chaining onto it; `DecisionLog.repair()` cuts it off.
+Earlier records are never rewritten.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .decision import Decision
+from .errors import AuditError
+from .verify import parse_decision
+
+__all__ = ["GENESIS", "DecisionLog", "LogRecord", "read_decisions", "verify_log"]
+
+GENESIS = "0" * 64
+"""The `prev` of the first record."""
+
+_BLOCK = 65536
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _record_hash(seq: int, prev: str, decision: Any) -> str:
+    body = _canonical({"decision": decision, "prev": prev, "seq": seq})
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One verified record: its line number, sequence number, hash and decision."""
+
+    line: int
+    seq: int
+    hash: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class LogReport:
+    """The result of checking a whole log: `ok`, how many records, the head, or the first problem."""
+
+    records: int
+    head: str
+    problem: AuditError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every record is intact and in order, and the head file agrees."""
+        return self.problem is None
+
+
+def _head_path(path: Path) -> Path:
+    return path.with_name(path.name + ".head")
+
+
+def _last_line(fd: int, size: int) -> tuple[bytes, int]:
+    """The last line of the file (without its newline) and the offset where it starts."""
+    end = size - 1  # the final newline
+    chunk = b""
+    position = end
+    while position > 0:
+        start = max(0, position - _BLOCK)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunk = os.read(fd, position - start) + chunk
+        position = start
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return chunk[newline + 1 :], position + newline + 1
+    return chunk, 0
+
+
+def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]:
+    """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AuditError("invalid-record", "not a log record (not JSON)", file, line) from None
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"decision", "hash", "prev", "seq"}
+        or not isinstance(data["seq"], int)
+        or not isinstance(data["prev"], str)
+        or not isinstance(data["hash"], str)
+    ):
+        raise AuditError(
+            "invalid-record", "not a log record (expected keys decision, hash, prev, seq)", file, line
+        )
+    return data["seq"], data["prev"], data["hash"], data["decision"]
+
+
+class DecisionLog:
+    """An append-only, hash-chained log of decisions in a JSON Lines file.
+
+    Opening checks the end of an existing log: a torn last line (a crash mid-write) raises
+    `AuditError` with code `torn-record`; call `DecisionLog.repair(path)` to cut it off.
+
+    Args:
+        path: the log file; created (with its `.head`) on the first append.
+        fsync: flush every record to disk before `append` returns (default True).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                self._check_tail(handle.fileno(), os.fstat(handle.fileno()).st_size)
+
+    def __repr__(self) -> str:
+        return f"<csrules.DecisionLog {str(self.path)!r}>"
+
+    def _check_tail(self, fd: int, size: int) -> tuple[int, str]:
+        """(seq, hash) of the last record, (0, GENESIS) for an empty log."""
+        if size == 0:
+            return 0, GENESIS
+        os.lseek(fd, size - 1, os.SEEK_SET)
+        if os.read(fd, 1) != b"\n":
+            raise AuditError(
+                "torn-record",
+                "the last record is incomplete (a write was interrupted): run DecisionLog.repair()",
+                str(self.path),
+            )
+        raw, _ = _last_line(fd, size)
+        try:
+            seq, _prev, digest, _ = _parse_record(raw, str(self.path), 0)
+        except AuditError:
+            raise AuditError(
+                "torn-record",
+                "the last record is not a complete record: run DecisionLog.repair()",
+                str(self.path),
+            ) from None
+        return seq, digest
+
+    def append(self, decision: Decision) -> LogRecord:
+        """Append one decision; returns its record (sequence number and hash).
+
+        Raises:
+            AuditError: the log ends with a torn record (`torn-record`).
+        """
+        data = json.loads(decision.to_json())
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                last_seq, prev = self._check_tail(fd, size)
+                seq = last_seq + 1
+                digest = _record_hash(seq, prev, data)
+                line = (
+                    _canonical({"decision": data, "hash": digest, "prev": prev, "seq": seq}) + "\n"
+                ).encode()
+                written = os.write(fd, line)
+                if written != len(line):  # a short write: the next open sees a torn record
+                    raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+                if self._fsync:
+                    os.fsync(fd)
+                self._write_head(seq, digest)
+            finally:
+                os.close(fd)  # releases the flock
+        return LogRecord(line=seq, seq=seq, hash=digest, decision=decision)
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        head = _head_path(self.path)
+        temporary = head.with_name(f"{head.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_text(_canonical({"hash": digest, "seq": seq}) + "\n", encoding="utf-8")
+        if self._fsync:
+            with temporary.open("rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temporary, head)
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last record, from the log itself; (0, GENESIS) when empty."""
+        if not self.path.exists():
+            return 0, GENESIS
+        with self.path.open("rb") as handle:
+            return self._check_tail(handle.fileno(), os.fstat(handle.fileno()).st_size)
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        """Every record, checked on the way: AuditError at the first that breaks the chain."""
+        return _records(self.path)
+
+    @staticmethod
+    def repair(path: str | os.PathLike[str]) -> int:
+        """Cut a torn last record off the log; returns the number of bytes removed (0 if none)."""
+        target = Path(path)
+        fd = os.open(target, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return 0
+            os.lseek(fd, size - 1, os.SEEK_SET)
+            complete = os.read(fd, 1) == b"\n"
+            raw, start = _last_line(fd, size if complete else size + 1)
+            if complete:
+                try:
+                    _parse_record(raw, str(target), 0)
+                    return 0
+                except AuditError:
+                    pass
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+            return size - start
+        finally:
+            os.close(fd)
+
+
+def _records(path: Path) -> Iterator[LogRecord]:
+    file = str(path)
+    prev = GENESIS
+    expected_seq = 1
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.endswith(b"\n"):
+                raise AuditError(
+                    "torn-record", "the last record is incomplete (a write was interrupted)", file, number
+                )
+            seq, record_prev, digest, data = _parse_record(raw, file, number)
+            if _record_hash(seq, record_prev, data) != digest:
+                raise AuditError(
+                    "altered-record", f"record {seq} was altered: its hash does not match", file, number
+                )
+            if seq != expected_seq or record_prev != prev:
+                what = "deleted or moved" if seq > expected_seq else "moved or duplicated"
+                raise AuditError(
+                    "broken-chain",
+                    f"expected record {expected_seq} chained to the one before, found record {seq}: "
+                    f"a record was {what}",
+                    file,
+                    number,
+                )
+            yield LogRecord(number, seq, digest, parse_decision(data, file))
+            prev = digest
+            expected_seq += 1
+
+
+def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogReport:
+    """Check every record of the log and its head file (and `head`, a hash kept elsewhere).
+
+    Never raises for a tampered log: the problem is in the report.
+    """
+    target = Path(path)
+    count, last = 0, GENESIS
+    try:
+        for record in _records(target):
+            count, last = record.seq, record.hash
+        head_file = _head_path(target)
+        if head_file.exists():
+            stored = json.loads(head_file.read_text(encoding="utf-8"))
+            if stored.get("seq") != count or stored.get("hash") != last:
+                raise AuditError(
+                    "truncated-log",
+                    f"the head file names record {stored.get('seq')}, the log ends at record {count}: "
+                    "records were cut off the end, or the last one was replaced",
+                    str(target),
+                )
+        elif count:
+            raise AuditError("truncated-log", "the head file is missing", str(target))
+        if head is not None and head != last:
+            raise AuditError(
+                "truncated-log",
+                f"the log's head is {last[:12]}, the anchor given is {head[:12]}",
+                str(target),
+            )
+    except AuditError as problem:
+        return LogReport(count, last, problem)
+    except OSError as exc:
+        return LogReport(
+            count, last, AuditError("no-such-file", f"cannot read the log: {exc.strerror}", str(target))
+        )
+    return LogReport(count, last)
+
+
+def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
+    """Decisions from a JSON Lines file, streamed: each line a Decision JSON, or a log record
+    holding one under `decision` (the chain is not checked: use `verify_log` for that).
+
+    Raises:
+        AuditError: a line that is not a decision (`invalid-decision`), or an unreadable file.
+    """
+    target = Path(path)
+    try:
+        with target.open(encoding="utf-8") as handle:
+            yield from _decision_lines(handle, str(target))
+    except OSError as exc:
+        raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
+
+
+def _decision_lines(lines: Iterator[str], file: str) -> Iterator[Decision]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            raise AuditError("invalid-decision", "not JSON", file, number) from None
+        if isinstance(data, Mapping) and "decision" in data and "trace" not in data:
+            data = data["decision"]
+        try:
+            yield parse_decision(data)
+        except AuditError as error:
+            raise AuditError("invalid-decision", error.message, file, number) from None

@@ -1,0 +1,189 @@
+"""Stage 8, verify: replay a recorded decision and say whether it is reproduced. No I/O.
+
+A Decision carries everything needed to reproduce it: the validated facts, the effective
+parameters, the policy digest, the engine version and `evaluated_at` (the `now` it was made at).
+`verify()` evaluates the same facts at the same instant with an engine and compares the two
+decisions' JSON forms leaf by leaf:
+
+| status           | when                                                                 |
+|------------------|----------------------------------------------------------------------|
+| `identical`      | same policy digest, and the replay equals the record byte for byte    |
+| `different`      | same policy digest, yet the replay differs: the record was altered, or|
+|                  | the engine changed its behaviour (see `notes` for a version change)   |
+| `policy-changed` | the engine's digest is not the recorded one: the policies or their    |
+|                  | parameters changed since; `differences` says what would change today  |
+
+The engine version is compared separately (a note, not a difference): a decision replayed
+identically by a newer csrules is still identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from .decision import Decision
+from .engine import ENGINE_VERSION, Engine
+from .errors import AuditError, TicketError
+from .values import json_value
+
+__all__ = ["Difference", "Verification", "parse_decision", "verify"]
+
+Status = Literal["identical", "different", "policy-changed"]
+
+_IGNORED = {"/trace/engine_version"}  # compared separately, as a note
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One value that differs: `path` is an RFC 6901 pointer into the Decision JSON."""
+
+    path: str
+    recorded: Any
+    replayed: Any
+
+    def __str__(self) -> str:
+        return f"{self.path}: {_shown(self.recorded)} -> {_shown(self.replayed)}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of replaying one decision; `ok` when it is identical."""
+
+    status: Status
+    ticket_id: str
+    recorded_digest: str
+    current_digest: str
+    differences: tuple[Difference, ...]
+    notes: tuple[str, ...]
+    replayed: Decision | None  # None when the current engine refuses the recorded facts
+
+    @property
+    def ok(self) -> bool:
+        """True when the decision replays identically under the same policy version."""
+        return self.status == "identical"
+
+    def summary(self) -> str:
+        """One line: the status and what it means."""
+        if self.status == "identical":
+            return (
+                f"identical: decision {self.ticket_id} replays byte for byte under policy "
+                f"{self.current_digest[:12]}"
+            )
+        if self.status == "policy-changed":
+            return (
+                f"policy-changed: decision {self.ticket_id} was made under policy "
+                f"{self.recorded_digest[:12]}, the policies are now {self.current_digest[:12]}; "
+                f"{len(self.differences)} field(s) would differ"
+            )
+        return (
+            f"different: decision {self.ticket_id} does not replay under its own policy "
+            f"{self.current_digest[:12]}: {len(self.differences)} field(s) differ"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (differences with their pointers and values)."""
+        return {
+            "status": self.status,
+            "ticket_id": self.ticket_id,
+            "recorded_digest": self.recorded_digest,
+            "current_digest": self.current_digest,
+            "differences": [
+                {"path": d.path, "recorded": d.recorded, "replayed": d.replayed} for d in self.differences
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _pointer(path: str, key: str | int) -> str:
+    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def _diff(recorded: Any, replayed: Any, path: str = "") -> Iterator[Difference]:
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        for key in sorted(set(recorded) | set(replayed)):
+            yield from _diff(recorded.get(key), replayed.get(key), _pointer(path, key))
+    elif isinstance(recorded, list) and isinstance(replayed, list) and len(recorded) == len(replayed):
+        for index, (a, b) in enumerate(zip(recorded, replayed, strict=True)):
+            yield from _diff(a, b, _pointer(path, index))
+    elif (recorded != replayed or type(recorded) is not type(replayed)) and path not in _IGNORED:
+        yield Difference(path, recorded, replayed)
+
+
+def parse_decision(data: Decision | str | bytes | Mapping[str, Any], file: str | None = None) -> Decision:
+    """A Decision from itself, its JSON text, or its JSON form as a dict.
+
+    Raises:
+        AuditError: `invalid-decision`, naming the first field that is wrong.
+    """
+    if isinstance(data, Decision):
+        return data
+    try:
+        if isinstance(data, str | bytes):
+            return Decision.model_validate_json(data)
+        return Decision.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else "the document"
+        message = f"not a decision: {where}: {error['msg'][0].lower()}{error['msg'][1:]}"
+        raise AuditError("invalid-decision", message, file) from None
+
+
+def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
+    """Replay `decision` with `engine` (same facts, same `now`) and compare.
+
+    Raises:
+        AuditError: `decision` is not a decision (`invalid-decision`).
+    """
+    recorded = parse_decision(decision)
+    trace = recorded.trace
+    notes: list[str] = []
+    if trace.engine_version != ENGINE_VERSION:
+        notes.append(f"recorded by {trace.engine_version}; replayed by {ENGINE_VERSION}")
+    changed = trace.policy_digest != engine.policy_digest
+    if changed:
+        current = {name: _plain(value) for name, value in engine.params.items()}
+        recorded_params = {name: _plain(value) for name, value in trace.params.items()}
+        for name in sorted(set(current) | set(recorded_params)):
+            if current.get(name) != recorded_params.get(name):
+                notes.append(
+                    f"parameter {name}: recorded {_shown(recorded_params.get(name))}, "
+                    f"now {_shown(current.get(name))}"
+                )
+    try:
+        replayed: Decision | None = engine.evaluate(trace.facts, now=trace.evaluated_at)
+    except TicketError as error:
+        notes.append(f"the current engine refuses the recorded facts: {error}")
+        replayed = None
+    if replayed is None:
+        differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
+    else:
+        differences = tuple(_diff(recorded.model_dump(mode="json"), replayed.model_dump(mode="json")))
+    if changed:
+        status: Status = "policy-changed"
+    else:
+        status = "different" if differences else "identical"
+    return Verification(
+        status,
+        recorded.ticket_id,
+        trace.policy_digest,
+        engine.policy_digest,
+        differences,
+        tuple(notes),
+        replayed,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as its JSON form would read back (money as a float)."""
+    value = json_value(value)
+    return float(value) if isinstance(value, Decimal) else value

@@ -1,0 +1,170 @@
+"""Replay: recorded decisions reproduce byte for byte; altered ones and changed policies are named."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import csrules
+from csrules.cli.main import main
+from tests.helpers import NOW, ROOT, refund
+
+TICKETS = sorted((ROOT / "examples" / "tickets").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", TICKETS, ids=[t.stem for t in TICKETS])
+def test_every_example_decision_replays_identically(engine: csrules.Engine, path: Path) -> None:
+    decision = engine.evaluate(json.loads(path.read_text(encoding="utf-8")), now=NOW)
+    for form in (decision, decision.to_json(), json.loads(decision.to_json())):
+        result = engine.verify(form)
+        assert (result.status, result.differences, result.notes, result.ok) == ("identical", (), (), True)
+        assert result.replayed is not None
+        assert result.replayed.to_json() == decision.to_json()
+
+
+def test_canonical_json_is_byte_identical_across_processes(engine: csrules.Engine) -> None:
+    ticket = json.loads(
+        (ROOT / "examples" / "tickets" / "deli_sale_out_of_stock.json").read_text(encoding="utf-8")
+    )
+    here = engine.evaluate(ticket, now=NOW).to_json()
+    script = (
+        "import json, sys, datetime, csrules\n"
+        "ticket = json.loads(sys.stdin.read())\n"
+        "now = datetime.datetime(2026, 11, 23, 15, 0, tzinfo=datetime.UTC)\n"
+        "sys.stdout.write(csrules.load().evaluate(ticket, now=now).to_json())\n"
+    )
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            input=json.dumps(ticket).encode(),
+            capture_output=True,
+            env=env,
+            check=True,
+        ).stdout
+        assert out == here.encode("utf-8")
+
+
+def test_an_altered_decision_is_different_with_each_field(engine: csrules.Engine) -> None:
+    data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
+    data["outcome"] = "approve"
+    data["reasons"]["outcome"] = []
+    result = engine.verify(data)
+    assert result.status == "different"
+    assert [str(d) for d in result.differences] == [
+        '/outcome: "approve" -> "escalate"',
+        '/reasons/outcome: [] -> ["over_front_line_limit"]',
+    ]
+    assert result.summary() == (
+        f"different: decision T-1 does not replay under its own policy {engine.policy_digest[:12]}: 2 field(s) differ"
+    )
+
+
+def test_a_changed_policy_is_reported_as_such(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    raised = csrules.load(params={"front_line_limit": 50})
+    result = raised.verify(decision)
+    assert result.status == "policy-changed"
+    assert (result.recorded_digest, result.current_digest) == (engine.policy_digest, raised.policy_digest)
+    assert result.notes == ("parameter front_line_limit: recorded 20.0, now 50.0",)
+    assert {d.path for d in result.differences} >= {"/outcome", "/required_role", "/trace/policy_digest"}
+    # Same policies again: identical, however long ago.
+    assert engine.verify(decision).ok
+
+
+def test_a_newer_engine_version_is_a_note_not_a_difference(engine: csrules.Engine) -> None:
+    data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
+    data["trace"]["engine_version"] = "csrules 0.0.9; durable_rules 2.0.28"
+    result = engine.verify(data)
+    assert (result.status, result.differences) == ("identical", ())
+    assert result.notes == (
+        f"recorded by csrules 0.0.9; durable_rules 2.0.28; replayed by {csrules.engine.ENGINE_VERSION}",
+    )
+
+
+def test_facts_the_current_engine_refuses_are_a_difference(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    euros = csrules.load(params={"currency": "EUR"})
+    result = euros.verify(decision)
+    assert result.status == "policy-changed"
+    assert result.replayed is None
+    assert result.notes[-1].startswith(
+        "the current engine refuses the recorded facts: ticket /request/currency"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{", "not a decision: the document: invalid JSON: EOF while parsing an object at line 1 column 1"),
+        ({"outcome": "approve"}, "not a decision: /ticket_id: field required"),
+    ],
+)
+def test_a_non_decision_is_an_audit_error(engine: csrules.Engine, data: object, message: str) -> None:
+    with pytest.raises(csrules.AuditError) as info:
+        engine.verify(data)  # type: ignore[arg-type]
+    assert (info.value.code, info.value.message) == ("invalid-decision", message)
+
+
+def test_cli_verify_replays_with_the_recorded_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    decision = csrules.load(params={"front_line_limit": 50}).evaluate(refund("45.00"), now=NOW)
+    path = tmp_path / "decision.json"
+    path.write_text(decision.to_json(), encoding="utf-8")
+    assert main(["verify", str(path)]) == 1  # today's policies use their own limit, 20
+    assert (
+        capsys.readouterr().out.splitlines()[-1]
+        == "  note: parameter front_line_limit: recorded 50.0, now 20.0"
+    )
+    assert main(["verify", str(path), "--recorded-params"]) == 0
+    assert capsys.readouterr().out == (
+        f"identical: decision T-1 replays byte for byte under policy {decision.trace.policy_digest[:12]}\n"
+    )
+    data = json.loads(decision.to_json())
+    data["required_role"] = "manager"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["verify", str(path), "--recorded-params", "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["status"], report["differences"]) == (
+        "different",
+        [{"path": "/required_role", "recorded": "manager", "replayed": "front_line"}],
+    )
+
+
+def test_cli_verify_against_changed_policies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    decision = csrules.load().evaluate(refund("45.00"), now=NOW)
+    path = tmp_path / "decision.json"
+    path.write_text(decision.to_json(), encoding="utf-8")
+    changed = tmp_path / "policies"
+    changed.mkdir()
+    for source in (ROOT / "policies").glob("*.yaml"):
+        (changed / source.name).write_text(
+            source.read_text(encoding="utf-8").replace("default: 20\n", "default: 50\n"), encoding="utf-8"
+        )
+    assert main(["verify", str(path), "--policies", str(changed)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(
+        f"policy-changed: decision T-1 was made under policy {decision.trace.policy_digest[:12]}"
+    )
+    assert '  /outcome: "escalate" -> "approve"' in lines
+
+
+def test_cli_verify_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "d.json"
+    path.write_text('{"outcome": "approve"}', encoding="utf-8")
+    assert main(["verify", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {path}: not a decision: /ticket_id: field required [invalid-decision]\n"
+    )
+    assert main(["verify", str(tmp_path / "none.json")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"csrules: error: {tmp_path / 'none.json'}: cannot read the decision"
+    )
