@@ -14,6 +14,7 @@ from .decision import Action, Decision, FollowUp, Reasons
 from .decision_log import DecisionLog
 from .engine import Engine, default_policies, load
 from .errors import AuditError, Diagnostic, EngineError, Error, PolicyError, TicketError
+from .redact import Redactor
 from .ticket import Ticket
 from .trace import ConditionResult, Trace, TraceEffect, TraceStep
 from .verify import Difference, Verification, verify
@@ -33,6 +34,7 @@ __all__ = [
     "PolicyError",
     "PolicyWarning",
     "Reasons",
+    "Redactor",
     "Ticket",
     "TicketError",
     "Trace",

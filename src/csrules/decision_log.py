@@ -36,6 +36,7 @@ from typing import Any
 
 from .decision import Decision
 from .errors import AuditError
+from .redact import Redactor
 from .verify import parse_decision
 
 __all__ = ["GENESIS", "DecisionLog", "LogRecord", "read_decisions", "verify_log"]
@@ -127,11 +128,16 @@ class DecisionLog:
     Args:
         path: the log file; created (with its `.head`) on the first append.
         fsync: flush every record to disk before `append` returns (default True).
+        redactor: replaces personal data by salted hashes before a decision is written
+            (`csrules.Redactor`); the records still verify.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = True, redactor: Redactor | None = None
+    ) -> None:
         self.path = Path(path)
         self._fsync = fsync
+        self._redactor = redactor
         self._lock = threading.Lock()
         if self.path.exists():
             with self.path.open("rb") as handle:
@@ -168,6 +174,8 @@ class DecisionLog:
         Raises:
             AuditError: the log ends with a torn record (`torn-record`).
         """
+        if self._redactor is not None:
+            decision = self._redactor.redact(decision)
         data = json.loads(decision.to_json())
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)

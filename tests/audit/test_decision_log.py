@@ -67,19 +67,20 @@ def tamper(path: Path, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "code", "line", "verified"),
+    ("kind", "expected"),
     [
-        ("edit", "altered-record", 3, 2),
-        ("delete", "broken-chain", 4, 3),
-        ("reorder", "broken-chain", 2, 1),
-        ("duplicate", "broken-chain", 5, 4),
-        ("truncate", "truncated-log", None, 4),
-        ("replace_last", "broken-chain", 6, 5),
+        ("edit", ("altered-record", 3, 2)),
+        ("delete", ("broken-chain", 4, 3)),
+        ("reorder", ("broken-chain", 2, 1)),
+        ("duplicate", ("broken-chain", 5, 4)),
+        ("truncate", ("truncated-log", None, 4)),
+        ("replace_last", ("broken-chain", 6, 5)),
     ],
 )
 def test_every_kind_of_tampering_is_named_with_its_line(
-    tmp_path: Path, engine: csrules.Engine, kind: str, code: str, line: int | None, verified: int
+    tmp_path: Path, engine: csrules.Engine, kind: str, expected: tuple[str, int | None, int]
 ) -> None:
+    code, line, verified = expected
     path = tmp_path / "decisions.jsonl"
     fill(path, engine)
     tamper(path, kind)

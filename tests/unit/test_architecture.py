@@ -21,6 +21,7 @@ STAGES = [
     "combine",
     "engine",
     "verify",
+    "redact",
     "decision_log",
     "analyze",
     "explain",
@@ -75,7 +76,7 @@ def test_public_api_is_exactly_the_contract() -> None:
         "PolicyError", "PolicyWarning", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep",
         "__version__", "analyze", "default_policies", "load",
         # audit: errors, replay, the decision log
-        "AuditError", "DecisionLog", "Difference", "Verification", "verify",
+        "AuditError", "DecisionLog", "Difference", "Redactor", "Verification", "verify",
     }  # fmt: skip
     for name in csrules.__all__:
         if name != "__version__":

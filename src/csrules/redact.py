@@ -1,0 +1,132 @@
+"""Redaction: personal data in recorded decisions replaced by salted hashes, still verifiable. No I/O.
+
+A `Redactor` names ticket fact paths that are personal data (`customer.id`, `agent.id`, `id`,
+string attributes...) and a secret salt. `redactor.redact(decision)` returns the decision with each
+of those values replaced by `redacted:` + the first 32 hex digits of HMAC-SHA256(salt, value): the
+same value always gives the same token (an auditor holding the salt can check "was this customer's
+ticket decided so?" with `redactor.token(value)`), and without the salt the value cannot be read
+back.
+
+A redacted decision still verifies (`verify()` gives `identical`), because the Redactor refuses,
+when it is made, any path that a rule of the bundle tests or copies into an action: replaying the
+redacted facts then fires exactly the same rules with the same values. Only text facts can be
+redacted (a token is text; an amount or a date must stay what it is for the decision to replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .decision import Decision
+from .engine import Engine
+from .errors import Diagnostic, PolicyError
+from .policy import AllOf, AnyOf, Compare, Condition, FactRef, Not
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES
+
+__all__ = ["TOKEN_PREFIX", "Redactor"]
+
+TOKEN_PREFIX = "redacted:"
+
+
+def _compares(condition: Condition) -> Iterator[Compare]:
+    if isinstance(condition, Compare):
+        yield condition
+    elif isinstance(condition, AllOf | AnyOf):
+        for item in condition.items:
+            yield from _compares(item)
+    elif isinstance(condition, Not):
+        yield from _compares(condition.item)
+
+
+def _used_paths(engine: Engine) -> dict[str, str]:
+    """Fact paths the bundle's rules read, each with the first rule reading it."""
+    used: dict[str, str] = {}
+    for rule in engine.bundle.rules:
+        for compare in _compares(rule.when):
+            used.setdefault(compare.path, rule.id)
+            if isinstance(compare.operand, FactRef):
+                used.setdefault(compare.operand.path, rule.id)
+        for action in rule.then.actions:
+            for _name, value in action.params:
+                if isinstance(value, FactRef):
+                    used.setdefault(value.path, rule.id)
+    return used
+
+
+class Redactor:
+    """Replaces personal-data facts of decisions by salted hashes.
+
+    Args:
+        engine: the engine whose decisions are redacted: its rules must not read the paths.
+        paths: ticket fact paths of text values, e.g. `customer.id`, `agent.id`, `id`,
+            `attributes.email`.
+        salt: a secret of at least 16 bytes; keep it out of the log.
+
+    Raises:
+        PolicyError: `unredactable-path` for a path that is not a text fact, or that a rule reads.
+        ValueError: a salt shorter than 16 bytes.
+    """
+
+    def __init__(self, engine: Engine, paths: Iterable[str], *, salt: bytes) -> None:
+        if len(salt) < 16:
+            raise ValueError("the salt must be at least 16 bytes (a secret, kept out of the log)")
+        self._salt = bytes(salt)
+        self.paths = tuple(dict.fromkeys(paths))
+        used = _used_paths(engine)
+        problems: list[Diagnostic] = []
+        for path in self.paths:
+            head, _, name = path.partition(".")
+            text = (path in FACT_TYPES and FACT_TYPES[path].kind == "string") or (
+                head == "attributes" and ATTRIBUTE_NAME.fullmatch(name) is not None
+            )
+            if not text or path == "request.currency":
+                problems.append(
+                    Diagnostic(
+                        "unredactable-path",
+                        f"`{path}` is not a text fact of the ticket: only text can be replaced by a token",
+                        None,
+                        scope="paths",
+                    )
+                )
+            elif path in used:
+                problems.append(
+                    Diagnostic(
+                        "unredactable-path",
+                        f"rule `{used[path]}` reads `{path}`: a redacted decision would not replay",
+                        None,
+                        scope="paths",
+                    )
+                )
+        if problems:
+            raise PolicyError(problems)
+
+    def __repr__(self) -> str:
+        return f"<csrules.Redactor {list(self.paths)}>"
+
+    def token(self, value: str) -> str:
+        """The token that replaces `value`."""
+        digest = hmac.new(self._salt, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return TOKEN_PREFIX + digest[:32]
+
+    def _replace(self, value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith(TOKEN_PREFIX):
+            return self.token(value)
+        return value  # absent, already redacted, or a non-text attribute value
+
+    def redact(self, decision: Decision) -> Decision:
+        """The decision with every named fact replaced by its token (idempotent)."""
+        data = json.loads(decision.to_json())
+        facts = data["trace"]["facts"]
+        for path in self.paths:
+            parts = path.split(".")
+            holder = facts
+            for part in parts[:-1]:
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and parts[-1] in holder:
+                holder[parts[-1]] = self._replace(holder[parts[-1]])
+        data["ticket_id"] = facts["id"]
+        return Decision.model_validate_json(json.dumps(data))

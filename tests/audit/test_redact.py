@@ -1,0 +1,84 @@
+"""Redaction: personal data replaced by salted tokens; redacted decisions and logs still verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import csrules
+from csrules.decision_log import verify_log
+from csrules.redact import Redactor
+from tests.helpers import NOW, ROOT, write_policy
+
+SALT = b"0123456789abcdef-secret"
+TICKET = json.loads((ROOT / "examples" / "tickets" / "loyal_refund_45.json").read_text(encoding="utf-8"))
+
+
+def test_named_facts_become_tokens_and_the_decision_still_verifies(engine: csrules.Engine) -> None:
+    ticket = {**TICKET, "attributes": {"email": "ann@example.com", "score": 7}}
+    decision = engine.evaluate(ticket, now=NOW)
+    redactor = Redactor(
+        engine, ["customer.id", "agent.id", "id", "attributes.email", "attributes.score"], salt=SALT
+    )
+    redacted = redactor.redact(decision)
+    facts = redacted.trace.facts
+    assert facts.customer.id == redactor.token("C-0007")
+    assert facts.agent.id == redactor.token("A-22")
+    assert redacted.ticket_id == facts.id == redactor.token("T-1003")
+    assert facts.attributes == {"email": redactor.token("ann@example.com"), "score": 7}  # not text: kept
+    assert redactor.token("C-0007").startswith("redacted:")
+    assert len(redactor.token("C-0007")) == 41
+    text = redacted.to_json()
+    for secret in ("C-0007", "A-22", "T-1003", "ann@example.com"):
+        assert secret not in text
+    # Everything else is the decision as made, and it replays identically.
+    assert redacted.model_dump(exclude={"ticket_id", "trace"}) == decision.model_dump(
+        exclude={"ticket_id", "trace"}
+    )
+    assert redacted.trace.steps == decision.trace.steps
+    assert engine.verify(redacted).status == "identical"
+    assert redactor.redact(redacted) == redacted  # idempotent
+
+
+def test_tokens_depend_on_the_salt(engine: csrules.Engine) -> None:
+    one = Redactor(engine, ["customer.id"], salt=SALT)
+    other = Redactor(engine, ["customer.id"], salt=b"another-secret-of-16")
+    assert one.token("C-1") == Redactor(engine, ["customer.id"], salt=SALT).token("C-1")
+    assert one.token("C-1") != other.token("C-1")
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        Redactor(engine, ["customer.id"], salt=b"short")
+
+
+def test_paths_that_cannot_be_redacted_are_refused(tmp_path: Path) -> None:
+    engine = csrules.load(
+        [
+            write_policy(
+                tmp_path,
+                "rules:\n  - id: vip\n    description: VIP\n    rationale: r\n"
+                "    when: [{customer.id: C-VIP}]\n    then: {require_role: senior}\n",
+            )
+        ]
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        Redactor(engine, ["customer.id", "request.amount", "agent.id"], salt=SALT)
+    assert [(d.code, d.message) for d in info.value.diagnostics] == [
+        (
+            "unredactable-path",
+            "`request.amount` is not a text fact of the ticket: only text can be replaced by a token",
+        ),
+        ("unredactable-path", "rule `vip` reads `customer.id`: a redacted decision would not replay"),
+    ]
+
+
+def test_a_redacting_log_holds_no_personal_data_and_verifies(tmp_path: Path, engine: csrules.Engine) -> None:
+    path = tmp_path / "decisions.jsonl"
+    log = csrules.DecisionLog(path, redactor=Redactor(engine, ["customer.id", "agent.id"], salt=SALT))
+    log.append(engine.evaluate(TICKET, now=NOW))
+    text = path.read_text(encoding="utf-8")
+    assert "C-0007" not in text
+    assert "A-22" not in text
+    assert verify_log(path).ok
+    (record,) = list(csrules.DecisionLog(path))
+    assert engine.verify(record.decision).ok
