@@ -46,6 +46,7 @@ schemas: $(STAMP) ## regenerate the JSON Schemas shipped in src/csrules/schemas/
 bench: $(STAMP) ## run the benchmarks (figures and ratios printed, nothing asserted)
 	$(BIN)/python benchmarks/bench_evaluate.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_shadow.py
 
 soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 8 threads x 20,000
 	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 8 --per-thread 20000

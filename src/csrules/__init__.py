@@ -12,9 +12,10 @@ from ._version import __version__
 from .analyze import PolicyWarning, analyze
 from .decision import Action, Decision, FollowUp, Reasons
 from .decision_log import DecisionLog
-from .engine import Engine, default_policies, load
+from .engine import Engine, default_policies
 from .errors import AuditError, Diagnostic, EngineError, Error, PolicyError, TicketError
 from .redact import Redactor
+from .shadow import Divergence, JsonLinesSink, ShadowEngine, ShadowFailure, ShadowStats, load
 from .ticket import Ticket
 from .trace import ConditionResult, Trace, TraceEffect, TraceStep
 from .verify import Difference, Verification, verify
@@ -27,14 +28,19 @@ __all__ = [
     "DecisionLog",
     "Diagnostic",
     "Difference",
+    "Divergence",
     "Engine",
     "EngineError",
     "Error",
     "FollowUp",
+    "JsonLinesSink",
     "PolicyError",
     "PolicyWarning",
     "Reasons",
     "Redactor",
+    "ShadowEngine",
+    "ShadowFailure",
+    "ShadowStats",
     "Ticket",
     "TicketError",
     "Trace",

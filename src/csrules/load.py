@@ -208,6 +208,33 @@ class _TooLarge(Exception):
         self.what = what
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark: Any, nodes: bool) -> None:
+        self.mark = mark
+        self.nodes = nodes
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that stops composing past MAX_DEPTH levels or MAX_NODES nodes: PyYAML composes
+    recursively, and a document of a few thousand nested `[` would otherwise exhaust Python's
+    stack; the node count stops a flat document of tiny nodes early."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH + 1 or self._nodes > MAX_NODES:
+                raise _TooDeep(self.peek_event().start_mark, self._nodes > MAX_NODES)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _decimal(text: str) -> Decimal:
     cleaned = text.replace("_", "").lower()
     special = {".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity", ".nan": "NaN"}
@@ -219,7 +246,12 @@ def _decimal(text: str) -> Decimal:
 
 def _parse(file: str, name: str, text: str) -> RawDocument:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as exc:
+        span = SourceSpan(file, exc.mark.line + 1, exc.mark.column + 1)
+        limit = f"{MAX_NODES} nodes" if exc.nodes else f"a nesting depth of {MAX_DEPTH}"
+        message = f"the document expands to more than {limit} (aliases count each time they are used)"
+        raise PolicyError([Diagnostic("document-too-large", message, span)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -269,7 +269,7 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _shown(value: object) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # e.g. an int of more than 4,300 digits
+    except (TypeError, ValueError, RecursionError):  # an int of 4,300+ digits, a very deep value
         text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
 

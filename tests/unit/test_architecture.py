@@ -23,6 +23,7 @@ STAGES = [
     "verify",
     "redact",
     "decision_log",
+    "shadow",
     "analyze",
     "explain",
     "render",
@@ -72,9 +73,10 @@ def _imports(path: Path) -> set[str]:
 def test_public_api_is_exactly_the_contract() -> None:
     assert csrules.__all__ == sorted(csrules.__all__)
     assert set(csrules.__all__) == {
-        "Action", "ConditionResult", "Decision", "Diagnostic", "Engine", "EngineError", "Error", "FollowUp",
-        "PolicyError", "PolicyWarning", "Reasons", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep",
-        "__version__", "analyze", "default_policies", "load",
+        "Action", "ConditionResult", "Decision", "Diagnostic", "Divergence", "Engine", "EngineError", "Error",
+        "FollowUp", "JsonLinesSink", "PolicyError", "PolicyWarning", "Reasons", "ShadowEngine", "ShadowFailure",
+        "ShadowStats", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep", "__version__", "analyze",
+        "default_policies", "load",
         # audit: errors, replay, the decision log
         "AuditError", "DecisionLog", "Difference", "Redactor", "Verification", "verify",
     }  # fmt: skip

@@ -1,0 +1,418 @@
+"""Shadow mode: decide every ticket with the live bundle, and beside it with a candidate bundle.
+
+Stage after `engine`: input two `Engine`s and a ticket, output the live `Decision` (unchanged) and,
+for the caller's sink, a `Divergence` when the candidate decides differently or a `ShadowFailure`
+when the candidate raises. Nothing the candidate or the sink does reaches the live decision.
+
+    ticket -> live.evaluate -> Decision ------------------------------------------> caller
+                  \\-> candidate.evaluate (same `now`) -> compare_decisions -> sink
+
+`load()` here is `csrules.load`: without `shadow` it is `engine.load` itself; with `shadow` it
+loads both bundles and returns a `ShadowEngine`. It lives here, not in engine.py, because
+imports point upstream only and engine.py must not know about the stage that wraps it.
+
+`JsonLinesSink` is the one piece of file I/O outside load.py and cli/: an output adapter the
+caller opts into, appending one line per record, never reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, overload
+
+from pydantic import BaseModel, ConfigDict
+
+from .decision import Action, Decision, FollowUp, Outcome
+from .engine import Engine
+from .engine import load as load_engine
+from .errors import Error
+from .load import PolicyPaths
+from .policy import Bundle
+from .ticket import Role, Ticket
+
+__all__ = [
+    "Divergence",
+    "JsonLinesSink",
+    "ShadowEngine",
+    "ShadowFailure",
+    "ShadowStats",
+    "Sink",
+    "compare_decisions",
+    "load",
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record in JSON form (datetimes as ISO 8601 strings)."""
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """One line of canonical JSON: sorted keys, no spaces, UTF-8 text."""
+        return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Divergence(_Record):
+    """The candidate decided a ticket differently from the live bundle.
+
+    Recorded when the outcome, the required role, the set of fired rules, the actions (kind and
+    params) or the follow-ups (kind and due) differ. `*_only_live` / `*_removed` hold what the live
+    decision has and the candidate's lacks; `*_only_candidate` / `*_added` the reverse. Rule ids
+    are sorted; actions and follow-ups keep their decision order and name the rule that produced
+    them on their own side.
+    """
+
+    record: Literal["divergence"] = "divergence"
+    ticket_id: str
+    evaluated_at: datetime
+    live_digest: str
+    candidate_digest: str
+    live_outcome: Outcome
+    candidate_outcome: Outcome
+    live_required_role: Role
+    candidate_required_role: Role
+    fired_only_live: list[str]
+    fired_only_candidate: list[str]
+    actions_added: list[Action]
+    actions_removed: list[Action]
+    follow_ups_added: list[FollowUp]
+    follow_ups_removed: list[FollowUp]
+
+
+class ShadowFailure(_Record):
+    """The candidate raised while deciding a ticket the live bundle decided.
+
+    `error_type` is the exception's class name (`TicketError`, `EngineError`, or anything
+    unexpected), `code` its csrules error code when it has one, `message` its `str()`.
+    """
+
+    record: Literal["shadow_failure"] = "shadow_failure"
+    ticket_id: str
+    evaluated_at: datetime
+    live_digest: str
+    candidate_digest: str
+    live_outcome: Outcome
+    live_required_role: Role
+    error_type: str
+    code: str | None
+    message: str
+
+
+Sink = Callable[[Divergence | ShadowFailure], None]
+"""Where a ShadowEngine sends its records: any callable taking one record; its result is ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowStats:
+    """Counters of a ShadowEngine since it was created (a snapshot; read `engine.stats` again).
+
+    Attributes:
+        evaluations: live decisions returned (a call whose live evaluation raised is not counted).
+        shadowed: of those, the ones also given to the candidate (all of them when `sample` is 1).
+        divergences: Divergence records produced.
+        shadow_failures: ShadowFailure records produced (the candidate, or the comparison, raised).
+        sink_failures: records the sink raised on (the record is lost; nothing else happens).
+    """
+
+    evaluations: int = 0
+    shadowed: int = 0
+    divergences: int = 0
+    shadow_failures: int = 0
+    sink_failures: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, e.g. for a metrics exporter."""
+        return asdict(self)
+
+
+def compare_decisions(live: Decision, candidate: Decision) -> Divergence | None:
+    """The differences between two decisions of one ticket, or None when they decide alike.
+
+    Pure: the trace's header, conditions and derived values are not compared, only what the
+    decision makes happen and the rules that fired.
+    """
+    live_fired = set(live.trace.fired)
+    candidate_fired = set(candidate.trace.fired)
+    live_actions = {_action_key(a) for a in live.actions}
+    candidate_actions = {_action_key(a) for a in candidate.actions}
+    live_follow_ups = {(f.kind, f.due) for f in live.follow_ups}
+    candidate_follow_ups = {(f.kind, f.due) for f in candidate.follow_ups}
+    if (
+        live.outcome == candidate.outcome
+        and live.required_role == candidate.required_role
+        and live_fired == candidate_fired
+        and live_actions == candidate_actions
+        and live_follow_ups == candidate_follow_ups
+    ):
+        return None  # the common case: no record built
+    return Divergence(
+        ticket_id=live.ticket_id,
+        evaluated_at=live.trace.evaluated_at,
+        live_digest=live.trace.policy_digest,
+        candidate_digest=candidate.trace.policy_digest,
+        live_outcome=live.outcome,
+        candidate_outcome=candidate.outcome,
+        live_required_role=live.required_role,
+        candidate_required_role=candidate.required_role,
+        fired_only_live=sorted(live_fired - candidate_fired),
+        fired_only_candidate=sorted(candidate_fired - live_fired),
+        actions_added=[a for a in candidate.actions if _action_key(a) not in live_actions],
+        actions_removed=[a for a in live.actions if _action_key(a) not in candidate_actions],
+        follow_ups_added=[f for f in candidate.follow_ups if (f.kind, f.due) not in live_follow_ups],
+        follow_ups_removed=[f for f in live.follow_ups if (f.kind, f.due) not in candidate_follow_ups],
+    )
+
+
+def _action_key(action: Action) -> tuple[str, str]:
+    # Not the rule: a candidate that moves an action to a renamed rule shows in the fired rules.
+    # Params compared in their JSON form (money as Decimal has no json.dumps of its own).
+    return action.kind, json.dumps(action.model_dump(mode="json")["params"], sort_keys=True)
+
+
+def _error_code(exc: Exception) -> str | None:
+    code = getattr(exc, "code", None) if isinstance(exc, Error) else None
+    return code if isinstance(code, str) else None
+
+
+def _check_options(sink: object, sample: float) -> None:
+    if not callable(sink):
+        raise TypeError(f"`sink` must be callable, got `{sink!r}`")
+    if not 0.0 <= sample <= 1.0:  # also refuses nan
+        raise ValueError(f"`sample` must be between 0 and 1, got `{sample!r}`")
+
+
+def _sampled(ticket_id: str, sample: float) -> bool:
+    """Whether a ticket is shadowed: a fixed point in [0, 1) per ticket id, below `sample`."""
+    if sample >= 1.0:
+        return True
+    digest = hashlib.sha256(ticket_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < sample
+
+
+class ShadowEngine:
+    """A live Engine with a candidate Engine deciding beside it; returns only live decisions.
+
+    Thread-safe if the sink is: share one across threads as you would an Engine. The read-only
+    properties (`policy_digest`, `bundle`, `params`, `ruleset`) are the live engine's.
+    """
+
+    def __init__(self, live: Engine, candidate: Engine, *, sink: Sink, sample: float = 1.0) -> None:
+        """Wrap two loaded engines.
+
+        Args:
+            live: the engine whose decisions are returned.
+            candidate: the engine evaluated beside it on every shadowed call.
+            sink: called with each Divergence and ShadowFailure, in the evaluating thread.
+            sample: the share of tickets shadowed, 0 to 1; a ticket is in or out by a hash of
+                its id, so the same ticket is always, or never, shadowed.
+
+        Raises:
+            TypeError: `sink` is not callable.
+            ValueError: `sample` is outside 0 to 1.
+        """
+        _check_options(sink, sample)
+        self._live = live
+        self._candidate = candidate
+        self._sink = sink
+        self._sample = float(sample)
+        self._lock = threading.Lock()
+        self._counts = ShadowStats().as_dict()
+
+    def __repr__(self) -> str:
+        live, candidate = self._live.policy_digest[:12], self._candidate.policy_digest[:12]
+        return f"<csrules.ShadowEngine live {live}, candidate {candidate}, sample {self._sample:g}>"
+
+    @property
+    def live(self) -> Engine:
+        """The engine whose decisions are returned."""
+        return self._live
+
+    @property
+    def candidate(self) -> Engine:
+        """The engine shadowing it."""
+        return self._candidate
+
+    @property
+    def sample(self) -> float:
+        """The share of tickets shadowed."""
+        return self._sample
+
+    @property
+    def stats(self) -> ShadowStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return ShadowStats(**self._counts)
+
+    @property
+    def policy_digest(self) -> str:
+        """The live engine's policy digest."""
+        return self._live.policy_digest
+
+    @property
+    def bundle(self) -> Bundle:
+        """The live engine's bundle."""
+        return self._live.bundle
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The live engine's effective parameters."""
+        return self._live.params
+
+    @property
+    def ruleset(self) -> dict[str, Any]:
+        """The live engine's compiled ruleset."""
+        return self._live.ruleset
+
+    def evaluate(self, ticket: Ticket | Mapping[str, Any], *, now: datetime | None = None) -> Decision:
+        """Decide a ticket with the live engine; shadow it with the candidate at the same `now`.
+
+        Returns exactly what `live.evaluate(ticket, now=now)` returns. When the live engine
+        raises, the exception propagates unchanged and the candidate is not run. Whatever the
+        candidate or the sink raises (any `Exception`) is recorded or counted, never raised.
+
+        Raises:
+            TicketError: as `Engine.evaluate`, from the live engine only.
+            EngineError: as `Engine.evaluate`, from the live engine only.
+        """
+        # Resolved once, so both engines decide at the same instant (the live engine checks it).
+        moment = datetime.now(UTC) if now is None else now
+        decision = self._live.evaluate(ticket, now=moment)
+        shadowed = _sampled(decision.ticket_id, self._sample)
+        self._count(evaluations=1, shadowed=int(shadowed))
+        if shadowed:
+            self._shadow(ticket, decision)
+        return decision
+
+    def _shadow(self, ticket: Ticket | Mapping[str, Any], decision: Decision) -> None:
+        record: Divergence | ShadowFailure | None
+        # The candidate gets the live decision's `evaluated_at`: `now` converted to UTC, the same instant.
+        now = decision.trace.evaluated_at
+        try:
+            record = compare_decisions(decision, self._candidate.evaluate(ticket, now=now))
+        except Exception as exc:  # a shadow failure must never reach the caller
+            record = ShadowFailure(
+                ticket_id=decision.ticket_id,
+                evaluated_at=now,
+                live_digest=self._live.policy_digest,
+                candidate_digest=self._candidate.policy_digest,
+                live_outcome=decision.outcome,
+                live_required_role=decision.required_role,
+                error_type=type(exc).__name__,
+                code=_error_code(exc),
+                message=str(exc),
+            )
+        if record is None:
+            return
+        if isinstance(record, Divergence):
+            self._count(divergences=1)
+        else:
+            self._count(shadow_failures=1)
+        try:
+            self._sink(record)
+        except Exception:  # nor may a failing sink
+            self._count(sink_failures=1)
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, value in increments.items():
+                self._counts[name] += value
+
+
+class JsonLinesSink:
+    """A sink appending each record as one line of canonical JSON to a file.
+
+    Thread-safe. The file is opened in append mode per record and the line written unbuffered in
+    one `write` call, so nothing waits in a buffer, several processes may append to one file, and
+    log rotation needs no restart. The file is created, or checked to be writable, when the sink
+    is made.
+    """
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        """Raises OSError when the file cannot be opened for appending."""
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        with self._path.open("ab"):
+            pass
+
+    def __repr__(self) -> str:
+        return f"JsonLinesSink({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The file records are appended to."""
+        return self._path
+
+    def __call__(self, record: Divergence | ShadowFailure) -> None:
+        """Append one record as a line."""
+        line = (record.to_json() + "\n").encode("utf-8")
+        with self._lock, self._path.open("ab", buffering=0) as handle:
+            handle.write(line)
+
+
+@overload
+def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | None = None) -> Engine: ...
+
+
+@overload
+def load(
+    paths: PolicyPaths | None = None,
+    *,
+    params: Mapping[str, object] | None = None,
+    shadow: PolicyPaths,
+    shadow_params: Mapping[str, object] | None = None,
+    sink: Sink,
+    sample: float = 1.0,
+) -> ShadowEngine: ...
+
+
+def load(
+    paths: PolicyPaths | None = None,
+    *,
+    params: Mapping[str, object] | None = None,
+    shadow: PolicyPaths | None = None,
+    shadow_params: Mapping[str, object] | None = None,
+    sink: Sink | None = None,
+    sample: float = 1.0,
+) -> Engine | ShadowEngine:
+    """Load, validate and compile a policy bundle; with `shadow`, also a candidate bundle.
+
+    Args:
+        paths: a directory of *.yaml files, a file, or a list of them (str or PathLike); the
+            default bundle when omitted.
+        params: overrides of the bundle's parameters, by name.
+        shadow: the candidate bundle's paths. The result is then a `ShadowEngine` that returns
+            the live decisions and sends divergences to `sink`.
+        shadow_params: overrides of the candidate's parameters. The live `params` are not
+            inherited: the candidate is exactly the bundle and overrides given here.
+        sink: required with `shadow`: called with each Divergence and ShadowFailure.
+        sample: with `shadow`, the share of tickets shadowed (by a hash of the ticket id).
+
+    Raises:
+        PolicyError: the live bundle, or the candidate, does not load (a candidate error carries
+            the note "while loading the shadow candidate"). Nothing is returned half-loaded.
+        TypeError: `sink` missing with `shadow`, or a shadow option given without `shadow`.
+        ValueError: `sample` outside 0 to 1.
+    """
+    if shadow is None:
+        if sink is not None or shadow_params is not None or sample != 1.0:
+            raise TypeError("load(): `sink`, `shadow_params` and `sample` need `shadow`")
+        return load_engine(paths, params=params)
+    if sink is None:
+        raise TypeError("load(): `shadow` needs a `sink` for the divergences")
+    _check_options(sink, sample)  # before the slow part
+    live = load_engine(paths, params=params)
+    try:
+        candidate = load_engine(shadow, params=shadow_params)
+    except Exception as exc:
+        exc.add_note("while loading the shadow candidate")
+        raise
+    return ShadowEngine(live, candidate, sink=sink, sample=sample)

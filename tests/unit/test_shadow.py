@@ -1,0 +1,412 @@
+"""Shadow mode: live decisions unchanged, divergences and candidate failures recorded, nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from csrules.shadow import compare_decisions
+from tests.helpers import NOW, ROOT, make_ticket, refund
+
+Record = csrules.Divergence | csrules.ShadowFailure
+
+AMOUNTS = ["0.00", "5.00", "19.99", "20.00", "20.01", "22.50", "25.00", "25.01", "49.99", "50.01", "120.00"]
+
+
+@pytest.fixture(scope="module")
+def candidate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default bundle with `front_line_limit` raised from 20 to 25."""
+    copy = tmp_path_factory.mktemp("candidate") / "policies"
+    shutil.copytree(ROOT / "policies", copy)
+    path = copy / "empowerment.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "  front_line_limit:\n    type: money\n    default: 20\n"
+    assert old in text
+    path.write_text(text.replace(old, old.replace("20", "25")), encoding="utf-8")
+    return copy
+
+
+def tickets() -> list[dict[str, Any]]:
+    """Refunds around the limits, for plain and high-value customers, front-line and senior agents."""
+    found = []
+    for amount in AMOUNTS:
+        for tier in ("one_time", "loyal"):
+            for role in ("front_line", "senior"):
+                ticket = refund(amount, tier=tier, role=role)
+                ticket["id"] = f"T-{amount}-{tier}-{role}"
+                found.append(ticket)
+    found.append(make_ticket(id="T-quiet"))
+    # The examples: actions with money params (a raincheck), conduct rules, promises, follow-ups.
+    for path in sorted((ROOT / "examples" / "tickets").glob("*.json")):
+        found.append(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def in_changed_band(ticket: dict[str, Any]) -> bool:
+    request = ticket.get("request")
+    return (
+        request is not None
+        and 20 < float(request["amount"]) <= 25
+        and ticket["customer"].get("tier") == "one_time"
+    )
+
+
+def test_identical_bundles_never_diverge_and_live_json_is_byte_identical(engine: csrules.Engine) -> None:
+    records: list[Record] = []
+    shadow = csrules.load(shadow=csrules.default_policies(), sink=records.append)
+    assert isinstance(shadow, csrules.ShadowEngine)
+    for ticket in tickets():
+        assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    assert records == []
+    count = len(tickets())
+    assert shadow.stats == csrules.ShadowStats(evaluations=count, shadowed=count)
+
+
+def test_raised_front_line_limit_diverges_exactly_between_20_and_25(
+    engine: csrules.Engine, candidate_dir: Path
+) -> None:
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    for ticket in tickets():
+        assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    expected_ids = [t["id"] for t in tickets() if in_changed_band(t)]
+    assert [r.ticket_id for r in records] == expected_ids
+    assert len(expected_ids) == 6  # 20.01, 22.50, 25.00 x front_line, senior
+    assert shadow.stats.divergences == 6
+    assert shadow.stats.shadow_failures == 0
+
+
+def test_a_divergence_names_both_outcomes_and_the_rules_that_differ(candidate_dir: Path) -> None:
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    live = shadow.evaluate(refund("22.50", tier="one_time"), now=NOW)
+    assert (live.outcome, live.required_role) == ("escalate", "senior")
+    [divergence] = records
+    assert isinstance(divergence, csrules.Divergence)
+    assert divergence.ticket_id == "T-1"
+    assert divergence.evaluated_at == NOW
+    assert divergence.live_digest == shadow.policy_digest == shadow.live.policy_digest
+    assert divergence.candidate_digest == shadow.candidate.policy_digest != shadow.policy_digest
+    assert (divergence.live_outcome, divergence.candidate_outcome) == ("escalate", "approve")
+    assert (divergence.live_required_role, divergence.candidate_required_role) == ("senior", "front_line")
+    assert divergence.fired_only_live == ["escalation_update_normal", "over_front_line_limit"]
+    assert divergence.fired_only_candidate == ["satisfaction_check"]
+    assert divergence.actions_added == divergence.actions_removed == []
+    assert [(f.kind, f.rule) for f in divergence.follow_ups_removed] == [
+        ("escalation_update", "escalation_update_normal")
+    ]
+    assert [(f.kind, f.rule) for f in divergence.follow_ups_added] == [
+        ("satisfaction_check", "satisfaction_check")
+    ]
+    as_dict = json.loads(divergence.to_json())
+    assert as_dict == divergence.as_dict()
+    assert as_dict["record"] == "divergence"
+    assert as_dict["evaluated_at"] == "2026-11-23T15:00:00Z"
+
+
+def test_a_senior_agent_diverges_only_in_the_rules_that_fired(candidate_dir: Path) -> None:
+    """Same outcome and role (a senior approves either way), but `over_front_line_limit` fired only live."""
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    shadow.evaluate(refund("25.00", role="senior"), now=NOW)
+    [divergence] = records
+    assert isinstance(divergence, csrules.Divergence)
+    assert divergence.live_outcome == divergence.candidate_outcome == "approve"
+    assert divergence.live_required_role == "senior"
+    assert divergence.candidate_required_role == "front_line"
+    assert divergence.fired_only_live == ["over_front_line_limit"]
+    assert divergence.fired_only_candidate == []
+
+
+def test_compare_decisions_of_one_decision_is_none(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00", tier="loyal"), now=NOW)
+    assert compare_decisions(decision, decision) is None
+
+
+def test_a_follow_up_due_later_is_a_divergence(engine: csrules.Engine) -> None:
+    """Kinds alike but due times differ: still a divergence (the candidate changed a deadline)."""
+    live = engine.evaluate(refund("30.00"), now=NOW)
+    later = live.model_copy(
+        update={
+            "follow_ups": [f.model_copy(update={"due": f.due + timedelta(hours=1)}) for f in live.follow_ups]
+        }
+    )
+    divergence = compare_decisions(live, later)
+    assert divergence is not None
+    assert divergence.fired_only_live == divergence.fired_only_candidate == []
+    assert divergence.follow_ups_removed == live.follow_ups
+    assert divergence.follow_ups_added == later.follow_ups
+
+
+def test_an_action_with_other_params_is_a_divergence(engine: csrules.Engine) -> None:
+    """Same action kinds, but the candidate honours another price: the action is removed and added."""
+    ticket = json.loads(
+        (ROOT / "examples" / "tickets" / "deli_sale_out_of_stock.json").read_text(encoding="utf-8")
+    )
+    live = engine.evaluate(ticket, now=NOW)
+    repriced = [
+        a.model_copy(update={"params": {**a.params, "honored_price": Decimal("4.99")}})
+        if a.kind == "issue_raincheck"
+        else a
+        for a in live.actions
+    ]
+    divergence = compare_decisions(live, live.model_copy(update={"actions": repriced}))
+    assert divergence is not None
+    assert [a.kind for a in divergence.actions_removed] == [a.kind for a in divergence.actions_added]
+    assert [a.kind for a in divergence.actions_added] == ["issue_raincheck"]
+    assert divergence.actions_added[0].params["honored_price"] == Decimal("4.99")
+    assert compare_decisions(live, live.model_copy(update={"actions": list(live.actions)})) is None
+
+
+def test_candidate_refusing_the_ticket_records_a_failure_and_live_is_intact(engine: csrules.Engine) -> None:
+    records: list[Record] = []
+    shadow = csrules.load(
+        shadow=csrules.default_policies(), shadow_params={"currency": "EUR"}, sink=records.append
+    )
+    ticket = refund("45.00", tier="loyal")
+    assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    [failure] = records
+    assert isinstance(failure, csrules.ShadowFailure)
+    assert failure.ticket_id == "T-1"
+    assert failure.error_type == "TicketError"
+    assert failure.code == "currency-mismatch"
+    assert "/request/currency" in failure.message
+    assert (failure.live_outcome, failure.live_required_role) == ("approve", "front_line")
+    assert failure.candidate_digest == shadow.candidate.policy_digest
+    assert json.loads(failure.to_json())["record"] == "shadow_failure"
+    assert shadow.stats == csrules.ShadowStats(evaluations=1, shadowed=1, shadow_failures=1)
+
+
+@pytest.mark.parametrize(
+    ("error", "error_type", "code"),
+    [
+        (csrules.EngineError("durable_rules failed"), "EngineError", None),
+        (KeyError("boom"), "KeyError", None),
+    ],
+)
+def test_any_candidate_exception_becomes_a_failure_record(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch, error: Exception, error_type: str, code: None
+) -> None:
+    candidate = csrules.load()
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(candidate, "evaluate", explode)
+    records: list[Record] = []
+    shadow = csrules.ShadowEngine(engine, candidate, sink=records.append)
+    ticket = refund("30.00")
+    assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    [failure] = records
+    assert isinstance(failure, csrules.ShadowFailure)
+    assert (failure.error_type, failure.code, failure.message) == (error_type, code, str(error))
+
+
+def test_a_raising_sink_is_counted_and_the_live_decision_returned(
+    engine: csrules.Engine, candidate_dir: Path
+) -> None:
+    def sink(record: Record) -> None:
+        raise OSError("disk full")
+
+    shadow = csrules.load(shadow=candidate_dir, sink=sink)
+    for ticket in tickets():
+        assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    assert shadow.stats.divergences == 6
+    assert shadow.stats.sink_failures == 6
+
+
+def test_live_errors_propagate_unchanged_and_the_candidate_is_not_run(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidate = csrules.load()
+    calls: list[Any] = []
+    monkeypatch.setattr(candidate, "evaluate", lambda *a, **k: calls.append(a))
+    records: list[Record] = []
+    shadow = csrules.ShadowEngine(engine, candidate, sink=records.append)
+    bad = refund("-5")
+    with pytest.raises(csrules.TicketError) as plain:
+        engine.evaluate(bad, now=NOW)
+    with pytest.raises(csrules.TicketError) as shadowed:
+        shadow.evaluate(bad, now=NOW)
+    assert (shadowed.value.path, shadowed.value.code, str(shadowed.value)) == (
+        plain.value.path,
+        plain.value.code,
+        str(plain.value),
+    )
+    with pytest.raises(csrules.TicketError, match="invalid-now"):
+        shadow.evaluate(refund("5"), now=datetime(2026, 11, 23, 15, 0))
+    assert calls == []
+    assert records == []
+    assert shadow.stats == csrules.ShadowStats()
+
+
+def test_both_engines_decide_at_the_same_instant(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidate = csrules.load()
+    seen: list[datetime] = []
+    real = candidate.evaluate
+
+    def spy(ticket: Any, *, now: datetime | None = None) -> csrules.Decision:
+        assert now is not None
+        seen.append(now)
+        return real(ticket, now=now)
+
+    monkeypatch.setattr(candidate, "evaluate", spy)
+    shadow = csrules.ShadowEngine(engine, candidate, sink=lambda record: None)
+    decision = shadow.evaluate(refund("5"))  # now defaults to the current time, read once
+    assert seen == [decision.trace.evaluated_at]
+    eastern = NOW.astimezone(timezone(timedelta(hours=-5)))
+    decision = shadow.evaluate(refund("5"), now=eastern)
+    assert decision.trace.evaluated_at == seen[-1] == NOW
+    assert seen[-1].tzinfo is UTC
+
+
+def test_sampling_is_decided_by_the_ticket_id(engine: csrules.Engine, candidate_dir: Path) -> None:
+    candidate = csrules.load(candidate_dir)
+    batch = [{**refund("22.50"), "id": f"T-{n}"} for n in range(200)]
+
+    def shadowed_ids(sample: float) -> list[str]:
+        records: list[Record] = []
+        shadow = csrules.ShadowEngine(engine, candidate, sink=records.append, sample=sample)
+        for ticket in batch:
+            shadow.evaluate(ticket, now=NOW)
+        assert shadow.stats.shadowed == shadow.stats.divergences == len(records)
+        assert shadow.stats.evaluations == len(batch)
+        return [r.ticket_id for r in records]
+
+    half = shadowed_ids(0.5)
+    assert 70 <= len(half) <= 130
+    assert shadowed_ids(0.5) == half  # the same tickets again, not a fresh draw
+    assert set(shadowed_ids(0.25)) <= set(half)  # a smaller share is a subset
+    assert shadowed_ids(0.0) == []
+    assert len(shadowed_ids(1.0)) == len(batch)
+
+
+def test_threads_get_the_plain_results_and_each_divergence_once(
+    engine: csrules.Engine, candidate_dir: Path
+) -> None:
+    per_thread = [
+        [{**t, "id": f"{t['id']}#{n}.{copy}"} for copy in range(6) for t in tickets()] for n in range(8)
+    ]
+    expected = {
+        n: [engine.evaluate(t, now=NOW).to_json() for t in batch] for n, batch in enumerate(per_thread)
+    }
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            results[n] = [shadow.evaluate(t, now=NOW).to_json() for t in per_thread[n]]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == expected
+    diverging = sorted(t["id"] for batch in per_thread for t in batch if in_changed_band(t))
+    assert len(diverging) == 8 * 6 * 6
+    assert sorted(r.ticket_id for r in records) == diverging
+    total = sum(len(batch) for batch in per_thread)
+    assert shadow.stats == csrules.ShadowStats(evaluations=total, shadowed=total, divergences=len(diverging))
+
+
+def test_json_lines_sink_appends_one_canonical_line_per_record(tmp_path: Path, candidate_dir: Path) -> None:
+    path = tmp_path / "divergences.jsonl"
+    sink = csrules.JsonLinesSink(path)
+    assert path.read_text(encoding="utf-8") == ""  # created when the sink is made
+    shadow = csrules.load(shadow=candidate_dir, sink=sink)
+    for ticket in tickets():
+        shadow.evaluate(ticket, now=NOW)
+    failing = csrules.load(shadow=candidate_dir, shadow_params={"currency": "EUR"}, sink=sink)
+    failing.evaluate(refund("5"), now=NOW)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 7
+    parsed = [json.loads(line) for line in lines]
+    assert [p["record"] for p in parsed] == ["divergence"] * 6 + ["shadow_failure"]
+    assert all(
+        line == json.dumps(p, sort_keys=True, separators=(",", ":"))
+        for line, p in zip(lines, parsed, strict=True)
+    )
+    assert csrules.Divergence.model_validate(parsed[0]).ticket_id == parsed[0]["ticket_id"]
+    assert csrules.ShadowFailure.model_validate(parsed[-1]).code == "currency-mismatch"
+
+
+def test_json_lines_sink_in_a_missing_directory_fails_when_made(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        csrules.JsonLinesSink(tmp_path / "missing" / "divergences.jsonl")
+
+
+def test_shadow_without_a_sink_is_refused() -> None:
+    with pytest.raises(TypeError, match="sink"):
+        csrules.load(shadow=csrules.default_policies())  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"sink": print}, {"shadow_params": {"front_line_limit": 25}}, {"sample": 0.5}],
+)
+def test_shadow_options_without_shadow_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="need `shadow`"):
+        csrules.load(**options)
+
+
+@pytest.mark.parametrize("sample", [-0.1, 1.5, float("nan")])
+def test_sample_outside_0_to_1_is_refused(sample: float) -> None:
+    with pytest.raises(ValueError, match="sample"):
+        csrules.load(shadow=csrules.default_policies(), sink=print, sample=sample)
+
+
+def test_a_non_callable_sink_is_refused(engine: csrules.Engine) -> None:
+    with pytest.raises(TypeError, match="callable"):
+        csrules.ShadowEngine(engine, engine, sink="divergences.jsonl")  # type: ignore[arg-type]
+
+
+def test_a_broken_candidate_fails_at_load(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("rules: [", encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(shadow=tmp_path, sink=print)
+    assert info.value.file is not None
+    assert info.value.file.endswith("bad.yaml")
+    assert "while loading the shadow candidate" in info.value.__notes__
+    with pytest.raises(csrules.PolicyError) as params:
+        csrules.load(shadow=csrules.default_policies(), shadow_params={"no_such": 1}, sink=print)
+    assert "while loading the shadow candidate" in params.value.__notes__
+
+
+def test_a_broken_live_bundle_fails_at_load_without_the_note(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("rules: [", encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(tmp_path, shadow=csrules.default_policies(), sink=print)
+    assert not getattr(info.value, "__notes__", [])
+
+
+def test_shadow_engine_reads_like_the_live_engine(engine: csrules.Engine, candidate_dir: Path) -> None:
+    shadow = csrules.load(params={"senior_limit": 60}, shadow=candidate_dir, sink=print, sample=0.5)
+    live = csrules.load(params={"senior_limit": 60})
+    assert shadow.policy_digest == live.policy_digest
+    assert shadow.params == live.params
+    assert shadow.bundle == live.bundle
+    assert shadow.ruleset == live.ruleset
+    assert shadow.candidate.params["front_line_limit"] == 25  # live params are not inherited
+    assert shadow.candidate.params["senior_limit"] == 50
+    assert shadow.sample == 0.5
+    assert repr(shadow) == (
+        f"<csrules.ShadowEngine live {live.policy_digest[:12]}, "
+        f"candidate {shadow.candidate.policy_digest[:12]}, sample 0.5>"
+    )
+    assert type(csrules.load()) is csrules.Engine
