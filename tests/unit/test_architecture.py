@@ -20,6 +20,8 @@ STAGES = [
     "evaluate",
     "combine",
     "engine",
+    "impact",
+    "generate",
     "verify",
     "redact",
     "decision_log",

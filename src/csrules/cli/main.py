@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, coverage, eval, log, schema, test, verify
+from . import check, coverage, diff, eval, generate, log, schema, test, verify
 from ._common import ExitCode
 
 
@@ -98,7 +98,45 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--format", choices=("text", "json"), default="text")
     repair = actions.add_parser("repair", help="cut a torn last record off the log")
     repair.add_argument("log", help="the log file")
+    _diff_parser(commands)
     return parser
+
+
+def _diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`diff` and `generate-tickets` (docs/impact.md)."""
+    impact = commands.add_parser("diff", help="which decisions a policy change changes, over a ticket corpus")
+    impact.add_argument("old", help="the current policies: a directory, a file, or git:REV:path")
+    impact.add_argument("new", help="the changed policies: a directory, a file, or git:REV:path")
+    impact.add_argument(
+        "--tickets", required=True, metavar="FILE.jsonl", help="one ticket per line ('-': stdin)"
+    )
+    for flag, whose in (("--param", "both"), ("--old-param", "the old"), ("--new-param", "the new")):
+        impact.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"override a parameter of {whose} policies",
+        )
+    impact.add_argument(
+        "--now", help="evaluation time of lines without their own (default: 2026-01-01T00:00:00Z)"
+    )
+    impact.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    impact.add_argument(
+        "--examples", type=int, default=3, metavar="K", help="examples per transition (default: 3)"
+    )
+    impact.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changed")
+    impact.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="processes (default: 1; 0: one per core)"
+    )
+    tickets = commands.add_parser("generate-tickets", help="write a synthetic ticket history (JSON Lines)")
+    tickets.add_argument(
+        "--count", type=int, default=1000, metavar="N", help="how many tickets (default: 1000)"
+    )
+    tickets.add_argument(
+        "--seed", type=int, default=0, help="the same seed gives the same tickets (default: 0)"
+    )
+    tickets.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
         commands |= {"verify": verify, "log": log}
+        commands |= {"diff": diff, "generate-tickets": generate}
         command = commands[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer

@@ -1,0 +1,85 @@
+"""Policies as of a git revision: `git:REV:path` materialised into a temporary directory.
+
+`REV` is anything `git rev-parse` takes without a colon (`main`, `HEAD~1`, `v1.4`, a commit id);
+`path` is a file or directory relative to the top of the repository that holds the current
+directory, as in `git show REV:path`. The files are written under the temporary directory with
+their repository paths, so traces name them as they are named in the working tree
+(`policies/empowerment.yaml`). git runs as a list of arguments, never through a shell.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from ._common import UsageError
+
+__all__ = ["PREFIX", "is_git_spec", "materialise"]
+
+PREFIX = "git:"
+
+
+def is_git_spec(spec: str) -> bool:
+    """Whether a policy argument names policies at a git revision."""
+    return spec.startswith(PREFIX)
+
+
+def _git(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=120)
+    except FileNotFoundError:
+        raise UsageError("git is not installed (needed for `git:REV:path`)") from None
+
+
+def _first_line(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    return text.splitlines()[0].removeprefix("fatal: ") if text else "git failed"
+
+
+def materialise(spec: str, into: Path) -> Path:
+    """Write the policies `git:REV:path` names under `into`; returns the path to load.
+
+    Raises:
+        UsageError: not a `git:REV:path`, not in a git repository, an unknown revision, or no
+            such path at that revision (one line).
+    """
+    rev, sep, path = spec.removeprefix(PREFIX).partition(":")
+    relative = PurePosixPath(path.strip("/")) if path.strip("/") else None
+    if not rev or not sep or relative is None or relative.is_absolute() or ".." in relative.parts:
+        raise UsageError(
+            f"`{spec}`: expected git:REV:path, a path inside the repository, e.g. git:main:policies"
+        )
+    top = _git(["rev-parse", "--show-toplevel"])
+    if top.returncode != 0:
+        raise UsageError(f"`{spec}`: the current directory is not in a git repository")
+    root = Path(top.stdout.decode("utf-8").strip())
+    commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], root)
+    if commit.returncode != 0:
+        raise UsageError(f"`{spec}`: unknown revision `{rev}`")
+    sha = commit.stdout.decode("ascii").strip()
+    kind = _git(["cat-file", "-t", f"{sha}:{relative}"], root)
+    if kind.returncode != 0 or kind.stdout.strip() not in (b"blob", b"tree"):
+        raise UsageError(f"`{spec}`: no file or directory `{relative}` at `{rev}`")
+    archive = _git(["archive", "--format=tar", sha, "--", str(relative)], root)
+    if archive.returncode != 0:
+        raise UsageError(f"`{spec}`: {_first_line(archive.stderr)}")
+    _extract(archive.stdout, into)
+    return into / relative
+
+
+def _extract(data: bytes, into: Path) -> None:
+    # Regular files only, each under `into` (git archive writes nothing else for a blob or a
+    # tree); done by hand because tarfile's safe `filter="data"` needs Python 3.11.4.
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            target = into.joinpath(*name.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())

@@ -1,0 +1,166 @@
+"""`csrules diff OLD NEW --tickets FILE.jsonl`: which decisions a policy change changes, and why.
+
+OLD and NEW are policy paths (a directory or a file) or `git:REV:path`. Every ticket of the
+corpus is decided under both, streamed (memory does not grow with the corpus), in this process
+or in `--workers` processes; the report (text, JSON or Markdown, see cli/_diff_report.py) counts
+the changed decisions, tabulates the transitions, names the rules that fired under one policy
+only, and shows the first `--examples` tickets of each transition with both traces side by side.
+
+Exit codes: 0; 1 with `--fail-on-change` when a decision changed; 2 when an argument, a policy or
+the corpus is wrong (unreadable, or not one line could be compared). Lines that cannot be
+compared are counted and listed in the report; they do not stop the diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from ..decision import Decision
+from ..engine import Engine
+from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus
+from ._common import ExitCode, UsageError
+from ._diff_report import Compared, Side, render_json, render_markdown, render_text
+from ._git import is_git_spec, materialise
+from .eval import parse_now, parse_params
+
+__all__ = ["read_lines", "run"]
+
+
+def read_lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every non-blank line, read lazily.
+
+    Bytes that are not UTF-8 are kept as lone surrogates (`surrogateescape`): the line then fails
+    as invalid JSON or as invalid ticket text, with its line number, instead of stopping the diff.
+    """
+    try:
+        for number, raw in enumerate(handle, 1):
+            text = raw.decode("utf-8", "surrogateescape")
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if text.strip():
+                yield number, text
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read the tickets: {exc.strerror or exc}") from None
+
+
+class _Progress:
+    """`\\r12,345 tickets, 1,234/s` on a terminal's stderr, at most five times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._start = self._last = time.monotonic()
+        self._shown = False
+
+    def update(self, count: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        rate = count / (now - self._start) if now > self._start else 0.0
+        self._stream.write(f"\r{count:,} tickets, {rate:,.0f}/s ")
+        self._stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
+def _workers(value: int) -> int:
+    if value < 0:
+        raise UsageError(f"--workers expects 0 (one per core) or more, got `{value}`")
+    return value or os.cpu_count() or 1
+
+
+def _open_corpus(source: str, stack: ExitStack) -> BinaryIO:
+    if source == "-":
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(Path(source).open("rb"))
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read the tickets: {exc.strerror or exc}") from None
+
+
+def _spec(given: str, params: dict[str, object], scratch: Path, side: str) -> EngineSpec:
+    if is_git_spec(given):
+        path = materialise(given, scratch / side)
+    else:
+        path = Path(given)
+        if not path.exists():
+            raise UsageError(f"`{given}`: no such policy file or directory")
+    return EngineSpec((str(path),), params)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """Compare the decisions of the corpus under OLD and NEW; see the module docstring."""
+    if args.examples < 0:
+        raise UsageError(f"--examples expects 0 or more, got `{args.examples}`")
+    workers = _workers(args.workers)
+    both = parse_params(args.param)
+    now = parse_now(args.now) or DEFAULT_NOW
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="csrules-diff-")))
+        old_spec = _spec(args.old, {**both, **parse_params(args.old_param)}, scratch, "old")
+        new_spec = _spec(args.new, {**both, **parse_params(args.new_param)}, scratch, "new")
+        # Loaded here even with workers: a policy error stops the diff before any worker starts,
+        # and the examples are decided again here.
+        old, new = old_spec.load(), new_spec.load()
+        corpus = _open_corpus(args.tickets, stack)
+        report = ImpactReport(examples=args.examples)
+        progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+        results = evaluate_corpus(
+            read_lines(corpus, args.tickets),
+            old_spec,
+            new_spec,
+            default_now=now,
+            workers=workers,
+            engines=(old, new),
+        )
+        try:
+            for result in results:
+                report.add(result)
+                if progress is not None:
+                    progress.update(report.tickets + report.errors)
+        finally:
+            if progress is not None:
+                progress.close()
+        if report.tickets == 0:
+            first = f" (line {report.error_lines[0][0]}: {report.error_lines[0][1]})" if report.errors else ""
+            raise UsageError(f"{args.tickets}: no ticket could be compared{first}")
+        compared = Compared(
+            report=report,
+            old=Side(args.old, old.policy_digest),
+            new=Side(args.new, new.policy_digest),
+            corpus=args.tickets,
+            now=now,
+            examples=_decide_examples(report, old, new, now),
+        )
+    render = {"json": render_json, "markdown": render_markdown}.get(args.format, render_text)
+    out.write(render(compared))
+    if args.fail_on_change and report.changed:
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _decide_examples(
+    report: ImpactReport, old: Engine, new: Engine, now: datetime
+) -> dict[int, tuple[Decision, Decision]]:
+    """Decide the example tickets again, in this process, for their traces (workers send back
+    only what changed, not whole decisions)."""
+    decided: dict[int, tuple[Decision, Decision]] = {}
+    for line, example in report.examples.items():
+        pair = decide_line(old, new, example.text, now)
+        # INVARIANT: the same line decided the same way in the corpus run (decisions are pure).
+        assert not isinstance(pair, str)
+        decided[line] = pair
+    return decided

@@ -1,0 +1,518 @@
+"""Stage 8, impact: two decisions for the same ticket -> what changed; a corpus -> an ImpactReport.
+
+`compare(old, new)` is pure: the outcome, required role, actions (by kind and params) and
+follow-ups (by kind and due) that differ, and the rules that caused it: those that fired under
+one bundle only, or under both with other effects. `ImpactReport` accumulates changes over a
+corpus in constant memory: counts, a transition table, per-rule counts, and the first K example
+tickets of each transition in corpus order. `evaluate_corpus` decides every line of a ticket
+corpus under two bundles, in this process or in worker processes, in corpus order.
+
+No file I/O and no wording here: cli/diff.py reads the corpus and words the report.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .decision import Decision
+from .engine import Engine, load
+from .errors import EngineError, TicketError
+
+__all__ = [
+    "DEFAULT_NOW",
+    "Change",
+    "EngineSpec",
+    "Example",
+    "FollowUpMove",
+    "ImpactReport",
+    "LineResult",
+    "Transition",
+    "TransitionStats",
+    "compare",
+    "compare_line",
+    "decide_line",
+    "evaluate_corpus",
+    "parse_line",
+]
+
+DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+"""The `now` of every ticket without its own: fixed, never the clock, so a diff is reproducible.
+The same instant as a case file without `now` (testing/cases.py)."""
+
+MAX_ERRORS_KEPT = 20
+"""How many bad lines the report keeps word for word (all are counted)."""
+
+ChangedField = Literal["outcome", "required_role", "action", "follow_up"]
+_FIELD_ORDER: tuple[ChangedField, ...] = ("outcome", "required_role", "action", "follow_up")
+
+
+# --- comparing two decisions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One kind of change, a row of the transition table.
+
+    Attributes:
+        field: `outcome`, `required_role`, `action` or `follow_up`.
+        change: `escalate->approve` for outcome and required role; `added`, `removed` or
+            `changed` (same kind, other params) for an action; `added`, `removed`,
+            `moved earlier` or `moved later` for a follow-up.
+        kind: the action's or follow-up's kind; None for outcome and required role.
+    """
+
+    field: ChangedField
+    change: str
+    kind: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`outcome escalate->approve`, `action +issue_raincheck`, `follow_up restock_notice moved later`."""
+        if self.kind is None:
+            return f"{self.field} {self.change}"
+        if self.change == "added":
+            return f"{self.field} +{self.kind}"
+        if self.change == "removed":
+            return f"{self.field} -{self.kind}"
+        return f"{self.field} {self.kind} {self.change}"
+
+    def sort_key(self) -> tuple[int, str]:
+        """Outcome first, then required role, actions, follow-ups; by key within each."""
+        return _FIELD_ORDER.index(self.field), self.key
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpMove:
+    """A follow-up of the same kind on both sides with another due time."""
+
+    kind: str
+    old_due: datetime
+    new_due: datetime
+
+
+ActionKey = tuple[str, str]
+"""An action as (kind, its params as canonical JSON): two actions are the same when both are."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """How the new decision for a ticket differs from the old one (see `compare`).
+
+    Attributes:
+        outcome: (old, new) when the outcome changed.
+        required_role: (old, new) when the required role changed.
+        actions_added / actions_removed: (kind, params as canonical JSON), sorted.
+        follow_ups_added / follow_ups_removed: (kind, due), sorted.
+        follow_ups_moved: a follow-up kind present on both sides with another due time.
+        rules: the rules that caused the change: fired under one bundle only, or under both with
+            other effects (another required role, other action params, another due time). New
+            bundle order, then rules only the old bundle has; a missing rule counts as not fired.
+    """
+
+    outcome: tuple[str, str] | None = None
+    required_role: tuple[str, str] | None = None
+    actions_added: tuple[ActionKey, ...] = ()
+    actions_removed: tuple[ActionKey, ...] = ()
+    follow_ups_added: tuple[tuple[str, datetime], ...] = ()
+    follow_ups_removed: tuple[tuple[str, datetime], ...] = ()
+    follow_ups_moved: tuple[FollowUpMove, ...] = ()
+    rules: tuple[str, ...] = ()
+
+    @property
+    def decision_changed(self) -> bool:
+        """Whether the outcome, required role, actions or follow-ups differ (not just the rules)."""
+        return bool(self.transitions())
+
+    def transitions(self) -> list[Transition]:
+        """The transitions of this change, each once, in table order."""
+        found: set[Transition] = set()
+        if self.outcome:
+            found.add(Transition("outcome", f"{self.outcome[0]}->{self.outcome[1]}"))
+        if self.required_role:
+            found.add(Transition("required_role", f"{self.required_role[0]}->{self.required_role[1]}"))
+        added = {kind for kind, _ in self.actions_added}
+        removed = {kind for kind, _ in self.actions_removed}
+        for kind in added | removed:
+            change = (
+                "changed" if kind in added and kind in removed else "added" if kind in added else "removed"
+            )
+            found.add(Transition("action", change, kind))
+        for kind, _ in self.follow_ups_added:
+            found.add(Transition("follow_up", "added", kind))
+        for kind, _ in self.follow_ups_removed:
+            found.add(Transition("follow_up", "removed", kind))
+        for move in self.follow_ups_moved:
+            direction = "moved earlier" if move.new_due < move.old_due else "moved later"
+            found.add(Transition("follow_up", direction, move.kind))
+        return sorted(found, key=Transition.sort_key)
+
+
+def _action_keys(decision: Decision) -> Counter[ActionKey]:
+    return Counter(
+        (a.kind, json.dumps(a.params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
+        for a in decision.actions
+    )
+
+
+def _rule_order(old: Decision, new: Decision) -> list[str]:
+    order = [step.rule for step in new.trace.steps]
+    known = set(order)
+    return order + [step.rule for step in old.trace.steps if step.rule not in known]
+
+
+def compare(old: Decision, new: Decision) -> Change | None:
+    """What differs between two decisions of the same ticket at the same `now`; None when nothing
+    does (the same outcome, required role, actions, follow-ups, fired rules and their effects).
+
+    Rule ids are matched by name across the two bundles; the rule that produced an action or a
+    follow-up is not compared (moving an action to another rule changes no decision).
+    """
+    old_actions, new_actions = _action_keys(old), _action_keys(new)
+    old_follow = Counter((f.kind, f.due) for f in old.follow_ups)
+    new_follow = Counter((f.kind, f.due) for f in new.follow_ups)
+    follow_added = sorted((new_follow - old_follow).elements())
+    follow_removed = sorted((old_follow - new_follow).elements())
+    # Pair what remains of the same kind, earliest with earliest: those moved.
+    moved: list[FollowUpMove] = []
+    for kind in sorted({k for k, _ in follow_added} & {k for k, _ in follow_removed}):
+        olds = [due for k, due in follow_removed if k == kind]
+        news = [due for k, due in follow_added if k == kind]
+        pairs = list(zip(olds, news, strict=False))
+        moved.extend(FollowUpMove(kind, a, b) for a, b in pairs)
+        for a, b in pairs:
+            follow_removed.remove((kind, a))
+            follow_added.remove((kind, b))
+    old_steps = {step.rule: step for step in old.trace.steps if step.fired}
+    new_steps = {step.rule: step for step in new.trace.steps if step.fired}
+    rules = tuple(
+        rule
+        for rule in _rule_order(old, new)
+        if (rule in old_steps) != (rule in new_steps)
+        or (rule in old_steps and old_steps[rule].effects != new_steps[rule].effects)
+    )
+    change = Change(
+        outcome=(old.outcome, new.outcome) if old.outcome != new.outcome else None,
+        required_role=(old.required_role, new.required_role)
+        if old.required_role != new.required_role
+        else None,
+        actions_added=tuple(sorted((new_actions - old_actions).elements())),
+        actions_removed=tuple(sorted((old_actions - new_actions).elements())),
+        follow_ups_added=tuple(follow_added),
+        follow_ups_removed=tuple(follow_removed),
+        follow_ups_moved=tuple(moved),
+        rules=rules,
+    )
+    return None if change == Change() else change
+
+
+# --- one line of a corpus -------------------------------------------------------------------------
+
+
+class _BadLine(Exception):
+    """A corpus line that is not a ticket; never leaves this module (it becomes a LineResult)."""
+
+
+def _parse_now(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.utcoffset() is not None:
+            return moment
+    raise _BadLine(f"`now` must be an ISO 8601 date and time with a UTC offset, got `{value}`")
+
+
+def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
+    """(ticket, now or None) from one corpus line; see docs/impact.md for the three forms.
+
+    - a ticket object (it has an `id`): the ticket, evaluated at the corpus's `now`;
+    - `{"ticket": {...}, "now": "..."}`: the ticket at its own `now` (`now` is optional);
+    - a stored decision (it has a `trace`), or a log record `{"decision": {...}, ...}`: its
+      `trace.facts` at its `trace.evaluated_at`: the decision replayed under both bundles.
+
+    Raises:
+        _BadLine: the line is not JSON or not one of these forms (ticket facts are checked later).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise _BadLine(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _BadLine(f"expected a JSON object, got {type(data).__name__}")
+    if "id" in data:
+        return data, None
+    if "ticket" in data:
+        extra = sorted(set(data) - {"ticket", "now"})
+        if extra:
+            raise _BadLine(f"a wrapper has only `ticket` and `now`, got `{extra[0]}`")
+        if not isinstance(data["ticket"], dict):
+            raise _BadLine("`ticket` must be a JSON object")
+        return data["ticket"], _parse_now(data["now"]) if "now" in data else None
+    record = data["decision"] if isinstance(data.get("decision"), dict) else data
+    trace = record.get("trace")
+    if isinstance(trace, dict) and isinstance(trace.get("facts"), dict):
+        return trace["facts"], _parse_now(trace.get("evaluated_at"))
+    raise _BadLine('expected a ticket (with `id`), `{"ticket": ..., "now": ...}` or a stored decision')
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    """The outcome of one corpus line.
+
+    Attributes:
+        line: the 1-based line number.
+        ticket_id: the ticket's id, None for a bad line.
+        change: what changed (None when nothing did or the line is bad).
+        error: why the line could not be compared, or None.
+        text: the line itself, kept only for changed tickets (for examples).
+        engine_error: durable_rules failed in a worker process (re-raised as EngineError).
+    """
+
+    line: int
+    ticket_id: str | None = None
+    change: Change | None = None
+    error: str | None = None
+    text: str | None = None
+    engine_error: str | None = None
+
+
+def _evaluate(engine: Engine, ticket: Mapping[str, Any], now: datetime) -> Decision | TicketError:
+    try:
+        return engine.evaluate(ticket, now=now)
+    except TicketError as exc:
+        return exc
+
+
+def decide_line(
+    old: Engine, new: Engine, text: str, default_now: datetime
+) -> tuple[Decision, Decision] | str:
+    """Both decisions of one corpus line, or why it cannot be compared (one line of text)."""
+    try:
+        ticket, now = parse_line(text)
+    except _BadLine as exc:
+        return str(exc)
+    moment = now or default_now
+    before, after = _evaluate(old, ticket, moment), _evaluate(new, ticket, moment)
+    if isinstance(before, TicketError) and isinstance(after, TicketError):
+        return str(before) if str(before) == str(after) else f"old policies: {before}; new policies: {after}"
+    if isinstance(before, TicketError):
+        return f"rejected by the old policies only: {before}"
+    if isinstance(after, TicketError):
+        return f"rejected by the new policies only: {after}"
+    return before, after
+
+
+def compare_line(old: Engine, new: Engine, line: int, text: str, default_now: datetime) -> LineResult:
+    """Decide one corpus line under both engines and compare the decisions."""
+    decided = decide_line(old, new, text, default_now)
+    if isinstance(decided, str):
+        # A line with bytes that are not UTF-8 reaches here as lone surrogates: show them escaped.
+        return LineResult(line, error=decided.encode("utf-8", "backslashreplace").decode("utf-8"))
+    before, after = decided
+    change = compare(before, after)
+    return LineResult(line, before.ticket_id, change, text=text if change is not None else None)
+
+
+# --- a corpus, in this process or in workers -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """How to load a bundle in a worker process: what `csrules.load()` takes (picklable)."""
+
+    paths: tuple[str, ...] | None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Engine:
+        """Load the bundle (PolicyError when it is wrong)."""
+        return load(list(self.paths) if self.paths is not None else None, params=dict(self.params))
+
+
+_WORKER: tuple[Engine, Engine, datetime] | None = None
+
+
+def _init_worker(old: EngineSpec, new: EngineSpec, default_now: datetime) -> None:
+    # Each worker process loads its own engines: durable_rules keeps C state that must not be
+    # shared with, or forked from, another process.
+    global _WORKER  # noqa: PLW0603 - one pair of engines per worker process, set once
+    _WORKER = (old.load(), new.load(), default_now)
+
+
+def _work(item: tuple[int, str]) -> LineResult:
+    # INVARIANT: _init_worker ran in this process (Pool initializer).
+    assert _WORKER is not None
+    old, new, default_now = _WORKER
+    try:
+        return compare_line(old, new, item[0], item[1], default_now)
+    except EngineError as exc:  # re-raised in the parent, as a message: tracebacks do not pickle
+        return LineResult(item[0], engine_error=str(exc))
+
+
+class _Throttle:
+    """Lets the pool's feeder thread take at most `limit` lines ahead of the consumer, so memory
+    stays flat however large the corpus (Pool.imap would otherwise read it all at once)."""
+
+    def __init__(self, items: Iterable[tuple[int, str]], limit: int) -> None:
+        self._items = items
+        self._slots = threading.Semaphore(limit)
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        for item in self._items:
+            while not self._slots.acquire(timeout=0.1):
+                if self._closed.is_set():
+                    return
+            if self._closed.is_set():
+                return
+            yield item
+
+    def done(self) -> None:
+        """One result was consumed: one more line may be read."""
+        self._slots.release()
+
+    def close(self) -> None:
+        """Stop feeding (the consumer is gone)."""
+        self._closed.set()
+
+
+def evaluate_corpus(
+    lines: Iterable[tuple[int, str]],
+    old: EngineSpec,
+    new: EngineSpec,
+    *,
+    default_now: datetime = DEFAULT_NOW,
+    workers: int = 1,
+    chunk: int = 64,
+    engines: tuple[Engine, Engine] | None = None,
+) -> Iterator[LineResult]:
+    """Compare every (line number, text) under both bundles, in corpus order, streaming.
+
+    Args:
+        workers: 1 evaluates in this process (with `engines` when given); more starts that many
+            processes (spawn: each loads its own engines) and sends them `chunk` lines at a time.
+
+    Raises:
+        EngineError: durable_rules failed on some line.
+    """
+    if workers <= 1:
+        before, after = engines if engines is not None else (old.load(), new.load())
+        for number, text in lines:
+            yield compare_line(before, after, number, text, default_now)
+        return
+    throttle = _Throttle(lines, chunk * workers * 4)
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(workers, initializer=_init_worker, initargs=(old, new, default_now))
+    try:
+        for result in pool.imap(_work, throttle, chunksize=chunk):
+            throttle.done()
+            if result.engine_error is not None:
+                raise EngineError(f"line {result.line}: {result.engine_error}")
+            yield result
+    finally:
+        throttle.close()
+        pool.terminate()
+        pool.join()
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransitionStats:
+    """One row of the transition table: how many tickets, which rules, which examples."""
+
+    transition: Transition
+    tickets: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+    examples: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A changed ticket kept as an example of one or more transitions."""
+
+    line: int
+    ticket_id: str
+    change: Change
+    text: str
+
+
+class ImpactReport:
+    """A running tally of LineResults over a corpus; memory bounded by the number of distinct
+    transitions and rules, not by the corpus.
+
+    Attributes:
+        tickets: lines compared (decided under both bundles).
+        changed: tickets whose decision changed.
+        rules_only: tickets whose rules changed (fired or effects) but whose decision did not.
+        errors: lines that could not be compared.
+        error_lines: the first MAX_ERRORS_KEPT of them, (line, message).
+        rules: per rule, the changed tickets whose change it caused (see `Change.rules`).
+        examples: the example tickets, by line.
+    """
+
+    def __init__(self, examples: int = 3) -> None:
+        self.per_transition = examples
+        self.tickets = 0
+        self.changed = 0
+        self.rules_only = 0
+        self.errors = 0
+        self.error_lines: list[tuple[int, str]] = []
+        self.rules: Counter[str] = Counter()
+        self.examples: dict[int, Example] = {}
+        self._transitions: dict[Transition, TransitionStats] = {}
+
+    def add(self, result: LineResult) -> None:
+        """Tally one line; call in corpus order, so examples are the first K of each transition."""
+        if result.error is not None:
+            self.errors += 1
+            if len(self.error_lines) < MAX_ERRORS_KEPT:
+                self.error_lines.append((result.line, result.error))
+            return
+        self.tickets += 1
+        change = result.change
+        if change is None:
+            return
+        transitions = change.transitions()
+        if not transitions:
+            self.rules_only += 1
+            return
+        self.changed += 1
+        self.rules.update(change.rules)
+        for transition in transitions:
+            stats = self._transitions.get(transition)
+            if stats is None:
+                stats = self._transitions[transition] = TransitionStats(transition)
+            stats.tickets += 1
+            stats.rules.update(change.rules)
+            if len(stats.examples) < self.per_transition:
+                stats.examples.append(result.line)
+                if result.line not in self.examples:
+                    # INVARIANT: compare_line keeps the text and id of every changed ticket.
+                    assert result.text is not None
+                    assert result.ticket_id is not None
+                    self.examples[result.line] = Example(result.line, result.ticket_id, change, result.text)
+
+    def add_all(self, results: Iterable[LineResult]) -> None:
+        """Tally every line."""
+        for result in results:
+            self.add(result)
+
+    @property
+    def transitions(self) -> list[TransitionStats]:
+        """The rows of the transition table: outcome, required role, actions, follow-ups; by key."""
+        return [self._transitions[t] for t in sorted(self._transitions, key=Transition.sort_key)]
+
+    def rule_counts(self) -> list[tuple[str, int]]:
+        """(rule, changed tickets it took part in), most first; ties in the order first seen."""
+        return sorted(self.rules.items(), key=lambda item: -item[1])

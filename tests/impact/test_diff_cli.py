@@ -1,0 +1,310 @@
+"""`csrules diff`: exact transitions on a corpus whose changes are known, formats, exit codes, bad lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csrules
+from tests.helpers import NOW, ROOT
+from tests.impact.support import diff, diff_json, policies_with, transitions, write_corpus
+
+AMOUNTS = [Decimal(cents) / 100 for cents in range(0, 6001, 250)] + [
+    Decimal(s) for s in ("20.01", "24.99", "25.01")
+]
+CUSTOMERS = [
+    {"tier": "one_time"},
+    {"tier": "frequent", "lifetime_value": "999.99"},
+    {"tier": "frequent", "lifetime_value": "1000.00"},  # high-value by lifetime value
+    {"tier": "loyal"},  # high-value by tier
+    {"tier": "occasional", "abusive": True},
+]
+
+
+def known_corpus() -> list[dict[str, Any]]:
+    """Every amount x customer x agent role x category x severity: 1,120 tickets."""
+    tickets = []
+    for amount in AMOUNTS:
+        for c, customer in enumerate(CUSTOMERS):
+            for role in ("front_line", "senior"):
+                for category in ("billing", "employee_behavior"):
+                    for severity in ("normal", "urgent"):
+                        tickets.append(
+                            {
+                                "id": f"T-{len(tickets) + 1}",
+                                "severity": severity,
+                                "category": category,
+                                "customer": {"id": f"C-{c}", **customer},
+                                "agent": {"id": "A-1", "role": role},
+                                "request": {"kind": "refund", "amount": f"{amount:.2f}"},
+                            }
+                        )
+    return tickets
+
+
+def expected_for_raised_limit(tickets: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """The transitions of front_line_limit 20 -> 25, worked out from the bundle's rules by hand:
+    only an ordinary customer's amount in (20, 25] changes, and only conduct-free tickets change
+    their decision (conduct requires a supervisor whatever the amount)."""
+    counts: dict[str, int] = {}
+    rules_only = 0
+    for ticket in tickets:
+        customer = ticket["customer"]
+        high_value = (
+            customer["tier"] in ("loyal", "advocate") or Decimal(customer.get("lifetime_value", "0")) >= 1000
+        )
+        amount = Decimal(ticket["request"]["amount"])
+        if high_value or not Decimal(20) < amount <= Decimal(25):
+            continue
+        if customer.get("abusive") or ticket["category"] == "employee_behavior":
+            rules_only += 1
+            continue
+        moved = ["required_role senior->front_line"]
+        if ticket["agent"]["role"] == "front_line":
+            moved += [
+                "outcome escalate->approve",
+                "follow_up -escalation_update",
+                "follow_up +satisfaction_check",
+            ]
+        for key in moved:
+            counts[key] = counts.get(key, 0) + 1
+    return counts, rules_only
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "tickets.jsonl", known_corpus())
+
+
+@pytest.fixture(scope="module")
+def raised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return policies_with(tmp_path_factory.mktemp("raised"), front_line_limit=25)
+
+
+POLICIES = str(ROOT / "policies")
+
+
+def test_a_raised_limit_changes_exactly_the_expected_tickets(
+    capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path
+) -> None:
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    expected, rules_only = expected_for_raised_limit(known_corpus())
+    assert expected["required_role senior->front_line"] == 32  # the corpus does hold such tickets
+    assert report["tickets"] == len(known_corpus()) == 1_120
+    assert transitions(report) == expected
+    assert report["changed"] == expected["required_role senior->front_line"]
+    assert report["rules_only"] == rules_only
+    assert report["rules"][0] == {"rule": "over_front_line_limit", "tickets": report["changed"]}
+    assert report["errors"] == {"count": 0, "lines": []}
+
+
+def test_the_same_change_as_a_parameter_override_gives_the_same_report(
+    capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path
+) -> None:
+    by_file = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    by_param = diff_json(
+        capsys, POLICIES, POLICIES, "--new-param", "front_line_limit=25", "--tickets", str(corpus)
+    )
+    # The digest covers effective parameter values and rule lines, not how a value was set.
+    assert by_param["new"]["policy_digest"] == by_file["new"]["policy_digest"]
+    for key in ("tickets", "changed", "rules_only", "transitions", "rules"):
+        assert by_param[key] == by_file[key]
+
+
+def test_a_shorter_update_window_moves_follow_ups_of_escalated_normal_tickets(
+    capsys: pytest.CaptureFixture[str], corpus: Path
+) -> None:
+    report = diff_json(
+        capsys,
+        POLICIES,
+        POLICIES,
+        "--new-param",
+        "escalation_update_hours_normal=12",
+        "--tickets",
+        str(corpus),
+    )
+    engine = csrules.load()
+    escalated_normal = sum(
+        1
+        for t in known_corpus()
+        if t["severity"] == "normal" and engine.evaluate(t, now=NOW).outcome == "escalate"
+    )
+    assert escalated_normal > 0
+    assert transitions(report) == {"follow_up escalation_update moved earlier": escalated_normal}
+    # The same rules fire; the one whose effect (the due time) changed caused it.
+    assert report["rules"] == [{"rule": "escalation_update_normal", "tickets": escalated_normal}]
+
+
+def test_json_report_keys_and_examples(
+    capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path
+) -> None:
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--examples", "2")
+    assert list(report) == [
+        "old", "new", "corpus", "now", "tickets", "changed", "rules_only", "errors", "transitions", "rules", "examples",
+    ]  # fmt: skip
+    assert report["now"] == "2026-01-01T00:00:00Z"
+    assert report["old"]["policies"] == POLICIES
+    assert report["old"]["policy_digest"] == csrules.load().policy_digest
+    row = report["transitions"][0]
+    assert row["transition"] == "outcome escalate->approve"
+    assert (row["field"], row["change"], row["kind"]) == ("outcome", "escalate->approve", None)
+    assert len(row["examples"]) == 2
+    lines = sorted({n for t in report["transitions"] for n in t["examples"]})
+    assert [e["line"] for e in report["examples"]] == lines
+    first = next(e for e in report["examples"] if e["line"] == row["examples"][0])
+    assert (first["old"]["outcome"], first["new"]["outcome"]) == ("escalate", "approve")
+    assert "over_front_line_limit" in first["old"]["fired"]
+    assert "over_front_line_limit" not in first["new"]["fired"]
+    assert first["rules"][0] == "over_front_line_limit"
+    ticket = known_corpus()[first["line"] - 1]
+    assert first["ticket_id"] == ticket["id"]
+    assert Decimal(20) < Decimal(ticket["request"]["amount"]) <= Decimal(25)
+
+
+def test_text_report_summary_and_side_by_side(
+    capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path
+) -> None:
+    code, out, err = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--examples", "1")
+    assert (code, err) == (0, "")
+    assert "\n1,120 tickets, 32 decisions changed (2.9%)\n" in out
+    assert "  outcome escalate->approve" in out
+    assert "over_front_line_limit: fired" in out
+    assert "| over_front_line_limit: did not fire" in out
+    assert "request.amount > 25.00 (front_line_limit)" in out
+    assert max(len(line) for line in out.splitlines()[2:]) <= 110  # below the two lines naming the inputs
+
+
+def test_no_examples_with_examples_0(capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path) -> None:
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--examples", "0")
+    assert report["examples"] == []
+    assert all(t["examples"] == [] for t in report["transitions"])
+
+
+def test_fail_on_change_exits_1_only_when_a_decision_changed(
+    capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path
+) -> None:
+    assert diff(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--fail-on-change")[0] == 1
+    assert diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))[0] == 0
+    code, out, _ = diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), "--fail-on-change")
+    assert code == 0
+    assert "1,120 tickets, 0 decisions changed (0.0%)" in out
+
+
+def test_fired_rules_alone_do_not_fail_the_gate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    abusive = {"id": "T", "customer": {"id": "C", "abusive": True}, "agent": {"id": "A", "role": "front_line"},
+               "request": {"kind": "refund", "amount": "22.00"}}  # fmt: skip
+    corpus = write_corpus(tmp_path / "t.jsonl", [abusive])
+    code, out, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--fail-on-change")
+    assert code == 0
+    assert (
+        "1 ticket, 0 decisions changed (0.0%)\n1 more ticket fired other rules for the same decision" in out
+    )
+
+
+def test_bad_lines_are_counted_and_listed_and_the_rest_compared(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    good = known_corpus()[:40]
+    corpus = tmp_path / "mixed.jsonl"
+    lines = (
+        [json.dumps(t) for t in good[:10]]
+        + ["{oops", "", '{"id": "T-x"}']
+        + [json.dumps(t) for t in good[10:]]
+    )
+    corpus.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "\xff"}\n')
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert report["tickets"] == 40
+    assert report["errors"] == {
+        "count": 3,
+        "lines": [
+            {
+                "line": 11,
+                "message": "invalid JSON: Expecting property name enclosed in double quotes (column 2)",
+            },
+            {
+                "line": 13,
+                "message": "ticket /customer: expected a value (the field is required), got nothing [missing-field]",
+            },
+            {
+                "line": 44,
+                "message": 'ticket /id: expected valid Unicode text (no lone surrogates), got `"\\udcff"` [invalid-text]',
+            },
+        ],
+    }
+    code, out, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert code == 0
+    assert "3 lines could not be compared:\n  line 11: invalid JSON" in out
+
+
+def one_line(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert (code, out) == (2, ""), err
+    assert len(err.splitlines()) == 1, err
+    return err.strip()
+
+
+def test_a_corpus_with_no_valid_line_is_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "bad.jsonl", ["nope", "[]"])
+    assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus))) == (
+        f"csrules: error: {corpus}: no ticket could be compared (line 1: invalid JSON: Expecting value (column 1))"
+    )
+    empty = write_corpus(tmp_path / "empty.jsonl", [])
+    assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(empty))) == (
+        f"csrules: error: {empty}: no ticket could be compared"
+    )
+
+
+def test_missing_inputs_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path
+) -> None:
+    missing = tmp_path / "nope.jsonl"
+    assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(missing))) == (
+        f"csrules: error: {missing}: cannot read the tickets: No such file or directory"
+    )
+    assert one_line(diff(capsys, POLICIES, str(tmp_path / "gone"), "--tickets", str(corpus))) == (
+        f"csrules: error: `{tmp_path / 'gone'}`: no such policy file or directory"
+    )
+    assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), "--workers", "-1")) == (
+        "csrules: error: --workers expects 0 (one per core) or more, got `-1`"
+    )
+
+
+def test_stored_decisions_are_replayed_at_their_own_now(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    engine = csrules.load()
+    ticket = known_corpus()[0] | {"request": {"kind": "refund", "amount": "22.00"}}
+    corpus = write_corpus(tmp_path / "decisions.jsonl", [engine.evaluate(ticket, now=NOW).model_dump_json()])
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert report["changed"] == 1
+    assert report["examples"][0]["old"]["follow_ups"][0]["due"] == "2026-11-24T15:00:00Z"
+
+
+def test_standard_input(tmp_path: Path, raised: Path) -> None:
+    corpus = "".join(json.dumps(t) + "\n" for t in known_corpus()[:300])
+    result = subprocess.run(
+        [sys.executable, "-m", "csrules", "diff", "policies", str(raised), "--tickets", "-", "--format", "json"],
+        input=corpus, capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    assert json.loads(result.stdout)["tickets"] == 300
+
+
+def test_two_workers_give_the_same_report_as_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path, raised: Path
+) -> None:
+    args = (POLICIES, str(raised), "--tickets", str(corpus))
+    for form in ("json", "text"):
+        one = diff(capsys, *args, "--format", form)
+        two = diff(capsys, *args, "--format", form, "--workers", "2")
+        assert one == two
+        assert one[0] == 0

@@ -1,0 +1,105 @@
+"""`git:REV:path` policies: materialised from a temporary repository with two commits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import csrules
+from tests.helpers import ROOT
+from tests.impact.support import diff, diff_json, transitions, write_corpus
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=csrules", "-c", "user.email=csrules@example.com", *args],
+        cwd=repo, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository whose second commit raises front_line_limit from 20 to 25."""
+    repo = tmp_path_factory.mktemp("repo")
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    git(repo, "add", "policies")
+    git(repo, "commit", "-q", "-m", "policies")
+    empowerment = repo / "policies" / "empowerment.yaml"
+    text = empowerment.read_text(encoding="utf-8")
+    limit = "  front_line_limit:\n    type: money\n    default: 20\n"
+    assert limit in text
+    empowerment.write_text(text.replace(limit, limit.replace("20", "25")), encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "raise the front-line limit")
+    tickets = [
+        {"id": f"T-{amount}", "customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"},
+         "request": {"kind": "refund", "amount": amount}}
+        for amount in ("19.00", "20.00", "20.01", "24.00", "25.00", "25.01", "40.00")
+    ]  # fmt: skip
+    write_corpus(repo / "tickets.jsonl", tickets)
+    return repo
+
+
+def test_two_revisions_of_a_directory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path
+) -> None:
+    monkeypatch.chdir(repo)
+    report = diff_json(capsys, "git:HEAD~1:policies", "git:main:policies", "--tickets", "tickets.jsonl")
+    assert transitions(report)["outcome escalate->approve"] == 3  # 20.01, 24.00 and 25.00
+    assert report["old"]["policies"] == "git:HEAD~1:policies"
+    # Materialised with their repository paths, the files are named as in the working tree.
+    assert report["old"]["policy_digest"] == csrules.load(ROOT / "policies").policy_digest
+    assert report["new"]["policy_digest"] == csrules.load(repo / "policies").policy_digest
+
+
+def test_a_revision_against_the_working_tree_and_a_single_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path
+) -> None:
+    monkeypatch.chdir(repo / "policies")  # any directory inside the repository; paths from its top
+    report = diff_json(capsys, "git:HEAD~1:policies/", "../policies", "--tickets", "../tickets.jsonl")
+    assert report["changed"] == 3
+    single = diff_json(
+        capsys, "git:HEAD~1:policies/empowerment.yaml", "empowerment.yaml", "--tickets", "../tickets.jsonl"
+    )
+    assert transitions(single) == {"outcome escalate->approve": 3, "required_role senior->front_line": 3}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("git:nope:policies", "`git:nope:policies`: unknown revision `nope`"),
+        ("git:HEAD:nowhere", "`git:HEAD:nowhere`: no file or directory `nowhere` at `HEAD`"),
+        (
+            "git:HEAD",
+            "`git:HEAD`: expected git:REV:path, a path inside the repository, e.g. git:main:policies",
+        ),
+        (
+            "git:HEAD:../x",
+            "`git:HEAD:../x`: expected git:REV:path, a path inside the repository, e.g. git:main:policies",
+        ),
+        ("git:--output=x:policies", "`git:--output=x:policies`: unknown revision `--output=x`"),
+    ],
+)
+def test_a_bad_git_spec_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path, spec: str, message: str
+) -> None:
+    monkeypatch.chdir(repo)
+    code, out, err = diff(capsys, spec, "policies", "--tickets", "tickets.jsonl")
+    assert (code, out, err) == (2, "", f"csrules: error: {message}\n")
+
+
+def test_outside_a_repository(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    code, _, err = diff(
+        capsys, "git:HEAD:policies", str(repo / "policies"), "--tickets", str(repo / "tickets.jsonl")
+    )
+    assert (code, err) == (
+        2,
+        "csrules: error: `git:HEAD:policies`: the current directory is not in a git repository\n",
+    )
