@@ -13,7 +13,15 @@ from typing import Any, Literal
 from .decision import Decision
 from .trace import ConditionResult, TraceEffect, TraceStep
 
-__all__ = ["explain", "failed_steps", "fired_steps", "format_condition"]
+__all__ = [
+    "explain",
+    "failed_steps",
+    "fired_steps",
+    "format_condition",
+    "format_effect",
+    "format_test",
+    "format_value",
+]
 
 _SYMBOL = {
     "eq": "==",
@@ -51,15 +59,28 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def format_value(value: Any) -> str:
+    """A fact, parameter or expected value as people read it: `absent`, `true`, `45.00`, `[a, b]`."""
+    return _value(value)
+
+
+def format_test(result: ConditionResult) -> str:
+    """The comparison alone: `request.amount > 20.00 (front_line_limit)`."""
+    if result.op == "exists":
+        return f"{result.path} {'exists' if result.expected else 'is absent'}"
+    source = f" ({result.param})" if result.param else f" ({result.fact})" if result.fact else ""
+    return f"{result.path} {_SYMBOL[result.op]} {_value(result.expected)}{source}"
+
+
 def format_condition(result: ConditionResult) -> str:
     """`request.amount > 20.00 (front_line_limit): actual 45.00, holds`."""
-    if result.op == "exists":
-        test = f"{result.path} {'exists' if result.expected else 'is absent'}"
-    else:
-        source = f" ({result.param})" if result.param else f" ({result.fact})" if result.fact else ""
-        test = f"{result.path} {_SYMBOL[result.op]} {_value(result.expected)}{source}"
     verdict = "holds" if result.passed else "fails"
-    return f"{test}: actual {_value(result.actual)}, {verdict}"
+    return f"{format_test(result)}: actual {_value(result.actual)}, {verdict}"
+
+
+def format_effect(effect: TraceEffect) -> str:
+    """`require role senior`, `action issue_raincheck (sku=...)`, `follow-up ... due ...`."""
+    return _effect(effect)
 
 
 def _effect(effect: TraceEffect) -> str:

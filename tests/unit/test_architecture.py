@@ -29,6 +29,7 @@ STAGES = [
     "analyze",
     "explain",
     "render",
+    "report_html",
     "schema",
     "testing",
     "cli",

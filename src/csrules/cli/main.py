@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import EngineError, Error
-from . import check, coverage, diff, eval, generate, log, schema, test, verify
+from . import check, coverage, diff, eval, generate, log, report, schema, test, verify
 from ._common import ExitCode
 
 
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     repair = actions.add_parser("repair", help="cut a torn last record off the log")
     repair.add_argument("log", help="the log file")
     _diff_parser(commands)
+    _report_parser(commands)
     return parser
 
 
@@ -139,6 +140,21 @@ def _diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     tickets.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
 
+def _report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`report` (docs/audit_report.md)."""
+    page = commands.add_parser("report", help="write an HTML audit report of a decision or a decision log")
+    page.add_argument("input", help="a Decision JSON file, a decision log, or decisions as JSON Lines")
+    page.add_argument("--html", required=True, metavar="OUT.html", help="where to write the page")
+    page.add_argument(
+        "--policies", action="append", help="the policies to replay with (default: the bundled policies)"
+    )
+    page.add_argument("--no-verify", action="store_true", help="do not replay the decisions")
+    page.add_argument("--ticket", help="only the decisions of this ticket id")
+    page.add_argument(
+        "--limit", type=int, default=200, metavar="N", help="show at most N decisions (default: 200)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
@@ -149,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
-        commands |= {"verify": verify, "log": log}
+        commands |= {"verify": verify, "log": log, "report": report}
         commands |= {"diff": diff, "generate-tickets": generate}
         command = commands[args.command]
         return int(command.run(args, sys.stdout))

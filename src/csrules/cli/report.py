@@ -1,0 +1,149 @@
+"""`csrules report INPUT --html OUT.html`: the audit report of a decision, a decisions file or a log.
+
+INPUT is recognised by its content: one JSON object with a `trace` is a decision; JSON Lines whose
+first record has `seq` and `hash` is a decision log (its hash chain is checked with `verify_log`);
+other JSON Lines are decisions, one per line. Each decision shown is replayed against the policies
+(`verify`) unless `--no-verify`. The page says what failed; the command exits 0 once it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..decision import Decision
+from ..decision_log import LogReport, verify_log
+from ..engine import load
+from ..errors import AuditError
+from ..report_html import render_html
+from ..verify import Verification, parse_decision, verify
+from ._common import ExitCode, UsageError
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except OSError as exc:
+        raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", path) from None
+    except UnicodeDecodeError:
+        raise AuditError("invalid-decision", "not UTF-8 text", path) from None
+
+
+def _is_record(data: Any) -> bool:
+    return isinstance(data, Mapping) and "seq" in data and "hash" in data and "decision" in data
+
+
+class _Input:
+    """The decisions of INPUT as (label, decision JSON) pairs, and what kind of file it is."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.notes: list[str] = []
+        lines = _lines(path)
+        text = "\n".join(lines).strip()
+        if not text:
+            raise AuditError("invalid-decision", "the file is empty", path)
+        try:
+            whole: Any = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # JSON Lines, or not JSON at all: the first line tells
+        if isinstance(whole, Mapping) and not _is_record(whole):
+            parse_decision(whole, path)  # names the first wrong field when it is no decision
+            self.kind = "decision"
+            self.entries: list[tuple[str, Any]] = [("", whole)]
+            return
+        first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
+        try:
+            head = json.loads(lines[first - 1])
+        except json.JSONDecodeError:
+            raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first) from None
+        self.kind = "log" if _is_record(head) else "decisions"
+        self.entries = list(self._entries(lines))
+
+    def _entries(self, lines: list[str]) -> Iterator[tuple[str, Any]]:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                if self.kind != "log":
+                    raise AuditError("invalid-decision", "not JSON", self.path, number) from None
+                self.notes.append(f"line {number} is not JSON and is not shown")
+                continue
+            if self.kind == "log":
+                if not _is_record(data):
+                    self.notes.append(f"line {number} is not a log record and is not shown")
+                    continue
+                yield f"record {data['seq']}, line {number}", data["decision"]
+            else:
+                yield f"line {number}", data
+
+
+def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[str, Decision]], int]:
+    """The first `limit` decisions (of `ticket` only, if given) and how many more there are."""
+    chosen: list[tuple[str, Decision]] = []
+    omitted = 0
+    for label, data in source.entries:
+        if ticket is not None and not (isinstance(data, Mapping) and data.get("ticket_id") == ticket):
+            continue
+        if len(chosen) >= limit:
+            omitted += 1
+            continue
+        try:
+            chosen.append((label, parse_decision(data, source.path)))
+        except AuditError as error:
+            if source.kind != "log":
+                raise AuditError("invalid-decision", error.message, source.path, _line(label)) from None
+            source.notes.append(f"{label}: {error.message}; not shown")
+    return chosen, omitted
+
+
+def _line(label: str) -> int | None:
+    return int(label.rsplit(" ", 1)[-1]) if label else None
+
+
+def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """Write the HTML report; exit 0 once written, whatever the verification found."""
+    if args.limit < 1:
+        raise UsageError(f"--limit: expected a positive number, got {args.limit}")
+    source = _Input(args.input)
+    log_status: LogReport | None = verify_log(args.input) if source.kind == "log" else None
+    chosen, omitted = _select(source, args.ticket, args.limit)
+    verifications: list[Verification | None]
+    if args.no_verify:
+        verifications = [None] * len(chosen)
+        source.notes.append("decisions not replayed (--no-verify)")
+    else:
+        engine = load(args.policies)
+        verifications = [verify(engine, decision) for _, decision in chosen]
+    if args.ticket is not None:
+        source.notes.insert(0, f"only ticket {args.ticket}")
+    page = render_html(
+        [(decision, verification) for (_, decision), verification in zip(chosen, verifications, strict=True)],
+        title=f"Audit report: {Path(args.input).name}",
+        source=args.input,
+        log_status=log_status,
+        labels=[label for label, _ in chosen],
+        omitted=omitted,
+        notes=source.notes,
+    )
+    try:
+        with open(args.html, "w", encoding="utf-8") as handle:
+            handle.write(page)
+    except OSError as exc:
+        raise UsageError(f"--html: cannot write `{args.html}`: {exc.strerror}") from None
+    failed = sum(1 for v in verifications if v is not None and not v.ok)
+    summary = f"wrote {args.html}: {len(chosen)} decision(s)"
+    if omitted:
+        summary += f", {omitted} more not shown"
+    if not args.no_verify:
+        summary += f", {failed} not replayed identically"
+    if log_status is not None:
+        summary += ", log intact" if log_status.ok else f", log tampered: {log_status.problem}"
+    out.write(summary + "\n")
+    return ExitCode.OK

@@ -1,0 +1,412 @@
+"""The HTML audit report: every rule in the trace table, escaped text, verification badges, log
+problems, nothing external; and in a real headless Chromium, offline, a page that renders its table."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import csrules
+from csrules.cli.main import main
+from csrules.decision_log import verify_log
+from csrules.report_html import render_html
+from tests.helpers import NOW, refund, write_policy
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)",
+)
+WIDTH, HEIGHT = 1280, 2000
+VOID = {"meta", "br", "img", "link", "input", "hr", "col", "wbr"}
+
+
+@dataclass
+class Step:
+    """One rule's rows of the trace table: `fired` or `not-fired`, and the text of each cell."""
+
+    state: str
+    cells: list[str] = field(default_factory=list)
+
+
+class _Page(HTMLParser):
+    """Tags, open-tag balance, and the trace table as rows of (rule id, state, [cell texts])."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.stack: list[str] = []
+        self.steps: list[Step] = []
+        self.badges: list[str] = []
+        self._cell: list[str] | None = None
+        self._badge: list[str] | None = None
+        self._in_trace = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        self.tags.append((tag, attributes))
+        if tag not in VOID:
+            self.stack.append(tag)
+        classes = attributes.get("class", "").split()
+        if tag == "table" and "trace" in classes:
+            self._in_trace += 1
+        if self._in_trace and tag == "tbody" and "step" in classes:
+            self.steps.append(Step(classes[-1]))
+        if self._cell is not None:
+            self._cell.append(" ")  # tags separate words, as a browser lays out blocks
+        if self._in_trace and self.steps and tag == "td":
+            self._cell = []
+        if tag == "span" and "badge" in classes:
+            self._badge = []
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack[-1:] == [tag], f"</{tag}> closes <{self.stack[-1:]}>"
+        self.stack.pop()
+        if tag == "table" and self._in_trace:
+            self._in_trace -= 1
+        if self._cell is not None:
+            self._cell.append(" ")
+        if tag == "td" and self._cell is not None:
+            self.steps[-1].cells.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        if tag == "span" and self._badge is not None:
+            self.badges.append("".join(self._badge))
+            self._badge = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._badge is not None:
+            self._badge.append(data)
+
+
+def parse(page: str) -> _Page:
+    parser = _Page()
+    parser.feed(page)
+    parser.close()
+    assert parser.stack == [], f"unclosed: {parser.stack}"
+    return parser
+
+
+def fill_log(path: Path, engine: csrules.Engine, amounts: list[str]) -> None:
+    log = csrules.DecisionLog(path)
+    for i, amount in enumerate(amounts, 1):
+        ticket = refund(amount)
+        ticket["id"] = f"T-{i}"
+        log.append(engine.evaluate(ticket, now=NOW))
+
+
+def test_every_rule_of_the_bundle_is_a_row_with_its_comparisons(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    page = parse(render_html([(decision, engine.verify(decision))], title="T-1"))
+    assert [s.cells[0].split()[0] for s in page.steps] == [r.id for r in engine.bundle.rules]
+    assert [s.state for s in page.steps] == [
+        "fired" if s.fired else "not-fired" for s in decision.trace.steps
+    ]
+    row = page.steps[[r.id for r in engine.bundle.rules].index("over_front_line_limit")]
+    cells = row.cells
+    assert cells[0].startswith("over_front_line_limit policies/empowerment.yaml:")
+    assert cells[1] == "fired"
+    # First comparison on the rule's row, then one row per further comparison: expected, actual, result.
+    assert cells[2:5] == ["derived.high_value == false when[0].derived.high_value", "false", "holds"]
+    assert cells[5] == "require role senior"
+    assert cells[6:9] == [
+        "request.amount > 20.00 (front_line_limit) when[1].request.amount",
+        "45.00",
+        "holds",
+    ]
+    # A rule that did not fire shows each failing comparison with its actual value.
+    senior = page.steps[[r.id for r in engine.bundle.rules].index("over_senior_limit")].cells
+    assert senior[1:5] == [
+        "not fired",
+        "request.amount > 50.00 (senior_limit) when[0].request.amount",
+        "45.00",
+        "fails",
+    ]
+
+
+def test_policy_text_and_fact_values_render_as_text(tmp_path: Path) -> None:
+    write_policy(
+        tmp_path,
+        """
+policy: hostile
+description: x
+rules:
+  - id: markup
+    description: "<script>alert('description')</script>"
+    rationale: "<img src=x onerror=alert(1)> & <b>bold</b>"
+    when:
+      - attributes.note: "</td></tr></table><script>alert('expected')</script>"
+    then:
+      require_role: senior
+""",
+    )
+    engine = csrules.load(tmp_path)
+    ticket = {**refund("5.00"), "id": "<T&1>", "attributes": {"note": "<script>alert('fact')</script>"}}
+    decision = engine.evaluate(ticket, now=NOW)
+    html = render_html([(decision, engine.verify(decision))], title="<title>")
+    page = parse(html)
+    assert {tag for tag, _ in page.tags} <= {
+        "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p", "code", "span",
+        "section", "div", "table", "thead", "tbody", "tr", "th", "td", "b", "a", "ul", "li",
+    }  # fmt: skip
+    for text in ("alert('description')", "alert('expected')", "alert('fact')", "onerror=alert(1)"):
+        assert text.replace("'", "&#x27;") in html
+    assert "&lt;script&gt;" in html
+    assert "&lt;T&amp;1&gt;" in html
+    assert page.steps[0].cells[0].startswith("markup")
+    assert "fails" in page.steps[0].cells
+
+
+@pytest.mark.parametrize("status", ["identical", "different", "policy-changed", None])
+def test_the_verification_badge_names_the_status(engine: csrules.Engine, status: str | None) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    if status == "different":
+        data = json.loads(decision.to_json())
+        data["outcome"] = "approve"
+        decision = csrules.Decision.model_validate(data)
+    verifier = csrules.load(params={"front_line_limit": 50}) if status == "policy-changed" else engine
+    verification = None if status is None else verifier.verify(decision)
+    assert verification is None or verification.status == status
+    html = render_html([(decision, verification)], title="t")
+    badges = parse(html).badges
+    assert badges.count(status or "not verified") == 2  # the card and the verification section
+    if status == "different":
+        assert "<code>/outcome</code>" in html
+        assert "&quot;approve&quot;" in html
+    if status == "policy-changed":
+        assert "parameter front_line_limit: recorded 20.0, now 50.0" in html
+
+
+def test_the_page_loads_nothing_from_outside(engine: csrules.Engine) -> None:
+    decisions = [engine.evaluate(refund(a), now=NOW) for a in ("5.00", "45.00", "150.00")]
+    html = render_html([(d, engine.verify(d)) for d in decisions], title="t", labels=["a", "b", "c"])
+    page = parse(html)
+    assert not re.search(r"https?:|//[a-z]|@import|url\(", html, re.I)
+    assert {tag for tag, _ in page.tags}.isdisjoint(
+        {"script", "link", "img", "iframe", "object", "embed", "base"}
+    )
+    for _, attributes in page.tags:
+        assert "src" not in attributes
+        assert attributes.get("href", "#").startswith("#")
+    anchors = {attributes["id"] for _, attributes in page.tags if "id" in attributes}
+    assert {a["href"][1:] for _, a in page.tags if "href" in a} <= anchors
+    assert 'http-equiv="Content-Security-Policy" content="default-src \'none\';' in html
+
+
+def test_same_input_same_bytes(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    first = render_html([(decision, engine.verify(decision))], title="t", source="d.json")
+    again = csrules.Decision.model_validate_json(decision.to_json())
+    assert render_html([(again, csrules.load().verify(again))], title="t", source="d.json") == first
+
+
+def test_report_of_an_intact_log_with_limit_and_ticket(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01", "45.00", "50.01", "150.00"])
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out), "--limit", "2"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "intact</span> 5 record(s)" in html
+    assert "3 more decision(s) not shown" in html
+    assert list(re.findall(r"Ticket <code>([^<]+)</code>", html)) == ["T-1", "T-2"]
+    assert "record 2, line 2" in html
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 2 decision(s), 3 more not shown")
+    assert main(["report", str(log), "--html", str(out), "--ticket", "T-4", "--no-verify"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert re.findall(r"Ticket <code>([^<]+)</code>", html) == ["T-4"]
+    assert "only ticket T-4" in html
+    assert "not verified" in html
+
+
+def test_report_of_a_tampered_log_names_the_first_bad_line(tmp_path: Path, engine: csrules.Engine) -> None:
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01", "45.00", "50.01"])
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"outcome":"escalate"', b'"outcome":"approve"', 1)
+    log.write_bytes(b"".join(lines) + b'{"seq": 5, "torn')
+    problem = verify_log(log).problem
+    assert problem is not None
+    assert problem.line == 3
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "tampered</span> first problem at line 3" in html
+    assert "[altered-record]" in html
+    assert "2 record(s) verified before it" in html
+    assert "line 5 is not JSON and is not shown" in html
+    # The altered record itself does not replay.
+    assert '<span class="badge different">different</span>' in html
+
+
+def test_report_of_one_decision_file(tmp_path: Path, engine: csrules.Engine) -> None:
+    path = tmp_path / "decision.json"
+    path.write_text(engine.evaluate(refund("45.00"), now=NOW).to_json(), encoding="utf-8")
+    out = tmp_path / "out.html"
+    assert main(["report", str(path), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "escalate to senior" in html
+    assert '<span class="badge identical">identical</span>' in html
+    assert "Decision log" not in html
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the file is empty [invalid-decision]"),
+        ("not json\n", ":1: neither a decision nor JSON Lines [invalid-decision]"),
+        ('{"ticket_id": "T-1"}', "not a decision: /outcome: field required [invalid-decision]"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(content, encoding="utf-8")
+    assert main(["report", str(path), "--html", str(tmp_path / "out.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.rstrip().endswith(message), err
+    assert not (tmp_path / "out.html").exists()
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+
+def chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Headless Chromium as the machine's notes prescribe, offline: every host name fails to resolve."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    command = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}", *args, url,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, timeout=120, check=True)
+
+
+def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """(width, height, rows of RGB bytes) of an 8-bit RGB or RGBA PNG: the stdlib, no Pillow."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    position, chunks = 8, b""
+    width = height = channels = 0
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        position += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert (depth, interlace) == (8, 0)
+            assert colour in (2, 6)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            chunks += body
+    raw = zlib.decompress(chunks)
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        if kind == 1:  # Sub
+            for i in range(channels, stride):
+                line[i] = (line[i] + line[i - channels]) & 0xFF
+        elif kind == 2:  # Up
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, previous, strict=True))
+        elif kind == 3:  # Average
+            for i in range(stride):
+                left = line[i - channels] if i >= channels else 0
+                line[i] = (line[i] + ((left + previous[i]) >> 1)) & 0xFF
+        elif kind == 4:  # Paeth
+            for i in range(stride):
+                a = line[i - channels] if i >= channels else 0
+                b = previous[i]
+                c = previous[i - channels] if i >= channels else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        previous = line
+        rows.append(bytes(line) if channels == 3 else bytes(line[i] for i in range(stride) if i % 4 != 3))
+    return width, height, rows
+
+
+@pytest.fixture(scope="module")
+def log_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of a two-record log, written by the command line."""
+    engine = csrules.load()
+    folder = tmp_path_factory.mktemp("report")
+    log = folder / "decisions.jsonl"
+    fill_log(log, engine, ["45.00", "150.00"])
+    assert main(["report", str(log), "--html", str(folder / "report.html")]) == 0
+    return folder / "report.html"
+
+
+@needs_chromium
+def test_chromium_parses_the_trace_table_offline(log_page: Path, tmp_path: Path) -> None:
+    dom = chromium(tmp_path, log_page.as_uri(), "--dump-dom").stdout.decode("utf-8")
+    page = parse(dom.replace("<html", "<!DOCTYPE html><html", 1))
+    rules = [r.id for r in csrules.load().bundle.rules]
+    assert len(page.steps) == 2 * len(rules)
+    assert [s.cells[0].split()[0] for s in page.steps] == rules * 2
+    cells = [c for s in page.steps for c in s.cells]
+    assert "holds" in cells
+    assert "fails" in cells
+    assert "fired" in cells
+    assert "not fired" in cells
+    assert "intact" in page.badges
+    assert page.badges.count("identical") >= 4
+
+
+@needs_chromium
+def test_chromium_screenshot_shows_the_trace_table(log_page: Path, tmp_path: Path) -> None:
+    """Screenshot the page, and the same page with the trace table hidden (`visibility: hidden`
+    keeps the layout): the pixels that differ are the table, and they must be a real table."""
+    hidden = tmp_path / "hidden.html"
+    html = log_page.read_text(encoding="utf-8")
+    hidden.write_text(
+        html.replace("</style>", "table.trace { visibility: hidden; }</style>", 1), encoding="utf-8"
+    )
+    shots = []
+    for name, page in (("shown", log_page), ("hidden", hidden)):
+        shot = tmp_path / f"{name}.png"
+        chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}")
+        width, height, rows = png_pixels(shot)
+        assert (width, height) == (WIDTH, HEIGHT)
+        shots.append(rows)
+    shown, blank = shots
+    changed = [y for y in range(HEIGHT) if shown[y] != blank[y]]
+    assert len(changed) > HEIGHT // 4, "the trace table is missing or tiny"
+    top, bottom = changed[0], changed[-1]
+    columns = [
+        x
+        for x in range(WIDTH)
+        if any(shown[y][3 * x : 3 * x + 3] != blank[y][3 * x : 3 * x + 3] for y in changed[::7])
+    ]
+    left, right = columns[0], columns[-1]
+    assert right - left > WIDTH // 2, (left, right)
+    region = {
+        shown[y][3 * x : 3 * x + 3] for y in range(top, bottom + 1, 3) for x in range(left, right + 1, 3)
+    }
+    empty = {
+        blank[y][3 * x : 3 * x + 3] for y in range(top, bottom + 1, 3) for x in range(left, right + 1, 3)
+    }
+    assert len(empty) <= 2, "with the table hidden its region is background"
+    assert len(region) > 20, "the table's region is (nearly) one colour"
+    fired_tint, holds_green, fails_red = bytes((0xF5, 0xFB, 0xF7)), (0x17, 0x69, 0x2F), (0xA4, 0x22, 0x1B)
+    assert fired_tint in region, "the inline CSS did not apply (no fired-row tint)"
+    near = [
+        min(sum(abs(a - b) for a, b in zip(pixel, ink, strict=True)) for pixel in region)
+        for ink in (holds_green, fails_red)
+    ]
+    assert max(near) < 60, "no green 'holds' or red 'fails' text in the table"
