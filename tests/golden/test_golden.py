@@ -6,6 +6,7 @@ Regenerate with `make golden` (pytest --update-golden) and review the diff like 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,17 @@ def test_the_broken_change_walkthrough(request: pytest.FixtureRequest, tmp_path:
         timeout=120,
     )
     assert (result.returncode, result.stderr) == (1, "")
-    check(request, HERE / "cli" / "test_broken_supervisor_limit.txt", result.stdout)
+    golden = HERE / "cli" / "test_broken_supervisor_limit.txt"
+    if request.config.getoption("--update-golden"):
+        check(request, golden, result.stdout)
+    assert _counts_masked(result.stdout) == _counts_masked(golden.read_text(encoding="utf-8"))
     docs = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
-    assert f"```console\n$ csrules test --policies policies\n{result.stdout}```" in docs
+    block = re.search(r"```console\n\$ csrules test --policies policies\n(.*?)```", docs, re.S)
+    assert block is not None
+    assert _counts_masked(block.group(1)) == _counts_masked(result.stdout)
+
+
+def _counts_masked(text: str) -> str:
+    """The report with the counts of tickets tried masked: hypothesis draws constants from the source
+    of every loaded module, so any code change moves them. Everything else must match exactly."""
+    return re.sub(r"\(\d+ (tickets|ticket pairs)(, \d+ in its region|, each at every role)?\)", "(N)", text)
