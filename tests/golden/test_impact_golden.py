@@ -33,7 +33,9 @@ TICKETS = [
 
 def test_markdown_report(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     policies_with(tmp_path / "old")
-    policies_with(tmp_path / "new", front_line_limit=25, raincheck_valid_days=45, escalation_update_hours_normal=12)
+    policies_with(
+        tmp_path / "new", front_line_limit=25, raincheck_valid_days=45, escalation_update_hours_normal=12
+    )
     write_corpus(tmp_path / "tickets.jsonl", [t if isinstance(t, str) else json.dumps(t) for t in TICKETS])
     result = subprocess.run(
         [sys.executable, "-m", "csrules", "diff", "old/policies", "new/policies", "--tickets", "tickets.jsonl",
