@@ -452,6 +452,7 @@ class ImpactReport:
     transitions and rules, not by the corpus.
 
     Attributes:
+        per_transition: how many examples each transition keeps (K).
         tickets: lines compared (decided under both bundles).
         changed: tickets whose decision changed.
         rules_only: tickets whose rules changed (fired or effects) but whose decision did not.
