@@ -18,9 +18,9 @@ from itertools import zip_longest
 from typing import Any
 
 from ..decision import Decision
-from ..explain import format_condition
+from ..explain import format_condition, format_effect, format_value
 from ..impact import ImpactReport
-from ..trace import TraceEffect, TraceStep
+from ..trace import TraceStep
 
 __all__ = ["Compared", "Side", "render_json", "render_markdown", "render_text"]
 
@@ -80,38 +80,13 @@ def _ordered(counter: Counter[str]) -> list[tuple[str, int]]:
 # --- side by side ------------------------------------------------------------------------------------
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _effect(effect: TraceEffect) -> str:
-    # The same words as explain.py's effects; that helper is private to explain.py.
-    value = effect.value
-    if effect.effect == "require_role":
-        return f"require role {value}"
-    if effect.effect == "deny":
-        return "deny"
-    if effect.effect == "derive" and isinstance(value, dict):
-        return f"derive {value['name']} = {_value(value['value'])}"
-    if effect.effect == "action" and isinstance(value, dict):
-        params = f" ({_value(value['params'])})" if value.get("params") else ""
-        return f"action {value['kind']}{params}"
-    if isinstance(value, dict):
-        return f"follow-up {value['kind']} due {value['due']}"
-    return effect.effect
-
-
 def _step_cell(step: TraceStep | None, rule: str) -> list[str]:
     if step is None:
         return [f"{rule}: (no such rule)"]
     lines = [f"{rule}: {'fired' if step.fired else 'did not fire'}"]
     lines.extend(f"- {format_condition(result)}" for result in step.conditions)
     if step.fired:
-        lines.extend(f"=> {_effect(e)}" for e in step.effects)
+        lines.extend(f"=> {format_effect(e)}" for e in step.effects)
     return lines
 
 
@@ -119,7 +94,7 @@ def _decision_cell(decision: Decision) -> list[str]:
     head = decision.outcome + (f" to {decision.required_role}" if decision.outcome == "escalate" else "")
     lines = [f"{head} (required role {decision.required_role})"]
     for action in decision.actions:
-        params = f" ({_value(action.params)})" if action.params else ""
+        params = f" ({format_value(action.params)})" if action.params else ""
         lines.append(f"action {action.kind}{params}")
     lines.extend(f"follow-up {f.kind} due {_iso(f.due)}" for f in decision.follow_ups)
     return lines
