@@ -145,7 +145,14 @@ def _codes_in_source() -> set[str]:
                 callee = ast.unparse(node.func)
                 args = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 if (
-                    callee in ("Diagnostic", "self.problem", "validator.problem", "PydanticCustomError", "AuditError")
+                    callee
+                    in (
+                        "Diagnostic",
+                        "self.problem",
+                        "validator.problem",
+                        "PydanticCustomError",
+                        "AuditError",
+                    )
                     and args
                 ):
                     codes.add(args[0].value)
