@@ -47,9 +47,12 @@ bench: $(STAMP) ## run the benchmarks (figures and ratios printed, nothing asser
 	$(BIN)/python benchmarks/bench_evaluate.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_shadow.py
+	$(BIN)/python benchmarks/bench_bulk.py
+	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_reload.py --cycles 1000
 
-soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 8 threads x 20,000
-	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 8 --per-thread 20000
+soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 16 threads x 20,000
+	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 16 --per-thread 20000
 
 clean: ## remove .venv and build output
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ Exit status: 1 if any evaluation raised, drifted or mismatched; 0 otherwise. Not
 or memory is asserted: figures are printed for a human to judge.
 
 Run:  .venv/bin/python benchmarks/soak.py [--evaluations 20000] [--threads 8] [--per-thread 2000]
-      (`make soak` runs --evaluations 1000000 --threads 8 --per-thread 20000)
+      (`make soak` runs --evaluations 1000000 --threads 16 --per-thread 20000)
 """
 
 from __future__ import annotations

@@ -6,19 +6,70 @@ engine = csrules.load()                      # the default bundle
 decision = engine.evaluate(ticket_dict)      # outcome, required role, actions, follow-ups, trace
 print(decision.explain())
 ```
+
+The names of the later, optional stages (static analysis, replay, the decision log, redaction)
+are imported on first use (PEP 562 `__getattr__`): `import csrules` stays fast for a process that
+only decides tickets (docs/performance.md). `load` is shadow.load (engine.load plus `shadow=`) and
+is bound here at import: the package attribute `load` would otherwise be the submodule load.py.
 """
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .analyze import PolicyWarning, analyze
 from .decision import Action, Decision, FollowUp, Reasons
-from .decision_log import DecisionLog
 from .engine import Engine, default_policies
 from .errors import AuditError, Diagnostic, EngineError, Error, PolicyError, TicketError
-from .redact import Redactor
 from .shadow import Divergence, JsonLinesSink, ShadowEngine, ShadowFailure, ShadowStats, load
 from .ticket import Ticket
 from .trace import ConditionResult, Trace, TraceEffect, TraceStep
-from .verify import Difference, Verification, verify
+
+if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
+    from .analyze import PolicyWarning, analyze
+    from .decision_log import DecisionLog
+    from .redact import Redactor
+    from .verify import Difference, Verification, verify
+
+_LAZY = {
+    "PolicyWarning": "analyze",
+    "analyze": "analyze",
+    "DecisionLog": "decision_log",
+    "Redactor": "redact",
+    "Difference": "verify",
+    "Verification": "verify",
+    "verify": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of an optional stage on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'csrules' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `csrules.analyze` and `csrules.verify` the functions, not their modules."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing the submodule csrules.verify (Engine.verify does) sets the package attribute
+        # `verify` to the module; an eager `from .verify import verify` used to overwrite it.
+        if _LAZY.get(name) == name and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "Action",

@@ -12,14 +12,15 @@ one fresh session id, assert the first stage fact, fire until the agenda is empt
 `delete_state` in `finally`. Every stage has a catch-all barrier rule, so at least one action
 runs in every session: deleting a session in which no action ran can segfault in 2.0.28.
 
-A ruleset is registered once per process per bundle digest and cached: durable_rules cannot
-unregister one (`delete_ruleset` leaks and has crashed upstream), so recompiling the same bundle
-must not register it again. Each ruleset has its own lock: the C engine holds the GIL and has no
+A ruleset is registered once per process per distinct compiled ruleset and cached: durable_rules
+cannot unregister one (`delete_ruleset` leaks and has crashed upstream), so recompiling the same
+bundle must not register it again. Each ruleset has its own lock: the C engine holds the GIL and has no
 locking of its own, and only one session is ever live per ruleset, far below its 1024-state cap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -171,11 +172,17 @@ _cache_lock = threading.Lock()
 _instances = itertools.count(1)
 
 
-def ruleset_for(digest: str, definition: Mapping[str, Any]) -> Ruleset:
-    """The process-wide Ruleset for a bundle digest; a disabled one is replaced (a reload)."""
+def ruleset_for(definition: Mapping[str, Any]) -> Ruleset:
+    """The process-wide Ruleset for a compiled ruleset; a disabled one is replaced (a reload).
+
+    Keyed by a hash of the ruleset's JSON text, not by the policy digest: bundles that differ only
+    in what the engine never sees (descriptions, sources, action parameters, follow-up delays)
+    share one registration, since each registration holds its memory for the life of the process.
+    """
+    key = hashlib.sha256(_dumps(dict(sorted(definition.items()))).encode("utf-8")).hexdigest()
     with _cache_lock:
-        ruleset = _cache.get(digest)
+        ruleset = _cache.get(key)
         if ruleset is None or ruleset.disabled:
-            ruleset = Ruleset(f"csrules-{digest[:16]}-{next(_instances)}", definition)
-            _cache[digest] = ruleset
+            ruleset = Ruleset(f"csrules-{key[:16]}-{next(_instances)}", definition)
+            _cache[key] = ruleset
         return ruleset

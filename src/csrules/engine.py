@@ -2,19 +2,27 @@
 
 load:     paths -> load.load_documents -> validate.validate_bundle -> compile.compile_bundle -> Engine
 evaluate: ticket -> ticket.parse_ticket -> evaluate.evaluate_rules -> combine.combine -> Decision
+evaluate_many: tickets -> chunks -> the same, in this process or in worker processes -> results
 
 An Engine is immutable and thread-safe. Loading never leaves a partly-applied state: a bad bundle
 raises PolicyError and no Engine exists; a service keeps using the Engine it had.
+
+Worker processes are started with `spawn`, never `fork`: a forked child would inherit the C
+engine's state (and the locks of threads that do not exist in the child). Each worker rebuilds
+the Engine from the paths and parameters `load()` recorded and checks it got the same digest.
 """
 
 from __future__ import annotations
 
+import collections
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from . import _durable
 from ._version import __version__
@@ -31,11 +39,29 @@ from .validate import validate_bundle
 from .values import json_value
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .verify import Verification
 
-__all__ = ["ENGINE_VERSION", "Engine", "default_policies", "load"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINE_VERSION", "Engine", "Origin", "default_policies", "load"]
 
 ENGINE_VERSION = f"csrules {__version__}; {_durable.ENGINE_VERSION}"
+DEFAULT_CHUNK_SIZE = 200
+"""Tickets per task of `evaluate_many` with workers: large enough that the per-task cost of
+pickling and inter-process queues is small next to ~0.1-0.5 ms per ticket, small enough that a
+few chunks in flight stay a few hundred tickets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """How `load()` built an Engine, so a worker process can build the same one.
+
+    `paths` are absolute (a worker may start in another directory; the names traces show do not
+    depend on it), `params` the overrides as given.
+    """
+
+    paths: tuple[str, ...]
+    params: dict[str, object] | None
 
 
 def default_policies() -> Path:
@@ -50,9 +76,11 @@ def default_policies() -> Path:
 class Engine:
     """A loaded, validated and compiled policy bundle. Create it with `csrules.load()`."""
 
-    def __init__(self, compiled: CompiledBundle) -> None:
+    def __init__(self, compiled: CompiledBundle, *, origin: Origin | None = None) -> None:
         self._compiled = compiled
-        self._ruleset = _durable.ruleset_for(compiled.digest, compiled.ruleset)
+        self._origin = origin
+        self._closed = False
+        self._ruleset = _durable.ruleset_for(compiled.ruleset)
         try:
             self._ruleset.register()
         except EngineError as exc:
@@ -63,7 +91,39 @@ class Engine:
     def __repr__(self) -> str:
         bundle = self._compiled.bundle
         counts = f"{len(bundle.rules)} rules from {len(bundle.files)} files"
-        return f"<csrules.Engine {counts}, policy {self.policy_digest[:12]}>"
+        closed = ", closed" if self._closed else ""
+        return f"<csrules.Engine {counts}, policy {self.policy_digest[:12]}{closed}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End this Engine's use: later `evaluate`, `evaluate_many` and `verify` calls raise
+        `EngineError("the engine is closed")`. Closing again does nothing.
+
+        An evaluation already running finishes. The read-only properties stay readable. The
+        compiled durable_rules ruleset stays registered for the process (durable_rules cannot
+        free one) and is reused by any later Engine with the same compiled ruleset, so a reload
+        of an unchanged bundle costs no memory (docs/performance.md has the figures).
+        """
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed")
 
     @property
     def policy_digest(self) -> str:
@@ -92,6 +152,7 @@ class Engine:
         Raises:
             AuditError: `decision` is not a decision.
         """
+        self._check_open()
         # verify.py replays with an Engine and imports this module: import it when asked.
         from .verify import verify  # noqa: PLC0415
 
@@ -108,9 +169,80 @@ class Engine:
         Raises:
             TicketError: the ticket is invalid (with a JSON pointer), its request currency is not
                 the bundle's, or `now` is not an aware datetime.
-            EngineError: durable_rules failed.
+            EngineError: durable_rules failed, or the engine is closed.
         """
+        self._check_open()
+        return self._decide(ticket, _now(now), trace=True)
+
+    def evaluate_many(
+        self,
+        tickets: Iterable[Ticket | Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+        workers: int = 1,
+        trace: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Iterator[Decision | TicketError]:
+        """Decide many tickets: one result per ticket, in input order, as they are ready.
+
+        The input is read lazily, a chunk at a time, so any iterable (a generator over a file,
+        a database cursor) works in bounded memory. A bad ticket yields its `TicketError` in its
+        place and the stream goes on; an `EngineError` ends it (raised from the iterator).
+
+        Args:
+            tickets: `Ticket`s or dicts, as for `evaluate`.
+            now: the evaluation time for the whole batch; when omitted, the current UTC time,
+                read once when this method is called, so every decision has the same `evaluated_at`.
+            workers: 1 decides in this process (and thread); N > 1 in N worker processes
+                (started with `spawn`, each loading the bundle again); 0 means `os.cpu_count()`.
+                Workers need an Engine made by `csrules.load()`.
+            trace: False skips the trace's steps (durable_rules alone decides which rules fire;
+                `trace.steps` is empty, `trace.fired` still lists the fired rules): several
+                times faster. Outcome, required role, reasons, actions and follow-ups are the same.
+            chunk_size: tickets per task sent to a worker process.
+
+        Raises:
+            EngineError: the engine is closed, durable_rules failed, or a worker process failed
+                (could not load the same bundle, or died).
+            TicketError: `now` is not an aware datetime.
+            ValueError: `workers` is negative or `chunk_size` below 1, or workers were asked of
+                an Engine not made by `csrules.load()`.
+        """
+        self._check_open()
         moment = _now(now)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"evaluate_many(): `workers` must be an int >= 0, got {workers!r}")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"evaluate_many(): `chunk_size` must be an int >= 1, got {chunk_size!r}")
+        count = workers or os.cpu_count() or 1
+        if count == 1:
+            return self._in_process(tickets, moment, trace)
+        if self._origin is None:
+            raise ValueError(
+                "evaluate_many(): workers > 1 need an Engine made by csrules.load(), which records "
+                "the paths and parameters each worker process loads again"
+            )
+        return _in_workers(
+            self._origin,
+            self.policy_digest,
+            tickets,
+            moment,
+            workers=count,
+            trace=bool(trace),
+            chunk_size=chunk_size,
+        )
+
+    def _in_process(
+        self, tickets: Iterable[Ticket | Mapping[str, Any]], moment: datetime, trace: bool
+    ) -> Iterator[Decision | TicketError]:
+        for ticket in tickets:
+            self._check_open()
+            try:
+                yield self._decide(ticket, moment, trace=trace)
+            except TicketError as exc:
+                yield exc
+
+    def _decide(self, ticket: Ticket | Mapping[str, Any], moment: datetime, *, trace: bool) -> Decision:
         facts = parse_ticket(ticket)
         currency = self._compiled.bundle.currency
         if facts.request is not None and facts.request.currency != currency:
@@ -120,9 +252,9 @@ class Engine:
                 f"`{currency}` (the bundle currency)",
                 f"`{facts.request.currency}`",
             )
-        evaluation = evaluate_rules(self._compiled, self._ruleset, facts, moment)
+        evaluation = evaluate_rules(self._compiled, self._ruleset, facts, moment, trace=trace)
         combined = combine(evaluation.fired, facts.agent.role)
-        trace = Trace(
+        record = Trace(
             policy_digest=self._compiled.digest,
             engine_version=ENGINE_VERSION,
             evaluated_at=moment,
@@ -140,8 +272,109 @@ class Engine:
             reasons=combined.reasons,
             actions=combined.actions,
             follow_ups=combined.follow_ups,
-            trace=trace,
+            trace=record,
         )
+
+
+# --- evaluate_many with worker processes --------------------------------------------------------
+
+Result = tuple[str, Any]  # ("decision", JSON text) | ("ticket-error", args) | ("engine-error", message)
+
+_worker: Engine | str | None = None  # in a worker process: its Engine, or why it could not build one
+
+
+def _worker_start(origin: Origin, digest: str) -> None:
+    """Pool initializer: build this worker's Engine the way `load()` built the parent's."""
+    global _worker  # noqa: PLW0603 - one Engine per worker process, set once by the pool
+    try:
+        engine = load(list(origin.paths), params=origin.params)
+    except Exception as exc:  # reported by the first task: an initializer error breaks the pool
+        _worker = f"a worker process could not load the policies again: {exc}"
+        return
+    if engine.policy_digest != digest:
+        _worker = (
+            f"a worker process loaded policy {engine.policy_digest[:12]}, not {digest[:12]}: "
+            "the policy files changed since load()"
+        )
+        return
+    _worker = engine
+
+
+def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> list[Result]:
+    """One chunk in a worker; results as plain data (a TicketError does not pickle back whole)."""
+    if not isinstance(_worker, Engine):
+        return [("engine-error", _worker or "the worker process has no engine")]
+    results: list[Result] = []
+    for ticket in tickets:
+        try:
+            decision = _worker._decide(ticket, moment, trace=trace)
+        except TicketError as exc:
+            results.append(("ticket-error", (exc.path, exc.code, exc.expected, exc.got)))
+            continue
+        except Exception as exc:  # EngineError or a bug: the parent raises it, ending the stream
+            results.append(("engine-error", f"{type(exc).__name__} in a worker process: {exc}"))
+            break
+        results.append(("decision", decision.model_dump_json()))
+    return results
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _in_workers(
+    origin: Origin,
+    digest: str,
+    tickets: Iterable[Any],
+    moment: datetime,
+    *,
+    workers: int,
+    trace: bool,
+    chunk_size: int,
+) -> Iterator[Decision | TicketError]:
+    # INVARIANT: at most 2 chunks per worker are submitted and not yet yielded: the input is read
+    # only as fast as results are consumed. (`Pool.imap` would read the whole input at once.)
+    # Imported here: only the bulk path with workers needs them, and they cost import time.
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    context = multiprocessing.get_context("spawn")
+    pending: collections.deque[Future[list[Result]]] = collections.deque()
+    chunks = _chunks(tickets, chunk_size)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_start, initargs=(origin, digest)
+    ) as pool:
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_worker_run, chunk, moment, trace))
+                if len(pending) >= 2 * workers:
+                    yield from _results(pending.popleft())
+            while pending:
+                yield from _results(pending.popleft())
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _results(future: Future[list[Result]]) -> Iterator[Decision | TicketError]:
+    try:
+        results = future.result()
+    except Exception as exc:  # BrokenProcessPool: a worker died (a crash in the C engine, a kill)
+        raise EngineError(f"a worker process failed: {exc}") from exc
+    for kind, payload in results:
+        if kind == "decision":
+            yield Decision.model_validate_json(payload)
+        elif kind == "ticket-error":
+            yield TicketError(*payload)
+        else:
+            raise EngineError(payload)
 
 
 def _now(now: object) -> datetime:
@@ -171,4 +404,6 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
         paths = [os.fspath(p) for p in paths]
     documents = load_documents(paths)
     bundle = validate_bundle(documents, params)
-    return Engine(compile_bundle(bundle))
+    given = [paths] if isinstance(paths, str | os.PathLike) else paths
+    origin = Origin(tuple(os.path.abspath(p) for p in given), None if params is None else dict(params))
+    return Engine(compile_bundle(bundle), origin=origin)

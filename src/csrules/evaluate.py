@@ -111,9 +111,17 @@ def _derived(compiled: CompiledBundle, fired: list[Rule]) -> dict[str, Any]:
 
 
 def evaluate_rules(
-    compiled: CompiledBundle, ruleset: _durable.Ruleset, ticket: Ticket, now: datetime
+    compiled: CompiledBundle,
+    ruleset: _durable.Ruleset,
+    ticket: Ticket,
+    now: datetime,
+    *,
+    trace: bool = True,
 ) -> Evaluation:
     """Run the ticket through durable_rules and build one TraceStep per rule.
+
+    With `trace=False` durable_rules alone decides which rules fire: no condition is
+    re-evaluated and `steps` is empty (the bulk path, `Engine.evaluate_many`).
 
     Raises:
         EngineError: durable_rules failed, or it and the trace's evaluation disagree on a rule.
@@ -156,6 +164,11 @@ def evaluate_rules(
     pre_decision = [r for r in fired_rules if not r.tests_decision]
     outcome, role = _outcome(pre_decision, ticket)
     all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
+
+    if not trace:
+        # INVARIANT: the same FiredRules, in bundle order, as the traced loop below builds.
+        untraced = tuple(_fire(r, all_facts, bundle.params, now) for r in bundle.rules if r.id in seen)
+        return Evaluation(untraced, tuple(order), derived, ())
 
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []

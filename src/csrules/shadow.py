@@ -50,7 +50,8 @@ __all__ = [
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built when the first record is made, not by every `import csrules`.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     def as_dict(self) -> dict[str, Any]:
         """The record in JSON form (datetimes as ISO 8601 strings)."""

@@ -58,7 +58,9 @@ RoleName = Literal["front_line", "senior", "supervisor", "manager"]
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # defer_build: these models are only needed when a bundle is loaded; building their
+    # validators at import would cost every `import csrules` ~15 ms (docs/performance.md).
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class ParamRefDoc(_Shape):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import shutil
 import threading
@@ -9,10 +10,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 import csrules
 from csrules import _durable
 from csrules.engine import ENGINE_VERSION
+from csrules.testing.strategies import tickets
 from tests.helpers import NOW, ROOT, make_ticket, refund
 
 
@@ -136,3 +139,172 @@ def test_loading_the_same_bundle_again_reuses_the_registered_ruleset() -> None:
 
 def test_repr_names_the_bundle(engine: csrules.Engine) -> None:
     assert repr(engine) == f"<csrules.Engine 17 rules from 5 files, policy {engine.policy_digest[:12]}>"
+
+
+# --- close() and the context manager --------------------------------------------------------------
+
+
+def test_a_closed_engine_refuses_to_evaluate_and_closing_twice_is_harmless() -> None:
+    engine = csrules.load()
+    engine.close()
+    engine.close()
+    assert engine.closed
+    with pytest.raises(csrules.EngineError, match="the engine is closed"):
+        engine.evaluate(refund("5"), now=NOW)
+    with pytest.raises(csrules.EngineError, match="the engine is closed"):
+        engine.evaluate_many([refund("5")], now=NOW)
+    assert len(engine.policy_digest) == 64  # the read-only properties stay readable
+    assert repr(engine).endswith(", closed>")
+
+
+def test_with_load_closes_the_engine_and_other_engines_of_the_bundle_keep_working(
+    engine: csrules.Engine,
+) -> None:
+    with csrules.load() as scoped:
+        assert scoped.evaluate(refund("20.01"), now=NOW).required_role == "senior"
+    assert scoped.closed
+    assert engine.evaluate(refund("20.01"), now=NOW).required_role == "senior"  # same ruleset, shared
+
+
+def test_bundles_compiling_to_the_same_ruleset_share_one_registration(tmp_path: Any) -> None:
+    """A rationale is in the policy digest but not in the durable_rules ruleset."""
+    copy = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", copy)
+    conduct = copy / "conduct.yaml"
+    conduct.write_text(conduct.read_text(encoding="utf-8").replace("tolerate abuse", "put up with abuse"))
+    default = csrules.load()
+    count = len(_durable._cache)
+    edited = csrules.load(copy)
+    assert edited.policy_digest != default.policy_digest
+    assert edited.ruleset == default.ruleset
+    assert len(_durable._cache) == count
+
+
+# --- evaluate_many ----------------------------------------------------------------------------------
+
+
+def _batch() -> list[dict[str, Any]]:
+    tickets: list[dict[str, Any]] = [
+        {**refund(f"{amount}.00", tier=tier), "id": f"T-{amount}-{tier}"}
+        for amount in (5, 20, 21, 50, 51, 100, 101, 400)
+        for tier in ("one_time", "loyal")
+    ]
+    tickets.insert(3, make_ticket(id="Q-1"))  # fires no rule
+    tickets.insert(7, {"id": "bad", "agent": {"id": "A", "role": "front_line"}})  # no customer
+    tickets.insert(11, refund("not money"))
+    return tickets
+
+
+def _outcome(engine: csrules.Engine, ticket: dict[str, Any]) -> tuple[str, str]:
+    """("decision", its JSON) or ("error", path, code and message of its TicketError)."""
+    try:
+        return ("decision", engine.evaluate(ticket, now=NOW).to_json())
+    except csrules.TicketError as exc:
+        return ("error", f"{exc.path} {exc.code} {exc}")
+
+
+def _shown(result: csrules.Decision | csrules.TicketError) -> tuple[str, str]:
+    if isinstance(result, csrules.Decision):
+        return ("decision", result.to_json())
+    return ("error", f"{result.path} {result.code} {result}")
+
+
+def test_evaluate_many_gives_evaluate_results_in_order_and_ticket_errors_in_place(
+    engine: csrules.Engine,
+) -> None:
+    tickets = _batch()
+    results = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
+    assert results == [_outcome(engine, t) for t in tickets]
+    assert [kind for kind, _ in results].count("error") == 2
+
+
+def test_evaluate_many_reads_the_input_lazily(engine: csrules.Engine) -> None:
+    taken: list[int] = []
+
+    def source() -> Any:
+        for n in range(1_000_000):
+            taken.append(n)
+            yield refund("5")
+
+    results = engine.evaluate_many(source(), now=NOW)
+    assert taken == []  # nothing read before the first result is asked for
+    for _ in range(3):
+        next(results)
+    assert len(taken) == 3
+
+
+def test_evaluate_many_reads_the_clock_once_for_the_batch(engine: csrules.Engine) -> None:
+    results = list(engine.evaluate_many([refund("5")] * 50))
+    assert len({d.trace.evaluated_at for d in results if isinstance(d, csrules.Decision)}) == 1
+
+
+@given(ticket=tickets())
+@settings(max_examples=60)
+def test_untraced_decisions_are_the_traced_ones_without_steps(ticket: dict[str, Any]) -> None:
+    """trace=False lets durable_rules alone decide; everything but `steps` must be the same."""
+    engine = _ENGINE
+    traced = engine.evaluate(ticket, now=NOW)
+    [untraced] = engine.evaluate_many([ticket], now=NOW, trace=False)
+    assert isinstance(untraced, csrules.Decision)
+    assert untraced.trace.steps == []
+    expected = traced.model_copy(update={"trace": traced.trace.model_copy(update={"steps": []})})
+    assert untraced.to_json() == expected.to_json()
+
+
+_ENGINE = csrules.load()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": -1}, "`workers` must be an int >= 0"),
+        ({"workers": 1.5}, "`workers` must be an int >= 0"),
+        ({"chunk_size": 0}, "`chunk_size` must be an int >= 1"),
+    ],
+)
+def test_evaluate_many_refuses_bad_options_at_the_call(
+    engine: csrules.Engine, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        engine.evaluate_many([], **options)
+
+
+def test_workers_need_an_engine_made_by_load(engine: csrules.Engine) -> None:
+    handmade = csrules.Engine(engine._compiled)
+    assert [d.ticket_id for d in handmade.evaluate_many([refund("5")], now=NOW)] == ["T-1"]
+    with pytest.raises(ValueError, match=r"need an Engine made by csrules\.load\(\)"):
+        handmade.evaluate_many([refund("5")], workers=2)
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.Engine, trace: bool) -> None:
+    """Decisions cross processes as JSON and are validated again; bad tickets stay in place."""
+    tickets = _batch() * 3
+    local = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, trace=trace)]
+    remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, trace=trace, workers=2, chunk_size=7)]
+    assert remote == local
+    assert [kind for kind, _ in remote].count("error") == 6
+
+
+def test_worker_processes_rebuild_an_engine_with_parameters_from_another_directory(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", copy)
+    monkeypatch.chdir(tmp_path)
+    engine = csrules.load("policies", params={"front_line_limit": 30})
+    monkeypatch.chdir(ROOT)  # relative paths were made absolute at load()
+    tickets = [refund("25.00"), refund("35.00")]
+    got = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1)]
+    assert got == [_outcome(engine, t) for t in tickets]
+    assert json.loads(got[0][1])["outcome"] == "approve"
+
+
+def test_workers_refuse_policy_files_changed_since_load(tmp_path: Any) -> None:
+    copy = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", copy)
+    engine = csrules.load(copy)
+    conduct = copy / "conduct.yaml"
+    conduct.write_text(conduct.read_text(encoding="utf-8").replace("tolerate abuse", "put up with abuse"))
+    with pytest.raises(csrules.EngineError, match="the policy files changed since load"):
+        list(engine.evaluate_many([refund("5")], now=NOW, workers=2))

@@ -1,0 +1,113 @@
+"""Bulk decisions: `engine.evaluate_many` against the traced single-ticket rate, as ratios in one run.
+
+On the same N deterministic tickets (benchmarks/_tickets.py), default bundle, fixed `now`:
+
+(1) traced, one at a time:  `[engine.evaluate(t, now=FIXED_NOW) for t in tickets]` (the baseline)
+(2) evaluate_many(trace=False), workers=1: in this process, no trace steps
+(3) evaluate_many(trace=False), workers=2: two spawned worker processes, decisions sent back as
+    JSON and validated again here
+(4) evaluate_many(trace=True), workers=2: the same with full traces (the parent's validation of
+    ~11 KB of JSON per decision is the bottleneck here)
+
+Each is consumed to the end; wall time includes starting the worker processes (each imports
+csrules and loads the bundle: about a second), so a larger --tickets shows the steady state better.
+Before timing, every result of (2)-(4) is compared with (1): outcome, required role, fired rules,
+actions and follow-ups equal, and for (4) the whole JSON. Rates are tickets per second; the ratio
+is against (1). Nothing is asserted about speed.
+
+Run:  .venv/bin/python benchmarks/bench_bulk.py [--tickets 6000] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import csrules
+from _tickets import FIXED_NOW, generate_tickets
+
+
+def summary(decision: Any) -> tuple[Any, ...]:
+    """What trace=False keeps: everything but the trace's steps."""
+    return (
+        decision.outcome,
+        decision.required_role,
+        decision.reasons,
+        decision.actions,
+        decision.follow_ups,
+        decision.trace.fired,
+        decision.trace.derived,
+    )
+
+
+def timed(run: Callable[[], Iterable[Any]]) -> tuple[list[Any], float, float]:
+    """The results, the seconds they took, and the seconds until the first one (worker start-up)."""
+    start = time.perf_counter()
+    results = []
+    first = 0.0
+    for result in run():
+        if not results:
+            first = time.perf_counter() - start
+        results.append(result)
+    return results, time.perf_counter() - start, first
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tickets", type=int, default=6000, help="tickets per run (default 6000)")
+    parser.add_argument("--seed", type=int, default=1, help="ticket generator seed (default 1)")
+    args = parser.parse_args()
+    tickets = generate_tickets(args.tickets, args.seed)
+    engine = csrules.load()
+    for ticket in tickets[:300]:  # warm-up
+        engine.evaluate(ticket, now=FIXED_NOW)
+
+    runs: list[tuple[str, Callable[[], Iterable[Any]]]] = [
+        (
+            "(1) evaluate(), traced, one at a time",
+            lambda: (engine.evaluate(t, now=FIXED_NOW) for t in tickets),
+        ),
+        (
+            "(2) evaluate_many(trace=False), workers=1",
+            lambda: engine.evaluate_many(tickets, now=FIXED_NOW, trace=False),
+        ),
+        (
+            "(3) evaluate_many(trace=False), workers=2",
+            lambda: engine.evaluate_many(tickets, now=FIXED_NOW, trace=False, workers=2),
+        ),
+        (
+            "(4) evaluate_many(trace=True), workers=2",
+            lambda: engine.evaluate_many(tickets, now=FIXED_NOW, trace=True, workers=2),
+        ),
+    ]
+    results: list[tuple[str, list[Any], float, float]] = [(name, *timed(run)) for name, run in runs]
+    reference = results[0][1]
+    problems = 0
+    for name, got, _, _ in results[1:]:
+        for expected, result in zip(reference, got, strict=True):
+            same = (
+                result.to_json() == expected.to_json()
+                if name.startswith("(4)")
+                else summary(result) == summary(expected)
+            )
+            problems += not same
+
+    print(f"{len(tickets):,} tickets, default bundle, {os.cpu_count()} CPUs")
+    print(f"results of (2)-(4) that differ from (1): {problems}")
+    base = len(tickets) / results[0][2]
+    print(f"{'run':<44} {'seconds':>8} {'tickets/s':>10} {'vs (1)':>7} {'first result s':>15}")
+    for name, _, seconds, first in results:
+        rate = len(tickets) / seconds
+        print(f"{name:<44} {seconds:>8.2f} {rate:>10,.0f} {rate / base:>6.2f}x {first:>15.2f}")
+    print("(the first result of a run with workers waits for the worker processes to start)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

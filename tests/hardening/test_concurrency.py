@@ -1,0 +1,164 @@
+"""Threads and reloads against shared Engines, and the durable_rules session lifecycle.
+
+Sizes keep `make test` quick; `make soak` runs benchmarks/soak.py with 16 threads x 20,000
+tickets and the reload loop for longer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import csrules
+from csrules import _durable
+from tests.helpers import NOW, make_ticket, refund
+
+
+def _pool(size: int, seed: int = 5) -> list[dict[str, Any]]:
+    """Varied valid tickets: amounts around the default limits, tiers, roles, rainchecks, quiet ones."""
+    rng = random.Random(seed)
+    pool: list[dict[str, Any]] = []
+    for n in range(size):
+        if n % 10 == 0:
+            pool.append(make_ticket(id=f"Q-{n}"))  # fires no rule of the bundle
+            continue
+        cents = rng.choice([0, 1999, 2000, 2001, 4999, 5000, 5001, 10000, 10001, rng.randint(0, 50_000)])
+        ticket = refund(
+            f"{cents // 100}.{cents % 100:02d}",
+            role=rng.choice(["front_line", "senior", "supervisor", "manager"]),
+            tier=rng.choice(["one_time", "loyal", "advocate"]),
+            abusive=rng.random() < 0.1,
+        )
+        ticket["id"] = f"T-{n}"
+        ticket["severity"] = rng.choice(["low", "normal", "high", "urgent"])
+        ticket["category"] = rng.choice(["stock", "product", "employee_behavior", "billing", "other"])
+        if rng.random() < 0.2:
+            ticket["request"]["kind"] = "raincheck"
+            ticket["item"] = {"sku": "S-1", "on_sale": rng.random() < 0.7, "in_stock": rng.random() < 0.3}
+            if rng.random() < 0.7:
+                ticket["item"]["sale_price"] = "9.99"
+        pool.append(ticket)
+    return pool
+
+
+def _run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(number: int) -> None:
+        try:
+            barrier.wait()
+            work(number)
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_sixteen_threads_get_exactly_the_sequential_results(engine: csrules.Engine) -> None:
+    pool = _pool(100)
+    expected = [engine.evaluate(t, now=NOW).to_json() for t in pool]
+    mismatches: list[tuple[int, int]] = []
+
+    def work(number: int) -> None:
+        for i in range(500):
+            index = (number * 37 + i) % len(pool)  # threads decide different tickets at once
+            if engine.evaluate(pool[index], now=NOW).to_json() != expected[index]:
+                mismatches.append((number, index))
+
+    assert _run_threads(16, work) == []
+    assert mismatches == []
+
+
+def test_a_shared_engine_stays_exact_while_another_thread_loads_and_closes_bundles(
+    engine: csrules.Engine,
+) -> None:
+    pool = _pool(60, seed=9)
+    expected = [engine.evaluate(t, now=NOW).to_json() for t in pool]
+    # Three limits: three registrations for the whole test, however many reloads.
+    limits = itertools.cycle([25, 30, 35])
+    probe = refund("27.50")
+    stop = threading.Event()
+    reloads: list[int] = []
+    mismatches: list[str] = []
+
+    def reload_loop() -> None:
+        while not stop.is_set():
+            limit = next(limits)
+            with csrules.load(params={"front_line_limit": limit}) as fresh:
+                outcome = fresh.evaluate(probe, now=NOW).outcome
+                if outcome != ("escalate" if limit == 25 else "approve"):
+                    mismatches.append(f"limit {limit}: {outcome}")
+            reloads.append(limit)
+
+    def work(number: int) -> None:
+        if number == 8:
+            reload_loop()
+            return
+        try:
+            for i in range(300):
+                index = (number * 11 + i) % len(pool)
+                if engine.evaluate(pool[index], now=NOW).to_json() != expected[index]:
+                    mismatches.append(f"thread {number}: ticket {index}")
+        finally:
+            if number == 0:
+                stop.set()
+
+    assert _run_threads(9, work) == []
+    assert mismatches == []
+    assert len(reloads) >= 3
+
+
+def test_thousands_of_tickets_firing_no_rule_never_delete_a_session_in_which_no_action_ran(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """durable_rules 2.0.28 can segfault deleting a session in which no action ran (notes §0.4):
+    every stage's barrier rule fires in every session, so `delete_state` only meets sessions that
+    acted, whether the ticket fires rules or none."""
+    started: list[bool] = []  # per session: did its first start_action_for_state give an action
+    deleted: list[tuple[str, bool]] = []
+    real_start, real_delete = _durable._engine.start_action_for_state, _durable._engine.delete_state
+
+    def start(handle: int, state: Any) -> Any:
+        result = real_start(handle, state)
+        started.append(bool(result and result[1]))
+        return result
+
+    def delete(handle: int, sid: str) -> Any:
+        # One session at a time (the ruleset lock; one thread here): the last start was this one's.
+        deleted.append((sid, started == [True]))
+        started.clear()
+        return real_delete(handle, sid)
+
+    monkeypatch.setattr(_durable._engine, "start_action_for_state", start)
+    monkeypatch.setattr(_durable._engine, "delete_state", delete)
+    firing = refund("20.01")
+    evaluations = 0
+    for n in range(4000):
+        if n % 8 == 7:
+            assert engine.evaluate(firing, now=NOW).required_role == "senior"
+        else:
+            assert engine.evaluate(make_ticket(id=f"Q-{n}"), now=NOW).trace.fired == []
+        evaluations += 1
+    # More sessions than durable_rules' 1024 state slots: each was deleted, after an action.
+    assert len(deleted) == evaluations
+    assert all(acted for _, acted in deleted)
+    assert len({sid for sid, _ in deleted}) == evaluations
+
+
+def test_untraced_bulk_evaluation_of_quiet_tickets_keeps_the_engine_exact(engine: csrules.Engine) -> None:
+    quiet = [make_ticket(id=f"Q-{n}") for n in range(2000)]
+    mixed = [t for pair in zip(quiet, itertools.repeat(refund("50.01")), strict=False) for t in pair]
+    results = list(engine.evaluate_many(mixed, now=NOW, trace=False))
+    assert [r.trace.fired == [] for r in results if isinstance(r, csrules.Decision)] == [True, False] * 2000
+    assert engine.evaluate(refund("50.01"), now=NOW).required_role == "supervisor"
