@@ -12,7 +12,7 @@ checks it on generated tickets. Semantics (docs/language.md):
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
 from .trace import ConditionResult, record
 from .values import json_value
 
-__all__ = ["evaluate_condition"]
+__all__ = ["Check", "compile_condition", "evaluate_condition"]
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -113,3 +113,103 @@ def evaluate_condition(
         results = [evaluate_condition(item, facts, params, out, negated) for item in condition.items]
         return all(results) if isinstance(condition, AllOf) else any(results)
     return not evaluate_condition(condition.item, facts, params, out, not negated)
+
+
+Check = Callable[[Mapping[str, Any], Mapping[str, Any], "list[ConditionResult] | None"], bool]
+"""A compiled condition: `check(facts, shown, out)` where `shown` holds each fact's JSON value."""
+
+
+def _comparator(op: str, scalar: bool) -> Callable[[Any, Any], bool]:
+    """`compare` specialised for one operator (same results, fewer branches per call)."""
+    if op == "exists":
+        return lambda actual, expected: (actual is not None) is bool(expected)
+    if scalar or op in ("in", "not_in"):
+        return lambda actual, expected: compare(op, actual, expected, scalar)
+    function = _ORDER[op]
+
+    def ordered(actual: Any, expected: Any) -> bool:
+        return actual is not None and expected is not None and bool(function(actual, expected))
+
+    return ordered
+
+
+def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: bool) -> Check:
+    path, op, where = condition.path, condition.op, condition.where
+    test = _comparator(op, condition.type.kind == "scalar")
+    operand = condition.operand
+    if isinstance(operand, FactRef):
+        other = operand.path
+
+        def against_fact(
+            facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
+        ) -> bool:
+            passed = test(facts.get(path), facts.get(other))
+            if out is not None:
+                out.append(
+                    record(
+                        ConditionResult,
+                        path=path,
+                        op=op,
+                        expected=shown.get(other),
+                        actual=shown.get(path),
+                        passed=passed,
+                        where=where,
+                        negated=negated,
+                        param=None,
+                        fact=other,
+                    )
+                )
+            return passed
+
+        return against_fact
+    param = operand.name if isinstance(operand, ParamRef) else None
+    expected = params[operand.name] if isinstance(operand, ParamRef) else operand
+    expected_shown = json_value(list(expected) if isinstance(expected, tuple) else expected)
+
+    def against_value(
+        facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
+    ) -> bool:
+        passed = test(facts.get(path), expected)
+        if out is not None:
+            out.append(
+                record(
+                    ConditionResult,
+                    path=path,
+                    op=op,
+                    expected=expected_shown,
+                    actual=shown.get(path),
+                    passed=passed,
+                    where=where,
+                    negated=negated,
+                    param=param,
+                    fact=None,
+                )
+            )
+        return passed
+
+    return against_value
+
+
+def compile_condition(condition: Condition, params: Mapping[str, Any], negated: bool = False) -> Check:
+    """`evaluate_condition` compiled once per bundle: parameters resolved, expected values in
+    their JSON form, each comparison's operator chosen. Same results, same records, same order."""
+    if isinstance(condition, Compare):
+        return _compile_compare(condition, params, negated)
+    if isinstance(condition, AllOf | AnyOf):
+        checks: Sequence[Check] = [compile_condition(item, params, negated) for item in condition.items]
+        combine = all if isinstance(condition, AllOf) else any
+
+        def group(
+            facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
+        ) -> bool:
+            return combine([check(facts, shown, out) for check in checks])  # every one runs: no short-circuit
+
+        return group
+    inner = compile_condition(condition.item, params, not negated)
+
+    def negation(
+        facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
+    ) -> bool:
+        return not inner(facts, shown, out)
+
+    return negation

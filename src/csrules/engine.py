@@ -30,11 +30,12 @@ from .combine import combine
 from .compile import CompiledBundle, compile_bundle
 from .decision import Decision
 from .errors import Diagnostic, EngineError, PolicyError, TicketError
-from .evaluate import evaluate_rules
+from .evaluate import evaluate_rules, plan
 from .load import PolicyPaths, load_documents
 from .policy import Bundle
 from .ticket import Ticket, parse_ticket
 from .trace import Trace
+from .trace import record as construct
 from .validate import validate_bundle
 from .values import json_value
 
@@ -87,6 +88,7 @@ class Engine:
             diagnostic = Diagnostic("engine-limit", f"durable_rules cannot compile this bundle: {exc}", None)
             raise PolicyError([diagnostic]) from exc
         self._params = {name: json_value(value) for name, value in compiled.bundle.params.items()}
+        self._plan = plan(compiled)
 
     def __repr__(self) -> str:
         bundle = self._compiled.bundle
@@ -252,19 +254,25 @@ class Engine:
                 f"`{currency}` (the bundle currency)",
                 f"`{facts.request.currency}`",
             )
-        evaluation = evaluate_rules(self._compiled, self._ruleset, facts, moment, trace=trace)
+        evaluation = evaluate_rules(
+            self._compiled, self._ruleset, facts, moment, trace=trace, prepared=self._plan
+        )
         combined = combine(evaluation.fired, facts.agent.role)
-        record = Trace(
+        # Every value below is already validated and normalised (the ticket by parse_ticket, the
+        # rest by evaluate.py and combine.py): build the models without validating them again.
+        record = construct(
+            Trace,
             policy_digest=self._compiled.digest,
             engine_version=ENGINE_VERSION,
             evaluated_at=moment,
             facts=facts,
-            params=self._params,
+            params=dict(self._params),
             derived={name: json_value(value) for name, value in evaluation.derived.items()},
             fired=list(evaluation.order),
             steps=list(evaluation.steps),
         )
-        return Decision(
+        return construct(
+            Decision,
             ticket_id=facts.id,
             outcome=combined.outcome,
             required_role=combined.required_role,

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import _durable
 from .compile import BARRIER_PREFIX, CompiledBundle, encode
-from .conditions import evaluate_condition
+from .conditions import Check, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
@@ -25,7 +25,7 @@ from .ticket import Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record
 from .values import json_value
 
-__all__ = ["Evaluation", "FiredRule", "evaluate_rules"]
+__all__ = ["Evaluation", "FiredRule", "Plan", "evaluate_rules", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,20 @@ class Evaluation:
     order: tuple[str, ...]
     derived: dict[str, Any]
     steps: tuple[TraceStep, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What evaluation precomputes once per bundle: each rule's compiled condition check
+    (conditions.compile_condition), in bundle order."""
+
+    checks: tuple[Check, ...]
+
+
+def plan(compiled: CompiledBundle) -> Plan:
+    """The evaluation plan of a compiled bundle (build it once, e.g. per Engine)."""
+    params = compiled.bundle.params
+    return Plan(tuple(compile_condition(rule.when, params) for rule in compiled.bundle.rules))
 
 
 def _category(value: object) -> str:
@@ -117,6 +131,7 @@ def evaluate_rules(
     now: datetime,
     *,
     trace: bool = True,
+    prepared: Plan | None = None,
 ) -> Evaluation:
     """Run the ticket through durable_rules and build one TraceStep per rule.
 
@@ -170,11 +185,13 @@ def evaluate_rules(
         untraced = tuple(_fire(r, all_facts, bundle.params, now) for r in bundle.rules if r.id in seen)
         return Evaluation(untraced, tuple(order), derived, ())
 
+    checks = (prepared or plan(compiled)).checks
+    shown = {path: json_value(value) for path, value in all_facts.items()}
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []
-    for rule in bundle.rules:
+    for rule, check in zip(bundle.rules, checks, strict=True):
         results: list[ConditionResult] = []
-        holds = evaluate_condition(rule.when, all_facts, bundle.params, results)
+        holds = check(all_facts, shown, results)
         did_fire = rule.id in seen
         if holds != did_fire:
             raise EngineError(
@@ -214,8 +231,10 @@ def _fire(
     params: Mapping[str, Any],
     now: datetime,
 ) -> FiredRule:
+    # Values normalised here (json_value; `now` is aware UTC), so the records skip re-validation.
     actions = tuple(
-        Action(
+        record(
+            Action,
             kind=a.kind,
             params={name: json_value(_resolve(v, facts, params, now)) for name, v in a.params},
             rule=rule.id,
@@ -223,7 +242,8 @@ def _fire(
         for a in rule.then.actions
     )
     follow_ups = tuple(
-        FollowUp(kind=f.kind, due=now + _span(f.due_in, params), rule=rule.id) for f in rule.then.follow_ups
+        record(FollowUp, kind=f.kind, due=now + _span(f.due_in, params), rule=rule.id)
+        for f in rule.then.follow_ups
     )
     return FiredRule(rule, actions, follow_ups)
 
