@@ -6,8 +6,8 @@ same       `csrules.load()` of the unchanged default bundle N times, each Engine
            evaluation and closed. Every load has the same `policy_digest`, so the compiled
            durable_rules ruleset is registered once and reused.
 distinct   `csrules.load(params={"front_line_limit": 20 + i/100})`: N bundles that differ only in
-           one parameter value. Parameters are compiled into the ruleset as constants, so each is
-           a distinct ruleset, and durable_rules cannot unregister one (docs/performance.md).
+           one parameter value. Comparisons with parameters are sent as differences, so every one
+           compiles to the same ruleset and reuses its registration (docs/performance.md).
 
 Resident memory (VmRSS) is printed at the start (after one load and evaluation) and every 10%;
 with the growth per cycle after the first 10% (warm-up). Nothing is asserted.

@@ -79,12 +79,18 @@ class Input:
 
 @dataclass(frozen=True, slots=True)
 class Difference:
-    """`name = left - right` (both encoded as integers), present only when both facts are."""
+    """`name = left - right` (both encoded as integers), present only when both facts are.
+
+    `right` is a fact path, or with `param` a parameter name: comparisons with parameters are sent
+    as differences so the compiled ruleset holds no parameter value, and a bundle reloaded with
+    other parameter values reuses the durable_rules registration (docs/performance.md).
+    """
 
     name: str
     left: str
     right: str
     encoding: Encoding
+    param: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,8 @@ _NEGATED = {
     "ex": "nex",
     "nex": "ex",
 }
+_DIFFERENCE_OPS = {"eq", "ne", "lt", "lte", "gt", "gte"}
+_ORDERED_KINDS = {"money", "integer", "number", "date", "datetime"}
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 _FALSE: dict[str, Any] = {"$nex": {"stage": 1}}  # every stage fact has `stage`: never true
 
@@ -265,6 +273,23 @@ class _Compiler:
 
     def atoms(self, compare: Compare) -> _Expr:
         """Expand one comparison into atoms on durable attribute names."""
+        if (
+            isinstance(compare.operand, ParamRef)
+            and compare.op in _DIFFERENCE_OPS
+            and compare.type.kind in _ORDERED_KINDS
+            and compare.path.partition(".")[0] not in ("attributes", "derived", "decision")
+        ):
+            key = (compare.path, f"param:{compare.operand.name}")
+            if key not in self.differences:
+                self.name(compare.path, compare.type, None)
+                self.differences[key] = Difference(
+                    f"c.{len(self.differences)}",
+                    compare.path,
+                    compare.operand.name,
+                    _encoding(compare.type),
+                    param=True,
+                )
+            return _Atom(self.differences[key].name, compare.op, 0)
         op, operand = compare.op, self.resolve(compare.operand)
         if isinstance(operand, FactRef):
             key = (compare.path, operand.path)

@@ -82,8 +82,10 @@ def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str,
         value = facts.get(f"attributes.{name}")
         if value is not None:
             payload[f"a.{_category(value)}.{name}"] = value
+    params = compiled.bundle.params
     for diff in compiled.differences:
-        left, right = facts.get(diff.left), facts.get(diff.right)
+        left = facts.get(diff.left)
+        right = params[diff.right] if diff.param else facts.get(diff.right)
         if left is not None and right is not None:
             payload[diff.name] = encode(left, diff.encoding) - encode(right, diff.encoding)
     return payload

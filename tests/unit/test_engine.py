@@ -7,6 +7,7 @@ import resource
 import shutil
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -177,6 +178,24 @@ def test_bundles_compiling_to_the_same_ruleset_share_one_registration(tmp_path: 
     edited = csrules.load(copy)
     assert edited.policy_digest != default.policy_digest
     assert edited.ruleset == default.ruleset
+    assert len(_durable._cache) == count
+
+
+def test_other_parameter_values_share_one_registration() -> None:
+    """Comparisons with parameters are sent as differences: the ruleset holds no parameter value,
+    so a reload with new limits registers nothing new (docs/performance.md)."""
+    default = csrules.load()
+    count = len(_durable._cache)
+    for limit in ("20.01", "25", "35.50", "49.99"):
+        raised = csrules.load(params={"front_line_limit": limit, "supervisor_limit": 150})
+        assert raised.ruleset == default.ruleset
+        assert raised.policy_digest != default.policy_digest
+        # ...and decides with its own limits: at the limit approve, one cent above escalate.
+        at = raised.evaluate(refund(limit), now=NOW)
+        above = raised.evaluate(refund(str(Decimal(limit) + Decimal("0.01"))), now=NOW)
+        assert (at.outcome, above.outcome) == ("approve", "escalate")
+        assert raised.evaluate(refund("150.00", role="supervisor"), now=NOW).outcome == "approve"
+        assert raised.evaluate(refund("150.01", role="supervisor"), now=NOW).outcome == "escalate"
     assert len(_durable._cache) == count
 
 
