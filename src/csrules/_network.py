@@ -14,7 +14,6 @@ Pure: it imports nothing from csrules and never calls durable_rules. Read in the
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 __all__ = ["MAX_GROUPS", "Network", "groups"]
@@ -26,16 +25,19 @@ class _Node:
     __slots__ = ("hashed", "listed")
 
     def __init__(self) -> None:
-        self.hashed: dict[tuple[str, str, str], _Node] = {}  # tests that need the property
+        self.hashed: dict[_Key, _Node] = {}  # tests that need the property
         self.listed: list[_Node] = []  # `$nex` tests and forward nodes: pushed when it is absent
 
 
-def _key(atom: dict[str, Any]) -> tuple[str, str, str]:
+_Key = tuple[str, str, tuple[str, Any]]  # operator, property, (value's type, value)
+
+
+def _key(atom: dict[str, Any]) -> _Key:
     ((key, value),) = atom.items()
     if key.startswith("$"):
         ((name, operand),) = value.items()
-        return key, name, json.dumps(operand)
-    return "$eq", key, json.dumps(value)  # json tells `true` from `1` and `"1"` from `1`
+        return key, name, (type(operand).__name__, operand)
+    return "$eq", key, (type(value).__name__, value)  # the type tells `true` from `1` and `"1"` from `1`
 
 
 class Network:
@@ -43,7 +45,7 @@ class Network:
 
     def __init__(self) -> None:
         self._root = _Node()
-        self._nex: dict[tuple[int, tuple[str, str, str]], _Node] = {}
+        self._nex: dict[tuple[int, _Key], _Node] = {}
 
     def add(self, pattern: dict[str, Any]) -> None:
         """Add one rule's pattern (the value under its alias, e.g. `{"$and": [...]}`)."""

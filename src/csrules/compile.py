@@ -477,7 +477,7 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
     """
     part_of: dict[str, int] = {}
     for stage in range(bundle.stages):
-        part, members = 0, list[dict[str, Any]]()
+        part, network = 0, Network()
         for rule in (r for r in bundle.rules if r.stage == stage):
             pattern = _pattern(stage, 0, exprs[rule.id])  # the part number does not change the bound
             sizes = (groups(pattern), _branches(exprs[rule.id]), _bound([pattern]))
@@ -488,9 +488,10 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
                     f"matcher depth {sizes[2]} (at most {PART_BUDGET})"
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
-            members.append(pattern)
-            if _bound(members) > PART_BUDGET:
-                part, members = part + 1, [pattern]
+            network.add(pattern)  # the part's network grows rule by rule (linear, not rebuilt)
+            if network.stack_bound() > PART_BUDGET:
+                part, network = part + 1, Network()
+                network.add(pattern)
             part_of[rule.id] = part
     return part_of
 
