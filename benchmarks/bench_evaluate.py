@@ -1,4 +1,4 @@
-"""Single-ticket decision latency: csrules against durable_rules driven directly and plain Python.
+"""Single-ticket decision latency: csrules against durable_rules driven directly, zen-engine and plain Python.
 
 What it measures, in one process, on the same N deterministic tickets (benchmarks/_tickets.py):
 
@@ -18,12 +18,31 @@ What it measures, in one process, on the same N deterministic tickets (benchmark
      ticket fact, so the follow-up rules match the ticket fact: one fact, no chaining.
 (c)  plain hand-written Python deciding outcome, required role, action and follow-up kinds from
      the JSON ticket (money parsed with Decimal).
+(d)  zen-engine (GoRules, Rust core; the `bench` extra) with its trace (`{"trace": True}`), on the
+     equivalent decision model benchmarks/zen_default_bundle.json (JDM), from the same flat fact as
+     (b) (`flatten`: money in cents, `high_value` and `promise_slack_days` computed in Python), the
+     default bundle's parameter values written into the tables. The model: input -> two collect
+     decision tables in parallel ("Conduct and empowerment": the 6 rules that require a role, with
+     their actions; "Learning and rainchecks": the 5 rules with actions, the raincheck follow-up and
+     the denial) -> an expression node "Outcome" (required role = highest rank collected; deny,
+     escalate or approve) -> a collect table "Follow-ups" (the 5 decision-stage rules) -> an
+     expression node "Decision" (outcome, required_role, action kinds, follow-up kinds, fired rule
+     names) -> output. Loaded once through a static loader and evaluated by key
+     (`ZenEngine.evaluate`), the fastest way we found: `ZenEngine.create_decision(...).evaluate`
+     and a callback loader cost about 250 µs more per call in zen-engine 2.1.3 (even for a model that
+     only passes its input through).
+(e)  the same without trace.
 
 Each implementation runs over all tickets in a block (order rotated per repeat), each call timed
 with `perf_counter_ns`; per repeat the median and p99 are taken, and the table shows the median of
 those over the repeats. Before timing, every ticket is decided by all implementations and they are
 compared: outcome and required_role for (a), (b), (b1), (c) ((b) derives them from its fired rule
-names), the fired rule set for (a) against (b), and action/follow-up kinds for (a) against (c).
+names), the fired rule set for (a) against (b), and action/follow-up kinds for (a) against (c);
+outcome, required_role, action and follow-up kinds and fired rules (high_value_customer aside: the
+zen model gets `high_value` as input) for (a) against (d), and (d)'s result against (e)'s.
+
+Without zen-engine installed, rows (d) and (e) are skipped with a note on how to install it
+(`pip install -e '.[bench]'`; `make bench` does it).
 
 Run:  .venv/bin/python benchmarks/bench_evaluate.py [--tickets 5000] [--repeats 5] [--seed 1]
 """
@@ -33,18 +52,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import importlib.metadata
 import itertools
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import durable.engine
 
 import csrules
 from _tickets import FIXED_NOW, generate_tickets, percentile
+
+try:
+    import zen  # zen-engine: the `bench` extra, never a runtime dependency of csrules
+except ImportError:
+    zen = None
+
+ZEN_MODEL = Path(__file__).with_name("zen_default_bundle.json")
+ZEN_KEY = "default_bundle"
 
 RULESET = "csrules_bench_baseline"
 RULESET_ONE_FACT = "csrules_bench_baseline_one_fact"
@@ -325,11 +355,44 @@ class DurableBaseline:
         return self.fired
 
 
+# --- (d) / (e) zen-engine -----------------------------------------------------------------------
+
+
+class ZenPeer:
+    """(d) / (e): benchmarks/zen_default_bundle.json on zen-engine, from the same flat fact as (b)."""
+
+    def __init__(self) -> None:
+        content = json.loads(ZEN_MODEL.read_text(encoding="utf-8"))
+        self.engine = zen.ZenEngine({"loader": {"type": "static", "content": {ZEN_KEY: content}}})
+        self._traced = {"trace": True}
+        self._untraced = {"trace": False}
+
+    def traced(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        return self.engine.evaluate(ZEN_KEY, flatten(ticket), self._traced)
+
+    def untraced(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        return self.engine.evaluate(ZEN_KEY, flatten(ticket), self._untraced)
+
+    @staticmethod
+    def decided(response: dict[str, Any]) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+        result = response["result"]
+        return (
+            result["outcome"],
+            result["required_role"],
+            tuple(sorted(result["actions"])),
+            tuple(sorted(result["follow_ups"])),
+        )
+
+
 # --- comparison and timing ----------------------------------------------------------------------
 
 
 def check_agreement(
-    engine: csrules.Engine, tickets: list[dict[str, Any]], chained: DurableBaseline, one_fact: DurableBaseline
+    engine: csrules.Engine,
+    tickets: list[dict[str, Any]],
+    chained: DurableBaseline,
+    one_fact: DurableBaseline,
+    peer: ZenPeer | None,
 ) -> None:
     disagreements = {
         "outcome+role (a) vs (b)": 0,
@@ -340,7 +403,17 @@ def check_agreement(
         "action kinds (a) vs (c)": 0,
         "follow-up kinds (a) vs (c)": 0,
     }
+    if peer is not None:
+        disagreements |= {
+            "outcome+role (a) vs (d)": 0,
+            "action kinds (a) vs (d)": 0,
+            "follow-up kinds (a) vs (d)": 0,
+            "fired rules (a) vs (d), high_value_customer aside": 0,
+            "result (d) vs (e)": 0,
+        }
     shown = 0
+    trace_bytes = {"(a)": 0, "(d)": 0}
+    traced_sample = 0
     outcomes: dict[str, int] = {}
     fired_total = 0
     for ticket in tickets:
@@ -355,15 +428,35 @@ def check_agreement(
         b = resolve(b_fired, role)
         b1 = resolve(b1_fired, role)
         c_outcome, c_role, c_actions, c_follow_ups = Plain.decide(ticket)
+        a_actions = tuple(sorted(x.kind for x in decision.actions))
+        a_follow_ups = tuple(sorted(x.kind for x in decision.follow_ups))
         checks = {
             "outcome+role (a) vs (b)": a == b,
             "outcome+role (a) vs (b1)": a == b1,
             "outcome+role (a) vs (c)": a == (c_outcome, c_role),
             "fired rules (a) vs (b)": a_fired == b_fired,
             "fired rules (a) vs (b1)": a_fired == b1_fired,
-            "action kinds (a) vs (c)": tuple(sorted(x.kind for x in decision.actions)) == c_actions,
-            "follow-up kinds (a) vs (c)": tuple(sorted(x.kind for x in decision.follow_ups)) == c_follow_ups,
+            "action kinds (a) vs (c)": a_actions == c_actions,
+            "follow-up kinds (a) vs (c)": a_follow_ups == c_follow_ups,
         }
+        d: tuple[str, str, tuple[str, ...], tuple[str, ...]] | None = None
+        if peer is not None:
+            d_response = peer.traced(ticket)
+            e_response = peer.untraced(ticket)
+            d = peer.decided(d_response)
+            d_fired = set(d_response["result"]["fired"])
+            checks |= {
+                "outcome+role (a) vs (d)": a == d[:2],
+                "action kinds (a) vs (d)": a_actions == d[2],
+                "follow-up kinds (a) vs (d)": a_follow_ups == d[3],
+                "fired rules (a) vs (d), high_value_customer aside": a_fired - {"high_value_customer"}
+                == d_fired,
+                "result (d) vs (e)": d_response["result"] == e_response["result"],
+            }
+            if traced_sample < 200:
+                traced_sample += 1
+                trace_bytes["(a)"] += len(decision.trace.model_dump_json())
+                trace_bytes["(d)"] += len(json.dumps(d_response["trace"], ensure_ascii=False))
         failed = [name for name, ok in checks.items() if not ok]
         for name in failed:
             disagreements[name] += 1
@@ -374,6 +467,8 @@ def check_agreement(
             print(f"    (a) {a} fired={sorted(a_fired)}")
             print(f"    (b) {b} fired={sorted(b_fired)}   (b1) {b1} fired={sorted(b1_fired)}")
             print(f"    (c) {(c_outcome, c_role)} actions={c_actions} follow_ups={c_follow_ups}")
+            if d is not None:
+                print(f"    (d) {d}")
     print(
         f"checked {len(tickets)} tickets: outcomes {dict(sorted(outcomes.items()))}, "
         f"{fired_total / len(tickets):.2f} rules fired per ticket (csrules)"
@@ -382,6 +477,12 @@ def check_agreement(
         print(f"  disagreements, {name}: {count}")
     print(f"  total disagreements: {sum(disagreements.values())}")
     print(f"  durable action exceptions (state['exception']): {chained.errors + one_fact.errors}")
+    if traced_sample:
+        print(
+            f"  trace per decision as JSON (mean of the first {traced_sample} tickets): "
+            f"(a) csrules {trace_bytes['(a)'] / traced_sample / 1024:.1f} KiB, "
+            f"(d) zen-engine {trace_bytes['(d)'] / traced_sample / 1024:.1f} KiB"
+        )
 
 
 def time_pass(
@@ -412,12 +513,20 @@ def main() -> None:
     host = QuietHost()
     chained = DurableBaseline(host, one_fact=False)
     one_fact = DurableBaseline(host, one_fact=True)
+    peer = ZenPeer() if zen is not None else None
     print(f"{args.tickets} tickets (seed {args.seed}), {args.repeats} repeats, now={FIXED_NOW.isoformat()}")
     print(
         f"csrules {csrules.__version__}, policy {engine.policy_digest[:12]}, {len(engine.bundle.rules)} rules"
     )
+    if peer is None:
+        print(
+            "zen-engine is not installed: rows (d) and (e) are skipped. "
+            "Install it with `pip install -e '.[bench]'` (`make bench` does)."
+        )
+    else:
+        print(f"zen-engine {importlib.metadata.version('zen-engine')}, model {ZEN_MODEL.name}")
     print()
-    check_agreement(engine, tickets, chained, one_fact)
+    check_agreement(engine, tickets, chained, one_fact, peer)
     print()
 
     def evaluate(ticket: dict[str, Any]) -> object:
@@ -429,6 +538,11 @@ def main() -> None:
         ("(b1) durable Host, no trace, one fact", one_fact.run),
         ("(c) plain Python", Plain.decide),
     ]
+    if peer is not None:
+        implementations += [
+            ("(d) zen-engine, with trace", peer.traced),
+            ("(e) zen-engine, no trace", peer.untraced),
+        ]
     medians: dict[str, list[float]] = {name: [] for name, _ in implementations}
     p99s: dict[str, list[float]] = {name: [] for name, _ in implementations}
     walls: dict[str, list[float]] = {name: [] for name, _ in implementations}
@@ -459,6 +573,24 @@ def main() -> None:
         )
     print()
     a_name = implementations[0][0]
+    a_median = statistics.median(medians[a_name])
+    a_p99 = statistics.median(p99s[a_name])
+    print("the issue's targets (median; p99 for information):")
+    print(
+        f"  (a) csrules traced / (b) durable host, no trace: {a_median / base_median:.2f}x; "
+        f"{a_p99 / base_p99:.2f}x   (target: at most 0.50x)"
+    )
+    if peer is not None:
+        zen_name = "(d) zen-engine, with trace"
+        zen_median = statistics.median(medians[zen_name])
+        zen_p99 = statistics.median(p99s[zen_name])
+        print(
+            f"  (a) csrules traced / (d) zen-engine traced:      {a_median / zen_median:.2f}x; "
+            f"{a_p99 / zen_p99:.2f}x   (target: at most 1.00x)"
+        )
+    else:
+        print("  (a) csrules traced / (d) zen-engine traced: skipped (zen-engine not installed)")
+    print()
     pass_seconds = statistics.median(walls[a_name])
     spread = ", ".join(f"{m:.0f}" for m in medians[a_name])
     rate = args.tickets / pass_seconds
