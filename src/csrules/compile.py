@@ -15,6 +15,10 @@ How the language maps onto durable_rules (measured facts in docs/engine.md):
   Money is sent as integer cents, dates as ordinals, datetimes as epoch microseconds, so the C
   engine compares integers. Custom attributes go under `a.num.`, `a.str.`, `a.bool.` by value
   type, so a comparison across types is false, as in `conditions.py`.
+- A comparison of a ticket's money, integer or date fact with a parameter, `x > {param: p}`, is
+  sent the same way as a fact-to-fact one (below), `c.N = x - p`, so the ruleset holds no such
+  parameter value and reloads with other values reuse its registration (unless the differences
+  would not fit a stage fact: then the values are compiled in).
 - A fact-to-fact comparison `x < {fact: y}` becomes `c.N < 0`, where `c.N = x - y` is computed
   before the engine runs (durable_rules cannot compare two attributes of one fact).
 - `not` is pushed down to the comparisons (De Morgan); a negated comparison is also true when the
@@ -231,7 +235,7 @@ _NEGATED = {
     "nex": "ex",
 }
 _DIFFERENCE_OPS = {"eq", "ne", "lt", "lte", "gt", "gte"}
-_ORDERED_KINDS = {"money", "integer", "number", "date", "datetime"}
+_ORDERED_KINDS = {"money", "integer", "number", "date", "datetime"}  # parameters: money, integer, date
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 _FALSE: dict[str, Any] = {"$nex": {"stage": 1}}  # every stage fact has `stage`: never true
 
@@ -247,8 +251,9 @@ _Expr = _Atom | tuple[str, tuple["_Expr", ...]]  # ("and"|"or", items)
 
 
 class _Compiler:
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, *, param_differences: bool = True) -> None:
         self.bundle = bundle
+        self.param_differences = param_differences
         self.inputs: dict[str, Input] = {}
         self.attributes: set[str] = set()
         self.differences: dict[tuple[str, str], Difference] = {}
@@ -274,14 +279,14 @@ class _Compiler:
     def atoms(self, compare: Compare) -> _Expr:
         """Expand one comparison into atoms on durable attribute names."""
         if (
-            isinstance(compare.operand, ParamRef)
+            self.param_differences
+            and isinstance(compare.operand, ParamRef)
             and compare.op in _DIFFERENCE_OPS
             and compare.type.kind in _ORDERED_KINDS
             and compare.path.partition(".")[0] not in ("attributes", "derived", "decision")
         ):
             key = (compare.path, f"param:{compare.operand.name}")
-            if key not in self.differences:
-                self.name(compare.path, compare.type, None)
+            if key not in self.differences:  # computed from the ticket's facts: no `t.` input needed
                 self.differences[key] = Difference(
                     f"c.{len(self.differences)}",
                     compare.path,
@@ -406,6 +411,12 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     ordered = sorted(bundle.rules, key=lambda r: (-r.priority, r.index))
     pri = {rule.id: rank for rank, rule in enumerate(ordered)}
     exprs = {rule.id: compiler.expr(rule.when, negate=False) for rule in bundle.rules}
+    if _properties(compiler, bundle) > MAX_PROPERTIES:
+        # One difference per (fact, parameter) pair can outgrow a stage fact where the values,
+        # compiled as constants on the fact's one property, fit: then compile the values in (the
+        # ruleset then differs with each parameter value, docs/performance.md).
+        compiler = _Compiler(bundle, param_differences=False)
+        exprs = {rule.id: compiler.expr(rule.when, negate=False) for rule in bundle.rules}
     part_of = _partition(bundle, exprs)
     parts = tuple(
         1 + max((part_of[r.id] for r in bundle.rules if r.stage == stage), default=0)
@@ -503,15 +514,24 @@ def _bound(patterns: list[dict[str, Any]]) -> int:
     return network.stack_bound()
 
 
-def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
+def _properties(compiler: _Compiler, bundle: Bundle) -> int:
+    """How many properties a stage fact can carry (attributes in one type each, hence the 3)."""
+    return len(_names(compiler, bundle)) - 2 * len(compiler.attributes)
+
+
+def _names(compiler: _Compiler, bundle: Bundle) -> set[str]:
     names = {"sid", "id", "stage", "part"}
     names.update(i.name for i in compiler.inputs.values())
     names.update(d.name for d in compiler.differences.values())
     names.update(f"a.{c}.{a}" for a in compiler.attributes for c in ("num", "str", "bool"))
     names.update(f"d.{n}" for n in bundle.derived)
     names.update(("x.outcome", "x.required_role"))
-    # Every name can be on one stage fact (attributes in one type each, hence the 3).
-    properties = len(names) - 2 * len(compiler.attributes)
+    return names
+
+
+def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
+    names = _names(compiler, bundle)
+    properties = _properties(compiler, bundle)
     if properties > MAX_PROPERTIES:
         message = (
             f"the bundle needs {properties} facts on one engine fact; durable_rules allows {MAX_PROPERTIES}"

@@ -176,7 +176,8 @@ def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: boo
                     ConditionResult,
                     path=path,
                     op=op,
-                    expected=expected_shown,
+                    # a list per record: decisions must not share mutable values
+                    expected=list(expected_shown) if isinstance(expected_shown, list) else expected_shown,
                     actual=shown.get(path),
                     passed=passed,
                     where=where,

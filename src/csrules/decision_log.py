@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .decision import Decision
 from .errors import AuditError
@@ -73,6 +73,7 @@ class LogReport:
     records: int
     head: str
     problem: AuditError | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -82,6 +83,38 @@ class LogReport:
 
 def _head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
+
+
+def _tail(fd: int, size: int, path: Path) -> tuple[int, str]:
+    """(seq, hash) of the log's last record, (0, GENESIS) for an empty log."""
+    if size == 0:
+        return 0, GENESIS
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    if os.read(fd, 1) != b"\n":
+        raise AuditError(
+            "torn-record",
+            "the last record is incomplete (a write was interrupted): run DecisionLog.repair()",
+            str(path),
+        )
+    raw, _ = _last_line(fd, size)
+    try:
+        seq, _prev, digest, _ = _parse_record(raw, str(path), 0)
+    except AuditError:
+        raise AuditError(
+            "torn-record", "the last record is not a complete record: run DecisionLog.repair()", str(path)
+        ) from None
+    return seq, digest
+
+
+def _write_head(path: Path, seq: int, digest: str, *, fsync: bool) -> None:
+    """Replace the head file atomically (write a temporary file, then rename it over the head)."""
+    head = _head_path(path)
+    temporary = head.with_name(f"{head.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_text(_canonical({"hash": digest, "seq": seq}) + "\n", encoding="utf-8")
+    if fsync:
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+    os.replace(temporary, head)
 
 
 def _last_line(fd: int, size: int) -> tuple[bytes, int]:
@@ -104,7 +137,7 @@ def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]
     """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record."""
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise AuditError("invalid-record", "not a log record (not JSON)", file, line) from None
     if (
         not isinstance(data, dict)
@@ -140,33 +173,14 @@ class DecisionLog:
         self._redactor = redactor
         self._lock = threading.Lock()
         if self.path.exists():
-            with self.path.open("rb") as handle:
+            with _open_shared(self.path) as handle:  # not while another writer is mid-append
                 self._check_tail(handle.fileno(), os.fstat(handle.fileno()).st_size)
 
     def __repr__(self) -> str:
         return f"<csrules.DecisionLog {str(self.path)!r}>"
 
     def _check_tail(self, fd: int, size: int) -> tuple[int, str]:
-        """(seq, hash) of the last record, (0, GENESIS) for an empty log."""
-        if size == 0:
-            return 0, GENESIS
-        os.lseek(fd, size - 1, os.SEEK_SET)
-        if os.read(fd, 1) != b"\n":
-            raise AuditError(
-                "torn-record",
-                "the last record is incomplete (a write was interrupted): run DecisionLog.repair()",
-                str(self.path),
-            )
-        raw, _ = _last_line(fd, size)
-        try:
-            seq, _prev, digest, _ = _parse_record(raw, str(self.path), 0)
-        except AuditError:
-            raise AuditError(
-                "torn-record",
-                "the last record is not a complete record: run DecisionLog.repair()",
-                str(self.path),
-            ) from None
-        return seq, digest
+        return _tail(fd, size, self.path)
 
     def append(self, decision: Decision) -> LogRecord:
         """Append one decision; returns its record (sequence number and hash).
@@ -199,20 +213,14 @@ class DecisionLog:
         return LogRecord(line=seq, seq=seq, hash=digest, decision=decision)
 
     def _write_head(self, seq: int, digest: str) -> None:
-        head = _head_path(self.path)
-        temporary = head.with_name(f"{head.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temporary.write_text(_canonical({"hash": digest, "seq": seq}) + "\n", encoding="utf-8")
-        if self._fsync:
-            with temporary.open("rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(temporary, head)
+        _write_head(self.path, seq, digest, fsync=self._fsync)
 
     @property
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the last record, from the log itself; (0, GENESIS) when empty."""
         if not self.path.exists():
             return 0, GENESIS
-        with self.path.open("rb") as handle:
+        with _open_shared(self.path) as handle:
             return self._check_tail(handle.fileno(), os.fstat(handle.fileno()).st_size)
 
     def __iter__(self) -> Iterator[LogRecord]:
@@ -221,36 +229,67 @@ class DecisionLog:
 
     @staticmethod
     def repair(path: str | os.PathLike[str]) -> int:
-        """Cut a torn last record off the log; returns the number of bytes removed (0 if none)."""
+        """Cut a torn last record off the log, and bring a head file that lags behind the last
+        record (a crash after a write) up to date; returns the bytes removed (0 if none).
+
+        A head file that names a record *after* the log's end is left alone: that is a truncated
+        log, which repair must not hide.
+
+        Raises:
+            AuditError: the log cannot be opened (`no-such-file`).
+        """
         target = Path(path)
-        fd = os.open(target, os.O_RDWR)
+        try:
+            fd = os.open(target, os.O_RDWR)
+        except OSError as exc:
+            raise AuditError("no-such-file", f"cannot open the log: {exc.strerror}", str(target)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
-            if size == 0:
-                return 0
-            os.lseek(fd, size - 1, os.SEEK_SET)
-            complete = os.read(fd, 1) == b"\n"
-            raw, start = _last_line(fd, size if complete else size + 1)
-            if complete:
-                try:
-                    _parse_record(raw, str(target), 0)
-                    return 0
-                except AuditError:
-                    pass
-            os.ftruncate(fd, start)
-            os.fsync(fd)
-            return size - start
+            removed = 0
+            if size:
+                os.lseek(fd, size - 1, os.SEEK_SET)
+                complete = os.read(fd, 1) == b"\n"
+                raw, start = _last_line(fd, size if complete else size + 1)
+                torn = not complete
+                if complete:
+                    try:
+                        _parse_record(raw, str(target), 0)
+                    except AuditError:
+                        torn = True
+                if torn:
+                    os.ftruncate(fd, start)
+                    os.fsync(fd)
+                    removed = size - start
+                    size = start
+            last = _tail(fd, size, target)
+            stored = _read_head(target) if size else None
+            if size and (stored is None or stored[0] < last[0]):
+                _write_head(target, *last, fsync=True)
+            return removed
         finally:
             os.close(fd)
 
 
-def _records(path: Path) -> Iterator[LogRecord]:
+def _open_shared(path: Path) -> BinaryIO:
+    """The log opened for reading under a shared lock: appends wait until the reader is done, so
+    a reader never sees a record without the head file that follows it."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise AuditError("no-such-file", f"cannot read the log: {exc.strerror}", str(path)) from None
+    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    return handle
+
+
+def _records(path: Path, handle: BinaryIO | None = None) -> Iterator[LogRecord]:
     file = str(path)
     prev = GENESIS
     expected_seq = 1
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
+    owned = handle is None
+    stream = _open_shared(path) if handle is None else handle
+    try:
+        for number, raw in enumerate(stream, 1):
             if not raw.endswith(b"\n"):
                 raise AuditError(
                     "torn-record", "the last record is incomplete (a write was interrupted)", file, number
@@ -272,6 +311,31 @@ def _records(path: Path) -> Iterator[LogRecord]:
             yield LogRecord(number, seq, digest, parse_decision(data, file))
             prev = digest
             expected_seq += 1
+    finally:
+        if owned:
+            stream.close()  # releases the shared lock
+
+
+def _read_head(path: Path) -> tuple[int, str] | None:
+    """(seq, hash) from the head file; None when there is none; AuditError when it is not one."""
+    head_file = _head_path(path)
+    try:
+        text = head_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise AuditError("invalid-head", "the head file cannot be read", str(head_file)) from None
+    try:
+        stored = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        stored = None
+    if (
+        not isinstance(stored, dict)
+        or not isinstance(stored.get("seq"), int)
+        or not isinstance(stored.get("hash"), str)
+    ):
+        raise AuditError("invalid-head", "the head file is not a head record (seq, hash)", str(head_file))
+    return stored["seq"], stored["hash"]
 
 
 def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogReport:
@@ -281,21 +345,30 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
     """
     target = Path(path)
     count, last = 0, GENESIS
+    notes: list[str] = []
     try:
-        for record in _records(target):
-            count, last = record.seq, record.hash
-        head_file = _head_path(target)
-        if head_file.exists():
-            stored = json.loads(head_file.read_text(encoding="utf-8"))
-            if stored.get("seq") != count or stored.get("hash") != last:
+        with _open_shared(target) as handle:  # no append can land between the records and the head
+            stored = _read_head(target)
+            matched = False  # the head names a record of the log (possibly not the last)
+            for record in _records(target, handle):
+                count, last = record.seq, record.hash
+                matched = matched or (stored is not None and stored == (record.seq, record.hash))
+        if stored is None:
+            if count:
+                raise AuditError("truncated-log", "the head file is missing", str(target))
+        elif stored != (count, last):
+            if not (matched and stored[0] < count):
                 raise AuditError(
                     "truncated-log",
-                    f"the head file names record {stored.get('seq')}, the log ends at record {count}: "
+                    f"the head file names record {stored[0]}, the log ends at record {count}: "
                     "records were cut off the end, or the last one was replaced",
                     str(target),
                 )
-        elif count:
-            raise AuditError("truncated-log", "the head file is missing", str(target))
+            # Behind, at a record of the log: a crash between a write and the head's update.
+            notes.append(
+                f"the head file names record {stored[0]} of {count}: a write finished without its head "
+                "update (a crash); the next append or `csrules log repair` brings it up to date"
+            )
         if head is not None and head != last:
             raise AuditError(
                 "truncated-log",
@@ -303,12 +376,12 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
                 str(target),
             )
     except AuditError as problem:
-        return LogReport(count, last, problem)
+        return LogReport(count, last, problem, tuple(notes))
     except OSError as exc:
         return LogReport(
             count, last, AuditError("no-such-file", f"cannot read the log: {exc.strerror}", str(target))
         )
-    return LogReport(count, last)
+    return LogReport(count, last, None, tuple(notes))
 
 
 def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
@@ -324,6 +397,8 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
             yield from _decision_lines(handle, str(target))
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
+    except UnicodeDecodeError:
+        raise AuditError("invalid-decision", "not UTF-8 text", str(target)) from None
 
 
 def _decision_lines(lines: Iterator[str], file: str) -> Iterator[Decision]:
@@ -332,8 +407,8 @@ def _decision_lines(lines: Iterator[str], file: str) -> Iterator[Decision]:
             continue
         try:
             data = json.loads(line)
-        except json.JSONDecodeError:
-            raise AuditError("invalid-decision", "not JSON", file, number) from None
+        except (json.JSONDecodeError, RecursionError):
+            raise AuditError("invalid-decision", "not JSON (or nested too deeply)", file, number) from None
         if isinstance(data, Mapping) and "decision" in data and "trace" not in data:
             data = data["decision"]
         try:

@@ -263,7 +263,7 @@ def _effects(rule: Rule, fired: FiredRule, params: Mapping[str, Any]) -> list[Tr
         )
     for action in fired.actions:
         effects.append(
-            record(TraceEffect, effect="action", value={"kind": action.kind, "params": action.params})
+            record(TraceEffect, effect="action", value={"kind": action.kind, "params": dict(action.params)})
         )
     for follow_up in fired.follow_ups:
         effects.append(

@@ -75,6 +75,7 @@ class Redactor:
         if len(salt) < 16:
             raise ValueError("the salt must be at least 16 bytes (a secret, kept out of the log)")
         self._salt = bytes(salt)
+        self._digest = engine.policy_digest
         self.paths = tuple(dict.fromkeys(paths))
         used = _used_paths(engine)
         problems: list[Diagnostic] = []
@@ -118,7 +119,17 @@ class Redactor:
         return value  # absent, already redacted, or a non-text attribute value
 
     def redact(self, decision: Decision) -> Decision:
-        """The decision with every named fact replaced by its token (idempotent)."""
+        """The decision with every named fact replaced by its token (idempotent).
+
+        Raises:
+            ValueError: the decision was made under another policy version than the engine the
+                Redactor was made for: its rules may read the paths (make a Redactor per engine).
+        """
+        if decision.trace.policy_digest != self._digest:
+            raise ValueError(
+                f"the decision was made under policy {decision.trace.policy_digest[:12]}, this Redactor "
+                f"was made for policy {self._digest[:12]}: make a Redactor for that engine"
+            )
         data = json.loads(decision.to_json())
         facts = data["trace"]["facts"]
         for path in self.paths:

@@ -159,8 +159,17 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
                     f"parameter {name}: recorded {_shown(recorded_params.get(name))}, "
                     f"now {_shown(current.get(name))}"
                 )
+    # A decision made without its trace steps (`evaluate_many(trace=False)`) is replayed the same
+    # way; a bundle without rules has no steps either way.
+    untraced = not trace.steps and bool(engine.bundle.rules)
     try:
-        replayed: Decision | None = engine.evaluate(trace.facts, now=trace.evaluated_at)
+        if untraced:
+            result = next(engine.evaluate_many([trace.facts], now=trace.evaluated_at, trace=False))
+            if isinstance(result, TicketError):
+                raise result
+            replayed: Decision | None = result
+        else:
+            replayed = engine.evaluate(trace.facts, now=trace.evaluated_at)
     except TicketError as error:
         notes.append(f"the current engine refuses the recorded facts: {error}")
         replayed = None

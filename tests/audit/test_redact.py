@@ -82,3 +82,20 @@ def test_a_redacting_log_holds_no_personal_data_and_verifies(tmp_path: Path, eng
     assert verify_log(path).ok
     (record,) = list(csrules.DecisionLog(path))
     assert engine.verify(record.decision).ok
+
+
+def test_a_decision_of_another_policy_version_is_refused(tmp_path: Path, engine: csrules.Engine) -> None:
+    """Another bundle may read the path (a condition's actual value, an action parameter)."""
+    other = csrules.load(
+        [
+            write_policy(
+                tmp_path,
+                "rules:\n  - id: vip\n    description: VIP\n    rationale: r\n"
+                "    when: [{attributes.email: ceo@example.com}]\n    then: {require_role: senior}\n",
+            )
+        ]
+    )
+    redactor = Redactor(engine, ["attributes.email"], salt=SALT)
+    decision = other.evaluate({**TICKET, "attributes": {"email": "ceo@example.com"}}, now=NOW)
+    with pytest.raises(ValueError, match="this Redactor was made for policy"):
+        redactor.redact(decision)

@@ -256,3 +256,11 @@ def test_required_sections_are_always_drawn(ticket: dict[str, object]) -> None:
 def test_an_unknown_section_is_refused() -> None:
     with pytest.raises(ValueError, match=r"unknown ticket sections \['requests'\]"):
         tickets(sections=("requests",))
+
+
+def test_integer_parameters_used_as_money_limits_are_limits_too(tmp_path: Path) -> None:
+    engine = load_text(
+        tmp_path,
+        "parameters:\n  lo: {type: integer, default: 20}\n" + RULE.replace("{gt: 20}", "{gt: {param: lo}}"),
+    )
+    assert limits(engine) == [Decimal("20.00")]

@@ -13,7 +13,7 @@ import pytest
 
 import csrules
 from csrules import _durable
-from tests.helpers import NOW, ROOT, make_ticket, write_policy
+from tests.helpers import NOW, ROOT, make_ticket, refund, write_policy
 
 
 def rule(rule_id: str, when: str, then: str = "{actions: [{kind: k}]}") -> str:
@@ -332,3 +332,22 @@ def test_a_giant_parameter_override_is_a_policy_error() -> None:
     with pytest.raises(csrules.PolicyError) as info:
         csrules.load(params={"front_line_limit": 10**5000})
     assert "too large to show" in str(info.value)
+
+
+def test_many_parameter_limits_on_one_fact_still_load(tmp_path: Path) -> None:
+    """Comparisons with parameters become one engine property each (c.N); 250 of them would
+    outgrow a stage fact (240), so the values are compiled in as constants instead, as before."""
+    count = 250
+    lines = ["parameters:", *(f"  l{i}: {{type: money, default: {10 + i}}}" for i in range(count)), "rules:"]
+    for i in range(count):
+        lines += [
+            f"  - id: r{i}",
+            "    description: d",
+            "    rationale: r",
+            f"    when: [{{request.amount: {{gt: {{param: l{i}}}}}}}]",
+            "    then: {require_role: senior}",
+        ]
+    engine = csrules.load([write_policy(tmp_path, "\n".join(lines) + "\n")])
+    decision = engine.evaluate(refund("100.00"), now=NOW)
+    assert (decision.outcome, len(decision.trace.fired)) == ("escalate", 90)  # 10.00 ... 99.00
+    assert '"c.' not in json.dumps(engine.ruleset)

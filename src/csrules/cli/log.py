@@ -30,10 +30,11 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             out.write(f"{result.records} records verified before it\n")
             return ExitCode.FAILED
         out.write(f"ok: {result.records} records, head {result.head} (record {result.records})\n")
+        out.writelines(f"note: {note}\n" for note in result.notes)
         return ExitCode.OK
     if args.log_command == "repair":
         removed = DecisionLog.repair(args.log)
-        out.write(f"removed a torn record of {removed} bytes\n" if removed else "nothing to repair\n")
+        out.write(f"removed a torn record of {removed} bytes\n" if removed else "no torn record\n")
         return ExitCode.OK
     since = _since(args.since)
     try:

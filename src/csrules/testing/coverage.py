@@ -83,6 +83,14 @@ class Coverage:
         self.decisions += 1
         if digest is not None and decision.trace.policy_digest != digest:
             self.foreign += 1
+        if not decision.trace.steps:  # made with trace=False: which rules fired, no conditions
+            fired = set(decision.trace.fired)
+            for tally in self._rules.values():
+                if tally.rule in fired:
+                    tally.fired += 1
+                else:
+                    tally.not_fired += 1
+            return
         for step in decision.trace.steps:
             rule = self._rules.get(step.rule)
             if rule is None:

@@ -69,8 +69,8 @@ def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
         values = operand if isinstance(operand, tuple) else (operand,)
         for value in values:
             resolved = bundle.params.get(value.name) if isinstance(value, ParamRef) else value
-            if isinstance(resolved, Decimal):
-                found.add(resolved)
+            if isinstance(resolved, int | Decimal) and not isinstance(resolved, bool):
+                found.add(Decimal(resolved).quantize(_CENT))  # an integer parameter may be a money limit
     return sorted(found)
 
 

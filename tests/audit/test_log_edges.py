@@ -1,0 +1,143 @@
+"""Edges of the audit tools: readers beside a writer, a crash before the head update, a damaged
+head file, untraced decisions, and inputs that must be one-line errors (exit 2), not tracebacks."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+import csrules
+from csrules.cli.main import main
+from csrules.decision_log import verify_log
+from csrules.testing.coverage import Coverage
+from tests.helpers import NOW, refund
+
+
+def _fill(path: Path, engine: csrules.Engine, count: int) -> csrules.DecisionLog:
+    log = csrules.DecisionLog(path)
+    for i in range(count):
+        log.append(engine.evaluate({**refund(f"{10 + i}.00"), "id": f"T-{i}"}, now=NOW))
+    return log
+
+
+def _writer(path: str, count: int) -> None:
+    engine = csrules.load()
+    log = csrules.DecisionLog(path)
+    for i in range(count):
+        log.append(engine.evaluate({**refund("45.00"), "id": f"W-{i}"}, now=NOW))
+
+
+def test_verifying_beside_a_writer_never_raises_a_false_alarm(tmp_path: Path, engine: csrules.Engine) -> None:
+    path = tmp_path / "decisions.jsonl"
+    _fill(path, engine, 1)
+    writer = multiprocessing.get_context("spawn").Process(target=_writer, args=(str(path), 60))
+    writer.start()
+    reports = []
+    while writer.is_alive():
+        reports.append(verify_log(path))
+    writer.join()
+    reports.append(verify_log(path))
+    assert [r.problem for r in reports if not r.ok] == []
+    assert reports[-1].records == 61
+
+
+def test_a_crash_before_the_head_update_is_a_note_and_repair_catches_up(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "decisions.jsonl"
+    log = _fill(path, engine, 3)
+    head = (tmp_path / "decisions.jsonl.head").read_text()
+    log.append(engine.evaluate(refund("99.00"), now=NOW))
+    (tmp_path / "decisions.jsonl.head").write_text(head)  # the state a crash leaves
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 4)
+    assert report.notes == (
+        "the head file names record 3 of 4: a write finished without its head update (a crash); "
+        "the next append or `csrules log repair` brings it up to date",
+    )
+    assert main(["log", "repair", str(path)]) == 0
+    assert capsys.readouterr().out == "no torn record\n"
+    assert verify_log(path).notes == ()
+    assert json.loads((tmp_path / "decisions.jsonl.head").read_text())["seq"] == 4
+
+
+def test_a_head_ahead_of_the_log_is_still_truncation_and_repair_does_not_hide_it(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    path = tmp_path / "decisions.jsonl"
+    _fill(path, engine, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]))
+    csrules.DecisionLog.repair(path)
+    report = verify_log(path)
+    assert report.problem is not None
+    assert report.problem.code == "truncated-log"
+
+
+@pytest.mark.parametrize("text", ["garbage", "[1]", '{"seq": "3", "hash": 1}'])
+def test_a_damaged_head_file_is_reported_not_raised(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "decisions.jsonl"
+    _fill(path, engine, 2)
+    (tmp_path / "decisions.jsonl.head").write_text(text)
+    report = verify_log(path)
+    assert report.problem is not None
+    assert report.problem.code == "invalid-head"
+    assert main(["log", "verify", str(path)]) == 1
+    assert capsys.readouterr().out.startswith("tampered: ")
+
+
+def test_untraced_decisions_verify_and_count_towards_coverage(engine: csrules.Engine) -> None:
+    (decision,) = list(engine.evaluate_many([refund("45.00")], now=NOW, trace=False))
+    assert decision.trace.steps == []
+    assert engine.verify(decision).status == "identical"
+    coverage = Coverage(engine.bundle)
+    coverage.add(decision)
+    assert coverage.rule_counts == (2, 17)
+    assert coverage.condition_counts == (0, 62)
+
+
+def test_decisions_share_no_mutable_trace_values(engine: csrules.Engine) -> None:
+    loyal = {**refund("45.00", tier="loyal")}
+    first, second = engine.evaluate(loyal, now=NOW), engine.evaluate(loyal, now=NOW)
+    expected = first.trace.steps[2].conditions[0].expected
+    assert expected == ["loyal", "advocate"]
+    expected.append("changed")  # type: ignore[union-attr]
+    assert second.trace.steps[2].conditions[0].expected == ["loyal", "advocate"]
+    assert engine.evaluate(loyal, now=NOW).trace.steps[2].conditions[0].expected == ["loyal", "advocate"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (["log", "repair"], None, "cannot open the log: No such file or directory [no-such-file]"),
+        (["log", "show"], None, "cannot read the log: No such file or directory"),
+        (["coverage"], b"\xff\xfe not text\n", "not UTF-8 text [invalid-decision]"),
+        (["coverage"], b"[" * 100_000 + b"\n", "not JSON (or nested too deeply) [invalid-decision]"),
+        (["report", "--html", "out.html"], b"[" * 100_000 + b"\n", ""),
+    ],
+    ids=["repair-missing", "show-missing", "coverage-not-utf8", "coverage-deep", "report-deep"],
+)
+def test_bad_files_are_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[list[str], bytes | None, str],
+) -> None:
+    argv, content, message = case
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "input.jsonl"
+    if content is not None:
+        path.write_bytes(content)
+    command = (
+        [*argv[:1], *argv[1:2], str(path), *argv[2:]] if argv[0] == "log" else [argv[0], str(path), *argv[1:]]
+    )
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("csrules: error: ")
+    assert err.count("\n") == 1
+    assert message in err
