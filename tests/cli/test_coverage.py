@@ -151,7 +151,10 @@ def test_decisions_of_another_policy_version_are_counted_and_said(
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [("{not json", "not JSON (or nested too deeply)"), ('{"outcome": "approve"}', "not a decision: /ticket_id: field required")],
+    [
+        ("{not json", "not JSON (or nested too deeply)"),
+        ('{"outcome": "approve"}', "not a decision: /ticket_id: field required"),
+    ],
 )
 def test_a_bad_decisions_file_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
