@@ -1,4 +1,4 @@
-"""Rule-count scaling: load time and evaluation latency of synthetic bundles of 10, 100, 400 rules.
+"""Rule-count scaling: load time and evaluation latency of synthetic bundles of 100, 1,000, 5,000 rules.
 
 For each size a synthetic bundle is written as YAML (files of 50 rules) to a temporary directory.
 Rules cycle through eight realistic shapes: amount thresholds (`request.amount` against a distinct
@@ -14,7 +14,7 @@ of `engine.evaluate(ticket, now=FIXED_NOW)` over --tickets generated tickets (me
 --repeats passes), the rules fired per ticket, and how many evaluations returned a `Decision`.
 A size that fails (e.g. a durable_rules limit) prints its error and the next size runs.
 
-Run:  .venv/bin/python benchmarks/bench_scale.py [--sizes 10,100,400] [--tickets 500] [--repeats 3]
+Run:  .venv/bin/python benchmarks/bench_scale.py [--sizes 100,1000,5000] [--tickets 500] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", default="10,100,400", help="comma-separated rule counts (default 10,100,400)"
+        "--sizes", default="100,1000,5000", help="comma-separated rule counts (default 100,1000,5000)"
     )
     parser.add_argument("--tickets", type=int, default=500, help="tickets evaluated per size (default 500)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per size (default 3)")
