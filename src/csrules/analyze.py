@@ -23,8 +23,9 @@ from .conditions import evaluate_condition
 from .decision import Decision, role_rank
 from .engine import Engine
 from .errors import Error
+from .evaluate import derived_values
 from .facts import fact_values
-from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule
+from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule, compares
 from .source import SourceSpan
 from .ticket import FACT_TYPES, parse_ticket
 
@@ -254,13 +255,7 @@ class _Analysis:
         params = self.bundle.params
         fired: list[Rule] = []
         for stage in self._stages:
-            derived = {name: fact.default for name, fact in self.bundle.derived.items()}
-            assigned: set[str] = set()
-            for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
-                for name, value in rule.then.derive:
-                    if name not in assigned:
-                        assigned.add(name)
-                        derived[name] = self.regions.resolve(value)
+            derived = derived_values(self.bundle, fired)  # the engine's own rule for derived facts
             facts.update((f"derived.{name}", value) for name, value in derived.items())
             fired.extend(rule for rule in stage if evaluate_condition(rule.when, facts, params, None))
         roles = [r.then.require_role for r in fired if r.then.require_role]
@@ -287,7 +282,7 @@ class _Analysis:
     def _contradiction(self, rule: Rule, terms: list[Term]) -> tuple[str, dict[str, Any] | None]:
         """Why no alternative can hold (the first one's contradiction), and a near-miss ticket."""
         if not terms:
-            for c in _compares(rule.when):
+            for c in compares(rule.when):
                 inlined = self.regions.inline(c)
                 if isinstance(inlined, AnyOf) and not inlined.items:
                     return (
@@ -349,7 +344,7 @@ class _Analysis:
 
     def _conflicts_between(self, a: Rule, b: Rule) -> list[str]:
         found: list[str] = []
-        shared = {c.path for c in _compares(a.when)} & {c.path for c in _compares(b.when)}
+        shared = {c.path for c in compares(a.when)} & {c.path for c in compares(b.when)}
         for denier, requirer in ((a, b), (b, a)):
             # Deny wins (decisions.md, case 1): a denial and a role requirement about independent
             # facts overlap by design; only rules that test a common fact drew overlapping regions.
@@ -405,7 +400,7 @@ class _Analysis:
         for rule in self.bundle.rules:
             if not rule.then.require_role:
                 continue
-            for c, positive in _polar_compares(rule.when, True):
+            for c, positive in _polarcompares(rule.when, True):
                 lower = (c.op in ("gt", "gte")) if positive else (c.op in ("lt", "lte"))
                 kind = FACT_TYPES[c.path].kind if c.path in FACT_TYPES else None
                 if lower and kind in ("money", "date", "datetime") and not isinstance(c.operand, FactRef):
@@ -417,14 +412,14 @@ class _Analysis:
             yield from self._ladder_gaps(path)
 
     def _ladder_gaps(self, path: str) -> Iterator[PolicyWarning]:
-        compares = [c for rule in self.bundle.rules for c in _compares(rule.when) if c.path == path]
-        if any(isinstance(c.operand, FactRef) for c in compares) or _fact_ref_to(self.bundle.rules, path):
+        on_path = [c for rule in self.bundle.rules for c in compares(rule.when) if c.path == path]
+        if any(isinstance(c.operand, FactRef) for c in on_path) or _fact_ref_to(self.bundle.rules, path):
             return  # breakpoints would depend on another fact
-        points = self.regions.points(path, [Lit(c, True) for c in compares])
+        points = self.regions.points(path, [Lit(c, True) for c in on_path])
         section = section_of(path)
         contexts: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {}
         for rule in self.bundle.rules:
-            if rule.then.require_role and any(c.path == path for c in _compares(rule.when)):
+            if rule.then.require_role and any(c.path == path for c in compares(rule.when)):
                 for _, solution in self.solved(rule):
                     sections = dict(solution.sections)
                     if section:
@@ -542,29 +537,19 @@ def _distance(a: str, b: str) -> int:
     return rows[-1][-1]
 
 
-def _compares(condition: Condition) -> Iterator[Compare]:
-    if isinstance(condition, Compare):
-        yield condition
-    elif isinstance(condition, Not):
-        yield from _compares(condition.item)
-    else:
-        for item in condition.items:
-            yield from _compares(item)
-
-
-def _polar_compares(condition: Condition, positive: bool) -> Iterator[tuple[Compare, bool]]:
+def _polarcompares(condition: Condition, positive: bool) -> Iterator[tuple[Compare, bool]]:
     if isinstance(condition, Compare):
         yield condition, positive
     elif isinstance(condition, Not):
-        yield from _polar_compares(condition.item, not positive)
+        yield from _polarcompares(condition.item, not positive)
     else:
         for item in condition.items:
-            yield from _polar_compares(item, positive)
+            yield from _polarcompares(item, positive)
 
 
 def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:
     return any(
-        isinstance(c.operand, FactRef) and c.operand.path == path for r in rules for c in _compares(r.when)
+        isinstance(c.operand, FactRef) and c.operand.path == path for r in rules for c in compares(r.when)
     )
 
 

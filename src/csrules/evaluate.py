@@ -20,12 +20,12 @@ from .conditions import Check, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
-from .policy import Duration, FactRef, NowPlus, ParamRef, Rule
+from .policy import Bundle, Duration, FactRef, NowPlus, ParamRef, Rule
 from .ticket import Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record
 from .values import json_value
 
-__all__ = ["Evaluation", "FiredRule", "Plan", "evaluate_rules", "plan"]
+__all__ = ["Evaluation", "FiredRule", "Plan", "derived_values", "evaluate_rules", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +113,10 @@ def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
     return timedelta(days=part(duration.days), hours=part(duration.hours), minutes=part(duration.minutes))
 
 
-def _derived(compiled: CompiledBundle, fired: list[Rule]) -> dict[str, Any]:
+def derived_values(bundle: Bundle, fired: list[Rule]) -> dict[str, Any]:
     """Each derived fact's value: from the fired rule of highest priority, else its default."""
-    params = compiled.bundle.params
-    values = {name: fact.default for name, fact in compiled.bundle.derived.items()}
+    params = bundle.params
+    values = {name: fact.default for name, fact in bundle.derived.items()}
     assigned: set[str] = set()
     for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
         for name, value in rule.then.derive:
@@ -164,7 +164,7 @@ def evaluate_rules(
         if stage >= bundle.stages:
             return None
         following = {**first, "stage": stage}
-        for name, value in _derived(compiled, fired_rules).items():
+        for name, value in derived_values(bundle, fired_rules).items():
             following[f"d.{name}"] = encode(value, compiled.derived_encodings[name])
         if stage == compiled.decision_stage:
             outcome, role = _outcome(fired_rules, ticket)
@@ -173,7 +173,7 @@ def evaluate_rules(
 
     ruleset.run(_parts(first, compiled.parts[0]), on_fired)
 
-    derived = _derived(compiled, fired_rules)
+    derived = derived_values(bundle, fired_rules)
     all_facts = dict(facts)
     all_facts.update((f"derived.{name}", value) for name, value in derived.items())
     # The outcome before decision-stage rules, which cannot change it: for their conditions, and

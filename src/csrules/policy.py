@@ -7,7 +7,7 @@ Parameter references (`ParamRef`) stay as written; `Bundle.params` holds the eff
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -35,6 +35,7 @@ __all__ = [
     "ParamRef",
     "Parameter",
     "Rule",
+    "compares",
 ]
 
 Op = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists"]
@@ -97,6 +98,17 @@ class Not:
 
 
 Condition = Compare | AllOf | AnyOf | Not
+
+
+def compares(condition: Condition) -> Iterator[Compare]:
+    """Every comparison of a condition, in the order written (under `not`s too)."""
+    if isinstance(condition, Compare):
+        yield condition
+    elif isinstance(condition, AllOf | AnyOf):
+        for item in condition.items:
+            yield from compares(item)
+    else:
+        yield from compares(condition.item)
 
 
 @dataclass(frozen=True, slots=True)

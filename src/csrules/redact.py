@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from .decision import Decision
 from .engine import Engine
 from .errors import Diagnostic, PolicyError
-from .policy import AllOf, AnyOf, Compare, Condition, FactRef, Not
+from .policy import FactRef, compares
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES
 
 __all__ = ["TOKEN_PREFIX", "Redactor"]
@@ -32,21 +32,11 @@ __all__ = ["TOKEN_PREFIX", "Redactor"]
 TOKEN_PREFIX = "redacted:"
 
 
-def _compares(condition: Condition) -> Iterator[Compare]:
-    if isinstance(condition, Compare):
-        yield condition
-    elif isinstance(condition, AllOf | AnyOf):
-        for item in condition.items:
-            yield from _compares(item)
-    elif isinstance(condition, Not):
-        yield from _compares(condition.item)
-
-
 def _used_paths(engine: Engine) -> dict[str, str]:
     """Fact paths the bundle's rules read, each with the first rule reading it."""
     used: dict[str, str] = {}
     for rule in engine.bundle.rules:
-        for compare in _compares(rule.when):
+        for compare in compares(rule.when):
             used.setdefault(compare.path, rule.id)
             if isinstance(compare.operand, FactRef):
                 used.setdefault(compare.operand.path, rule.id)

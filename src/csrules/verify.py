@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from .decision import Decision
 from .engine import ENGINE_VERSION, Engine
 from .errors import AuditError, TicketError
+from .source import pointer
 from .values import json_value
 
 __all__ = ["Difference", "Verification", "parse_decision", "verify"]
@@ -104,17 +105,13 @@ def _shown(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _pointer(path: str, key: str | int) -> str:
-    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-
-
 def _diff(recorded: Any, replayed: Any, path: str = "") -> Iterator[Difference]:
     if isinstance(recorded, dict) and isinstance(replayed, dict):
         for key in sorted(set(recorded) | set(replayed)):
-            yield from _diff(recorded.get(key), replayed.get(key), _pointer(path, key))
+            yield from _diff(recorded.get(key), replayed.get(key), path + pointer([key]))
     elif isinstance(recorded, list) and isinstance(replayed, list) and len(recorded) == len(replayed):
         for index, (a, b) in enumerate(zip(recorded, replayed, strict=True)):
-            yield from _diff(a, b, _pointer(path, index))
+            yield from _diff(a, b, path + pointer([index]))
     elif (recorded != replayed or type(recorded) is not type(replayed)) and path not in _IGNORED:
         yield Difference(path, recorded, replayed)
 

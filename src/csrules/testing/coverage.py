@@ -13,11 +13,11 @@ Two measures, each must reach `--fail-under`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..decision import Decision
-from ..policy import AllOf, AnyOf, Bundle, Compare, Condition, Not
+from ..policy import Bundle, compares
 
 __all__ = ["ConditionCoverage", "Coverage", "RuleCoverage"]
 
@@ -49,16 +49,6 @@ class RuleCoverage:
     conditions: list[ConditionCoverage] = field(default_factory=list)
 
 
-def _compares(condition: Condition) -> Iterator[Compare]:
-    if isinstance(condition, Compare):
-        yield condition
-    elif isinstance(condition, AllOf | AnyOf):
-        for item in condition.items:
-            yield from _compares(item)
-    elif isinstance(condition, Not):
-        yield from _compares(condition.item)
-
-
 class Coverage:
     """A running tally of decisions against one bundle; `add` each decision."""
 
@@ -69,7 +59,7 @@ class Coverage:
             rule.id: RuleCoverage(
                 rule.id,
                 rule.source,
-                conditions=[ConditionCoverage(c.where, c.path, c.op) for c in _compares(rule.when)],
+                conditions=[ConditionCoverage(c.where, c.path, c.op) for c in compares(rule.when)],
             )
             for rule in bundle.rules
         }

@@ -8,7 +8,7 @@ half of the time, so boundaries are tried on every run.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("csrules.testing needs hypothesis: pip install 'csrules[testing]'") from exc
 
 from ..engine import Engine
-from ..policy import AllOf, AnyOf, Compare, Condition, Not, ParamRef
+from ..policy import ParamRef, compares
 from ..ticket import FACT_TYPES, ROLES
 
 __all__ = ["around", "boundaries", "limits", "money", "tickets"]
@@ -46,23 +46,13 @@ def around(limits: Iterable[Decimal]) -> st.SearchStrategy[Decimal]:
     return st.sampled_from(boundaries(limits))
 
 
-def _compares(condition: Condition) -> Iterator[Compare]:
-    if isinstance(condition, Compare):
-        yield condition
-    elif isinstance(condition, AllOf | AnyOf):
-        for item in condition.items:
-            yield from _compares(item)
-    elif isinstance(condition, Not):
-        yield from _compares(condition.item)
-
-
 def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
     """Every money value the bundle compares the fact `path` with (literals and parameters'
     effective values, in rules and in `never` invariants), sorted."""
     bundle = engine.bundle
     conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
     found: set[Decimal] = set()
-    for compare in (c for condition in conditions for c in _compares(condition)):
+    for compare in (c for condition in conditions for c in compares(condition)):
         if compare.path != path or compare.type.kind != "money":
             continue
         operand = compare.operand
