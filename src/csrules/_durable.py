@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,20 +32,27 @@ import durable_rules_engine as _engine
 
 from .errors import EngineError
 
-__all__ = ["ENGINE_VERSION", "Ruleset", "ruleset_for"]
+__all__ = ["ENGINE_VERSION", "Ruleset", "Rulesets", "Session", "fact_members", "rulesets_for"]
 
 ENGINE_VERSION = "durable_rules 2.0.28"
 
-OnFired = Callable[[str], "list[dict[str, Any]] | None"]
 MAX_REGISTRATIONS = 4  # registrations of one ruleset after engine failures, each ~0.25-10 MB for good
 
 
-def _fact_json(fact: dict[str, Any]) -> str:
-    """JSON text of a flat fact: the C encoder unless a float would be written as `1e-05`."""
+def fact_members(fact: Mapping[str, Any]) -> str:
+    """The members of a flat fact as JSON text without braces, for `Session.fire`.
+
+    The C encoder unless a float would be written as `1e-05` (then `_dumps`).
+    """
     for value in fact.values():
         if type(value) is float and "e" in repr(value):
-            return _dumps(fact)
-    return json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+            return _dumps(dict(fact))[1:-1]
+    return _encode(fact)[1:-1]
+
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+).encode  # `json.dumps` builds one per call
 
 
 def _dumps(value: Any) -> str:
@@ -80,11 +87,11 @@ def _rule_of(message: str) -> str:
 
 
 class Ruleset:
-    """One compiled bundle registered in the C engine. Thread-safe; use `ruleset_for()`."""
+    """One compiled ruleset registered in the C engine. Thread-safe; use `rulesets_for()`."""
 
-    def __init__(self, name: str, definition: Mapping[str, Any]) -> None:
+    def __init__(self, name: str, definition: Mapping[str, Any] | str) -> None:
         self._name = name
-        self._definition = _dumps(dict(sorted(definition.items())))
+        self._definition = definition if isinstance(definition, str) else _definition_text(definition)
         self._lock = threading.Lock()
         self._generation = 0
         self._sids = itertools.count(1)
@@ -92,7 +99,7 @@ class Ruleset:
 
     @property
     def disabled(self) -> bool:
-        """True once the ruleset failed MAX_REGISTRATIONS times; `ruleset_for` then replaces it."""
+        """True once the ruleset failed MAX_REGISTRATIONS times; `rulesets_for` then replaces it."""
         return self._handle is None and self._generation >= MAX_REGISTRATIONS
 
     def register(self) -> None:
@@ -115,56 +122,108 @@ class Ruleset:
                 raise EngineError(f"durable_rules rejected the compiled ruleset: {exc}") from exc
         return self._handle
 
-    def run(self, first: list[dict[str, Any]], on_fired: OnFired) -> None:
-        """Assert the facts `first` in a fresh session; call `on_fired(rule_id)` for each rule that fires.
+    def session(self) -> Session:
+        """One evaluation's session in this ruleset alone (`Rulesets.session` for several)."""
+        return Rulesets((self,)).session()
 
-        `on_fired` may return further facts to assert (forward chaining); it must not raise: an
-        exception from it is re-raised after the session is cleaned up.
+
+class _State:
+    """One ruleset's state (sid) in one session."""
+
+    __slots__ = ("acted", "handle", "ids", "ruleset", "sid", "state")
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.handle = ruleset._ensure_handle()
+        self.sid = str(next(ruleset._sids))
+        self.ids = 0
+        self.state: Any = None
+        self.acted = False
+
+
+class Session:
+    """One evaluation: a fresh state in each ruleset of a group, deleted when the session ends.
+
+    Use it as a context manager (`with rulesets.session() as session:`): it holds the rulesets'
+    locks from start to end, and its end deletes every state in which an action ran (only
+    those: deleting a state in which none ran can segfault, notes §0.4; csrules' barrier rules
+    make sure one does).
+    """
+
+    def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
+        self._rulesets = rulesets
+        self._states: list[_State | None] = [None] * len(rulesets)
+
+    def __enter__(self) -> Session:
+        for ruleset in sorted(self._rulesets, key=lambda r: r._name):  # one order: no deadlock
+            ruleset._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            for state in self._states:
+                if state is not None and state.acted and state.ruleset._handle == state.handle:
+                    _engine.delete_state(state.handle, state.sid)
+        finally:
+            for ruleset in self._rulesets:
+                ruleset._lock.release()
+
+    def fire(self, index: int, members: Sequence[str]) -> list[str]:
+        """Assert one fact per item of `members` (JSON members text, `fact_members`) into ruleset
+        `index`'s state, then run every activation: the fired rules' ids, in firing order.
+
+        The first fact of each call must match a rule (csrules' barrier of the stage).
+
+        Raises:
+            EngineError: durable_rules failed; the ruleset is then forgotten (re-registered on its
+                next use, at most MAX_REGISTRATIONS times) and its state is not deleted.
         """
-        with self._lock:
-            handle = self._ensure_handle()
-            sid = str(next(self._sids))
-            ids = itertools.count()
-            failure: BaseException | None = None
-            acted = False
-            try:
-                state = None
-                for fact in first:
-                    text = _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"})
-                    result = _engine.assert_fact(handle, text)
-                    # 0: matched; 1: no rule matched this fact, which is fine for any fact but the
-                    # first (that one always matches its stage's barrier rule).
-                    if result[0] not in (0, 1) or (state is None and result[0] != 0):
-                        raise EngineError(
-                            f"durable_rules did not accept the ticket fact (result {result[0]})"
-                        )
-                    if state is None:
-                        state = result[1]
-                started = _engine.start_action_for_state(handle, state)
-                message: str | None = started[1] if started else None
-                acted = message is not None
-                while message:
-                    following: list[dict[str, Any]] | None = None
-                    if failure is None:
-                        try:
-                            following = on_fired(_rule_of(message))
-                        except BaseException as exc:  # the caller's error: re-raised after cleanup
-                            failure = exc
-                    for fact in following or ():  # an engine error here goes to the handler below
-                        _engine.assert_fact(handle, _fact_json({**fact, "sid": sid, "id": f"f{next(ids)}"}))
-                    message = _engine.complete_and_start_action(handle, state)
-            except Exception as exc:
-                # The session may be half-built; deleting a session in which no action ran can
-                # segfault (notes §0.4), so forget the whole ruleset instead (bounded above).
-                self._handle = None
-                if isinstance(exc, EngineError):
-                    raise
-                raise EngineError(f"durable_rules failed: {exc}") from exc
-            finally:
-                if acted and self._handle is not None:
-                    _engine.delete_state(handle, sid)
-            if failure is not None:
-                raise failure
+        state = self._states[index]
+        if state is None:
+            state = self._states[index] = _State(self._rulesets[index])
+        handle, sid = state.handle, state.sid
+        fired: list[str] = []
+        try:
+            first = True
+            for text in members:
+                state.ids += 1
+                result = _engine.assert_fact(handle, f'{{"sid":"{sid}","id":"f{state.ids}",{text}}}')
+                # 0: matched; 1: no rule matched this fact, which is fine for any fact but the
+                # first (that one always matches its stage's barrier rule).
+                if result[0] not in (0, 1) or (first and result[0] != 0):
+                    raise EngineError(f"durable_rules did not accept the ticket fact (result {result[0]})")
+                if first:
+                    state.state, first = result[1], False
+            started = _engine.start_action_for_state(handle, state.state)
+            message: str | None = started[1] if started else None
+            while message:
+                state.acted = True
+                fired.append(_rule_of(message))
+                message = _engine.complete_and_start_action(handle, state.state)
+        except Exception as exc:
+            # The state may be half-built; deleting a state in which no action ran can segfault
+            # (notes §0.4), so forget the whole ruleset instead (bounded above).
+            state.ruleset._handle = None
+            if isinstance(exc, EngineError):
+                raise
+            raise EngineError(f"durable_rules failed: {exc}") from exc
+        return fired
+
+
+class Rulesets:
+    """The rulesets one bundle compiles to (compile.py splits large bundles), used together."""
+
+    def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
+        self.rulesets = rulesets
+
+    def register(self) -> None:
+        """Register every ruleset now, so a rejection surfaces at load time."""
+        for ruleset in self.rulesets:
+            ruleset.register()
+
+    def session(self) -> Session:
+        """A new evaluation session (a context manager)."""
+        return Session(self.rulesets)
 
 
 _cache: dict[str, Ruleset] = {}
@@ -172,17 +231,25 @@ _cache_lock = threading.Lock()
 _instances = itertools.count(1)
 
 
-def ruleset_for(definition: Mapping[str, Any]) -> Ruleset:
-    """The process-wide Ruleset for a compiled ruleset; a disabled one is replaced (a reload).
+def _definition_text(definition: Mapping[str, Any]) -> str:
+    return _dumps(dict(sorted(definition.items())))
 
-    Keyed by a hash of the ruleset's JSON text, not by the policy digest: bundles that differ only
+
+def rulesets_for(definitions: Sequence[Mapping[str, Any]]) -> Rulesets:
+    """The process-wide Rulesets for compiled rulesets; a disabled one is replaced (a reload).
+
+    Each is keyed by a hash of its JSON text, not by the policy digest: bundles that differ only
     in what the engine never sees (descriptions, sources, action parameters, follow-up delays)
     share one registration, since each registration holds its memory for the life of the process.
     """
-    key = hashlib.sha256(_dumps(dict(sorted(definition.items()))).encode("utf-8")).hexdigest()
-    with _cache_lock:
-        ruleset = _cache.get(key)
-        if ruleset is None or ruleset.disabled:
-            ruleset = Ruleset(f"csrules-{key[:16]}-{next(_instances)}", definition)
-            _cache[key] = ruleset
-        return ruleset
+    found: list[Ruleset] = []
+    for definition in definitions:
+        text = _definition_text(definition)
+        key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        with _cache_lock:
+            ruleset = _cache.get(key)
+            if ruleset is None or ruleset.disabled:
+                ruleset = Ruleset(f"csrules-{key[:16]}-{next(_instances)}", text)
+                _cache[key] = ruleset
+        found.append(ruleset)
+    return Rulesets(tuple(found))

@@ -46,12 +46,18 @@ class Network:
     def __init__(self) -> None:
         self._root = _Node()
         self._nex: dict[tuple[int, _Key], _Node] = {}
+        # Each node's cost, kept across `add`s. An `add` changes only the nodes it visits (a new
+        # pattern reaches old nodes only through the root, and forward nodes are never reached
+        # again), so it forgets just those: `stack_bound` after each of n adds is not O(n^2).
+        self._memo: dict[int, int] = {}
 
     def add(self, pattern: dict[str, Any]) -> None:
         """Add one rule's pattern (the value under its alias, e.g. `{"$and": [...]}`)."""
+        self._memo.pop(id(self._root), None)
         self._build(pattern, self._root)
 
     def _build(self, expr: dict[str, Any], parent: _Node) -> _Node:
+        self._memo.pop(id(parent), None)
         if set(expr) == {"$and"}:
             node = parent
             for item in expr["$and"]:
@@ -60,7 +66,9 @@ class Network:
         if set(expr) == {"$or"}:
             forward = _Node()
             for item in expr["$or"]:
-                self._build(item, parent).listed.append(forward)
+                branch = self._build(item, parent)
+                self._memo.pop(id(branch), None)
+                branch.listed.append(forward)
             return forward
         key = _key(expr)
         if key[0] == "$nex":
@@ -68,13 +76,16 @@ class Network:
             if found is None:
                 found = self._nex[(id(parent), key)] = _Node()
                 parent.listed.append(found)
+            self._memo.pop(id(found), None)
             return found
-        return parent.hashed.setdefault(key, _Node())
+        child = parent.hashed.setdefault(key, _Node())
+        self._memo.pop(id(child), None)
+        return child
 
     def stack_bound(self) -> int:
         """An upper bound of the matcher's stack for any fact: the largest sum, along a path from
         the root, of the children each node can push at once."""
-        memo: dict[int, int] = {}
+        memo = self._memo
 
         def cost(node: _Node) -> int:
             if id(node) not in memo:

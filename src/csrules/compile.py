@@ -65,7 +65,7 @@ BARRIER_PREFIX = "__stage_"
 _LAST = 65535
 PART_BUDGET = 60  # matcher stack entries a stage fact may need; durable_rules holds 64
 MAX_BRANCHES = 64  # alternatives per rule that can hold at once (`in` of 50 values, negated, is 51)
-MAX_ENGINE_RULES = 4000  # rules plus one barrier per stage; durable_rules fails at 4,096 (error 106)
+RULESET_RULES = 1000  # rules per durable_rules ruleset (it fails at 4,096, error 106): a bundle spans several
 MAX_PROPERTIES = 240  # per fact; durable_rules refuses a fact of more than 253 (error 302)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -103,7 +103,7 @@ class CompiledBundle:
 
     bundle: Bundle
     digest: str
-    ruleset: dict[str, Any]
+    rulesets: tuple[dict[str, Any], ...]
     inputs: tuple[Input, ...]
     attributes: tuple[str, ...]  # custom attribute names the rules test
     differences: tuple[Difference, ...]
@@ -111,6 +111,15 @@ class CompiledBundle:
     decision_stage: int | None
     rules_by_id: dict[str, Rule]
     parts: tuple[int, ...]  # facts asserted per stage (see _partition)
+    slots: tuple[tuple[tuple[int, ...], ...], ...]  # slots[r][stage]: the parts ruleset r holds rules of
+
+    @property
+    def ruleset(self) -> dict[str, Any]:
+        """Every ruleset's rules in one mapping (barrier ids differ per ruleset)."""
+        merged: dict[str, Any] = {}
+        for ruleset in self.rulesets:
+            merged.update(ruleset)
+        return merged
 
 
 def encode(value: Any, encoding: Encoding) -> Any:
@@ -422,25 +431,13 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         1 + max((part_of[r.id] for r in bundle.rules if r.stage == stage), default=0)
         for stage in range(bundle.stages)
     )
-    ruleset: dict[str, Any] = {}
-    for rule in bundle.rules:
-        pattern = _pattern(rule.stage, part_of[rule.id], exprs[rule.id])
-        ruleset[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
-    if len(ruleset) + bundle.stages > MAX_ENGINE_RULES:
-        total = len(ruleset) + bundle.stages
-        message = f"the bundle compiles to {total} engine rules; durable_rules allows {MAX_ENGINE_RULES}"
-        raise PolicyError(
-            [Diagnostic("too-many-rules", message, None, "fewer rules or fewer derived-fact stages")]
-        )
-    for stage in range(bundle.stages):
-        barrier = {"$and": [{"stage": stage}, {"part": 0}]}
-        ruleset[f"{BARRIER_PREFIX}{stage}"] = {"pri": _LAST, "all": [{"m": barrier}]}
+    rulesets = _rulesets(bundle, part_of, pri, exprs)
     _check_names(compiler, bundle)
     decision_stages = {r.stage for r in bundle.rules if r.tests_decision}
     return CompiledBundle(
         bundle=bundle,
         digest=_digest(bundle),
-        ruleset=ruleset,
+        rulesets=tuple(definition for definition, _ in rulesets),
         inputs=tuple(sorted(compiler.inputs.values(), key=lambda i: i.path)),
         attributes=tuple(sorted(compiler.attributes)),
         differences=tuple(compiler.differences.values()),
@@ -448,7 +445,43 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         decision_stage=min(decision_stages) if decision_stages else None,
         rules_by_id={r.id: r for r in bundle.rules},
         parts=parts,
+        slots=tuple(slots for _, slots in rulesets),
     )
+
+
+def _rulesets(
+    bundle: Bundle, part_of: dict[str, int], pri: dict[str, int], exprs: dict[str, _Expr | bool]
+) -> list[tuple[dict[str, Any], tuple[tuple[int, ...], ...]]]:
+    """The bundle's rules in durable_rules rulesets of at most RULESET_RULES rules, in (stage,
+    part, bundle order), each with its slots: per stage, the parts it holds rules of.
+
+    Each ruleset has a barrier per stage it holds rules of, matching the first of its parts: the
+    first fact a session asserts in it always matches a rule, so an action runs in every state
+    (`_durable`). Ruleset 0's barriers are `__stage_<k>`, ruleset r's `__stage_<k>_<r>`.
+    """
+    ordered = sorted(bundle.rules, key=lambda r: (r.stage, part_of[r.id], r.index))
+    chunks = [ordered[i : i + RULESET_RULES] for i in range(0, len(ordered), RULESET_RULES)] or [[]]
+    out: list[tuple[dict[str, Any], tuple[tuple[int, ...], ...]]] = []
+    for number, chunk in enumerate(chunks):
+        held = {r.id for r in chunk}
+        definition: dict[str, Any] = {}
+        for rule in bundle.rules:  # bundle order: equal-priority ties stay as written
+            if rule.id in held:
+                pattern = _pattern(rule.stage, part_of[rule.id], exprs[rule.id])
+                definition[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
+        slots = tuple(
+            tuple(sorted({part_of[r.id] for r in chunk if r.stage == stage}))
+            for stage in range(bundle.stages)
+        )
+        if not chunk:  # a bundle without rules: one barrier, so a session still runs an action
+            slots = tuple((0,) if stage == 0 else () for stage in range(bundle.stages))
+        suffix = f"_{number}" if number else ""
+        for stage, parts in enumerate(slots):
+            if parts:
+                barrier = {"$and": [{"stage": stage}, {"part": parts[0]}]}
+                definition[f"{BARRIER_PREFIX}{stage}{suffix}"] = {"pri": _LAST, "all": [{"m": barrier}]}
+        out.append((definition, slots))
+    return out
 
 
 def _branches(expr: _Expr | bool) -> int:

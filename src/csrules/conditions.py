@@ -17,10 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
-from .trace import ConditionResult, record
+from .trace import ConditionResult, record, recorder
 from .values import json_value
 
 __all__ = ["Check", "compile_condition", "evaluate_condition"]
+
+_result = recorder(ConditionResult)
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -137,55 +139,53 @@ def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: boo
     path, op, where = condition.path, condition.op, condition.where
     test = _comparator(op, condition.type.kind == "scalar")
     operand = condition.operand
+    # The record's values in field order; per ticket only `actual`, `passed` (and for a
+    # fact-to-fact comparison `expected`) change.
+    template: dict[str, Any] = {
+        "path": path,
+        "op": op,
+        "expected": None,
+        "actual": None,
+        "passed": False,
+        "where": where,
+        "negated": negated,
+        "param": None,
+        "fact": None,
+    }
     if isinstance(operand, FactRef):
-        other = operand.path
+        other = template["fact"] = operand.path
 
         def against_fact(
             facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
         ) -> bool:
             passed = test(facts.get(path), facts.get(other))
             if out is not None:
-                out.append(
-                    record(
-                        ConditionResult,
-                        path=path,
-                        op=op,
-                        expected=shown.get(other),
-                        actual=shown.get(path),
-                        passed=passed,
-                        where=where,
-                        negated=negated,
-                        param=None,
-                        fact=other,
-                    )
-                )
+                values = template.copy()
+                values["expected"] = shown.get(other)
+                values["actual"] = shown.get(path)
+                values["passed"] = passed
+                out.append(_result(values))
             return passed
 
         return against_fact
-    param = operand.name if isinstance(operand, ParamRef) else None
     expected = params[operand.name] if isinstance(operand, ParamRef) else operand
-    expected_shown = json_value(list(expected) if isinstance(expected, tuple) else expected)
+    template["param"] = operand.name if isinstance(operand, ParamRef) else None
+    expected_shown = template["expected"] = json_value(
+        list(expected) if isinstance(expected, tuple) else expected
+    )
+    listed = isinstance(expected_shown, list)
 
     def against_value(
         facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
     ) -> bool:
         passed = test(facts.get(path), expected)
         if out is not None:
-            out.append(
-                record(
-                    ConditionResult,
-                    path=path,
-                    op=op,
-                    # a list per record: decisions must not share mutable values
-                    expected=list(expected_shown) if isinstance(expected_shown, list) else expected_shown,
-                    actual=shown.get(path),
-                    passed=passed,
-                    where=where,
-                    negated=negated,
-                    param=param,
-                    fact=None,
-                )
-            )
+            values = template.copy()
+            if listed:  # a list per record: decisions must not share mutable values
+                values["expected"] = list(expected_shown)
+            values["actual"] = shown.get(path)
+            values["passed"] = passed
+            out.append(_result(values))
         return passed
 
     return against_value

@@ -81,9 +81,9 @@ class Engine:
         self._compiled = compiled
         self._origin = origin
         self._closed = False
-        self._ruleset = _durable.ruleset_for(compiled.ruleset)
+        self._rulesets = _durable.rulesets_for(compiled.rulesets)
         try:
-            self._ruleset.register()
+            self._rulesets.register()
         except EngineError as exc:
             diagnostic = Diagnostic("engine-limit", f"durable_rules cannot compile this bundle: {exc}", None)
             raise PolicyError([diagnostic]) from exc
@@ -144,8 +144,14 @@ class Engine:
 
     @property
     def ruleset(self) -> dict[str, Any]:
-        """The compiled durable_rules ruleset (plain JSON data), for inspection and golden tests."""
+        """The compiled durable_rules rules (plain JSON data), for inspection and golden tests:
+        every ruleset's rules in one mapping (`rulesets` keeps them apart)."""
         return self._compiled.ruleset
+
+    @property
+    def rulesets(self) -> list[dict[str, Any]]:
+        """The compiled durable_rules rulesets: one per 1,000 rules (docs/engine.md)."""
+        return list(self._compiled.rulesets)
 
     def verify(self, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
         """Replay a recorded decision (its facts, at its `evaluated_at`) and compare: `identical`,
@@ -255,7 +261,7 @@ class Engine:
                 f"`{facts.request.currency}`",
             )
         evaluation = evaluate_rules(
-            self._compiled, self._ruleset, facts, moment, trace=trace, prepared=self._plan
+            self._compiled, self._rulesets, facts, moment, trace=trace, prepared=self._plan
         )
         combined = combine(evaluation.fired, facts.agent.role)
         # Every value below is already validated and normalised (the ticket by parse_ticket, the

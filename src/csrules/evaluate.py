@@ -9,7 +9,7 @@ No clock reads: `now` is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,12 +20,14 @@ from .conditions import Check, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
-from .policy import Bundle, Duration, FactRef, NowPlus, ParamRef, Rule
+from .policy import Bundle, Condition, Duration, FactRef, NowPlus, ParamRef, Rule, compares
 from .ticket import Ticket
-from .trace import ConditionResult, TraceEffect, TraceStep, record
+from .trace import ConditionResult, TraceEffect, TraceStep, record, recorder
 from .values import json_value
 
 __all__ = ["Evaluation", "FiredRule", "Plan", "derived_values", "evaluate_rules", "plan"]
+
+_step = recorder(TraceStep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +55,41 @@ class Plan:
     (conditions.compile_condition), in bundle order."""
 
     checks: tuple[Check, ...]
+    steps: tuple[dict[str, Any], ...]  # each rule's TraceStep values that no ticket changes
+    defaults: str  # every derived fact's default, as JSON members of a stage fact
+    shown: tuple[str, ...]  # the fact paths a trace shows the value of
 
 
 def plan(compiled: CompiledBundle) -> Plan:
     """The evaluation plan of a compiled bundle (build it once, e.g. per Engine)."""
-    params = compiled.bundle.params
-    return Plan(tuple(compile_condition(rule.when, params) for rule in compiled.bundle.rules))
+    bundle = compiled.bundle
+    steps = tuple(
+        {
+            "rule": rule.id,
+            "source": rule.source,
+            "description": rule.description,
+            "rationale": rule.rationale,
+            "stage": rule.stage,
+            "fired": False,
+            "conditions": None,
+            "effects": None,
+        }
+        for rule in bundle.rules
+    )
+    shown = {path for rule in bundle.rules for path in _paths(rule.when)}
+    return Plan(
+        tuple(compile_condition(rule.when, bundle.params) for rule in bundle.rules),
+        steps,
+        _stage_members(compiled, {name: fact.default for name, fact in bundle.derived.items()}),
+        tuple(sorted(shown)),
+    )
+
+
+def _paths(condition: Condition) -> Iterator[str]:
+    for compare in compares(condition):
+        yield compare.path
+        if isinstance(compare.operand, FactRef):
+            yield compare.operand.path
 
 
 def _category(value: object) -> str:
@@ -69,11 +100,10 @@ def _category(value: object) -> str:
     return "str"
 
 
-def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"stage": 0}
-    # Rules of stage 0 may test derived facts that no rule derives: they see the default.
-    for name, fact in compiled.bundle.derived.items():
-        payload[f"d.{name}"] = encode(fact.default, compiled.derived_encodings[name])
+def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any]) -> str:
+    """What every stage fact carries of the ticket (inputs, attributes, differences), as JSON
+    members: encoded once per evaluation and shared by every stage's facts."""
+    payload: dict[str, Any] = {}
     for item in compiled.inputs:
         value = facts.get(item.path)
         if value is not None:
@@ -88,12 +118,18 @@ def _first_fact(compiled: CompiledBundle, facts: Mapping[str, Any]) -> dict[str,
         right = params[diff.right] if diff.param else facts.get(diff.right)
         if left is not None and right is not None:
             payload[diff.name] = encode(left, diff.encoding) - encode(right, diff.encoding)
-    return payload
+    return _durable.fact_members(payload)
 
 
-def _parts(fact: dict[str, Any], count: int) -> list[dict[str, Any]]:
-    """One copy of a stage fact per part of the stage (compile.py `_partition`)."""
-    return [{**fact, "part": part} for part in range(count)]
+def _stage_members(compiled: CompiledBundle, derived: Mapping[str, Any]) -> str:
+    """The derived facts' values as JSON members, for a stage fact."""
+    encodings = compiled.derived_encodings
+    return _durable.fact_members(
+        {f"d.{name}": encode(value, encodings[name]) for name, value in derived.items()}
+    )
+
+
+_DECISION = ("x.outcome", "x.required_role")
 
 
 def _resolve(value: Any, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime) -> Any:
@@ -128,7 +164,7 @@ def derived_values(bundle: Bundle, fired: list[Rule]) -> dict[str, Any]:
 
 def evaluate_rules(
     compiled: CompiledBundle,
-    ruleset: _durable.Ruleset,
+    rulesets: _durable.Rulesets,
     ticket: Ticket,
     now: datetime,
     *,
@@ -144,34 +180,11 @@ def evaluate_rules(
         EngineError: durable_rules failed, or it and the trace's evaluation disagree on a rule.
     """
     bundle = compiled.bundle
-    rules = compiled.rules_by_id
+    prepared = prepared or plan(compiled)
     facts = fact_values(ticket)
-    first = _first_fact(compiled, facts)
-    order: list[str] = []
-    seen: set[str] = set()
-    fired_rules: list[Rule] = []
-
-    def on_fired(rule_id: str) -> list[dict[str, Any]] | None:
-        if not rule_id.startswith(BARRIER_PREFIX):
-            # durable_rules activates a rule once per alternative (`any`, `in`) that holds; the
-            # rule fires once per ticket, so later activations change nothing.
-            if rule_id not in seen:
-                seen.add(rule_id)
-                order.append(rule_id)
-                fired_rules.append(rules[rule_id])
-            return None
-        stage = int(rule_id[len(BARRIER_PREFIX) :]) + 1
-        if stage >= bundle.stages:
-            return None
-        following = {**first, "stage": stage}
-        for name, value in derived_values(bundle, fired_rules).items():
-            following[f"d.{name}"] = encode(value, compiled.derived_encodings[name])
-        if stage == compiled.decision_stage:
-            outcome, role = _outcome(fired_rules, ticket)
-            following["x.outcome"], following["x.required_role"] = outcome, role
-        return _parts(following, compiled.parts[stage])
-
-    ruleset.run(_parts(first, compiled.parts[0]), on_fired)
+    fired_rules = _run(compiled, rulesets, ticket, facts, prepared)
+    order = tuple(rule.id for rule in fired_rules)
+    seen = set(order)
 
     derived = derived_values(bundle, fired_rules)
     all_facts = dict(facts)
@@ -185,13 +198,12 @@ def evaluate_rules(
     if not trace:
         # INVARIANT: the same FiredRules, in bundle order, as the traced loop below builds.
         untraced = tuple(_fire(r, all_facts, bundle.params, now) for r in bundle.rules if r.id in seen)
-        return Evaluation(untraced, tuple(order), derived, ())
+        return Evaluation(untraced, order, derived, ())
 
-    checks = (prepared or plan(compiled)).checks
-    shown = {path: json_value(value) for path, value in all_facts.items()}
+    shown = {path: json_value(all_facts[path]) for path in prepared.shown if path in all_facts}
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []
-    for rule, check in zip(bundle.rules, checks, strict=True):
+    for rule, check, template in zip(bundle.rules, prepared.checks, prepared.steps, strict=True):
         results: list[ConditionResult] = []
         holds = check(all_facts, shown, results)
         did_fire = rule.id in seen
@@ -200,25 +212,72 @@ def evaluate_rules(
                 f"rule `{rule.id}`: durable_rules {'fired' if did_fire else 'did not fire'} it but its "
                 f"conditions {'hold' if holds else 'do not hold'}; the trace would be inconsistent"
             )
-        effects: list[TraceEffect] = []
+        values = template.copy()
+        values["conditions"] = results
         if did_fire:
             fired_rule = _fire(rule, all_facts, bundle.params, now)
             fired.append(fired_rule)
-            effects = _effects(rule, fired_rule, bundle.params)
-        steps.append(
-            record(
-                TraceStep,
-                rule=rule.id,
-                source=rule.source,
-                description=rule.description,
-                rationale=rule.rationale,
-                stage=rule.stage,
-                fired=did_fire,
-                conditions=results,
-                effects=effects,
-            )
-        )
-    return Evaluation(tuple(fired), tuple(order), derived, tuple(steps))
+            values["fired"] = True
+            values["effects"] = _effects(rule, fired_rule, bundle.params)
+        else:
+            values["effects"] = []
+        steps.append(_step(values))
+    return Evaluation(tuple(fired), order, derived, tuple(steps))
+
+
+def _run(
+    compiled: CompiledBundle,
+    rulesets: _durable.Rulesets,
+    ticket: Ticket,
+    facts: Mapping[str, Any],
+    prepared: Plan,
+) -> list[Rule]:
+    """durable_rules' account of the ticket: the rules it fired, in firing order.
+
+    Stage by stage, one fact per part of the stage in each ruleset holding rules of that part:
+    the ticket's facts (encoded once), the derived facts so far and, from the decision stage on,
+    the outcome so far.
+    """
+    bundle = compiled.bundle
+    rules = compiled.rules_by_id
+    ticket_members = _ticket_members(compiled, facts)
+    tail = f",{ticket_members}" if ticket_members else ""
+    fired_rules: list[Rule] = []
+    seen: set[str] = set()
+    derives = False
+    several = len(compiled.slots) > 1
+    with rulesets.session() as session:
+        for stage in range(bundle.stages):
+            # Stage 0 sees every derived fact's default; later stages what earlier ones derived.
+            head = prepared.defaults
+            if derives:
+                head = _stage_members(compiled, derived_values(bundle, fired_rules))
+            if compiled.decision_stage is not None and stage >= compiled.decision_stage:
+                decision = dict(zip(_DECISION, _outcome(fired_rules, ticket), strict=True))
+                head = (
+                    f"{head},{_durable.fact_members(decision)}" if head else _durable.fact_members(decision)
+                )
+            head = f'"stage":{stage},{head},"part":' if head else f'"stage":{stage},"part":'
+            fired: list[str] = []
+            for index, slots in enumerate(compiled.slots):
+                if slots[stage]:
+                    fired += session.fire(index, [f"{head}{part}{tail}" for part in slots[stage]])
+            if several:  # the order one ruleset would have fired them in: by priority, then bundle order
+                fired.sort(key=lambda rule_id: _rank(rules.get(rule_id)))
+            for rule_id in fired:
+                # durable_rules activates a rule once per alternative (`any`, `in`) that holds; the
+                # rule fires once per ticket, so later activations change nothing.
+                if rule_id not in seen and not rule_id.startswith(BARRIER_PREFIX):
+                    seen.add(rule_id)
+                    rule = rules[rule_id]
+                    fired_rules.append(rule)
+                    derives = derives or bool(rule.then.derive)
+    return fired_rules
+
+
+def _rank(rule: Rule | None) -> tuple[int, int]:
+    """A rule's place in firing order within a stage (barriers, None, last)."""
+    return (-rule.priority, rule.index) if rule is not None else (1 << 16, 0)
 
 
 def _outcome(fired: list[Rule], ticket: Ticket) -> tuple[str, str]:

@@ -48,7 +48,7 @@ from .values import FactType, parse_money
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
-MAX_RULES = 4000  # durable_rules allows 4096 rules per ruleset; csrules adds one per stage
+MAX_RULES = 10_000  # a bound on load time and memory (compile.py spreads rules over rulesets)
 MAX_IN_VALUES = 50
 
 # --- document shape (pydantic) ------------------------------------------------------------------

@@ -72,6 +72,11 @@ def test_rules_sharing_thresholds_under_alternatives_split_into_parts(tmp_path: 
     assert low.trace.fired == ["r0", "r1"]  # 1.50 > 0 and > 1 (each with the other as alternative)
 
 
+def _fire(ruleset: Any, members: str = '"stage":0') -> list[str]:
+    with ruleset.session() as session:
+        return session.fire(0, [members])  # type: ignore[no-any-return]
+
+
 def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     ruleset = _durable.Ruleset("csrules-test-failures", {"r": {"all": [{"m": {"stage": 0}}]}})
     calls: list[Any] = []
@@ -83,22 +88,31 @@ def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(_durable._engine, "assert_fact", fail)
     for _ in range(_durable.MAX_REGISTRATIONS):
         with pytest.raises(csrules.EngineError, match="error code: 999") as info:
-            ruleset.run([{"stage": 0}], lambda rule: None)
+            _fire(ruleset)
         assert isinstance(info.value.__cause__, RuntimeError)
     with pytest.raises(csrules.EngineError, match="disabled after 4 engine failures"):
-        ruleset.run([{"stage": 0}], lambda rule: None)
+        _fire(ruleset)
     assert len(calls) == _durable.MAX_REGISTRATIONS
 
 
-def test_an_exception_in_the_callback_is_raised_after_cleanup() -> None:
-    ruleset = _durable.Ruleset("csrules-test-callback", {"r": {"all": [{"m": {"stage": 0}}]}})
+def test_an_exception_inside_a_session_still_frees_its_state() -> None:
+    ruleset = _durable.Ruleset("csrules-test-session", {"r": {"all": [{"m": {"stage": 0}}]}})
 
-    def boom(rule: str) -> None:
-        raise KeyError(rule)
+    def interrupted() -> None:
+        with ruleset.session() as session:
+            assert session.fire(0, ['"stage":0']) == ["r"]
+            raise KeyError("boom")
 
-    with pytest.raises(KeyError, match="r"):
-        ruleset.run([{"stage": 0}], boom)
-    seen: list[str] = []
-    for _ in range(1100):  # more than the engine's 1024 live sessions: each run freed its own
-        ruleset.run([{"stage": 0}], lambda rule: seen.append(rule) or None)  # type: ignore[func-returns-value]
-    assert len(seen) == 1100
+    with pytest.raises(KeyError, match="boom"):
+        interrupted()
+    fired: list[str] = []
+    for _ in range(1100):  # more than the engine's 1024 live states: each session freed its own
+        fired += _fire(ruleset)
+    assert fired == ["r"] * 1100
+
+
+def test_the_first_fact_of_a_stage_must_match_a_rule() -> None:
+    ruleset = _durable.Ruleset("csrules-test-unmatched", {"r": {"all": [{"m": {"stage": 0}}]}})
+    with pytest.raises(csrules.EngineError, match=r"did not accept the ticket fact \(result 1\)"):
+        _fire(ruleset, '"stage":1')
+    assert _fire(ruleset) == ["r"]  # forgotten after the failure, registered again on next use

@@ -241,7 +241,7 @@ def test_loading_an_unchanged_bundle_registers_nothing_new(monkeypatch: pytest.M
     created: list[str] = []
     monkeypatch.setattr(_durable._engine, "create_ruleset", lambda name, text: created.append(name))
     again = csrules.load()
-    assert again._ruleset is first._ruleset
+    assert again._rulesets.rulesets == first._rulesets.rulesets
     assert created == []
 
 
