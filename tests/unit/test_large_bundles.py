@@ -1,0 +1,77 @@
+"""Bundles larger than one durable_rules ruleset: compile.py spreads them over several
+(docs/engine.md), and decisions are the same as if one ruleset held every rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import csrules
+from tests.helpers import NOW, make_ticket, refund, write_policy
+
+SIZE = 2_400  # three rulesets of at most 1,000 rules
+
+
+def _rule(rule_id: str, when: str, then: str, priority: int = 0) -> str:
+    return (
+        f"  - {{id: {rule_id}, description: d, rationale: r, priority: {priority}, "
+        f"when: {when}, then: {then}}}\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> csrules.Engine:
+    """`over_<i>`: amount > i (i = 0..2399); over_2350 also derives `big`, and has the highest
+    priority; `uses_big` (stage 1) tests `big`; `follow` (decision stage) tests the outcome."""
+    text = "derived:\n  big: {type: boolean}\nrules:\n"
+    for i in range(SIZE):
+        then = "{derive: {big: true}}" if i == 2350 else "{actions: [{kind: k}]}"
+        text += _rule(f"over_{i}", f"[{{request.amount: {{gt: {i}}}}}]", then, 50 if i == 2350 else 0)
+    text += _rule("uses_big", "[{derived.big: true}]", "{require_role: manager}")
+    text += _rule("follow", "[{decision.outcome: escalate}]", "{follow_ups: [{kind: call, due_in: {hours: 4}}]}")
+    return csrules.load(write_policy(tmp_path_factory.mktemp("large"), text))
+
+
+def test_a_bundle_of_2400_rules_spans_three_rulesets(engine: csrules.Engine) -> None:
+    sizes = [len([r for r in ruleset if not r.startswith("__stage_")]) for ruleset in engine.rulesets]
+    assert sizes == [1000, 1000, 402]
+    assert len(engine.ruleset) == sum(len(r) for r in engine.rulesets)  # barrier ids differ per ruleset
+
+
+def test_rules_fire_across_rulesets_in_priority_then_bundle_order(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("2351.00"), now=NOW)
+    expected = ["over_2350", *[f"over_{i}" for i in range(2350)], "uses_big", "follow"]
+    assert decision.trace.fired == expected
+    assert (decision.outcome, decision.required_role) == ("escalate", "manager")
+    assert [f.kind for f in decision.follow_ups] == ["call"]
+    assert [s.fired for s in decision.trace.steps].count(True) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("amount", "fired"),
+    [("2350.00", 2350), ("2350.01", 2351), ("2351.00", 2351), ("2399.99", 2400), ("0.00", 0), ("0.01", 1)],
+)
+def test_each_boundary_fires_exactly_the_rules_below_it(engine: csrules.Engine, amount: str, fired: int) -> None:
+    decision = engine.evaluate(refund(amount), now=NOW)
+    over = [rule for rule in decision.trace.fired if rule.startswith("over_")]
+    assert sorted(over, key=lambda r: int(r[5:])) == [f"over_{i}" for i in range(fired)]
+    big = fired > 2350
+    assert decision.trace.derived == {"big": big}
+    assert decision.required_role == ("manager" if big else "front_line")
+
+
+def test_a_ticket_firing_no_rule_in_any_ruleset(engine: csrules.Engine) -> None:
+    for _ in range(3):  # each evaluation frees the state of every ruleset
+        decision = engine.evaluate(make_ticket(), now=NOW)
+        assert (decision.trace.fired, decision.outcome) == ([], "approve")
+
+
+def test_a_bundle_over_the_rule_limit_is_refused(tmp_path: Path) -> None:
+    for start in range(0, 10_001, 1_000):  # files of 1,000 rules: each within the per-document limits
+        rules = "".join(_rule(f"r{i}", "[]", "{deny: true}") for i in range(start, min(start + 1_000, 10_001)))
+        write_policy(tmp_path, "rules:\n" + rules, name=f"p{start:05d}.yaml")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(tmp_path)
+    assert info.value.code == "too-many-rules"
+    assert "at most 10000 rules, this one has 10001" in str(info.value)
