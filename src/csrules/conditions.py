@@ -11,6 +11,7 @@ checks it on generated tickets. Semantics (docs/language.md):
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -135,6 +136,31 @@ def _comparator(op: str, scalar: bool) -> Callable[[Any, Any], bool]:
     return ordered
 
 
+# `actual op expected` as `mirror[op](expected, actual)`: a C-level partial per comparison.
+_MIRROR: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.gt,
+    "lte": operator.ge,
+    "gt": operator.lt,
+    "gte": operator.le,
+}
+
+
+def _tester(op: str, scalar: bool, expected: Any) -> Callable[[Any], bool]:
+    """`compare(op, actual, expected, scalar)` for a present `actual`, specialised for one
+    comparison with a constant `expected` (same results: typed facts compare with values of
+    their own type, whose `==` agrees with their hash)."""
+    if op == "exists":
+        return lambda actual: bool(expected)
+    if scalar:
+        return lambda actual: compare(op, actual, expected, scalar)
+    if op in ("in", "not_in"):
+        values = frozenset(expected)
+        return values.__contains__ if op == "in" else lambda actual: actual not in values
+    return functools.partial(_MIRROR[op], expected)
+
+
 def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: bool) -> Check:
     path, op, where = condition.path, condition.op, condition.where
     test = _comparator(op, condition.type.kind == "scalar")
@@ -174,11 +200,14 @@ def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: boo
         list(expected) if isinstance(expected, tuple) else expected
     )
     listed = isinstance(expected_shown, list)
+    present = _tester(op, condition.type.kind == "scalar", expected)
+    absent = op == "exists" and not expected  # only `exists: false` holds for an absent fact
 
     def against_value(
         facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
     ) -> bool:
-        passed = test(facts.get(path), expected)
+        actual = facts.get(path)
+        passed = absent if actual is None else present(actual)
         if out is not None:
             values = template.copy()
             if listed:  # a list per record: decisions must not share mutable values

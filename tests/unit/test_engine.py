@@ -297,12 +297,19 @@ def test_workers_need_an_engine_made_by_load(engine: csrules.Engine) -> None:
 
 @pytest.mark.parametrize("trace", [True, False])
 def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.Engine, trace: bool) -> None:
-    """Decisions cross processes as JSON and are validated again; bad tickets stay in place."""
+    """Decisions cross processes as JSON and are validated again: equal models, the same JSON in
+    the same field order; bad tickets stay in place."""
     tickets = _batch() * 3
-    local = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, trace=trace)]
-    remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, trace=trace, workers=2, chunk_size=7)]
-    assert remote == local
-    assert [kind for kind, _ in remote].count("error") == 6
+    local = list(engine.evaluate_many(tickets, now=NOW, trace=trace))
+    remote = list(engine.evaluate_many(tickets, now=NOW, trace=trace, workers=2, chunk_size=7))
+    assert [_shown(r) for r in remote] == [_shown(r) for r in local]
+    assert [kind for kind, _ in map(_shown, remote)].count("error") == 6
+    decisions = [(a, b) for a, b in zip(local, remote, strict=True) if isinstance(a, csrules.Decision)]
+    assert len(decisions) == 51
+    for mine, theirs in decisions:
+        assert isinstance(theirs, csrules.Decision)
+        assert theirs == mine
+        assert theirs.model_dump_json() == mine.model_dump_json()
 
 
 def test_worker_processes_rebuild_an_engine_with_parameters_from_another_directory(
