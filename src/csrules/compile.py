@@ -56,6 +56,7 @@ __all__ = [
     "PART_BUDGET",
     "CompiledBundle",
     "Difference",
+    "Encoding",
     "Input",
     "compile_bundle",
     "encode",

@@ -9,19 +9,21 @@ No clock reads: `now` is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from . import _durable
-from .compile import BARRIER_PREFIX, CompiledBundle, encode
+from .compile import BARRIER_PREFIX, CompiledBundle, Encoding, encode
 from .conditions import Check, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
 from .policy import Bundle, Condition, Duration, FactRef, NowPlus, ParamRef, Rule, compares
-from .ticket import Ticket
+from .ticket import FACT_TYPES, Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record, recorder
 from .values import json_value
 
@@ -57,6 +59,9 @@ class Plan:
     checks: tuple[Check, ...]
     steps: tuple[dict[str, Any], ...]  # each rule's TraceStep values that no ticket changes
     defaults: str  # every derived fact's default, as JSON members of a stage fact
+    inputs: tuple[tuple[str, str, _Encoder | None], ...]  # (path, engine name, encoder or None)
+    # (engine name, left path, right path or None for a parameter, its encoded value, encoder)
+    differences: tuple[tuple[str, str, str | None, Any, _Encoder], ...]
     shown: tuple[str, ...]  # the fact paths a trace shows the value of
 
 
@@ -81,8 +86,25 @@ def plan(compiled: CompiledBundle) -> Plan:
         tuple(compile_condition(rule.when, bundle.params) for rule in bundle.rules),
         steps,
         _stage_members(compiled, {name: fact.default for name, fact in bundle.derived.items()}),
+        tuple(
+            (i.path, i.name, None if FACT_TYPES[i.path].kind in _UNENCODED else _encoder(i.encoding))
+            for i in compiled.inputs
+        ),
+        tuple(
+            (
+                d.name,
+                d.left,
+                None if d.param else d.right,
+                encode(bundle.params[d.right], d.encoding) if d.param else None,
+                _encoder(d.encoding),
+            )
+            for d in compiled.differences
+        ),
         tuple(sorted(shown)),
     )
+
+
+_UNENCODED = {"string", "enum", "boolean", "integer"}  # sent as they are (fact types, ticket.py)
 
 
 def _paths(condition: Condition) -> Iterator[str]:
@@ -100,24 +122,40 @@ def _category(value: object) -> str:
     return "str"
 
 
-def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any]) -> str:
+_Encoder = Callable[[Any], Any]
+
+
+def _encoder(encoding: Encoding) -> _Encoder:
+    """`encode(value, encoding)` for one encoding, chosen once per bundle."""
+    return functools.partial(_encode_as, encoding=encoding) if encoding != "money" else _cents
+
+
+def _encode_as(value: Any, encoding: Encoding) -> Any:
+    return encode(value, encoding)
+
+
+def _cents(value: Decimal) -> int:
+    return int(value * 100)
+
+
+def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any], prepared: Plan) -> str:
     """What every stage fact carries of the ticket (inputs, attributes, differences), as JSON
     members: encoded once per evaluation and shared by every stage's facts."""
     payload: dict[str, Any] = {}
-    for item in compiled.inputs:
-        value = facts.get(item.path)
+    get = facts.get
+    for path, name, convert in prepared.inputs:
+        value = get(path)
         if value is not None:
-            payload[item.name] = encode(value, item.encoding)
+            payload[name] = value if convert is None else convert(value)
     for name in compiled.attributes:
-        value = facts.get(f"attributes.{name}")
+        value = get(f"attributes.{name}")
         if value is not None:
             payload[f"a.{_category(value)}.{name}"] = value
-    params = compiled.bundle.params
-    for diff in compiled.differences:
-        left = facts.get(diff.left)
-        right = params[diff.right] if diff.param else facts.get(diff.right)
-        if left is not None and right is not None:
-            payload[diff.name] = encode(left, diff.encoding) - encode(right, diff.encoding)
+    for name, left, right, constant, convert in prepared.differences:
+        first = get(left)
+        second = constant if right is None else get(right)
+        if first is not None and second is not None:
+            payload[name] = convert(first) - (constant if right is None else convert(second))
     return _durable.fact_members(payload)
 
 
@@ -240,7 +278,7 @@ def _run(
     """
     bundle = compiled.bundle
     rules = compiled.rules_by_id
-    ticket_members = _ticket_members(compiled, facts)
+    ticket_members = _ticket_members(compiled, facts, prepared)
     tail = f",{ticket_members}" if ticket_members else ""
     fired_rules: list[Rule] = []
     seen: set[str] = set()
