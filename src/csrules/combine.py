@@ -24,6 +24,7 @@ from datetime import datetime
 from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
 from .evaluate import FiredRule
 from .ticket import Role
+from .trace import record
 from .values import JsonValue
 
 __all__ = ["Combined", "combine"]
@@ -42,6 +43,8 @@ class Combined:
 
 def _params_key(params: dict[str, JsonValue]) -> str:
     # Type and value: `1.50` (money) and `"1.50"` (text) are different parameters.
+    if not params:
+        return "[]"
     return json.dumps(sorted((name, type(value).__name__, str(value)) for name, value in params.items()))
 
 
@@ -82,5 +85,6 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
             seen_follow_ups.add(due_key)
             follow_ups.append(follow_up)
 
-    reasons = Reasons(outcome=outcome_reasons, required_role=role_reasons)
+    # Rule ids of the validated bundle: built without validating them again.
+    reasons = record(Reasons, outcome=outcome_reasons, required_role=role_reasons)
     return Combined(outcome, required_role, reasons, actions, follow_ups)
