@@ -21,7 +21,7 @@ from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
 from .trace import ConditionResult, record, recorder
 from .values import json_value
 
-__all__ = ["Check", "compile_condition", "evaluate_condition"]
+__all__ = ["Check", "Interned", "compile_condition", "evaluate_condition"]
 
 _result = recorder(ConditionResult)
 
@@ -161,7 +161,9 @@ def _tester(op: str, scalar: bool, expected: Any) -> Callable[[Any], bool]:
     return functools.partial(_MIRROR[op], expected)
 
 
-def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: bool) -> Check:
+def _compile_compare(
+    condition: Compare, params: Mapping[str, Any], negated: bool, interned: Interned | None
+) -> Check:
     path, op, where = condition.path, condition.op, condition.where
     test = _comparator(op, condition.type.kind == "scalar")
     operand = condition.operand
@@ -203,12 +205,27 @@ def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: boo
     present = _tester(op, condition.type.kind == "scalar", expected)
     absent = op == "exists" and not expected  # only `exists: false` holds for an absent fact
 
+    kept: dict[tuple[type, Any], ConditionResult] = {}  # (type, value) -> record; see `Interned`
+    keep = interned is not None and not listed
+    budget = interned if interned is not None else Interned(0)
+
     def against_value(
         facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
     ) -> bool:
         actual = facts.get(path)
         passed = absent if actual is None else present(actual)
         if out is not None:
+            kind = type(actual)
+            if keep and (kind is str or kind is bool or actual is None):
+                # The type is part of the key: `True == 1` and `1 == 1.0` must not share a record.
+                found = kept.get((kind, actual))
+                if found is None:
+                    found = _result({**template, "actual": actual, "passed": passed})
+                    if budget.left > 0:  # threads may race here: the limit is approximate
+                        budget.left -= 1
+                        kept[(kind, actual)] = found
+                out.append(found)
+                return passed
             values = template.copy()
             if listed:  # a list per record: decisions must not share mutable values
                 values["expected"] = list(expected_shown)
@@ -220,13 +237,36 @@ def _compile_compare(condition: Compare, params: Mapping[str, Any], negated: boo
     return against_value
 
 
-def compile_condition(condition: Condition, params: Mapping[str, Any], negated: bool = False) -> Check:
+class Interned:
+    """How many records the compiled checks of one bundle may keep for reuse (`compile_condition`)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.left = limit
+
+
+def compile_condition(
+    condition: Condition,
+    params: Mapping[str, Any],
+    negated: bool = False,
+    interned: Interned | None = None,
+) -> Check:
     """`evaluate_condition` compiled once per bundle: parameters resolved, expected values in
-    their JSON form, each comparison's operator chosen. Same results, same records, same order."""
+    their JSON form, each comparison's operator chosen. Same results, same records, same order.
+
+    With `interned`, a comparison with a constant keeps the record it built for an absent fact or
+    a string or boolean value and returns that same record the next time the fact has that value
+    (records are frozen and such records hold only immutable values), up to `interned`'s limit
+    for all the checks sharing it: enum, flag and absent-fact comparisons, most of a trace, then
+    cost a dictionary lookup instead of a new record.
+    """
     if isinstance(condition, Compare):
-        return _compile_compare(condition, params, negated)
+        return _compile_compare(condition, params, negated, interned)
     if isinstance(condition, AllOf | AnyOf):
-        checks: Sequence[Check] = [compile_condition(item, params, negated) for item in condition.items]
+        checks: Sequence[Check] = [
+            compile_condition(item, params, negated, interned) for item in condition.items
+        ]
         combine = all if isinstance(condition, AllOf) else any
 
         def group(
@@ -235,7 +275,7 @@ def compile_condition(condition: Condition, params: Mapping[str, Any], negated: 
             return combine([check(facts, shown, out) for check in checks])  # every one runs: no short-circuit
 
         return group
-    inner = compile_condition(condition.item, params, not negated)
+    inner = compile_condition(condition.item, params, not negated, interned)
 
     def negation(
         facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None

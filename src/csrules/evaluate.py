@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _durable
 from .compile import BARRIER_PREFIX, CompiledBundle, Encoding, encode
-from .conditions import Check, compile_condition
+from .conditions import Check, Interned, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
@@ -82,8 +82,9 @@ def plan(compiled: CompiledBundle) -> Plan:
         for rule in bundle.rules
     )
     shown = {path for rule in bundle.rules for path in _paths(rule.when)}
+    interned = Interned()  # per Plan (per Engine): freed with it
     return Plan(
-        tuple(compile_condition(rule.when, bundle.params) for rule in bundle.rules),
+        tuple(compile_condition(rule.when, bundle.params, interned=interned) for rule in bundle.rules),
         steps,
         _stage_members(compiled, {name: fact.default for name, fact in bundle.derived.items()}),
         tuple(

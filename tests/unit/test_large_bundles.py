@@ -29,7 +29,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> csrules.Engine:
         then = "{derive: {big: true}}" if i == 2350 else "{actions: [{kind: k}]}"
         text += _rule(f"over_{i}", f"[{{request.amount: {{gt: {i}}}}}]", then, 50 if i == 2350 else 0)
     text += _rule("uses_big", "[{derived.big: true}]", "{require_role: manager}")
-    text += _rule("follow", "[{decision.outcome: escalate}]", "{follow_ups: [{kind: call, due_in: {hours: 4}}]}")
+    text += _rule(
+        "follow", "[{decision.outcome: escalate}]", "{follow_ups: [{kind: call, due_in: {hours: 4}}]}"
+    )
     return csrules.load(write_policy(tmp_path_factory.mktemp("large"), text))
 
 
@@ -52,7 +54,9 @@ def test_rules_fire_across_rulesets_in_priority_then_bundle_order(engine: csrule
     ("amount", "fired"),
     [("2350.00", 2350), ("2350.01", 2351), ("2351.00", 2351), ("2399.99", 2400), ("0.00", 0), ("0.01", 1)],
 )
-def test_each_boundary_fires_exactly_the_rules_below_it(engine: csrules.Engine, amount: str, fired: int) -> None:
+def test_each_boundary_fires_exactly_the_rules_below_it(
+    engine: csrules.Engine, amount: str, fired: int
+) -> None:
     decision = engine.evaluate(refund(amount), now=NOW)
     over = [rule for rule in decision.trace.fired if rule.startswith("over_")]
     assert sorted(over, key=lambda r: int(r[5:])) == [f"over_{i}" for i in range(fired)]
@@ -69,7 +73,9 @@ def test_a_ticket_firing_no_rule_in_any_ruleset(engine: csrules.Engine) -> None:
 
 def test_a_bundle_over_the_rule_limit_is_refused(tmp_path: Path) -> None:
     for start in range(0, 10_001, 1_000):  # files of 1,000 rules: each within the per-document limits
-        rules = "".join(_rule(f"r{i}", "[]", "{deny: true}") for i in range(start, min(start + 1_000, 10_001)))
+        rules = "".join(
+            _rule(f"r{i}", "[]", "{deny: true}") for i in range(start, min(start + 1_000, 10_001))
+        )
         write_policy(tmp_path, "rules:\n" + rules, name=f"p{start:05d}.yaml")
     with pytest.raises(csrules.PolicyError) as info:
         csrules.load(tmp_path)

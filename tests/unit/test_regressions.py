@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +352,31 @@ def test_many_parameter_limits_on_one_fact_still_load(tmp_path: Path) -> None:
     decision = engine.evaluate(refund("100.00"), now=NOW)
     assert (decision.outcome, len(decision.trace.fired)) == ("escalate", 90)  # 10.00 ... 99.00
     assert '"c.' not in json.dumps(engine.ruleset)
+
+
+def test_reused_condition_records_never_show_another_tickets_value(tmp_path: Path) -> None:
+    """Comparisons with a constant reuse the record built for an absent fact or a string or
+    boolean value; `true` and `1`, `"1"` and `1` compare equal in Python or JSON but are other values."""
+    engine = load(tmp_path, "rules:\n" + rule("r", "[{attributes.x: true}, {category: stock}]"))
+    values: list[Any] = [True, 1, "1", 1.0, True, None, "true", 1]
+    shown = []
+    records = []
+    for value in values:
+        ticket = make_ticket(attributes={} if value is None else {"x": value}, category="stock")
+        decision = engine.evaluate(ticket, now=NOW)
+        first, _ = decision.trace.steps[0].conditions
+        records.append(first)
+        shown.append((first.actual, type(first.actual).__name__, first.passed))
+        assert json.loads(decision.to_json())["trace"]["steps"][0]["conditions"][1]["actual"] == "stock"
+    assert shown == [
+        (True, "bool", True),
+        (1, "int", False),
+        ("1", "str", False),
+        (Decimal("1.0"), "Decimal", False),
+        (True, "bool", True),
+        (None, "NoneType", False),
+        ("true", "str", False),
+        (1, "int", False),
+    ]
+    assert records[4] is records[0]  # the boolean's record is kept and reused
+    assert records[7] is not records[1]  # numbers are not: `1` and `1.0` compare equal
