@@ -168,9 +168,6 @@ def _stage_members(compiled: CompiledBundle, derived: Mapping[str, Any]) -> str:
     )
 
 
-_DECISION = ("x.outcome", "x.required_role")
-
-
 def _resolve(value: Any, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime) -> Any:
     if isinstance(value, ParamRef):
         return params[value.name]
@@ -292,10 +289,9 @@ def _run(
             if derives:
                 head = _stage_members(compiled, derived_values(bundle, fired_rules))
             if compiled.decision_stage is not None and stage >= compiled.decision_stage:
-                decision = dict(zip(_DECISION, _outcome(fired_rules, ticket), strict=True))
-                head = (
-                    f"{head},{_durable.fact_members(decision)}" if head else _durable.fact_members(decision)
-                )
+                # Outcome and role are names of [a-z_]: JSON strings as they are.
+                decision = '"x.outcome":"{}","x.required_role":"{}"'.format(*_outcome(fired_rules, ticket))
+                head = f"{head},{decision}" if head else decision
             head = f'"stage":{stage},{head},"part":' if head else f'"stage":{stage},"part":'
             fired: list[str] = []
             for index, slots in enumerate(compiled.slots):

@@ -282,6 +282,13 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "maximum nesting depth" in problem:
+            # LibYAML >= 0.2.6 (PyYAML 6.0.4 wheels) stops at 1,000 levels while scanning ahead,
+            # which can come before the event that would pass MAX_DEPTH: the same limit, exceeded.
+            message = f"the document expands to more than a nesting depth of {MAX_DEPTH} ({problem})"
+            raise PolicyError(
+                [Diagnostic("document-too-large", message, SourceSpan(file, line, column))]
+            ) from None
         raise PolicyError([Diagnostic("yaml-syntax", problem, SourceSpan(file, line, column))]) from None
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())

@@ -125,7 +125,7 @@ def test_thousands_of_tickets_firing_no_rule_never_delete_a_session_in_which_no_
     """durable_rules 2.0.28 can segfault deleting a session in which no action ran (notes §0.4):
     every stage's barrier rule fires in every session, so `delete_state` only meets sessions that
     acted, whether the ticket fires rules or none."""
-    started: list[bool] = []  # per session: did its first start_action_for_state give an action
+    started: list[bool] = []  # per session: did each stage's start_action_for_state give an action
     deleted: list[tuple[str, bool]] = []
     real_start, real_delete = _durable._engine.start_action_for_state, _durable._engine.delete_state
 
@@ -136,7 +136,7 @@ def test_thousands_of_tickets_firing_no_rule_never_delete_a_session_in_which_no_
 
     def delete(handle: int, sid: str) -> Any:
         # One session at a time (the ruleset lock; one thread here): the last start was this one's.
-        deleted.append((sid, started == [True]))
+        deleted.append((sid, started == [True] * engine.bundle.stages))
         started.clear()
         return real_delete(handle, sid)
 
