@@ -11,7 +11,10 @@ a role.
 Measured per size: `csrules.load(dir)` (median of --load-repeats; the durable_rules ruleset is
 registered lazily, so it is timed separately as the first evaluation), then the median and p99 µs
 of `engine.evaluate(ticket, now=FIXED_NOW)` over --tickets generated tickets (median of
---repeats passes), the rules fired per ticket, and how many evaluations returned a `Decision`.
+--repeats passes), the same without trace (`evaluate_many(trace=False)`, mean per ticket, median
+of the passes), the durable_rules rulesets the bundle spans (1,000 rules each), the rules fired
+per ticket, and how many evaluations returned a `Decision` (each traced evaluation also checks
+that durable_rules and csrules' own account of every rule agree: `EngineError` otherwise).
 A size that fails (e.g. a durable_rules limit) prints its error and the next size runs.
 
 Run:  .venv/bin/python benchmarks/bench_scale.py [--sizes 100,1000,5000] [--tickets 500] [--repeats 3]
@@ -174,6 +177,8 @@ class Result:
     first_ms: float = 0.0
     median_us: float = 0.0
     p99_us: float = 0.0
+    untraced_us: float = 0.0  # median of evaluate_many(trace=False) per ticket
+    rulesets: int = 0
     fired: float = 0.0
     ok: int = 0
     evaluated: int = 0
@@ -235,6 +240,14 @@ def measure(size: int, tickets: list[dict[str, Any]], args: argparse.Namespace) 
         p99s.append(percentile(samples, 0.99))
     result.median_us = statistics.median(medians)
     result.p99_us = statistics.median(p99s)
+    untraced: list[float] = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        for _decision in engine.evaluate_many(tickets, now=FIXED_NOW, trace=False):
+            pass
+        untraced.append((time.perf_counter() - start) / len(tickets) * 1e6)
+    result.untraced_us = statistics.median(untraced)
+    result.rulesets = len(engine.rulesets)
     result.rss_growth_mib = rss_mib() - rss_before
     return result
 
@@ -287,8 +300,8 @@ def main() -> None:
         f"now={FIXED_NOW.isoformat()}"
     )
     header = (
-        f"{'rules':>6} {'stages':>6} {'load ms':>9} {'1st eval ms':>12} {'median µs':>10} {'p99 µs':>9} "
-        f"{'µs/rule':>8} {'fired/ticket':>13} {'Decisions':>11}"
+        f"{'rules':>6} {'rulesets':>8} {'stages':>6} {'load ms':>9} {'1st eval ms':>12} {'median µs':>10} "
+        f"{'p99 µs':>9} {'µs/rule':>8} {'untraced µs':>12} {'fired/ticket':>13} {'Decisions':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -297,13 +310,15 @@ def main() -> None:
             print(f"{r.size:>6} failed to load: {r.failures[0][:90]}")
         elif r.failures:
             print(
-                f"{r.size:>6} {r.stages:>6} {r.load_ms:>9.1f} {r.first_ms:>12.1f} {'-':>10} {'-':>9} "
-                f"{'-':>8} {'-':>13} {r.ok:>5}/{r.evaluated:<5} FAILED: {len(r.failures)} evaluations raised"
+                f"{r.size:>6} {'-':>8} {r.stages:>6} {r.load_ms:>9.1f} {r.first_ms:>12.1f} "
+                f"{'-':>10} {'-':>9} {'-':>8} {'-':>12} {'-':>13} {r.ok:>5}/{r.evaluated:<5} "
+                f"FAILED: {len(r.failures)} evaluations raised"
             )
         else:
             print(
-                f"{r.size:>6} {r.stages:>6} {r.load_ms:>9.1f} {r.first_ms:>12.1f} {r.median_us:>10.1f} "
-                f"{r.p99_us:>9.1f} {r.median_us / r.size:>8.2f} {r.fired:>13.2f} {r.ok:>5}/{r.evaluated:<5}"
+                f"{r.size:>6} {r.rulesets:>8} {r.stages:>6} {r.load_ms:>9.1f} {r.first_ms:>12.1f} "
+                f"{r.median_us:>10.1f} {r.p99_us:>9.1f} {r.median_us / r.size:>8.2f} {r.untraced_us:>12.1f} "
+                f"{r.fired:>13.2f} {r.ok:>5}/{r.evaluated:<5}"
             )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,20 @@ def test_a_bundle_over_the_rule_limit_is_refused(tmp_path: Path) -> None:
         csrules.load(tmp_path)
     assert info.value.code == "too-many-rules"
     assert "at most 10000 rules, this one has 10001" in str(info.value)
+
+
+def test_threads_sharing_an_engine_of_several_rulesets_get_the_sequential_results(
+    engine: csrules.Engine,
+) -> None:
+    """One session holds every ruleset's lock (taken in one order): no deadlock, no mixing."""
+    amounts = [f"{cents // 100}.{cents % 100:02d}" for cents in range(0, 240_100, 2_357)]
+    tickets = [refund(amount) for amount in amounts]
+
+    def fired(batch: list[dict[str, object]]) -> list[list[str]]:
+        return [d.trace.fired for d in engine.evaluate_many(batch, now=NOW, trace=False)]  # type: ignore[union-attr]
+
+    expected = fired(tickets)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(fired, [tickets] * 12))
+    assert all(result == expected for result in results)
+    assert [len(f) for f in expected][:3] == [0, 24, 48]  # 0.00, 23.57, 47.14: rules over 0..23, 0..47
