@@ -3,19 +3,23 @@
 It drives the C engine (`durable_rules_engine`) directly instead of `durable.engine.Host`:
 - no timer threads: the default Host starts two per instance that walk freed states and
   segfault under concurrency;
-- one JSON encode per stage fact and no JSON decode per fired rule: a rule's id is read from the
-  start of the action message, so actions cost one C call each;
-- no swallowed exceptions: the callback runs in our own loop.
+- facts arrive as JSON members text (the ticket's part encoded once per evaluation by the caller)
+  and no JSON is decoded per fired rule: a rule's id is read from the start of the action
+  message, so actions cost one C call each;
+- no swallowed exceptions: no Python code runs inside the engine.
 
-Lifecycle per evaluation (measured flat in memory over 1,000,000 evaluations, docs/engine.md):
-one fresh session id, assert the first stage fact, fire until the agenda is empty, and always
-`delete_state` in `finally`. Every stage has a catch-all barrier rule, so at least one action
-runs in every session: deleting a session in which no action ran can segfault in 2.0.28.
+Lifecycle per evaluation (`Session`; measured flat in memory over 1,000,000 evaluations,
+docs/engine.md): every ruleset's lock, one fresh session id per ruleset used, facts asserted and
+fired stage by stage by the caller, and `delete_state` when the session ends, however it ends, in
+every ruleset where an action ran. Each ruleset has a barrier rule per stage matching the first
+fact of that stage it receives, so at least one action runs in every state: deleting a state in
+which no action ran can segfault in 2.0.28.
 
 A ruleset is registered once per process per distinct compiled ruleset and cached: durable_rules
 cannot unregister one (`delete_ruleset` leaks and has crashed upstream), so recompiling the same
 bundle must not register it again. Each ruleset has its own lock: the C engine holds the GIL and has no
-locking of its own, and only one session is ever live per ruleset, far below its 1024-state cap.
+locking of its own, and only one session is ever live per ruleset, far below its 1024-state cap; a
+session over several rulesets takes their locks in one order (by name), so two cannot deadlock.
 """
 
 from __future__ import annotations
