@@ -267,7 +267,21 @@ def compile_condition(
         checks: Sequence[Check] = [
             compile_condition(item, params, negated, interned) for item in condition.items
         ]
-        combine = all if isinstance(condition, AllOf) else any
+        if len(checks) == 1:  # `when: [x]`, the commonest group: x itself
+            return checks[0]
+        conjunction = isinstance(condition, AllOf)
+        if len(checks) == 2:
+            first, second = checks
+
+            def pair(
+                facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
+            ) -> bool:
+                left = first(facts, shown, out)
+                right = second(facts, shown, out)  # both run: no short-circuit
+                return (left and right) if conjunction else (left or right)
+
+            return pair
+        combine = all if conjunction else any
 
         def group(
             facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None

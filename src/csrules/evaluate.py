@@ -23,7 +23,7 @@ from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
 from .facts import fact_values
 from .policy import Bundle, Condition, Duration, FactRef, NowPlus, ParamRef, Rule, compares
-from .ticket import FACT_TYPES, Ticket
+from .ticket import FACT_TYPES, ROLES, Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record, recorder
 from .values import json_value
 
@@ -344,12 +344,16 @@ def _fire(
     return FiredRule(rule, actions, follow_ups)
 
 
+_DENY_EFFECT = record(TraceEffect, effect="deny", value=True)
+_ROLE_EFFECTS = {role: record(TraceEffect, effect="require_role", value=role) for role in ROLES}
+
+
 def _effects(rule: Rule, fired: FiredRule, params: Mapping[str, Any]) -> list[TraceEffect]:
     effects: list[TraceEffect] = []
-    if rule.then.require_role:
-        effects.append(record(TraceEffect, effect="require_role", value=rule.then.require_role))
+    if rule.then.require_role:  # a record of immutable values: built once per role, then shared
+        effects.append(_ROLE_EFFECTS[rule.then.require_role])
     if rule.then.deny:
-        effects.append(record(TraceEffect, effect="deny", value=True))
+        effects.append(_DENY_EFFECT)
     for name, value in rule.then.derive:
         resolved = params[value.name] if isinstance(value, ParamRef) else value
         effects.append(
