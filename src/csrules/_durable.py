@@ -128,7 +128,7 @@ class Ruleset:
 
     def session(self) -> Session:
         """One evaluation's session in this ruleset alone (`Rulesets.session` for several)."""
-        return Rulesets((self,)).session()
+        return Session((self,), (self._lock,))
 
 
 class _State:
@@ -154,13 +154,14 @@ class Session:
     make sure one does).
     """
 
-    def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
+    def __init__(self, rulesets: tuple[Ruleset, ...], locks: tuple[threading.Lock, ...]) -> None:
         self._rulesets = rulesets
+        self._locks = locks  # in one order for every session (`Rulesets`): no deadlock
         self._states: list[_State | None] = [None] * len(rulesets)
 
     def __enter__(self) -> Session:
-        for ruleset in sorted(self._rulesets, key=lambda r: r._name):  # one order: no deadlock
-            ruleset._lock.acquire()
+        for lock in self._locks:
+            lock.acquire()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -169,8 +170,8 @@ class Session:
                 if state is not None and state.acted and state.ruleset._handle == state.handle:
                     _engine.delete_state(state.handle, state.sid)
         finally:
-            for ruleset in self._rulesets:
-                ruleset._lock.release()
+            for lock in self._locks:
+                lock.release()
 
     def fire(self, index: int, members: Sequence[str]) -> list[str]:
         """Assert one fact per item of `members` (JSON members text, `fact_members`) into ruleset
@@ -219,6 +220,7 @@ class Rulesets:
 
     def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
         self.rulesets = rulesets
+        self._locks = tuple(r._lock for r in sorted(rulesets, key=lambda r: r._name))
 
     def register(self) -> None:
         """Register every ruleset now, so a rejection surfaces at load time."""
@@ -227,7 +229,7 @@ class Rulesets:
 
     def session(self) -> Session:
         """A new evaluation session (a context manager)."""
-        return Session(self.rulesets)
+        return Session(self.rulesets, self._locks)
 
 
 _cache: dict[str, Ruleset] = {}

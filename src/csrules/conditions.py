@@ -165,7 +165,6 @@ def _compile_compare(
     condition: Compare, params: Mapping[str, Any], negated: bool, interned: Interned | None
 ) -> Check:
     path, op, where = condition.path, condition.op, condition.where
-    test = _comparator(op, condition.type.kind == "scalar")
     operand = condition.operand
     # The record's values in field order; per ticket only `actual`, `passed` (and for a
     # fact-to-fact comparison `expected`) change.
@@ -182,6 +181,7 @@ def _compile_compare(
     }
     if isinstance(operand, FactRef):
         other = template["fact"] = operand.path
+        test = _comparator(op, condition.type.kind == "scalar")
 
         def against_fact(
             facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None

@@ -13,11 +13,10 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from . import _durable
-from .compile import BARRIER_PREFIX, CompiledBundle, Encoding, encode
+from .compile import BARRIER_PREFIX, CompiledBundle, Encoding, Input, encode
 from .conditions import Check, Interned, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
@@ -88,7 +87,8 @@ def plan(compiled: CompiledBundle) -> Plan:
         steps,
         _stage_members(compiled, {name: fact.default for name, fact in bundle.derived.items()}),
         tuple(
-            (i.path, i.name, None if FACT_TYPES[i.path].kind in _UNENCODED else _encoder(i.encoding))
+            # `plain` leaves every value as it is but a Decimal, which only `number` facts hold.
+            (i.path, i.name, _encoder(i.encoding) if _encoded(i) else None)
             for i in compiled.inputs
         ),
         tuple(
@@ -105,7 +105,8 @@ def plan(compiled: CompiledBundle) -> Plan:
     )
 
 
-_UNENCODED = {"string", "enum", "boolean", "integer"}  # sent as they are (fact types, ticket.py)
+def _encoded(item: Input) -> bool:
+    return item.encoding != "plain" or FACT_TYPES[item.path].kind == "number"
 
 
 def _paths(condition: Condition) -> Iterator[str]:
@@ -127,16 +128,8 @@ _Encoder = Callable[[Any], Any]
 
 
 def _encoder(encoding: Encoding) -> _Encoder:
-    """`encode(value, encoding)` for one encoding, chosen once per bundle."""
-    return functools.partial(_encode_as, encoding=encoding) if encoding != "money" else _cents
-
-
-def _encode_as(value: Any, encoding: Encoding) -> Any:
-    return encode(value, encoding)
-
-
-def _cents(value: Decimal) -> int:
-    return int(value * 100)
+    """`encode(value, encoding)` for one encoding, bound once per bundle."""
+    return functools.partial(encode, encoding=encoding)
 
 
 def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any], prepared: Plan) -> str:
