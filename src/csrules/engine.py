@@ -31,17 +31,16 @@ from .compile import CompiledBundle, compile_bundle
 from .decision import Decision
 from .errors import Diagnostic, EngineError, PolicyError, TicketError
 from .evaluate import evaluate_rules, plan
-from .load import PolicyPaths, load_documents
 from .policy import Bundle
 from .ticket import Ticket, parse_ticket
 from .trace import Trace
 from .trace import record as construct
-from .validate import validate_bundle
 from .values import json_value
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from .load import PolicyPaths
     from .verify import Verification
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ENGINE_VERSION", "Engine", "Origin", "default_policies", "load"]
@@ -412,6 +411,11 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
         PolicyError: with file, line and column of the first problem, and every problem in
             `.diagnostics`; or for an unknown parameter name or a value of the wrong type.
     """
+    # Reading and validating policy files (PyYAML and the policy-document models) is imported on
+    # the first load, not by `import csrules`: see docs/performance.md, "Import time".
+    from .load import load_documents  # noqa: PLC0415
+    from .validate import validate_bundle  # noqa: PLC0415
+
     if paths is None:
         paths = default_policies()
     if isinstance(paths, Sequence) and not isinstance(paths, str):

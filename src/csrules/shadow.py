@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,9 +33,11 @@ from .decision import Action, Decision, FollowUp, Outcome
 from .engine import Engine
 from .engine import load as load_engine
 from .errors import Error
-from .load import PolicyPaths
 from .policy import Bundle
 from .ticket import Role, Ticket
+
+if TYPE_CHECKING:
+    from .load import PolicyPaths
 
 __all__ = [
     "Divergence",

@@ -28,9 +28,11 @@ def _modules_after(code: str) -> list[str]:
     return json.loads(done.stdout)
 
 
-def test_import_loads_no_optional_stage_and_neither_yaml_workers_nor_hypothesis_extras() -> None:
+def test_import_loads_no_optional_stage_nor_policy_reading_workers_or_hypothesis() -> None:
     loaded = _modules_after("import csrules")
     assert [m for m in OPTIONAL if f"csrules.{m}" in loaded] == []
+    # Reading policy files is imported by the first `csrules.load()`, not by `import csrules`.
+    assert [m for m in ("csrules.load", "csrules.validate", "yaml") if m in loaded] == []
     assert "multiprocessing" not in loaded
     assert "concurrent.futures.process" not in loaded
     assert "hypothesis" not in loaded
@@ -43,6 +45,7 @@ def test_loading_and_deciding_needs_no_optional_stage() -> None:
     )
     loaded = _modules_after(code)
     assert [m for m in OPTIONAL[:5] if f"csrules.{m}" in loaded] == []
+    assert {"csrules.load", "csrules.validate", "yaml"} <= set(loaded)
 
 
 def test_optional_names_resolve_on_first_use_to_the_real_objects() -> None:
