@@ -9,8 +9,8 @@ print(decision.explain())
 
 The names of the later, optional stages (static analysis, replay, the decision log, redaction)
 are imported on first use (PEP 562 `__getattr__`): `import csrules` stays fast for a process that
-only decides tickets (docs/performance.md). `load` is shadow.load (engine.load plus `shadow=`) and
-is bound here at import: the package attribute `load` would otherwise be the submodule load.py.
+only decides tickets (docs/performance.md). `load` is shadow.load (engine.load plus `shadow=`),
+bound here at import and kept when the first load imports the submodule load.py (`_Package`).
 """
 
 import importlib
@@ -58,13 +58,17 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps `csrules.analyze` and `csrules.verify` the functions, not their modules."""
+    """Keeps `csrules.analyze`, `csrules.verify` and `csrules.load` the functions, not their modules."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Importing the submodule csrules.verify (Engine.verify does) sets the package attribute
         # `verify` to the module; an eager `from .verify import verify` used to overwrite it.
         if _LAZY.get(name) == name and isinstance(value, types.ModuleType):
             value = getattr(value, name)
+        # The first `csrules.load()` imports the submodule load.py (engine.load does), which
+        # would replace the function bound above; the module stays in sys.modules.
+        if name == "load" and isinstance(value, types.ModuleType) and "load" in self.__dict__:
+            return
         super().__setattr__(name, value)
 
 

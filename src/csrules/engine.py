@@ -327,7 +327,9 @@ def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> list[Resul
         except Exception as exc:  # EngineError or a bug: the parent raises it, ending the stream
             results.append(("engine-error", f"{type(exc).__name__} in a worker process: {exc}"))
             break
-        results.append(("decision", decision.model_dump_json()))
+        # Without the fields the caller left unset (a ticket's defaults): validated again in the
+        # parent, the Decision then has the same `model_fields_set`s as one decided in-process.
+        results.append(("decision", decision.model_dump_json(exclude_unset=True)))
     return results
 
 

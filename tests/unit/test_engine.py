@@ -310,6 +310,9 @@ def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.E
         assert isinstance(theirs, csrules.Decision)
         assert theirs == mine
         assert theirs.model_dump_json() == mine.model_dump_json()
+        # The same fields set, down to the ticket's defaults: `exclude_unset` dumps agree too.
+        assert theirs.model_dump(exclude_unset=True) == mine.model_dump(exclude_unset=True)
+        assert theirs.trace.facts.model_fields_set == mine.trace.facts.model_fields_set
 
 
 def test_worker_processes_rebuild_an_engine_with_parameters_from_another_directory(

@@ -64,3 +64,17 @@ def test_importing_a_submodule_named_like_a_function_keeps_the_function() -> Non
     code = "import csrules\nimport csrules.verify, csrules.analyze\nprint(type(csrules.verify).__name__, type(csrules.analyze).__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["function", "function"]
+
+
+def test_the_first_load_keeps_csrules_load_the_function() -> None:
+    """The first `csrules.load()` imports the submodule load.py: `csrules.load` must stay the function."""
+    code = (
+        "import csrules\n"
+        "first = csrules.load()\n"
+        "second = csrules.load()\n"
+        "import csrules.load\n"
+        "from csrules.load import load_documents\n"
+        "print(type(csrules.load).__name__, first.policy_digest == second.policy_digest, callable(load_documents))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["function", "True", "True"]
