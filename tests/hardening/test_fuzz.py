@@ -10,6 +10,7 @@ import copy
 import json
 import math
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -243,12 +244,20 @@ def test_random_yaml_documents_load_or_raise_policy_error(tmp_path: Path, docume
     ],
     ids=["alias-bomb", "deep-lists", "deep-maps", "too-large", "many-nodes"],
 )
-def test_hostile_yaml_is_a_policy_error_in_bounded_time(tmp_path: Path, text: str) -> None:
+def test_hostile_yaml_is_a_policy_error_in_bounded_time_and_memory(tmp_path: Path, text: str) -> None:
     started = time.perf_counter()
-    with pytest.raises(csrules.PolicyError) as info:
-        _load_file(tmp_path, text)
+    tracemalloc.start()
+    try:
+        with pytest.raises(csrules.PolicyError) as info:
+            _load_file(tmp_path, text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert info.value.code in {"document-too-large", "file-too-large"}, info.value
     assert time.perf_counter() - started < 30  # a hang guard: docs/language.md#limits has the figures
+    # Python memory at its highest while loading: ~21 MiB for the alias bomb (which would expand
+    # to 10**9 nodes), ~2 MiB for the others. A bound, not a benchmark.
+    assert peak < 64 << 20, f"peak {peak >> 20} MiB"
 
 
 def _load_file(tmp_path: Path, text: str) -> None:
