@@ -4,6 +4,9 @@ What it measures, in one process, on the same N deterministic tickets (benchmark
 
 (a)  csrules: `engine.evaluate(ticket, now=FIXED_NOW)` on the default bundle (`csrules.load()`),
      with ticket validation, the staged durable_rules run and the full justification trace.
+(a0) the same without the trace (`evaluate_many([ticket], trace=False)`, one ticket per call): for
+     reference, not a target; checked to agree with (a) on outcome, role, reasons, actions and
+     follow-ups.
 (b)  durable_rules host, no trace (the baseline of the ratios): the 17 rules of policies/ written
      by hand as one durable_rules JSON ruleset, run through durable's own `durable.engine.Host`
      (subclassed with a no-op `_run`, so no timer threads). Per ticket: flatten the JSON ticket into
@@ -485,6 +488,13 @@ def check_agreement(
         )
 
 
+def _decided(decision: csrules.Decision | csrules.TicketError) -> str:
+    """What a traced and an untraced decision must agree on, as JSON."""
+    if isinstance(decision, csrules.TicketError):
+        return f"TicketError {decision}"
+    return decision.model_dump_json(include={"outcome", "required_role", "reasons", "actions", "follow_ups"})
+
+
 def time_pass(
     call: Callable[[dict[str, Any]], object], tickets: list[dict[str, Any]]
 ) -> tuple[list[int], int]:
@@ -529,11 +539,19 @@ def main() -> None:
     check_agreement(engine, tickets, chained, one_fact, peer)
     print()
 
-    def evaluate(ticket: dict[str, Any]) -> object:
+    def evaluate(ticket: dict[str, Any]) -> csrules.Decision:
         return engine.evaluate(ticket, now=FIXED_NOW)
+
+    def untraced(ticket: dict[str, Any]) -> csrules.Decision | csrules.TicketError:
+        return next(engine.evaluate_many([ticket], now=FIXED_NOW, trace=False))
+
+    differing = sum(_decided(evaluate(t)) != _decided(untraced(t)) for t in tickets)
+    print(f"  disagreements, (a) vs (a0) on outcome, role, actions, follow-ups: {differing}")
+    print()
 
     implementations: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
         ("(a) csrules evaluate, full trace", evaluate),
+        ("(a0) csrules, no trace (for reference)", untraced),
         ("(b) durable Host, no trace, chained", chained.run),
         ("(b1) durable Host, no trace, one fact", one_fact.run),
         ("(c) plain Python", Plain.decide),
