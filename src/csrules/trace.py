@@ -28,12 +28,7 @@ def record(cls: type[_M], **values: Any) -> _M:
     this sets the same four slots it sets, in ~1 µs. Callers pass every field. The JSON
     round-trip tests (`Decision.model_validate_json(d.model_dump_json()) == d`) guard it.
     """
-    instance = cls.__new__(cls)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
-    return instance
+    return recorder(cls)(values)
 
 
 def recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
@@ -43,7 +38,18 @@ def recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     Every record of the class shares one fields-set: pydantic copies it before changing it
     (`model_copy`), and one container less per record halves the objects the garbage collector
     tracks per trace (a 5,000-rule decision builds ~20,000 records; docs/performance.md).
+    One per class, made on first use (a few classes: no bound needed).
     """
+    found = _recorders.get(cls)
+    if found is None:
+        found = _recorders[cls] = _recorder(cls)
+    return found
+
+
+_recorders: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
+
+
+def _recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     new = cls.__new__
     setattr_ = object.__setattr__
     fields = set(cls.model_fields)
