@@ -6,7 +6,8 @@ default bundle (three stages, a derived fact, a decision stage) is compiled with
 and 5 rules, and every generated ticket must get byte-identical JSON, trace (`fired` order
 included) and all, from each of them and from the unsplit Engine. The default bundle's rules all
 have priority 0, so a copy of it with mixed priorities (higher ones later in bundle order) is
-compared the same way: a split must not change which rule fires first.
+compared the same way: a split must not change which rule fires first. Both are also compiled
+with a smaller matcher-stack budget, which cuts the first stage into three parts (three facts).
 """
 
 from __future__ import annotations
@@ -39,19 +40,37 @@ def _write_prioritised(folder: Path) -> None:
         (folder / path.name).write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
-def _load(paths: Path | None, size: int | None) -> csrules.Engine:
+def _load(paths: Path | None, size: int | None, budget: int | None = None) -> csrules.Engine:
     with pytest.MonkeyPatch.context() as patch:
         if size is not None:
             patch.setattr(compile_module, "RULESET_RULES", size)
+        if budget is not None:  # matcher stack entries per stage fact: smaller cuts stages into parts
+            patch.setattr(compile_module, "PART_BUDGET", budget)
         return csrules.load(paths)
 
 
+# The smallest budget the default bundle loads with; its first stage then needs three facts.
+PARTS_BUDGET = 9
 ENGINE = _load(None, None)
 SPLIT = {size: _load(None, size) for size in SIZES}
+PARTED = {size: _load(None, size, PARTS_BUDGET) for size in (1000, *SIZES)}
 with tempfile.TemporaryDirectory(prefix="csrules-prioritised-") as _folder:
     _write_prioritised(Path(_folder))
     ENGINE_PRIORITISED = _load(Path(_folder), None)
-    SPLIT_PRIORITISED = {size: _load(Path(_folder), size) for size in SIZES}
+    SPLIT_PRIORITISED = {f"rulesets of {size}": _load(Path(_folder), size) for size in SIZES}
+    SPLIT_PRIORITISED |= {
+        f"parts, rulesets of {size}": _load(Path(_folder), size, PARTS_BUDGET) for size in (1000, *SIZES)
+    }
+
+
+def _parts(engine: csrules.Engine) -> dict[int, set[int]]:
+    """Per stage, the parts (facts) its rules match, read from the compiled patterns."""
+    found: dict[int, set[int]] = {}
+    for ruleset in engine.rulesets:
+        for rule in ruleset.values():
+            stage, part = rule["all"][0]["m"]["$and"][:2]
+            found.setdefault(stage["stage"], set()).add(part["part"])
+    return found
 
 
 def test_the_default_bundle_is_really_split() -> None:
@@ -63,6 +82,22 @@ def test_the_default_bundle_is_really_split() -> None:
         assert len(engine.rulesets) == -(-17 // size)  # 17, 9 and 4 rulesets
         assert [len(ids) for ids in held] == [size] * (17 // size) + ([17 % size] if 17 % size else [])
         assert sorted(i for ids in held for i in ids) == sorted(rule_ids)
+
+
+def test_a_smaller_stack_budget_cuts_the_first_stage_into_parts() -> None:
+    assert _parts(ENGINE) == {0: {0}, 1: {0}, 2: {0}}
+    for engine in PARTED.values():
+        assert _parts(engine) == {0: {0, 1, 2}, 1: {0}, 2: {0}}
+    with pytest.raises(csrules.PolicyError) as info:
+        _load(None, None, PARTS_BUDGET - 1)
+    assert info.value.code == "engine-limit"
+
+
+@given(tickets())
+def test_cutting_stages_into_parts_and_rulesets_changes_no_decision(ticket: dict[str, Any]) -> None:
+    expected = ENGINE.evaluate(ticket, now=NOW).to_json()
+    for size, engine in PARTED.items():
+        assert engine.evaluate(ticket, now=NOW).to_json() == expected, f"parts, rulesets of {size}"
 
 
 @given(tickets())
@@ -87,5 +122,5 @@ def test_the_prioritised_copy_has_mixed_priorities() -> None:
 @given(tickets())
 def test_splitting_a_prioritised_bundle_changes_no_decision(ticket: dict[str, Any]) -> None:
     expected = ENGINE_PRIORITISED.evaluate(ticket, now=NOW).to_json()
-    for size, engine in SPLIT_PRIORITISED.items():
-        assert engine.evaluate(ticket, now=NOW).to_json() == expected, f"rulesets of {size}"
+    for how, engine in SPLIT_PRIORITISED.items():
+        assert engine.evaluate(ticket, now=NOW).to_json() == expected, how
