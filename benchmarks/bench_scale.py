@@ -17,12 +17,19 @@ per ticket, and how many evaluations returned a `Decision` (each traced evaluati
 that durable_rules and csrules' own account of every rule agree: `EngineError` otherwise).
 A size that fails (e.g. a durable_rules limit) prints its error and the next size runs.
 
+Also measured, during the traced passes: the time spent in Python's cyclic garbage collector per
+decision and the full collections per decision (`gc.callbacks`). `--gc-freeze` calls `gc.freeze()`
+after a size is loaded and checked, before it is timed (and `gc.unfreeze()` after it): what
+docs/performance.md suggests to a service with a bundle of thousands of rules.
+
 Run:  .venv/bin/python benchmarks/bench_scale.py [--sizes 100,1000,5000] [--tickets 500] [--repeats 3]
+                                                 [--gc-freeze]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -177,6 +184,7 @@ class Result:
     first_ms: float = 0.0
     median_us: float = 0.0
     p99_us: float = 0.0
+    mean_us: float = 0.0  # mean per traced decision (median over passes): shows what the collector adds
     untraced_us: float = 0.0  # median of evaluate_many(trace=False) per ticket
     rulesets: int = 0
     fired: float = 0.0
@@ -184,6 +192,24 @@ class Result:
     evaluated: int = 0
     failures: list[str] = field(default_factory=list)
     rss_growth_mib: float = 0.0
+    gc_ms: float = 0.0  # time in the cyclic garbage collector per traced decision, timed passes
+    full_gcs: float = 0.0  # full (generation 2) collections per traced decision
+
+
+class GcClock:
+    """Time spent in Python's cyclic garbage collector while registered in `gc.callbacks`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._start
+        self.full += info["generation"] == 2
 
 
 def measure(size: int, tickets: list[dict[str, Any]], args: argparse.Namespace) -> Result:
@@ -226,20 +252,33 @@ def measure(size: int, tickets: list[dict[str, Any]], args: argparse.Namespace) 
     if result.failures:
         return result  # not timed: each failure re-registers the ruleset (see the module docstring)
 
+    if args.gc_freeze:  # what a service may do after loading (docs/performance.md); not csrules
+        gc.freeze()
     medians: list[float] = []
     p99s: list[float] = []
+    means: list[float] = []
     clock = time.perf_counter_ns
-    for _ in range(args.repeats):
-        samples: list[float] = []
-        for ticket in tickets:
-            before = clock()
-            engine.evaluate(ticket, now=FIXED_NOW)
-            samples.append((clock() - before) / 1000)
-        samples.sort()
-        medians.append(statistics.median(samples))
-        p99s.append(percentile(samples, 0.99))
+    collector = GcClock()
+    gc.callbacks.append(collector)
+    try:
+        for _ in range(args.repeats):
+            samples: list[float] = []
+            for ticket in tickets:
+                before = clock()
+                engine.evaluate(ticket, now=FIXED_NOW)
+                samples.append((clock() - before) / 1000)
+            samples.sort()
+            means.append(statistics.fmean(samples))
+            medians.append(statistics.median(samples))
+            p99s.append(percentile(samples, 0.99))
+    finally:
+        gc.callbacks.remove(collector)
+    decisions = args.repeats * len(tickets)
+    result.gc_ms = collector.seconds / decisions * 1000
+    result.full_gcs = collector.full / decisions
     result.median_us = statistics.median(medians)
     result.p99_us = statistics.median(p99s)
+    result.mean_us = statistics.median(means)
     untraced: list[float] = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -249,6 +288,8 @@ def measure(size: int, tickets: list[dict[str, Any]], args: argparse.Namespace) 
     result.untraced_us = statistics.median(untraced)
     result.rulesets = len(engine.rulesets)
     result.rss_growth_mib = rss_mib() - rss_before
+    if args.gc_freeze:
+        gc.unfreeze()
     return result
 
 
@@ -269,6 +310,11 @@ def main() -> None:
         help="stop checking a size after this many failed evaluations (default 3)",
     )
     parser.add_argument("--seed", type=int, default=3, help="ticket generator seed (default 3)")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="call gc.freeze() after loading and checking each size, before timing it",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     tickets = generate_tickets(args.tickets, args.seed)
@@ -297,11 +343,12 @@ def main() -> None:
     print()
     print(
         f"{args.tickets} tickets per size (seed {args.seed}); median of {args.repeats} passes; "
-        f"now={FIXED_NOW.isoformat()}"
+        f"now={FIXED_NOW.isoformat()}{'; gc.freeze() before timing' if args.gc_freeze else ''}"
     )
     header = (
         f"{'rules':>6} {'rulesets':>8} {'stages':>6} {'load ms':>9} {'1st eval ms':>12} {'median µs':>10} "
-        f"{'p99 µs':>9} {'µs/rule':>8} {'untraced µs':>12} {'fired/ticket':>13} {'Decisions':>11}"
+        f"{'p99 µs':>9} {'µs/rule':>8} {'untraced µs':>12} {'fired/ticket':>13} {'Decisions':>11} "
+        f"{'mean µs':>10} {'gc ms':>7} {'full gc':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -318,8 +365,13 @@ def main() -> None:
             print(
                 f"{r.size:>6} {r.rulesets:>8} {r.stages:>6} {r.load_ms:>9.1f} {r.first_ms:>12.1f} "
                 f"{r.median_us:>10.1f} {r.p99_us:>9.1f} {r.median_us / r.size:>8.2f} {r.untraced_us:>12.1f} "
-                f"{r.fired:>13.2f} {r.ok:>5}/{r.evaluated:<5}"
+                f"{r.fired:>13.2f} {r.ok:>5}/{r.evaluated:<5} "
+                f"{r.mean_us:>10.1f} {r.gc_ms:>7.2f} {r.full_gcs:>8.3f}"
             )
+    print(
+        "mean µs, gc ms: per traced decision, the mean time and the mean time in Python's cyclic garbage "
+        "collector (gc.callbacks); full gc: collections of the oldest generation per traced decision"
+    )
 
 
 if __name__ == "__main__":
