@@ -61,15 +61,17 @@ class _Package(types.ModuleType):
     """Keeps `csrules.analyze`, `csrules.verify` and `csrules.load` the functions, not their modules."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Importing the submodule csrules.verify (Engine.verify does) sets the package attribute
-        # `verify` to the module; an eager `from .verify import verify` used to overwrite it.
-        if _LAZY.get(name) == name and isinstance(value, types.ModuleType):
+        # Importing a submodule sets the package attribute of its name to the module: csrules.verify
+        # and csrules.analyze (on first use) and csrules.load (by the first `load()`) would replace
+        # the functions of those names. The function stays; the module is in sys.modules.
+        if name in _FUNCTIONS and isinstance(value, types.ModuleType):
+            if name in self.__dict__:
+                return
             value = getattr(value, name)
-        # The first `csrules.load()` imports the submodule load.py (engine.load does), which
-        # would replace the function bound above; the module stays in sys.modules.
-        if name == "load" and isinstance(value, types.ModuleType) and "load" in self.__dict__:
-            return
         super().__setattr__(name, value)
+
+
+_FUNCTIONS = {"analyze", "load", "verify"}  # package functions named like a submodule
 
 
 sys.modules[__name__].__class__ = _Package

@@ -126,10 +126,6 @@ class Ruleset:
                 raise EngineError(f"durable_rules rejected the compiled ruleset: {exc}") from exc
         return self._handle
 
-    def session(self) -> Session:
-        """One evaluation's session in this ruleset alone (`Rulesets.session` for several)."""
-        return Session((self,), (self._lock,))
-
 
 class _State:
     """One ruleset's state (sid) in one session."""

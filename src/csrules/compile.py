@@ -111,8 +111,13 @@ class CompiledBundle:
     derived_encodings: dict[str, Encoding]
     decision_stage: int | None
     rules_by_id: dict[str, Rule]
-    parts: tuple[int, ...]  # facts asserted per stage (see _partition)
     slots: tuple[tuple[tuple[int, ...], ...], ...]  # slots[r][stage]: the parts ruleset r holds rules of
+
+    @property
+    def parts(self) -> tuple[int, ...]:
+        """Facts a stage is cut into (see _partition), per stage: one more than its last part."""
+        stages = len(self.slots[0])
+        return tuple(1 + max((p for held in self.slots for p in held[k]), default=0) for k in range(stages))
 
     @property
     def ruleset(self) -> dict[str, Any]:
@@ -428,10 +433,6 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         compiler = _Compiler(bundle, param_differences=False)
         exprs = {rule.id: compiler.expr(rule.when, negate=False) for rule in bundle.rules}
     part_of = _partition(bundle, exprs)
-    parts = tuple(
-        1 + max((part_of[r.id] for r in bundle.rules if r.stage == stage), default=0)
-        for stage in range(bundle.stages)
-    )
     rulesets = _rulesets(bundle, part_of, pri, exprs)
     _check_names(compiler, bundle)
     decision_stages = {r.stage for r in bundle.rules if r.tests_decision}
@@ -445,7 +446,6 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         derived_encodings={n: _encoding(d.type) for n, d in sorted(bundle.derived.items())},
         decision_stage=min(decision_stages) if decision_stages else None,
         rules_by_id={r.id: r for r in bundle.rules},
-        parts=parts,
         slots=tuple(slots for _, slots in rulesets),
     )
 
@@ -464,12 +464,10 @@ def _rulesets(
     chunks = [ordered[i : i + RULESET_RULES] for i in range(0, len(ordered), RULESET_RULES)] or [[]]
     out: list[tuple[dict[str, Any], tuple[tuple[int, ...], ...]]] = []
     for number, chunk in enumerate(chunks):
-        held = {r.id for r in chunk}
         definition: dict[str, Any] = {}
-        for rule in bundle.rules:  # bundle order: equal-priority ties stay as written
-            if rule.id in held:
-                pattern = _pattern(rule.stage, part_of[rule.id], exprs[rule.id])
-                definition[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
+        for rule in sorted(chunk, key=lambda r: r.index):  # bundle order: equal-priority ties stay as written
+            pattern = _pattern(rule.stage, part_of[rule.id], exprs[rule.id])
+            definition[rule.id] = {"pri": pri[rule.id], "all": [{"m": pattern}]}
         slots = tuple(
             tuple(sorted({part_of[r.id] for r in chunk if r.stage == stage}))
             for stage in range(bundle.stages)

@@ -73,7 +73,7 @@ def test_rules_sharing_thresholds_under_alternatives_split_into_parts(tmp_path: 
 
 
 def _fire(ruleset: Any, members: str = '"stage":0') -> list[str]:
-    with ruleset.session() as session:
+    with _durable.Rulesets((ruleset,)).session() as session:
         return session.fire(0, [members])  # type: ignore[no-any-return]
 
 
@@ -99,7 +99,7 @@ def test_an_exception_inside_a_session_still_frees_its_state() -> None:
     ruleset = _durable.Ruleset("csrules-test-session", {"r": {"all": [{"m": {"stage": 0}}]}})
 
     def interrupted() -> None:
-        with ruleset.session() as session:
+        with _durable.Rulesets((ruleset,)).session() as session:
             assert session.fire(0, ['"stage":0']) == ["r"]
             raise KeyError("boom")
 
