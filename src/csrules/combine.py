@@ -16,7 +16,6 @@ kind, then bundle order (a later identical kind+due is dropped). Nothing depends
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,11 +40,11 @@ class Combined:
     follow_ups: list[FollowUp]
 
 
-def _params_key(params: dict[str, JsonValue]) -> str:
+def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, str, str], ...]:
     # Type and value: `1.50` (money) and `"1.50"` (text) are different parameters.
     if not params:
-        return "[]"
-    return json.dumps(sorted((name, type(value).__name__, str(value)) for name, value in params.items()))
+        return ()
+    return tuple(sorted((name, type(value).__name__, str(value)) for name, value in params.items()))
 
 
 def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
@@ -64,7 +63,7 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
         outcome_reasons = []
 
     actions: list[Action] = []
-    seen_actions: set[tuple[str, str]] = set()
+    seen_actions: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
     for item in fired:
         for action in item.actions:
             key = (action.kind, _params_key(action.params))

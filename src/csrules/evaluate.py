@@ -57,11 +57,49 @@ class Plan:
 
     checks: tuple[Check, ...]
     steps: tuple[dict[str, Any], ...]  # each rule's TraceStep values that no ticket changes
-    defaults: str  # every derived fact's default, as JSON members of a stage fact
+    derived: dict[str, Any]  # every derived fact's default
+    defaults: str  # the same as JSON members of a stage fact
     inputs: tuple[tuple[str, str, _Encoder | None], ...]  # (path, engine name, encoder or None)
     # (engine name, left path, right path or None for a parameter, its encoded value, encoder)
     differences: tuple[tuple[str, str, str | None, Any, _Encoder], ...]
     shown: tuple[str, ...]  # the fact paths a trace shows the value of
+    effects: tuple[_Effects, ...]  # each rule's effects, resolved as far as no ticket matters
+
+
+# How an action parameter gets its value (`_Effects.actions`).
+_FIXED, _FACT, _NOW_PLUS, _LITERAL = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Effects:
+    """A rule's effects with what no ticket changes resolved once per bundle: parameters, due-date
+    spans, derived values, constants in their JSON form."""
+
+    # (kind, ((name, how, what), ...)): `what` is the JSON value (_FIXED), the fact path (_FACT),
+    # the span added to `now` (_NOW_PLUS), or a list or dict literal normalised per decision
+    # (_LITERAL: decisions must not share mutable values).
+    actions: tuple[tuple[str, tuple[tuple[str, int, Any], ...]], ...]
+    follow_ups: tuple[tuple[str, timedelta], ...]
+    derive: tuple[tuple[str, Any], ...]  # (name, JSON value)
+
+
+def _rule_effects(rule: Rule, params: Mapping[str, Any]) -> _Effects:
+    def parameter(value: Any) -> tuple[int, Any]:
+        if isinstance(value, FactRef):
+            return _FACT, value.path
+        if isinstance(value, NowPlus):
+            return _NOW_PLUS, _span(value.duration, params)
+        resolved = json_value(params[value.name] if isinstance(value, ParamRef) else value)
+        return (_LITERAL, resolved) if isinstance(resolved, list | dict) else (_FIXED, resolved)
+
+    then = rule.then
+    return _Effects(
+        tuple((a.kind, tuple((name, *parameter(v)) for name, v in a.params)) for a in then.actions),
+        tuple((f.kind, _span(f.due_in, params)) for f in then.follow_ups),
+        tuple(
+            (name, json_value(params[v.name] if isinstance(v, ParamRef) else v)) for name, v in then.derive
+        ),
+    )
 
 
 def plan(compiled: CompiledBundle) -> Plan:
@@ -82,10 +120,12 @@ def plan(compiled: CompiledBundle) -> Plan:
     )
     shown = {path for rule in bundle.rules for path in _paths(rule.when)}
     interned = Interned()  # per Plan (per Engine): freed with it
+    defaults = {name: fact.default for name, fact in bundle.derived.items()}
     return Plan(
         tuple(compile_condition(rule.when, bundle.params, interned=interned) for rule in bundle.rules),
         steps,
-        _stage_members(compiled, {name: fact.default for name, fact in bundle.derived.items()}),
+        defaults,
+        _stage_members(compiled, defaults),
         tuple(
             # `plain` leaves every value as it is but a Decimal, which only `number` facts hold.
             (i.path, i.name, _encoder(i.encoding) if _encoded(i) else None)
@@ -102,6 +142,7 @@ def plan(compiled: CompiledBundle) -> Plan:
             for d in compiled.differences
         ),
         tuple(sorted(shown)),
+        tuple(_rule_effects(rule, bundle.params) for rule in bundle.rules),
     )
 
 
@@ -161,16 +202,6 @@ def _stage_members(compiled: CompiledBundle, derived: Mapping[str, Any]) -> str:
     )
 
 
-def _resolve(value: Any, facts: Mapping[str, Any], params: Mapping[str, Any], now: datetime) -> Any:
-    if isinstance(value, ParamRef):
-        return params[value.name]
-    if isinstance(value, FactRef):
-        return facts.get(value.path)
-    if isinstance(value, NowPlus):
-        return now + _span(value.duration, params)
-    return value
-
-
 def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
     def part(value: int | ParamRef) -> int:
         return int(params[value.name]) if isinstance(value, ParamRef) else value
@@ -211,28 +242,29 @@ def evaluate_rules(
     bundle = compiled.bundle
     prepared = prepared or plan(compiled)
     facts = fact_values(ticket)
-    fired_rules = _run(compiled, rulesets, ticket, facts, prepared)
+    fired_rules, derived, (outcome, role) = _run(compiled, rulesets, ticket, facts, prepared)
     order = tuple(rule.id for rule in fired_rules)
     seen = set(order)
 
-    derived = derived_values(bundle, fired_rules)
     all_facts = dict(facts)
     all_facts.update((f"derived.{name}", value) for name, value in derived.items())
     # The outcome before decision-stage rules, which cannot change it: for their conditions, and
     # for `{fact: decision.*}` in any rule's action parameters.
-    pre_decision = [r for r in fired_rules if not r.tests_decision]
-    outcome, role = _outcome(pre_decision, ticket)
     all_facts["decision.outcome"], all_facts["decision.required_role"] = outcome, role
 
     if not trace:
         # INVARIANT: the same FiredRules, in bundle order, as the traced loop below builds.
-        untraced = tuple(_fire(r, all_facts, bundle.params, now) for r in bundle.rules if r.id in seen)
+        untraced = tuple(
+            _fire(r, prepared.effects[r.index], all_facts, now) for r in bundle.rules if r.id in seen
+        )
         return Evaluation(untraced, order, derived, ())
 
     shown = {path: json_value(all_facts[path]) for path in prepared.shown if path in all_facts}
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []
-    for rule, check, template in zip(bundle.rules, prepared.checks, prepared.steps, strict=True):
+    for rule, check, template, effects in zip(
+        bundle.rules, prepared.checks, prepared.steps, prepared.effects, strict=True
+    ):
         results: list[ConditionResult] = []
         holds = check(all_facts, shown, results)
         did_fire = rule.id in seen
@@ -244,10 +276,10 @@ def evaluate_rules(
         values = template.copy()
         values["conditions"] = results
         if did_fire:
-            fired_rule = _fire(rule, all_facts, bundle.params, now)
+            fired_rule = _fire(rule, effects, all_facts, now)
             fired.append(fired_rule)
             values["fired"] = True
-            values["effects"] = _effects(rule, fired_rule, bundle.params)
+            values["effects"] = _trace_effects(rule, effects, fired_rule)
         else:
             values["effects"] = []
         steps.append(_step(values))
@@ -260,12 +292,14 @@ def _run(
     ticket: Ticket,
     facts: Mapping[str, Any],
     prepared: Plan,
-) -> list[Rule]:
-    """durable_rules' account of the ticket: the rules it fired, in firing order.
+) -> tuple[list[Rule], dict[str, Any], tuple[str, str]]:
+    """durable_rules' account of the ticket: the rules it fired, in firing order; the derived
+    facts' final values; the outcome and required role before the decision stage.
 
     Stage by stage, one fact per part of the stage in each ruleset holding rules of that part:
     the ticket's facts (encoded once), the derived facts so far and, from the decision stage on,
-    the outcome so far.
+    the outcome so far. Decision-stage rules come last and change neither the derived facts nor
+    the outcome (validate.py), so the values returned are those the decision stage saw.
     """
     bundle = compiled.bundle
     rules = compiled.rules_by_id
@@ -273,17 +307,18 @@ def _run(
     tail = f",{ticket_members}" if ticket_members else ""
     fired_rules: list[Rule] = []
     seen: set[str] = set()
-    derives = False
+    derived = dict(prepared.derived)
+    members = prepared.defaults  # stage 0 sees every derived fact's default
+    outcome: tuple[str, str] | None = None
     several = len(compiled.slots) > 1
     with rulesets.session() as session:
         for stage in range(bundle.stages):
-            # Stage 0 sees every derived fact's default; later stages what earlier ones derived.
-            head = prepared.defaults
-            if derives:
-                head = _stage_members(compiled, derived_values(bundle, fired_rules))
+            head = members
             if compiled.decision_stage is not None and stage >= compiled.decision_stage:
+                if outcome is None:
+                    outcome = _outcome(fired_rules, ticket)
                 # Outcome and role are names of [a-z_]: JSON strings as they are.
-                decision = '"x.outcome":"{}","x.required_role":"{}"'.format(*_outcome(fired_rules, ticket))
+                decision = '"x.outcome":"{}","x.required_role":"{}"'.format(*outcome)
                 head = f"{head},{decision}" if head else decision
             head = f'"stage":{stage},{head},"part":' if head else f'"stage":{stage},"part":'
             fired: list[str] = []
@@ -292,6 +327,7 @@ def _run(
                     fired += session.fire(index, [f"{head}{part}{tail}" for part in slots[stage]])
             if several:  # the order one ruleset would have fired them in: by priority, then bundle order
                 fired.sort(key=lambda rule_id: _rank(rules.get(rule_id)))
+            derives = False
             for rule_id in fired:
                 # durable_rules activates a rule once per alternative (`any`, `in`) that holds; the
                 # rule fires once per ticket, so later activations change nothing.
@@ -300,7 +336,12 @@ def _run(
                     rule = rules[rule_id]
                     fired_rules.append(rule)
                     derives = derives or bool(rule.then.derive)
-    return fired_rules
+            if derives:  # later stages see what this one derived
+                derived = derived_values(bundle, fired_rules)
+                members = _stage_members(compiled, derived)
+    if outcome is None:  # no decision stage: no rule tests the outcome
+        outcome = _outcome(fired_rules, ticket)
+    return fired_rules, derived, outcome
 
 
 def _rank(rule: Rule | None) -> tuple[int, int]:
@@ -314,54 +355,59 @@ def _outcome(fired: list[Rule], ticket: Ticket) -> tuple[str, str]:
     return resolve_outcome(required, denied, ticket.agent.role)
 
 
-def _fire(
-    rule: Rule,
-    facts: Mapping[str, Any],
-    params: Mapping[str, Any],
-    now: datetime,
-) -> FiredRule:
+_action = recorder(Action)
+_follow_up = recorder(FollowUp)
+_effect = recorder(TraceEffect)
+
+
+def _fire(rule: Rule, effects: _Effects, facts: Mapping[str, Any], now: datetime) -> FiredRule:
     # Values normalised here (json_value; `now` is aware UTC), so the records skip re-validation.
     actions = tuple(
-        record(
-            Action,
-            kind=a.kind,
-            params={name: json_value(_resolve(v, facts, params, now)) for name, v in a.params},
-            rule=rule.id,
+        _action(
+            {
+                "kind": kind,
+                "params": {name: _parameter(how, what, facts, now) for name, how, what in params},
+                "rule": rule.id,
+            }
         )
-        for a in rule.then.actions
+        for kind, params in effects.actions
     )
     follow_ups = tuple(
-        record(FollowUp, kind=f.kind, due=now + _span(f.due_in, params), rule=rule.id)
-        for f in rule.then.follow_ups
+        _follow_up({"kind": kind, "due": now + span, "rule": rule.id}) for kind, span in effects.follow_ups
     )
     return FiredRule(rule, actions, follow_ups)
+
+
+def _parameter(how: int, what: Any, facts: Mapping[str, Any], now: datetime) -> Any:
+    if how == _FIXED:
+        return what
+    if how == _FACT:
+        return json_value(facts.get(what))
+    if how == _NOW_PLUS:
+        return json_value(now + what)
+    return json_value(what)  # _LITERAL: a fresh copy
 
 
 _DENY_EFFECT = record(TraceEffect, effect="deny", value=True)
 _ROLE_EFFECTS = {role: record(TraceEffect, effect="require_role", value=role) for role in ROLES}
 
 
-def _effects(rule: Rule, fired: FiredRule, params: Mapping[str, Any]) -> list[TraceEffect]:
-    effects: list[TraceEffect] = []
+def _trace_effects(rule: Rule, effects: _Effects, fired: FiredRule) -> list[TraceEffect]:
+    out: list[TraceEffect] = []
     if rule.then.require_role:  # a record of immutable values: built once per role, then shared
-        effects.append(_ROLE_EFFECTS[rule.then.require_role])
+        out.append(_ROLE_EFFECTS[rule.then.require_role])
     if rule.then.deny:
-        effects.append(_DENY_EFFECT)
-    for name, value in rule.then.derive:
-        resolved = params[value.name] if isinstance(value, ParamRef) else value
-        effects.append(
-            record(TraceEffect, effect="derive", value={"name": name, "value": json_value(resolved)})
-        )
+        out.append(_DENY_EFFECT)
+    for name, value in effects.derive:
+        out.append(_effect({"effect": "derive", "value": {"name": name, "value": value}}))
     for action in fired.actions:
-        effects.append(
-            record(TraceEffect, effect="action", value={"kind": action.kind, "params": dict(action.params)})
+        out.append(
+            _effect({"effect": "action", "value": {"kind": action.kind, "params": dict(action.params)}})
         )
     for follow_up in fired.follow_ups:
-        effects.append(
-            record(
-                TraceEffect,
-                effect="follow_up",
-                value={"kind": follow_up.kind, "due": json_value(follow_up.due)},
+        out.append(
+            _effect(
+                {"effect": "follow_up", "value": {"kind": follow_up.kind, "due": json_value(follow_up.due)}}
             )
         )
-    return effects
+    return out
