@@ -43,14 +43,16 @@ ENGINE_VERSION = "durable_rules 2.0.28"
 MAX_REGISTRATIONS = 4  # registrations of one ruleset after engine failures, each ~0.25-10 MB for good
 
 
-def fact_members(fact: Mapping[str, Any]) -> str:
+def fact_members(fact: Mapping[str, Any], *, floats: bool = True) -> str:
     """The members of a flat fact as JSON text without braces, for `Session.fire`.
 
-    The C encoder unless a float would be written as `1e-05` (then `_dumps`).
+    The C encoder unless a float would be written as `1e-05` (then `_dumps`); `floats=False`
+    says the fact holds no float, so no value needs looking at.
     """
-    for value in fact.values():
-        if type(value) is float and "e" in repr(value):
-            return _dumps(dict(fact))[1:-1]
+    if floats:
+        for value in fact.values():
+            if type(value) is float and "e" in repr(value):
+                return _dumps(dict(fact))[1:-1]
     return _encode(fact)[1:-1]
 
 

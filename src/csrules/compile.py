@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -60,6 +61,7 @@ __all__ = [
     "Input",
     "compile_bundle",
     "encode",
+    "encoder",
 ]
 
 BARRIER_PREFIX = "__stage_"
@@ -137,6 +139,32 @@ def encode(value: Any, encoding: Encoding) -> Any:
     if encoding == "datetime":
         delta = value - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def encoder(encoding: Encoding) -> Callable[[Any], Any]:
+    """`encode(value, encoding)` for one encoding: the same results, no dispatch per value."""
+    if encoding == "money":
+        return _money
+    if encoding == "date":
+        return date.toordinal
+    if encoding == "datetime":
+        return _microseconds
+    return _plain
+
+
+def _money(value: Decimal) -> int:
+    return int(value * 100)
+
+
+def _microseconds(value: datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value

@@ -9,14 +9,13 @@ No clock reads: `now` is an argument.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import _durable
-from .compile import BARRIER_PREFIX, CompiledBundle, Encoding, Input, encode
+from .compile import BARRIER_PREFIX, CompiledBundle, Input, encode, encoder
 from .conditions import Check, Interned, compile_condition
 from .decision import Action, FollowUp, resolve_outcome
 from .errors import EngineError
@@ -59,10 +58,15 @@ class Plan:
     steps: tuple[dict[str, Any], ...]  # each rule's TraceStep values that no ticket changes
     derived: dict[str, Any]  # every derived fact's default
     defaults: str  # the same as JSON members of a stage fact
-    inputs: tuple[tuple[str, str, _Encoder | None], ...]  # (path, engine name, encoder or None)
-    # (engine name, left path, right path or None for a parameter, its encoded value, encoder)
-    differences: tuple[tuple[str, str, str | None, Any, _Encoder], ...]
-    shown: tuple[str, ...]  # the fact paths a trace shows the value of
+    # Each fact path the engine sees (alone or in a difference) and its encoder (None: as it is).
+    encoded: tuple[tuple[str, _Encoder | None], ...]
+    inputs: tuple[tuple[str, str], ...]  # (path, engine name)
+    # (engine name, left path, right path or None for a parameter, the parameter's encoded value)
+    differences: tuple[tuple[str, str, str | None, Any], ...]
+    floats: bool  # whether the engine may see a float (a plain number fact or a custom attribute)
+    # The fact paths a trace shows the value of whose JSON form may differ from the Python value
+    # (dates, datetimes, numbers that may be floats): the others are shown as they are.
+    converted: tuple[str, ...]
     effects: tuple[_Effects, ...]  # each rule's effects, resolved as far as no ticket matters
 
 
@@ -120,33 +124,53 @@ def plan(compiled: CompiledBundle) -> Plan:
     )
     shown = {path for rule in bundle.rules for path in _paths(rule.when)}
     interned = Interned()  # per Plan (per Engine): freed with it
+    encoders: dict[str, _Encoder | None] = {}
+    for item in compiled.inputs:
+        # `plain` leaves every value as it is but a Decimal, which only `number` facts hold.
+        encoders[item.path] = encoder(item.encoding) if _encoded(item) else None
+    for difference in compiled.differences:
+        sides = (difference.left,) if difference.param else (difference.left, difference.right)
+        for path in sides:
+            encoders.setdefault(path, encoder(difference.encoding))
     defaults = {name: fact.default for name, fact in bundle.derived.items()}
     return Plan(
         tuple(compile_condition(rule.when, bundle.params, interned=interned) for rule in bundle.rules),
         steps,
         defaults,
         _stage_members(compiled, defaults),
-        tuple(
-            # `plain` leaves every value as it is but a Decimal, which only `number` facts hold.
-            (i.path, i.name, _encoder(i.encoding) if _encoded(i) else None)
-            for i in compiled.inputs
-        ),
+        tuple(encoders.items()),
+        tuple((i.path, i.name) for i in compiled.inputs),
         tuple(
             (
                 d.name,
                 d.left,
                 None if d.param else d.right,
                 encode(bundle.params[d.right], d.encoding) if d.param else None,
-                _encoder(d.encoding),
             )
             for d in compiled.differences
         ),
-        tuple(sorted(shown)),
+        bool(compiled.attributes) or any(FACT_TYPES[path].kind == "number" for path in encoders),
+        tuple(sorted(path for path in shown if _converted(path, bundle))),
         tuple(_rule_effects(rule, bundle.params) for rule in bundle.rules),
     )
 
 
+_AS_THEY_ARE = frozenset({"money", "integer", "string", "boolean", "enum"})  # json_value: identity
+
+
+def _converted(path: str, bundle: Bundle) -> bool:
+    """Whether `json_value` may change a value of fact `path` (FACT_TYPES; derived facts' types;
+    decision.* is a pair of names; custom attributes may be floats)."""
+    if path.startswith("decision."):
+        return False
+    if path.startswith("derived."):
+        return bundle.derived[path.removeprefix("derived.")].type.kind not in _AS_THEY_ARE
+    fact = FACT_TYPES.get(path)
+    return fact is None or fact.kind not in _AS_THEY_ARE
+
+
 def _encoded(item: Input) -> bool:
+    """Whether an input's values need encoding (`plain` leaves all but a Decimal as they are)."""
     return item.encoding != "plain" or FACT_TYPES[item.path].kind == "number"
 
 
@@ -168,30 +192,30 @@ def _category(value: object) -> str:
 _Encoder = Callable[[Any], Any]
 
 
-def _encoder(encoding: Encoding) -> _Encoder:
-    """`encode(value, encoding)` for one encoding, bound once per bundle."""
-    return functools.partial(encode, encoding=encoding)
-
-
 def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any], prepared: Plan) -> str:
     """What every stage fact carries of the ticket (inputs, attributes, differences), as JSON
     members: encoded once per evaluation and shared by every stage's facts."""
+    encoded: dict[str, Any] = {}  # each path's value encoded once, for its input and differences
+    for path, convert in prepared.encoded:
+        value = facts.get(path)
+        if value is not None:
+            encoded[path] = value if convert is None else convert(value)
+    get = encoded.get
     payload: dict[str, Any] = {}
-    get = facts.get
-    for path, name, convert in prepared.inputs:
+    for path, name in prepared.inputs:
         value = get(path)
         if value is not None:
-            payload[name] = value if convert is None else convert(value)
+            payload[name] = value
     for name in compiled.attributes:
-        value = get(f"attributes.{name}")
+        value = facts.get(f"attributes.{name}")
         if value is not None:
             payload[f"a.{_category(value)}.{name}"] = value
-    for name, left, right, constant, convert in prepared.differences:
+    for name, left, right, constant in prepared.differences:
         first = get(left)
         second = constant if right is None else get(right)
         if first is not None and second is not None:
-            payload[name] = convert(first) - (constant if right is None else convert(second))
-    return _durable.fact_members(payload)
+            payload[name] = first - second
+    return _durable.fact_members(payload, floats=prepared.floats)
 
 
 def _stage_members(compiled: CompiledBundle, derived: Mapping[str, Any]) -> str:
@@ -259,7 +283,13 @@ def evaluate_rules(
         )
         return Evaluation(untraced, order, derived, ())
 
-    shown = {path: json_value(all_facts[path]) for path in prepared.shown if path in all_facts}
+    shown = all_facts  # each fact's JSON form, for the records
+    if prepared.converted:
+        shown = dict(all_facts)
+        for path in prepared.converted:
+            value = all_facts.get(path)
+            if value is not None:
+                shown[path] = json_value(value)
     steps: list[TraceStep] = []
     fired: list[FiredRule] = []
     for rule, check, template, effects in zip(
