@@ -294,7 +294,9 @@ def parse_ticket(data: object) -> Ticket:
         got = None if error["type"] == "missing" else _shown(error.get("input"))
         code = _CODES.get(error["type"], error["type"])
         expected = _expected(error, Ticket)
-        if loc and loc[-1] == "[key]":  # a bad key of `attributes`: point at the key itself
+        if len(loc) == 3 and loc[0] == "attributes" and loc[2] == "[key]" and code != "unknown-field":
+            # A bad key of `attributes`: point at the key itself. (A field literally named
+            # `[key]` elsewhere is an unknown field, reported as one.)
             loc = loc[:-1]
             code, got = "invalid-attribute-name", _shown(loc[-1])
             expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"

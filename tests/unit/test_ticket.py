@@ -95,6 +95,10 @@ def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amoun
         (make_ticket(item={"sku": "X", "on_sale": True}), "/item/in_stock", "missing-field"),
         (make_ticket(attributes={"Order": "x"}), "/attributes/Order", "invalid-attribute-name"),
         (make_ticket(attributes={"a/b": "x"}), "/attributes/a~1b", "invalid-attribute-name"),
+        # A field named like pydantic's marker for a dict key is still an unknown field.
+        (make_ticket(**{"[key]": "x"}), "/[key]", "unknown-field"),
+        (make_ticket(customer={"id": "C", "[key]": 1}), "/customer/[key]", "unknown-field"),
+        (make_ticket(attributes={"[key]": 1}), "/attributes/[key]", "invalid-attribute-name"),
         (make_ticket(attributes={"x": "\ud800"}), "/attributes/x", "invalid-text"),
         (make_ticket(customer={"id": "\ud800"}), "/customer/id", "invalid-text"),
         (make_ticket(attributes={"x": 1e19}), "/attributes/x", "invalid-attribute"),
