@@ -87,11 +87,6 @@ def _dumps(value: Any) -> str:
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
-def _rule_of(message: str) -> str:
-    # INVARIANT: messages are `{"<rule id>":{...}}` and rule ids are [a-z0-9_] (validate.py).
-    return message[2 : message.index('"', 2)]
-
-
 class Ruleset:
     """One compiled ruleset registered in the C engine. Thread-safe; use `rulesets_for()`."""
 
@@ -199,9 +194,11 @@ class Session:
                     state.state, first = result[1], False
             started = _engine.start_action_for_state(handle, state.state)
             message: str | None = started[1] if started else None
-            while message:
+            if message:
                 state.acted = True
-                fired.append(_rule_of(message))
+            while message:
+                # INVARIANT: messages are `{"<rule id>":{...}}` and rule ids are [a-z0-9_] (validate.py).
+                fired.append(message[2 : message.index('"', 2)])
                 message = _engine.complete_and_start_action(handle, state.state)
         except Exception as exc:
             # The state may be half-built; deleting a state in which no action ran can segfault

@@ -265,12 +265,12 @@ def evaluate_rules(
     """
     bundle = compiled.bundle
     prepared = prepared or plan(compiled)
-    facts = fact_values(ticket)
+    facts: dict[str, Any] = fact_values(ticket)
     fired_rules, derived, (outcome, role) = _run(compiled, rulesets, ticket, facts, prepared)
     order = tuple(rule.id for rule in fired_rules)
     seen = set(order)
 
-    all_facts = dict(facts)
+    all_facts = facts  # fact_values' own dict: extended, not copied
     all_facts.update((f"derived.{name}", value) for name, value in derived.items())
     # The outcome before decision-stage rules, which cannot change it: for their conditions, and
     # for `{fact: decision.*}` in any rule's action parameters.

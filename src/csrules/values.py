@@ -66,10 +66,10 @@ def parse_money(value: object) -> Decimal:
         raise ValueError("money >= 0")
     if amount > MONEY_MAX:
         raise ValueError("money <= 1000000000")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(_CENT):
+    cents = amount.quantize(_CENT)  # exact: at most 12 digits (MONEY_MAX)
+    if cents != amount:  # a non-zero digit after the second decimal place
         raise ValueError("money with at most 2 decimal places")
-    return amount.quantize(_CENT)
+    return cents
 
 
 def _validate_money(value: object) -> Decimal:
