@@ -22,11 +22,14 @@ from datetime import datetime
 
 from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
 from .evaluate import FiredRule
+from .policy import Rule
 from .ticket import Role
-from .trace import record
+from .trace import recorder
 from .values import JsonValue
 
 __all__ = ["Combined", "combine"]
+
+_reasons = recorder(Reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,28 @@ def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, str, str], ...
 
 def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
     """Combine fired rules (in bundle order) into the decision's fields."""
-    requiring = [f.rule for f in fired if f.rule.then.require_role]
-    denying = [f.rule.id for f in fired if f.rule.then.deny]
+    requiring: list[Rule] = []
+    denying: list[str] = []
+    actions: list[Action] = []
+    seen_actions: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
+    # (due, kind, bundle order, position): the follow-ups' order; position keeps the sort stable
+    # and never compares two records.
+    candidates: list[tuple[datetime, str, int, int, FollowUp]] = []
+    for item in fired:  # one pass, in bundle order
+        rule = item.rule
+        if rule.then.require_role:
+            requiring.append(rule)
+        if rule.then.deny:
+            denying.append(rule.id)
+        for action in item.actions:
+            key = (action.kind, _params_key(action.params))
+            if key not in seen_actions:
+                seen_actions.add(key)
+                actions.append(action)
+        for follow_up in item.follow_ups:
+            candidates.append((follow_up.due, follow_up.kind, rule.index, len(candidates), follow_up))
     outcome, required_role = resolve_outcome(
-        (r.then.require_role or "" for r in requiring), bool(denying), agent_role
+        [r.then.require_role or "" for r in requiring], bool(denying), agent_role
     )
     role_reasons = [r.id for r in requiring if r.then.require_role == required_role]
     if outcome == "deny":  # case 1
@@ -62,28 +83,13 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
     else:  # case 3
         outcome_reasons = []
 
-    actions: list[Action] = []
-    seen_actions: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
-    for item in fired:
-        for action in item.actions:
-            key = (action.kind, _params_key(action.params))
-            if key not in seen_actions:
-                seen_actions.add(key)
-                actions.append(action)
-
-    index = {f.rule.id: f.rule.index for f in fired}
-    candidates = sorted(
-        (fu for item in fired for fu in item.follow_ups),
-        key=lambda fu: (fu.due, fu.kind, index[fu.rule]),
-    )
     follow_ups: list[FollowUp] = []
     seen_follow_ups: set[tuple[str, datetime]] = set()
-    for follow_up in candidates:
-        due_key = (follow_up.kind, follow_up.due)
-        if due_key not in seen_follow_ups:
-            seen_follow_ups.add(due_key)
+    for due, kind, _, _, follow_up in sorted(candidates):
+        if (kind, due) not in seen_follow_ups:
+            seen_follow_ups.add((kind, due))
             follow_ups.append(follow_up)
 
     # Rule ids of the validated bundle: built without validating them again.
-    reasons = record(Reasons, outcome=outcome_reasons, required_role=role_reasons)
+    reasons = _reasons({"outcome": outcome_reasons, "required_role": role_reasons})
     return Combined(outcome, required_role, reasons, actions, follow_ups)
