@@ -35,6 +35,15 @@ What it measures, in one process, on the same N deterministic tickets (benchmark
      and a callback loader cost about 250 µs more per call in zen-engine 2.1.3 (even for a model that
      only passes its input through).
 (e)  the same without trace.
+(f)  the floor, for the traced targets: what any traced decision made the way the issue asks
+     (validated ticket, durable_rules deciding, a trace of records) spends before any logic of its
+     own, each part timed alone on the same tickets: (f1) validating the ticket
+     (`Ticket.model_validate`); (f2) the C engine calls csrules makes for the ticket, replayed
+     with their JSON texts built beforehand (asserts, actions, state deletion: recorded once per
+     ticket from a real evaluation, then replayed under fresh session ids); (f3) constructing the
+     decision's records that are its own (records shared with another decision, such as
+     interned condition results, are left out) from their finished values, through the same
+     no-validation constructor csrules uses. The sum is printed as a ratio to (b) and (d).
 
 Each implementation runs over all tickets in a block (order rotated per repeat), each call timed
 with `perf_counter_ns`; per repeat the median and p99 are taken, and the table shows the median of
@@ -70,6 +79,8 @@ import durable.engine
 
 import csrules
 from _tickets import FIXED_NOW, generate_tickets, percentile
+from csrules import _durable  # the floor replays the C engine calls csrules makes
+from csrules.trace import recorder
 
 try:
     import zen  # zen-engine: the `bench` extra, never a runtime dependency of csrules
@@ -387,6 +398,114 @@ class ZenPeer:
         )
 
 
+# --- (f) the floor -----------------------------------------------------------------------------
+
+
+class _Recording:
+    """A stand-in for the `durable_rules_engine` module inside csrules._durable: it passes every
+    call on and records it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        function = getattr(self.real, name)
+
+        def call(*args: Any) -> Any:
+            self.calls.append((name, args))
+            return function(*args)
+
+        return call
+
+
+_ASSERT, _START, _NEXT, _DELETE = range(4)
+
+
+class Floor:
+    """(f1)-(f3): each part of the floor of a traced decision, timed alone."""
+
+    def __init__(self, engine: csrules.Engine, tickets: list[dict[str, Any]]) -> None:
+        real = _durable._engine
+        recording = _Recording(real)
+        self._engine = real
+        self._programs: dict[str, list[tuple[int, int, str]]] = {}
+        self._records: dict[str, list[tuple[Callable[[dict[str, Any]], Any], dict[str, Any]]]] = {}
+        decisions = []
+        _durable._engine = recording  # type: ignore[assignment]
+        try:
+            for ticket in tickets:
+                recording.calls.clear()
+                decisions.append(engine.evaluate(ticket, now=FIXED_NOW))
+                self._programs[ticket["id"]] = self._program(recording.calls)
+        finally:
+            _durable._engine = real
+        owners: dict[int, int] = {}  # id(record) -> how many decisions hold it
+        for decision in decisions:
+            for item in {id(r): r for r in _records(decision)}.values():
+                owners[id(item)] = owners.get(id(item), 0) + 1
+        for ticket, decision in zip(tickets, decisions, strict=True):
+            self._records[ticket["id"]] = [
+                (recorder(type(r)), dict(r.__dict__)) for r in _records(decision) if owners[id(r)] == 1
+            ]
+        self.records_per_decision = statistics.mean(len(r) for r in self._records.values())
+        self._sids = itertools.count(1)
+
+    @staticmethod
+    def _program(calls: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[int, int, str]]:
+        program: list[tuple[int, int, str]] = []
+        for name, args in calls:
+            if name == "assert_fact":
+                text = args[1]
+                assert text.startswith('{"sid":"'), text
+                program.append((_ASSERT, args[0], text[text.index('"', 8) :]))  # from the sid's end
+            elif name == "start_action_for_state":
+                program.append((_START, args[0], ""))
+            elif name == "complete_and_start_action":
+                program.append((_NEXT, args[0], ""))
+            elif name == "delete_state":
+                program.append((_DELETE, args[0], ""))
+            else:
+                raise AssertionError(f"unexpected C call {name}")
+        return program
+
+    def validate(self, ticket: dict[str, Any]) -> object:
+        return csrules.Ticket.model_validate(ticket)
+
+    def engine_calls(self, ticket: dict[str, Any]) -> object:
+        engine = self._engine
+        sid = f"floor-{next(self._sids)}"
+        head = '{"sid":"' + sid
+        states: dict[int, Any] = {}
+        for op, handle, text in self._programs[ticket["id"]]:
+            if op == _ASSERT:
+                result = engine.assert_fact(handle, head + text)
+                states.setdefault(handle, result[1])
+            elif op == _START:
+                engine.start_action_for_state(handle, states[handle])
+            elif op == _NEXT:
+                engine.complete_and_start_action(handle, states[handle])
+            else:
+                engine.delete_state(handle, sid)
+        return states
+
+    def records(self, ticket: dict[str, Any]) -> object:
+        return [make(values.copy()) for make, values in self._records[ticket["id"]]]
+
+
+def _records(decision: csrules.Decision) -> Iterable[Any]:
+    """The records a traced decision consists of, the validated ticket (`trace.facts`) aside."""
+    yield decision
+    yield decision.reasons
+    yield from decision.actions
+    yield from decision.follow_ups
+    yield decision.trace
+    for step in decision.trace.steps:
+        yield step
+        yield from step.conditions
+        yield from step.effects
+
+
 # --- comparison and timing ----------------------------------------------------------------------
 
 
@@ -561,6 +680,13 @@ def main() -> None:
             ("(d) zen-engine, with trace", peer.traced),
             ("(e) zen-engine, no trace", peer.untraced),
         ]
+    floor = Floor(engine, tickets)
+    floors = [
+        ("(f1) floor: ticket validation", floor.validate),
+        ("(f2) floor: the C engine calls", floor.engine_calls),
+        ("(f3) floor: the decision's own records", floor.records),
+    ]
+    implementations += floors
     medians: dict[str, list[float]] = {name: [] for name, _ in implementations}
     p99s: dict[str, list[float]] = {name: [] for name, _ in implementations}
     walls: dict[str, list[float]] = {name: [] for name, _ in implementations}
@@ -608,6 +734,22 @@ def main() -> None:
         )
     else:
         print("  (a) csrules traced / (d) zen-engine traced: skipped (zen-engine not installed)")
+    print()
+    floor_median = sum(statistics.median(medians[name]) for name, _ in floors)
+    print(
+        f"the floor of a traced decision, (f1) + (f2) + (f3), before any logic "
+        f"({floor.records_per_decision:.1f} own records per decision): {floor_median:.1f} µs"
+    )
+    print(
+        f"  floor / (b) durable host, no trace: {floor_median / base_median:.2f}x"
+        "   (the target for (a): 0.50x)"
+    )
+    if peer is not None:
+        print(
+            f"  floor / (d) zen-engine traced:      {floor_median / zen_median:.2f}x"
+            "   (the target for (a): 1.00x)"
+        )
+    print(f"  (a) above the floor: {a_median - floor_median:.1f} µs (csrules' own logic and glue)")
     print()
     pass_seconds = statistics.median(walls[a_name])
     spread = ", ".join(f"{m:.0f}" for m in medians[a_name])

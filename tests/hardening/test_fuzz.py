@@ -1,7 +1,8 @@
 """Fuzzing: whatever a caller sends, only TicketError escapes `evaluate`, only PolicyError escapes
 `load`, both within bounded time, and the engine stays usable and exact afterwards.
 
-Sizes here keep `make test` quick; `make soak` is where long runs belong.
+Sizes here keep `make test` quick; `make soak` runs the same tests with CSRULES_FUZZ_SCALE=20,
+twenty times as many examples each.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -22,6 +24,7 @@ import csrules
 from csrules.testing.strategies import tickets
 from tests.helpers import NOW, ROOT, refund
 
+SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))  # examples per test, times this
 ENGINE = csrules.load()
 BASELINE = ENGINE.evaluate(refund("45.00"), now=NOW).to_json()
 POLICY_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "policies").glob("*.yaml"))}
@@ -58,7 +61,7 @@ def _assert_usable() -> None:
     assert ENGINE.evaluate(refund("45.00"), now=NOW).to_json() == BASELINE
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tickets(), st.data())
 def test_any_value_at_any_path_is_a_decision_or_a_ticket_error(
     ticket: dict[str, Any], data: st.DataObject
@@ -167,7 +170,7 @@ def _load_text(tmp_path: Path, files: dict[str, str]) -> None:
 
 
 @settings(
-    max_examples=150,
+    max_examples=150 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -210,7 +213,9 @@ def test_mutated_bundles_load_or_raise_policy_error(tmp_path: Path, data: st.Dat
     _assert_usable()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.recursive(
         st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
