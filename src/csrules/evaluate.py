@@ -71,7 +71,7 @@ class Plan:
 
 
 # How an action parameter gets its value (`_Effects.actions`).
-_FIXED, _FACT, _NOW_PLUS, _LITERAL = range(4)
+_FIXED, _FACT, _NOW_PLUS = range(3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,9 @@ class _Effects:
     """A rule's effects with what no ticket changes resolved once per bundle: parameters, due-date
     spans, derived values, constants in their JSON form."""
 
-    # (kind, ((name, how, what), ...)): `what` is the JSON value (_FIXED), the fact path (_FACT),
-    # the span added to `now` (_NOW_PLUS), or a list or dict literal normalised per decision
-    # (_LITERAL: decisions must not share mutable values).
+    # (kind, ((name, how, what), ...)): `what` is the JSON value (_FIXED), the fact path (_FACT)
+    # or the span added to `now` (_NOW_PLUS). INVARIANT: literals and parameter values are
+    # scalars (validate.py), so decisions can share them.
     actions: tuple[tuple[str, tuple[tuple[str, int, Any], ...]], ...]
     follow_ups: tuple[tuple[str, timedelta], ...]
     derive: tuple[tuple[str, Any], ...]  # (name, JSON value)
@@ -93,8 +93,7 @@ def _rule_effects(rule: Rule, params: Mapping[str, Any]) -> _Effects:
             return _FACT, value.path
         if isinstance(value, NowPlus):
             return _NOW_PLUS, _span(value.duration, params)
-        resolved = json_value(params[value.name] if isinstance(value, ParamRef) else value)
-        return (_LITERAL, resolved) if isinstance(resolved, list | dict) else (_FIXED, resolved)
+        return _FIXED, json_value(params[value.name] if isinstance(value, ParamRef) else value)
 
     then = rule.then
     return _Effects(
@@ -413,9 +412,7 @@ def _parameter(how: int, what: Any, facts: Mapping[str, Any], now: datetime) -> 
         return what
     if how == _FACT:
         return json_value(facts.get(what))
-    if how == _NOW_PLUS:
-        return json_value(now + what)
-    return json_value(what)  # _LITERAL: a fresh copy
+    return json_value(now + what)  # _NOW_PLUS
 
 
 _DENY_EFFECT = record(TraceEffect, effect="deny", value=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,27 @@ def test_numbers_in_exponent_form_reach_the_engine(tmp_path: Path, value: float,
     """Regression: durable_rules' JSON parser rejects `1e-05`; csrules writes fixed-point numbers."""
     engine = engine_for(tmp_path, one_rule("      - attributes.x: {lt: 1.0e-6}\n"))
     assert fires(engine, make_ticket(attributes={"x": value})) is expected
+
+
+def test_trace_shows_each_value_in_its_json_form(tmp_path: Path) -> None:
+    rules = one_rule(
+        "      - attributes.score: {gt: 0}\n"
+        "      - promise.delivery_date: {exists: true}\n"
+        "      - request.amount: {gte: 1}\n"
+        "      - severity: normal\n"
+    )
+    ticket = make_ticket(
+        attributes={"score": 0.1},
+        promise={"delivery_date": "2026-12-01", "earliest_feasible": "2026-11-30"},
+        request={"kind": "refund", "amount": "45.5"},
+    )
+    decision = engine_for(tmp_path, rules).evaluate(ticket, now=NOW)
+    actual = {c.path: c.actual for c in decision.trace.step("r").conditions}
+    assert actual == {
+        "attributes.score": Decimal("0.1"),  # a float becomes the Decimal of its repr
+        "promise.delivery_date": "2026-12-01",  # a date its ISO string
+        "request.amount": Decimal("45.50"),  # money stays a Decimal
+        "severity": "normal",
+    }
+    assert type(actual["attributes.score"]) is Decimal
+    assert csrules.Decision.model_validate_json(decision.to_json()) == decision
