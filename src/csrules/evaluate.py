@@ -23,7 +23,7 @@ from .facts import fact_values
 from .policy import Bundle, Condition, Duration, FactRef, NowPlus, ParamRef, Rule, compares
 from .ticket import FACT_TYPES, ROLES, Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record, recorder
-from .values import json_value
+from .values import JSON_AS_IS, json_value
 
 __all__ = ["Evaluation", "FiredRule", "Plan", "derived_values", "evaluate_rules", "plan"]
 
@@ -154,18 +154,15 @@ def plan(compiled: CompiledBundle) -> Plan:
     )
 
 
-_AS_THEY_ARE = frozenset({"money", "integer", "string", "boolean", "enum"})  # json_value: identity
-
-
 def _converted(path: str, bundle: Bundle) -> bool:
     """Whether `json_value` may change a value of fact `path` (FACT_TYPES; derived facts' types;
     decision.* is a pair of names; custom attributes may be floats)."""
     if path.startswith("decision."):
         return False
     if path.startswith("derived."):
-        return bundle.derived[path.removeprefix("derived.")].type.kind not in _AS_THEY_ARE
+        return bundle.derived[path.removeprefix("derived.")].type.kind not in JSON_AS_IS
     fact = FACT_TYPES.get(path)
-    return fact is None or fact.kind not in _AS_THEY_ARE
+    return fact is None or fact.kind not in JSON_AS_IS
 
 
 def _encoded(item: Input) -> bool:

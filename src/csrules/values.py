@@ -17,6 +17,7 @@ from pydantic import PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "JSON_AS_IS",
     "MONEY_MAX",
     "FactType",
     "JsonValue",
@@ -91,6 +92,11 @@ Money = Annotated[
     PlainSerializer(_money_json, return_type=float, when_used="json"),
 ]
 """A Decimal amount >= 0, <= 1,000,000,000, at most 2 decimal places; a JSON number in JSON."""
+
+
+JSON_AS_IS: frozenset[str] = frozenset({"money", "integer", "string", "boolean", "enum"})
+"""The fact kinds whose validated values `json_value` returns unchanged (Decimal, int, str,
+bool); it converts the others' (dates, datetimes, numbers that may be floats)."""
 
 
 def json_value(value: object) -> Any:
