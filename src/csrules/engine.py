@@ -291,7 +291,7 @@ class Engine:
 
 # --- evaluate_many with worker processes --------------------------------------------------------
 
-Result = tuple[str, Any]  # ("decision", JSON text) | ("ticket-error", args) | ("engine-error", message)
+Result = tuple[str, Any]  # ("decision", Decision) | ("ticket-error", args) | ("engine-error", message)
 
 _worker: Engine | str | None = None  # in a worker process: its Engine, or why it could not build one
 
@@ -313,10 +313,13 @@ def _worker_start(origin: Origin, digest: str) -> None:
     _worker = engine
 
 
-def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> list[Result]:
-    """One chunk in a worker; results as plain data (a TicketError does not pickle back whole)."""
+def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> bytes:
+    """One chunk in a worker: its results packed (_transport; a TicketError as its arguments,
+    it does not pickle back whole)."""
+    from ._transport import pack  # noqa: PLC0415 - only worker processes need it (import time)
+
     if not isinstance(_worker, Engine):
-        return [("engine-error", _worker or "the worker process has no engine")]
+        return pack([("engine-error", _worker or "the worker process has no engine")])
     results: list[Result] = []
     for ticket in tickets:
         try:
@@ -327,10 +330,8 @@ def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> list[Resul
         except Exception as exc:  # EngineError or a bug: the parent raises it, ending the stream
             results.append(("engine-error", f"{type(exc).__name__} in a worker process: {exc}"))
             break
-        # Without the fields the caller left unset (a ticket's defaults): validated again in the
-        # parent, the Decision then has the same `model_fields_set`s as one decided in-process.
-        results.append(("decision", decision.model_dump_json(exclude_unset=True)))
-    return results
+        results.append(("decision", decision))
+    return pack(results)
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -361,7 +362,7 @@ def _in_workers(
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
     context = multiprocessing.get_context("spawn")
-    pending: collections.deque[Future[list[Result]]] = collections.deque()
+    pending: collections.deque[Future[bytes]] = collections.deque()
     chunks = _chunks(tickets, chunk_size)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_start, initargs=(origin, digest)
@@ -378,14 +379,16 @@ def _in_workers(
                 future.cancel()
 
 
-def _results(future: Future[list[Result]]) -> Iterator[Decision | TicketError]:
+def _results(future: Future[bytes]) -> Iterator[Decision | TicketError]:
+    from ._transport import unpack  # noqa: PLC0415 - only the bulk path with workers needs it
+
     try:
-        results = future.result()
+        results: list[Result] = unpack(future.result())
     except Exception as exc:  # BrokenProcessPool: a worker died (a crash in the C engine, a kill)
         raise EngineError(f"a worker process failed: {exc}") from exc
     for kind, payload in results:
         if kind == "decision":
-            yield Decision.model_validate_json(payload)
+            yield payload
         elif kind == "ticket-error":
             yield TicketError(*payload)
         else:

@@ -297,8 +297,8 @@ def test_workers_need_an_engine_made_by_load(engine: csrules.Engine) -> None:
 
 @pytest.mark.parametrize("trace", [True, False])
 def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.Engine, trace: bool) -> None:
-    """Decisions cross processes as JSON and are validated again: equal models, the same JSON in
-    the same field order; bad tickets stay in place."""
+    """Decisions cross processes as their records (csrules._transport): equal models, the same
+    JSON in the same field order, the same fields set; bad tickets stay in place."""
     tickets = _batch() * 3
     local = list(engine.evaluate_many(tickets, now=NOW, trace=trace))
     remote = list(engine.evaluate_many(tickets, now=NOW, trace=trace, workers=2, chunk_size=7))

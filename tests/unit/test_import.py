@@ -35,6 +35,7 @@ def test_import_loads_no_optional_stage_nor_policy_reading_workers_or_hypothesis
     assert [m for m in ("csrules.load", "csrules.validate", "yaml") if m in loaded] == []
     assert "multiprocessing" not in loaded
     assert "concurrent.futures.process" not in loaded
+    assert [m for m in ("csrules._transport", "pickle") if m in loaded] == []
     assert "hypothesis" not in loaded
 
 
