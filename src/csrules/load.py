@@ -79,8 +79,9 @@ class RawDocument:
 class _Converter:
     """Turns a composed YAML node tree into plain data and spans, within size limits."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, explicit: frozenset[tuple[int, int]] = frozenset()) -> None:
         self.file = file
+        self.explicit = explicit  # where a scalar's tag is written (`!!str 20`), as (line, column)
         self.nodes = 0
         self.constructor = SafeConstructor()
         self.spans: dict[Loc, SourceSpan] = {}
@@ -124,6 +125,11 @@ class _Converter:
                     Diagnostic("yaml-syntax", "mapping keys must be plain strings", self.span(key_node))
                 )
                 continue
+            if key_node.tag not in _TAGS:  # `!!python/name:os.system severity:` is no key of ours
+                self.problems.append(
+                    Diagnostic("yaml-syntax", f"unsupported YAML tag `{key_node.tag}`", self.span(key_node))
+                )
+                continue
             # Keys are always text: `no:` or `1:` must not turn into a bool or an int.
             key = str(key_node.value)
             if key in out:
@@ -161,11 +167,34 @@ class _Converter:
                 )
                 return None
             return int(text) if _INTEGER.fullmatch(text) else text
+        explicit = (node.start_mark.line, node.start_mark.column) in self.explicit
+        if (
+            tag in ("float", "str")
+            and not node.style
+            and not explicit
+            and _NUMBER.fullmatch(text)
+            and not _FLOAT.fullmatch(text)
+        ):
+            self.problems.append(  # read as text, `0.1000...0` would compare unequal to every number
+                Diagnostic(
+                    "yaml-syntax",
+                    f"number `{_cut(text)}` has more than 30 digits before or after the point, or an "
+                    "exponent of more than 4 digits",
+                    self.span(node),
+                )
+            )
+            return None
         if tag == "float":
             if _FLOAT.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
                 return _decimal(text)
             return text
-        if tag == "str" and not node.style and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+        if (
+            tag == "str"
+            and not node.style
+            and not explicit  # `!!str 20` is the text "20"
+            and _FLOAT.fullmatch(text)
+            and any(c.isdigit() for c in text)
+        ):
             return int(text) if _INTEGER.fullmatch(text) else _decimal(text)  # YAML 1.2: `1e-7` is a number
         if tag == "str":
             try:
@@ -176,16 +205,43 @@ class _Converter:
                 )
                 return None
             return unicodedata.normalize("NFC", text)
+        if tag in ("map", "seq"):  # `!!map foo`: a scalar where the tag says otherwise
+            self.problems.append(
+                Diagnostic(
+                    "yaml-syntax",
+                    f"`!!{tag}` needs a {_KIND[tag]}, got the scalar `{_cut(text)}`",
+                    self.span(node),
+                )
+            )
+            return None
         try:
             return self.constructor.construct_object(node, deep=True)
-        except (ValueError, OverflowError) as exc:
-            self.problems.append(Diagnostic("yaml-syntax", f"invalid value `{text}`: {exc}", self.span(node)))
+        except Exception as exc:  # PyYAML raises AttributeError for `!!timestamp foo`
+            reason = f": {exc}" if isinstance(exc, ValueError | OverflowError) else ""
+            self.problems.append(
+                Diagnostic(
+                    "yaml-syntax", f"invalid value `{_cut(text)}` for `!!{tag}`{reason}", self.span(node)
+                )
+            )
             return None
 
 
 _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
 _LONG_INTEGER = re.compile(r"[-+]?[0-9]{21,}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # _FLOAT, any length
+_KIND = {
+    "map": "mapping",
+    "seq": "sequence",
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 24 else text[:24] + "..."
 
 
 def parse_value(text: str) -> Any:
@@ -249,15 +305,20 @@ _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 _LEAF = (yaml.ScalarEvent, yaml.AliasEvent)
 
 
-def _compose(text: str) -> Node | None:
-    """Compose with LibYAML when PyYAML has it (6x faster), after a pass over its events that
-    stops a document past MAX_DEPTH or MAX_NODES before anything recursive runs; else with the
-    pure-Python `_Loader`, which checks the same limits while composing. Both give the same nodes,
-    marks and tags (the resolver is PyYAML's Python one either way)."""
-    if not yaml.__with_libyaml__:  # pragma: no cover - PyYAML wheels ship LibYAML
-        return yaml.compose(text, Loader=_Loader)
+def _compose(text: str) -> tuple[Node | None, frozenset[tuple[int, int]]]:
+    """The document's node tree, and where a scalar has a tag written out (a node does not say).
+
+    Composed with LibYAML when PyYAML has it (6x faster), after a pass over its events that
+    stops a document past MAX_DEPTH or MAX_NODES before anything recursive runs and notes the
+    written tags; else with the pure-Python `_Loader`, which checks the same limits while
+    composing. Both give the same nodes, marks and tags (the resolver is PyYAML's Python one
+    either way)."""
+    libyaml = yaml.__with_libyaml__
     depth = nodes = 0
-    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+    explicit: set[tuple[int, int]] = set()
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader if libyaml else yaml.SafeLoader):
+        if isinstance(event, yaml.ScalarEvent) and event.tag not in (None, "!") and event.start_mark:
+            explicit.add((event.start_mark.line, event.start_mark.column))
         if isinstance(event, _OPEN):
             depth += 1
             nodes += 1
@@ -267,12 +328,12 @@ def _compose(text: str) -> Node | None:
             nodes += 1
         if depth > MAX_DEPTH + 1 or nodes > MAX_NODES:
             raise _TooDeep(event.start_mark, nodes > MAX_NODES)
-    return yaml.compose(text, Loader=yaml.CSafeLoader)
+    return yaml.compose(text, Loader=yaml.CSafeLoader if libyaml else _Loader), frozenset(explicit)
 
 
 def _parse(file: str, name: str, text: str) -> RawDocument:
     try:
-        node = _compose(text)
+        node, explicit = _compose(text)
     except _TooDeep as exc:
         span = SourceSpan(file, exc.mark.line + 1, exc.mark.column + 1)
         limit = f"{MAX_NODES} nodes" if exc.nodes else f"a nesting depth of {MAX_DEPTH}"
@@ -281,7 +342,10 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        said = [exc.problem or exc.context or "invalid YAML"]
+        if exc.problem and str(exc.context or "").startswith("expected"):  # not "while parsing ..."
+            said.insert(0, str(exc.context))  # "expected a single document in the stream, but found ..."
+        problem = " ".join(", ".join(str(part) for part in said).split())
         if "maximum nesting depth" in problem:
             # LibYAML >= 0.2.6 (PyYAML 6.0.4 wheels) stops at 1,000 levels while scanning ahead,
             # which can come before the event that would pass MAX_DEPTH: the same limit, exceeded.
@@ -295,7 +359,7 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         raise PolicyError([Diagnostic("yaml-syntax", message, SourceSpan(file, 1, 1))]) from None
     if node is None:
         raise PolicyError([Diagnostic("empty-file", "the policy file is empty", SourceSpan(file, 1, 1))])
-    converter = _Converter(file)
+    converter = _Converter(file, explicit)
     try:
         data = converter.convert(node, ())
     except _TooLarge as exc:

@@ -10,9 +10,10 @@ are raised together in one `PolicyError`.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -240,6 +241,10 @@ def _suggest(name: str, candidates: Sequence[str]) -> str | None:
 _SAFE_INT = 2**53  # numbers the engine (int64 and doubles) and csrules compare alike
 
 
+# Text that a reader would take for a number, a boolean or null when shown without quotes.
+_LOOKS_TYPED = re.compile(r"\s*|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|(?i:true|false|null|~|yes|no)")
+
+
 def _safe_number(value: object) -> bool:
     """An int or Decimal that round-trips exactly through a double: |n| < 2**53, <= 15 digits."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -258,6 +263,8 @@ def _describe(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, str) and _LOOKS_TYPED.fullmatch(value):
+        value = json.dumps(value, ensure_ascii=False)  # the text "20", not the number 20
     try:
         text = str(value)
     except ValueError:  # an int of more than 4,300 digits
@@ -466,9 +473,11 @@ class _Validator:
             or (wanted.kind == "enum" and have == "string" and parameter.value in wanted.values)
         )
         if not compatible:
+            # A string parameter on an enum fact: its value (perhaps an override) is what is wrong.
+            shown = f"`{_describe(parameter.value)}`" if have == "string" and wanted.kind == "enum" else None
             self.problem(
                 "type-mismatch",
-                f"{what}: parameter `{ref.name}` is {parameter.type.describe()}, "
+                f"{what}: parameter `{ref.name}` is {shown or parameter.type.describe()}, "
                 f"expected {wanted.describe()}",
                 span,
             )
@@ -555,8 +564,16 @@ class _Validator:
 
     def mismatch(self, what: str, fact_type: FactType, raw: object, path: str, span: SourceSpan) -> None:
         help_text = None
+        number = isinstance(raw, int | Decimal) and not isinstance(raw, bool)
         if fact_type.kind == "enum" and isinstance(raw, str):
             help_text = _suggest(raw, fact_type.values)
+        elif fact_type.kind == "money" and number:
+            try:
+                parse_money(raw)
+            except ValueError as exc:  # which limit: >= 0, <= 1e9, two decimal places
+                help_text = f"expected {exc}"
+        elif fact_type.kind in ("scalar", "number") and number and not _safe_number(raw):
+            help_text = "a number must be below 2**53 in size, with at most 15 significant digits"
         self.problem(
             "type-mismatch",
             f"{what}: `{path}` is {fact_type.describe()}, got `{_describe(raw)}`",
@@ -683,8 +700,20 @@ class _Validator:
                 continue
             ref = self.reference(raw)
             if isinstance(ref, ParamRef):
-                if self.param_ref(ref, fact.type, span, f"derive `{name}`"):
-                    derive.append((name, ref))
+                if not self.param_ref(ref, fact.type, span, f"derive `{name}`"):
+                    continue
+                parameter = self.parameters[ref.name]
+                if fact.type.kind not in (parameter.type.kind, "enum"):
+                    # Comparing money with an integer parameter is fine; holding one is not: an
+                    # integer such as -5 is no money value.
+                    self.problem(
+                        "type-mismatch",
+                        f"derive `{name}`: parameter `{ref.name}` is {parameter.type.describe()}, "
+                        f"expected {fact.type.describe()} (a derived fact holds values of its own type)",
+                        span,
+                    )
+                    continue
+                derive.append((name, ref))
                 continue
             ok, value = self.literal(fact.type, raw)
             if not ok:
@@ -762,7 +791,9 @@ class _Validator:
                 parsed = self.condition(doc, when_raw, (*loc, "when"), "when", tested)
                 when = parsed if isinstance(parsed, AllOf) else AllOf((parsed,) if parsed else ())
                 then = self.effects(doc, spec.then, (*loc, "then"), spec.id)
-                if not spec.then.model_fields_set:
+                done = spec.then
+                if not (done.require_role or done.deny or done.derive or done.actions or done.follow_ups):
+                    # `deny: false`, `actions: []`, `derive: {}` change nothing either
                     self.problem("empty-effects", f"rule `{spec.id}` has no effect", doc.span((*loc, "then")))
                 tests_decision = "decision" in tested
                 if tests_decision and (then.require_role or then.deny or then.derive):
@@ -918,22 +949,37 @@ class _Validator:
             for name, _value in rule.then.derive:
                 derivers.setdefault(name, []).append(index)
         stage: dict[int, int] = {}
-        visiting: list[int] = []
 
-        def visit(index: int) -> int:
-            if index in stage:
-                return stage[index]
-            if index in visiting:
-                cycle = [rules[i][0].id for i in visiting[visiting.index(index) :]] + [rules[index][0].id]
-                raise _Cycle(index, cycle)
-            visiting.append(index)
-            depth = 0
+        def inputs(index: int) -> Iterator[int]:
+            """The rules deriving the facts rule `index` tests."""
             for name in sorted(rules[index][1]):
-                for deriver in derivers.get(name, []):
-                    depth = max(depth, visit(deriver) + 1)
-            visiting.pop()
-            stage[index] = depth
-            return depth
+                yield from derivers.get(name, [])
+
+        def visit(root: int) -> None:
+            # Depth-first without recursion: a chain of 1,000 derived facts is no RecursionError.
+            if root in stage:
+                return
+            path, depth = [root], {root: 0}
+            pending = [inputs(root)]
+            while pending:
+                index = path[-1]
+                for deriver in pending[-1]:
+                    if deriver in stage:
+                        depth[index] = max(depth[index], stage[deriver] + 1)
+                    elif deriver in depth:  # on the path: a cycle
+                        cycle = [rules[i][0].id for i in path[path.index(deriver) :]] + [rules[deriver][0].id]
+                        raise _Cycle(deriver, cycle)
+                    else:
+                        path.append(deriver)
+                        depth[deriver] = 0
+                        pending.append(inputs(deriver))
+                        break
+                else:
+                    pending.pop()
+                    path.pop()
+                    stage[index] = depth.pop(index)
+                    if path:
+                        depth[path[-1]] = max(depth[path[-1]], stage[index] + 1)
 
         for index in range(len(rules)):
             try:

@@ -92,3 +92,66 @@ def test_a_list_of_paths_loads_each_once(tmp_path: Path) -> None:
     policies = ROOT / "policies"
     engine = csrules.load([policies / "conduct.yaml", str(policies / "conduct.yaml")])
     assert [r.id for r in engine.bundle.rules] == ["abusive_customer", "employee_behavior_complaint"]
+
+
+RULE = "rules:\n  - {{id: r1, description: d, rationale: r, when: {{{when}}}, then: {{deny: true}}}}\n"
+WHEN_COLUMN = 51  # where `when`'s value starts in RULE
+
+
+@pytest.mark.parametrize(
+    ("when", "column", "message"),
+    [
+        ("item.sku: !!timestamp foo", 61, "invalid value `foo` for `!!timestamp`"),
+        ("item.sku: !!map foo", 61, "`!!map` needs a mapping, got the scalar `foo`"),
+        ("item.sku: !!seq foo", 61, "`!!seq` needs a sequence, got the scalar `foo`"),
+        (
+            "!!python/name:os.system severity: high",
+            51,
+            "unsupported YAML tag `tag:yaml.org,2002:python/name:os.system`",
+        ),
+    ],
+)
+def test_standard_tags_on_the_wrong_value_are_policy_errors(
+    tmp_path: Path, when: str, column: int, message: str
+) -> None:
+    """PyYAML raised AttributeError for `!!timestamp foo` and ConstructorError for `!!map foo`;
+    a tag on a key was ignored."""
+    error = policy_error(write_policy(tmp_path, RULE.format(when=when)))
+    assert (error.code, error.line, error.column, error.message) == ("yaml-syntax", 2, column, message)
+
+
+@pytest.mark.parametrize(
+    "number", ["0.1000000000000000000000000000000", "1e10000", "-1234567890123456789012345678901.5"]
+)
+def test_a_number_too_long_to_read_exactly_is_an_error_not_text(tmp_path: Path, number: str) -> None:
+    """Read as the text "0.1000...", an `eq` on a number attribute silently never held."""
+    error = policy_error(write_policy(tmp_path, RULE.format(when=f"attributes.ratio: {{eq: {number}}}")))
+    assert (error.code, error.line, error.column) == ("yaml-syntax", 2, 74)
+    assert error.message.endswith(
+        "has more than 30 digits before or after the point, or an exponent of more than 4 digits"
+    )
+
+
+@pytest.mark.parametrize("number", ["1" * 30 + ".5", "0." + "1" * 30, "1e9999"])
+def test_the_longest_numbers_are_read_as_numbers(tmp_path: Path, number: str) -> None:
+    """At the limits the loader reads a number (then too large or too precise for an attribute);
+    one digit more is the loader's error above."""
+    error = policy_error(write_policy(tmp_path, RULE.format(when=f"attributes.ratio: {{eq: {number}}}")))
+    assert (error.code, error.line, error.column) == ("type-mismatch", 2, 74)
+    assert error.message.startswith("`attributes.ratio` eq: `attributes.ratio` is scalar, got ")
+
+
+@pytest.mark.parametrize(
+    ("written", "value"), [("!!str 20", "20"), ("!!str 1e5", "1e5"), ("20", 20), ('"20"', "20")]
+)
+def test_a_written_str_tag_keeps_the_text(tmp_path: Path, written: str, value: object) -> None:
+    engine = csrules.load(write_policy(tmp_path, RULE.format(when=f"attributes.code: {{eq: {written}}}")))
+    (compare,) = engine.bundle.rules[0].when.items
+    assert compare.operand == value
+    assert type(compare.operand) is type(value)
+
+
+def test_two_documents_say_one_was_expected(tmp_path: Path) -> None:
+    error = policy_error(write_policy(tmp_path, "rules: []\n---\nrules: []\n"))
+    assert (error.code, error.line, error.column) == ("yaml-syntax", 2, 1)
+    assert error.message == "expected a single document in the stream, but found another document"

@@ -103,6 +103,64 @@ def test_type_mismatch_is_reported(tmp_path: Path, when: str, message: str) -> N
     assert error.message == message
 
 
+@pytest.mark.parametrize(
+    ("when", "message", "help_text"),
+    [
+        # Text that reads like a number is shown quoted: "got `20`" looked like 20 was refused.
+        (
+            '      - request.amount: "20"\n',
+            '`request.amount` eq: `request.amount` is money, got `"20"`',
+            None,
+        ),
+        ('      - attributes.x: {gt: "5"}\n', '`attributes.x` gt: expected a number, got `"5"`', None),
+        ("      - item.sku: 20\n", "`item.sku` eq: `item.sku` is string, got `20`", None),
+        # Which limit a number breaks.
+        (
+            "      - request.amount: 1000000001\n",
+            "`request.amount` eq: `request.amount` is money, got `1000000001`",
+            "expected money <= 1000000000",
+        ),
+        (
+            "      - request.amount: 1.234\n",
+            "`request.amount` eq: `request.amount` is money, got `1.234`",
+            "expected money with at most 2 decimal places",
+        ),
+        (
+            "      - request.amount: -1\n",
+            "`request.amount` eq: `request.amount` is money, got `-1`",
+            "expected money >= 0",
+        ),
+        (
+            "      - attributes.x: 9007199254740992\n",  # 2**53
+            "`attributes.x` eq: `attributes.x` is scalar, got `9007199254740992`",
+            "a number must be below 2**53 in size, with at most 15 significant digits",
+        ),
+        ("      - attributes.x: 9007199254740991\n", None, None),  # 2**53 - 1: loads
+    ],
+)
+def test_a_mismatch_says_which_value_and_which_limit(
+    tmp_path: Path, when: str, message: str | None, help_text: str | None
+) -> None:
+    text = HEADER + "rules:\n" + rule(when)
+    if message is None:
+        csrules.load(write_policy(tmp_path, text))
+        return
+    error = policy_error(tmp_path, text)
+    assert (error.code, error.line, error.message) == ("type-mismatch", 8, message)
+    assert error.diagnostics[0].help == help_text
+
+
+def test_a_bad_string_parameter_override_on_an_enum_shows_the_value(tmp_path: Path) -> None:
+    text = "parameters:\n  sev: {type: string, default: high}\nrules:\n" + rule(
+        "      - severity: {param: sev}\n"
+    )
+    error = policy_error(tmp_path, text, sev="bogus")
+    assert (
+        error.message
+        == "`severity` eq: parameter `sev` is `bogus`, expected one of low, normal, high, urgent"
+    )
+
+
 def test_enum_typo_suggests_the_value(tmp_path: Path) -> None:
     error = policy_error(tmp_path, "rules:\n" + rule("      - customer.tier: loyl\n"))
     assert error.diagnostics[0].help == "did you mean `loyal`?"
@@ -185,11 +243,60 @@ def test_undeclared_derived_fact(tmp_path: Path) -> None:
     assert error.code == "unknown-derived-fact"
 
 
-def test_rule_without_effect(tmp_path: Path) -> None:
-    assert (
-        policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then="{}")).code
-        == "empty-effects"
+@pytest.mark.parametrize(
+    "then",
+    ["{}", "{deny: false}", "{actions: []}", "{derive: {}}", "{follow_ups: []}", "{require_role: null}"],
+)
+def test_rule_without_effect(tmp_path: Path, then: str) -> None:
+    error = policy_error(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then=then))
+    assert (error.code, error.line, error.message) == ("empty-effects", 7, "rule `r` has no effect")
+
+
+def test_a_rule_with_one_real_effect_among_empty_ones_loads(tmp_path: Path) -> None:
+    then = "{deny: false, actions: [], follow_ups: [{kind: call_back, due_in: {hours: 1}}]}"
+    engine = csrules.load(
+        write_policy(tmp_path, "rules:\n" + rule("      - customer.abusive: true\n", then=then))
     )
+    assert [f.kind for f in engine.bundle.rules[0].then.follow_ups] == ["call_back"]
+
+
+def test_a_derived_money_fact_takes_only_a_money_parameter(tmp_path: Path) -> None:
+    """An integer parameter may be compared with money, but -5 held as money made `derived.m`
+    a value no money fact can have."""
+    text = (
+        "parameters:\n  i: {type: integer, default: -5}\n  m: {type: money, default: 5}\n"
+        "derived:\n  held: {type: money, default: 0}\nrules:\n"
+        + rule("      - customer.abusive: true\n", then="{derive: {held: {param: i}}}")
+    )
+    error = policy_error(tmp_path, text)
+    assert (error.code, error.line, error.column) == ("type-mismatch", 12, 21)  # the key `held`
+    assert error.message == (
+        "derive `held`: parameter `i` is integer, expected money (a derived fact holds values of its own type)"
+    )
+    engine = csrules.load(write_policy(tmp_path, text.replace("{param: i}", "{param: m}")))
+    assert engine.bundle.rules[0].then.derive[0][0] == "held"
+
+
+def test_a_long_chain_of_derived_facts_written_backwards_is_a_policy_error(tmp_path: Path) -> None:
+    """Staging walked the chain recursively: 1,000 links were a RecursionError."""
+    count = 1000
+    lines = ["derived:", *(f"  x{i}: {{type: boolean}}" for i in range(count)), "rules:"]
+    for i in reversed(range(count)):
+        when = f"[{{derived.x{i - 1}: true}}]" if i else "[]"
+        lines.append(
+            f"  - {{id: r{i}, description: d, rationale: r, when: {when}, then: {{derive: {{x{i}: true}}}}}}"
+        )
+    error = policy_error(tmp_path, "\n".join(lines) + "\n")
+    assert error.code == "engine-limit"
+    assert "the bundle needs 1006 facts on one engine fact" in error.message
+
+
+def test_a_rule_of_400_comparisons_is_an_engine_limit_error(tmp_path: Path) -> None:
+    """The matcher's depth was computed recursively, node by node: a RecursionError."""
+    when = "".join(f"      - item.sku: {{ne: v{i}}}\n" for i in range(400))
+    error = policy_error(tmp_path, "rules:\n" + rule(when))
+    assert (error.code, error.line) == ("engine-limit", 2)
+    assert "matcher depth 402 (at most 60)" in error.message
 
 
 def test_every_problem_is_collected_and_sorted(tmp_path: Path) -> None:
