@@ -1,5 +1,12 @@
-"""How `evaluate_many`'s worker processes send a chunk's results to the parent: one pickle per
-chunk, in which each pydantic record travels as its class and its values.
+"""What crosses between `evaluate_many`'s parent and its worker processes, one pickle per chunk.
+
+Tickets go out only as plain data (`pack_tickets`): JSON values, Decimals, dates and datetimes,
+csrules' own models. Anything else (a lambda, a str subclass defined in `__main__`, a tzinfo of
+the caller's) might not pickle, or not unpickle in a spawned worker, which breaks the whole
+pool: such a chunk is refused (`Foreign`) and decided in the parent instead, with the same
+results.
+
+Results come back with each pydantic record as its class and its values.
 
 The parent rebuilds each record the way evaluation built it (trace.recorder: the four slots
 every pydantic instance has, no validation), not through pydantic's own pickling (a Python
@@ -19,7 +26,49 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["pack", "unpack"]
+__all__ = ["Foreign", "pack", "pack_tickets", "unpack"]
+
+
+class Foreign(Exception):
+    """A chunk of tickets holds an object a worker process might not rebuild."""
+
+
+# Modules whose classes and functions a spawned worker can always import, and which the pickles
+# of JSON values, Decimals, dates, datetimes (UTC offsets) and csrules' models refer to.
+_KNOWN = ("decimal", "datetime", "copyreg", "csrules.", "pydantic.", "pydantic_core.")
+
+
+def _known(module: object) -> bool:
+    return isinstance(module, str) and (
+        module in ("decimal", "datetime", "copyreg") or module.startswith(_KNOWN)
+    )
+
+
+class _TicketPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        # Called for everything but plain str, int, float, bool, None, list, tuple, dict, set:
+        # an object, or a class or function pickled by its name.
+        named = isinstance(obj, type) or callable(obj)
+        if _known(getattr(obj, "__module__", None) if named else type(obj).__module__):
+            return NotImplemented
+        raise Foreign(type(obj).__qualname__)
+
+
+def pack_tickets(tickets: list[Any]) -> bytes:
+    """A chunk of tickets for a worker process.
+
+    Raises:
+        Foreign: a ticket holds something a worker process might not rebuild.
+    """
+    buffer = io.BytesIO()
+    try:
+        _TicketPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(tickets)
+    except Foreign:
+        raise
+    except Exception as exc:  # RecursionError (deep nesting), PicklingError...
+        raise Foreign(type(exc).__name__) from None
+    return buffer.getvalue()
+
 
 # The slots every pydantic model instance has (`BaseModel.__slots__`), set through their descriptors.
 _SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = (
@@ -51,7 +100,11 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, BaseModel) and obj.__pydantic_extra__ is None and obj.__pydantic_private__ is None:
             cls = type(obj)
             fields_set = obj.__pydantic_fields_set__
-            return _rebuild, (cls, obj.__dict__, None if len(fields_set) == len(cls.model_fields) else fields_set)
+            return _rebuild, (
+                cls,
+                obj.__dict__,
+                None if len(fields_set) == len(cls.model_fields) else fields_set,
+            )
         return NotImplemented
 
 
@@ -64,5 +117,5 @@ def pack(results: list[Any]) -> bytes:
 
 def unpack(data: bytes) -> list[Any]:
     """`pack`'s results again. Only for bytes `pack` made in a worker process of this one."""
-    results: list[Any] = pickle.loads(data)  # noqa: S301 - our own worker's output (module docstring)
+    results: list[Any] = pickle.loads(data)  # our own worker's output (module docstring)
     return results

@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 from .decision import Decision
 from .errors import AuditError
 from .redact import Redactor
+from .source import DuplicateKeyError, unique_keys
 from .verify import parse_decision
 
 __all__ = ["GENESIS", "DecisionLog", "LogRecord", "read_decisions", "verify_log"]
@@ -136,8 +137,10 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
 def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]:
     """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record."""
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        data = json.loads(raw, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:  # the hash covers the value read, not the other one shown
+        raise AuditError("invalid-record", f"not a log record ({exc})", file, line) from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, an int of 4,300+ digits
         raise AuditError("invalid-record", "not a log record (not JSON)", file, line) from None
     if (
         not isinstance(data, dict)
@@ -327,7 +330,7 @@ def _read_head(path: Path) -> tuple[int, str] | None:
         raise AuditError("invalid-head", "the head file cannot be read", str(head_file)) from None
     try:
         stored = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         stored = None
     if (
         not isinstance(stored, dict)
@@ -356,6 +359,11 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
         if stored is None:
             if count:
                 raise AuditError("truncated-log", "the head file is missing", str(target))
+            if head is None:  # nothing in the log to contradict, nothing to check it against
+                notes.append(
+                    "the log has no records and no head file: a log never written to, or one emptied "
+                    "and its head file deleted; only a head hash kept elsewhere (`--head`) tells them apart"
+                )
         elif stored != (count, last):
             if not (matched and stored[0] < count):
                 raise AuditError(
@@ -406,8 +414,10 @@ def _decision_lines(lines: Iterator[str], file: str) -> Iterator[Decision]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+            data = json.loads(line, object_pairs_hook=unique_keys)
+        except DuplicateKeyError as exc:
+            raise AuditError("invalid-decision", f"not a decision ({exc})", file, number) from None
+        except (ValueError, RecursionError):  # ValueError: also an int of 4,300+ digits
             raise AuditError("invalid-decision", "not JSON (or nested too deeply)", file, number) from None
         if isinstance(data, Mapping) and "decision" in data and "trace" not in data:
             data = data["decision"]

@@ -229,15 +229,7 @@ class Engine:
                 "evaluate_many(): workers > 1 need an Engine made by csrules.load(), which records "
                 "the paths and parameters each worker process loads again"
             )
-        return _in_workers(
-            self._origin,
-            self.policy_digest,
-            tickets,
-            moment,
-            workers=count,
-            trace=bool(trace),
-            chunk_size=chunk_size,
-        )
+        return _in_workers(self, tickets, moment, workers=count, trace=bool(trace), chunk_size=chunk_size)
 
     def _in_process(
         self, tickets: Iterable[Ticket | Mapping[str, Any]], moment: datetime, trace: bool
@@ -313,13 +305,14 @@ def _worker_start(origin: Origin, digest: str) -> None:
     _worker = engine
 
 
-def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> bytes:
-    """One chunk in a worker: its results packed (_transport; a TicketError as its arguments,
-    it does not pickle back whole)."""
-    from ._transport import pack  # noqa: PLC0415 - only worker processes need it (import time)
+def _worker_run(chunk: bytes, moment: datetime, trace: bool) -> bytes:
+    """One chunk (`_transport.pack_tickets`) in a worker: its results packed (_transport; a
+    TicketError as its arguments, it does not pickle back whole)."""
+    from ._transport import pack, unpack  # noqa: PLC0415 - only worker processes need it (import time)
 
     if not isinstance(_worker, Engine):
         return pack([("engine-error", _worker or "the worker process has no engine")])
+    tickets = unpack(chunk)
     results: list[Result] = []
     for ticket in tickets:
         try:
@@ -334,20 +327,27 @@ def _worker_run(tickets: list[Any], moment: datetime, trace: bool) -> bytes:
     return pack(results)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def _chunks(items: Iterable[Any], size: int) -> Iterator[tuple[list[Any], Exception | None]]:
+    """The input in chunks; when reading it fails, the tickets read so far and the error, last."""
     chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
+    try:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == size:
+                yield chunk, None
+                chunk = []
+    except Exception as exc:  # the caller's iterable failed: what it gave before is still decided
+        yield chunk, exc
+        return
     if chunk:
-        yield chunk
+        yield chunk, None
+
+
+_Pending = tuple[list[Any], "Future[bytes] | None"]  # a chunk, and its task (None: decided here)
 
 
 def _in_workers(
-    origin: Origin,
-    digest: str,
+    engine: Engine,
     tickets: Iterable[Any],
     moment: datetime,
     *,
@@ -355,38 +355,64 @@ def _in_workers(
     trace: bool,
     chunk_size: int,
 ) -> Iterator[Decision | TicketError]:
+    """`evaluate_many` with worker processes: the same results as in one process, in order.
+
+    A chunk holding something a worker might not rebuild (`_transport.Foreign`) is decided in
+    this process; if reading the input fails, the tickets read before are decided, then the
+    error is raised, as in one process; a closed Engine ends the stream at the next result.
+    """
     # INVARIANT: at most 2 chunks per worker are submitted and not yet yielded: the input is read
     # only as fast as results are consumed. (`Pool.imap` would read the whole input at once.)
     # Imported here: only the bulk path with workers needs them, and they cost import time.
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
+    from ._transport import Foreign, pack_tickets  # noqa: PLC0415
+
+    assert engine._origin is not None  # checked by evaluate_many
     context = multiprocessing.get_context("spawn")
-    pending: collections.deque[Future[bytes]] = collections.deque()
-    chunks = _chunks(tickets, chunk_size)
+    pending: collections.deque[_Pending] = collections.deque()
+    failure: Exception | None = None
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_start, initargs=(origin, digest)
+        workers,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(engine._origin, engine.policy_digest),
     ) as pool:
         try:
-            for chunk in chunks:
-                pending.append(pool.submit(_worker_run, chunk, moment, trace))
+            for chunk, error in _chunks(tickets, chunk_size):
+                failure = error  # the last chunk's: reading the input failed after it
+                try:
+                    task: Future[bytes] | None = pool.submit(_worker_run, pack_tickets(chunk), moment, trace)
+                except Foreign:
+                    task = None
+                pending.append((chunk, task))
                 if len(pending) >= 2 * workers:
-                    yield from _results(pending.popleft())
+                    yield from _results(engine, *pending.popleft(), moment, trace)
             while pending:
-                yield from _results(pending.popleft())
+                yield from _results(engine, *pending.popleft(), moment, trace)
         finally:
-            for future in pending:
-                future.cancel()
+            for _, task in pending:
+                if task is not None:
+                    task.cancel()
+    if failure is not None:
+        raise failure
 
 
-def _results(future: Future[bytes]) -> Iterator[Decision | TicketError]:
+def _results(
+    engine: Engine, chunk: list[Any], task: Future[bytes] | None, moment: datetime, trace: bool
+) -> Iterator[Decision | TicketError]:
+    if task is None:
+        yield from engine._in_process(chunk, moment, trace)
+        return
     from ._transport import unpack  # noqa: PLC0415 - only the bulk path with workers needs it
 
     try:
-        results: list[Result] = unpack(future.result())
+        results: list[Result] = unpack(task.result())
     except Exception as exc:  # BrokenProcessPool: a worker died (a crash in the C engine, a kill)
         raise EngineError(f"a worker process failed: {exc}") from exc
     for kind, payload in results:
+        engine._check_open()
         if kind == "decision":
             yield payload
         elif kind == "ticket-error":
@@ -398,10 +424,24 @@ def _results(future: Future[bytes]) -> Iterator[Decision | TicketError]:
 def _now(now: object) -> datetime:
     if now is None:
         return datetime.now(UTC)
-    if not isinstance(now, datetime) or now.utcoffset() is None or not 1900 <= now.year <= 9000:
-        expected = "`now` as an aware datetime (with a UTC offset) between the years 1900 and 9000"
-        raise TicketError("", "invalid-now", expected, f"`{now!r}`")
-    return now.astimezone(UTC)
+    moment: datetime | None = None
+    if isinstance(now, datetime):
+        try:  # the caller's tzinfo may raise, or give no or a bad offset
+            moment = now.astimezone(UTC) if now.utcoffset() is not None else None
+        except Exception:
+            moment = None
+    # In UTC: the instant a decision records (`evaluated_at`) is what replay checks again.
+    if moment is None or not 1900 <= moment.year <= 9000:
+        expected = "`now` as an aware datetime (with a UTC offset) between the years 1900 and 9000 in UTC"
+        raise TicketError("", "invalid-now", expected, _shown_now(now))
+    return moment
+
+
+def _shown_now(now: object) -> str:
+    try:
+        return f"`{now!r}`"
+    except Exception:  # a tzinfo whose repr raises
+        return f"a {type(now).__name__}"
 
 
 def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | None = None) -> Engine:

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 
 from .source import SourceSpan
 
-__all__ = ["AuditError", "Diagnostic", "EngineError", "Error", "PolicyError", "TicketError"]
+__all__ = ["AuditError", "Diagnostic", "EngineError", "Error", "PolicyError", "TicketError", "one_line"]
+
+# Characters that end or garble a line on a terminal or in a log, and how a message shows them.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)}
+_CONTROLS |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped (`\\n`): a message that
+    quotes a key, a file name or a parameter name of the caller's stays one line."""
+    return text.translate(_CONTROLS)
 
 
 class Error(Exception):
@@ -97,7 +107,7 @@ class TicketError(Error, ValueError):
         self.code = code
         self.expected = expected
         self.got = got
-        shown = path or "/"
+        shown = one_line(path) or "/"
         found = "nothing" if got is None else got
         super().__init__(f"ticket {shown}: expected {expected}, got {found} [{code}]")
 

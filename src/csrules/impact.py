@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
+from .source import unique_keys
 
 __all__ = [
     "DEFAULT_NOW",
@@ -242,7 +243,7 @@ def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
         _BadLine: the line is not JSON or not one of these forms (ticket facts are checked later).
     """
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:

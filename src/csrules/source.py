@@ -1,15 +1,17 @@
-"""Source positions and JSON pointers. Imports nothing from csrules.
+"""Source positions, JSON pointers, JSON objects read strictly. Imports nothing from csrules.
 
 `SourceSpan` locates a policy construct (1-based line and column). `pointer()` is the only
-function that builds RFC 6901 JSON pointers.
+function that builds RFC 6901 JSON pointers. `unique_keys` makes `json.loads` refuse an object
+with a key twice, which it would otherwise read as its last value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["SourceSpan", "pointer"]
+__all__ = ["DuplicateKeyError", "SourceSpan", "pointer", "unique_keys"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -27,3 +29,24 @@ class SourceSpan:
 def pointer(parts: Iterable[str | int]) -> str:
     """Build an RFC 6901 JSON pointer from path parts: ``("request", "amount")`` -> ``/request/amount``."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object has a key twice (`unique_keys`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key `{key}`")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(text, object_pairs_hook=unique_keys)`: an object, refusing a key given twice
+    (`{"outcome": "escalate", "outcome": "approve"}` would read as approve, showing escalate)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return out

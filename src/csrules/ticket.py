@@ -16,7 +16,7 @@ import types
 import typing
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -99,14 +99,21 @@ def _validate_datetime(value: object) -> datetime:
             parsed = None
     if parsed is None:
         raise PydanticCustomError("invalid-datetime", "an ISO 8601 date and time with a UTC offset")
-    offset = parsed.utcoffset()
+    try:
+        offset = parsed.utcoffset()
+    except Exception:  # a tzinfo of the caller's whose utcoffset() raises or returns a non-timedelta
+        expected = "a UTC offset strictly between -24 and +24 hours"
+        raise PydanticCustomError("invalid-datetime", expected) from None
     if offset is None:
         raise PydanticCustomError("naive-datetime", "a date and time with a UTC offset (aware)")
     if offset.seconds % 60 or offset.microseconds:
         raise PydanticCustomError("invalid-datetime", "a UTC offset in whole minutes")
-    if not 1900 <= parsed.year <= 9000:
-        raise PydanticCustomError("invalid-datetime", "a date and time between the years 1900 and 9000")
-    return parsed
+    # In UTC, the canonical form (docs/audit.md): the same instant gives the same JSON.
+    utc = parsed.astimezone(UTC) if 1900 <= parsed.year <= 9000 else None
+    if utc is None or not 1900 <= utc.year <= 9000:
+        expected = "a date and time between the years 1900 and 9000 in UTC"
+        raise PydanticCustomError("invalid-datetime", expected)
+    return utc
 
 
 Date = Annotated[date, BeforeValidator(_validate_date)]
@@ -144,7 +151,9 @@ AttributeName = Annotated[str, Field(strict=True, pattern=ATTRIBUTE_NAME.pattern
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # `revalidate_instances`: a Customer, Agent... (or Ticket) instance given in place of a dict is
+    # validated too; one made with `model_construct` may hold anything.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, revalidate_instances="always")
 
 
 class Customer(_Model):
@@ -269,23 +278,30 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _shown(value: object) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError, RecursionError):  # an int of 4,300+ digits, a very deep value
+    except Exception:  # an int of 4,300+ digits, a very deep value, a `__str__` that raises
         text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
 
 
+def _shown_key(key: object) -> str:
+    try:
+        text = repr(key)
+    except Exception:  # a repr that raises
+        text = type(key).__name__
+    return f"the key `{text if len(text) <= 60 else text[:57] + '...'}`"
+
+
 def parse_ticket(data: object) -> Ticket:
-    """Validate a ticket given as a `Ticket`, or as a dict in Python or JSON form.
+    """Validate a ticket given as a `Ticket` (validated again: one made with `model_construct`
+    may hold anything), or as a dict in Python or JSON form.
 
     Raises:
-        TicketError: for the first problem in document order, with its JSON pointer.
+        TicketError: for the first problem, in the order of Ticket's fields, with its JSON pointer.
     """
-    if isinstance(data, Ticket):
-        return data
-    if not isinstance(data, Mapping):
+    if not isinstance(data, Mapping | Ticket):
         raise TicketError("", "invalid-type", "a JSON object (a mapping)", _shown(type(data).__name__))
     try:
-        return Ticket.model_validate(dict(data))
+        return Ticket.model_validate(data if isinstance(data, Ticket) else dict(data))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # An unknown field is usually a misspelt required one: point at the misspelling first.
@@ -296,13 +312,30 @@ def parse_ticket(data: object) -> Ticket:
         expected = _expected(error, Ticket)
         if len(loc) == 3 and loc[0] == "attributes" and loc[2] == "[key]" and code != "unknown-field":
             # A bad key of `attributes`: point at the key itself. (A field literally named
-            # `[key]` elsewhere is an unknown field, reported as one.)
-            loc = loc[:-1]
+            # `[key]` elsewhere is an unknown field, reported as one.) The key as given: pydantic's
+            # location shows a lone surrogate as U+FFFD.
+            key = error.get("input")
+            loc = ("attributes", key if isinstance(key, str) else loc[1])
             code, got = "invalid-attribute-name", _shown(loc[-1])
             expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
+        if error["type"] == "string_unicode" and (not loc or _fields_at(Ticket, loc)):
+            # A key with a lone surrogate: pydantic's location is the object holding it.
+            loc = (*loc, str(error.get("input")))
+            expected = "a key of valid Unicode text (no lone surrogates)"
+        if error["type"] == "invalid_key":  # a key that is no string: the object holding it
+            loc, expected = loc[:-1], "string keys (a JSON object's keys are text)"
+            got = _shown_key(error.get("input"))
         if "-" not in code:  # a builtin pydantic type error such as bool_type or model_type
             code = "invalid-type"
         raise TicketError(pointer(loc), code, expected, got) from None
+    except Exception as exc:  # the caller's own object failed while read: a mapping whose
+        # `keys()` raises, a value whose `__eq__` or `__hash__` does (no JSON value does)
+        raise TicketError(
+            "",
+            "invalid-type",
+            "plain JSON values (dict, list, str, int, float, bool, null)",
+            f"`{type(exc).__name__}` raised while reading the ticket",
+        ) from None
 
 
 # --- fact paths ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from its JSON compares equal to the original.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -52,10 +53,15 @@ class FactType:
 def parse_money(value: object) -> Decimal:
     """Validate a money amount and return it as a Decimal with two decimal places.
 
-    Accepts Decimal, int, finite float and numeric strings; rejects bool. Raises ValueError with
-    the expectation in words.
+    Accepts Decimal, int, finite float and numeric strings of ASCII digits (not `5_000`, not
+    Arabic-Indic digits, which `Decimal()` takes); rejects bool. Zero is 0.00, never -0.00.
+    Raises ValueError with the expectation in words.
     """
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ValueError("money (a decimal number or numeric string)")
+    if isinstance(value, int) and not 0 <= value <= MONEY_MAX:  # before str(): 4,300+ digits raise
+        raise ValueError("money >= 0" if value < 0 else "money <= 1000000000")
+    if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
         raise ValueError("money (a decimal number or numeric string)")
     try:
         amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
@@ -70,7 +76,14 @@ def parse_money(value: object) -> Decimal:
     cents = amount.quantize(_CENT)  # exact: at most 12 digits (MONEY_MAX)
     if cents != amount:  # a non-zero digit after the second decimal place
         raise ValueError("money with at most 2 decimal places")
-    return cents
+    return cents.copy_abs()  # -0 is 0.00: equal tickets give equal JSON
+
+
+# A numeric string (ASCII digits, an optional exponent), or a word Decimal reads (NaN, Infinity)
+# so that it is refused as "not finite".
+_MONEY_TEXT = re.compile(
+    r"\s*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|snan|inf|infinity))\s*"
+)
 
 
 def _validate_money(value: object) -> Decimal:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from .decision import Decision
 from .engine import ENGINE_VERSION, Engine
 from .errors import AuditError, TicketError
-from .source import pointer
+from .source import DuplicateKeyError, pointer, unique_keys
 from .values import json_value
 
 __all__ = ["Difference", "Verification", "parse_decision", "verify"]
@@ -119,15 +119,32 @@ def _diff(recorded: Any, replayed: Any, path: str = "") -> Iterator[Difference]:
 def parse_decision(data: Decision | str | bytes | Mapping[str, Any], file: str | None = None) -> Decision:
     """A Decision from itself, its JSON text, or its JSON form as a dict.
 
+    Strict: every value must have the JSON type a Decision writes (`true`, not `"yes"`; `0`, not
+    `"0"` or `0.0`), so a record cannot be altered into another that reads back as the same
+    Decision and then replays identically.
+
     Raises:
         AuditError: `invalid-decision`, naming the first field that is wrong.
     """
     if isinstance(data, Decision):
         return data
     try:
-        if isinstance(data, str | bytes):
-            return Decision.model_validate_json(data)
-        return Decision.model_validate(data)
+        text = (
+            data
+            if isinstance(data, str | bytes)
+            else json.dumps(dict(data), ensure_ascii=False, allow_nan=False)
+        )
+    except (TypeError, ValueError) as exc:  # a value with no JSON form: not a decision's JSON form
+        raise AuditError("invalid-decision", f"not a decision: not a JSON object ({exc})", file) from None
+    try:
+        if not isinstance(data, Mapping):  # a key given twice reads as its last value: refused
+            json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
+        raise AuditError("invalid-decision", f"not a decision: {exc}", file) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON: pydantic says where, below
+    try:
+        return Decision.model_validate_json(text, strict=True)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else "the document"
@@ -159,6 +176,11 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     # A decision made without its trace steps (`evaluate_many(trace=False)`) is replayed the same
     # way; a bundle without rules has no steps either way.
     untraced = not trace.steps and bool(engine.bundle.rules)
+    if untraced:
+        notes.append(
+            "the record has no trace steps (decided with trace=False, or its steps were removed): "
+            "replayed the same way, so its outcome and effects are checked, not a justification"
+        )
     try:
         if untraced:
             result = next(engine.evaluate_many([trace.facts], now=trace.evaluated_at, trace=False))

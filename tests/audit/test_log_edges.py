@@ -91,6 +91,52 @@ def test_a_damaged_head_file_is_reported_not_raised(
     assert capsys.readouterr().out.startswith("tampered: ")
 
 
+BIG_INT = b'{"seq": ' + b"9" * 5000 + b"}\n"
+
+
+def test_a_log_with_a_big_int_is_tampered_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(BIG_INT)
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.line) == ("invalid-record", 1)
+
+
+def test_a_record_with_a_key_given_twice_is_tampered(tmp_path: Path, engine: csrules.Engine) -> None:
+    """The hash covers the value json.loads keeps (the last): the line showed another one too."""
+    path = tmp_path / "log.jsonl"
+    csrules.DecisionLog(path, fsync=False).append(engine.evaluate(refund("45.00"), now=NOW))
+    line = path.read_text(encoding="utf-8")
+    assert '"outcome":"escalate",' in line
+    path.write_text(
+        line.replace('"outcome":"escalate",', '"outcome":"approve","outcome":"escalate",', 1),
+        encoding="utf-8",
+    )
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.line, report.problem.message) == (
+        "invalid-record",
+        1,
+        "not a log record (duplicate key `outcome`)",
+    )
+
+
+def test_an_empty_log_without_a_head_verifies_with_a_note(tmp_path: Path) -> None:
+    """A log never written to and one emptied with its head deleted look the same: only an
+    anchor kept elsewhere tells them apart, and the report says so."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"")
+    report = verify_log(path)
+    assert (report.problem, report.records) == (None, 0)
+    assert report.notes == (
+        "the log has no records and no head file: a log never written to, or one emptied and its head "
+        "file deleted; only a head hash kept elsewhere (`--head`) tells them apart",
+    )
+    anchored = verify_log(path, head="ab" * 32)
+    assert anchored.problem is not None
+    assert anchored.problem.code == "truncated-log"
+
+
 def test_untraced_decisions_verify_and_count_towards_coverage(engine: csrules.Engine) -> None:
     (decision,) = list(engine.evaluate_many([refund("45.00")], now=NOW, trace=False))
     assert decision.trace.steps == []
@@ -119,8 +165,25 @@ def test_decisions_share_no_mutable_trace_values(engine: csrules.Engine) -> None
         (["coverage"], b"\xff\xfe not text\n", "not UTF-8 text [invalid-decision]"),
         (["coverage"], b"[" * 100_000 + b"\n", "not JSON (or nested too deeply) [invalid-decision]"),
         (["report", "--html", "out.html"], b"[" * 100_000 + b"\n", ""),
+        # json.loads raises a plain ValueError for an int of more than 4,300 digits: it was exit 3
+        (["coverage"], BIG_INT, "input.jsonl:1: not JSON (or nested too deeply) [invalid-decision]"),
+        (["report", "--html", "out.html"], BIG_INT, "neither a decision nor JSON Lines [invalid-decision]"),
+        (["log", "show"], BIG_INT, "[torn-record]"),
+        (["verify"], BIG_INT, "not a decision: the document: invalid JSON: number out of range"),
+        (["verify"], b"\xff\xfe\x00garbage", "input.jsonl: not UTF-8 text [invalid-decision]"),
     ],
-    ids=["repair-missing", "show-missing", "coverage-not-utf8", "coverage-deep", "report-deep"],
+    ids=[
+        "repair-missing",
+        "show-missing",
+        "coverage-not-utf8",
+        "coverage-deep",
+        "report-deep",
+        "coverage-big-int",
+        "report-big-int",
+        "show-big-int",
+        "verify-big-int",
+        "verify-not-utf8",
+    ],
 )
 def test_bad_files_are_one_line_and_exit_2(
     tmp_path: Path,

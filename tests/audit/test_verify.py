@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,65 @@ def test_an_altered_decision_is_different_with_each_field(engine: csrules.Engine
     ]
     assert result.summary() == (
         f"different: decision T-1 does not replay under its own policy {engine.policy_digest[:12]}: 2 field(s) differ"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("trace", "steps", 0, "fired", "no"),
+            "not a decision: /trace/steps/0/fired: input should be a valid boolean",
+        ),
+        (
+            ("trace", "steps", 0, "stage", "0"),
+            "not a decision: /trace/steps/0/stage: input should be a valid integer",
+        ),
+        (
+            ("trace", "steps", 0, "stage", 0.0),
+            "not a decision: /trace/steps/0/stage: input should be a valid integer",
+        ),
+    ],
+)
+def test_a_value_of_another_json_type_is_no_decision(
+    engine: csrules.Engine, change: tuple[Any, ...], message: str
+) -> None:
+    """Read laxly, `"fired": "no"` became False again and the altered record replayed identically."""
+    data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
+    *where, key, value = change
+    target = data
+    for part in where:
+        target = target[part]
+    target[key] = value
+    for form in (data, json.dumps(data)):
+        with pytest.raises(csrules.AuditError) as info:
+            engine.verify(form)
+        assert (info.value.code, info.value.message) == ("invalid-decision", message)
+
+
+def test_a_key_given_twice_is_no_decision(engine: csrules.Engine) -> None:
+    """Read as its last value, `"outcome": "approve", ..., "outcome": "escalate"` replayed
+    identically while a reader of the file sees approve."""
+    text = engine.evaluate(refund("45.00"), now=NOW).to_json()
+    assert text.count('"outcome":"escalate",') == 1  # canonical JSON: keys sorted
+    twice = text.replace('"outcome":"escalate",', '"outcome":"approve","outcome":"escalate",', 1)
+    for form in (twice, twice.encode()):
+        with pytest.raises(csrules.AuditError) as info:
+            engine.verify(form)
+        assert (info.value.code, info.value.message) == (
+            "invalid-decision",
+            "not a decision: duplicate key `outcome`",
+        )
+
+
+def test_a_record_without_steps_replays_untraced_and_says_so(engine: csrules.Engine) -> None:
+    data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
+    data["trace"]["steps"] = []
+    result = engine.verify(data)
+    assert result.status == "identical"  # its outcome and effects are those of the facts
+    assert result.notes == (
+        "the record has no trace steps (decided with trace=False, or its steps were removed): replayed "
+        "the same way, so its outcome and effects are checked, not a justification",
     )
 
 

@@ -128,10 +128,72 @@ def test_bad_arguments_are_one_line(args: tuple[str, ...], message: str) -> None
     assert one_line_error(run("eval", str(EXAMPLES / "loyal_refund_45.json"), *args)) == message
 
 
-def test_unknown_command_exits_2() -> None:
-    result = run("frobnicate")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize(
+    ("now", "ok"),
+    [
+        ("1900-01-01T00:00+01:00", False),  # 1899-12-31T23:00Z
+        ("1900-01-01T01:00+01:00", True),  # 1900-01-01T00:00Z
+        ("9000-12-31T23:59:59Z", True),
+        ("9000-12-31T23:59-01:00", False),  # 9001-01-01T00:59Z
+        ("0001-01-01T00:00+01:00", False),  # before the year 1 in UTC
+    ],
+)
+def test_now_out_of_range_is_an_argument_error_not_the_tickets(now: str, ok: bool) -> None:
+    result = run("eval", str(EXAMPLES / "loyal_refund_45.json"), "--now", now)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert one_line_error(result) == (
+            f"csrules: error: --now must be between the years 1900 and 9000 in UTC, got `{now}`"
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("eval",),
+            "csrules: error: the following arguments are required: ticket (see `csrules eval --help`)",
+        ),
+        (("eval", "x", "--bogus"), "csrules: error: unrecognized arguments: --bogus (see `csrules --help`)"),
+        (
+            ("schema", "nope"),
+            "csrules: error: argument name: invalid choice: 'nope' (choose from 'policy', 'ticket') "
+            "(see `csrules schema --help`)",
+        ),
+        (
+            ("frobnicate",),
+            "csrules: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'eval', 'test', "
+            "'coverage', 'check', 'schema', 'verify', 'log', 'diff', 'generate-tickets', 'report') "
+            "(see `csrules --help`)",
+        ),
+    ],
+)
+def test_argument_errors_are_one_line_without_the_usage(args: tuple[str, ...], message: str) -> None:
+    assert one_line_error(run(*args)) == message
+
+
+def test_a_key_given_twice_is_an_error_not_its_last_value(tmp_path: Path) -> None:
+    ticket = tmp_path / "twice.json"
+    ticket.write_text(
+        '{"id": "T", "id": "U", "customer": {"id": "C"}, "agent": {"id": "A", "role": "senior"}}',
+        encoding="utf-8",
+    )
+    assert one_line_error(run("eval", str(ticket), "--now", NOW)) == (
+        f"csrules: error: {ticket}: invalid JSON: duplicate key `id`"
+    )
+
+
+def test_a_line_break_in_a_key_or_a_file_name_stays_one_line(tmp_path: Path) -> None:
+    ticket = tmp_path / "a\nb.json"
+    ticket.write_text(
+        '{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "senior"}, "x\\ny": 1}',
+        encoding="utf-8",
+    )
+    line = one_line_error(run("eval", str(ticket), "--now", NOW))
+    assert line.startswith(
+        f"csrules: error: {tmp_path}/a\\nb.json: ticket /x\\ny: expected one of the fields "
+    )
 
 
 def test_check_passes_on_the_default_bundle() -> None:

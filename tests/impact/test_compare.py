@@ -172,6 +172,7 @@ def test_a_line_is_a_ticket_a_wrapper_or_a_stored_decision(engine: csrules.Engin
             "`now` must be an ISO 8601 date and time with a UTC offset, got `2026-11-23T15:00:00`",
         ),
         ('{"ticket": [1]}', "`ticket` must be a JSON object"),
+        ('{"id": "T", "id": "U"}', "invalid JSON: duplicate key `id`"),
         (
             '{"name": "T"}',
             'expected a ticket (with `id`), `{"ticket": ..., "now": ...}` or a stored decision',

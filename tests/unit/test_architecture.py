@@ -19,6 +19,7 @@ STAGES = [
     "_durable",
     "evaluate",
     "combine",
+    "_transport",
     "engine",
     "impact",
     "generate",

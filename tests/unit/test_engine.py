@@ -6,9 +6,11 @@ import json
 import resource
 import shutil
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -313,6 +315,63 @@ def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.E
         # The same fields set, down to the ticket's defaults: `exclude_unset` dumps agree too.
         assert theirs.model_dump(exclude_unset=True) == mine.model_dump(exclude_unset=True)
         assert theirs.trace.facts.model_fields_set == mine.trace.facts.model_fields_set
+
+
+class _Text(str):
+    """A str subclass: it may not unpickle in a worker (one defined in `__main__` broke the pool)."""
+
+
+@pytest.mark.parametrize(
+    ("odd", "kinds"),
+    [
+        (lambda: 1, ["error", "error"]),
+        (_Text("x"), ["decision", "error"]),  # a str is a valid attribute, not an opened_at
+        (threading.Lock(), ["error", "error"]),
+        (datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), ["error", "decision"]),
+    ],
+    ids=["lambda", "str-subclass", "lock", "zoneinfo"],
+)
+def test_a_ticket_workers_cannot_take_is_decided_here_and_the_stream_goes_on(
+    engine: csrules.Engine, odd: object, kinds: list[str]
+) -> None:
+    """It ended the whole stream with EngineError("a worker process failed: Can't pickle ...")."""
+    tickets = [
+        refund("5"),
+        {**refund("5"), "attributes": {"x": odd}},
+        {**refund("45"), "opened_at": odd},
+        refund("25"),
+    ]
+    local = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
+    remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1)]
+    assert remote == local
+    assert [kind for kind, _ in local] == ["decision", *kinds, "decision"]
+
+
+def test_a_failing_input_still_yields_what_it_gave_before_then_raises(engine: csrules.Engine) -> None:
+    def tickets() -> Iterator[dict[str, Any]]:
+        for amount in ("5", "25", "45"):
+            yield refund(amount)
+        raise OSError("the corpus disk went away")
+
+    for workers in (1, 2):
+        stream = engine.evaluate_many(tickets(), now=NOW, workers=workers, chunk_size=2)
+        got = [next(stream) for _ in range(3)]
+        with pytest.raises(OSError, match="the corpus disk went away"):
+            next(stream)
+        assert [_shown(r) for r in got] == [_outcome(engine, refund(a)) for a in ("5", "25", "45")], workers
+
+
+def test_closing_the_engine_ends_a_stream_with_workers_as_in_one_process() -> None:
+    engine = csrules.load()
+    for workers in (1, 2):
+        stream = engine.evaluate_many([refund("5")] * 4, now=NOW, workers=workers, chunk_size=1)
+        first = next(stream)
+        assert isinstance(first, csrules.Decision)
+        engine.close()
+        with pytest.raises(csrules.EngineError, match="the engine is closed"):
+            next(stream)
+        stream.close()
+        engine = csrules.load()
 
 
 def test_worker_processes_rebuild_an_engine_with_parameters_from_another_directory(

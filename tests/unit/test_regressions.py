@@ -219,7 +219,10 @@ def test_cli_refuses_nan_params_and_giant_numbers_in_one_line(tmp_path: Path) ->
 def test_decision_with_a_second_offset_round_trips(engine: csrules.Engine) -> None:
     decision = engine.evaluate(make_ticket(opened_at="2026-01-01T00:00:00+05:30"), now=NOW)
     assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
-    assert json.loads(decision.to_json())["trace"]["facts"]["opened_at"] == "2026-01-01T00:00:00+05:30"
+    # Taken in UTC (docs/language.md): the same instant in any offset gives the same JSON.
+    assert json.loads(decision.to_json())["trace"]["facts"]["opened_at"] == "2025-12-31T18:30:00Z"
+    same = engine.evaluate(make_ticket(opened_at="2025-12-31T18:30:00Z"), now=NOW)
+    assert same.to_json() == decision.to_json()
 
 
 def test_a_bundle_the_engine_rejects_is_a_policy_error_at_load(

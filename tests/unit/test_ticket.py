@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import csrules
-from csrules.ticket import FACT_TYPES
+from csrules.ticket import FACT_TYPES, Agent, Request
 from tests.helpers import NOW, make_ticket, refund
 
 
@@ -41,6 +41,11 @@ def with_amount(amount: Any) -> dict[str, Any]:
         (None, "money (a decimal number or numeric string)"),
         ([1], "money (a decimal number or numeric string)"),
         ("1000000000.01", "money <= 1000000000"),
+        ("5_000", "money (a decimal number or numeric string)"),  # Decimal() reads 5000
+        ("\u0664\u0665", "money (a decimal number or numeric string)"),  # Arabic-Indic 45
+        # str() of it raised "Exceeds the limit (4300 digits)", shown as the expectation
+        pytest.param(10**5000, "money <= 1000000000", id="int-of-5001-digits"),
+        pytest.param(-(10**5000), "money >= 0", id="negative-int-of-5001-digits"),
     ],
 )
 def test_malformed_amount_is_rejected_at_its_pointer(
@@ -65,6 +70,15 @@ def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amoun
     facts = engine.evaluate(with_amount(amount), now=NOW).trace.facts
     assert facts.request is not None
     assert str(facts.request.amount) == value
+
+
+@pytest.mark.parametrize("zero", ["-0", "-0.00", -0.0, Decimal("-0"), 0, "0"])
+def test_negative_zero_is_zero_in_the_decision(engine: csrules.Engine, zero: Any) -> None:
+    """`-0` gave `"amount":-0.0`: equal tickets, different bytes."""
+    decision = engine.evaluate(with_amount(zero), now=NOW)
+    assert decision.trace.facts.request is not None
+    assert str(decision.trace.facts.request.amount) == "0.00"
+    assert decision.to_json() == engine.evaluate(with_amount("0.00"), now=NOW).to_json()
 
 
 @pytest.mark.parametrize(
@@ -162,9 +176,108 @@ def test_json_form_round_trips_through_the_model(engine: csrules.Engine) -> None
     assert facts.opened_at == datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
-def test_a_ticket_model_is_accepted_as_is(engine: csrules.Engine) -> None:
+def test_a_ticket_model_is_validated_again_keeping_its_fields_set(engine: csrules.Engine) -> None:
     model = csrules.Ticket.model_validate(refund("5"))
-    assert engine.evaluate(model, now=NOW).trace.facts is model
+    facts = engine.evaluate(model, now=NOW).trace.facts
+    assert facts == model
+    assert facts.model_fields_set == model.model_fields_set == {"id", "customer", "agent", "request"}
+
+
+def test_models_made_without_validation_are_validated(engine: csrules.Engine) -> None:
+    """`model_construct` skips validation: such a model, whole or in place of a part, is checked
+    like a dict would be (it was trusted as it was, and decided a negative refund)."""
+    bad_request = Request.model_construct(kind="refund", amount=Decimal("-5"))
+    error = error_for(engine, {**refund("5"), "request": bad_request})
+    assert (error.path, error.code, error.expected) == ("/request/amount", "invalid-money", "money >= 0")
+    bad_agent = Agent.model_construct(id="A", role="boss")
+    error = error_for(engine, {**refund("5"), "agent": bad_agent})
+    assert (error.path, error.code) == ("/agent/role", "invalid-enum")
+    error = error_for(engine, csrules.Ticket.model_construct(id="x"))
+    assert (error.path, error.code) == ("/customer", "missing-field")
+
+
+class _Unreadable(dict[str, Any]):
+    def keys(self) -> Any:
+        raise RuntimeError("no keys")
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("no iteration")
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+def test_objects_that_fail_while_read_are_ticket_errors(engine: csrules.Engine) -> None:
+    error = error_for(engine, _Unreadable(refund("5")))
+    assert (error.path, error.code, error.got) == (
+        "",
+        "invalid-type",
+        "`RuntimeError` raised while reading the ticket",
+    )
+    assert error.expected == "plain JSON values (dict, list, str, int, float, bool, null)"
+    error = error_for(engine, with_amount(_Unprintable()))
+    assert (error.path, error.code, error.got) == (
+        "/request/amount",
+        "invalid-money",
+        "`a _Unprintable that cannot be shown`",
+    )
+    error = error_for(engine, {**refund("5"), "id": _Unprintable()})
+    assert (error.path, error.code) == ("/id", "invalid-type")
+
+
+class _Zone(tzinfo):
+    """A caller's tzinfo whose offset is whatever it is given, or raises."""
+
+    def __init__(self, offset: Any) -> None:
+        self.offset = offset
+
+    def utcoffset(self, dt: datetime | None) -> Any:
+        if isinstance(self.offset, Exception):
+            raise self.offset
+        return self.offset
+
+    def __repr__(self) -> str:
+        return "_Zone()"
+
+
+@pytest.mark.parametrize("offset", [RuntimeError("broken"), "+01:00", timedelta(hours=30)])
+def test_a_failing_tzinfo_is_an_invalid_datetime(engine: csrules.Engine, offset: Any) -> None:
+    opened = datetime(2026, 11, 23, 9, 0, tzinfo=_Zone(offset))
+    error = error_for(engine, {**refund("5"), "opened_at": opened})
+    assert (error.path, error.code) == ("/opened_at", "invalid-datetime")
+    assert error.expected == "a UTC offset strictly between -24 and +24 hours"
+    with pytest.raises(csrules.TicketError) as info:
+        engine.evaluate(refund("5"), now=opened)
+    assert (info.value.path, info.value.code) == ("", "invalid-now")
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(1900, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=1))),  # 1899-12-31T23:00Z
+        datetime(9000, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-1))),  # 9001-01-01T00:59Z
+    ],
+)
+def test_now_is_within_the_years_1900_to_9000_in_utc(engine: csrules.Engine, now: datetime) -> None:
+    """In local time it is within range; the decision would record `evaluated_at` in UTC, which
+    replay refuses: so it is refused up front."""
+    with pytest.raises(csrules.TicketError) as info:
+        engine.evaluate(refund("5"), now=now)
+    assert info.value.code == "invalid-now"
+    assert info.value.expected.endswith("between the years 1900 and 9000 in UTC")
+    inside = now.replace(hour=1) if now.year == 1900 else now.replace(hour=22)
+    assert engine.verify(engine.evaluate(refund("5"), now=inside)).ok
+
+
+def test_a_key_with_a_line_break_gives_a_one_line_message(engine: csrules.Engine) -> None:
+    error = error_for(engine, make_ticket(**{"a\nb": 1}))
+    assert error.path == "/a\nb"  # the pointer itself is the key as given
+    assert str(error).startswith("ticket /a\\nb: expected one of the fields ")
+    assert "\n" not in str(error)
 
 
 def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,6 +14,7 @@ from ..errors import Error, TicketError
 from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
+from ..source import unique_keys
 from ._common import ExitCode, UsageError
 
 
@@ -38,6 +39,12 @@ def parse_now(text: str | None) -> datetime | None:
         raise UsageError(f"--now expects an ISO 8601 date and time with a UTC offset, got `{text}`") from None
     if moment.utcoffset() is None:
         raise UsageError(f"--now needs a UTC offset (e.g. `{text}Z`), got `{text}`")
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        year = 0
+    if not 1900 <= year <= 9000:
+        raise UsageError(f"--now must be between the years 1900 and 9000 in UTC, got `{text}`")
     return moment
 
 
@@ -50,7 +57,7 @@ def read_ticket(source: str) -> object:
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits, deep nesting

@@ -9,16 +9,26 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import typing
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import EngineError, Error
+from ..errors import EngineError, Error, one_line
 from . import check, coverage, diff, eval, generate, log, report, schema, test, verify
 from ._common import ExitCode
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (its own print the usage first) and exit 2.
+    Subcommands' parsers are of the same class."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"csrules: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(ExitCode.BAD_INPUT)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="csrules", description="Decide customer-service escalations.")
+    parser = _Parser(prog="csrules", description="Decide customer-service escalations.")
     parser.add_argument("--version", action="version", version=f"csrules {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -103,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """`diff` and `generate-tickets` (docs/impact.md)."""
     impact = commands.add_parser("diff", help="which decisions a policy change changes, over a ticket corpus")
     impact.add_argument("old", help="the current policies: a directory, a file, or git:REV:path")
@@ -140,7 +150,7 @@ def _diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     tickets.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
 
-def _report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _report_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """`report` (docs/audit_report.md)."""
     page = commands.add_parser("report", help="write an HTML audit report of a decision or a decision log")
     page.add_argument("input", help="a Decision JSON file, a decision log, or decisions as JSON Lines")
@@ -160,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse prints its own one-line usage error
+    except SystemExit as exc:  # --help, --version, or an argument error (`_Parser.error`)
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
     try:
@@ -170,10 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands[args.command]
         return int(command.run(args, sys.stdout))
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
-        print(f"csrules: engine error: {exc}", file=sys.stderr)
+        print(f"csrules: engine error: {one_line(str(exc))}", file=sys.stderr)
         return ExitCode.INTERNAL
     except Error as exc:
-        print(f"csrules: error: {exc}", file=sys.stderr)
+        print(f"csrules: error: {one_line(str(exc))}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         return 130
@@ -181,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CSRULES_DEBUG"):
             raise
         print(
-            f"csrules: internal error: {type(exc).__name__}: {exc} (set CSRULES_DEBUG=1 for a traceback)",
+            f"csrules: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+            "(set CSRULES_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
         return ExitCode.INTERNAL

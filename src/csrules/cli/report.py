@@ -49,7 +49,7 @@ class _Input:
             raise AuditError("invalid-decision", "the file is empty", path)
         try:
             whole: Any = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # ValueError: also an int of more than 4,300 digits
             whole = None  # JSON Lines, or not JSON at all: the first line tells
         if isinstance(whole, Mapping) and not _is_record(whole):
             parse_decision(whole, path)  # names the first wrong field when it is no decision
@@ -59,7 +59,7 @@ class _Input:
         first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
         try:
             head = json.loads(lines[first - 1])
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first) from None
         self.kind = "log" if _is_record(head) else "decisions"
         self.entries = list(self._entries(lines))
@@ -70,7 +70,7 @@ class _Input:
                 continue
             try:
                 data = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):
                 if self.kind != "log":
                     raise AuditError("invalid-decision", "not JSON", self.path, number) from None
                 self.notes.append(f"line {number} is not JSON and is not shown")

@@ -18,6 +18,8 @@ def _read(path: str) -> str:
             return handle.read()
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the decision: {exc.strerror}", path) from None
+    except UnicodeDecodeError:
+        raise AuditError("invalid-decision", "not UTF-8 text", path) from None
 
 
 def report(verification: Verification) -> str:
