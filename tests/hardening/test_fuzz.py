@@ -13,6 +13,9 @@ import math
 import os
 import time
 import tracemalloc
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from hypothesis import strategies as st
 
 import csrules
 from csrules.testing.strategies import tickets
+from csrules.ticket import Agent, Request
 from tests.helpers import NOW, ROOT, refund
 
 SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))  # examples per test, times this
@@ -40,8 +44,79 @@ scalars = st.one_of(
     st.text(max_size=50),
     st.sampled_from(["\ud800", "a" * 100_000, "\x00", "é", "e\u0301", "<script>"]),
 )
+
+
+class _Raising:
+    """An object of a caller's whose conversions raise (its repr works: hypothesis shows it)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    def __repr__(self) -> str:
+        return "_Raising()"
+
+
+class _Zone(tzinfo):
+    def __init__(self, offset: Any) -> None:
+        self.offset = offset
+
+    def utcoffset(self, dt: datetime | None) -> Any:
+        if isinstance(self.offset, Exception):
+            raise self.offset
+        return self.offset
+
+
+class _Text(str):
+    pass
+
+
+class _Make:
+    """A value drawn by name and made in the test: hypothesis compares and hashes what it draws,
+    which some of these refuse (a tzinfo that raises)."""
+
+    def __init__(self, name: str, make: Callable[[], Any]) -> None:
+        self.name, self.make = name, make
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# What a Python caller may pass that JSON never holds: models made without validation, objects
+# whose conversions raise, odd tzinfos, subclasses, Decimals, dates.
+python_objects = st.sampled_from(
+    [
+        _Make("bad-request-model", lambda: Request.model_construct(kind="refund", amount=Decimal("-5"))),
+        _Make("bad-agent-model", lambda: Agent.model_construct(id="A", role="boss")),
+        _Make("bad-ticket-model", lambda: csrules.Ticket.model_construct(id="x")),
+        _Make("raising-str", _Raising),
+        _Make("raising-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone(RuntimeError("offset")))),
+        _Make("str-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone("+01:00"))),
+        _Make("30h-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone(timedelta(hours=30)))),
+        _Make("1899-in-utc", lambda: datetime(1900, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
+        _Make("str-subclass", lambda: _Text("45.00")),
+        _Make("minus-zero", lambda: Decimal("-0")),
+        _Make("snan", lambda: Decimal("sNaN")),
+        _Make("date", lambda: date(2026, 1, 1)),
+        _Make("tuple", lambda: (1, 2)),
+        _Make("tuple-key", lambda: {(1, 2): 1}),
+        _Make("newline-key", lambda: {"a\nb": 1}),
+        _Make("surrogate-key", lambda: {"\ud800": 1}),
+    ]
+)
+
+
+def _made(value: Any) -> Any:
+    if isinstance(value, _Make):
+        return value.make()
+    if isinstance(value, dict):
+        return {key: _made(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_made(item) for item in value]
+    return value
+
+
 values = st.recursive(
-    scalars,
+    st.one_of(scalars, python_objects),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
@@ -68,7 +143,7 @@ def test_any_value_at_any_path_is_a_decision_or_a_ticket_error(
 ) -> None:
     mutated = copy.deepcopy(ticket)
     path = data.draw(st.sampled_from(_paths(mutated)))
-    replacement = data.draw(values)
+    replacement = _made(data.draw(values))
     if not path:
         mutated = replacement
     else:
@@ -180,7 +255,7 @@ def test_mutated_bundles_load_or_raise_policy_error(tmp_path: Path, data: st.Dat
     lines = POLICY_TEXTS[name].splitlines(keepends=True)
     for _ in range(data.draw(st.integers(1, 4))):
         index = data.draw(st.integers(0, len(lines) - 1))
-        kind = data.draw(st.sampled_from(["delete", "duplicate", "swap", "edit", "indent", "insert"]))
+        kind = data.draw(st.sampled_from(["delete", "duplicate", "swap", "edit", "indent", "insert", "tag"]))
         if kind == "delete" and len(lines) > 1:
             del lines[index]
         elif kind == "duplicate":
@@ -189,6 +264,23 @@ def test_mutated_bundles_load_or_raise_policy_error(tmp_path: Path, data: st.Dat
             lines[index], lines[index + 1] = lines[index + 1], lines[index]
         elif kind == "indent":
             lines[index] = " " + lines[index]
+        elif kind == "tag" and ": " in lines[index]:  # a standard tag on whatever value follows
+            tag = data.draw(
+                st.sampled_from(
+                    [
+                        "!!timestamp",
+                        "!!map",
+                        "!!seq",
+                        "!!str",
+                        "!!float",
+                        "!!int",
+                        "!!null",
+                        "!!bool",
+                        "!!binary",
+                    ]
+                )
+            )
+            lines[index] = lines[index].replace(": ", f": {tag} ", 1)
         elif kind == "insert":
             lines.insert(
                 index,
@@ -199,6 +291,8 @@ def test_mutated_bundles_load_or_raise_policy_error(tmp_path: Path, data: st.Dat
                             "*a\n",
                             "- !!python/object:os.system x\n",
                             "key: {gt: 1e999}\n",
+                            "key: {eq: 0.1000000000000000000000000000000}\n",
+                            "!!python/name:os.system key: 1\n",
                             "\t\n",
                             "---\n",
                         ]
