@@ -382,6 +382,8 @@ def _in_workers(
         try:
             for chunk, error in _chunks(tickets, chunk_size):
                 failure = error  # the last chunk's: reading the input failed after it
+                if not chunk:
+                    continue
                 try:
                     task: Future[bytes] | None = pool.submit(_worker_run, pack_tickets(chunk), moment, trace)
                 except Foreign:

@@ -230,14 +230,7 @@ _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
 _LONG_INTEGER = re.compile(r"[-+]?[0-9]{21,}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # _FLOAT, any length
-_KIND = {
-    "map": "mapping",
-    "seq": "sequence",
-    "str": "string",
-    "int": "integer",
-    "float": "number",
-    "bool": "boolean",
-}
+_KIND = {"map": "mapping", "seq": "sequence"}
 
 
 def _cut(text: str) -> str:

@@ -19,8 +19,8 @@ from ._common import ExitCode
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors in one line (its own print the usage first) and exit 2.
-    Subcommands' parsers are of the same class."""
+    """argparse, with an argument error as one line and exit 2 (argparse's own prints the usage
+    first). Subcommands' parsers are of the same class."""
 
     def error(self, message: str) -> typing.NoReturn:
         print(f"csrules: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)

@@ -19,6 +19,7 @@ from ..decision_log import LogReport, verify_log
 from ..engine import load
 from ..errors import AuditError
 from ..report_html import render_html
+from ..source import unique_keys
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode, UsageError
 
@@ -48,7 +49,7 @@ class _Input:
         if not text:
             raise AuditError("invalid-decision", "the file is empty", path)
         try:
-            whole: Any = json.loads(text)
+            whole: Any = json.loads(text, object_pairs_hook=unique_keys)  # a key twice: refused
         except (ValueError, RecursionError):  # ValueError: also an int of more than 4,300 digits
             whole = None  # JSON Lines, or not JSON at all: the first line tells
         if isinstance(whole, Mapping) and not _is_record(whole):
@@ -58,7 +59,7 @@ class _Input:
             return
         first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
         try:
-            head = json.loads(lines[first - 1])
+            head = json.loads(lines[first - 1], object_pairs_hook=unique_keys)
         except (ValueError, RecursionError):
             raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first) from None
         self.kind = "log" if _is_record(head) else "decisions"
@@ -69,7 +70,7 @@ class _Input:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(line, object_pairs_hook=unique_keys)
             except (ValueError, RecursionError):
                 if self.kind != "log":
                     raise AuditError("invalid-decision", "not JSON", self.path, number) from None
