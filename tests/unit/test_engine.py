@@ -347,18 +347,23 @@ def test_a_ticket_workers_cannot_take_is_decided_here_and_the_stream_goes_on(
     assert [kind for kind, _ in local] == ["decision", *kinds, "decision"]
 
 
-def test_a_failing_input_still_yields_what_it_gave_before_then_raises(engine: csrules.Engine) -> None:
+@pytest.mark.parametrize(
+    "amounts", [("5", "25", "45"), ("5", "25", "45", "65")], ids=["mid-chunk", "at-a-boundary"]
+)
+def test_a_failing_input_still_yields_what_it_gave_before_then_raises(
+    engine: csrules.Engine, amounts: tuple[str, ...]
+) -> None:
     def tickets() -> Iterator[dict[str, Any]]:
-        for amount in ("5", "25", "45"):
+        for amount in amounts:
             yield refund(amount)
         raise OSError("the corpus disk went away")
 
     for workers in (1, 2):
         stream = engine.evaluate_many(tickets(), now=NOW, workers=workers, chunk_size=2)
-        got = [next(stream) for _ in range(3)]
+        got = [next(stream) for _ in amounts]
         with pytest.raises(OSError, match="the corpus disk went away"):
             next(stream)
-        assert [_shown(r) for r in got] == [_outcome(engine, refund(a)) for a in ("5", "25", "45")], workers
+        assert [_shown(r) for r in got] == [_outcome(engine, refund(a)) for a in amounts], workers
 
 
 def test_closing_the_engine_ends_a_stream_with_workers_as_in_one_process() -> None:
