@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +41,18 @@ def write_policy(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+class Zone(tzinfo):
+    """A caller's tzinfo whose offset is whatever it is given (a str, 30 hours), or raises."""
+
+    def __init__(self, offset: Any) -> None:
+        self.offset = offset
+
+    def utcoffset(self, dt: datetime | None) -> Any:
+        if isinstance(self.offset, Exception):
+            raise self.offset
+        return self.offset
+
+    def __repr__(self) -> str:
+        return "Zone()"

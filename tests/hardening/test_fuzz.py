@@ -14,7 +14,7 @@ import os
 import time
 import tracemalloc
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import csrules
 from csrules.testing.strategies import tickets
 from csrules.ticket import Agent, Request
-from tests.helpers import NOW, ROOT, refund
+from tests.helpers import NOW, ROOT, Zone, refund
 
 SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))  # examples per test, times this
 ENGINE = csrules.load()
@@ -56,16 +56,6 @@ class _Raising:
         return "_Raising()"
 
 
-class _Zone(tzinfo):
-    def __init__(self, offset: Any) -> None:
-        self.offset = offset
-
-    def utcoffset(self, dt: datetime | None) -> Any:
-        if isinstance(self.offset, Exception):
-            raise self.offset
-        return self.offset
-
-
 class _Text(str):
     pass
 
@@ -89,9 +79,9 @@ python_objects = st.sampled_from(
         _Make("bad-agent-model", lambda: Agent.model_construct(id="A", role="boss")),
         _Make("bad-ticket-model", lambda: csrules.Ticket.model_construct(id="x")),
         _Make("raising-str", _Raising),
-        _Make("raising-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone(RuntimeError("offset")))),
-        _Make("str-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone("+01:00"))),
-        _Make("30h-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=_Zone(timedelta(hours=30)))),
+        _Make("raising-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=Zone(RuntimeError("offset")))),
+        _Make("str-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=Zone("+01:00"))),
+        _Make("30h-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=Zone(timedelta(hours=30)))),
         _Make("1899-in-utc", lambda: datetime(1900, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
         _Make("str-subclass", lambda: _Text("45.00")),
         _Make("minus-zero", lambda: Decimal("-0")),

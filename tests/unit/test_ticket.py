@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import csrules
 from csrules.ticket import FACT_TYPES, Agent, Request
-from tests.helpers import NOW, make_ticket, refund
+from tests.helpers import NOW, Zone, make_ticket, refund
 
 
 def error_for(engine: csrules.Engine, ticket: Any) -> csrules.TicketError:
@@ -229,24 +229,9 @@ def test_objects_that_fail_while_read_are_ticket_errors(engine: csrules.Engine) 
     assert (error.path, error.code) == ("/id", "invalid-type")
 
 
-class _Zone(tzinfo):
-    """A caller's tzinfo whose offset is whatever it is given, or raises."""
-
-    def __init__(self, offset: Any) -> None:
-        self.offset = offset
-
-    def utcoffset(self, dt: datetime | None) -> Any:
-        if isinstance(self.offset, Exception):
-            raise self.offset
-        return self.offset
-
-    def __repr__(self) -> str:
-        return "_Zone()"
-
-
 @pytest.mark.parametrize("offset", [RuntimeError("broken"), "+01:00", timedelta(hours=30)])
 def test_a_failing_tzinfo_is_an_invalid_datetime(engine: csrules.Engine, offset: Any) -> None:
-    opened = datetime(2026, 11, 23, 9, 0, tzinfo=_Zone(offset))
+    opened = datetime(2026, 11, 23, 9, 0, tzinfo=Zone(offset))
     error = error_for(engine, {**refund("5"), "opened_at": opened})
     assert (error.path, error.code) == ("/opened_at", "invalid-datetime")
     assert error.expected == "a UTC offset strictly between -24 and +24 hours"
