@@ -10,10 +10,11 @@ are raised together in one `PolicyError`.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -243,6 +244,10 @@ _SAFE_INT = 2**53  # numbers the engine (int64 and doubles) and csrules compare 
 
 # Text that a reader would take for a number, a boolean or null when shown without quotes.
 _LOOKS_TYPED = re.compile(r"\s*|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|(?i:true|false|null|~|yes|no)")
+
+
+def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
+    return doc.span((*loc, index))
 
 
 def _safe_number(value: object) -> bool:
@@ -493,8 +498,16 @@ class _Validator:
         return None
 
     def operand(
-        self, path: str, fact_type: FactType, op: Op, raw: object, span: SourceSpan
+        self,
+        path: str,
+        fact_type: FactType,
+        op: Op,
+        raw: object,
+        span: SourceSpan,
+        *,
+        item_span: Callable[[int], SourceSpan] | None = None,
     ) -> tuple[bool, Any]:
+        """(ok, operand); `item_span` gives the position of an `in` list's item."""
         what = f"`{path}` {op}"
         ref = self.reference(raw)
         if op == "exists":
@@ -541,10 +554,10 @@ class _Validator:
                 self.problem("type-mismatch", f"{what}: expected a list of 1 to {MAX_IN_VALUES} values", span)
                 return False, None
             values: list[Any] = []
-            for item in raw:
+            for index, item in enumerate(raw):
                 ok, value = self.literal(fact_type, item)
                 if not ok:
-                    self.mismatch(what, fact_type, item, path, span)
+                    self.mismatch(what, fact_type, item, path, item_span(index) if item_span else span)
                     return False, None
                 # `1` and `true` are equal in Python but not in csrules: compare type and value.
                 if all(not (type(value) is type(v) and value == v) for v in values):
@@ -656,7 +669,8 @@ class _Validator:
                 tests = [("eq", test)]
             for op, operand_raw in tests:
                 op_loc = (*loc, path, op) if isinstance(test, dict) and op in test else (*loc, path)
-                ok, operand = self.operand(path, fact_type, op, operand_raw, doc.span(op_loc))
+                at = functools.partial(_item_span, doc, op_loc)
+                ok, operand = self.operand(path, fact_type, op, operand_raw, doc.span(op_loc), item_span=at)
                 if ok:
                     compares.append(Compare(path, op, operand, fact_type, key_span, f"{where}.{path}"))
         if len(compares) == 1:

@@ -161,6 +161,12 @@ def test_a_bad_string_parameter_override_on_an_enum_shows_the_value(tmp_path: Pa
     )
 
 
+def test_a_bad_item_of_an_in_list_is_pointed_at_itself(tmp_path: Path) -> None:
+    error = policy_error(tmp_path, "rules:\n" + rule("      - severity: {in: [high, hgh]}\n"))
+    assert (error.code, error.line, error.column) == ("type-mismatch", 6, 31)  # `hgh`; the list is at 25
+    assert error.diagnostics[0].help == "did you mean `high`?"
+
+
 def test_enum_typo_suggests_the_value(tmp_path: Path) -> None:
     error = policy_error(tmp_path, "rules:\n" + rule("      - customer.tier: loyl\n"))
     assert error.diagnostics[0].help == "did you mean `loyal`?"
