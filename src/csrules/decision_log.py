@@ -88,8 +88,14 @@ def _head_path(path: Path) -> Path:
 
 def _tail(fd: int, size: int, path: Path) -> tuple[int, str]:
     """(seq, hash) of the log's last record, (0, GENESIS) for an empty log."""
+    seq, digest, _prev = _last_record(fd, size, path)
+    return seq, digest
+
+
+def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
+    """(seq, hash, prev) of the log's last record, (0, GENESIS, GENESIS) for an empty log."""
     if size == 0:
-        return 0, GENESIS
+        return 0, GENESIS, GENESIS
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) != b"\n":
         raise AuditError(
@@ -99,12 +105,21 @@ def _tail(fd: int, size: int, path: Path) -> tuple[int, str]:
         )
     raw, _ = _last_line(fd, size)
     try:
-        seq, _prev, digest, _ = _parse_record(raw, str(path), 0)
+        seq, prev, digest, _ = _parse_record(raw, str(path), 0)
     except AuditError:
         raise AuditError(
             "torn-record", "the last record is not a complete record: run DecisionLog.repair()", str(path)
         ) from None
-    return seq, digest
+    return seq, digest, prev
+
+
+def _head_follows(stored: tuple[int, str] | None, last: tuple[int, str, str]) -> bool:
+    """Whether the head file agrees with the log's last record, or is one record behind it (a
+    crash between a write and the head's update, possibly on the very first append)."""
+    seq, digest, prev = last
+    if stored is None:
+        return seq <= 1 and prev == GENESIS
+    return stored in ((seq, digest), (seq - 1, prev))
 
 
 def _write_head(path: Path, seq: int, digest: str, *, fsync: bool) -> None:
@@ -152,6 +167,16 @@ def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]
         raise AuditError(
             "invalid-record", "not a log record (expected keys decision, hash, prev, seq)", file, line
         )
+    try:
+        canonical = _canonical(data).encode("utf-8")
+    except UnicodeEncodeError:  # a `\ud800` escape: no decision holds a lone surrogate
+        raise AuditError("invalid-record", "not a log record (a lone surrogate)", file, line) from None
+    if raw.rstrip(b"\n") != canonical:
+        # The hash covers the values read; the record must also be the very bytes written, so an
+        # edit that reads back the same (CRLF, a BOM, spaces, `\u0043`, `1e1` for 10.0) shows.
+        raise AuditError(
+            "altered-record", "the record is not in the form csrules writes: it was edited", file, line
+        )
     return data["seq"], data["prev"], data["hash"], data["decision"]
 
 
@@ -189,7 +214,9 @@ class DecisionLog:
         """Append one decision; returns its record (sequence number and hash).
 
         Raises:
-            AuditError: the log ends with a torn record (`torn-record`).
+            AuditError: the log ends with a torn record (`torn-record`); its head file does not
+                name its last record (`truncated-log`: records were cut off or the head removed;
+                one record behind, the state a crash leaves, is fine).
         """
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
@@ -199,7 +226,17 @@ class DecisionLog:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
-                last_seq, prev = self._check_tail(fd, size)
+                last = _last_record(fd, size, self.path)
+                if not _head_follows(_read_head(self.path), last):
+                    # Appending would write a new head over the evidence (verify_log would then say ok).
+                    raise AuditError(
+                        "truncated-log",
+                        "the head file does not name the log's last record: records were cut off "
+                        "or replaced, or the head was removed; nothing was appended (run "
+                        "`csrules log verify`)",
+                        str(self.path),
+                    )
+                last_seq, prev = last[0], last[1]
                 seq = last_seq + 1
                 digest = _record_hash(seq, prev, data)
                 line = (
@@ -235,8 +272,9 @@ class DecisionLog:
         """Cut a torn last record off the log, and bring a head file that lags behind the last
         record (a crash after a write) up to date; returns the bytes removed (0 if none).
 
-        A head file that names a record *after* the log's end is left alone: that is a truncated
-        log, which repair must not hide.
+        Only a head one record behind (a crash after a write) is brought up to date. A missing
+        head with more than one record, or a head naming another record, is left alone: that is
+        a truncated log, which repair must not hide.
 
         Raises:
             AuditError: the log cannot be opened (`no-such-file`).
@@ -265,18 +303,18 @@ class DecisionLog:
                     os.fsync(fd)
                     removed = size - start
                     size = start
-            last = _tail(fd, size, target)
+            last = _last_record(fd, size, target)
             stored = _read_head(target) if size else None
-            if size and (stored is None or stored[0] < last[0]):
-                _write_head(target, *last, fsync=True)
+            if size and stored != last[:2] and _head_follows(stored, last):
+                _write_head(target, *last[:2], fsync=True)
             return removed
         finally:
             os.close(fd)
 
 
 def _open_shared(path: Path) -> BinaryIO:
-    """The log opened for reading under a shared lock: appends wait until the reader is done, so
-    a reader never sees a record without the head file that follows it."""
+    """The log opened for reading under a shared lock: while it is held no append is half done,
+    so the size and the head file read then belong together (`_snapshot`)."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -285,14 +323,38 @@ def _open_shared(path: Path) -> BinaryIO:
     return handle
 
 
-def _records(path: Path, handle: BinaryIO | None = None) -> Iterator[LogRecord]:
+def _snapshot(path: Path) -> tuple[BinaryIO, int, tuple[int, str] | None]:
+    """The log open for reading, its size and its head file, read together under the shared lock,
+    which is then released: appends only add after that size, so reading up to it needs no lock
+    (holding it for as long as an iterator lives would make an append wait, even in this thread)."""
+    handle = _open_shared(path)
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        stored = _read_head(path)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, size, stored
+
+
+def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None) -> Iterator[LogRecord]:
+    """The records of the log up to `size` bytes (by default, its size when iteration starts)."""
     file = str(path)
     prev = GENESIS
     expected_seq = 1
     owned = handle is None
-    stream = _open_shared(path) if handle is None else handle
+    if handle is None:
+        handle = _open_shared(path)
+        size = os.fstat(handle.fileno()).st_size
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)  # a snapshot: see _snapshot
+    stream = handle
+    read = 0
     try:
         for number, raw in enumerate(stream, 1):
+            if size is not None and read >= size:
+                break  # appended after the snapshot
+            read += len(raw)
             if not raw.endswith(b"\n"):
                 raise AuditError(
                     "torn-record", "the last record is incomplete (a write was interrupted)", file, number
@@ -316,7 +378,7 @@ def _records(path: Path, handle: BinaryIO | None = None) -> Iterator[LogRecord]:
             expected_seq += 1
     finally:
         if owned:
-            stream.close()  # releases the shared lock
+            stream.close()
 
 
 def _read_head(path: Path) -> tuple[int, str] | None:
@@ -350,10 +412,10 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
     count, last = 0, GENESIS
     notes: list[str] = []
     try:
-        with _open_shared(target) as handle:  # no append can land between the records and the head
-            stored = _read_head(target)
+        handle, size, stored = _snapshot(target)  # the records and the head of one moment
+        with handle:
             matched = False  # the head names a record of the log (possibly not the last)
-            for record in _records(target, handle):
+            for record in _records(target, handle, size):
                 count, last = record.seq, record.hash
                 matched = matched or (stored is not None and stored == (record.seq, record.hash))
         if stored is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +206,107 @@ def test_bad_files_are_one_line_and_exit_2(
     assert err.startswith("csrules: error: ")
     assert err.count("\n") == 1
     assert message in err
+
+
+def _cut(path: Path, keep: int) -> None:
+    """Keep the first `keep` records, the head file as it was (the state a truncation leaves)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:keep]))
+
+
+@pytest.mark.parametrize("head", ["kept", "deleted", "garbage"])
+def test_an_append_never_writes_a_new_head_over_a_truncated_log(
+    tmp_path: Path, engine: csrules.Engine, head: str
+) -> None:
+    """An append overwrote the head: a truncated log then verified ok."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 5)
+    _cut(path, 3)
+    head_file = tmp_path / "log.jsonl.head"
+    if head == "deleted":
+        head_file.unlink()
+    elif head == "garbage":
+        head_file.write_text("not a head\n")
+    before = (path.read_bytes(), head_file.read_bytes() if head_file.exists() else None)
+    with pytest.raises(csrules.AuditError) as info:
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    assert info.value.code == ("invalid-head" if head == "garbage" else "truncated-log")
+    assert (path.read_bytes(), head_file.read_bytes() if head_file.exists() else None) == before
+    assert verify_log(path).problem is not None
+
+
+def test_an_append_after_a_crash_before_the_head_update_goes_on(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 1)
+    (tmp_path / "log.jsonl.head").unlink()  # the first append crashed before writing its head
+    record = csrules.DecisionLog(path).append(engine.evaluate(refund("5.00"), now=NOW))
+    assert record.seq == 2
+    assert verify_log(path).ok
+
+
+def test_repair_does_not_make_a_head_for_a_log_that_lost_records(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 5)
+    _cut(path, 3)
+    (tmp_path / "log.jsonl.head").unlink()
+    assert main(["log", "repair", str(path)]) == 0
+    capsys.readouterr()
+    assert not (tmp_path / "log.jsonl.head").exists()
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert problem.code == "truncated-log"
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        (lambda line: line.replace(b"\n", b"\r\n"), "altered-record"),
+        (lambda line: b"\xef\xbb\xbf" + line, "altered-record"),
+        (lambda line: line.replace(b'"seq":', b'"seq": '), "altered-record"),
+        (lambda line: line.replace(b'"category":"other"', b'"category":"\\u006fther"'), "altered-record"),
+        (lambda line: line.replace(b'"category":"other"', b'"category":"\\ud800"'), "invalid-record"),
+    ],
+    ids=["crlf", "bom", "space", "escape", "lone-surrogate"],
+)
+def test_any_byte_edited_in_a_record_is_tampering(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], edit: Any, code: str
+) -> None:
+    """The hash covers the values read back: edits that read back the same verified ok, and a
+    lone surrogate raised UnicodeEncodeError (exit 3)."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert b'"category":"other"' in lines[1]
+    lines[1] = edit(lines[1])
+    path.write_bytes(b"".join(lines))
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == (code, 2)
+    assert main(["log", "verify", str(path)]) == 1
+    assert capsys.readouterr().out.startswith("tampered: ")
+
+
+def test_iterating_a_log_while_appending_to_it_does_not_wait_forever(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """An iterator held the shared lock for its whole life: the append in the loop waited on it."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    seen: list[int] = []
+    decision = engine.evaluate(refund("7.00"), now=NOW)
+
+    def iterate_and_append() -> None:
+        for record in log:  # the records of the moment iteration started
+            seen.append(record.seq)
+            log.append(decision)
+
+    worker = threading.Thread(target=iterate_and_append, daemon=True)  # a hang fails, not blocks
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the append waited for the iterator's lock"
+    assert seen == [1, 2, 3]
+    assert verify_log(path).records == 6
