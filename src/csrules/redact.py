@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ from .ticket import ATTRIBUTE_NAME, FACT_TYPES
 __all__ = ["TOKEN_PREFIX", "Redactor"]
 
 TOKEN_PREFIX = "redacted:"
+_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + "[0-9a-f]{32}")
 
 
 def _used_paths(engine: Engine) -> dict[str, str]:
@@ -104,9 +106,13 @@ class Redactor:
         return TOKEN_PREFIX + digest[:32]
 
     def _replace(self, value: Any) -> Any:
-        if isinstance(value, str) and not value.startswith(TOKEN_PREFIX):
+        if isinstance(value, str) and _TOKEN.fullmatch(value):
+            return value  # already redacted (a value that only starts with `redacted:` is not)
+        if isinstance(value, bool | int | float):  # a custom attribute holding a number: its JSON text
+            return self.token(json.dumps(value))
+        if isinstance(value, str):
             return self.token(value)
-        return value  # absent, already redacted, or a non-text attribute value
+        return value  # absent
 
     def redact(self, decision: Decision) -> Decision:
         """The decision with every named fact replaced by its token (idempotent).

@@ -195,7 +195,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     if replayed is None:
         differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
     else:
-        differences = tuple(_diff(recorded.model_dump(mode="json"), replayed.model_dump(mode="json")))
+        differences = tuple(_diff(_as_written(decision, recorded), replayed.model_dump(mode="json")))
     if changed:
         status: Status = "policy-changed"
     else:
@@ -209,6 +209,16 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
         tuple(notes),
         replayed,
     )
+
+
+def _as_written(given: Decision | str | bytes | Mapping[str, Any], recorded: Decision) -> Any:
+    """The record's JSON values as written, not as read back: `"45.00"` for an amount, or
+    `+00:00` for `Z`, would read back as the same Decision and replay identically."""
+    if isinstance(given, str | bytes):
+        return json.loads(given)
+    if isinstance(given, Mapping):
+        return json.loads(json.dumps(dict(given)))
+    return recorded.model_dump(mode="json")
 
 
 def _plain(value: Any) -> Any:

@@ -17,7 +17,7 @@ TICKET = json.loads((ROOT / "examples" / "tickets" / "loyal_refund_45.json").rea
 
 
 def test_named_facts_become_tokens_and_the_decision_still_verifies(engine: csrules.Engine) -> None:
-    ticket = {**TICKET, "attributes": {"email": "ann@example.com", "score": 7}}
+    ticket = {**TICKET, "attributes": {"email": "ann@example.com", "score": 5551234567}}
     decision = engine.evaluate(ticket, now=NOW)
     redactor = Redactor(
         engine, ["customer.id", "agent.id", "id", "attributes.email", "attributes.score"], salt=SALT
@@ -27,11 +27,15 @@ def test_named_facts_become_tokens_and_the_decision_still_verifies(engine: csrul
     assert facts.customer.id == redactor.token("C-0007")
     assert facts.agent.id == redactor.token("A-22")
     assert redacted.ticket_id == facts.id == redactor.token("T-1003")
-    assert facts.attributes == {"email": redactor.token("ann@example.com"), "score": 7}  # not text: kept
+    # A number named for redaction is redacted too (it was kept): the token of its JSON text.
+    assert facts.attributes == {
+        "email": redactor.token("ann@example.com"),
+        "score": redactor.token("5551234567"),
+    }
     assert redactor.token("C-0007").startswith("redacted:")
     assert len(redactor.token("C-0007")) == 41
     text = redacted.to_json()
-    for secret in ("C-0007", "A-22", "T-1003", "ann@example.com"):
+    for secret in ("C-0007", "A-22", "T-1003", "ann@example.com", "5551234567"):
         assert secret not in text
     # Everything else is the decision as made, and it replays identically.
     assert redacted.model_dump(exclude={"ticket_id", "trace"}) == decision.model_dump(
@@ -40,6 +44,22 @@ def test_named_facts_become_tokens_and_the_decision_still_verifies(engine: csrul
     assert redacted.trace.steps == decision.trace.steps
     assert engine.verify(redacted).status == "identical"
     assert redactor.redact(redacted) == redacted  # idempotent
+
+
+def test_a_value_that_only_looks_redacted_is_redacted(engine: csrules.Engine) -> None:
+    """Any value starting with `redacted:` was taken for a token and stored in clear."""
+    redactor = Redactor(engine, ["customer.id", "attributes.email"], salt=SALT)
+    ticket = {
+        **TICKET,
+        "customer": {"id": "redacted:C-PRIVATE-9"},
+        "attributes": {"email": "redacted: bob@example.com"},
+    }
+    redacted = redactor.redact(engine.evaluate(ticket, now=NOW))
+    assert redacted.trace.facts.customer.id == redactor.token("redacted:C-PRIVATE-9")
+    assert redacted.trace.facts.attributes["email"] == redactor.token("redacted: bob@example.com")
+    for secret in ("C-PRIVATE-9", "bob@example.com"):
+        assert secret not in redacted.to_json()
+    assert redactor.redact(redacted) == redacted  # a real token is left as it is
 
 
 def test_tokens_depend_on_the_salt(engine: csrules.Engine) -> None:

@@ -261,6 +261,25 @@ def test_report_of_one_decision_file(tmp_path: Path, engine: csrules.Engine) -> 
     assert "Decision log" not in html
 
 
+def test_a_line_separator_inside_a_decision_does_not_split_it(tmp_path: Path, engine: csrules.Engine) -> None:
+    """`splitlines()` cut records at U+2028 inside a customer id: a decision file was "neither a
+    decision nor JSON Lines", and an intact log's record was "not JSON and is not shown"."""
+    odd = engine.evaluate({**refund("45.00"), "customer": {"id": "C\u20281\u00852"}}, now=NOW)
+    single = tmp_path / "decision.json"
+    single.write_text(odd.to_json(), encoding="utf-8")
+    assert "\u2028" in single.read_text(encoding="utf-8")
+    assert main(["report", str(single), "--html", str(tmp_path / "one.html")]) == 0
+    log_path = tmp_path / "log.jsonl"
+    log = csrules.DecisionLog(log_path)
+    for decision in (engine.evaluate(refund("5.00"), now=NOW), odd, engine.evaluate(refund("7.00"), now=NOW)):
+        log.append(decision)
+    out = tmp_path / "log.html"
+    assert main(["report", str(log_path), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "is not shown" not in html
+    assert html.count("C\u20281\u00852") >= 1
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -99,6 +99,32 @@ def test_a_value_of_another_json_type_is_no_decision(
         assert (info.value.code, info.value.message) == ("invalid-decision", message)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ('"amount":45.0', '"amount":"45.00"', "/trace/facts/request/amount"),
+        (
+            '"evaluated_at":"2026-11-23T15:00:00Z"',
+            '"evaluated_at":"2026-11-23T15:00:00+00:00"',
+            "/trace/evaluated_at",
+        ),
+    ],
+)
+def test_a_value_written_otherwise_is_a_difference(
+    engine: csrules.Engine, old: str, new: str, path: str
+) -> None:
+    """Both read back as the same Decision, so the record replayed `identical` though it had
+    been edited."""
+    text = engine.evaluate(refund("45.00"), now=NOW).to_json()
+    assert text.count(old) == 1
+    edited = text.replace(old, new)
+    for form in (edited, json.loads(edited)):
+        result = engine.verify(form)
+        assert result.status == "different"
+        assert [d.path for d in result.differences] == [path]
+    assert engine.verify(text).ok
+
+
 def test_a_key_given_twice_is_no_decision(engine: csrules.Engine) -> None:
     """Read as its last value, `"outcome": "approve", ..., "outcome": "escalate"` replayed
     identically while a reader of the file sees approve."""

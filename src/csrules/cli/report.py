@@ -27,7 +27,9 @@ from ._common import ExitCode, UsageError
 def _lines(path: str) -> list[str]:
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read().splitlines()
+            # Lines end at "\n" only: `splitlines()` also splits at U+2028, U+0085..., which a
+            # decision's text may hold (JSON is written with ensure_ascii=False).
+            return handle.read().split("\n")
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", path) from None
     except UnicodeDecodeError:

@@ -38,10 +38,11 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     ("are the rules the same?"), for decisions made with overrides; a recorded parameter the
     policies no longer declare is then an error (exit 2).
     """
-    decision = parse_decision(_read(args.decision), args.decision)
+    text = _read(args.decision)
+    decision = parse_decision(text, args.decision)
     params = dict(decision.trace.params) if args.recorded_params else None
     engine = load(args.policies, params=params)
-    verification = verify(engine, decision)
+    verification = verify(engine, text)  # the values as written, not as read back
     if args.format == "json":
         out.write(json.dumps(verification.as_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n")
     else:
