@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,6 +38,7 @@ from .ticket import Role, Ticket
 
 if TYPE_CHECKING:
     from .load import PolicyPaths
+    from .verify import Verification
 
 __all__ = [
     "Divergence",
@@ -186,6 +187,13 @@ def _error_code(exc: Exception) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def _message(exc: Exception) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose own __str__ raises must not reach the caller either
+        return f"({type(exc).__name__}: its message cannot be shown)"
+
+
 def _check_options(sink: object, sample: float) -> None:
     if not callable(sink):
         raise TypeError(f"`sink` must be callable, got `{sink!r}`")
@@ -275,6 +283,27 @@ class ShadowEngine:
         """The live engine's compiled ruleset."""
         return self._live.ruleset
 
+    def verify(self, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
+        """Replay a recorded decision with the live engine (`Engine.verify`)."""
+        return self._live.verify(decision)
+
+    def close(self) -> None:
+        """Close both engines (`Engine.close`): the reload pattern `old.close()` works with a
+        ShadowEngine as with an Engine. Closing again does nothing."""
+        self._live.close()
+        self._candidate.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the live engine is closed."""
+        return self._live.closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def evaluate(self, ticket: Ticket | Mapping[str, Any], *, now: datetime | None = None) -> Decision:
         """Decide a ticket with the live engine; shadow it with the candidate at the same `now`.
 
@@ -311,7 +340,7 @@ class ShadowEngine:
                 live_required_role=decision.required_role,
                 error_type=type(exc).__name__,
                 code=_error_code(exc),
-                message=str(exc),
+                message=_message(exc),
             )
         if record is None:
             return

@@ -410,3 +410,45 @@ def test_shadow_engine_reads_like_the_live_engine(engine: csrules.Engine, candid
         f"candidate {shadow.candidate.policy_digest[:12]}, sample 0.5>"
     )
     assert type(csrules.load()) is csrules.Engine
+
+
+class _Unspeakable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+def test_a_candidate_exception_whose_message_raises_is_still_a_failure_record(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the record called str(exc): its RuntimeError reached the caller, and the live
+    decision was lost."""
+    candidate = csrules.load()
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise _Unspeakable
+
+    monkeypatch.setattr(candidate, "evaluate", explode)
+    records: list[Record] = []
+    shadow = csrules.ShadowEngine(engine, candidate, sink=records.append)
+    ticket = refund("30.00")
+    assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
+    [failure] = records
+    assert isinstance(failure, csrules.ShadowFailure)
+    assert (failure.error_type, failure.message) == (
+        "_Unspeakable",
+        "(_Unspeakable: its message cannot be shown)",
+    )
+
+
+def test_a_shadow_engine_closes_verifies_and_is_a_context_manager(candidate_dir: Path) -> None:
+    """The reload pattern (`old.close()`, `with csrules.load(...)`) raised AttributeError."""
+    with csrules.load(shadow=candidate_dir, sink=print) as shadow:
+        decision = shadow.evaluate(refund("30.00"), now=NOW)
+        assert shadow.verify(decision).ok
+        assert shadow.verify(decision.to_json()).status == "identical"
+        assert not shadow.closed
+    assert shadow.closed
+    assert shadow.live.closed and shadow.candidate.closed
+    with pytest.raises(csrules.EngineError, match="the engine is closed"):
+        shadow.evaluate(refund("30.00"), now=NOW)
+    shadow.close()  # again: nothing
