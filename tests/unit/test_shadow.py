@@ -448,7 +448,8 @@ def test_a_shadow_engine_closes_verifies_and_is_a_context_manager(candidate_dir:
         assert shadow.verify(decision.to_json()).status == "identical"
         assert not shadow.closed
     assert shadow.closed
-    assert shadow.live.closed and shadow.candidate.closed
+    assert shadow.live.closed
+    assert shadow.candidate.closed
     with pytest.raises(csrules.EngineError, match="the engine is closed"):
         shadow.evaluate(refund("30.00"), now=NOW)
     shadow.close()  # again: nothing
