@@ -364,6 +364,12 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
     return RawDocument(file, name, data, converter.spans, converter.key_spans)
 
 
+def _shown(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (os.fsdecode keeps them as lone surrogates,
+    which no JSON reader takes back) written as `\\xff`. Rules' `source` in traces hold it."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
     """Yield (path, stable display name) for one path the caller gave."""
     path = Path(given)
@@ -382,9 +388,9 @@ def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
                 [Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)]
             )
         for p in found:
-            yield p, f"{path.resolve().name}/{p.relative_to(path).as_posix()}"
+            yield p, _shown(f"{path.resolve().name}/{p.relative_to(path).as_posix()}")
     elif path.is_file():
-        yield path, path.name
+        yield path, _shown(path.name)
     else:
         span = SourceSpan(str(path), 1, 1)
         raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])

@@ -69,3 +69,63 @@ def test_invalid_case_files_are_policy_errors(tmp_path: Path, text: str, line: i
     with pytest.raises(csrules.PolicyError) as info:
         load_cases([tmp_path])
     assert (info.value.code, info.value.line) == ("invalid-case", line)
+
+
+TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
+
+
+@pytest.mark.parametrize(
+    ("head", "expect", "message"),
+    [
+        # Each crashed `csrules test` (exit 3) or was silently read otherwise.
+        (
+            "",
+            "{follow_ups: [{kind: escalation_update, due_in: {days: 999999999999}}]}",
+            "`cases.0.expect.follow_ups.0.due_in.days`: input should be less than or equal to 100000",
+        ),
+        (
+            "",
+            "{follow_ups: [{kind: escalation_update, due_in: {days: -1}}]}",
+            "`cases.0.expect.follow_ups.0.due_in.days`: input should be greater than or equal to 0",
+        ),
+        (
+            "",
+            "{actions: [{kind: a, params: {x: .inf}}]}",
+            "`cases.0.expect.actions.0.params.x`: an action parameter is a string, a finite number, true, "
+            "false or null",
+        ),
+        (
+            "",
+            "{error: {code: invalid-money}, fired: [no_such_rule], outcome: approve}",
+            "`cases.0.expect`: `error` stands alone: a refused ticket has no fired, outcome to check",
+        ),
+        ("policies: []\n", "{}", "`policies`: list should have at least 1 item after validation, not 0"),
+        (
+            "now: 0001-01-01T00:00:00+01:00\n",
+            "{}",
+            "`now`: a date and time between the years 1900 and 9000 in UTC",
+        ),
+        ("now: 12345\n", "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+        ("now: 2026-01-01\n", "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+    ],
+    ids=[
+        "due-in-huge",
+        "due-in-negative",
+        "inf-param",
+        "error-and-more",
+        "no-policies",
+        "year-1",
+        "unix-time",
+        "date",
+    ],
+)
+def test_case_files_that_cannot_be_run_as_written_are_invalid(
+    tmp_path: Path, head: str, expect: str, message: str
+) -> None:
+    (tmp_path / "a.cases.yaml").write_text(
+        f"{head}cases:\n  - name: x\n    ticket: {TICKET}\n    expect: {expect}\n", encoding="utf-8"
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert info.value.code == "invalid-case"
+    assert info.value.message == f"invalid case file: {message}"

@@ -25,19 +25,30 @@ through load.py (positions for every case); this module validates and runs. No c
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from ..decision import Decision
 from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
+from ..validate import MAX_DURATION
 from ..values import json_value
 
 __all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
@@ -50,15 +61,27 @@ class _Shape(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+_Span = Annotated[int, Field(ge=0, le=MAX_DURATION)]  # as in policies (docs/language.md#limits)
+
+
 class _DurationDoc(_Shape):
-    days: int = 0
-    hours: int = 0
-    minutes: int = 0
+    days: _Span = 0
+    hours: _Span = 0
+    minutes: _Span = 0
+
+
+def _scalar(value: Any) -> Any:
+    """An expected action parameter: a scalar, numbers finite (action parameters are scalars)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Decimal | float) and math.isfinite(value):
+        return value
+    raise ValueError("an action parameter is a string, a finite number, true, false or null")
 
 
 class _ActionDoc(_Shape):
     kind: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Annotated[Any, AfterValidator(_scalar)]] = Field(default_factory=dict)
 
 
 class _FollowUpDoc(_Shape):
@@ -81,18 +104,50 @@ class _ExpectDoc(_Shape):
     not_fired: list[str] = Field(default_factory=list)
     error: _ErrorDoc | None = None
 
+    @model_validator(mode="after")
+    def _error_alone(self) -> Self:
+        # A refused ticket has no decision: expectations about one would never be checked.
+        if self.error is not None and self.model_fields_set - {"error"}:
+            named = ", ".join(sorted(self.model_fields_set - {"error"}))
+            raise ValueError(f"`error` stands alone: a refused ticket has no {named} to check")
+        return self
+
+
+def _moment(value: object) -> datetime:
+    """A case's `now`: a date and time (YAML's or ISO 8601 text; naive is UTC), within the
+    years 1900 to 9000 in UTC. Not a number (a Unix time) nor a bare date."""
+    moment = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise ValueError("a date and time, e.g. 2026-11-23T15:00:00Z")
+    aware = moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    try:
+        year = aware.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not 1900 <= year <= 9000:
+        raise ValueError("a date and time between the years 1900 and 9000 in UTC")
+    return aware
+
+
+_Now = Annotated[datetime, BeforeValidator(_moment)]
+
 
 class _CaseDoc(_Shape):
     name: str = Field(min_length=1)
     ticket: dict[str, Any]
-    now: datetime | None = Field(default=None, strict=False)
+    now: _Now | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     expect: _ExpectDoc
 
 
 class _CaseFileDoc(_Shape):
-    policies: str | list[str] | None = None
-    now: datetime | None = Field(default=None, strict=False)
+    policies: Annotated[str, Field(min_length=1)] | Annotated[list[str], Field(min_length=1)] | None = None
+    now: _Now | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     cases: list[_CaseDoc] = Field(min_length=1)
 
@@ -146,14 +201,25 @@ def _aware(moment: datetime | None, fallback: datetime) -> datetime:
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
+def _branch(part: str) -> bool:
+    """Whether a location part names a union's alternative (`str`, `_ActionDoc`,
+    `constrained-str`, `list[str]`), not a field."""
+    return part in ("str", "constrained-str") or part.startswith(("_", "list[", "function-"))
+
+
 def _cases_of(doc: RawDocument) -> list[Case]:
     try:
         shape = _CaseFileDoc.model_validate(doc.data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
+        # Of a union's errors (one per alternative), the deepest says what is wrong; at one depth,
+        # the alternative of the value's own type (not "input should be a valid string").
+        error = max(
+            exc.errors(include_url=False), key=lambda e: (len(e["loc"]), not e["type"].endswith("_type"))
+        )
+        loc = tuple(p for p in error["loc"] if isinstance(p, int) or (isinstance(p, str) and not _branch(p)))
         where = ".".join(str(p) for p in loc)
-        message = f"invalid case file: `{where}`: {error['msg'][0].lower()}{error['msg'][1:]}"
+        said = error["msg"].removeprefix("Value error, ")
+        message = f"invalid case file: `{where}`: {said[0].lower()}{said[1:]}"
         span = doc.span(loc, key=error["type"] == "extra_forbidden")  # an unknown key: point at it
         raise PolicyError([Diagnostic("invalid-case", message, span)]) from None
     base = Path(doc.file).parent
