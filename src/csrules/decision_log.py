@@ -463,7 +463,7 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
     """
     target = Path(path)
     try:
-        with target.open(encoding="utf-8") as handle:
+        with target.open(encoding="utf-8-sig") as handle:
             yield from _decision_lines(handle, str(target))
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CHUNK_SIZE", "ENGINE_VERSION", "Engine", "Origin", "default_policies", "load"]
 
 ENGINE_VERSION = f"csrules {__version__}; {_durable.ENGINE_VERSION}"
+MAX_WORKERS = 1024
+"""The most worker processes `evaluate_many` starts (a typo of 10**20 must not fork-bomb the host)."""
 DEFAULT_CHUNK_SIZE = 200
 """Tickets per task of `evaluate_many` with workers: large enough that the per-task cost of
 pickling and inter-process queues is small next to ~0.1-0.5 ms per ticket, small enough that a
@@ -217,8 +219,10 @@ class Engine:
         """
         self._check_open()
         moment = _now(now)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise ValueError(f"evaluate_many(): `workers` must be an int >= 0, got {workers!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+            raise ValueError(
+                f"evaluate_many(): `workers` must be an int from 0 to {MAX_WORKERS}, got {workers!r}"
+            )
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"evaluate_many(): `chunk_size` must be an int >= 1, got {chunk_size!r}")
         count = workers or os.cpu_count() or 1

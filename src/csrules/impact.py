@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from .decision import Decision
@@ -156,10 +157,21 @@ class Change:
 
 
 def _action_keys(decision: Decision) -> Counter[ActionKey]:
+    # Parameters as the decision's JSON writes them: `5.9` and `5.90` are one number (a Decimal's
+    # text would tell them apart, a change no rule caused).
     return Counter(
-        (a.kind, json.dumps(a.params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
+        (
+            a.kind,
+            json.dumps(a.params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_number),
+        )
         for a in decision.actions
     )
+
+
+def _number(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
 
 
 def _rule_order(old: Decision, new: Decision) -> list[str]:

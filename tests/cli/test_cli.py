@@ -215,3 +215,40 @@ def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
         f"{policy}:5:44: `severity` eq: `severity` is one of low, normal, high, urgent, got `hgih` (did you mean `high`?)",
         "2 problems",
     ]
+
+
+def test_a_reader_leaving_early_is_no_internal_error() -> None:
+    """`csrules generate-tickets | head` printed "internal error: BrokenPipeError" (exit 3)."""
+    result = subprocess.run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"'{sys.executable}' -m csrules generate-tickets --count 20000 | head -1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
+    )
+    assert (result.returncode, result.stderr) == (141, "")
+    assert json.loads(result.stdout)["id"]
+
+
+def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    decision = json.loads(
+        run("eval", str(EXAMPLES / "loyal_refund_45.json"), "--now", NOW, "--format", "json").stdout
+    )
+    path = tmp_path / "decisions.jsonl"
+    path.write_text("\ufeff" + json.dumps(decision) + "\n", encoding="utf-8")
+    assert run("coverage", str(path)).returncode == 0
+    single = tmp_path / "decision.json"
+    single.write_text("\ufeff" + json.dumps(decision), encoding="utf-8")
+    assert run("verify", str(single)).returncode == 0
+    ticket = tmp_path / "ticket.json"
+    ticket.write_text(
+        "\ufeff" + (EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    assert run("eval", str(ticket), "--now", NOW).returncode == 0

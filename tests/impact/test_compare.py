@@ -227,3 +227,19 @@ def test_errors_are_all_counted_and_the_first_kept() -> None:
     report.add_all(LineResult(n, error=f"bad {n}") for n in range(1, 31))
     assert (report.errors, report.tickets) == (30, 0)
     assert report.error_lines == [(n, f"bad {n}") for n in range(1, MAX_ERRORS_KEPT + 1)]
+
+
+def test_an_action_parameter_written_otherwise_is_no_change(tmp_path: Path) -> None:
+    """`fee: 5.9` against `fee: 5.90`: the Decimals' texts differed, so every ticket "changed"
+    with no rule causing it (and `--fail-on-change` failed)."""
+    rule = (
+        "rules:\n  - id: note_fee\n    description: d\n    rationale: r\n    when: []\n"
+        "    then: {{actions: [{{kind: note_fee, params: {{fee: {fee}}}}}]}}\n"
+    )
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, fee in ((old, "5.9"), (new, "5.90")):
+        folder.mkdir()
+        (folder / "fee.yaml").write_text(rule.format(fee=fee), encoding="utf-8")
+    before, after = csrules.load(old), csrules.load(new)
+    ticket = refund("5.00")
+    assert compare(before.evaluate(ticket, now=NOW), after.evaluate(ticket, now=NOW)) is None

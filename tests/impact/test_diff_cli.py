@@ -272,9 +272,10 @@ def test_missing_inputs_are_one_line(
     assert one_line(diff(capsys, POLICIES, str(tmp_path / "gone"), "--tickets", str(corpus))) == (
         f"csrules: error: `{tmp_path / 'gone'}`: no such policy file or directory"
     )
-    assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), "--workers", "-1")) == (
-        "csrules: error: --workers expects 0 (one per core) or more, got `-1`"
-    )
+    for workers in ("-1", "1025", str(10**20)):  # 10**20 spawned processes until the machine gave out
+        assert one_line(diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), "--workers", workers)) == (
+            f"csrules: error: --workers expects 0 (one per core) to 1024, got `{workers}`"
+        )
 
 
 def test_stored_decisions_are_replayed_at_their_own_now(
@@ -308,3 +309,33 @@ def test_two_workers_give_the_same_report_as_one(
         two = diff(capsys, *args, "--format", form, "--workers", "2")
         assert one == two
         assert one[0] == 0
+
+
+def test_text_from_the_corpus_cannot_break_the_reports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    """A ticket id closed the Markdown `<details>` block early, and a key or `now` holding a line
+    break or a terminal escape split a line of the text report."""
+    hostile = "<b>x</b></details>\n```"
+    corpus = tmp_path / "odd.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "id": hostile,
+                "customer": {"id": "C"},
+                "agent": {"id": "A", "role": "front_line"},
+                "request": {"kind": "refund", "amount": "22.00"},
+            }
+        ),
+        json.dumps({"ticket": {"id": "T"}, "now": "a\nb"}),
+        json.dumps({"ticket": {"id": "T"}, "x\ny\u001b[2J": 1}),
+    ]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, markdown, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--format", "markdown")
+    assert code == 0
+    assert "<code>&lt;b&gt;x&lt;/b&gt;&lt;/details&gt;\\n```</code>" in markdown
+    assert markdown.count("</details>") == markdown.count("<details>") == 1
+    assert "- line 2: `now` must be an ISO 8601 date and time with a UTC offset, got `a\\nb`" in markdown
+    code, text, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert "  line 3: a wrapper has only `ticket` and `now`, got `x\\ny\\x1b[2J`" in text.splitlines()
+    assert "\x1b" not in text

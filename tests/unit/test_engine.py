@@ -278,8 +278,9 @@ _ENGINE = csrules.load()
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"workers": -1}, "`workers` must be an int >= 0"),
-        ({"workers": 1.5}, "`workers` must be an int >= 0"),
+        ({"workers": -1}, "`workers` must be an int from 0 to 1024"),
+        ({"workers": 1.5}, "`workers` must be an int from 0 to 1024"),
+        ({"workers": 10**20}, "`workers` must be an int from 0 to 1024"),
         ({"chunk_size": 0}, "`chunk_size` must be an int >= 1"),
     ],
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 import csrules
-from tests.helpers import ROOT, write_policy
+from tests.helpers import NOW, ROOT, refund, write_policy
 
 
 def policy_error(paths: object) -> csrules.PolicyError:
@@ -155,3 +157,13 @@ def test_two_documents_say_one_was_expected(tmp_path: Path) -> None:
     error = policy_error(write_policy(tmp_path, "rules: []\n---\nrules: []\n"))
     assert (error.code, error.line, error.column) == ("yaml-syntax", 2, 1)
     assert error.message == "expected a single document in the stream, but found another document"
+
+
+def test_a_directory_whose_name_is_not_utf8_loads_and_its_decisions_replay(tmp_path: Path) -> None:
+    """Its name reached the policy digest as lone surrogates: UnicodeEncodeError (exit 3)."""
+    odd = tmp_path / os.fsdecode(b"pol\xff")
+    shutil.copytree(ROOT / "policies", odd)
+    engine = csrules.load(odd)
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    assert decision.trace.steps[0].source.startswith("pol\\xff/")
+    assert engine.verify(decision.to_json()).ok

@@ -8,6 +8,7 @@ them (`explain.format_condition`). JSON is one object with stable keys (docs/imp
 
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 from collections import Counter
@@ -18,6 +19,7 @@ from itertools import zip_longest
 from typing import Any
 
 from ..decision import Decision
+from ..errors import one_line
 from ..explain import format_condition, format_effect, format_value
 from ..impact import ImpactReport
 from ..trace import TraceStep
@@ -163,7 +165,7 @@ def render_text(compared: Compared) -> str:
         lines.append(f"{_plural(report.rules_only, 'more ticket')} fired other rules for the same decision")
     if report.errors:
         lines.append(f"{_plural(report.errors, 'line')} could not be compared:")
-        lines.extend(f"  line {line}: {message}" for line, message in report.error_lines)
+        lines.extend(f"  line {line}: {one_line(message)}" for line, message in report.error_lines)
         if report.errors > len(report.error_lines):
             lines.append(f"  ... and {report.errors - len(report.error_lines):,} more")
     if report.changed:
@@ -183,14 +185,14 @@ def render_text(compared: Compared) -> str:
         lines.append("")
         lines.append(f"Examples (the first {report.per_transition} of each transition):")
         for stats in report.transitions:
-            shown = ", ".join(f"line {n} ({report.examples[n].ticket_id})" for n in stats.examples)
+            shown = ", ".join(f"line {n} ({one_line(report.examples[n].ticket_id)})" for n in stats.examples)
             lines.append(f"  {stats.transition.key}: {shown}")
         for line, (old, new) in sorted(compared.examples.items()):
             example = report.examples[line]
             lines.append("")
             keys = ", ".join(t.key for t in example.change.transitions())
             lines += textwrap.wrap(
-                f"line {line}, ticket {example.ticket_id}: {keys}",
+                f"line {line}, ticket {one_line(example.ticket_id)}: {keys}",
                 110,
                 subsequent_indent="  ",
                 break_on_hyphens=False,
@@ -200,6 +202,12 @@ def render_text(compared: Compared) -> str:
 
 
 # --- markdown ----------------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    """Text from the corpus (a ticket id, a value quoted in a message) in the comment: one line,
+    HTML-escaped, so `</details>` or a line of backticks cannot end a block early."""
+    return html.escape(one_line(text), quote=False)
 
 
 def render_markdown(compared: Compared) -> str:
@@ -217,7 +225,7 @@ def render_markdown(compared: Compared) -> str:
         lines += ["", f"{_plural(report.rules_only, 'more ticket')} fired other rules for the same decision."]
     if report.errors:
         lines += ["", f"{_plural(report.errors, 'line')} could not be compared:", ""]
-        lines += [f"- line {line}: {message}" for line, message in report.error_lines]
+        lines += [f"- line {line}: {_md(message)}" for line, message in report.error_lines]
         if report.errors > len(report.error_lines):
             lines.append(f"- ... and {report.errors - len(report.error_lines):,} more")
     if report.changed:
@@ -238,7 +246,7 @@ def render_markdown(compared: Compared) -> str:
             lines += [
                 "",
                 "<details>",
-                f"<summary>line {line}, <code>{example.ticket_id}</code>: {keys}</summary>",
+                f"<summary>line {line}, <code>{_md(example.ticket_id)}</code>: {keys}</summary>",
                 "",
                 "```text",
                 *side_by_side(old, new, example.change.rules),

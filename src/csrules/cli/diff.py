@@ -76,9 +76,12 @@ class _Progress:
             self._stream.flush()
 
 
+MAX_WORKERS = 1024
+
+
 def _workers(value: int) -> int:
-    if value < 0:
-        raise UsageError(f"--workers expects 0 (one per core) or more, got `{value}`")
+    if not 0 <= value <= MAX_WORKERS:  # 10**20 kept spawning processes until the machine gave out
+        raise UsageError(f"--workers expects 0 (one per core) to {MAX_WORKERS}, got `{value}`")
     return value or os.cpu_count() or 1
 
 

@@ -51,7 +51,7 @@ def parse_now(text: str | None) -> datetime | None:
 def read_ticket(source: str) -> object:
     """The ticket JSON from a file or standard input."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"

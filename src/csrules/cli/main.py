@@ -187,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `csrules generate-tickets | head`: the reader left, nothing is wrong
+        # Python would flush stdout again at exit and report it: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
     except Exception as exc:
         if os.environ.get("CSRULES_DEBUG"):
             raise

@@ -26,7 +26,7 @@ from ._common import ExitCode, UsageError
 
 def _lines(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             # Lines end at "\n" only: `splitlines()` also splits at U+2028, U+0085..., which a
             # decision's text may hold (JSON is written with ensure_ascii=False).
             return handle.read().split("\n")

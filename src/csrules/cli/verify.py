@@ -14,7 +14,7 @@ from ._common import ExitCode
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the decision: {exc.strerror}", path) from None
