@@ -252,3 +252,23 @@ def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
         "\ufeff" + (EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8"), encoding="utf-8"
     )
     assert run("eval", str(ticket), "--now", NOW).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("test", "--examples", "-1"), "argument --examples: expected a whole number, 0 or more, got `-1`"),
+        (("test", "--examples", "x"), "argument --examples: expected a whole number, 0 or more, got `x`"),
+        (
+            ("coverage", "x.jsonl", "--fail-under", "nan"),
+            "argument --fail-under: expected a number from 0 to 100, got `nan`",
+        ),
+        (
+            ("coverage", "x.jsonl", "--fail-under", "101"),
+            "argument --fail-under: expected a number from 0 to 100, got `101`",
+        ),
+    ],
+)
+def test_counts_and_shares_out_of_range_are_argument_errors(args: tuple[str, ...], message: str) -> None:
+    """`--examples -1` skipped the invariants silently; `--fail-under nan` never failed."""
+    assert one_line_error(run(*args)).startswith(f"csrules: error: {message} (see `csrules ")

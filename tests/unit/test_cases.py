@@ -129,3 +129,13 @@ def test_case_files_that_cannot_be_run_as_written_are_invalid(
         load_cases([tmp_path])
     assert info.value.code == "invalid-case"
     assert info.value.message == f"invalid case file: {message}"
+
+
+def test_two_cases_of_one_name_are_invalid(tmp_path: Path) -> None:
+    """pytest got two items of one node id, and `csrules test` two lines no one could tell apart."""
+    case = f"  - name: same\n    ticket: {TICKET}\n    expect: {{}}\n"
+    (tmp_path / "a.cases.yaml").write_text("cases:\n" + case + case, encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 5, 11)
+    assert info.value.message == "invalid case file: duplicate case name `same`"

@@ -27,6 +27,28 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.BAD_INPUT)
 
 
+def _at_least_0(text: str) -> int:
+    """An argument count: a negative one skipped the invariants silently."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got `{text}`")
+    return value
+
+
+def _percent(text: str) -> float:
+    """A share in %: `nan` never failed, `101` always did."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100, got `{text}`") from None
+    if not 0 <= value <= 100:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100, got `{text}`")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="csrules", description="Decide customer-service escalations.")
     parser.add_argument("--version", action="version", version=f"csrules {__version__}")
@@ -55,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     cases.add_argument("--policies", action="append", help="policies to test instead of each case file's own")
     cases.add_argument(
         "--examples",
-        type=int,
+        type=_at_least_0,
         default=200,
         metavar="N",
         help="tickets drawn per invariant (default: 200; 0 skips the invariants)",
@@ -63,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     cases.add_argument("--seed", type=int, default=0, help="seed of the invariant search (default: 0)")
     cases.add_argument("--coverage", action="store_true", help="report rule and condition coverage")
     cases.add_argument(
-        "--fail-under", type=float, metavar="N", help="exit 1 when rule or condition coverage is below N%%"
+        "--fail-under", type=_percent, metavar="N", help="exit 1 when rule or condition coverage is below N%%"
     )
 
     tally = commands.add_parser("coverage", help="rule and condition coverage of past decisions (JSON Lines)")
@@ -71,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     tally.add_argument(
         "--policies", action="append", help="the bundle to measure (default: the bundled policies)"
     )
-    tally.add_argument("--fail-under", type=float, metavar="N", help="exit 1 when a measure is below N%%")
+    tally.add_argument("--fail-under", type=_percent, metavar="N", help="exit 1 when a measure is below N%%")
 
     check = commands.add_parser("check", help="validate policy files")
     check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")

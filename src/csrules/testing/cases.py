@@ -230,6 +230,14 @@ def _cases_of(doc: RawDocument) -> list[Case]:
         else tuple(os.fspath(base / p) for p in ([policies] if isinstance(policies, str) else policies))
     )
     file_now = _aware(shape.now, DEFAULT_NOW)
+    seen: set[str] = set()
+    for i, case in enumerate(shape.cases):  # a name is how a case is run, reported and selected
+        if case.name in seen:
+            span = doc.span(("cases", i, "name"))
+            raise PolicyError(
+                [Diagnostic("invalid-case", f"invalid case file: duplicate case name `{case.name}`", span)]
+            )
+        seen.add(case.name)
     return [
         Case(
             name=case.name,
