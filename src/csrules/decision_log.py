@@ -105,7 +105,7 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
         )
     raw, _ = _last_line(fd, size)
     try:
-        seq, prev, digest, _ = _parse_record(raw, str(path), 0)
+        seq, prev, digest, _ = _parse_record(raw, str(path), 0, exact=False)
     except AuditError:
         raise AuditError(
             "torn-record", "the last record is not a complete record: run DecisionLog.repair()", str(path)
@@ -149,8 +149,13 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
     return chunk, 0
 
 
-def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]:
-    """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record."""
+def _parse_record(raw: bytes, file: str, line: int, *, exact: bool = True) -> tuple[int, str, str, Any]:
+    """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record.
+
+    `exact`: the line must also be the very bytes csrules writes (verification). Appending and
+    repairing read the last line without it: repair cuts only a line that is no record at all
+    (a torn write), never an edited one, which is evidence for `verify_log`.
+    """
     try:
         data = json.loads(raw, object_pairs_hook=unique_keys)
     except DuplicateKeyError as exc:  # the hash covers the value read, not the other one shown
@@ -167,6 +172,8 @@ def _parse_record(raw: bytes, file: str, line: int) -> tuple[int, str, str, Any]
         raise AuditError(
             "invalid-record", "not a log record (expected keys decision, hash, prev, seq)", file, line
         )
+    if not exact:
+        return data["seq"], data["prev"], data["hash"], data["decision"]
     try:
         canonical = _canonical(data).encode("utf-8")
     except UnicodeEncodeError:  # a `\ud800` escape: no decision holds a lone surrogate
@@ -295,7 +302,7 @@ class DecisionLog:
                 torn = not complete
                 if complete:
                     try:
-                        _parse_record(raw, str(target), 0)
+                        _parse_record(raw, str(target), 0, exact=False)
                     except AuditError:
                         torn = True
                 if torn:

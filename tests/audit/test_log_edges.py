@@ -310,3 +310,20 @@ def test_iterating_a_log_while_appending_to_it_does_not_wait_forever(
     assert not worker.is_alive(), "the append waited for the iterator's lock"
     assert seen == [1, 2, 3]
     assert verify_log(path).records == 6
+
+
+def test_repair_never_cuts_an_edited_last_record(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A complete record that was edited is evidence, not a torn write: repair keeps it."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 3)
+    edited = path.read_bytes().replace(b'"seq":3}\n', b'"seq": 3}\n')
+    assert edited != path.read_bytes()
+    path.write_bytes(edited)
+    assert main(["log", "repair", str(path)]) == 0
+    assert capsys.readouterr().out == "no torn record\n"
+    assert path.read_bytes() == edited
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == ("altered-record", 3)
