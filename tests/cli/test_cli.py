@@ -259,6 +259,11 @@ def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
     [
         (("test", "--examples", "-1"), "argument --examples: expected a whole number, 0 or more, got `-1`"),
         (("test", "--examples", "x"), "argument --examples: expected a whole number, 0 or more, got `x`"),
+        # Python's random takes -1 for 1: the same tickets for two seeds
+        (
+            ("generate-tickets", "--seed", "-1"),
+            "argument --seed: expected a whole number, 0 or more, got `-1`",
+        ),
         (
             ("coverage", "x.jsonl", "--fail-under", "nan"),
             "argument --fail-under: expected a number from 0 to 100, got `nan`",

@@ -139,3 +139,24 @@ def test_two_cases_of_one_name_are_invalid(tmp_path: Path) -> None:
         load_cases([tmp_path])
     assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 5, 11)
     assert info.value.message == "invalid case file: duplicate case name `same`"
+
+
+def test_an_expected_null_parameter_is_not_a_missing_one(tmp_path: Path) -> None:
+    """`params: {nokey: null}` held for an action that has no parameter `nokey`."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n    when: []\n"
+        "    then: {actions: [{kind: call, params: {reason: null}}]}\n",
+        encoding="utf-8",
+    )
+
+    def case(name: str, params: str) -> str:
+        return f"  - name: {name}\n    ticket: {TICKET}\n    expect: {{actions: [{{kind: call, params: {params}}}]}}\n"
+
+    (tmp_path / "a.cases.yaml").write_text(
+        "policies: p.yaml\ncases:\n" + case("held", "{reason: null}") + case("absent", "{nokey: null}"),
+        encoding="utf-8",
+    )
+    held, absent = run_cases(load_cases([tmp_path]))
+    assert held.passed
+    assert [m.field for m in absent.mismatches] == ["actions[call].params"]

@@ -264,3 +264,12 @@ def test_integer_parameters_used_as_money_limits_are_limits_too(tmp_path: Path) 
         "parameters:\n  lo: {type: integer, default: 20}\n" + RULE.replace("{gt: 20}", "{gt: {param: lo}}"),
     )
     assert limits(engine) == [Decimal("20.00")]
+
+
+@pytest.mark.parametrize("examples", [0, -1])
+def test_no_examples_is_a_value_error_not_hypothesis(examples: int) -> None:
+    """It raised hypothesis' InvalidArgument."""
+    from csrules.testing.invariants import check_invariants  # noqa: PLC0415 - as the CLI imports it
+
+    with pytest.raises(ValueError, match="`examples` must be an int >= 1"):
+        check_invariants(csrules.load(), examples=examples)

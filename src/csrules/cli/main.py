@@ -166,8 +166,8 @@ def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     tickets.add_argument(
         "--count", type=int, default=1000, metavar="N", help="how many tickets (default: 1000)"
     )
-    tickets.add_argument(
-        "--seed", type=int, default=0, help="the same seed gives the same tickets (default: 0)"
+    tickets.add_argument(  # >= 0: Python's random takes -1 for 1
+        "--seed", type=_at_least_0, default=0, help="the same seed gives the same tickets (default: 0)"
     )
     tickets.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 

@@ -304,7 +304,8 @@ def _check(case: Case, decision: Decision) -> list[Mismatch]:
         for wanted in (a for a in expect.actions if not isinstance(a, str)):
             candidates = [a.params for a in decision.actions if a.kind == wanted.kind]
             want = {k: json_value(v) for k, v in wanted.params.items()}
-            if candidates and not any(all(p.get(k) == v for k, v in want.items()) for p in candidates):
+            # `k in p`: an expected `null` is a parameter whose value is null, not a missing one.
+            if candidates and not any(all(k in p and p[k] == v for k, v in want.items()) for p in candidates):
                 found.append(Mismatch(f"actions[{wanted.kind}].params", want, candidates))
     if expect.follow_ups is not None:
         actual = _kinds(decision.follow_ups)

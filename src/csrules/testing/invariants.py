@@ -288,7 +288,12 @@ def check_invariant(
 
     Returns the result, with the shrunk counterexample when the invariant does not hold.
     `observe` is called with every decision made (e.g. to tally coverage).
+
+    Raises:
+        ValueError: `examples` is below 1 (hypothesis' own error was `InvalidArgument`).
     """
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"check_invariant(): `examples` must be an int >= 1, got {examples!r}")
     run = _Run(now, observe)
     if invariant.kind == "monotonic_in":
         probe = _monotonic(engine, invariant, run)
