@@ -42,6 +42,14 @@ class CaseFile(pytest.File):
         for case in load_cases([self.path]):
             yield CaseItem.from_parent(self, name=case.name, case=case)
 
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """An invalid case file as its one-line error, file:line:column first, not a traceback."""
+        from csrules.errors import Error  # noqa: PLC0415
+
+        if isinstance(excinfo.value, Error):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
 
 class CaseItem(pytest.Item):
     """One policy case."""
