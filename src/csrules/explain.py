@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from .decision import Decision
+from .errors import one_line
 from .trace import ConditionResult, TraceEffect, TraceStep
 
 __all__ = [
@@ -56,7 +57,7 @@ def _value(value: Any) -> str:
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
-    return str(value)
+    return one_line(str(value))  # a ticket's text may hold a line break or a terminal escape
 
 
 def format_value(value: Any) -> str:
@@ -118,7 +119,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
     """
     trace = decision.trace
     lines: list[str] = []
-    head = f"Ticket {decision.ticket_id}: {decision.outcome.upper()}"
+    head = f"Ticket {one_line(decision.ticket_id)}: {decision.outcome.upper()}"
     if decision.outcome == "escalate":
         head += f" to {decision.required_role}"
     lines.append(f"{head} (agent role {decision.agent_role}, required role {decision.required_role})")

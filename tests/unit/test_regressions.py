@@ -14,6 +14,8 @@ import pytest
 
 import csrules
 from csrules import _durable
+from csrules.cli.main import main
+from csrules.explain import explain
 from tests.helpers import NOW, ROOT, make_ticket, refund, write_policy
 
 
@@ -383,3 +385,21 @@ def test_reused_condition_records_never_show_another_tickets_value(tmp_path: Pat
     ]
     assert records[4] is records[0]  # the boolean's record is kept and reused
     assert records[7] is not records[1]  # numbers are not: `1` and `1.0` compare equal
+
+
+def test_explain_and_log_show_keep_control_characters_of_a_ticket_on_one_line(
+    engine: csrules.Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ticket id or attribute with a line break or a terminal escape was printed as it was."""
+    ticket = {**make_ticket(id="T\n\x1b[2J-1"), "attributes": {"note": "a\nb"}}
+    decision = engine.evaluate(ticket, now=NOW)
+    text = explain(decision, steps="all")
+    assert text.startswith("Ticket T\\n\\x1b[2J-1: ")
+    assert "\x1b" not in text
+    log = tmp_path / "log.jsonl"
+    csrules.DecisionLog(log).append(decision)
+    assert main(["log", "show", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "T\\n\\x1b[2J-1" in out
+    assert "\x1b" not in out
+    assert len(out.splitlines()) == 1

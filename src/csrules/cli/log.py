@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ..decision_log import DecisionLog, verify_log
-from ..errors import AuditError
+from ..errors import AuditError, one_line
 from ._common import ExitCode, UsageError
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
                 continue
             moment = decision.trace.evaluated_at.isoformat().replace("+00:00", "Z")
             out.write(
-                f"{record.seq:>6}  {moment}  {decision.ticket_id}  {decision.outcome}  "
+                f"{record.seq:>6}  {moment}  {one_line(decision.ticket_id)}  {decision.outcome}  "
                 f"{decision.required_role}  policy {decision.trace.policy_digest[:12]}\n"
             )
     except AuditError as error:
