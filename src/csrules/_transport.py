@@ -8,10 +8,11 @@ results.
 
 Results come back with each pydantic record as its class and its values.
 
-The parent rebuilds each record the way evaluation built it (trace.recorder: the four slots
-every pydantic instance has, no validation), not through pydantic's own pickling (a Python
-`__setstate__` per record) nor by validating JSON again (~50 nested records per traced
-decision, JsonValue checked value by value): docs/performance.md measures the three.
+The parent rebuilds each record the way evaluation built it (trace.rebuild, through
+trace.recorder: the four slots every pydantic instance has, no validation), not through
+pydantic's own pickling (a Python `__setstate__` per record) nor by validating JSON again (~50
+nested records per traced decision, JsonValue checked value by value): docs/performance.md
+measures the three.
 
 INVARIANT: only the parent's own worker processes (spawned by it, the Engine rebuilt from the
 same policy files and checked against the parent's digest) produce what `unpack` reads; it is
@@ -26,6 +27,8 @@ import pickle
 from typing import Any
 
 from pydantic import BaseModel
+
+from .trace import rebuild
 
 __all__ = ["Foreign", "pack", "pack_tickets", "unpack"]
 
@@ -71,29 +74,6 @@ def pack_tickets(tickets: list[Any]) -> bytes:
     return buffer.getvalue()
 
 
-# The slots every pydantic model instance has (`BaseModel.__slots__`), set through their descriptors.
-_SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = (
-    BaseModel.__dict__[name].__set__
-    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-)
-
-_every_field: dict[type[BaseModel], set[str]] = {}  # per class, shared like trace.recorder's
-
-
-def _rebuild(cls: type[BaseModel], values: dict[str, Any], fields_set: set[str] | None) -> BaseModel:
-    """A record from its class, values and fields set (None: every field, the common case)."""
-    instance = cls.__new__(cls)
-    _SET_DICT(instance, values)
-    if fields_set is None:
-        fields_set = _every_field.get(cls)
-        if fields_set is None:
-            fields_set = _every_field[cls] = set(cls.model_fields)
-    _SET_FIELDS(instance, fields_set)
-    _SET_EXTRA(instance, None)
-    _SET_PRIVATE(instance, None)
-    return instance
-
-
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for each object that is not a plain str, int, float, list, tuple or dict (those
@@ -101,7 +81,7 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, BaseModel) and obj.__pydantic_extra__ is None and obj.__pydantic_private__ is None:
             cls = type(obj)
             fields_set = obj.__pydantic_fields_set__
-            return _rebuild, (
+            return rebuild, (
                 cls,
                 obj.__dict__,
                 None if len(fields_set) == len(cls.model_fields) else fields_set,

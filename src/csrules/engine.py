@@ -35,7 +35,7 @@ from .policy import Bundle
 from .ticket import Ticket, parse_ticket
 from .trace import Trace
 from .trace import record as construct
-from .values import json_value
+from .values import YEARS, in_utc, json_value
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -433,12 +433,11 @@ def _now(now: object) -> datetime:
     moment: datetime | None = None
     if isinstance(now, datetime):
         try:  # the caller's tzinfo may raise, or give no or a bad offset
-            moment = now.astimezone(UTC) if now.utcoffset() is not None else None
+            moment = in_utc(now) if now.utcoffset() is not None else None
         except Exception:
             moment = None
-    # In UTC: the instant a decision records (`evaluated_at`) is what replay checks again.
-    if moment is None or not 1900 <= moment.year <= 9000:
-        expected = "`now` as an aware datetime (with a UTC offset) between the years 1900 and 9000 in UTC"
+    if moment is None:
+        expected = f"`now` as an aware datetime (with a UTC offset) between {YEARS}"
         raise TicketError("", "invalid-now", expected, _shown_now(now))
     return moment
 

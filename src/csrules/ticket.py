@@ -16,7 +16,7 @@ import types
 import typing
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import FactType, Money
+from .values import YEARS, FactType, Money, in_utc
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -109,10 +109,9 @@ def _validate_datetime(value: object) -> datetime:
     if offset.seconds % 60 or offset.microseconds:
         raise PydanticCustomError("invalid-datetime", "a UTC offset in whole minutes")
     # In UTC, the canonical form (docs/audit.md): the same instant gives the same JSON.
-    utc = parsed.astimezone(UTC) if 1900 <= parsed.year <= 9000 else None
-    if utc is None or not 1900 <= utc.year <= 9000:
-        expected = "a date and time between the years 1900 and 9000 in UTC"
-        raise PydanticCustomError("invalid-datetime", expected)
+    utc = in_utc(parsed)
+    if utc is None:
+        raise PydanticCustomError("invalid-datetime", f"a date and time between {YEARS}")
     return utc
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .ticket import Ticket
 from .values import JsonValue
 
-__all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep", "record", "recorder"]
+__all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep", "rebuild", "record", "recorder"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -47,6 +47,16 @@ def recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
 
 
 _recorders: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
+
+
+def rebuild(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None = None) -> _M:
+    """A record again from its values and fields set, as `recorder` builds it (None: every field,
+    the set shared by the class's records); for records another process already validated
+    (`_transport`)."""
+    instance = recorder(cls)(values)
+    if fields_set is not None:
+        _SET_FIELDS(instance, fields_set)
+    return instance
 
 
 # The slots every pydantic model instance has (`BaseModel.__slots__`), set through their

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -24,11 +24,27 @@ __all__ = [
     "JsonValue",
     "Kind",
     "Money",
+    "in_utc",
     "json_value",
     "parse_money",
 ]
 
 MONEY_MAX = Decimal("1000000000")
+YEARS = "the years 1900 and 9000 in UTC"
+
+
+def in_utc(moment: datetime) -> datetime | None:
+    """An aware `moment` in UTC if it falls between the years 1900 and 9000 there, else None
+    (also when converting overflows, or the caller's tzinfo fails). One rule for `now`, ticket
+    datetimes, `--now` and case files: a decision records its instants in UTC, and replay
+    checks them again there."""
+    try:
+        utc = moment.astimezone(UTC)
+    except Exception:  # OverflowError at the years 1 and 9999; a tzinfo of the caller's that raises
+        return None
+    return utc if 1900 <= utc.year <= 9000 else None
+
+
 _CENT = Decimal("0.01")
 
 Kind = Literal["money", "integer", "number", "string", "boolean", "date", "datetime", "enum", "scalar"]

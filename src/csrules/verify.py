@@ -126,8 +126,14 @@ def parse_decision(data: Decision | str | bytes | Mapping[str, Any], file: str |
     Raises:
         AuditError: `invalid-decision`, naming the first field that is wrong.
     """
+    return _read(data, file)[0]
+
+
+def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) -> tuple[Decision, Any]:
+    """`parse_decision`, and the record's JSON values as written, not as read back: `"45.00"` for
+    an amount, or `+00:00` for `Z`, read back as the same Decision and would replay identically."""
     if isinstance(data, Decision):
-        return data
+        return data, data.model_dump(mode="json")
     try:
         text = (
             data
@@ -136,15 +142,15 @@ def parse_decision(data: Decision | str | bytes | Mapping[str, Any], file: str |
         )
     except (TypeError, ValueError) as exc:  # a value with no JSON form: not a decision's JSON form
         raise AuditError("invalid-decision", f"not a decision: not a JSON object ({exc})", file) from None
-    try:
-        if not isinstance(data, Mapping):  # a key given twice reads as its last value: refused
-            json.loads(text, object_pairs_hook=unique_keys)
+    written: Any = None
+    try:  # a key given twice reads as its last value: refused
+        written = json.loads(text, object_pairs_hook=unique_keys)
     except DuplicateKeyError as exc:
         raise AuditError("invalid-decision", f"not a decision: {exc}", file) from None
     except (ValueError, RecursionError):
         pass  # not JSON: pydantic says where, below
     try:
-        return Decision.model_validate_json(text, strict=True)
+        return Decision.model_validate_json(text, strict=True), written
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else "the document"
@@ -158,7 +164,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     Raises:
         AuditError: `decision` is not a decision (`invalid-decision`).
     """
-    recorded = parse_decision(decision)
+    recorded, written = _read(decision, None)
     trace = recorded.trace
     notes: list[str] = []
     if trace.engine_version != ENGINE_VERSION:
@@ -195,7 +201,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     if replayed is None:
         differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
     else:
-        differences = tuple(_diff(_as_written(decision, recorded), replayed.model_dump(mode="json")))
+        differences = tuple(_diff(written, replayed.model_dump(mode="json")))
     if changed:
         status: Status = "policy-changed"
     else:
@@ -209,16 +215,6 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
         tuple(notes),
         replayed,
     )
-
-
-def _as_written(given: Decision | str | bytes | Mapping[str, Any], recorded: Decision) -> Any:
-    """The record's JSON values as written, not as read back: `"45.00"` for an amount, or
-    `+00:00` for `Z`, would read back as the same Decision and replay identically."""
-    if isinstance(given, str | bytes):
-        return json.loads(given)
-    if isinstance(given, Mapping):
-        return json.loads(json.dumps(dict(given)))
-    return recorded.model_dump(mode="json")
 
 
 def _plain(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,6 +15,7 @@ from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
 from ..source import unique_keys
+from ..values import YEARS, in_utc
 from ._common import ExitCode, UsageError
 
 
@@ -39,12 +40,8 @@ def parse_now(text: str | None) -> datetime | None:
         raise UsageError(f"--now expects an ISO 8601 date and time with a UTC offset, got `{text}`") from None
     if moment.utcoffset() is None:
         raise UsageError(f"--now needs a UTC offset (e.g. `{text}Z`), got `{text}`")
-    try:
-        year = moment.astimezone(UTC).year
-    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
-        year = 0
-    if not 1900 <= year <= 9000:
-        raise UsageError(f"--now must be between the years 1900 and 9000 in UTC, got `{text}`")
+    if in_utc(moment) is None:
+        raise UsageError(f"--now must be between {YEARS}, got `{text}`")
     return moment
 
 

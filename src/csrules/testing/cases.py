@@ -49,7 +49,7 @@ from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
 from ..validate import MAX_DURATION
-from ..values import json_value
+from ..values import YEARS, in_utc, json_value
 
 __all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
 
@@ -125,12 +125,8 @@ def _moment(value: object) -> datetime:
     if moment is None:
         raise ValueError("a date and time, e.g. 2026-11-23T15:00:00Z")
     aware = moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
-    try:
-        year = aware.astimezone(UTC).year
-    except OverflowError:
-        year = 0
-    if not 1900 <= year <= 9000:
-        raise ValueError("a date and time between the years 1900 and 9000 in UTC")
+    if in_utc(aware) is None:
+        raise ValueError(f"a date and time between {YEARS}")
     return aware
 
 
