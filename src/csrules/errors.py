@@ -47,6 +47,8 @@ class Diagnostic:
         help: an optional hint, e.g. "did you mean `item.on_sale`?".
         scope: what a problem without a span is about: "params" (an override), "paths" (the
             paths given to load) or "bundle" (the bundle as a whole).
+        param: for a problem with a `params` override, the parameter's name (a case file then
+            points at where it gives that parameter).
     """
 
     code: str
@@ -54,6 +56,7 @@ class Diagnostic:
     span: SourceSpan | None = None
     help: str | None = None
     scope: str = "bundle"
+    param: str | None = None
 
     def __str__(self) -> str:
         where = str(self.span) if self.span else self.scope

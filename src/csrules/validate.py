@@ -283,9 +283,17 @@ class _Validator:
         self.parameters: dict[str, Parameter] = {}
         self.derived: dict[str, DerivedFact] = {}
 
-    def problem(self, code: str, message: str, span: SourceSpan | None, help_text: str | None = None) -> None:
+    def problem(
+        self,
+        code: str,
+        message: str,
+        span: SourceSpan | None,
+        help_text: str | None = None,
+        *,
+        param: str | None = None,
+    ) -> None:
         scope = "bundle" if span is not None or code in _BUNDLE_CODES else "params"
-        self.problems.append(Diagnostic(code, message, span, help_text, scope))
+        self.problems.append(Diagnostic(code, message, span, help_text, scope, param))
 
     # -- typed values --
 
@@ -407,6 +415,7 @@ class _Validator:
                     f"unknown parameter `{shown}`",
                     None,
                     _suggest(name, known) if isinstance(name, str) else None,
+                    param=name if isinstance(name, str) else None,
                 )
                 continue
             ok: bool = False
@@ -428,6 +437,7 @@ class _Validator:
                     "invalid-parameter-value",
                     f"parameter `currency` must be 3 capital letters, got `{raw}`",
                     None,
+                    param=name,
                 )
                 continue
             if not ok:
@@ -435,6 +445,7 @@ class _Validator:
                     "invalid-parameter-value",
                     f"parameter `{name}` must be {parameter.type.describe()}, got `{_describe(raw)}`",
                     None,
+                    param=name,
                 )
                 continue
             self.parameters[name] = Parameter(

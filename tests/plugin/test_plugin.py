@@ -62,6 +62,18 @@ def test_an_invalid_case_file_is_a_collection_error_with_its_line(pytester: pyte
     assert "load_cases" not in result.stdout.str()  # the error, not the code that raised it
 
 
+def test_a_refused_case_parameter_fails_its_case_with_the_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".cases.yaml",
+        params="cases:\n  - name: x\n    ticket: {}\n    params: {front_line_limt: 30}\n    expect: {}\n",
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*params.cases.yaml:4:14: unknown parameter `front_line_limt`*"])
+    assert "params.cases.yaml:2: " not in result.stdout.str()  # said once, not prefixed again
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_other_yaml_files_are_not_collected(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", policy="rules: []\n")
     result = pytester.runpytest_subprocess()

@@ -160,3 +160,57 @@ def test_an_expected_null_parameter_is_not_a_missing_one(tmp_path: Path) -> None
     held, absent = run_cases(load_cases([tmp_path]))
     assert held.passed
     assert [m.field for m in absent.mismatches] == ["actions[call].params"]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (  # the file's params, a value the parameter's type refuses: at the file's key
+            "params:\n  front_line_limit: abc\ncases:\n  - name: x\n    ticket: {TICKET}\n    expect: {{}}\n",
+            (2, 3),
+            "parameter `front_line_limit` must be money, got `abc`",
+        ),
+        (  # a case's own params win over the file's: at the case's key
+            "params: {{front_line_limit: 30}}\ncases:\n  - name: x\n    ticket: {TICKET}\n"
+            "    params:\n      front_line_limit: [1]\n    expect: {{}}\n",
+            (6, 7),
+            "parameter `front_line_limit` must be money, got `[1]`",
+        ),
+        (  # an unknown name: at its key
+            "cases:\n  - name: x\n    ticket: {TICKET}\n    params: {{front_line_limt: 30}}\n    expect: {{}}\n",
+            (4, 14),
+            "unknown parameter `front_line_limt`",
+        ),
+    ],
+)
+def test_a_refused_case_parameter_is_reported_where_the_case_file_gives_it(
+    tmp_path: Path, text: str, where: tuple[int, int], message: str
+) -> None:
+    """The error said `params: parameter ... must be money`, with no file or line."""
+    (tmp_path / "a.cases.yaml").write_text(text.format(TICKET=TICKET), encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        run_cases(load_cases([tmp_path]))
+    assert (info.value.file, info.value.line, info.value.column) == (str(tmp_path / "a.cases.yaml"), *where)
+    assert info.value.message == message
+    assert str(info.value).startswith(f"{tmp_path / 'a.cases.yaml'}:{where[0]}:{where[1]}: {message}")
+
+
+def test_a_case_parameter_breaking_the_bundle_is_reported_in_the_policy(tmp_path: Path) -> None:
+    """A parameter whose value is fine but which the bundle's rules cannot use keeps the bundle's
+    place: the rule is where the fix may be."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "parameters:\n  tier: {type: string, default: loyal}\n"
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n"
+        "    when: [{customer.tier: {eq: {param: tier}}}]\n    then: {deny: true}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        f"policies: p.yaml\ncases:\n  - name: x\n    ticket: {TICKET}\n    params: {{tier: gold}}\n"
+        "    expect: {}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        run_cases(load_cases([tmp_path]))
+    assert (info.value.file, info.value.line) == (str(policy), 7)
+    assert info.value.code == "type-mismatch"

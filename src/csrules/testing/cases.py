@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +48,7 @@ from ..decision import Decision
 from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
+from ..source import SourceSpan
 from ..validate import MAX_DURATION
 from ..values import YEARS, in_utc, json_value
 
@@ -160,6 +161,9 @@ class Case:
     params: Mapping[str, Any]
     policies: tuple[str, ...] | None  # None: the default bundle
     expect: _ExpectDoc
+    # Where each of `params` is given (the case's own, else the file's): a parameter the bundle
+    # refuses is reported there.
+    params_at: Mapping[str, SourceSpan] = field(default_factory=dict)
 
     @property
     def location(self) -> str:
@@ -226,6 +230,7 @@ def _cases_of(doc: RawDocument) -> list[Case]:
         else tuple(os.fspath(base / p) for p in ([policies] if isinstance(policies, str) else policies))
     )
     file_now = _aware(shape.now, DEFAULT_NOW)
+    file_params = {name: doc.span(("params", name), key=True) for name in shape.params}
     seen: set[str] = set()
     for i, case in enumerate(shape.cases):  # a name is how a case is run, reported and selected
         if case.name in seen:
@@ -244,6 +249,8 @@ def _cases_of(doc: RawDocument) -> list[Case]:
             params={**shape.params, **case.params},
             policies=resolved,
             expect=case.expect,
+            params_at=file_params
+            | {name: doc.span(("cases", i, "params", name), key=True) for name in case.params},
         )
         for i, case in enumerate(shape.cases)
     ]
@@ -269,7 +276,11 @@ class Engines:
         policies = self._override or case.policies
         key = (policies, tuple(sorted((k, repr(v)) for k, v in case.params.items())))
         if key not in self._cache:
-            self._cache[key] = load(list(policies) if policies else None, params=dict(case.params) or None)
+            try:
+                engine = load(list(policies) if policies else None, params=dict(case.params) or None)
+            except PolicyError as error:
+                raise _located(error, case) from None
+            self._cache[key] = engine
         return self._cache[key]
 
     def as_written(self) -> list[Engine]:
@@ -278,6 +289,17 @@ class Engines:
         if self._override and not any(not key[1] for key in self._cache):
             self._cache[(self._override, ())] = load(list(self._override))
         return [engine for key, engine in self._cache.items() if not key[1]]
+
+
+def _located(error: PolicyError, case: Case) -> PolicyError:
+    """`error` with its problems about a case's parameters pointed at where the case file gives
+    them (a bundle's own problems keep their place)."""
+    at = case.params_at
+    found = [
+        replace(d, span=at[d.param]) if d.span is None and d.param is not None and d.param in at else d
+        for d in error.diagnostics
+    ]
+    return PolicyError(found) if found != list(error.diagnostics) else error
 
 
 def _kinds(items: Sequence[Any]) -> list[str]:

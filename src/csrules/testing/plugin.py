@@ -77,6 +77,8 @@ class CaseItem(pytest.Item):
         from csrules.errors import Error  # noqa: PLC0415
 
         if isinstance(excinfo.value, Error):
+            if getattr(excinfo.value, "file", None) == self.case.file:  # it says where in this file
+                return str(excinfo.value)
             return f"{self.case.location}: {excinfo.value}"
         return str(super().repr_failure(excinfo))
 
