@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,7 +45,7 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
-from .values import FactType, parse_money
+from .values import FactType, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -242,10 +241,6 @@ def _suggest(name: str, candidates: Sequence[str]) -> str | None:
 _SAFE_INT = 2**53  # numbers the engine (int64 and doubles) and csrules compare alike
 
 
-# Text that a reader would take for a number, a boolean or null when shown without quotes.
-_LOOKS_TYPED = re.compile(r"\s*|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|(?i:true|false|null|~|yes|no)")
-
-
 def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
     return doc.span((*loc, index))
 
@@ -268,8 +263,8 @@ def _describe(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, str) and _LOOKS_TYPED.fullmatch(value):
-        value = json.dumps(value, ensure_ascii=False)  # the text "20", not the number 20
+    if isinstance(value, str):
+        value = quoted_if_typed(value)
     try:
         text = str(value)
     except ValueError:  # an int of more than 4,300 digits

@@ -7,6 +7,7 @@ from its JSON compares equal to the original.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -27,10 +28,21 @@ __all__ = [
     "in_utc",
     "json_value",
     "parse_money",
+    "quoted_if_typed",
 ]
 
 MONEY_MAX = Decimal("1000000000")
 YEARS = "the years 1900 and 9000 in UTC"
+
+
+# Text that a reader would take for a number, a boolean or null when shown without quotes.
+_LOOKS_TYPED = re.compile(r"\s*|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|(?i:true|false|null|~|yes|no)")
+
+
+def quoted_if_typed(text: str) -> str:
+    """`text` as shown in a message: in JSON quotes if, shown bare, it would pass for a number, a
+    boolean or null (the text "20", not the number 20); else as it is."""
+    return json.dumps(text, ensure_ascii=False) if _LOOKS_TYPED.fullmatch(text) else text
 
 
 def in_utc(moment: datetime) -> datetime | None:

@@ -8,6 +8,7 @@ import pytest
 
 import csrules
 from csrules.testing.cases import DEFAULT_NOW, load_cases, run_cases
+from csrules.testing.report import describe_failure
 from tests.helpers import ROOT
 
 SUITE = ROOT / "tests" / "policy_cases"
@@ -214,3 +215,20 @@ def test_a_case_parameter_breaking_the_bundle_is_reported_in_the_policy(tmp_path
         run_cases(load_cases([tmp_path]))
     assert (info.value.file, info.value.line) == (str(policy), 7)
     assert info.value.code == "type-mismatch"
+
+
+def test_an_expected_text_that_looks_like_a_number_is_shown_quoted(tmp_path: Path) -> None:
+    """`honored_price: "5.99"` against the action's 5.99 failed with both shown as 5.99."""
+    ticket = (
+        "{id: T, customer: {id: C}, agent: {id: A, role: front_line}, request: {kind: raincheck, amount: 3},"
+        " item: {sku: HAM, on_sale: true, in_stock: false, sale_price: 5.99, regular_price: 8}}"
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        f"cases:\n  - name: x\n    ticket: {ticket}\n"
+        '    expect: {actions: [{kind: issue_raincheck, params: {honored_price: "5.99"}}]}\n',
+        encoding="utf-8",
+    )
+    (result,) = run_cases(load_cases([tmp_path]))
+    line = describe_failure(result).splitlines()[1]
+    assert line.startswith('  actions[issue_raincheck].params: expected {honored_price: "5.99"}, got [{')
+    assert "honored_price: 5.99," in line

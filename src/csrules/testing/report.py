@@ -10,6 +10,7 @@ from typing import Any
 
 from ..decision import Decision
 from ..explain import format_condition
+from ..values import quoted_if_typed
 from .cases import CaseResult
 from .coverage import Coverage
 from .invariants import InvariantResult
@@ -26,6 +27,8 @@ def _shown(value: Any) -> str:
         return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str):
+        return quoted_if_typed(value)  # an expected "5.99" against an actual 5.99
     return str(value)
 
 
