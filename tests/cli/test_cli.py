@@ -149,6 +149,22 @@ def test_now_out_of_range_is_an_argument_error_not_the_tickets(now: str, ok: boo
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ("missing-ticket.json", "--now", "soon"),
+        (str(EXAMPLES / "loyal_refund_45.json"), "--policies", "missing-policies", "--now", "soon"),
+        (str(EXAMPLES / "loyal_refund_45.json"), "--param", "nope", "--now", "soon"),
+    ],
+)
+def test_a_bad_now_is_reported_before_any_file_is_read(args: tuple[str, ...]) -> None:
+    """The ticket file or the policies were reported first, though docs/errors.md says --now is
+    checked before the ticket is read."""
+    assert one_line_error(run("eval", *args)) == (
+        "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `soon`"
+    )
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (

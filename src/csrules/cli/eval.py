@@ -63,9 +63,10 @@ def read_ticket(source: str) -> object:
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     """Evaluate the ticket; errors propagate to main.py as csrules.Error."""
-    engine = load(args.policies, params=parse_params(args.param))
+    now = parse_now(args.now)  # the arguments before any file (docs/errors.md)
+    params = parse_params(args.param)
+    engine = load(args.policies, params=params)
     ticket = read_ticket(args.ticket)
-    now = parse_now(args.now)
     try:
         decision = engine.evaluate(ticket, now=now)  # type: ignore[arg-type]
     except TicketError as exc:
