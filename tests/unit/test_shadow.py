@@ -172,6 +172,7 @@ def test_candidate_refusing_the_ticket_records_a_failure_and_live_is_intact(engi
         shadow=csrules.default_policies(), shadow_params={"currency": "EUR"}, sink=records.append
     )
     ticket = refund("45.00", tier="loyal")
+    ticket["request"]["currency"] = "USD"  # a request naming no currency is in the bundle's
     assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
     [failure] = records
     assert isinstance(failure, csrules.ShadowFailure)
@@ -341,7 +342,7 @@ def test_json_lines_sink_appends_one_canonical_line_per_record(tmp_path: Path, c
     for ticket in tickets():
         shadow.evaluate(ticket, now=NOW)
     failing = csrules.load(shadow=candidate_dir, shadow_params={"currency": "EUR"}, sink=sink)
-    failing.evaluate(refund("5"), now=NOW)
+    failing.evaluate({**refund("5"), "request": {"kind": "refund", "amount": "5", "currency": "USD"}}, now=NOW)
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 7
     parsed = [json.loads(line) for line in lines]

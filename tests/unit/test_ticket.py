@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -147,6 +148,28 @@ def test_wrong_currency_is_a_ticket_error(engine: csrules.Engine) -> None:
         str(error)
         == "ticket /request/currency: expected `USD` (the bundle currency), got `EUR` [currency-mismatch]"
     )
+
+
+def test_a_request_naming_no_currency_is_in_the_bundles_currency() -> None:
+    """Under a EUR bundle, a request without `currency` was refused as `USD` (the model's
+    default), a value the ticket never gave."""
+    euro = csrules.load(params={"currency": "EUR"})
+    ticket = make_ticket(request={"kind": "refund", "amount": "45.00"})
+    decision = euro.evaluate(ticket, now=NOW)
+    assert decision.trace.facts.request is not None
+    assert decision.trace.facts.request.currency == "EUR"
+    assert json.loads(decision.to_json())["trace"]["facts"]["request"]["currency"] == "EUR"
+    assert (decision.outcome, decision.required_role) == ("escalate", "senior")
+    assert csrules.verify(euro, decision.to_json()).status == "identical"
+    assert [d.to_json() for d in euro.evaluate_many([ticket], now=NOW, trace=True)] == [decision.to_json()]
+    named = euro.evaluate(make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "EUR"}), now=NOW)
+    assert named.to_json() == decision.to_json()
+    error = error_for(euro, make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "USD"}))
+    assert str(error) == (
+        "ticket /request/currency: expected `EUR` (the bundle currency), got `USD` [currency-mismatch]"
+    )
+    usd = csrules.load().evaluate(ticket, now=NOW)  # the default bundle is in USD: unchanged
+    assert usd.trace.facts.request is not None and usd.trace.facts.request.currency == "USD"
 
 
 @pytest.mark.parametrize("ticket", [None, [], "ticket", 42])
