@@ -24,11 +24,14 @@ __all__ = ["AuditError", "Diagnostic", "EngineError", "Error", "PolicyError", "T
 # Characters that end or garble a line on a terminal or in a log, and how a message shows them.
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)}
 _CONTROLS |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+# A lone surrogate (from a JSON `"\\ud800"` or a Python str) cannot be encoded: printing it fails.
+_CONTROLS |= {code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)}
 
 
 def one_line(text: str) -> str:
-    """`text` with line breaks and other control characters escaped (`\\n`): a message that
-    quotes a key, a file name or a parameter name of the caller's stays one line."""
+    """`text` with line breaks and other control characters escaped (`\\n`), and lone surrogates
+    (`\\ud800`): a message that quotes a key, a file name or a parameter name of the caller's
+    stays one line and can be printed."""
     return text.translate(_CONTROLS)
 
 
@@ -110,9 +113,9 @@ class TicketError(Error, ValueError):
         self.code = code
         self.expected = expected
         self.got = got
-        shown = one_line(path) or "/"
+        where = f"ticket {path}" if path else "ticket"  # "/" is the pointer to a key ""
         found = "nothing" if got is None else got
-        super().__init__(f"ticket {shown}: expected {expected}, got {found} [{code}]")
+        super().__init__(one_line(f"{where}: expected {expected}, got {found} [{code}]"))
 
 
 class AuditError(Error, ValueError):

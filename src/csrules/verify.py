@@ -187,14 +187,17 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
             "the record has no trace steps (decided with trace=False, or its steps were removed): "
             "replayed the same way, so its outcome and effects are checked, not a justification"
         )
+    # The facts as recorded (their JSON form): a Decision in memory replays as its record does,
+    # with the defaults the record shows written out (`currency`: the one it was decided in).
+    facts = written["trace"]["facts"]
     try:
         if untraced:
-            result = next(engine.evaluate_many([trace.facts], now=trace.evaluated_at, trace=False))
+            result = next(engine.evaluate_many([facts], now=trace.evaluated_at, trace=False))
             if isinstance(result, TicketError):
                 raise result
             replayed: Decision | None = result
         else:
-            replayed = engine.evaluate(trace.facts, now=trace.evaluated_at)
+            replayed = engine.evaluate(facts, now=trace.evaluated_at)
     except TicketError as error:
         notes.append(f"the current engine refuses the recorded facts: {error}")
         replayed = None

@@ -174,14 +174,15 @@ def test_a_newer_engine_version_is_a_note_not_a_difference(engine: csrules.Engin
 
 
 def test_facts_the_current_engine_refuses_are_a_difference(engine: csrules.Engine) -> None:
-    decision = engine.evaluate(refund("45.00"), now=NOW)
+    decision = engine.evaluate(refund("45.00"), now=NOW)  # a request naming no currency: USD's
     euros = csrules.load(params={"currency": "EUR"})
-    result = euros.verify(decision)
-    assert result.status == "policy-changed"
-    assert result.replayed is None
-    assert result.notes[-1].startswith(
-        "the current engine refuses the recorded facts: ticket /request/currency"
-    )
+    for recorded in (decision, decision.to_json()):  # in memory as its record: decided in USD
+        result = euros.verify(recorded)
+        assert result.status == "policy-changed"
+        assert result.replayed is None
+        assert result.notes[-1].startswith(
+            "the current engine refuses the recorded facts: ticket /request/currency"
+        )
 
 
 @pytest.mark.parametrize(

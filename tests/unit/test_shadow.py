@@ -342,7 +342,9 @@ def test_json_lines_sink_appends_one_canonical_line_per_record(tmp_path: Path, c
     for ticket in tickets():
         shadow.evaluate(ticket, now=NOW)
     failing = csrules.load(shadow=candidate_dir, shadow_params={"currency": "EUR"}, sink=sink)
-    failing.evaluate({**refund("5"), "request": {"kind": "refund", "amount": "5", "currency": "USD"}}, now=NOW)
+    failing.evaluate(
+        {**refund("5"), "request": {"kind": "refund", "amount": "5", "currency": "USD"}}, now=NOW
+    )
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 7
     parsed = [json.loads(line) for line in lines]

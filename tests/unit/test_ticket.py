@@ -162,14 +162,17 @@ def test_a_request_naming_no_currency_is_in_the_bundles_currency() -> None:
     assert (decision.outcome, decision.required_role) == ("escalate", "senior")
     assert csrules.verify(euro, decision.to_json()).status == "identical"
     assert [d.to_json() for d in euro.evaluate_many([ticket], now=NOW, trace=True)] == [decision.to_json()]
-    named = euro.evaluate(make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "EUR"}), now=NOW)
+    named = euro.evaluate(
+        make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "EUR"}), now=NOW
+    )
     assert named.to_json() == decision.to_json()
     error = error_for(euro, make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "USD"}))
     assert str(error) == (
         "ticket /request/currency: expected `EUR` (the bundle currency), got `USD` [currency-mismatch]"
     )
     usd = csrules.load().evaluate(ticket, now=NOW)  # the default bundle is in USD: unchanged
-    assert usd.trace.facts.request is not None and usd.trace.facts.request.currency == "USD"
+    assert usd.trace.facts.request is not None
+    assert usd.trace.facts.request.currency == "USD"
 
 
 @pytest.mark.parametrize("ticket", [None, [], "ticket", 42])
@@ -302,3 +305,21 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 def test_fact_types_cover_every_ticket_field() -> None:
     assert set(FACT_TYPES) == _leaves(csrules.Ticket)
+
+
+def test_the_whole_ticket_and_a_key_named_empty_are_told_apart(engine: csrules.Engine) -> None:
+    """Both read `ticket /: ...`, though "" (the whole ticket) and "/" (a key "") differ."""
+    whole = error_for(engine, [])
+    assert whole.path == ""
+    assert str(whole).startswith("ticket: expected a JSON object")
+    keyed = error_for(engine, {**make_ticket(), "": 1})
+    assert keyed.path == "/"
+    assert str(keyed).startswith("ticket /: expected one of the fields ")
+
+
+def test_a_message_quoting_a_lone_surrogate_can_be_printed(engine: csrules.Engine) -> None:
+    """`print(str(error))` raised UnicodeEncodeError for a key holding a lone surrogate."""
+    error = error_for(engine, {**make_ticket(), "x\ud800": 1})
+    assert error.path == "/x\ud800"  # the pointer is the key as given
+    assert "/x\\ud800: expected" in str(error)
+    str(error).encode("utf-8")  # printable

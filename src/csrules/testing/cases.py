@@ -358,8 +358,9 @@ def run_case(case: Case, engine: Engine) -> CaseResult:
     except TicketError as error:
         wanted = case.expect.error
         if wanted is None:
+            where = error.path or "the ticket"
             return CaseResult(
-                case, (Mismatch("error", "a decision", f"{error.code} at {error.path or '/'}"),), error=error
+                case, (Mismatch("error", "a decision", f"{error.code} at {where}"),), error=error
             )
         found = []
         if wanted.code != error.code:
