@@ -79,3 +79,23 @@ def test_no_cases_is_an_error(tmp_path: Path) -> None:
         2,
         "csrules: error: no policy cases found (files named *.cases.yaml)",
     )
+
+
+def test_invariants_run_when_every_case_sets_params(tmp_path: Path) -> None:
+    """A case file with `params:` ran no invariant at all: the bundle had only been loaded with
+    the cases' parameters, and a violated invariant passed (exit 0)."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for source in (ROOT / "policies").glob("*.yaml"):  # supervisor limit 100 -> 40: breaks one
+        text = source.read_text(encoding="utf-8").replace("default: 100\n", "default: 40\n")
+        (policies / source.name).write_text(text, encoding="utf-8")
+    (tmp_path / "limits.cases.yaml").write_text(
+        "policies: policies\nparams: {front_line_limit: 20}\ncases:\n  - name: within\n"
+        '    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, request: {kind: refund, amount: "20.00"}}\n'
+        "    expect: {outcome: approve}\n",
+        encoding="utf-8",
+    )
+    result = run(str(tmp_path / "limits.cases.yaml"))
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.splitlines()[-1] == "1 passed, 0 failed; invariants: 7 held, 1 violated"
+    assert "\nFAIL  policies/empowerment.yaml:" in result.stdout

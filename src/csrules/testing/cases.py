@@ -284,11 +284,18 @@ class Engines:
         return self._cache[key]
 
     def as_written(self) -> list[Engine]:
-        """The engines loaded so far with their bundle's own parameters (no `params`), in load
-        order: the bundles whose invariants a test run checks. With an override, that bundle."""
-        if self._override and not any(not key[1] for key in self._cache):
-            self._cache[(self._override, ())] = load(list(self._override))
-        return [engine for key, engine in self._cache.items() if not key[1]]
+        """Every bundle the cases ran on, loaded with its own parameters (no `params`), in load
+        order: the bundles whose invariants a test run checks. With an override, that bundle.
+
+        A bundle that only ran with a case file's `params` is loaded again without them: the
+        invariants are about the bundle as written, whatever the cases set."""
+        bundles = dict.fromkeys(key[0] for key in self._cache) or dict.fromkeys(
+            [self._override] if self._override else []
+        )
+        for policies in bundles:
+            if (policies, ()) not in self._cache:
+                self._cache[(policies, ())] = load(list(policies) if policies else None)
+        return [self._cache[(policies, ())] for policies in bundles]
 
 
 def _located(error: PolicyError, case: Case) -> PolicyError:
