@@ -7,7 +7,7 @@ test of boundaries (csrules.testing.strategies draws those). The mix, per ticket
   customer has spent little, an advocate a lot); about 5% of tickets have an abusive customer;
 - categories, channels and severities in helpdesk-like proportions; the request follows the
   category (stock complaints ask for rainchecks and price matches, delivery ones for credits);
-  about one ticket in six asks for nothing;
+  about one ticket in four asks for nothing;
 - most amounts are small, with a long tail of large ones (up to a few thousand);
 - rainchecks mostly for sale items that ran out, some that do not qualify;
 - delivery tickets usually carry a promise, a quarter of them earlier than feasible;

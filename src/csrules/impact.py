@@ -289,6 +289,7 @@ class LineResult:
         error: why the line could not be compared, or None.
         text: the line itself, kept only for changed tickets (for examples).
         engine_error: durable_rules failed in a worker process (re-raised as EngineError).
+        one_sided: the line is bad because one side rejected the ticket and the other decided it.
     """
 
     line: int
@@ -297,6 +298,7 @@ class LineResult:
     error: str | None = None
     text: str | None = None
     engine_error: str | None = None
+    one_sided: bool = False
 
 
 def _evaluate(engine: Engine, ticket: Mapping[str, Any], now: datetime) -> Decision | TicketError:
@@ -310,27 +312,37 @@ def decide_line(
     old: Engine, new: Engine, text: str, default_now: datetime
 ) -> tuple[Decision, Decision] | str:
     """Both decisions of one corpus line, or why it cannot be compared (one line of text)."""
+    decided, _ = _decide_line(old, new, text, default_now)
+    return decided
+
+
+def _decide_line(
+    old: Engine, new: Engine, text: str, default_now: datetime
+) -> tuple[tuple[Decision, Decision] | str, bool]:
+    """`decide_line`, and whether exactly one side rejected the ticket."""
     try:
         ticket, now = parse_line(text)
     except _BadLine as exc:
-        return str(exc)
+        return str(exc), False
     moment = now or default_now
     before, after = _evaluate(old, ticket, moment), _evaluate(new, ticket, moment)
     if isinstance(before, TicketError) and isinstance(after, TicketError):
-        return str(before) if str(before) == str(after) else f"old policies: {before}; new policies: {after}"
+        same = str(before) == str(after)
+        return (str(before) if same else f"old policies: {before}; new policies: {after}"), False
     if isinstance(before, TicketError):
-        return f"rejected by the old policies only: {before}"
+        return f"rejected by the old policies only: {before}", True
     if isinstance(after, TicketError):
-        return f"rejected by the new policies only: {after}"
-    return before, after
+        return f"rejected by the new policies only: {after}", True
+    return (before, after), False
 
 
 def compare_line(old: Engine, new: Engine, line: int, text: str, default_now: datetime) -> LineResult:
     """Decide one corpus line under both engines and compare the decisions."""
-    decided = decide_line(old, new, text, default_now)
+    decided, one_sided = _decide_line(old, new, text, default_now)
     if isinstance(decided, str):
         # A line with bytes that are not UTF-8 reaches here as lone surrogates: show them escaped.
-        return LineResult(line, error=decided.encode("utf-8", "backslashreplace").decode("utf-8"))
+        error = decided.encode("utf-8", "backslashreplace").decode("utf-8")
+        return LineResult(line, error=error, one_sided=one_sided)
     before, after = decided
     change = compare(before, after)
     return LineResult(line, before.ticket_id, change, text=text if change is not None else None)
@@ -470,6 +482,8 @@ class ImpactReport:
         changed: tickets whose decision changed.
         rules_only: tickets whose rules changed (fired or effects) but whose decision did not.
         errors: lines that could not be compared.
+        one_sided: of those, lines one side decided and the other rejected (a change for
+            `--fail-on-change`).
         error_lines: the first MAX_ERRORS_KEPT of them, (line, message).
         rules: per rule, the changed tickets whose change it caused (see `Change.rules`).
         examples: the example tickets, by line.
@@ -481,6 +495,7 @@ class ImpactReport:
         self.changed = 0
         self.rules_only = 0
         self.errors = 0
+        self.one_sided = 0
         self.error_lines: list[tuple[int, str]] = []
         self.rules: Counter[str] = Counter()
         self.examples: dict[int, Example] = {}
@@ -490,6 +505,7 @@ class ImpactReport:
         """Tally one line; call in corpus order, so examples are the first K of each transition."""
         if result.error is not None:
             self.errors += 1
+            self.one_sided += result.one_sided
             if len(self.error_lines) < MAX_ERRORS_KEPT:
                 self.error_lines.append((result.line, result.error))
             return

@@ -185,7 +185,9 @@ def test_a_bad_line_says_why(engine: csrules.Engine, line: str, message: str) ->
 
 def test_a_ticket_rejected_by_one_side_only_names_it(engine: csrules.Engine) -> None:
     euro = csrules.load(params={"currency": "EUR"})
-    message = decide_line(engine, euro, json.dumps(refund("5.00")), NOW)
+    usd = refund("5.00")
+    usd["request"]["currency"] = "USD"  # a request naming no currency would be in the bundle's
+    message = decide_line(engine, euro, json.dumps(usd), NOW)
     assert message == (
         "rejected by the new policies only: ticket /request/currency: "
         "expected `EUR` (the bundle currency), got `USD` [currency-mismatch]"

@@ -101,7 +101,7 @@ def test_a_raised_limit_changes_exactly_the_expected_tickets(
     assert report["changed"] == expected["required_role senior->front_line"]
     assert report["rules_only"] == rules_only
     assert report["rules"][0] == {"rule": "over_front_line_limit", "tickets": report["changed"]}
-    assert report["errors"] == {"count": 0, "lines": []}
+    assert report["errors"] == {"count": 0, "one_sided": 0, "lines": []}
 
 
 def test_the_same_change_as_a_parameter_override_gives_the_same_report(
@@ -224,6 +224,7 @@ def test_bad_lines_are_counted_and_listed_and_the_rest_compared(
     assert report["tickets"] == 40
     assert report["errors"] == {
         "count": 3,
+        "one_sided": 0,
         "lines": [
             {
                 "line": 11,
@@ -242,6 +243,45 @@ def test_bad_lines_are_counted_and_listed_and_the_rest_compared(
     code, out, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
     assert code == 0
     assert "3 lines could not be compared:\n  line 11: invalid JSON" in out
+
+
+def test_a_ticket_decided_under_one_side_only_fails_the_gate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--new-param currency=EUR` made three quarters of a corpus rejected by the new policies,
+    and `--fail-on-change` exited 0: those lines were only bad lines, not changes."""
+    usd = [{**t, "request": {**t["request"], "currency": "USD"}} for t in known_corpus()[:30]]
+    corpus = write_corpus(tmp_path / "usd.jsonl", known_corpus()[30:40] + usd)
+    args = (POLICIES, POLICIES, "--tickets", str(corpus), "--new-param", "currency=EUR")
+    report = diff_json(capsys, *args)
+    assert (report["tickets"], report["changed"]) == (10, 0)  # no currency: in the bundle's
+    assert (report["errors"]["count"], report["errors"]["one_sided"]) == (30, 30)
+    assert report["errors"]["lines"][0]["message"].startswith(
+        "rejected by the new policies only: ticket /request/currency: expected `EUR`"
+    )
+    code, out, _ = diff(capsys, *args, "--fail-on-change")
+    assert code == 1
+    assert (
+        "  30 lines of them decided under one side only, rejected by the other: a change for "
+        "--fail-on-change\n" in out
+    )
+    assert diff(capsys, *args[:4], "--fail-on-change")[0] == 0  # the same corpus, same policies
+
+
+def test_a_share_is_never_rounded_to_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    """One changed decision in 3,000 read "(0.0%)"."""
+    ticket = known_corpus()[0]
+    small = [
+        {**ticket, "id": f"T-{i}", "request": {"kind": "refund", "amount": "5.00"}} for i in range(2_999)
+    ]
+    corpus = write_corpus(
+        tmp_path / "one.jsonl", [*small, {**ticket, "request": {"kind": "refund", "amount": "20.01"}}]
+    )
+    code, out, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert code == 0
+    assert "3,000 tickets, 1 decision changed (<0.1%)\n" in out
 
 
 def one_line(result: tuple[int, str, str]) -> str:

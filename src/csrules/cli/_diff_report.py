@@ -54,7 +54,22 @@ def _iso(moment: datetime) -> str:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
+    if not whole:
+        return "0.0%"
+    share = 100.0 * part / whole
+    # Never a rounded 0.0% or 100.0% for a share that is neither: 1 of 3,000 is "<0.1%".
+    if 0 < share < 0.05:
+        return "<0.1%"
+    if 99.95 <= share < 100:
+        return ">99.9%"
+    return f"{share:.1f}%"
+
+
+def _one_sided(report: ImpactReport) -> str:
+    return (
+        f"{_plural(report.one_sided, 'line')} of them decided under one side only, rejected by the "
+        "other: a change for --fail-on-change"
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -168,6 +183,8 @@ def render_text(compared: Compared) -> str:
         lines.extend(f"  line {line}: {one_line(message)}" for line, message in report.error_lines)
         if report.errors > len(report.error_lines):
             lines.append(f"  ... and {report.errors - len(report.error_lines):,} more")
+        if report.one_sided:
+            lines.append(f"  {_one_sided(report)}")
     if report.changed:
         lines.append("")
         lines.append("Transitions:")
@@ -228,6 +245,8 @@ def render_markdown(compared: Compared) -> str:
         lines += [f"- line {line}: {_md(message)}" for line, message in report.error_lines]
         if report.errors > len(report.error_lines):
             lines.append(f"- ... and {report.errors - len(report.error_lines):,} more")
+        if report.one_sided:
+            lines += ["", _one_sided(report)]
     if report.changed:
         lines += ["", "| transition | tickets | rules (tickets) |", "|---|---:|---|"]
         for stats in report.transitions:
@@ -281,6 +300,7 @@ def render_json(compared: Compared) -> str:
         "rules_only": report.rules_only,
         "errors": {
             "count": report.errors,
+            "one_sided": report.one_sided,
             "lines": [{"line": line, "message": message} for line, message in report.error_lines],
         },
         "transitions": [

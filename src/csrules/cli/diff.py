@@ -6,9 +6,10 @@ or in `--workers` processes; the report (text, JSON or Markdown, see cli/_diff_r
 the changed decisions, tabulates the transitions, names the rules that fired under one policy
 only, and shows the first `--examples` tickets of each transition with both traces side by side.
 
-Exit codes: 0; 1 with `--fail-on-change` when a decision changed; 2 when an argument, a policy or
-the corpus is wrong (unreadable, or not one line could be compared). Lines that cannot be
-compared are counted and listed in the report; they do not stop the diff.
+Exit codes: 0; 1 with `--fail-on-change` when a decision changed or a ticket is decided under one
+side only; 2 when an argument, a policy or the corpus is wrong (unreadable, or not one line could
+be compared). Lines that cannot be compared are counted and listed in the report; they do not
+stop the diff.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         )
     render = {"json": render_json, "markdown": render_markdown}.get(args.format, render_text)
     out.write(render(compared))
-    if args.fail_on_change and report.changed:
+    if args.fail_on_change and (report.changed or report.one_sided):
         return ExitCode.FAILED
     return ExitCode.OK
 
