@@ -122,12 +122,20 @@ AwareDatetime = Annotated[datetime, BeforeValidator(_validate_datetime)]
 def _validate_attribute(value: object) -> str | int | float | bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and -_SAFE_INT < value < _SAFE_INT:
-        return value
-    if isinstance(value, float) and math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
-        return value
-    if isinstance(value, str) and len(value) <= MAX_TEXT:
-        return _nfc(value)
+    # A subclass (numpy's float64, an IntEnum, a StrEnum) becomes its plain value, read without
+    # its own methods: its `repr`, `str` or comparisons never reach the engine or the trace.
+    if isinstance(value, int):
+        value = int.__index__(value)
+        if -_SAFE_INT < value < _SAFE_INT:
+            return value
+    elif isinstance(value, float):
+        value = float.__float__(value)
+        if math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
+            return value
+    elif isinstance(value, str):
+        value = str.__str__(value)
+        if len(value) <= MAX_TEXT:
+            return _nfc(value)
     raise PydanticCustomError(
         "invalid-attribute",
         "a string (<= 10000 characters), a number with |n| < 2**53, or a boolean",

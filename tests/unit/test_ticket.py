@@ -6,6 +6,7 @@ import json
 import typing
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -323,3 +324,52 @@ def test_a_message_quoting_a_lone_surrogate_can_be_printed(engine: csrules.Engin
     assert error.path == "/x\ud800"  # the pointer is the key as given
     assert "/x\\ud800: expected" in str(error)
     str(error).encode("utf-8")  # printable
+
+
+class _Float64(float):
+    """numpy's float64 in its manners: a repr that is not a number."""
+
+    def __repr__(self) -> str:
+        return f"np.float64({float.__repr__(self)})"
+
+
+class _LyingInt(int):
+    def __lt__(self, other: object) -> bool:
+        return True
+
+    def __gt__(self, other: object) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return "many"
+
+
+def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> None:
+    """A float subclass of 1e-05 reached the engine as `1e-05` (error 204): after 4 such tickets
+    the ruleset was disabled for every Engine of the bundle. A subclass's repr made money
+    `InvalidOperation`, and an int whose comparisons lie got past the 2**53 limit."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n"
+        "    when: [{attributes.score: {lt: 0.5}}, {attributes.n: {gt: 5}}]\n    then: {deny: true}\n",
+        encoding="utf-8",
+    )
+    engine = csrules.load([str(policy)])
+    for _ in range(6):  # more than the engine failures that disable a ruleset
+        decision = engine.evaluate(
+            make_ticket(attributes={"score": _Float64(1e-05), "n": _LyingInt(7)}), now=NOW
+        )
+        assert decision.outcome == "deny"
+    assert decision.trace.facts.attributes == {"score": 1e-05, "n": 7}
+    assert [type(v) for v in decision.trace.facts.attributes.values()] == [float, int]
+    error = error_for(engine, make_ticket(attributes={"n": _LyingInt(2**60)}))
+    assert (error.path, error.code) == ("/attributes/n", "invalid-attribute")
+    default = csrules.load()
+    subclassed = make_ticket(
+        customer={"id": "C", "lifetime_value": _Float64(1000.0)},
+        request={"kind": "refund", "amount": _LyingInt(30)},
+    )
+    plain = make_ticket(
+        customer={"id": "C", "lifetime_value": 1000.0}, request={"kind": "refund", "amount": 30}
+    )
+    assert default.evaluate(subclassed, now=NOW).to_json() == default.evaluate(plain, now=NOW).to_json()
