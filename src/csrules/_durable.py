@@ -8,10 +8,11 @@ It drives the C engine (`durable_rules_engine`) directly instead of `durable.eng
   message, so actions cost one C call each;
 - no swallowed exceptions: no Python code runs inside the engine.
 
-Lifecycle per evaluation (`Session`; measured flat in memory over 1,000,000 evaluations,
-docs/engine.md): every ruleset's lock, one fresh session id per ruleset used, facts asserted and
-fired stage by stage by the caller, and `delete_state` when the session ends, however it ends, in
-every ruleset where an action ran. Each ruleset has a barrier rule per stage matching the first
+Lifecycle per evaluation (`Rulesets.run`, `Session`; measured flat in memory over 1,000,000
+evaluations, docs/engine.md): every ruleset's lock, one fresh session id per ruleset used, facts
+asserted and fired stage by stage by the caller, and `delete_state` when the session ends, however
+it ends, in every ruleset where an action ran; even when an exception raised by a signal handler
+(KeyboardInterrupt, a signal-based timeout) cuts it short between any two steps. Each ruleset has a barrier rule per stage matching the first
 fact of that stage it receives, so at least one action runs in every state: deleting a state in
 which no action ran can segfault in 2.0.28.
 
@@ -24,13 +25,15 @@ session over several rulesets takes their locks in one order (by name), so two c
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import durable_rules_engine as _engine
 
@@ -39,6 +42,8 @@ from .errors import EngineError
 __all__ = ["ENGINE_VERSION", "Ruleset", "Rulesets", "Session", "fact_members", "rulesets_for"]
 
 ENGINE_VERSION = "durable_rules 2.0.28"
+
+_T = TypeVar("_T")
 
 MAX_REGISTRATIONS = 4  # registrations of one ruleset after engine failures, each ~0.25-10 MB for good
 
@@ -125,46 +130,50 @@ class Ruleset:
 
 
 class _State:
-    """One ruleset's state (sid) in one session."""
+    """One ruleset's state (sid) in one session.
 
-    __slots__ = ("acted", "handle", "ids", "ruleset", "sid", "state")
+    `asserted`, `log` and `deleted` hold the results of the engine calls whose effect the end of a
+    session must know (whether the engine has the state, and its handle; whether an action
+    started; whether it was deleted), appended by C as the call returns (`list.extend` over
+    `map`) before any Python bytecode runs: an exception a signal handler raises (KeyboardInterrupt,
+    a signal-based timeout) lands between two calls, never between such a call and the record of
+    its result, so `Session.close` knows how far the state got and can finish and delete it.
+    """
+
+    __slots__ = ("asserted", "deleted", "handle", "ids", "log", "mark", "ruleset", "settled", "sid")
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self.handle = ruleset._ensure_handle()
         self.sid = str(next(ruleset._sids))
         self.ids = 0
-        self.state: Any = None
-        self.acted = False
+        self.asserted: list[Any] = []  # (result code, state handle) per fact asserted
+        self.log: list[Any] = []  # start_action_for_state's result per `fire` (None: no action)
+        self.deleted: list[Any] = []  # delete_state's result, once deleted
+        self.settled = True  # False while `fire` runs: its actions may be left half-run
+        self.mark = 0  # where the current `fire`'s entries of `log` start
+
+    def finish(self) -> None:
+        """Run what is left of the state's actions after `fire` was cut short between two engine
+        calls, the way `fire` runs them: start the first action if `fire` did not get to it, then
+        complete each one until none is left (durable_rules answers error 307 when the last one
+        was already completed). Idempotent."""
+        handle, state = self.handle, self.asserted[0][1]
+        if len(self.log) == self.mark:  # not started
+            self.log.extend(map(_engine.start_action_for_state, (handle,), (state,)))
+        if self.log[self.mark]:
+            complete = functools.partial(_engine.complete_and_start_action, handle, state)
+            with contextlib.suppress(Exception):  # 307: the last action was completed already
+                self.log.extend(iter(complete, None))
+        self.settled = True
 
 
 class Session:
-    """One evaluation: a fresh state in each ruleset of a group, deleted when the session ends.
+    """One evaluation: a fresh state in each ruleset of a group (`Rulesets.run`)."""
 
-    Use it as a context manager (`with rulesets.session() as session:`): it holds the rulesets'
-    locks from start to end, and its end deletes every state in which an action ran (only
-    those: deleting a state in which none ran can segfault, notes §0.4; csrules' barrier rules
-    make sure one does).
-    """
-
-    def __init__(self, rulesets: tuple[Ruleset, ...], locks: tuple[threading.Lock, ...]) -> None:
+    def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
         self._rulesets = rulesets
-        self._locks = locks  # in one order for every session (`Rulesets`): no deadlock
         self._states: list[_State | None] = [None] * len(rulesets)
-
-    def __enter__(self) -> Session:
-        for lock in self._locks:
-            lock.acquire()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            for state in self._states:
-                if state is not None and state.acted and state.ruleset._handle == state.handle:
-                    _engine.delete_state(state.handle, state.sid)
-        finally:
-            for lock in self._locks:
-                lock.release()
 
     def fire(self, index: int, members: Sequence[str]) -> list[str]:
         """Assert one fact per item of `members` (JSON members text, `fact_members`) into ruleset
@@ -179,27 +188,36 @@ class Session:
         state = self._states[index]
         if state is None:
             state = self._states[index] = _State(self._rulesets[index])
-        handle, sid = state.handle, state.sid
-        fired: list[str] = []
+        handle, sid, ids = state.handle, state.sid, state.ids
+        count = len(members)
+        if count == 1:  # the common case, without a comprehension's frame
+            texts: Sequence[str] = (f'{{"sid":"{sid}","id":"f{ids + 1}",{members[0]}}}',)
+            handles: Sequence[int] = (handle,)
+        else:
+            texts = [f'{{"sid":"{sid}","id":"f{ids + n}",{text}}}' for n, text in enumerate(members, 1)]
+            handles = (handle,) * count
+        state.ids = ids + count
+        asserted, log = len(state.asserted), len(state.log)
+        state.settled, state.mark = False, log
         try:
-            first = True
-            for text in members:
-                state.ids += 1
-                result = _engine.assert_fact(handle, f'{{"sid":"{sid}","id":"f{state.ids}",{text}}}')
-                # 0: matched; 1: no rule matched this fact, which is fine for any fact but the
-                # first (that one always matches its stage's barrier rule).
-                if result[0] not in (0, 1) or (first and result[0] != 0):
-                    raise EngineError(f"durable_rules did not accept the ticket fact (result {result[0]})")
-                if first:
-                    state.state, first = result[1], False
-            started = _engine.start_action_for_state(handle, state.state)
-            message: str | None = started[1] if started else None
-            if message:
-                state.acted = True
+            state.asserted.extend(map(_engine.assert_fact, handles, texts))
+            results = state.asserted[asserted:]
+            # 0: matched; 1: no rule matched this fact, which is fine for any fact but the first
+            # (that one always matches its stage's barrier rule). Results are (code, state handle).
+            if results[0][0] or (count > 1 and max(results)[0] > 1):
+                bad = results[0][0] or max(results)[0]
+                raise EngineError(f"durable_rules did not accept the ticket fact (result {bad})")
+            engine_state = results[0][1]  # the same for every fact of the sid
+            state.log.extend(map(_engine.start_action_for_state, (handle,), (engine_state,)))
+            started = state.log[log]
+            message = started[1] if started else None
+            fired: list[str] = []
             while message:
                 # INVARIANT: messages are `{"<rule id>":{...}}` and rule ids are [a-z0-9_] (validate.py).
                 fired.append(message[2 : message.index('"', 2)])
-                message = _engine.complete_and_start_action(handle, state.state)
+                # Once an action started, an interrupt may land before the next message is kept:
+                # `finish` completes again (307 when nothing was left), which is safe.
+                message = _engine.complete_and_start_action(handle, engine_state)
         except Exception as exc:
             # The state may be half-built; deleting a state in which no action ran can segfault
             # (notes §0.4), so forget the whole ruleset instead (bounded above).
@@ -207,7 +225,47 @@ class Session:
             if isinstance(exc, EngineError):
                 raise
             raise EngineError(f"durable_rules failed: {exc}") from exc
+        state.settled = True
         return fired
+
+    def close(self) -> None:
+        """Delete every state in which an action ran (only those: deleting a state in which none
+        ran can segfault, notes §0.4; csrules' barrier rules make sure one does), after finishing
+        the actions of one that `fire` left half-run. Idempotent.
+
+        Raises:
+            EngineError: durable_rules failed; the ruleset is then forgotten.
+        """
+        failed: Exception | None = None
+        for state in self._states:
+            if state is None or not state.asserted or state.deleted or state.ruleset._handle != state.handle:
+                continue  # no engine state, already deleted, or the ruleset was forgotten
+            try:
+                if not state.settled:
+                    state.finish()
+                if any(state.log):  # an action ran: it may be deleted
+                    state.deleted.extend(map(_engine.delete_state, (state.handle,), (state.sid,)))
+            except Exception as exc:
+                state.ruleset._handle = None
+                failed = failed or exc
+        if failed is not None:
+            raise EngineError(f"durable_rules failed: {failed}") from failed
+
+
+def _locked(locks: tuple[threading.Lock, ...], session: Session, work: Callable[[Session], _T]) -> _T:
+    """`work(session)` holding `locks` (each in a `with`, whose release is C code that runs however
+    the block ends), then `session.close()`, again if an interrupt cut the first call short."""
+    if locks:
+        with locks[0]:
+            return _locked(locks[1:], session, work)
+    try:
+        return work(session)
+    finally:
+        try:
+            session.close()
+        except BaseException:
+            session.close()  # idempotent: what the first call did not do
+            raise
 
 
 class Rulesets:
@@ -222,9 +280,16 @@ class Rulesets:
         for ruleset in self.rulesets:
             ruleset.register()
 
-    def session(self) -> Session:
-        """A new evaluation session (a context manager)."""
-        return Session(self.rulesets, self._locks)
+    def run(self, work: Callable[[Session], _T]) -> _T:
+        """`work(session)` with a new Session, holding every ruleset's lock (in one order for every
+        caller: no deadlock), then the session's states deleted.
+
+        However it ends, even by an exception a signal handler raised between any two steps
+        (KeyboardInterrupt, a signal-based request timeout), no lock stays held and no state is
+        left behind: the locks are held by `with` statements, and the session records each engine
+        call's result before an interrupt can land, so its end can finish what was cut short.
+        """
+        return _locked(self._locks, Session(self.rulesets), work)
 
 
 _cache: dict[str, Ruleset] = {}

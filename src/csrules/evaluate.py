@@ -331,13 +331,14 @@ def _run(
     rules = compiled.rules_by_id
     ticket_members = _ticket_members(compiled, facts, prepared)
     tail = f",{ticket_members}" if ticket_members else ""
-    fired_rules: list[Rule] = []
-    seen: set[str] = set()
-    derived = dict(prepared.derived)
-    members = prepared.defaults  # stage 0 sees every derived fact's default
-    outcome: tuple[str, str] | None = None
     several = len(compiled.slots) > 1
-    with rulesets.session() as session:
+
+    def stages(session: _durable.Session) -> tuple[list[Rule], dict[str, Any], tuple[str, str] | None]:
+        fired_rules: list[Rule] = []
+        seen: set[str] = set()
+        derived = dict(prepared.derived)
+        members = prepared.defaults  # stage 0 sees every derived fact's default
+        outcome: tuple[str, str] | None = None
         for stage in range(bundle.stages):
             head = members
             if compiled.decision_stage is not None and stage >= compiled.decision_stage:
@@ -365,6 +366,9 @@ def _run(
             if derives:  # later stages see what this one derived
                 derived = derived_values(bundle, fired_rules)
                 members = _stage_members(compiled, derived)
+        return fired_rules, derived, outcome
+
+    fired_rules, derived, outcome = rulesets.run(stages)
     if outcome is None:  # no decision stage: no rule tests the outcome
         outcome = _outcome(fired_rules, ticket)
     return fired_rules, derived, outcome

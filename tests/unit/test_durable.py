@@ -73,8 +73,8 @@ def test_rules_sharing_thresholds_under_alternatives_split_into_parts(tmp_path: 
 
 
 def _fire(ruleset: Any, members: str = '"stage":0') -> list[str]:
-    with _durable.Rulesets((ruleset,)).session() as session:
-        return session.fire(0, [members])  # type: ignore[no-any-return]
+    fired: list[str] = _durable.Rulesets((ruleset,)).run(lambda session: session.fire(0, [members]))
+    return fired
 
 
 def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,13 +98,12 @@ def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPat
 def test_an_exception_inside_a_session_still_frees_its_state() -> None:
     ruleset = _durable.Ruleset("csrules-test-session", {"r": {"all": [{"m": {"stage": 0}}]}})
 
-    def interrupted() -> None:
-        with _durable.Rulesets((ruleset,)).session() as session:
-            assert session.fire(0, ['"stage":0']) == ["r"]
-            raise KeyError("boom")
+    def interrupted(session: _durable.Session) -> None:
+        assert session.fire(0, ['"stage":0']) == ["r"]
+        raise KeyError("boom")
 
     with pytest.raises(KeyError, match="boom"):
-        interrupted()
+        _durable.Rulesets((ruleset,)).run(interrupted)
     fired: list[str] = []
     for _ in range(1100):  # more than the engine's 1024 live states: each session freed its own
         fired += _fire(ruleset)

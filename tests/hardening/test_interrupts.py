@@ -1,0 +1,83 @@
+"""Exceptions raised by signal handlers in the middle of a decision (Ctrl-C, a signal-based request
+timeout): they may land between any two engine calls or lock acquisitions, and must leave no lock
+held and no durable_rules state behind.
+
+Each run is a subprocess (signal handlers run in the main thread; a lock left held would hang the
+run, which the timeout turns into a failure). `make soak` runs it at 10 times the size.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from tests.helpers import ROOT
+
+SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))
+
+_SCRIPT = textwrap.dedent(
+    """
+    import random, signal, sys, threading
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    calls = int(sys.argv[1])
+
+    def ticket(n, amount):
+        return {"id": f"T-{n}", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+                "request": {"kind": "refund", "amount": amount}}
+
+    engine = csrules.load()
+    quiet = {"id": "Q", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"}}
+    baseline = [engine.evaluate(t, now=NOW).to_json() for t in (ticket(0, "45.00"), quiet)]
+    armed = False
+
+    def on_alarm(signum, frame):
+        global armed
+        if armed:
+            armed = False
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    rng = random.Random(0)
+    interrupted = 0
+    for n in range(calls):
+        try:
+            armed = True
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.00002, 0.0004))
+            engine.evaluate(ticket(n, rng.choice(["5.00", "45.00", "150.00"])) if n % 3 else quiet, now=NOW)
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    # No lock held: another thread, with another Engine of the same rulesets, gets through.
+    other = threading.Thread(target=lambda: csrules.load().evaluate(quiet, now=NOW), daemon=True)
+    other.start()
+    other.join(30)
+    assert not other.is_alive(), "a ruleset lock was left held"
+    # No state left behind: more sessions than the engine's 1,024-state cap still work, and decide as before.
+    for n in range(1100):
+        engine.evaluate(ticket(n, "45.00"), now=NOW)
+    assert [engine.evaluate(t, now=NOW).to_json() for t in (ticket(0, "45.00"), quiet)] == baseline
+    print(interrupted)
+    """
+)
+
+
+def test_interrupts_anywhere_in_a_decision_leave_no_lock_held_and_no_state_behind() -> None:
+    calls = 3_000 * SCALE
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(calls)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120 * SCALE,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    interrupted = int(result.stdout)
+    assert interrupted > calls // 4  # the interrupts did land inside decisions
