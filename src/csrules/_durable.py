@@ -12,9 +12,9 @@ Lifecycle per evaluation (`Rulesets.run`, `Session`; measured flat in memory ove
 evaluations, docs/engine.md): every ruleset's lock, one fresh session id per ruleset used, facts
 asserted and fired stage by stage by the caller, and `delete_state` when the session ends, however
 it ends, in every ruleset where an action ran; even when an exception raised by a signal handler
-(KeyboardInterrupt, a signal-based timeout) cuts it short between any two steps. Each ruleset has a barrier rule per stage matching the first
-fact of that stage it receives, so at least one action runs in every state: deleting a state in
-which no action ran can segfault in 2.0.28.
+(KeyboardInterrupt, a signal-based timeout) cuts it short between any two steps. Each ruleset has
+a barrier rule per stage matching the first fact of that stage it receives, so at least one action
+runs in every state: deleting a state in which no action ran can segfault in 2.0.28.
 
 A ruleset is registered once per process per distinct compiled ruleset and cached: durable_rules
 cannot unregister one (`delete_ruleset` leaks and has crashed upstream), so recompiling the same

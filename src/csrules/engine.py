@@ -374,6 +374,7 @@ def _in_workers(
     # Imported here: only the bulk path with workers needs them, and they cost import time.
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
 
     from ._transport import Foreign, pack_tickets  # noqa: PLC0415
 
@@ -396,6 +397,8 @@ def _in_workers(
                     task: Future[bytes] | None = pool.submit(_worker_run, pack_tickets(chunk), moment, trace)
                 except Foreign:
                     task = None
+                except BrokenProcessPool as exc:  # a worker died since the last result
+                    raise EngineError(f"a worker process failed: {exc}") from exc
                 pending.append((chunk, task))
                 if len(pending) >= 2 * workers:
                     yield from _results(engine, *pending.popleft(), moment, trace)

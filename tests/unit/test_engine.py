@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import shutil
@@ -402,3 +403,32 @@ def test_workers_refuse_policy_files_changed_since_load(tmp_path: Any) -> None:
     conduct.write_text(conduct.read_text(encoding="utf-8").replace("tolerate abuse", "put up with abuse"))
     with pytest.raises(csrules.EngineError, match="the policy files changed since load"):
         list(engine.evaluate_many([refund("5")], now=NOW, workers=2))
+
+
+def test_a_worker_killed_while_the_consumer_is_busy_ends_the_stream_with_engine_error(
+    engine: csrules.Engine,
+) -> None:
+    """The next `submit` raised concurrent.futures' BrokenProcessPool, which escaped unwrapped."""
+    import multiprocessing  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    decided = 0
+
+    def consume() -> None:
+        nonlocal decided
+        for _ in engine.evaluate_many(
+            (refund("5") for _ in itertools.count()), now=NOW, workers=2, chunk_size=20
+        ):
+            decided += 1
+            if decided == 100:
+                worker = next(
+                    p for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")
+                )
+                os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+                time.sleep(1)  # the consumer is busy: the pool breaks before the next submit
+
+    with pytest.raises(csrules.EngineError, match=r"^a worker process failed"):
+        consume()
+    assert decided >= 100
