@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from .decision import Decision
 from .engine import ENGINE_VERSION, Engine
-from .errors import AuditError, TicketError
+from .errors import AuditError, TicketError, one_line
 from .source import DuplicateKeyError, pointer, unique_keys
 from .values import json_value
 
@@ -133,7 +133,13 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
     """`parse_decision`, and the record's JSON values as written, not as read back: `"45.00"` for
     an amount, or `+00:00` for `Z`, read back as the same Decision and would replay identically."""
     if isinstance(data, Decision):
-        return data, data.model_dump(mode="json")
+        # Through its JSON, as a record is read: a Decision made with `model_construct` may hold
+        # anything (no trace, values of other types).
+        try:
+            data = data.model_dump_json(warnings=False)
+        except Exception as exc:  # pydantic's serializer fails in many ways on such data
+            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise AuditError("invalid-decision", f"not a decision: {message}", file) from None
     try:
         text = (
             data

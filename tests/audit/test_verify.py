@@ -255,3 +255,22 @@ def test_cli_verify_bad_input_is_one_line_and_exit_2(
     assert capsys.readouterr().err.startswith(
         f"csrules: error: {tmp_path / 'none.json'}: cannot read the decision"
     )
+
+
+def test_a_decision_made_without_validation_is_an_audit_error(engine: csrules.Engine) -> None:
+    """A `model_construct`ed Decision without a trace raised AttributeError."""
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    for made, message in (
+        (
+            csrules.Decision.model_construct(**{**dict(decision), "trace": None}),
+            "/trace: input should be an object",
+        ),
+        (
+            csrules.Decision.model_construct(**{**dict(decision), "ticket_id": 5}),
+            "/ticket_id: input should be a valid string",
+        ),
+    ):
+        with pytest.raises(csrules.AuditError) as info:
+            engine.verify(made)
+        assert (info.value.code, info.value.message) == ("invalid-decision", f"not a decision: {message}")
+    assert engine.verify(decision).status == "identical"
