@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,7 +29,7 @@ from ._version import __version__
 from .combine import combine
 from .compile import CompiledBundle, compile_bundle
 from .decision import Decision
-from .errors import Diagnostic, EngineError, PolicyError, TicketError
+from .errors import Diagnostic, EngineError, PolicyError, TicketError, one_line
 from .evaluate import evaluate_rules, plan
 from .policy import Bundle
 from .ticket import Ticket, parse_ticket
@@ -470,15 +470,26 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
     """
     # Reading and validating policy files (PyYAML and the policy-document models) is imported on
     # the first load, not by `import csrules`: see docs/performance.md, "Import time".
-    from .load import load_documents  # noqa: PLC0415
+    from .load import load_documents, policy_paths  # noqa: PLC0415
     from .validate import validate_bundle  # noqa: PLC0415
 
-    if paths is None:
-        paths = default_policies()
-    if isinstance(paths, Sequence) and not isinstance(paths, str):
-        paths = [os.fspath(p) for p in paths]
-    documents = load_documents(paths)
-    bundle = validate_bundle(documents, params)
-    given = [paths] if isinstance(paths, str | os.PathLike) else paths
-    origin = Origin(tuple(os.path.abspath(p) for p in given), None if params is None else dict(params))
+    given = policy_paths(default_policies() if paths is None else paths)  # a generator is read once
+    overrides = _overrides(params)
+    bundle = validate_bundle(load_documents(given), overrides)
+    origin = Origin(tuple(os.path.abspath(p) for p in given), overrides)
     return Engine(compile_bundle(bundle), origin=origin)
+
+
+def _overrides(params: object) -> dict[str, object] | None:
+    """`params` as a dict of its own (read once), or a PolicyError saying why it is not one."""
+    if params is None:
+        return None
+    if not isinstance(params, Mapping):
+        got = type(params).__name__
+        message = f"`params` must be a mapping of names to values, got {got}"
+        raise PolicyError([Diagnostic("invalid-parameter-value", message, scope="params")])
+    try:
+        return dict(params)
+    except Exception as exc:  # a mapping of the caller's whose iteration fails
+        message = f"`params` could not be read: {one_line(str(exc)) or type(exc).__name__}"
+        raise PolicyError([Diagnostic("invalid-parameter-value", message, scope="params")]) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -32,6 +32,7 @@ __all__ = [
     "find_case_files",
     "load_documents",
     "parse_value",
+    "policy_paths",
     "read_document",
 ]
 
@@ -370,30 +371,70 @@ def _shown(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _files(given: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
+def policy_paths(paths: object) -> list[str]:
+    """The paths a caller gave (`PolicyPaths`), as a list of non-empty path strings in order.
+
+    Raises:
+        PolicyError: not a path or an ordered collection of paths (a set has no order: the bundle
+            order and digest would change from run to run), an empty path, a bytes path.
+    """
+
+    def one(entry: object) -> str:
+        text = os.fspath(entry) if isinstance(entry, str | os.PathLike) else entry
+        if not isinstance(text, str):
+            message = f"not a path: a {type(text).__name__}"
+            raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
+        if not text:
+            raise PolicyError([Diagnostic("no-such-file", "an empty path", scope="paths")])
+        return text
+
+    if isinstance(paths, str | os.PathLike | bytes):
+        return [one(paths)]
+    if isinstance(paths, Set | Mapping) or not isinstance(paths, Iterable):
+        what = "a set (it has no order)" if isinstance(paths, Set) else f"a {type(paths).__name__}"
+        message = f"paths must be a path or a list of paths, got {what}"
+        raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
+    return [one(entry) for entry in paths]
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    """Every file under `directory`, following symbolic links to directories (each real directory
+    once: a link cycle ends), and symbolic links to files that are missing (reading them then
+    fails with `no-such-file`, instead of the file being left out)."""
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(directory, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in files:
+            yield Path(root, name)
+
+
+def _files(given: str) -> Iterator[tuple[Path, str]]:
     """Yield (path, stable display name) for one path the caller gave."""
     path = Path(given)
-    if path.is_dir():
-        found = sorted(
-            (
-                p
-                for p in path.rglob("*")
-                if p.suffix in (".yaml", ".yml") and p.is_file() and not _is_case_file(p)
-            ),
-            key=lambda p: p.relative_to(path).as_posix(),
-        )
-        if not found:
-            span = SourceSpan(str(path), 1, 1)
-            raise PolicyError(
-                [Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)]
+    span = SourceSpan(_shown(given), 1, 1)
+    try:
+        if path.is_dir():
+            found = sorted(
+                (p for p in _walk(path) if p.suffix in (".yaml", ".yml") and not _is_case_file(p)),
+                key=lambda p: p.relative_to(path).as_posix(),
             )
-        for p in found:
-            yield p, _shown(f"{path.resolve().name}/{p.relative_to(path).as_posix()}")
-    elif path.is_file():
-        yield path, _shown(path.name)
-    else:
-        span = SourceSpan(str(path), 1, 1)
-        raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])
+            if not found:
+                raise PolicyError(
+                    [Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)]
+                )
+            for p in found:
+                yield p, _shown(f"{path.resolve().name}/{p.relative_to(path).as_posix()}")
+        elif path.is_file():
+            yield path, _shown(path.name)
+        else:
+            raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])
+    except OSError as exc:  # a name too long, a directory that cannot be read
+        message = f"cannot read the path ({exc.strerror})"
+        raise PolicyError([Diagnostic("no-such-file", message, span)]) from None
 
 
 def read_document(path: Path, name: str | None = None) -> RawDocument:
@@ -423,12 +464,11 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
 def find_case_files(paths: PolicyPaths) -> list[Path]:
     """Policy case files (`*.cases.yaml`, `*.cases.yml`) under `paths`, sorted; files given by name
     are taken as they are."""
-    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     found: list[Path] = []
-    for entry in given:
+    for entry in policy_paths(paths):
         path = Path(entry)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and _is_case_file(p)))
+            found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
         elif path.is_file():
             found.append(path)
         else:
@@ -452,7 +492,7 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
     Raises:
         PolicyError: unreadable file, size limit, YAML syntax, duplicate key, unsupported tag.
     """
-    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    given = policy_paths(paths)
     if not given:
         raise PolicyError([Diagnostic("no-policy-files", "no policy paths given", scope="paths")])
     documents: list[RawDocument] = []

@@ -167,3 +167,72 @@ def test_a_directory_whose_name_is_not_utf8_loads_and_its_decisions_replay(tmp_p
     decision = engine.evaluate(refund("45.00"), now=NOW)
     assert decision.trace.steps[0].source.startswith("pol\\xff/")
     assert engine.verify(decision.to_json()).ok
+
+
+def test_symbolic_links_in_a_directory_are_followed_or_fail_loudly(tmp_path: Path) -> None:
+    """A dangling `*.yaml` link and every file under a linked directory were left out silently:
+    the bundle loaded with fewer rules."""
+    real = tmp_path / "release"
+    shutil.copytree(ROOT / "policies", real)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "current").symlink_to(real, target_is_directory=True)
+    (bundle / "current" / "loop").symlink_to(bundle, target_is_directory=True)  # a cycle ends
+    engine = csrules.load(bundle)
+    assert len(engine.bundle.rules) == len(csrules.load().bundle.rules) == 17
+    assert engine.evaluate(refund("45.00"), now=NOW).outcome == "escalate"
+    (bundle / "gone.yaml").symlink_to(tmp_path / "missing" / "gone.yaml")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(bundle)
+    assert info.value.code == "no-such-file"
+    assert info.value.file == str(bundle / "gone.yaml")
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ("", "paths: an empty path"),
+        ([str(ROOT / "policies"), ""], "paths: an empty path"),
+        (
+            {str(ROOT / "policies")},
+            "paths: paths must be a path or a list of paths, got a set (it has no order)",
+        ),
+        (b"policies", "paths: not a path: a bytes"),
+        (3, "paths: paths must be a path or a list of paths, got a int"),
+        ([], "paths: no policy paths given"),
+    ],
+)
+def test_paths_that_are_not_an_ordered_list_of_paths_are_policy_errors(paths: object, message: str) -> None:
+    """`load("")` (an unset variable) loaded every YAML file under the current directory; a set
+    gave a bundle order and digest that changed with PYTHONHASHSEED; bytes raised TypeError."""
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(paths)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_a_generator_of_paths_is_read_once_and_recorded_for_workers() -> None:
+    engine = csrules.load(p for p in [ROOT / "policies"])  # type: ignore[arg-type]
+    assert engine.policy_digest == csrules.load().policy_digest
+    results = list(engine.evaluate_many([refund("45.00")], now=NOW, workers=2))
+    assert [r.outcome for r in results] == ["escalate"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (False, "params: `params` must be a mapping of names to values, got bool"),
+        (0, "params: `params` must be a mapping of names to values, got int"),
+    ],
+)
+def test_params_that_are_not_a_mapping_are_policy_errors(params: object, message: str) -> None:
+    """`params=False` passed validation (`params or {}`) and then raised TypeError."""
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(params=params)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_a_path_the_system_refuses_is_a_policy_error(tmp_path: Path) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(tmp_path / ("x" * 5000))
+    assert info.value.code == "no-such-file"
+    assert info.value.message == "cannot read the path (File name too long)"
