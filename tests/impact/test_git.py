@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,32 @@ def test_outside_a_repository(
         2,
         "csrules: error: `git:HEAD:policies`: the current directory is not in a git repository\n",
     )
+
+
+def test_the_committed_files_are_read_whatever_gitattributes_say(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`git archive` applied `export-ignore`: a policy file was left out of OLD and a third of the
+    decisions "changed"."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    (repo / ".gitattributes").write_text(
+        "policies/learning.yaml export-ignore\npolicies/conduct.yaml export-subst\n", encoding="utf-8"
+    )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "policies")
+    write_corpus(repo / "tickets.jsonl", [json.loads(line) for line in _generated(300)])
+    monkeypatch.chdir(repo)
+    report = diff_json(capsys, "git:HEAD:policies", "policies", "--tickets", "tickets.jsonl")
+    assert report["old"]["policy_digest"] == report["new"]["policy_digest"]
+    assert (report["tickets"], report["changed"]) == (300, 0)
+
+
+def _generated(count: int) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "csrules", "generate-tickets", "--count", str(count)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout.splitlines()

@@ -9,9 +9,7 @@ their repository paths, so traces name them as they are named in the working tre
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 from pathlib import Path, PurePosixPath
 
 from ._common import UsageError
@@ -26,9 +24,13 @@ def is_git_spec(spec: str) -> bool:
     return spec.startswith(PREFIX)
 
 
-def _git(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def _git(
+    args: list[str], cwd: Path | None = None, data: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=120)
+        return subprocess.run(
+            ["git", *args], cwd=cwd, input=data, capture_output=True, check=False, timeout=120
+        )
     except FileNotFoundError:
         raise UsageError("git is not installed (needed for `git:REV:path`)") from None
 
@@ -62,24 +64,39 @@ def materialise(spec: str, into: Path) -> Path:
     kind = _git(["cat-file", "-t", f"{sha}:{relative}"], root)
     if kind.returncode != 0 or kind.stdout.strip() not in (b"blob", b"tree"):
         raise UsageError(f"`{spec}`: no file or directory `{relative}` at `{rev}`")
-    archive = _git(["archive", "--format=tar", sha, "--", str(relative)], root)
-    if archive.returncode != 0:
-        raise UsageError(f"`{spec}`: {_first_line(archive.stderr)}")
-    _extract(archive.stdout, into)
+    # The committed blobs themselves, read with ls-tree and cat-file: `git archive` would apply
+    # `.gitattributes` (`export-ignore` leaves files out, `export-subst` rewrites them).
+    listing = _git(["ls-tree", "-r", "-z", "--full-tree", sha, "--", str(relative)], root)
+    if listing.returncode != 0:
+        raise UsageError(f"`{spec}`: {_first_line(listing.stderr)}")
+    blobs: list[tuple[str, PurePosixPath]] = []
+    for entry in listing.stdout.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, written = entry.partition(b"\t")
+        mode, kind_, oid = meta.decode("ascii").split()
+        # Regular files only (as a checkout writes them), each under `into`: no links, no submodules.
+        if kind_ == "blob" and mode in ("100644", "100755"):
+            blobs.append((oid, PurePosixPath(written.decode("utf-8", "surrogateescape"))))
+    batch = _git(["cat-file", "--batch"], root, "".join(f"{oid}\n" for oid, _ in blobs).encode())
+    if batch.returncode != 0:
+        raise UsageError(f"`{spec}`: {_first_line(batch.stderr)}")
+    for (_, name), data in zip(blobs, _batch(batch.stdout), strict=True):
+        if name.is_absolute() or ".." in name.parts:
+            continue
+        target = into.joinpath(*name.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     return into / relative
 
 
-def _extract(data: bytes, into: Path) -> None:
-    # Regular files only, each under `into` (git archive writes nothing else for a blob or a
-    # tree); done by hand because tarfile's safe `filter="data"` needs Python 3.11.4.
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            name = PurePosixPath(member.name)
-            if not member.isfile() or name.is_absolute() or ".." in name.parts:
-                continue
-            source = tar.extractfile(member)
-            if source is None:
-                continue
-            target = into.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read())
+def _batch(output: bytes) -> list[bytes]:
+    """The contents in `git cat-file --batch` output: `<oid> blob <size>\n<content>\n` each."""
+    found: list[bytes] = []
+    at = 0
+    while at < len(output):
+        end = output.index(b"\n", at)
+        size = int(output[at:end].split()[2])
+        found.append(output[end + 1 : end + 1 + size])
+        at = end + 1 + size + 1
+    return found
