@@ -51,10 +51,15 @@ def in_utc(moment: datetime) -> datetime | None:
     datetimes, `--now` and case files: a decision records its instants in UTC, and replay
     checks them again there."""
     try:
-        utc = moment.astimezone(UTC)
+        # A plain datetime, through the base class's own arithmetic: a subclass's methods
+        # (`__add__`, `year`, `astimezone`) are never asked, and no subclass reaches a decision.
+        utc = _EPOCH + datetime.__sub__(moment, _EPOCH)
     except Exception:  # OverflowError at the years 1 and 9999; a tzinfo of the caller's that raises
         return None
     return utc if 1900 <= utc.year <= 9000 else None
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 _CENT = Decimal("0.01")

@@ -432,3 +432,29 @@ def test_a_worker_killed_while_the_consumer_is_busy_ends_the_stream_with_engine_
     with pytest.raises(csrules.EngineError, match=r"^a worker process failed"):
         consume()
     assert decided >= 100
+
+
+def test_now_of_a_datetime_subclass_is_read_as_a_plain_instant(engine: csrules.Engine) -> None:
+    """A subclass's methods were trusted (`__add__` raising escaped as RuntimeError, an overridden
+    `year` passed the range check) and a local subclass failed to pickle for workers."""
+
+    class Now(datetime):
+        def __add__(self, other: object) -> datetime:
+            raise RuntimeError("no")
+
+        @property
+        def year(self) -> int:
+            return 2000
+
+    moment = Now(2026, 11, 23, 17, tzinfo=timezone(timedelta(hours=2)))
+    decision = engine.evaluate(refund("45.00"), now=moment)
+    assert type(decision.trace.evaluated_at) is datetime
+    assert (
+        decision.to_json()
+        == engine.evaluate(refund("45.00"), now=datetime(2026, 11, 23, 15, tzinfo=UTC)).to_json()
+    )
+    remote = list(engine.evaluate_many([refund("45.00")], now=moment, workers=2))
+    assert [r.to_json() for r in remote] == [decision.to_json()]  # type: ignore[union-attr]
+    with pytest.raises(csrules.TicketError) as info:
+        engine.evaluate(refund("45.00"), now=Now(9999, 1, 1, tzinfo=UTC))
+    assert info.value.code == "invalid-now"
