@@ -86,12 +86,13 @@ class FactType:
 def parse_money(value: object) -> Decimal:
     """Validate a money amount and return it as a Decimal with two decimal places.
 
-    Accepts Decimal, int, finite float and numeric strings of ASCII digits (not `5_000`, not
-    Arabic-Indic digits, which `Decimal()` takes); rejects bool. Zero is 0.00, never -0.00.
+    Accepts Decimal, int, finite float and text of ASCII digits with an optional fraction
+    (`"45.00"`; not `"1e3"`, `"+20"`, `" 20"`, `"5_000"` or Arabic-Indic digits, which `Decimal()`
+    takes); rejects bool. Zero is 0.00, never -0.00.
     Raises ValueError with the expectation in words.
     """
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise ValueError("money (a decimal number or numeric string)")
+        raise ValueError("money (a number, or its digits as text such as `45.00`)")
     # The plain value of a subclass (numpy's float64, an IntEnum), read without its own methods.
     if isinstance(value, float):
         value = float.__float__(value)
@@ -104,11 +105,11 @@ def parse_money(value: object) -> Decimal:
     if isinstance(value, int) and not 0 <= value <= MONEY_MAX:  # before str(): 4,300+ digits raise
         raise ValueError("money >= 0" if value < 0 else "money <= 1000000000")
     if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
-        raise ValueError("money (a decimal number or numeric string)")
+        raise ValueError("money (a number, or its digits as text such as `45.00`)")
     try:
         amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValueError("money (a decimal number or numeric string)") from None
+        raise ValueError("money (a number, or its digits as text such as `45.00`)") from None
     if not amount.is_finite():
         raise ValueError("money (a finite number)")
     if amount < 0:
@@ -121,11 +122,10 @@ def parse_money(value: object) -> Decimal:
     return cents.copy_abs()  # -0 is 0.00: equal tickets give equal JSON
 
 
-# A numeric string (ASCII digits, an optional exponent), or a word Decimal reads (NaN, Infinity)
-# so that it is refused as "not finite".
-_MONEY_TEXT = re.compile(
-    r"\s*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|snan|inf|infinity))\s*"
-)
+# Money as text: ASCII digits with an optional fraction (a sign only to say "money >= 0"), as a
+# helpdesk writes it: not `1e3`, `+20`, `.5`, ` 20` or `5_000` (all of which `Decimal()` reads).
+# NaN and Infinity match so that they are refused as "not finite".
+_MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?|(?i:nan|snan|inf|infinity)")
 
 
 def _validate_money(value: object) -> Decimal:

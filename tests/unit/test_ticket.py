@@ -37,14 +37,14 @@ def with_amount(amount: Any) -> dict[str, Any]:
         (float("inf"), "money (a finite number)"),
         ("1.005", "money with at most 2 decimal places"),
         (1.005, "money with at most 2 decimal places"),
-        ("abc", "money (a decimal number or numeric string)"),
-        ("", "money (a decimal number or numeric string)"),
-        (True, "money (a decimal number or numeric string)"),
-        (None, "money (a decimal number or numeric string)"),
-        ([1], "money (a decimal number or numeric string)"),
+        ("abc", "money (a number, or its digits as text such as `45.00`)"),
+        ("", "money (a number, or its digits as text such as `45.00`)"),
+        (True, "money (a number, or its digits as text such as `45.00`)"),
+        (None, "money (a number, or its digits as text such as `45.00`)"),
+        ([1], "money (a number, or its digits as text such as `45.00`)"),
         ("1000000000.01", "money <= 1000000000"),
-        ("5_000", "money (a decimal number or numeric string)"),  # Decimal() reads 5000
-        ("\u0664\u0665", "money (a decimal number or numeric string)"),  # Arabic-Indic 45
+        ("5_000", "money (a number, or its digits as text such as `45.00`)"),  # Decimal() reads 5000
+        ("\u0664\u0665", "money (a number, or its digits as text such as `45.00`)"),  # Arabic-Indic 45
         # str() of it raised "Exceeds the limit (4300 digits)", shown as the expectation
         pytest.param(10**5000, "money <= 1000000000", id="int-of-5001-digits"),
         pytest.param(-(10**5000), "money >= 0", id="negative-int-of-5001-digits"),
@@ -373,3 +373,24 @@ def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> Non
         customer={"id": "C", "lifetime_value": 1000.0}, request={"kind": "refund", "amount": 30}
     )
     assert default.evaluate(subclassed, now=NOW).to_json() == default.evaluate(plain, now=NOW).to_json()
+
+
+@pytest.mark.parametrize(
+    ("amount", "decided"),
+    [("20", "20.00"), ("20.5", "20.50"), ("20.000", "20.00"), ("0", "0.00")]
+    + [(text, None) for text in ("1e3", "+20", " 20", "20 ", ".5", "20.", "5_000", "0x10", "")],
+)
+def test_money_as_text_is_digits_with_an_optional_fraction(
+    engine: csrules.Engine, amount: str, decided: str | None
+) -> None:
+    """`"1e3"`, `"+20"`, `" 20"` and `".5"` were read as numbers, though the docs say money as text
+    is ASCII digits."""
+    ticket = make_ticket(request={"kind": "refund", "amount": amount})
+    if decided is not None:
+        facts = engine.evaluate(ticket, now=NOW).trace.facts
+        assert facts.request is not None
+        assert str(facts.request.amount) == decided
+        return
+    error = error_for(engine, ticket)
+    assert (error.path, error.code) == ("/request/amount", "invalid-money")
+    assert error.expected == "money (a number, or its digits as text such as `45.00`)"
