@@ -227,7 +227,19 @@ def test_cli_log_verify_show_and_repair(
         "1 records verified before it",
     ]
     assert main(["log", "show", str(path)]) == 2
-    assert "(run `csrules log verify`)" in capsys.readouterr().err
+    shown = capsys.readouterr()
+    assert shown.out == ""  # nothing listed: it printed record 1 before refusing record 2
+    assert shown.err == (
+        f"csrules: error: {path}:2: expected record 2 chained to the one before, found record 3: a record "
+        "was deleted or moved (run `csrules log verify`) [broken-chain]\n"
+    )
+    fill(tmp_path / "cut.jsonl", engine, count=3)  # the head names record 3; the log loses it
+    lines = (tmp_path / "cut.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "cut.jsonl").write_bytes(b"".join(lines[:2]))
+    assert main(["log", "show", str(tmp_path / "cut.jsonl")]) == 2
+    shown = capsys.readouterr()
+    assert shown.out == ""
+    assert "records were cut off the end" in shown.err
     fill(tmp_path / "t.jsonl", engine, count=1)
     with (tmp_path / "t.jsonl").open("ab") as handle:
         handle.write(b'{"dec')

@@ -37,6 +37,13 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         out.write(f"removed a torn record of {removed} bytes\n" if removed else "no torn record\n")
         return ExitCode.OK
     since = _since(args.since)
+    # The whole log is checked first (chain and head), so a broken one lists nothing: a script
+    # reading the list never gets a partial one. (A second read; the listing checks links again.)
+    problem = verify_log(args.log).problem
+    if problem is not None:
+        raise AuditError(
+            problem.code, f"{problem.message} (run `csrules log verify`)", problem.file, problem.line
+        )
     try:
         for record in DecisionLog(args.log):
             decision = record.decision
