@@ -258,6 +258,13 @@ def _text(value: object) -> object:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
+def _value_kind(value: object) -> str:
+    """What a custom attribute's value is, as a comparison sees it."""
+    if isinstance(value, bool):
+        return "booleans"
+    return "strings" if isinstance(value, str) else "numbers"
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -568,6 +575,17 @@ class _Validator:
                 # `1` and `true` are equal in Python but not in csrules: compare type and value.
                 if all(not (type(value) is type(v) and value == v) for v in values):
                     values.append(value)
+            kinds = {_value_kind(v) for v in values}
+            if op == "not_in" and len(kinds) > 1:
+                # not_in is `ne` each value, and a value of one type is never `ne` one of another.
+                self.problem(
+                    "type-mismatch",
+                    f"{what}: a `not_in` list mixes {' and '.join(sorted(kinds))}, so it never holds "
+                    "(a comparison only holds between values of one type)",
+                    span,
+                    f"to hold for every value outside the list, write `not: {{{path}: {{in: [...]}}}}`",
+                )
+                return False, None
             return True, tuple(values)
         if (
             fact_type.kind == "scalar"

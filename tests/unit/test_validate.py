@@ -167,6 +167,24 @@ def test_a_bad_item_of_an_in_list_is_pointed_at_itself(tmp_path: Path) -> None:
     assert error.diagnostics[0].help == "did you mean `high`?"
 
 
+def test_a_not_in_list_of_mixed_types_on_an_attribute_is_refused(tmp_path: Path) -> None:
+    """`attributes.n: {not_in: [a, 1]}` was false for every value (`ne` across types is false)."""
+    error = policy_error(tmp_path, "rules:\n" + rule('      - attributes.n: {not_in: ["a", 1, true]}\n'))
+    assert (error.code, error.line) == ("type-mismatch", 6)
+    assert error.message == (
+        "`attributes.n` not_in: a `not_in` list mixes booleans and numbers and strings, so it never holds "
+        "(a comparison only holds between values of one type)"
+    )
+    assert (
+        error.diagnostics[0].help
+        == "to hold for every value outside the list, write `not: {attributes.n: {in: [...]}}`"
+    )
+    for allowed in ('{not_in: ["a", "b"]}', '{in: ["a", 1]}', "{not_in: [1, 2.5]}"):
+        csrules.load(
+            write_policy(tmp_path, "rules:\n" + rule(f"      - attributes.n: {allowed}\n"), "ok.yaml")
+        )
+
+
 def test_enum_typo_suggests_the_value(tmp_path: Path) -> None:
     error = policy_error(tmp_path, "rules:\n" + rule("      - customer.tier: loyl\n"))
     assert error.diagnostics[0].help == "did you mean `loyal`?"
