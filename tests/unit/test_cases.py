@@ -232,3 +232,28 @@ def test_an_expected_text_that_looks_like_a_number_is_shown_quoted(tmp_path: Pat
     line = describe_failure(result).splitlines()[1]
     assert line.startswith('  actions[issue_raincheck].params: expected {honored_price: "5.99"}, got [{')
     assert "honored_price: 5.99," in line
+
+
+def test_an_expected_instant_matches_however_its_offset_is_written(tmp_path: Path) -> None:
+    """`valid_until: "2026-12-23T15:00:00+00:00"` failed against the decision's `...Z`."""
+    ticket = (
+        "{id: T, customer: {id: C}, agent: {id: A, role: front_line}, request: {kind: raincheck, amount: 3},"
+        " item: {sku: HAM, on_sale: true, in_stock: false, sale_price: 5.99, regular_price: 8}}"
+    )
+
+    def case(name: str, until: str) -> str:
+        return (
+            f"  - name: {name}\n    ticket: {ticket}\n"
+            f"    expect: {{actions: [{{kind: issue_raincheck, params: {{valid_until: {until}}}}}]}}\n"
+        )
+
+    (tmp_path / "a.cases.yaml").write_text(
+        "now: 2026-11-23T15:00:00Z\ncases:\n"
+        + case("utc", '"2026-12-23T15:00:00+00:00"')
+        + case("offset", '"2026-12-23T16:00:00+01:00"')
+        + case("other", '"2026-12-23T15:00:00+01:00"')
+        + case("text", '"soon"'),
+        encoding="utf-8",
+    )
+    results = run_cases(load_cases([tmp_path]))
+    assert [r.passed for r in results] == [True, True, False, False]

@@ -309,6 +309,25 @@ def _located(error: PolicyError, case: Case) -> PolicyError:
     return PolicyError(found) if found != list(error.diagnostics) else error
 
 
+def _same(actual: Any, expected: Any) -> bool:
+    """An action parameter against its expectation: equal values, or the same instant written two
+    ways (`2026-01-31T00:00:00+00:00` and `...Z`)."""
+    if actual == expected:
+        return True
+    if isinstance(actual, str) and isinstance(expected, str):
+        first, second = _instant(actual), _instant(expected)
+        return first is not None and first == second
+    return False
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
 def _kinds(items: Sequence[Any]) -> list[str]:
     return sorted(item if isinstance(item, str) else item.kind for item in items)
 
@@ -330,7 +349,9 @@ def _check(case: Case, decision: Decision) -> list[Mismatch]:
             candidates = [a.params for a in decision.actions if a.kind == wanted.kind]
             want = {k: json_value(v) for k, v in wanted.params.items()}
             # `k in p`: an expected `null` is a parameter whose value is null, not a missing one.
-            if candidates and not any(all(k in p and p[k] == v for k, v in want.items()) for p in candidates):
+            if candidates and not any(
+                all(k in p and _same(p[k], v) for k, v in want.items()) for p in candidates
+            ):
                 found.append(Mismatch(f"actions[{wanted.kind}].params", want, candidates))
     if expect.follow_ups is not None:
         actual = _kinds(decision.follow_ups)
