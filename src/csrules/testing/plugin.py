@@ -1,8 +1,9 @@
 """pytest plugin (entry point `pytest11`): every `*.cases.yaml` file is collected, one test item
 per case, with the expected-against-actual report when a case fails.
 
-It imports nothing from csrules until a case file is collected, so installing csrules costs other
-test suites nothing (hypothesis does the same in its plugin).
+pytest imports this module, and with it the `csrules` package, in every session where csrules is
+installed; the case machinery (case files, loading a bundle) is imported only when a case file is
+collected. `pytest -p no:csrules` leaves the plugin out.
 """
 
 from __future__ import annotations
