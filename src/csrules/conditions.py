@@ -208,6 +208,8 @@ def _compile_compare(
     kept: dict[tuple[type, Any], ConditionResult] = {}  # (type, value) -> record; see `Interned`
     keep = interned is not None and not listed
     budget = interned if interned is not None else Interned(0)
+    if keep:
+        budget.tables.append(kept)
 
     def against_value(
         facts: Mapping[str, Any], shown: Mapping[str, Any], out: list[ConditionResult] | None
@@ -238,12 +240,20 @@ def _compile_compare(
 
 
 class Interned:
-    """How many records the compiled checks of one bundle may keep for reuse (`compile_condition`)."""
+    """How many records the compiled checks of one bundle may keep for reuse (`compile_condition`),
+    and the tables that keep them (`clear` lets their ticket values go)."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "tables")
 
     def __init__(self, limit: int = 4096) -> None:
         self.left = limit
+        self.tables: list[dict[tuple[type, Any], ConditionResult]] = []
+
+    def clear(self) -> None:
+        """Drop every kept record and keep no more (an Engine's `close`)."""
+        self.left = 0
+        for table in self.tables:
+            table.clear()
 
 
 def compile_condition(

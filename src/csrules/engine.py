@@ -112,12 +112,14 @@ class Engine:
         """End this Engine's use: later `evaluate`, `evaluate_many` and `verify` calls raise
         `EngineError("the engine is closed")`. Closing again does nothing.
 
-        An evaluation already running finishes. The read-only properties stay readable. The
+        An evaluation already running finishes. The condition records kept for reuse, and the
+        ticket values they show, are dropped. The read-only properties stay readable. The
         compiled durable_rules ruleset stays registered for the process (durable_rules cannot
         free one) and is reused by any later Engine with the same compiled ruleset, so a reload
         of an unchanged bundle costs no memory (docs/performance.md has the figures).
         """
         self._closed = True
+        self._plan.interned.clear()  # the ticket values the reused condition records show
 
     @property
     def closed(self) -> bool:

@@ -68,6 +68,7 @@ class Plan:
     # (dates, datetimes, numbers that may be floats): the others are shown as they are.
     converted: tuple[str, ...]
     effects: tuple[_Effects, ...]  # each rule's effects, resolved as far as no ticket matters
+    interned: Interned  # the condition records the checks keep for reuse
 
 
 # How an action parameter gets its value (`_Effects.actions`).
@@ -151,6 +152,7 @@ def plan(compiled: CompiledBundle) -> Plan:
         bool(compiled.attributes) or any(FACT_TYPES[path].kind == "number" for path in encoders),
         tuple(sorted(path for path in shown if _converted(path, bundle))),
         tuple(_rule_effects(rule, bundle.params) for rule in bundle.rules),
+        interned,
     )
 
 

@@ -458,3 +458,30 @@ def test_now_of_a_datetime_subclass_is_read_as_a_plain_instant(engine: csrules.E
     with pytest.raises(csrules.TicketError) as info:
         engine.evaluate(refund("45.00"), now=Now(9999, 1, 1, tzinfo=UTC))
     assert info.value.code == "invalid-now"
+
+
+def test_close_lets_go_of_the_ticket_values_kept_for_reuse(tmp_path: Any) -> None:
+    """Reused condition records kept their tickets' string values until the Engine was freed, even
+    after `close()`: a customer's text could stay in memory for the life of a service."""
+    import gc  # noqa: PLC0415
+    import tracemalloc  # noqa: PLC0415
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n"
+        "    when: [{attributes.note: urgent}]\n    then: {deny: true}\n",
+        encoding="utf-8",
+    )
+    engine = csrules.load(policy)
+    tracemalloc.start()
+    try:
+        for n in range(300):
+            engine.evaluate(make_ticket(attributes={"note": f"{n:05d}" + "x" * 9_000}), now=NOW)
+        gc.collect()
+        kept, _ = tracemalloc.get_traced_memory()
+        engine.close()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept - after > 2_500_000  # the 300 texts of ~9 KB each
