@@ -170,7 +170,12 @@ def test_decisions_share_no_mutable_trace_values(engine: csrules.Engine) -> None
         # json.loads raises a plain ValueError for an int of more than 4,300 digits: it was exit 3
         (["coverage"], BIG_INT, "input.jsonl:1: not JSON (or nested too deeply) [invalid-decision]"),
         (["report", "--html", "out.html"], BIG_INT, "neither a decision nor JSON Lines [invalid-decision]"),
-        (["log", "show"], BIG_INT, "[torn-record]"),
+        # a whole line that is no record: as `log verify` says (the listing used to say torn-record)
+        (
+            ["log", "show"],
+            BIG_INT,
+            "input.jsonl:1: not a log record (not JSON) (run `csrules log verify`) [invalid-record]",
+        ),
         (["verify"], BIG_INT, "not a decision: the document: invalid JSON: number out of range"),
         (["verify"], b"\xff\xfe\x00garbage", "input.jsonl: not UTF-8 text [invalid-decision]"),
     ],

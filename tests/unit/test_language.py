@@ -120,7 +120,8 @@ def test_comparison_semantics(tmp_path: Path, when: str, ticket: dict[str, Any],
         ("{eq: 1}", True, False),
         ("{in: [1, gold]}", "gold", True),
         ("{in: [1, gold]}", 1, True),
-        ("{not_in: [1, gold]}", 2, False),  # 2 vs gold: across types is false
+        ("{not_in: [1, 3]}", 2, True),
+        ("{not_in: [gold]}", 2, False),  # 2 vs gold: across types is false (a mixed list is refused)
         ("{exists: true}", 0, True),
     ],
 )
