@@ -47,6 +47,11 @@ _T = TypeVar("_T")
 
 MAX_REGISTRATIONS = 4  # registrations of one ruleset after engine failures, each ~0.25-10 MB for good
 
+# What an engine failure raises: durable_rules' own error (a bare Exception subclass), MemoryError
+# (its 1,024-state cap) and csrules' EngineError for a result it does not accept. Any other
+# exception (a timeout a signal handler raises, say) goes on unchanged and costs no registration.
+_FAILURES = (_engine.error, MemoryError, EngineError)
+
 
 def fact_members(fact: Mapping[str, Any], *, floats: bool = True) -> str:
     """The members of a flat fact as JSON text without braces, for `Session.fire`.
@@ -124,7 +129,7 @@ class Ruleset:
             self._generation += 1
             try:
                 self._handle = _engine.create_ruleset(f"{self._name}#{self._generation}", self._definition)
-            except Exception as exc:  # durable_rules_engine.error is a bare Exception subclass
+            except _FAILURES as exc:
                 raise EngineError(f"durable_rules rejected the compiled ruleset: {exc}") from exc
         return self._handle
 
@@ -163,7 +168,7 @@ class _State:
             self.log.extend(map(_engine.start_action_for_state, (handle,), (state,)))
         if self.log[self.mark]:
             complete = functools.partial(_engine.complete_and_start_action, handle, state)
-            with contextlib.suppress(Exception):  # 307: the last action was completed already
+            with contextlib.suppress(_engine.error):  # 307: the last action was completed already
                 self.log.extend(iter(complete, None))
         self.settled = True
 
@@ -218,9 +223,10 @@ class Session:
                 # Once an action started, an interrupt may land before the next message is kept:
                 # `finish` completes again (307 when nothing was left), which is safe.
                 message = _engine.complete_and_start_action(handle, engine_state)
-        except Exception as exc:
+        except _FAILURES as exc:
             # The state may be half-built; deleting a state in which no action ran can segfault
-            # (notes §0.4), so forget the whole ruleset instead (bounded above).
+            # (notes §0.4), so forget the whole ruleset instead (bounded above). Any other
+            # exception goes on as it is: `close` finishes the state and deletes it.
             state.ruleset._handle = None
             if isinstance(exc, EngineError):
                 raise
@@ -236,7 +242,7 @@ class Session:
         Raises:
             EngineError: durable_rules failed; the ruleset is then forgotten.
         """
-        failed: Exception | None = None
+        failed: BaseException | None = None
         for state in self._states:
             if state is None or not state.asserted or state.deleted or state.ruleset._handle != state.handle:
                 continue  # no engine state, already deleted, or the ruleset was forgotten
@@ -245,7 +251,7 @@ class Session:
                     state.finish()
                 if any(state.log):  # an action ran: it may be deleted
                     state.deleted.extend(map(_engine.delete_state, (state.handle,), (state.sid,)))
-            except Exception as exc:
+            except _FAILURES as exc:
                 state.ruleset._handle = None
                 failed = failed or exc
         if failed is not None:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -54,8 +54,12 @@ def in_utc(moment: datetime) -> datetime | None:
         # A plain datetime, through the base class's own arithmetic: a subclass's methods
         # (`__add__`, `year`, `astimezone`) are never asked, and no subclass reaches a decision.
         utc = _EPOCH + datetime.__sub__(moment, _EPOCH)
-    except Exception:  # OverflowError at the years 1 and 9999; a tzinfo of the caller's that raises
+    except OverflowError:  # at the years 1 and 9999
         return None
+    except Exception:
+        if type(moment.tzinfo) is timezone:  # no code of the caller's ran: not the moment's fault
+            raise  # (an exception a signal handler raised, say)
+        return None  # a tzinfo of the caller's that raises
     return utc if 1900 <= utc.year <= 9000 else None
 
 

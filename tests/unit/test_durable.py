@@ -83,13 +83,13 @@ def test_engine_failures_are_contained_and_bounded(monkeypatch: pytest.MonkeyPat
 
     def fail(handle: int, text: str) -> Any:
         calls.append(text)
-        raise RuntimeError("Could not assert fact, error code: 999")
+        raise _durable._engine.error("Could not assert fact, error code: 999")
 
     monkeypatch.setattr(_durable._engine, "assert_fact", fail)
     for _ in range(_durable.MAX_REGISTRATIONS):
         with pytest.raises(csrules.EngineError, match="error code: 999") as info:
             _fire(ruleset)
-        assert isinstance(info.value.__cause__, RuntimeError)
+        assert isinstance(info.value.__cause__, _durable._engine.error)
     with pytest.raises(csrules.EngineError, match="disabled after 4 engine failures"):
         _fire(ruleset)
     assert len(calls) == _durable.MAX_REGISTRATIONS

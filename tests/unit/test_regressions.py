@@ -39,7 +39,7 @@ def test_engine_failures_do_not_outlive_a_reload(monkeypatch: pytest.MonkeyPatch
     engine = load(tmp_path, "rules:\n" + rule("r", "[{severity: high}]"))
     real = _durable._engine.assert_fact
     monkeypatch.setattr(
-        _durable._engine, "assert_fact", lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))
+        _durable._engine, "assert_fact", lambda *a: (_ for _ in ()).throw(_durable._engine.error("boom"))
     )
     for _ in range(_durable.MAX_REGISTRATIONS + 1):
         with pytest.raises(csrules.EngineError):
@@ -233,7 +233,7 @@ def test_a_bundle_the_engine_rejects_is_a_policy_error_at_load(
     """Registration happens in load(), so a rejection is not a failure on the first ticket."""
 
     def reject(name: str, definition: str) -> int:
-        raise RuntimeError("Could not create ruleset, error code: 113")
+        raise _durable._engine.error("Could not create ruleset, error code: 113")
 
     monkeypatch.setattr(_durable._engine, "create_ruleset", reject)
     with pytest.raises(csrules.PolicyError) as info:
@@ -266,7 +266,7 @@ def test_an_engine_error_after_stage_zero_is_an_engine_error(
 
     def second_fails(handle: int, fact: str) -> Any:
         if next(calls) == 1:  # the stage-1 fact, asserted by the stage-0 barrier
-            raise RuntimeError("Could not assert fact, error code: 303")
+            raise _durable._engine.error("Could not assert fact, error code: 303")
         return real(handle, fact)
 
     monkeypatch.setattr(_durable._engine, "assert_fact", second_fails)
