@@ -382,7 +382,7 @@ def policy_paths(paths: object) -> list[str]:
     def one(entry: object) -> str:
         text = os.fspath(entry) if isinstance(entry, str | os.PathLike) else entry
         if not isinstance(text, str):
-            message = f"not a path: a {type(text).__name__}"
+            message = f"not a path: {_a(type(text).__name__)}"
             raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
         if not text:
             raise PolicyError([Diagnostic("no-such-file", "an empty path", scope="paths")])
@@ -391,25 +391,41 @@ def policy_paths(paths: object) -> list[str]:
     if isinstance(paths, str | os.PathLike | bytes):
         return [one(paths)]
     if isinstance(paths, Set | Mapping) or not isinstance(paths, Iterable):
-        what = "a set (it has no order)" if isinstance(paths, Set) else f"a {type(paths).__name__}"
+        what = "a set (it has no order)" if isinstance(paths, Set) else _a(type(paths).__name__)
         message = f"paths must be a path or a list of paths, got {what}"
         raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
     return [one(entry) for entry in paths]
 
 
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def _walk(directory: Path) -> Iterator[Path]:
-    """Every file under `directory`, following symbolic links to directories (each real directory
-    once: a link cycle ends), and symbolic links to files that are missing (reading them then
-    fails with `no-such-file`, instead of the file being left out)."""
+    """Every regular file under `directory`, and every symbolic link to a missing file (reading it
+    then fails with `no-such-file`, instead of the file being left out); no FIFOs or sockets.
+
+    Symbolic links to directories are followed after the real directories, each real directory
+    once (a link cycle ends): a directory reached both ways keeps its real path, whatever order
+    the file system lists names in.
+    """
     seen: set[str] = set()
-    for root, dirs, files in os.walk(directory, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        for name in files:
-            yield Path(root, name)
+    queue = [directory]
+    while queue:
+        links: list[Path] = []
+        for top in queue:
+            for root, dirs, files in os.walk(top):  # links to directories: listed, not entered
+                if os.path.realpath(root) in seen:
+                    dirs[:] = []
+                    continue
+                seen.add(os.path.realpath(root))
+                dirs.sort()
+                links.extend(Path(root, name) for name in dirs if os.path.islink(os.path.join(root, name)))
+                for name in sorted(files):
+                    path = Path(root, name)
+                    if path.is_file() or (path.is_symlink() and not path.exists()):
+                        yield path
+        queue = [link for link in links if os.path.realpath(link) not in seen]
 
 
 def _files(given: str) -> Iterator[tuple[Path, str]]:

@@ -134,3 +134,26 @@ def _generated(count: int) -> list[str]:
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     return done.stdout.splitlines()
+
+
+def test_a_link_in_the_policies_at_a_revision_is_an_error_not_a_missing_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The working tree follows `pol/shared -> ../common`; the revision's copy left the link out,
+    and an unchanged tree reported a change."""
+    repo = tmp_path / "repo"
+    (repo / "common").mkdir(parents=True)
+    (repo / "pol").mkdir()
+    shutil.copy(ROOT / "policies" / "conduct.yaml", repo / "pol" / "conduct.yaml")
+    shutil.copy(ROOT / "policies" / "learning.yaml", repo / "common" / "learning.yaml")
+    (repo / "pol" / "shared").symlink_to("../common", target_is_directory=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "policies")
+    write_corpus(repo / "t.jsonl", [json.loads(line) for line in _generated(5)])
+    monkeypatch.chdir(repo)
+    code, out, err = diff(capsys, "git:HEAD:pol", "pol", "--tickets", "t.jsonl")
+    assert (code, out) == (2, "")
+    assert err == (
+        "csrules: error: `git:HEAD:pol`: `pol/shared` is a symbolic link at `HEAD`: only regular files can be read\n"
+    )

@@ -198,7 +198,7 @@ def test_symbolic_links_in_a_directory_are_followed_or_fail_loudly(tmp_path: Pat
             "paths: paths must be a path or a list of paths, got a set (it has no order)",
         ),
         (b"policies", "paths: not a path: a bytes"),
-        (3, "paths: paths must be a path or a list of paths, got a int"),
+        (3, "paths: paths must be a path or a list of paths, got an int"),
         ([], "paths: no policy paths given"),
     ],
 )
@@ -236,3 +236,39 @@ def test_a_path_the_system_refuses_is_a_policy_error(tmp_path: Path) -> None:
         csrules.load(tmp_path / ("x" * 5000))
     assert info.value.code == "no-such-file"
     assert info.value.message == "cannot read the path (File name too long)"
+
+
+def test_a_directory_reached_through_a_link_and_itself_keeps_its_real_path(tmp_path: Path) -> None:
+    """Which of the two paths named the files (and so the digest) depended on the order the file
+    system listed `link` and `real` in."""
+    digests = set()
+    for order in (("real", "link"), ("link", "real")):
+        root = tmp_path / "-".join(order) / "pol"
+        root.mkdir(parents=True)
+        shutil.copy(ROOT / "policies" / "conduct.yaml", root / "top.yaml")
+        for name in order:
+            if name == "real":
+                (root / "real").mkdir()
+                shutil.copy(ROOT / "policies" / "learning.yaml", root / "real" / "x.yaml")
+            else:
+                (root / "link").symlink_to("real", target_is_directory=True)
+        engine = csrules.load(root)
+        assert sorted({rule.source.split(":")[0] for rule in engine.bundle.rules}) == [
+            "pol/real/x.yaml",
+            "pol/top.yaml",
+        ]
+        digests.add(engine.policy_digest)
+    assert len(digests) == 1
+
+
+def test_fifos_in_a_policy_directory_are_not_read(tmp_path: Path) -> None:
+    """`os.walk` lists a FIFO among the files: reading `pipe.yaml` blocked `load` for good."""
+    shutil.copy(ROOT / "policies" / "conduct.yaml", tmp_path / "top.yaml")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    os.mkfifo(tmp_path / "pipe.cases.yaml")
+    assert {r.source.split(":")[0].split("/")[-1] for r in csrules.load(tmp_path).bundle.rules} == {
+        "top.yaml"
+    }
+    from csrules.load import find_case_files  # noqa: PLC0415
+
+    assert find_case_files(tmp_path) == []

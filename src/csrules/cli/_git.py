@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path, PurePosixPath
 
+from ..errors import one_line
 from ._common import UsageError
 
 __all__ = ["PREFIX", "is_git_spec", "materialise"]
@@ -75,9 +76,21 @@ def materialise(spec: str, into: Path) -> Path:
             continue
         meta, _, written = entry.partition(b"\t")
         mode, kind_, oid = meta.decode("ascii").split()
-        # Regular files only (as a checkout writes them), each under `into`: no links, no submodules.
-        if kind_ == "blob" and mode in ("100644", "100755"):
-            blobs.append((oid, PurePosixPath(written.decode("utf-8", "surrogateescape"))))
+        name = PurePosixPath(written.decode("utf-8", "surrogateescape"))
+        if kind_ != "blob" or mode not in ("100644", "100755"):
+            # A link or a submodule: the working tree's loader follows it, a revision has only its
+            # target's name; leaving it out would report changes that no commit made.
+            what = (
+                "a symbolic link"
+                if mode == "120000"
+                else "a submodule"
+                if kind_ == "commit"
+                else "not a file"
+            )
+            raise UsageError(
+                f"`{spec}`: `{one_line(str(name))}` is {what} at `{rev}`: only regular files can be read"
+            )
+        blobs.append((oid, name))
     batch = _git(["cat-file", "--batch"], root, "".join(f"{oid}\n" for oid, _ in blobs).encode())
     if batch.returncode != 0:
         raise UsageError(f"`{spec}`: {_first_line(batch.stderr)}")

@@ -158,7 +158,11 @@ def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     impact.add_argument(
         "--examples", type=int, default=3, metavar="K", help="examples per transition (default: 3)"
     )
-    impact.add_argument("--fail-on-change", action="store_true", help="exit 1 when any decision changed")
+    impact.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="exit 1 when any decision changed or a ticket is decided under one side only",
+    )
     impact.add_argument(
         "--workers", type=int, default=1, metavar="N", help="processes (default: 1; 0: one per core)"
     )
