@@ -242,7 +242,7 @@ class Session:
         Raises:
             EngineError: durable_rules failed; the ruleset is then forgotten.
         """
-        failed: BaseException | None = None
+        failed: Exception | None = None
         for state in self._states:
             if state is None or not state.asserted or state.deleted or state.ruleset._handle != state.handle:
                 continue  # no engine state, already deleted, or the ruleset was forgotten
