@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import csrules
 from csrules.testing.strategies import tickets
 from csrules.ticket import Agent, Request
-from tests.helpers import NOW, ROOT, Zone, refund
+from tests.helpers import NOW, ROOT, Float64, LyingInt, Zone, refund
 
 SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))  # examples per test, times this
 ENGINE = csrules.load()
@@ -60,26 +60,6 @@ class _Text(str):
     pass
 
 
-class _Float(float):
-    """numpy's float64 in its manners: a repr that is not a number."""
-
-    def __repr__(self) -> str:
-        return f"np.float64({float.__repr__(self)})"
-
-
-class _Int(int):
-    """An int whose comparisons lie and whose text is not a number."""
-
-    def __lt__(self, other: object) -> bool:
-        return True
-
-    def __gt__(self, other: object) -> bool:
-        return True
-
-    def __str__(self) -> str:
-        return "many"
-
-
 class _Make:
     """A value drawn by name and made in the test: hypothesis compares and hashes what it draws,
     which some of these refuse (a tzinfo that raises)."""
@@ -104,10 +84,10 @@ python_objects = st.sampled_from(
         _Make("30h-tzinfo", lambda: datetime(2026, 1, 1, tzinfo=Zone(timedelta(hours=30)))),
         _Make("1899-in-utc", lambda: datetime(1900, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
         _Make("str-subclass", lambda: _Text("45.00")),
-        _Make("float64-tiny", lambda: _Float(1e-05)),
-        _Make("float64", lambda: _Float(45.5)),
-        _Make("lying-int", lambda: _Int(2**60)),
-        _Make("lying-small-int", lambda: _Int(30)),
+        _Make("float64-tiny", lambda: Float64(1e-05)),
+        _Make("float64", lambda: Float64(45.5)),
+        _Make("lying-int", lambda: LyingInt(2**60)),
+        _Make("lying-small-int", lambda: LyingInt(30)),
         _Make("minus-zero", lambda: Decimal("-0")),
         _Make("snan", lambda: Decimal("sNaN")),
         _Make("date", lambda: date(2026, 1, 1)),

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 import csrules
 from csrules.ticket import FACT_TYPES, Agent, Request
-from tests.helpers import NOW, Zone, make_ticket, refund
+from tests.helpers import NOW, Float64, LyingInt, Zone, make_ticket, refund
 
 
 def error_for(engine: csrules.Engine, ticket: Any) -> csrules.TicketError:
@@ -326,24 +326,6 @@ def test_a_message_quoting_a_lone_surrogate_can_be_printed(engine: csrules.Engin
     str(error).encode("utf-8")  # printable
 
 
-class _Float64(float):
-    """numpy's float64 in its manners: a repr that is not a number."""
-
-    def __repr__(self) -> str:
-        return f"np.float64({float.__repr__(self)})"
-
-
-class _LyingInt(int):
-    def __lt__(self, other: object) -> bool:
-        return True
-
-    def __gt__(self, other: object) -> bool:
-        return True
-
-    def __str__(self) -> str:
-        return "many"
-
-
 def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> None:
     """A float subclass of 1e-05 reached the engine as `1e-05` (error 204): after 4 such tickets
     the ruleset was disabled for every Engine of the bundle. A subclass's repr made money
@@ -357,17 +339,17 @@ def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> Non
     engine = csrules.load([str(policy)])
     for _ in range(6):  # more than the engine failures that disable a ruleset
         decision = engine.evaluate(
-            make_ticket(attributes={"score": _Float64(1e-05), "n": _LyingInt(7)}), now=NOW
+            make_ticket(attributes={"score": Float64(1e-05), "n": LyingInt(7)}), now=NOW
         )
         assert decision.outcome == "deny"
     assert decision.trace.facts.attributes == {"score": 1e-05, "n": 7}
     assert [type(v) for v in decision.trace.facts.attributes.values()] == [float, int]
-    error = error_for(engine, make_ticket(attributes={"n": _LyingInt(2**60)}))
+    error = error_for(engine, make_ticket(attributes={"n": LyingInt(2**60)}))
     assert (error.path, error.code) == ("/attributes/n", "invalid-attribute")
     default = csrules.load()
     subclassed = make_ticket(
-        customer={"id": "C", "lifetime_value": _Float64(1000.0)},
-        request={"kind": "refund", "amount": _LyingInt(30)},
+        customer={"id": "C", "lifetime_value": Float64(1000.0)},
+        request={"kind": "refund", "amount": LyingInt(30)},
     )
     plain = make_ticket(
         customer={"id": "C", "lifetime_value": 1000.0}, request={"kind": "refund", "amount": 30}
