@@ -18,7 +18,7 @@ import collections
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -439,14 +439,8 @@ def _results(
 def _now(now: object) -> datetime:
     if now is None:
         return datetime.now(UTC)
-    moment: datetime | None = None
-    if isinstance(now, datetime):
-        try:  # the caller's tzinfo may raise, or give no or a bad offset
-            moment = in_utc(now) if now.utcoffset() is not None else None
-        except Exception:
-            if type(now) is datetime and type(now.tzinfo) is timezone:
-                raise  # no code of the caller's ran: not `now`'s fault (a signal handler's, say)
-            moment = None
+    # None for a naive `now`, one out of range, or one whose tzinfo (of the caller's) fails.
+    moment = in_utc(now) if isinstance(now, datetime) else None
     if moment is None:
         expected = f"`now` as an aware datetime (with a UTC offset) between {YEARS}"
         raise TicketError("", "invalid-now", expected, _shown_now(now))
