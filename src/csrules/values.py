@@ -47,9 +47,9 @@ def quoted_if_typed(text: str) -> str:
 
 def in_utc(moment: datetime) -> datetime | None:
     """An aware `moment` in UTC if it falls between the years 1900 and 9000 there, else None
-    (also for a naive one, when converting overflows, or when the caller's tzinfo fails). One rule for `now`, ticket
-    datetimes, `--now` and case files: a decision records its instants in UTC, and replay
-    checks them again there."""
+    (also for a naive one, when converting overflows, or when the caller's tzinfo fails). One
+    rule for `now`, ticket datetimes, `--now` and case files: a decision records its instants in
+    UTC, and replay checks them again there."""
     try:
         # A plain datetime, through the base class's own arithmetic: a subclass's methods
         # (`__add__`, `year`, `astimezone`) are never asked, and no subclass reaches a decision.
