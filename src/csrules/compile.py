@@ -50,7 +50,7 @@ from .policy import (
     ParamRef,
     Rule,
 )
-from .values import FactType
+from .values import FactType, category
 
 __all__ = [
     "BARRIER_PREFIX",
@@ -166,14 +166,6 @@ def _encoding(fact_type: FactType) -> Encoding:
     if fact_type.kind in ("money", "date", "datetime"):
         return fact_type.kind
     return "plain"
-
-
-def _category(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float | Decimal):
-        return "num"
-    return "str"
 
 
 # --- canonical form and digest ------------------------------------------------------------------
@@ -302,7 +294,7 @@ class _Compiler:
         head, _, tail = path.partition(".")
         if head == "attributes":
             self.attributes.add(tail)
-            return f"a.{_category(value)}.{tail}", "plain"
+            return f"a.{category(value)}.{tail}", "plain"
         if head == "derived":
             return f"d.{tail}", _encoding(fact_type)
         if head == "decision":

@@ -19,7 +19,7 @@ from typing import Any
 
 from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
 from .trace import ConditionResult, record, recorder
-from .values import json_value
+from .values import category, json_value
 
 __all__ = ["Check", "Interned", "compile_condition", "evaluate_condition"]
 
@@ -35,14 +35,6 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _category(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float | Decimal):
-        return "num"
-    return "str"
-
-
 def _number(value: Any) -> int | float:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -50,10 +42,10 @@ def _number(value: Any) -> int | float:
 
 
 def _scalar(op: str, actual: object, expected: object) -> bool:
-    category = _category(actual)
-    if category != _category(expected):
+    kind = category(actual)
+    if kind != category(expected):
         return False
-    if category == "num":
+    if kind == "num":
         return bool(_ORDER[op](_number(actual), _number(expected)))
     return bool(_ORDER[op](actual, expected))
 

@@ -23,7 +23,7 @@ from .facts import fact_values
 from .policy import Bundle, Condition, Duration, FactRef, NowPlus, ParamRef, Rule, compares
 from .ticket import FACT_TYPES, ROLES, Ticket
 from .trace import ConditionResult, TraceEffect, TraceStep, record, recorder
-from .values import JSON_AS_IS, json_value
+from .values import JSON_AS_IS, category, json_value
 
 __all__ = ["Evaluation", "FiredRule", "Plan", "derived_values", "evaluate_rules", "plan"]
 
@@ -179,14 +179,6 @@ def _paths(condition: Condition) -> Iterator[str]:
             yield compare.operand.path
 
 
-def _category(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "num"
-    return "str"
-
-
 _Encoder = Callable[[Any], Any]
 
 
@@ -207,7 +199,7 @@ def _ticket_members(compiled: CompiledBundle, facts: Mapping[str, Any], prepared
     for name in compiled.attributes:
         value = facts.get(f"attributes.{name}")
         if value is not None:
-            payload[f"a.{_category(value)}.{name}"] = value
+            payload[f"a.{category(value)}.{name}"] = value
     for name, left, right, constant in prepared.differences:
         first = get(left)
         second = constant if right is None else get(right)

@@ -35,12 +35,14 @@ __all__ = [
     "FollowUpMove",
     "ImpactReport",
     "LineResult",
+    "ParamChange",
     "Transition",
     "TransitionStats",
     "compare",
     "compare_line",
     "decide_line",
     "evaluate_corpus",
+    "param_changes",
     "parse_line",
 ]
 
@@ -223,6 +225,38 @@ def compare(old: Decision, new: Decision) -> Change | None:
         rules=rules,
     )
     return None if change == Change() else change
+
+
+# --- comparing two bundles' parameters ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParamChange:
+    """A parameter whose effective value (default or override) differs between two bundles.
+
+    Attributes:
+        name: the parameter.
+        old: its value under the old bundle; None when that bundle has no such parameter.
+        new: its value under the new bundle; None when that bundle has no such parameter.
+    """
+
+    name: str
+    old: Any
+    new: Any
+
+
+def param_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[ParamChange, ...]:
+    """The parameters whose effective values differ (`Engine.params` of each side), by name: one
+    side only, another value, or the same number as another type (`20` and `20.00`). `20.0` and
+    `20.00` are the same money."""
+    return tuple(
+        ParamChange(name, old.get(name), new.get(name))
+        for name in sorted(old.keys() | new.keys())
+        if name not in old
+        or name not in new
+        or type(old[name]) is not type(new[name])
+        or old[name] != new[name]
+    )
 
 
 # --- one line of a corpus -------------------------------------------------------------------------

@@ -25,10 +25,12 @@ __all__ = [
     "JsonValue",
     "Kind",
     "Money",
+    "category",
     "in_utc",
     "json_value",
     "parse_money",
     "quoted_if_typed",
+    "to_json",
 ]
 
 MONEY_MAX = Decimal("1000000000")
@@ -37,6 +39,16 @@ YEARS = "the years 1900 and 9000 in UTC"
 
 # Text that a reader would take for a number, a boolean or null when shown without quotes.
 _LOOKS_TYPED = re.compile(r"\s*|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|(?i:true|false|null|~|yes|no)")
+
+
+def category(value: object) -> str:
+    """How durable_rules and csrules' comparisons group a scalar: `bool`, `num` (int, float,
+    Decimal) or `str`. Values of two categories are never equal, nor ordered."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | Decimal):
+        return "num"
+    return "str"
 
 
 def quoted_if_typed(text: str) -> str:
@@ -192,19 +204,20 @@ def _validate_json_value(value: object) -> Any:
         raise PydanticCustomError("invalid-json-value", str(exc)) from None
 
 
-def _to_json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
+    """A `json_value`'s plain JSON form: Decimals become floats, as decisions write them."""
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, list):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
     if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
+        return {k: to_json(v) for k, v in value.items()}
     return value
 
 
 JsonValue = Annotated[
     Any,
     PlainValidator(_validate_json_value),
-    PlainSerializer(_to_json, when_used="json"),
+    PlainSerializer(to_json, when_used="json"),
 ]
 """A JSON value whose non-integral numbers are Decimals in Python and numbers in JSON."""

@@ -146,9 +146,11 @@ def test_json_report_keys_and_examples(
 ) -> None:
     report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--examples", "2")
     assert list(report) == [
-        "old", "new", "corpus", "now", "tickets", "changed", "rules_only", "errors", "transitions", "rules", "examples",
+        "old", "new", "corpus", "now", "parameters", "tickets", "changed", "rules_only", "errors", "transitions",
+        "rules", "examples",
     ]  # fmt: skip
     assert report["now"] == "2026-01-01T00:00:00Z"
+    assert report["parameters"] == [{"name": "front_line_limit", "old": 20.0, "new": 25.0}]
     assert report["old"]["policies"] == POLICIES
     assert report["old"]["policy_digest"] == csrules.load().policy_digest
     row = report["transitions"][0]
@@ -178,6 +180,54 @@ def test_text_report_summary_and_side_by_side(
     assert "| over_front_line_limit: did not fire" in out
     assert "request.amount > 25.00 (front_line_limit)" in out
     assert max(len(line) for line in out.splitlines()[2:]) <= 110  # below the two lines naming the inputs
+
+
+def test_the_report_names_the_parameters_that_differ(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path
+) -> None:
+    new = policies_with(tmp_path / "new", front_line_limit=25, raincheck_valid_days=45)
+    (new / "extra.yaml").write_text(
+        "policy: extra\nparameters:\n  review_note:\n    type: string\n    default: '<b>20</b>'\n"
+        "    description: A note.\nrules: []\n",
+        encoding="utf-8",
+    )
+    args = (POLICIES, str(new), "--tickets", str(corpus), "--examples", "0", "--new-param", "currency=EUR")
+    code, out, err = diff(capsys, *args)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2:5] == [
+        "parameters changed: currency USD -> EUR, front_line_limit 20.00 -> 25.00, raincheck_valid_days 30 -> 45,",
+        "  review_note (none) -> <b>20</b>",
+        "",
+    ]
+    report = diff_json(capsys, *args)
+    assert report["parameters"] == [
+        {"name": "currency", "old": "USD", "new": "EUR"},
+        {"name": "front_line_limit", "old": 20.0, "new": 25.0},
+        {"name": "raincheck_valid_days", "old": 30, "new": 45},
+        {"name": "review_note", "old": None, "new": "<b>20</b>"},
+    ]
+    # Tickets that name no currency are read in the new one: the same amounts, so no change.
+    assert report["changed"] == 32
+    code, out, _ = diff(capsys, *args, "--format", "markdown")
+    assert out.splitlines()[3:5] == [
+        "",
+        "Parameters changed: `currency` USD → EUR, `front_line_limit` 20.00 → 25.00, `raincheck_valid_days` 30 → 45,"
+        " `review_note` (none) → &lt;b&gt;20&lt;/b&gt;.",
+    ]
+
+
+def test_a_parameter_given_as_the_same_value_is_no_change(
+    capsys: pytest.CaptureFixture[str], corpus: Path
+) -> None:
+    # 20 and 20.00 are the same money; the digest differs only by how the value was written.
+    args = (POLICIES, POLICIES, "--tickets", str(corpus), "--new-param", "front_line_limit=20.00")
+    assert diff_json(capsys, *args)["parameters"] == []
+    code, out, _ = diff(capsys, *args)
+    assert (code, out.splitlines()[2:4]) == (0, ["", "1,120 tickets, 0 decisions changed (0.0%)"])
+    report = diff_json(
+        capsys, POLICIES, POLICIES, "--tickets", str(corpus), "--new-param", "raincheck_valid_days=31"
+    )
+    assert report["parameters"] == [{"name": "raincheck_valid_days", "old": 30, "new": 31}]
 
 
 def test_no_examples_with_examples_0(capsys: pytest.CaptureFixture[str], corpus: Path, raised: Path) -> None:

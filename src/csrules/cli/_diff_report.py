@@ -21,8 +21,9 @@ from typing import Any
 from ..decision import Decision
 from ..errors import one_line
 from ..explain import format_condition, format_effect, format_value
-from ..impact import ImpactReport
+from ..impact import ImpactReport, ParamChange
 from ..trace import TraceStep
+from ..values import json_value, quoted_if_typed, to_json
 
 __all__ = ["Compared", "Side", "render_json", "render_markdown", "render_text"]
 
@@ -47,6 +48,7 @@ class Compared:
     corpus: str
     now: datetime
     examples: dict[int, tuple[Decision, Decision]]
+    params: tuple[ParamChange, ...] = ()
 
 
 def _iso(moment: datetime) -> str:
@@ -70,6 +72,25 @@ def _one_sided(report: ImpactReport) -> str:
         f"{_plural(report.one_sided, 'line')} of them decided under one side only, rejected by the "
         "other: a change for --fail-on-change"
     )
+
+
+def _param_value(value: Any) -> str:
+    if value is None:
+        return "(none)"  # that side has no such parameter
+    return one_line(quoted_if_typed(value)) if isinstance(value, str) else format_value(value)
+
+
+def _param_lines(params: tuple[ParamChange, ...]) -> list[str]:
+    """`parameters changed: currency USD -> EUR, front_line_limit 20.00 -> 25.00`, wrapped at 110
+    characters between changes, never inside one."""
+    lines = ["parameters changed:"]
+    for n, p in enumerate(params, 1):
+        item = f"{p.name} {_param_value(p.old)} -> {_param_value(p.new)}" + ("," if n < len(params) else "")
+        if len(lines[-1]) + 1 + len(item) > 110 and lines[-1].strip() != "parameters changed:":
+            lines.append("  " + item)
+        else:
+            lines[-1] += " " + item
+    return lines
 
 
 def _plural(count: int, word: str) -> str:
@@ -173,9 +194,10 @@ def render_text(compared: Compared) -> str:
         f"csrules diff: {compared.old.label} ({compared.old.digest[:12]})"
         f" -> {compared.new.label} ({compared.new.digest[:12]})",
         f"tickets from {compared.corpus}, at {_iso(compared.now)} unless a line gives its own `now`",
-        "",
-        _summary(report),
     ]
+    if compared.params:
+        lines += _param_lines(compared.params)
+    lines += ["", _summary(report)]
     if report.rules_only:
         lines.append(f"{_plural(report.rules_only, 'more ticket')} fired other rules for the same decision")
     if report.errors:
@@ -238,6 +260,11 @@ def render_markdown(compared: Compared) -> str:
         f" (`{compared.new.digest[:12]}`), tickets from `{compared.corpus}`"
         f" at {_iso(compared.now)} unless a line gives its own `now`.",
     ]
+    if compared.params:
+        changes = ", ".join(
+            f"`{p.name}` {_md(_param_value(p.old))} → {_md(_param_value(p.new))}" for p in compared.params
+        )
+        lines += ["", f"Parameters changed: {changes}."]
     if report.rules_only:
         lines += ["", f"{_plural(report.rules_only, 'more ticket')} fired other rules for the same decision."]
     if report.errors:
@@ -287,6 +314,10 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
     return data
 
 
+def _param_json(value: Any) -> Any:
+    return None if value is None else to_json(json_value(value))
+
+
 def render_json(compared: Compared) -> str:
     """The report as one JSON object with stable keys (docs/impact.md), indented."""
     report = compared.report
@@ -295,6 +326,9 @@ def render_json(compared: Compared) -> str:
         "new": {"policies": compared.new.label, "policy_digest": compared.new.digest},
         "corpus": compared.corpus,
         "now": _iso(compared.now),
+        "parameters": [
+            {"name": p.name, "old": _param_json(p.old), "new": _param_json(p.new)} for p in compared.params
+        ],
         "tickets": report.tickets,
         "changed": report.changed,
         "rules_only": report.rules_only,

@@ -27,7 +27,7 @@ from typing import BinaryIO, TextIO
 
 from ..decision import Decision
 from ..engine import Engine
-from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus
+from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus, param_changes
 from ._common import ExitCode, UsageError
 from ._diff_report import Compared, Side, render_json, render_markdown, render_text
 from ._git import is_git_spec, materialise
@@ -148,6 +148,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             corpus=args.tickets,
             now=now,
             examples=_decide_examples(report, old, new, now),
+            params=param_changes(old.params, new.params),
         )
     render = {"json": render_json, "markdown": render_markdown}.get(args.format, render_text)
     out.write(render(compared))
