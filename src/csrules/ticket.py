@@ -79,7 +79,9 @@ Text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TEXT), Aft
 
 def _validate_date(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        # A subclass becomes its plain date, read by date's own C method: its `isoformat` or
+        # comparisons never reach the trace, where the engine reads its ordinal.
+        return value if type(value) is date else date.fromordinal(date.toordinal(value))
     if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)

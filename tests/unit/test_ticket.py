@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -355,6 +355,43 @@ def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> Non
         customer={"id": "C", "lifetime_value": 1000.0}, request={"kind": "refund", "amount": 30}
     )
     assert default.evaluate(subclassed, now=NOW).to_json() == default.evaluate(plain, now=NOW).to_json()
+
+
+class _ShownDate(date):
+    def isoformat(self) -> str:  # the trace would show another date than the engine decided on
+        return "1999-01-01"
+
+
+class _RaisingDate(date):
+    def isoformat(self) -> str:
+        raise RuntimeError("isoformat failed")
+
+
+class _LyingDate(date):
+    def __lt__(self, other: object) -> bool:  # the trace's comparison would disagree with the engine's
+        return False
+
+
+@pytest.mark.parametrize("kind", [_ShownDate, _RaisingDate, _LyingDate])
+def test_a_date_subclass_is_read_as_its_plain_date(kind: type[date]) -> None:
+    """Its own methods reached the trace: a decision that failed its own replay (`isoformat`),
+    a RuntimeError out of evaluate(), or an EngineError for bad input (`__lt__`)."""
+    engine = csrules.load()
+
+    def ticket(delivery: date) -> dict[str, Any]:
+        return make_ticket(promise={"delivery_date": delivery, "earliest_feasible": date(2026, 1, 5)})
+
+    odd, plain = (
+        engine.evaluate(ticket(kind(2026, 1, 1)), now=NOW),
+        engine.evaluate(ticket(date(2026, 1, 1)), now=NOW),
+    )
+    assert odd.to_json() == plain.to_json()
+    assert "honest_promise" in plain.trace.fired  # 2026-01-01 is earlier than feasible
+    assert type(odd.trace.facts.promise.delivery_date) is date  # type: ignore[union-attr]
+    assert engine.verify(odd).status == "identical"
+    [untraced] = engine.evaluate_many([ticket(kind(2026, 1, 1))], now=NOW, trace=False)
+    assert isinstance(untraced, csrules.Decision)
+    assert "honest_promise" in untraced.trace.fired
 
 
 @pytest.mark.parametrize(
