@@ -34,7 +34,7 @@ from typing import Any
 from .conditions import compare
 from .policy import DECISION_TYPES, AllOf, AnyOf, Bundle, Compare, Condition, FactRef, Not, ParamRef, Rule
 from .ticket import FACT_TYPES
-from .values import MONEY_MAX
+from .values import DECIMAL, MONEY_MAX
 
 __all__ = ["MAX_TERMS", "Lit", "Regions", "Solution", "Term", "TooLarge", "json_form", "section_of"]
 
@@ -233,8 +233,8 @@ class Regions:
             points: list[Any] = []
             for c in constants:
                 for delta in (0, -1, 1):
-                    try:
-                        point = c + delta * unit
+                    try:  # Decimal in csrules' own context, whatever the caller's thread uses
+                        point = DECIMAL.fma(delta, unit, c) if isinstance(c, Decimal) else c + delta * unit
                     except OverflowError:
                         continue
                     if low <= point <= high and point not in points:

@@ -1,10 +1,12 @@
-"""What crosses between `evaluate_many`'s parent and its worker processes, one pickle per chunk.
+"""What crosses between `evaluate_many`'s parent and its worker processes, one message per chunk.
 
-Tickets go out only as plain data (`pack_tickets`): JSON values, Decimals, dates and datetimes,
+Tickets go out only as plain data (`TicketChunk`): JSON values, Decimals, dates and datetimes,
 csrules' own models. Anything else (a lambda, a str subclass defined in `__main__`, a tzinfo of
 the caller's) might not pickle, or not unpickle in a spawned worker, which breaks the whole
-pool: such a chunk is refused (`Foreign`) and decided in the parent instead, with the same
-results.
+pool: such a ticket is refused (`Foreign`) and decided in the parent instead, with the same
+results. Each ticket is pickled when it is read, so a chunk holds each ticket as it was then, as
+deciding it at once would see it (an input that reuses one dict for every row, as some database
+cursors do, gives its rows, not the last row N times).
 
 Results come back with each pydantic record as its class and its values.
 
@@ -30,7 +32,7 @@ from pydantic import BaseModel
 
 from .trace import rebuild
 
-__all__ = ["Foreign", "pack", "pack_tickets", "unpack"]
+__all__ = ["Foreign", "TicketChunk", "pack", "unpack", "unpack_tickets"]
 
 
 class Foreign(Exception):
@@ -58,20 +60,46 @@ class _TicketPickler(pickle.Pickler):
         raise Foreign(type(obj).__qualname__)
 
 
-def pack_tickets(tickets: list[Any]) -> bytes:
-    """A chunk of tickets for a worker process.
+class TicketChunk:
+    """A chunk of tickets for a worker process, each pickled as it is added: one pickle per
+    ticket, one after the other (`unpack_tickets`)."""
 
-    Raises:
-        Foreign: a ticket holds something a worker process might not rebuild.
-    """
-    buffer = io.BytesIO()
-    try:
-        _TicketPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(tickets)
-    except Foreign:
-        raise
-    except Exception as exc:  # RecursionError (deep nesting), PicklingError...
-        raise Foreign(type(exc).__name__) from None
-    return buffer.getvalue()
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._pickler = _TicketPickler(self._buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count = 0
+
+    def add(self, ticket: Any) -> None:
+        """Add `ticket` as it is now.
+
+        Raises:
+            Foreign: the ticket holds something a worker process might not rebuild; the chunk is
+                left as it was.
+        """
+        mark = self._buffer.tell()
+        try:
+            self._pickler.dump(ticket)
+        except Exception as exc:  # Foreign, RecursionError (deep nesting), PicklingError...
+            self._buffer.seek(mark)
+            self._buffer.truncate()
+            raise exc if isinstance(exc, Foreign) else Foreign(type(exc).__name__) from None
+        finally:
+            self._pickler.clear_memo()  # no reference to an earlier ticket: each one whole
+        self.count += 1
+
+    def getvalue(self) -> bytes:
+        """The chunk's bytes, for `unpack_tickets` in a worker process."""
+        return self._buffer.getvalue()
+
+
+def unpack_tickets(data: bytes) -> list[Any]:
+    """A `TicketChunk`'s tickets again, in a worker process (from its own parent only)."""
+    buffer = io.BytesIO(data)
+    unpickler = pickle.Unpickler(buffer)
+    tickets: list[Any] = []
+    while buffer.tell() < len(data):
+        tickets.append(unpickler.load())
+    return tickets
 
 
 class _Pickler(pickle.Pickler):

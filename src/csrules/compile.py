@@ -50,7 +50,7 @@ from .policy import (
     ParamRef,
     Rule,
 )
-from .values import FactType, category
+from .values import DECIMAL, FactType, category
 
 __all__ = [
     "BARRIER_PREFIX",
@@ -148,7 +148,7 @@ def encoder(encoding: Encoding) -> Callable[[Any], Any]:
 
 
 def _money(value: Decimal) -> int:
-    return int(value * 100)
+    return int(DECIMAL.multiply(value, 100))
 
 
 def _microseconds(value: datetime) -> int:
@@ -158,7 +158,7 @@ def _microseconds(value: datetime) -> int:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value(context=DECIMAL) else float(value)
     return value
 
 

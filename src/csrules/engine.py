@@ -35,7 +35,7 @@ from .policy import Bundle
 from .ticket import Ticket, parse_ticket
 from .trace import Trace
 from .trace import record as construct
-from .values import YEARS, in_utc, json_value
+from .values import YEARS, in_utc, json_value, plain
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -318,11 +318,11 @@ def _worker_start(origin: Origin, digest: str) -> None:
 def _worker_run(chunk: bytes, moment: datetime, trace: bool) -> bytes:
     """One chunk (`_transport.pack_tickets`) in a worker: its results packed (_transport; a
     TicketError as its arguments, it does not pickle back whole)."""
-    from ._transport import pack, unpack  # noqa: PLC0415 - only worker processes need it (import time)
+    from ._transport import pack, unpack_tickets  # noqa: PLC0415 - only worker processes need it
 
     if not isinstance(_worker, Engine):
         return pack([("engine-error", _worker or "the worker process has no engine")])
-    tickets = unpack(chunk)
+    tickets = unpack_tickets(chunk)
     results: list[Result] = []
     for ticket in tickets:
         try:
@@ -337,23 +337,20 @@ def _worker_run(chunk: bytes, moment: datetime, trace: bool) -> bytes:
     return pack(results)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[tuple[list[Any], Exception | None]]:
-    """The input in chunks; when reading it fails, the tickets read so far and the error, last."""
-    chunk: list[Any] = []
+@dataclass(frozen=True)
+class _DecidedHere:
+    """A ticket a worker might not rebuild, decided in this process when it was read (as one
+    process would have decided it then), and its result or the EngineError to raise in its place."""
+
+    results: list[Decision | TicketError]
+    error: EngineError | None
+
+
+def _decide_here(engine: Engine, ticket: Any, moment: datetime, trace: bool) -> _DecidedHere:
     try:
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == size:
-                yield chunk, None
-                chunk = []
-    except Exception as exc:  # the caller's iterable failed: what it gave before is still decided
-        yield chunk, exc
-        return
-    if chunk:
-        yield chunk, None
-
-
-_Pending = tuple[list[Any], "Future[bytes] | None"]  # a chunk, and its task (None: decided here)
+        return _DecidedHere(list(engine._in_process([ticket], moment, trace)), None)
+    except EngineError as exc:
+        return _DecidedHere([], exc)
 
 
 def _in_workers(
@@ -367,9 +364,10 @@ def _in_workers(
 ) -> Iterator[Decision | TicketError]:
     """`evaluate_many` with worker processes: the same results as in one process, in order.
 
-    A chunk holding something a worker might not rebuild (`_transport.Foreign`) is decided in
-    this process; if reading the input fails, the tickets read before are decided, then the
-    error is raised, as in one process; a closed Engine ends the stream at the next result.
+    Each ticket is packed for a worker when it is read (`_transport.TicketChunk`); one holding
+    something a worker might not rebuild (`_transport.Foreign`) is decided in this process when it
+    is read. If reading the input fails, the tickets read before are decided, then the error is
+    raised, as in one process; a closed Engine ends the stream at the next result.
     """
     # INVARIANT: at most 2 chunks per worker are submitted and not yet yielded: the input is read
     # only as fast as results are consumed. (`Pool.imap` would read the whole input at once.)
@@ -378,47 +376,66 @@ def _in_workers(
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
     from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
 
-    from ._transport import Foreign, pack_tickets  # noqa: PLC0415
+    from ._transport import Foreign, TicketChunk  # noqa: PLC0415
 
     assert engine._origin is not None  # checked by evaluate_many
     context = multiprocessing.get_context("spawn")
-    pending: collections.deque[_Pending] = collections.deque()
+    pending: collections.deque[Future[bytes] | _DecidedHere] = collections.deque()  # oldest first
     failure: Exception | None = None
+    items = iter(tickets)
     with ProcessPoolExecutor(
         workers,
         mp_context=context,
         initializer=_worker_start,
         initargs=(engine._origin, engine.policy_digest),
     ) as pool:
-        try:
-            for chunk, error in _chunks(tickets, chunk_size):
-                failure = error  # the last chunk's: reading the input failed after it
-                if not chunk:
-                    continue
+
+        def send(chunk: TicketChunk) -> TicketChunk:
+            if chunk.count:
                 try:
-                    task: Future[bytes] | None = pool.submit(_worker_run, pack_tickets(chunk), moment, trace)
-                except Foreign:
-                    task = None
+                    pending.append(pool.submit(_worker_run, chunk.getvalue(), moment, trace))
                 except BrokenProcessPool as exc:  # a worker died since the last result
                     raise EngineError(f"a worker process failed: {exc}") from exc
-                pending.append((chunk, task))
-                if len(pending) >= 2 * workers:
-                    yield from _results(engine, *pending.popleft(), moment, trace)
+            return TicketChunk()
+
+        try:
+            chunk = TicketChunk()
+            while True:
+                try:
+                    ticket = next(items)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the caller's iterable failed: what it gave is still decided
+                    failure = exc
+                    break
+                try:
+                    chunk.add(ticket)
+                except Foreign:  # decided here, now, in its place between the chunks around it
+                    chunk = send(chunk)
+                    pending.append(_decide_here(engine, ticket, moment, trace))
+                else:
+                    if chunk.count == chunk_size:
+                        chunk = send(chunk)
+                while len(pending) >= 2 * workers:
+                    yield from _results(engine, pending.popleft())
+            send(chunk)
             while pending:
-                yield from _results(engine, *pending.popleft(), moment, trace)
+                yield from _results(engine, pending.popleft())
         finally:
-            for _, task in pending:
-                if task is not None:
+            for task in pending:
+                if not isinstance(task, _DecidedHere):
                     task.cancel()
     if failure is not None:
         raise failure
 
 
-def _results(
-    engine: Engine, chunk: list[Any], task: Future[bytes] | None, moment: datetime, trace: bool
-) -> Iterator[Decision | TicketError]:
-    if task is None:
-        yield from engine._in_process(chunk, moment, trace)
+def _results(engine: Engine, task: Future[bytes] | _DecidedHere) -> Iterator[Decision | TicketError]:
+    if isinstance(task, _DecidedHere):
+        for result in task.results:
+            engine._check_open()
+            yield result
+        if task.error is not None:
+            raise task.error
         return
     from ._transport import unpack  # noqa: PLC0415 - only the bulk path with workers needs it
 
@@ -487,7 +504,10 @@ def _overrides(params: object) -> dict[str, object] | None:
         message = f"`params` must be a mapping of names to values, got {got}"
         raise PolicyError([Diagnostic("invalid-parameter-value", message, scope="params")])
     try:
-        return dict(params)
+        # Plain values: a `(str, Enum)` member or an IntEnum is read as its value, and none of a
+        # subclass's own methods (`__str__`, comparisons) runs while the bundle is validated.
+        read: dict[Any, object] = {plain(name): plain(value) for name, value in dict(params).items()}
+        return read  # names that are not strings are refused by validation, by name
     except Exception as exc:  # a mapping of the caller's whose iteration fails
         message = f"`params` could not be read: {one_line(str(exc)) or type(exc).__name__}"
         raise PolicyError([Diagnostic("invalid-parameter-value", message, scope="params")]) from None

@@ -13,6 +13,9 @@ from typing import Any, Literal
 from .decision import Decision
 from .errors import one_line
 from .trace import ConditionResult, TraceEffect, TraceStep
+from .values import DECIMAL
+
+_CENT = Decimal("0.01")
 
 __all__ = [
     "explain",
@@ -52,7 +55,7 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
+        return f"{value:.2f}" if value == value.quantize(_CENT, context=DECIMAL) else str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):

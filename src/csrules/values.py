@@ -12,13 +12,14 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Annotated, Any, Literal
 
 from pydantic import PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "DECIMAL",
     "JSON_AS_IS",
     "MONEY_MAX",
     "FactType",
@@ -29,11 +30,26 @@ __all__ = [
     "in_utc",
     "json_value",
     "parse_money",
+    "plain",
     "quoted_if_typed",
     "to_json",
 ]
 
 MONEY_MAX = Decimal("1000000000")
+
+DECIMAL = Context(
+    prec=28,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+"""The decimal context of every Decimal operation of csrules' (Python's defaults, fixed): the
+caller's thread's context (its precision, its traps) is its own, and a worker process would not
+share it, so it must not change a decision."""
 YEARS = "the years 1900 and 9000 in UTC"
 
 
@@ -49,6 +65,26 @@ def category(value: object) -> str:
     if isinstance(value, int | float | Decimal):
         return "num"
     return "str"
+
+
+def plain(value: object) -> object:
+    """The plain value of a subclass of str, int, float, Decimal or date (an IntEnum, a
+    `(str, Enum)` member, numpy's float64), read by the base type's own C methods, so none of the
+    subclass's methods run later; any other value as it is."""
+    kind = type(value)
+    if kind in (str, int, float, bool, Decimal, date, datetime) or value is None:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, Decimal):
+        return Decimal(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return date.fromordinal(date.toordinal(value))
+    return value
 
 
 def quoted_if_typed(text: str) -> str:
@@ -132,7 +168,7 @@ def parse_money(value: object) -> Decimal:
         raise ValueError("money >= 0")
     if amount > MONEY_MAX:
         raise ValueError("money <= 1000000000")
-    cents = amount.quantize(_CENT)  # exact: at most 12 digits (MONEY_MAX)
+    cents = amount.quantize(_CENT, context=DECIMAL)  # exact: at most 12 digits (MONEY_MAX)
     if cents != amount:  # a non-zero digit after the second decimal place
         raise ValueError("money with at most 2 decimal places")
     return cents.copy_abs()  # -0 is 0.00: equal tickets give equal JSON

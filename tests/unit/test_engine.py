@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import json
 import resource
@@ -366,6 +367,56 @@ def test_a_failing_input_still_yields_what_it_gave_before_then_raises(
         with pytest.raises(OSError, match="the corpus disk went away"):
             next(stream)
         assert [_shown(r) for r in got] == [_outcome(engine, refund(a)) for a in amounts], workers
+
+
+def test_an_input_that_reuses_one_dict_per_row_gives_its_rows_with_workers(engine: csrules.Engine) -> None:
+    """A chunk was pickled once full, so a row-recycling iterator (some database cursors) sent
+    its last row N times: T-2, T-2, T-2 instead of T-0, T-1, T-2. Each ticket is now taken as it
+    was when read, as one process decides it, also one decided here (a str subclass in it)."""
+
+    def rows(odd_at: int | None) -> Iterator[dict[str, Any]]:
+        row = refund("0")
+        for i in range(7):
+            row["id"] = f"T-{i}"
+            row["request"] = {"kind": "refund", "amount": "10.00" if i % 2 == 0 else "90.00"}
+            row["attributes"] = {"x": _Text("y")} if i == odd_at else {}
+            yield row
+
+    for odd_at in (None, 4):
+        local = [_shown(r) for r in engine.evaluate_many(rows(odd_at), now=NOW)]
+        remote = [_shown(r) for r in engine.evaluate_many(rows(odd_at), now=NOW, workers=2, chunk_size=3)]
+        assert remote == local
+        decided = [csrules.Decision.model_validate_json(text) for _, text in remote]
+        assert [(d.ticket_id, d.outcome) for d in decided] == [
+            (f"T-{i}", "approve" if i % 2 == 0 else "escalate") for i in range(7)
+        ]
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"prec": 2},
+        {"Emax": 3},
+        {"prec": 6, "traps": [decimal.Rounded, decimal.Inexact]},
+        {"rounding": decimal.ROUND_DOWN, "prec": 3, "traps": []},
+    ],
+    ids=["prec-2", "emax-3", "traps-rounded", "round-down-untrapped"],
+)
+def test_the_callers_decimal_context_changes_nothing(context: dict[str, Any]) -> None:
+    """csrules' Decimal work ran in the calling thread's context: under prec=2 a valid ticket
+    was refused and the default bundle failed to load; Emax=3 let decimal.Overflow escape; and
+    workers (a fresh context) decided what the calling process refused."""
+    engine = csrules.load()
+    tickets = [refund("5"), refund("1234.56"), refund("45.67", tier="loyal"), refund("20.001")]
+    expected = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
+    explained = engine.evaluate(tickets[2], now=NOW).explain()
+    with decimal.localcontext(**context):
+        assert csrules.load().policy_digest == engine.policy_digest
+        assert [_outcome(engine, t) for t in tickets] == expected
+        assert [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2)] == expected
+        assert engine.evaluate(tickets[2], now=NOW).explain() == explained
+    assert [kind for kind, _ in expected] == ["decision", "decision", "decision", "error"]
+    assert "45.67" in explained
 
 
 def test_closing_the_engine_ends_a_stream_with_workers_as_in_one_process() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -229,6 +231,42 @@ def test_params_that_are_not_a_mapping_are_policy_errors(params: object, message
     with pytest.raises(csrules.PolicyError) as info:
         csrules.load(params=params)  # type: ignore[arg-type]
     assert str(info.value) == message
+
+
+class _Currency(str, enum.Enum):  # noqa: UP042 - the idiom from before StrEnum, still common
+    EUR = "EUR"
+
+
+class _Limit(enum.IntEnum):
+    SENIOR = 60
+
+
+class _Sneaky(str):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ of the caller's str subclass")
+
+
+def test_parameter_values_of_subclasses_are_read_as_their_plain_values() -> None:
+    """`(str, Enum)` members were refused as "Currency.EUR" (str() of the member), a str
+    subclass's own `__str__` ran (its RuntimeError escaped load()), and a StrEnum member stayed in
+    `engine.params` and the trace as the caller's object."""
+    plain = csrules.load(params={"currency": "EUR", "senior_limit": 60, "front_line_limit": "25"})
+    for params in (
+        {"currency": _Currency.EUR, "senior_limit": _Limit.SENIOR, "front_line_limit": "25"},
+        {"currency": _Sneaky("EUR"), "senior_limit": 60, "front_line_limit": _Sneaky("25")},
+        {
+            _Sneaky("currency"): enum.StrEnum("C", {"EUR": "EUR"}).EUR,
+            "senior_limit": 60,
+            "front_line_limit": "25",
+        },
+    ):
+        engine = csrules.load(params=params)  # type: ignore[arg-type]
+        assert engine.policy_digest == plain.policy_digest
+        assert engine.params == plain.params
+        assert [type(engine.params[n]) for n in ("currency", "senior_limit")] == [str, Decimal]
+        decision = engine.evaluate(refund("55.00"), now=NOW)
+        assert decision.to_json() == plain.evaluate(refund("55.00"), now=NOW).to_json()
+        assert type(decision.trace.params["currency"]) is str
 
 
 def test_a_path_the_system_refuses_is_a_policy_error(tmp_path: Path) -> None:

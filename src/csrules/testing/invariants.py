@@ -37,6 +37,7 @@ from ..errors import TicketError
 from ..facts import fact_values
 from ..policy import Compare, Invariant
 from ..ticket import ROLES
+from ..values import DECIMAL
 from .cases import DEFAULT_NOW
 from .strategies import around, boundaries, limits, money, tickets
 
@@ -166,7 +167,7 @@ def _monotonic(engine: Engine, invariant: Invariant, run: _Run) -> Any:
         raise ValueError(f"invariant `{invariant.id}` has no path")
     head = path.split(".")[0]
     found = limits(engine, path)
-    top = max([Decimal("1000"), *(2 * v for v in found)])
+    top = max([Decimal("1000"), *(DECIMAL.multiply(2, v) for v in found)])
     values = st.one_of(around(found), money(top)) if found else money(top)
     sections = (head,) if head in _OPTIONAL_SECTIONS else ()
 

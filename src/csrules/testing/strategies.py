@@ -21,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ..engine import Engine
 from ..policy import ParamRef, compares
 from ..ticket import FACT_TYPES, ROLES
+from ..values import DECIMAL
 
 __all__ = ["around", "boundaries", "limits", "money", "tickets"]
 
@@ -33,12 +34,21 @@ def _enum(path: str) -> tuple[str, ...]:
 
 def money(max_value: Decimal = Decimal("1000")) -> st.SearchStrategy[Decimal]:
     """Amounts from 0.00 to `max_value` in cents."""
-    return st.integers(0, int(max_value * 100)).map(lambda cents: Decimal(cents) * _CENT)
+    return st.integers(0, int(DECIMAL.multiply(max_value, 100))).map(
+        lambda cents: DECIMAL.multiply(Decimal(cents), _CENT)
+    )
 
 
 def boundaries(limits: Iterable[Decimal]) -> list[Decimal]:
     """Amounts at, one cent below and one cent above each limit (never below zero), sorted."""
-    return sorted({v for limit in limits for v in (limit - _CENT, limit, limit + _CENT) if v >= 0})
+    return sorted(
+        {
+            v
+            for limit in limits
+            for v in (DECIMAL.subtract(limit, _CENT), limit, DECIMAL.add(limit, _CENT))
+            if v >= 0
+        }
+    )
 
 
 def around(limits: Iterable[Decimal]) -> st.SearchStrategy[Decimal]:
