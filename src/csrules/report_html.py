@@ -13,7 +13,6 @@ gives the same bytes: no clock is read, nothing depends on dict or set order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from html import escape
@@ -24,7 +23,7 @@ from .decision import Decision
 from .decision_log import LogReport
 from .explain import format_effect, format_test, format_value
 from .trace import ConditionResult, TraceStep
-from .verify import Verification
+from .verify import Verification, shown
 
 __all__ = ["render_html"]
 
@@ -189,29 +188,24 @@ def _verification(verification: Verification | None) -> str:
         f'<p class="mono">{_e(verification.summary())}</p>',
     ]
     if verification.differences:
-        shown = verification.differences[:MAX_DIFFERENCES]
+        listed = verification.differences[:MAX_DIFFERENCES]
         rows = "".join(
-            f"<tr><td><code>{_e(d.path or '/')}</code></td><td><code>{_e(_json(d.recorded))}</code></td>"
-            f"<td><code>{_e(_json(d.replayed))}</code></td></tr>"
-            for d in shown
+            f"<tr><td><code>{_e(d.path or '/')}</code></td><td><code>{_e(shown(d.recorded))}</code></td>"
+            f"<td><code>{_e(shown(d.replayed))}</code></td></tr>"
+            for d in listed
         )
         parts.append(
             "<table><thead><tr><th>field (JSON pointer)</th><th>recorded</th><th>replayed now</th></tr>"
             "</thead>"
             f"<tbody>{rows}</tbody></table>"
         )
-        if len(verification.differences) > len(shown):
-            more = len(verification.differences) - len(shown)
+        if len(verification.differences) > len(listed):
+            more = len(verification.differences) - len(listed)
             parts.append(f'<p class="meta">and {more} more difference(s) not listed</p>')
     if verification.notes:
         notes = "".join(f"<li>{_e(n)}</li>" for n in verification.notes)
         parts.append(f'<p class="label">notes</p><ul class="plain">{notes}</ul>')
     return "".join(parts)
-
-
-def _json(value: Any) -> str:
-    # As `Difference.__str__` shows values: JSON, so "20" and 20 stay apart.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _condition_cells(result: ConditionResult) -> str:

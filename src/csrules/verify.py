@@ -33,23 +33,40 @@ from .errors import AuditError, TicketError, one_line
 from .source import DuplicateKeyError, pointer, unique_keys
 from .values import json_value
 
-__all__ = ["Difference", "Verification", "parse_decision", "verify"]
+__all__ = ["NO_SUCH_KEY", "Difference", "Verification", "parse_decision", "shown", "verify"]
 
 Status = Literal["identical", "different", "policy-changed"]
 
 _IGNORED = {"/trace/engine_version"}  # compared separately, as a note
 
 
+class _NoSuchKey:
+    def __repr__(self) -> str:
+        return "NO_SUCH_KEY"
+
+
+NO_SUCH_KEY: Any = _NoSuchKey()
+"""A Difference's value where one side has no such key (the other may have it as `null`)."""
+
+
+def shown(value: Any) -> str:
+    """A Difference's value as written: its JSON (`"20"` and `20` stay apart), or `(no such key)`."""
+    if value is NO_SUCH_KEY:
+        return "(no such key)"
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Difference:
-    """One value that differs: `path` is an RFC 6901 pointer into the Decision JSON."""
+    """One value that differs: `path` is an RFC 6901 pointer into the Decision JSON; a value is
+    `NO_SUCH_KEY` where that side has no such key."""
 
     path: str
     recorded: Any
     replayed: Any
 
     def __str__(self) -> str:
-        return f"{self.path}: {_shown(self.recorded)} -> {_shown(self.replayed)}"
+        return f"{self.path}: {shown(self.recorded)} -> {shown(self.replayed)}"
 
 
 @dataclass(frozen=True)
@@ -101,14 +118,14 @@ class Verification:
         }
 
 
-def _shown(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
 def _diff(recorded: Any, replayed: Any, path: str = "") -> Iterator[Difference]:
     if isinstance(recorded, dict) and isinstance(replayed, dict):
+        # A key one side lacks differs even from `null` (a record with keys added as null would
+        # otherwise replay "identical").
         for key in sorted(set(recorded) | set(replayed)):
-            yield from _diff(recorded.get(key), replayed.get(key), path + pointer([key]))
+            yield from _diff(
+                recorded.get(key, NO_SUCH_KEY), replayed.get(key, NO_SUCH_KEY), path + pointer([key])
+            )
     elif isinstance(recorded, list) and isinstance(replayed, list) and len(recorded) == len(replayed):
         for index, (a, b) in enumerate(zip(recorded, replayed, strict=True)):
             yield from _diff(a, b, path + pointer([index]))
@@ -180,10 +197,10 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
         current = {name: _plain(value) for name, value in engine.params.items()}
         recorded_params = {name: _plain(value) for name, value in trace.params.items()}
         for name in sorted(set(current) | set(recorded_params)):
-            if current.get(name) != recorded_params.get(name):
+            if current.get(name, NO_SUCH_KEY) != recorded_params.get(name, NO_SUCH_KEY):
                 notes.append(
-                    f"parameter {name}: recorded {_shown(recorded_params.get(name))}, "
-                    f"now {_shown(current.get(name))}"
+                    f"parameter {name}: recorded {shown(recorded_params.get(name, NO_SUCH_KEY))}, "
+                    f"now {shown(current.get(name, NO_SUCH_KEY))}"
                 )
     # A decision made without its trace steps (`evaluate_many(trace=False)`) is replayed the same
     # way; a bundle without rules has no steps either way.

@@ -125,6 +125,26 @@ def test_a_value_written_otherwise_is_a_difference(
     assert engine.verify(text).ok
 
 
+def test_a_key_added_as_null_is_a_difference(engine: csrules.Engine) -> None:
+    """A missing key and `null` compared equal: a record with an action parameter, a derived fact
+    and a parameter added as null replayed `identical`, "byte for byte"."""
+    text = engine.evaluate(refund("45.00"), now=NOW).to_json()
+    data = json.loads(text)
+    data["trace"]["derived"]["fraud_suspected"] = None
+    data["trace"]["params"]["refund_cap"] = None
+    data["trace"]["facts"]["promise"] = None  # the key a ticket without a promise has: unchanged
+    result = engine.verify(data)
+    assert result.status == "different"
+    assert [str(d) for d in result.differences] == [
+        "/trace/derived/fraud_suspected: null -> (no such key)",
+        "/trace/params/refund_cap: null -> (no such key)",
+    ]
+    del data["trace"]["derived"]["fraud_suspected"], data["trace"]["params"]["refund_cap"]
+    del data["trace"]["facts"]["promise"]  # written as null: taking it away is an edit too
+    assert [str(d) for d in engine.verify(data).differences] == ["/trace/facts/promise: (no such key) -> null"]
+    assert engine.verify(text).ok
+
+
 def test_a_key_given_twice_is_no_decision(engine: csrules.Engine) -> None:
     """Read as its last value, `"outcome": "approve", ..., "outcome": "escalate"` replayed
     identically while a reader of the file sees approve."""
