@@ -199,6 +199,7 @@ def _condition_data(condition: Condition) -> Any:
             "path": condition.path,
             "op": condition.op,
             "operand": _canonical(condition.operand),
+            "where": condition.where,  # traces show it (`when[0]...` or `when...`), as sources
         }
     if isinstance(condition, AllOf):
         return {"all": [_condition_data(c) for c in condition.items]}

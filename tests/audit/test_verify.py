@@ -141,7 +141,9 @@ def test_a_key_added_as_null_is_a_difference(engine: csrules.Engine) -> None:
     ]
     del data["trace"]["derived"]["fraud_suspected"], data["trace"]["params"]["refund_cap"]
     del data["trace"]["facts"]["promise"]  # written as null: taking it away is an edit too
-    assert [str(d) for d in engine.verify(data).differences] == ["/trace/facts/promise: (no such key) -> null"]
+    assert [str(d) for d in engine.verify(data).differences] == [
+        "/trace/facts/promise: (no such key) -> null"
+    ]
     assert engine.verify(text).ok
 
 

@@ -72,6 +72,33 @@ def test_digest_depends_on_parameters_not_on_file_location(tmp_path: Any) -> Non
     assert csrules.load(params={"senior_limit": 60}).policy_digest != csrules.load().policy_digest
 
 
+def test_bundles_of_one_digest_give_the_same_decisions(tmp_path: Any) -> None:
+    """`when` written as a list or as a mapping is the same rule but another `where` in the
+    trace: the two had one digest, so an honest decision replayed under the other was
+    `different` ("the record was altered")."""
+    rule = "rules:\n  - id: r\n    description: d\n    rationale: r\n    when:{}\n    then: {{deny: true}}\n"
+    as_list = tmp_path / "list"
+    as_mapping = tmp_path / "mapping"
+    as_list.mkdir(), as_mapping.mkdir()
+    (as_list / "p.yaml").write_text(
+        rule.format("\n      - request.kind: refund\n      - request.amount: {gt: 5}")
+    )
+    (as_mapping / "p.yaml").write_text(
+        rule.format("\n      request.kind: refund\n      request.amount: {gt: 5}")
+    )
+    listed, mapped = csrules.load(as_list), csrules.load(as_mapping)
+    one, other = listed.evaluate(refund("9"), now=NOW), mapped.evaluate(refund("9"), now=NOW)
+    assert [c.where for c in one.trace.steps[0].conditions] == [
+        "when[0].request.kind",
+        "when[1].request.amount",
+    ]
+    assert [c.where for c in other.trace.steps[0].conditions] == ["when.request.kind", "when.request.amount"]
+    assert listed.policy_digest != mapped.policy_digest
+    assert listed.verify(one).ok
+    assert mapped.verify(other).ok
+    assert mapped.verify(one).status == "policy-changed"
+
+
 def test_bad_bundle_leaves_no_engine_and_the_old_one_keeps_working(
     engine: csrules.Engine, tmp_path: Any
 ) -> None:
