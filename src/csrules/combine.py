@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
 from .evaluate import FiredRule
@@ -43,11 +45,25 @@ class Combined:
     follow_ups: list[FollowUp]
 
 
-def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, str, str], ...]:
-    # Type and value: `1.50` (money) and `"1.50"` (text) are different parameters.
+def _value_key(value: Any) -> Any:
+    """A JSON value as identity for deduplication: numbers by value (`1`, `1.0` and `1.00` are
+    one number; Python's int, float and Decimal hash alike when equal), apart from booleans and
+    text (`1`, `true` and `"1"` are three values)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float | Decimal):
+        return ("num", value)
+    if isinstance(value, list):
+        return ("list", tuple(_value_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", _params_key(value))
+    return ("str" if isinstance(value, str) else "null", value)
+
+
+def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, Any], ...]:
     if not params:
         return ()
-    return tuple(sorted((name, type(value).__name__, str(value)) for name, value in params.items()))
+    return tuple(sorted((name, _value_key(value)) for name, value in params.items()))
 
 
 def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
@@ -55,7 +71,7 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
     requiring: list[Rule] = []
     denying: list[str] = []
     actions: list[Action] = []
-    seen_actions: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
+    seen_actions: set[tuple[str, tuple[tuple[str, Any], ...]]] = set()
     # (due, kind, bundle order, position): the follow-ups' order; position keeps the sort stable
     # and never compares two records.
     candidates: list[tuple[datetime, str, int, int, FollowUp]] = []

@@ -223,6 +223,31 @@ def test_actions_and_follow_ups_are_deduplicated_and_ordered(tmp_path: Path) -> 
     ]
 
 
+def test_actions_equal_as_json_values_are_one_action(tmp_path: Path) -> None:
+    """Parameters were compared by how a number was written: `1`, `1.0` and `1.00` (and an
+    integer parameter 3 against an amount of 3.00) gave visibly identical actions twice."""
+    header = "parameters:\n  three: {type: integer, default: 3, description: x}\n"
+    rule = "  - id: {}\n    description: d\n    rationale: r\n    then:\n      actions: [{}]\n"
+    rules = (
+        rule.format("r1", "{kind: notify, params: {v: 1}}, {kind: refund, params: {amount: {param: three}}}")
+        + rule.format(
+            "r2",
+            "{kind: notify, params: {v: 1.00}}, {kind: refund, params: {amount: {fact: request.amount}}}",
+        )
+        + rule.format("r3", "{kind: notify, params: {v: 1.0}}, {kind: notify, params: {v: true}}")
+        + rule.format("r4", "{kind: notify, params: {v: '1'}}, {kind: notify, params: {v: 1.01}}")
+    )
+    engine = engine_for(tmp_path, rules, header)
+    decision = engine.evaluate(make_ticket(request={"kind": "refund", "amount": "3.00"}), now=NOW)
+    assert [(a.kind, a.params, a.rule) for a in decision.actions] == [
+        ("notify", {"v": 1}, "r1"),
+        ("refund", {"amount": 3}, "r1"),
+        ("notify", {"v": True}, "r3"),
+        ("notify", {"v": "1"}, "r4"),
+        ("notify", {"v": Decimal("1.01")}, "r4"),
+    ]
+
+
 def test_action_params_resolve_parameters_facts_and_times(tmp_path: Path) -> None:
     header = "parameters:\n  team: {type: string, default: billing}\n  days: {type: integer, default: 2}\n"
     rules = (
