@@ -45,7 +45,7 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
-from .values import FactType, parse_money, quoted_if_typed
+from .values import DECIMAL, FactType, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -246,12 +246,21 @@ def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
 
 
 def _safe_number(value: object) -> bool:
-    """An int or Decimal that round-trips exactly through a double: |n| < 2**53, <= 15 digits."""
+    """An int or Decimal that round-trips exactly through a double: |n| < 2**53, <= 15 digits,
+    and 0 or |n| >= 1e-307 (smaller ones are subnormal doubles or 0 in the engine: `1e-400`
+    would equal 0 there)."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return False
     if isinstance(value, Decimal):
-        return value.is_finite() and abs(value) < _SAFE_INT and len(value.normalize().as_tuple().digits) <= 15
+        return (
+            value.is_finite()
+            and (value.is_zero() or _TINY <= abs(value) < _SAFE_INT)
+            and len(value.normalize(DECIMAL).as_tuple().digits) <= 15
+        )
     return abs(value) < _SAFE_INT
+
+
+_TINY = Decimal("1e-307")  # the smallest magnitude of a number in a policy, normal as a double
 
 
 def _text(value: object) -> object:
@@ -610,7 +619,9 @@ class _Validator:
             except ValueError as exc:  # which limit: >= 0, <= 1e9, two decimal places
                 help_text = f"expected {exc}"
         elif fact_type.kind in ("scalar", "number") and number and not _safe_number(raw):
-            help_text = "a number must be below 2**53 in size, with at most 15 significant digits"
+            help_text = (
+                "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits"
+            )
         self.problem(
             "type-mismatch",
             f"{what}: `{path}` is {fact_type.describe()}, got `{_describe(raw)}`",

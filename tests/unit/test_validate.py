@@ -133,9 +133,21 @@ def test_type_mismatch_is_reported(tmp_path: Path, when: str, message: str) -> N
         (
             "      - attributes.x: 9007199254740992\n",  # 2**53
             "`attributes.x` eq: `attributes.x` is scalar, got `9007199254740992`",
-            "a number must be below 2**53 in size, with at most 15 significant digits",
+            "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits",
         ),
         ("      - attributes.x: 9007199254740991\n", None, None),  # 2**53 - 1: loads
+        (
+            "      - attributes.x: 1e-400\n",  # was read as 0 by the engine: equal to an attribute of 0
+            "`attributes.x` eq: `attributes.x` is scalar, got `1E-400`",
+            "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits",
+        ),
+        (
+            "      - attributes.x: {gt: -1e-308}\n",
+            "`attributes.x` gt: `attributes.x` is scalar, got `-1E-308`",
+            "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits",
+        ),
+        ("      - attributes.x: 1e-307\n", None, None),
+        ("      - attributes.x: 0e-400\n", None, None),
     ],
 )
 def test_a_mismatch_says_which_value_and_which_limit(
