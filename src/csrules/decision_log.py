@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .decision import Decision
-from .errors import AuditError
+from .errors import AuditError, one_line
 from .redact import Redactor
 from .source import DuplicateKeyError, unique_keys
 from .verify import parse_decision
@@ -411,20 +411,23 @@ def _read_head(path: Path) -> tuple[int, str] | None:
 
 
 def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogReport:
-    """Check every record of the log and its head file (and `head`, a hash kept elsewhere).
+    """Check every record of the log and its head file (and `head`, a hash kept elsewhere: the
+    log's head when it was taken, so the log must hold that record, and may have grown since).
 
     Never raises for a tampered log: the problem is in the report.
     """
     target = Path(path)
-    count, last = 0, GENESIS
+    count, last, previous = 0, GENESIS, GENESIS
     notes: list[str] = []
+    anchor = head.strip().lower() if isinstance(head, str) else None
+    anchored = 0  # the record the anchor names, once found
     try:
         handle, size, stored = _snapshot(target)  # the records and the head of one moment
         with handle:
-            matched = False  # the head names a record of the log (possibly not the last)
             for record in _records(target, handle, size):
-                count, last = record.seq, record.hash
-                matched = matched or (stored is not None and stored == (record.seq, record.hash))
+                previous, count, last = last, record.seq, record.hash
+                if record.hash == anchor:
+                    anchored = record.seq
         if stored is None:
             if count:
                 raise AuditError("truncated-log", "the head file is missing", str(target))
@@ -434,24 +437,37 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
                     "and its head file deleted; only a head hash kept elsewhere (`--head`) tells them apart"
                 )
         elif stored != (count, last):
-            if not (matched and stored[0] < count):
+            if not _head_follows(stored, (count, last, previous)):
+                what = (
+                    "records were cut off the end, or the last one was replaced"
+                    if stored[0] >= count
+                    else "later records were written without their head updates (a crash leaves one at "
+                    "most), or records were replaced"
+                )
                 raise AuditError(
                     "truncated-log",
-                    f"the head file names record {stored[0]}, the log ends at record {count}: "
-                    "records were cut off the end, or the last one was replaced",
+                    f"the head file names record {stored[0]}, the log ends at record {count}: {what}",
                     str(target),
                 )
-            # Behind, at a record of the log: a crash between a write and the head's update.
+            # One record behind: a crash between a write and the head's update (appends hold a
+            # lock from the write to the head's update, so a head is never further behind).
             notes.append(
                 f"the head file names record {stored[0]} of {count}: a write finished without its head "
                 "update (a crash); the next append or `csrules log repair` brings it up to date"
             )
-        if head is not None and head != last:
-            raise AuditError(
-                "truncated-log",
-                f"the log's head is {last[:12]}, the anchor given is {head[:12]}",
-                str(target),
-            )
+        if anchor is not None:
+            if not anchored:
+                raise AuditError(
+                    "truncated-log",
+                    f"the anchor given, {one_line(head or '')[:12]}, names no record of the log (its head is "
+                    f"{last[:12]}): records were cut off or replaced",
+                    str(target),
+                )
+            if anchored < count:
+                notes.append(
+                    f"the anchor given names record {anchored} of {count}: the log holds it intact, and "
+                    f"{count - anchored} record(s) appended since, which it cannot vouch for"
+                )
     except AuditError as problem:
         return LogReport(count, last, problem, tuple(notes))
     except OSError as exc:

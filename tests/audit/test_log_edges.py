@@ -66,6 +66,51 @@ def test_a_crash_before_the_head_update_is_a_note_and_repair_catches_up(
     assert json.loads((tmp_path / "decisions.jsonl.head").read_text())["seq"] == 4
 
 
+def test_a_head_more_than_one_record_behind_is_truncation(tmp_path: Path, engine: csrules.Engine) -> None:
+    """A head 2 records behind was an `ok` with a note that the next append would fix it (the
+    append refused it): records appended by someone who cannot write the head file passed. An
+    append holds its lock from the write to the head's update, so a crash leaves at most one."""
+    path = tmp_path / "decisions.jsonl"
+    log = _fill(path, engine, 2)
+    head = (tmp_path / "decisions.jsonl.head").read_text()
+    for amount in ("98.00", "99.00"):
+        log.append(engine.evaluate(refund(amount), now=NOW))
+    (tmp_path / "decisions.jsonl.head").write_text(head)
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.message) == (
+        "truncated-log",
+        "the head file names record 2, the log ends at record 4: later records were written without "
+        "their head updates (a crash leaves one at most), or records were replaced",
+    )
+
+
+def test_an_anchor_taken_before_later_appends_still_vouches_for_its_records(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """The anchor had to be the log's head now: one taken yesterday failed as soon as anything
+    was appended, and the same hash in capitals failed too."""
+    path = tmp_path / "decisions.jsonl"
+    log = _fill(path, engine, 3)
+    anchor = log.head[1]
+    for amount in ("98.00", "99.00"):
+        log.append(engine.evaluate(refund(amount), now=NOW))
+    for given in (anchor, anchor.upper(), f" {anchor}\n"):
+        report = verify_log(path, head=given)
+        assert (report.ok, report.records) == (True, 5)
+        assert report.notes == (
+            "the anchor given names record 3 of 5: the log holds it intact, and 2 record(s) appended "
+            "since, which it cannot vouch for",
+        )
+    assert verify_log(path, head=log.head[1]).notes == ()
+    wrong = verify_log(path, head="ab" * 32).problem
+    assert wrong is not None
+    assert wrong.message == (
+        f"the anchor given, {'ab' * 6}, names no record of the log (its head is {log.head[1][:12]}): "
+        "records were cut off or replaced"
+    )
+
+
 def test_a_head_ahead_of_the_log_is_still_truncation_and_repair_does_not_hide_it(
     tmp_path: Path, engine: csrules.Engine
 ) -> None:

@@ -122,7 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     actions = journal.add_subparsers(dest="log_command", required=True, metavar="ACTION")
     checked = actions.add_parser("verify", help="check the hash chain; report the first bad record")
     checked.add_argument("log", help="the log file")
-    checked.add_argument("--head", help="the head hash kept elsewhere, to detect a rewritten log")
+    checked.add_argument(
+        "--head",
+        help="a head hash kept elsewhere: the log must still hold that record (it may have grown since)",
+    )
     shown = actions.add_parser("show", help="list the decisions of a log")
     shown.add_argument("log", help="the log file")
     shown.add_argument("--ticket", help="only this ticket id")
