@@ -37,8 +37,9 @@ _STATUS_MEANING = {
     "identical": "the decision replays byte for byte under the same policy version",
     "different": "the replay under the same policy version differs: the record was altered, "
     "or the engine changed its behaviour",
-    "policy-changed": "the policies or their parameters changed since the decision was made; "
-    "the differences say what would be decided today",
+    "policy-changed": "the policies or their parameters are not those of the recorded digest (they "
+    "changed since the decision was made, or the digest was altered); the differences say what would "
+    "be decided today",
 }
 
 _CSS = """

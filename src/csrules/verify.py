@@ -196,12 +196,19 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     if changed:
         current = {name: _plain(value) for name, value in engine.params.items()}
         recorded_params = {name: _plain(value) for name, value in trace.params.items()}
+        before = len(notes)
         for name in sorted(set(current) | set(recorded_params)):
             if current.get(name, NO_SUCH_KEY) != recorded_params.get(name, NO_SUCH_KEY):
                 notes.append(
                     f"parameter {name}: recorded {shown(recorded_params.get(name, NO_SUCH_KEY))}, "
                     f"now {shown(current.get(name, NO_SUCH_KEY))}"
                 )
+        if len(notes) == before:  # no parameter differs
+            notes.append(
+                "no parameter differs: the policy files are not those of the recorded digest (they "
+                "changed since), or the record's digest was altered; replay under the policies of that "
+                "digest to tell which"
+            )
     # A decision made without its trace steps (`evaluate_many(trace=False)`) is replayed the same
     # way; a bundle without rules has no steps either way.
     untraced = not trace.steps and bool(engine.bundle.rules)

@@ -185,6 +185,19 @@ def test_a_changed_policy_is_reported_as_such(engine: csrules.Engine) -> None:
     assert engine.verify(decision).ok
 
 
+def test_a_digest_no_parameter_explains_says_so(engine: csrules.Engine) -> None:
+    """A forged outcome with its digest scribbled over read as an expected policy change, with
+    nothing saying that no parameter changed."""
+    data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
+    data["outcome"], data["trace"]["policy_digest"] = "approve", "f" * 64
+    result = engine.verify(data)
+    assert result.status == "policy-changed"
+    assert result.notes == (
+        "no parameter differs: the policy files are not those of the recorded digest (they changed "
+        "since), or the record's digest was altered; replay under the policies of that digest to tell which",
+    )
+
+
 def test_a_newer_engine_version_is_a_note_not_a_difference(engine: csrules.Engine) -> None:
     data = json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json())
     data["trace"]["engine_version"] = "csrules 0.0.9; durable_rules 2.0.28"
@@ -234,6 +247,7 @@ def test_cli_verify_replays_with_the_recorded_parameters(
     assert main(["verify", str(path), "--recorded-params"]) == 0
     assert capsys.readouterr().out == (
         f"identical: decision T-1 replays byte for byte under policy {decision.trace.policy_digest[:12]}\n"
+        "  note: parameter front_line_limit: recorded 50.00, the policy files give 20.00\n"
     )
     data = json.loads(decision.to_json())
     data["required_role"] = "manager"

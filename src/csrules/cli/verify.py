@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import TextIO
 
-from ..engine import load
+from ..engine import Engine, load
 from ..errors import AuditError
+from ..explain import format_value
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode
 
@@ -30,6 +32,22 @@ def report(verification: Verification) -> str:
     return "\n".join(lines)
 
 
+def _with_override_notes(verification: Verification, replayed: Engine, files: Engine) -> Verification:
+    """Name each recorded parameter value the policy files do not give: `identical` under the
+    recorded values says the rules are the same, not that the values were the files' own."""
+    notes = [
+        f"parameter {name}: recorded {format_value(value)}, "
+        f"the policy files give {format_value(files.params.get(name))}"
+        for name, value in sorted(replayed.params.items())
+        if name not in files.params
+        or files.params[name] != value
+        or type(files.params[name]) is not type(value)
+    ]
+    if not notes:
+        return verification
+    return dataclasses.replace(verification, notes=verification.notes + tuple(notes))
+
+
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     """Exit 0 when the decision replays identically, 1 when it differs or the policies changed.
 
@@ -43,6 +61,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     params = dict(decision.trace.params) if args.recorded_params else None
     engine = load(args.policies, params=params)
     verification = verify(engine, text)  # the values as written, not as read back
+    if params is not None:
+        verification = _with_override_notes(verification, engine, load(args.policies))
     if args.format == "json":
         out.write(json.dumps(verification.as_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n")
     else:
