@@ -26,12 +26,18 @@ _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)}
 _CONTROLS |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 # A lone surrogate (from a JSON `"\\ud800"` or a Python str) cannot be encoded: printing it fails.
 _CONTROLS |= {code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)}
+# Bidirectional formatting characters reorder what follows them on the line (U+202E shows the
+# outcome after a ticket id reversed): written out, as the Trojan Source advisories recommend.
+_CONTROLS |= {
+    code: f"\\u{code:04x}"
+    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
 
 
 def one_line(text: str) -> str:
     """`text` with line breaks and other control characters escaped (`\\n`), and lone surrogates
-    (`\\ud800`): a message that quotes a key, a file name or a parameter name of the caller's
-    stays one line and can be printed."""
+    and bidirectional formatting characters (`\\ud800`, `\\u202e`): a message that quotes a key, a
+    file name or a parameter name of the caller's stays one line, in order, and can be printed."""
     return text.translate(_CONTROLS)
 
 
@@ -134,7 +140,7 @@ class AuditError(Error, ValueError):
         self.file = file
         self.line = line
         where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
-        super().__init__(f"{where}{message} [{code}]")
+        super().__init__(one_line(f"{where}{message} [{code}]"))  # a quoted key may hold a line break
 
 
 class EngineError(Error, RuntimeError):

@@ -6,6 +6,8 @@ decisions lives here.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal
@@ -13,9 +15,14 @@ from typing import Any, Literal
 from .decision import Decision
 from .errors import one_line
 from .trace import ConditionResult, TraceEffect, TraceStep
-from .values import DECIMAL
+from .values import DECIMAL, quoted_if_typed
 
 _CENT = Decimal("0.01")
+
+# Text shown bare: no edge spaces, nothing that separates or brackets values in a line (`a, b`,
+# `k=v`, `[...]`, `(...)`), no quote. Anything else is shown in JSON quotes, as is text a reader
+# would take for a number, a boolean, null or an absent fact (`"100"`, `"true"`, `"absent"`).
+_BARE_TEXT = re.compile(r'[^\s,=\[\]()"](?:[^,=\[\]()"]*[^\s,=\[\]()"])?')
 
 __all__ = [
     "explain",
@@ -60,6 +67,9 @@ def _value(value: Any) -> str:
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    if isinstance(value, str):
+        bare = value != "absent" and _BARE_TEXT.fullmatch(value) and quoted_if_typed(value) == value
+        return one_line(value if bare else json.dumps(value, ensure_ascii=False))
     return one_line(str(value))  # a ticket's text may hold a line break or a terminal escape
 
 
@@ -99,6 +109,11 @@ def _effect(effect: TraceEffect) -> str:
         params = f" ({_value(value['params'])})" if value["params"] else ""
         return f"action {value['kind']}{params}"
     return f"follow-up {value['kind']} due {value['due']}"
+
+
+def _listed(result: ConditionResult) -> str:
+    """A comparison in a rule's list: marked when it is under `not` (the rule needs it to fail)."""
+    return ("under `not`: " if result.negated else "") + format_condition(result)
 
 
 def _why_not(step: TraceStep) -> str:
@@ -149,7 +164,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         lines.append(f"  {step.rule}: {step.description} [{step.source}]")
         lines.append(f"    {step.rationale}")
         for result in step.conditions:
-            lines.append(f"    - {format_condition(result)}")
+            lines.append(f"    - {_listed(result)}")
         if step.effects:
             lines.append("    => " + "; ".join(_effect(e) for e in step.effects))
     if not fired:
@@ -175,7 +190,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         for step in not_fired:
             if steps == "all":
                 lines.append(f"  {step.rule}: {step.description} [{step.source}]")
-                lines.extend(f"    - {format_condition(r)}" for r in step.conditions)
+                lines.extend(f"    - {_listed(r)}" for r in step.conditions)
             else:
                 lines.append(f"  {step.rule}: {_why_not(step)}")
 

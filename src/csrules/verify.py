@@ -87,7 +87,10 @@ class Verification:
         return self.status == "identical"
 
     def summary(self) -> str:
-        """One line: the status and what it means."""
+        """One line: the status and what it means (a ticket id with a line break written out)."""
+        return one_line(self._summary())
+
+    def _summary(self) -> str:
         if self.status == "identical":
             return (
                 f"identical: decision {self.ticket_id} replays byte for byte under policy "
@@ -191,7 +194,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     trace = recorded.trace
     notes: list[str] = []
     if trace.engine_version != ENGINE_VERSION:
-        notes.append(f"recorded by {trace.engine_version}; replayed by {ENGINE_VERSION}")
+        notes.append(f"recorded by {one_line(trace.engine_version)}; replayed by {ENGINE_VERSION}")
     changed = trace.policy_digest != engine.policy_digest
     if changed:
         current = {name: _plain(value) for name, value in engine.params.items()}

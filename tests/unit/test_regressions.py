@@ -183,6 +183,55 @@ def test_explain_does_not_mistake_a_name_for_not(tmp_path: Path) -> None:
     assert "  vip_notice: attributes.notice == vip: actual regular, fails" in text
 
 
+def test_explain_quotes_text_that_would_read_as_another_value_and_marks_not(tmp_path: Path) -> None:
+    """The text "100" read as the number 100 (`attributes.score > 20: actual 100, fails`), "absent"
+    as an absent fact, a comma in a value faked a second action parameter, and comparisons under
+    `not` were listed as plain failures before `=> deny`."""
+    text = "rules:\n" + "".join(
+        [
+            rule("high_score", "[{attributes.score: {gt: 20}}]"),
+            rule("note_absent", "[{attributes.note: {exists: false}}]"),
+            rule("flag", "[]", "{actions: [{kind: flag, params: {who: {fact: customer.id}}}]}"),
+            rule("no_raincheck", "[{not: {request.kind: raincheck}}]", "{deny: true}"),
+        ]
+    )
+    engine = load(tmp_path, text)
+    ticket = make_ticket(
+        customer={"id": "C-1, approved_by=manager"},
+        attributes={"score": "100", "note": "absent", "tag": "a b"},
+        request={"kind": "refund", "amount": "5"},
+    )
+    lines = engine.evaluate(ticket, now=NOW).explain().splitlines()
+    assert '  high_score: attributes.score > 20: actual "100", fails' in lines
+    assert '  note_absent: attributes.note is absent: actual "absent", fails' in lines
+    assert '    => action flag (who="C-1, approved_by=manager")' in lines
+    assert "    - under `not`: request.kind == raincheck: actual refund, fails" in lines
+
+
+def test_audit_output_keeps_a_record_s_text_on_one_line_and_in_order(
+    engine: csrules.Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ticket id with a line break printed a second, fake summary line; a U+202E in it showed
+    the rest of the line reversed; AuditError's str() quoted a key with its line break."""
+    ticket = make_ticket(id="T-5\nidentical: decision T-5\u202e", request={"kind": "refund", "amount": "45"})
+    decision = engine.evaluate(ticket, now=NOW)
+    data = json.loads(decision.to_json())
+    data["outcome"] = "approve"
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert main(["verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        f"different: decision T-5\\nidentical: decision T-5\\u202e does not replay under its own policy "
+        f"{engine.policy_digest[:12]}: 1 field(s) differ"
+    )
+    assert "\u202e" not in out
+    with pytest.raises(csrules.AuditError) as info:
+        engine.verify('{"ticket_id": "T", "a\\nb": 1, "a\\nb": 2}')
+    assert "\n" not in str(info.value)
+    assert str(info.value) == "not a decision: duplicate key `a\\nb` [invalid-decision]"
+
+
 def test_the_bundle_cannot_be_edited_behind_the_engine(engine: csrules.Engine) -> None:
     with pytest.raises(TypeError):
         engine.bundle.params["front_line_limit"] = 0  # type: ignore[index]

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             out.write(f"{result.records} records verified before it\n")
             return ExitCode.FAILED
         out.write(f"ok: {result.records} records, head {result.head} (record {result.records})\n")
-        out.writelines(f"note: {note}\n" for note in result.notes)
+        out.writelines(f"note: {one_line(note)}\n" for note in result.notes)
         return ExitCode.OK
     if args.log_command == "repair":
         removed = DecisionLog.repair(args.log)

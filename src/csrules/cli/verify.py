@@ -8,7 +8,7 @@ import json
 from typing import TextIO
 
 from ..engine import Engine, load
-from ..errors import AuditError
+from ..errors import AuditError, one_line
 from ..explain import format_value
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode
@@ -25,10 +25,11 @@ def _read(path: str) -> str:
 
 
 def report(verification: Verification) -> str:
-    """The summary line, each difference, then the notes."""
+    """The summary line, each difference, then the notes: each one line (values of the record's
+    may hold line breaks or bidirectional controls, written out)."""
     lines = [verification.summary()]
-    lines += [f"  {difference}" for difference in verification.differences]
-    lines += [f"  note: {note}" for note in verification.notes]
+    lines += [f"  {one_line(str(difference))}" for difference in verification.differences]
+    lines += [f"  note: {one_line(note)}" for note in verification.notes]
     return "\n".join(lines)
 
 
