@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import YEARS, FactType, Money, in_utc
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -54,12 +54,6 @@ ROLES: tuple[str, ...] = typing.get_args(Role)
 """Roles in rank order, lowest first."""
 
 MAX_TEXT = 10_000
-# ISO 8601 as JSON writes it; Python 3.11's fromisoformat also takes week dates and basic formats.
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?"
-)
 
 MAX_ATTRIBUTES = 64
 ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}")
@@ -82,7 +76,7 @@ def _validate_date(value: object) -> date:
         # A subclass becomes its plain date, read by date's own C method: its `isoformat` or
         # comparisons never reach the trace, where the engine reads its ordinal.
         return value if type(value) is date else date.fromordinal(date.toordinal(value))
-    if isinstance(value, str) and _DATE.fullmatch(value):
+    if isinstance(value, str) and DATE_TEXT.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -94,7 +88,7 @@ def _validate_datetime(value: object) -> datetime:
     parsed: datetime | None = None
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, str) and _DATETIME.fullmatch(value):
+    elif isinstance(value, str) and DATETIME_TEXT.fullmatch(value):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:

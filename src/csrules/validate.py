@@ -45,7 +45,7 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
-from .values import DECIMAL, FactType, parse_money, quoted_if_typed
+from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -331,7 +331,7 @@ class _Validator:
         if kind == "date":
             if isinstance(value, date) and not isinstance(value, datetime):
                 return True, value
-            if isinstance(value, str):
+            if isinstance(value, str) and DATE_TEXT.fullmatch(value):
                 try:
                     return True, date.fromisoformat(value)
                 except ValueError:
@@ -340,6 +340,8 @@ class _Validator:
         if kind == "datetime":
             parsed = value
             if isinstance(value, str):
+                if not DATETIME_TEXT.fullmatch(value):
+                    return False, None
                 try:
                     parsed = datetime.fromisoformat(value)
                 except ValueError:

@@ -19,6 +19,8 @@ from pydantic import PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "DATETIME_TEXT",
+    "DATE_TEXT",
     "DECIMAL",
     "JSON_AS_IS",
     "MONEY_MAX",
@@ -36,6 +38,14 @@ __all__ = [
 ]
 
 MONEY_MAX = Decimal("1000000000")
+
+# ISO 8601 as JSON writes it, for tickets and policies alike: Python 3.11's `fromisoformat` also
+# takes week dates (`2026-W03-3`) and basic formats (`20260114`), which a ticket would refuse.
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATETIME_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?"
+)
 
 DECIMAL = Context(
     prec=28,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import csrules
+from csrules.values import quoted_if_typed
 from tests.helpers import write_policy
 
 HEADER = "parameters:\n  limit: {type: money, default: 20}\n"
@@ -351,3 +352,38 @@ def test_every_problem_is_collected_and_sorted(tmp_path: Path) -> None:
 
 def test_policy_error_is_a_value_error(tmp_path: Path) -> None:
     assert isinstance(policy_error(tmp_path, "rules: 5\n"), ValueError)
+
+
+@pytest.mark.parametrize("text", ["2026-W03-3", "20260114", "2026-014"])
+def test_dates_in_a_policy_are_written_as_tickets_write_them(tmp_path: Path, text: str) -> None:
+    """Python 3.11's `date.fromisoformat` read week dates and basic formats in a policy, which a
+    ticket's `promise.delivery_date` refuses (`invalid-date`)."""
+    header = f"parameters:\n  cutoff: {{type: date, default: '{text}', description: d}}\n"
+    error = policy_error(
+        tmp_path, header + "rules:\n" + rule("      - promise.delivery_date: {lt: {param: cutoff}}\n")
+    )
+    assert (error.code, error.line, error.message) == (
+        "invalid-parameter-value",
+        2,
+        f"parameter `cutoff`: default must be date, got `{quoted_if_typed(text)}`",
+    )
+    error = policy_error(tmp_path, "rules:\n" + rule(f"      - promise.delivery_date: {{lt: '{text}'}}\n"))
+    assert (error.code, error.message) == (
+        "type-mismatch",
+        f"`promise.delivery_date` lt: `promise.delivery_date` is date, got `{quoted_if_typed(text)}`",
+    )
+    good = "parameters:\n  cutoff: {type: date, default: '2026-01-14', description: d}\n"
+    engine = csrules.load(
+        write_policy(
+            tmp_path, good + "rules:\n" + rule("      - promise.delivery_date: {lt: {param: cutoff}}\n")
+        )
+    )
+    assert str(engine.params["cutoff"]) == "2026-01-14"
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(
+            write_policy(
+                tmp_path, good + "rules:\n" + rule("      - promise.delivery_date: {lt: {param: cutoff}}\n")
+            ),
+            params={"cutoff": text},
+        )
+    assert info.value.diagnostics[0].param == "cutoff"
