@@ -292,6 +292,7 @@ class _Validator:
     def __init__(self) -> None:
         self.problems: list[Diagnostic] = []
         self.parameters: dict[str, Parameter] = {}
+        self.overridden: set[str] = set()  # parameters whose value is an override's
         self.derived: dict[str, DerivedFact] = {}
 
     def problem(
@@ -464,6 +465,15 @@ class _Validator:
             self.parameters[name] = Parameter(
                 name, parameter.type, parameter.default, value, parameter.description, parameter.span
             )
+            self.overridden.add(name)
+
+    def value_problem(self, code: str, message: str, span: SourceSpan, name: str) -> None:
+        """A problem with parameter `name`'s value where it is used: the override's when it was
+        overridden (no file position: the value is not in the file), else the rule's."""
+        if name in self.overridden:
+            self.problem(code, f"{message} (the override, used at {span})", None, param=name)
+        else:
+            self.problem(code, message, span)
 
     # -- fact paths and operands --
 
@@ -504,12 +514,14 @@ class _Validator:
         if not compatible:
             # A string parameter on an enum fact: its value (perhaps an override) is what is wrong.
             shown = f"`{_describe(parameter.value)}`" if have == "string" and wanted.kind == "enum" else None
-            self.problem(
-                "type-mismatch",
+            message = (
                 f"{what}: parameter `{ref.name}` is {shown or parameter.type.describe()}, "
-                f"expected {wanted.describe()}",
-                span,
+                f"expected {wanted.describe()}"
             )
+            if shown:
+                self.value_problem("type-mismatch", message, span, ref.name)
+            else:
+                self.problem("type-mismatch", message, span)
         return compatible
 
     @staticmethod
@@ -726,10 +738,11 @@ class _Validator:
                 if self.param_ref(ref, FactType("integer"), span, f"`{unit}`"):
                     effective = self.parameters[ref.name].value
                     if not 0 <= effective <= MAX_DURATION:
-                        self.problem(
+                        self.value_problem(
                             "invalid-parameter-value",
                             f"`{unit}`: parameter `{ref.name}` is {effective}, expected 0 to {MAX_DURATION}",
                             span,
+                            ref.name,
                         )
                 parts[unit] = ref
             else:

@@ -168,9 +168,28 @@ def test_a_bad_string_parameter_override_on_an_enum_shows_the_value(tmp_path: Pa
         "      - severity: {param: sev}\n"
     )
     error = policy_error(tmp_path, text, sev="bogus")
+    # The override is wrong, not the file: no file position, the parameter named (it was the rule's).
+    assert error.message == (
+        "`severity` eq: parameter `sev` is `bogus`, expected one of low, normal, high, urgent (the override, "
+        f"used at {tmp_path / 'policy.yaml'}:8:19)"
+    )
+    assert (error.file, error.line, error.diagnostics[0].param) == (None, None, "sev")
+    error = policy_error(tmp_path, text.replace("default: high", "default: bogus"))
     assert (
         error.message
         == "`severity` eq: parameter `sev` is `bogus`, expected one of low, normal, high, urgent"
+    )
+    assert (error.line, error.diagnostics[0].param) == (8, None)
+
+
+def test_an_override_out_of_a_duration_s_range_is_the_override_s_problem(tmp_path: Path) -> None:
+    text = "parameters:\n  days: {type: integer, default: 2}\nrules:\n" + rule(
+        "      - severity: high\n", "{follow_ups: [{kind: k, due_in: {days: {param: days}}}]}"
+    )
+    error = policy_error(tmp_path, text, days=100_001)
+    assert (error.file, error.diagnostics[0].param, error.code) == (None, "days", "invalid-parameter-value")
+    assert error.message.startswith(
+        "`days`: parameter `days` is 100001, expected 0 to 100000 (the override, used at "
     )
 
 
