@@ -104,12 +104,10 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
             str(path),
         )
     raw, _ = _last_line(fd, size)
-    try:
-        seq, prev, digest, _ = _parse_record(raw, str(path), 0, exact=False)
-    except AuditError:
-        raise AuditError(
-            "torn-record", "the last record is not a complete record: run DecisionLog.repair()", str(path)
-        ) from None
+    # A complete line (an append writes its record and newline at once, and a record holds no raw
+    # newline, so a cut write never ends with one) that is no record was edited: `invalid-record`,
+    # as verify_log says, and evidence that repair keeps.
+    seq, prev, digest, _ = _parse_record(raw, str(path), 0, exact=False)
     return seq, digest, prev
 
 
@@ -153,8 +151,9 @@ def _parse_record(raw: bytes, file: str, line: int, *, exact: bool = True) -> tu
     """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record.
 
     `exact`: the line must also be the very bytes csrules writes (verification). Appending and
-    repairing read the last line without it: repair cuts only a line that is no record at all
-    (a torn write), never an edited one, which is evidence for `verify_log`.
+    repairing read the last line without it. Repair cuts only a last line without its newline (a
+    torn write), never a complete one, whatever it holds: that was edited, evidence for
+    `verify_log`.
     """
     try:
         data = json.loads(raw, object_pairs_hook=unique_keys)
@@ -221,7 +220,8 @@ class DecisionLog:
         """Append one decision; returns its record (sequence number and hash).
 
         Raises:
-            AuditError: the log ends with a torn record (`torn-record`); its head file does not
+            AuditError: the log ends with a torn record (`torn-record`) or a complete line that is
+                no record (`invalid-record`: it was edited); its head file does not
                 name its last record (`truncated-log`: records were cut off or the head removed;
                 one record behind, the state a crash leaves, is fine).
         """
@@ -297,20 +297,16 @@ class DecisionLog:
             removed = 0
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
-                complete = os.read(fd, 1) == b"\n"
-                raw, start = _last_line(fd, size if complete else size + 1)
-                torn = not complete
-                if complete:
-                    try:
-                        _parse_record(raw, str(target), 0, exact=False)
-                    except AuditError:
-                        torn = True
-                if torn:
+                if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
+                    _, start = _last_line(fd, size + 1)
                     os.ftruncate(fd, start)
                     os.fsync(fd)
                     removed = size - start
                     size = start
-            last = _last_record(fd, size, target)
+            try:
+                last = _last_record(fd, size, target)
+            except AuditError:  # an edited last record: nothing to bring the head up to
+                return removed
             stored = _read_head(target) if size else None
             if size and stored != last[:2] and _head_follows(stored, last):
                 _write_head(target, *last[:2], fsync=True)

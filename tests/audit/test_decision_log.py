@@ -143,15 +143,25 @@ def test_a_torn_write_is_reported_on_open_and_repaired(tmp_path: Path, engine: c
     assert verify_log(path).ok
 
 
-def test_an_unparseable_last_line_with_a_newline_is_torn_too(tmp_path: Path, engine: csrules.Engine) -> None:
+def test_an_unparseable_last_line_with_a_newline_is_evidence_not_a_torn_write(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """An append writes its record and newline at once and a record holds no raw newline, so a
+    cut write never ends with one: such a line was edited. Repair cut it (and with it the evidence),
+    and opening the log called it `torn-record` where `log verify` said `invalid-record`."""
     path = tmp_path / "decisions.jsonl"
     fill(path, engine, count=2)
     with path.open("ab") as handle:
         handle.write(b'{"decision": \n')
-    with pytest.raises(csrules.AuditError, match=r"torn-record"):
+    kept = path.read_bytes()
+    with pytest.raises(csrules.AuditError) as info:
         csrules.DecisionLog(path)
-    assert csrules.DecisionLog.repair(path) == len(b'{"decision": \n')
-    assert verify_log(path).ok
+    assert info.value.code == "invalid-record"
+    assert csrules.DecisionLog.repair(path) == 0
+    assert path.read_bytes() == kept
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == ("invalid-record", 3)
 
 
 def test_threads_append_without_losing_or_interleaving(tmp_path: Path, engine: csrules.Engine) -> None:
