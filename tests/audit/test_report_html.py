@@ -250,6 +250,35 @@ def test_report_of_a_tampered_log_names_the_first_bad_line(tmp_path: Path, engin
     assert '<span class="badge different">different</span>' in html
 
 
+@pytest.mark.parametrize(
+    "first", [b"garbled\n", b'{"decision": {}, "seq": 1}\n'], ids=["not-json", "no-hash"]
+)
+def test_a_log_tampered_on_its_first_line_is_still_reported(
+    tmp_path: Path, engine: csrules.Engine, first: bytes
+) -> None:
+    """The first line alone decided what the file was: with it tampered, the log was "neither a
+    decision nor JSON Lines" (or a decisions file), exit 2, and no page."""
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01", "45.00"])
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(first + b"".join(lines[1:]))
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "tampered</span> first problem at line 1" in html
+    assert "[invalid-record]" in html
+
+
+def test_one_decision_with_a_key_given_twice_says_so(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps(json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json()), indent=2)
+    path = tmp_path / "decision.json"
+    path.write_text(text.replace('"outcome": "escalate",', '"outcome": "approve", "outcome": "escalate",'))
+    assert main(["report", str(path), "--html", str(tmp_path / "out.html")]) == 2
+    assert capsys.readouterr().err.endswith(": not a decision (duplicate key `outcome`) [invalid-decision]\n")
+
+
 def test_report_of_one_decision_file(tmp_path: Path, engine: csrules.Engine) -> None:
     path = tmp_path / "decision.json"
     path.write_text(engine.evaluate(refund("45.00"), now=NOW).to_json(), encoding="utf-8")

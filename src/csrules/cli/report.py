@@ -1,9 +1,11 @@
 """`csrules report INPUT --html OUT.html`: the audit report of a decision, a decisions file or a log.
 
-INPUT is recognised by its content: one JSON object with a `trace` is a decision; JSON Lines whose
-first record has `seq` and `hash` is a decision log (its hash chain is checked with `verify_log`);
-other JSON Lines are decisions, one per line. Each decision shown is replayed against the policies
-(`verify`) unless `--no-verify`. The page says what failed; the command exits 0 once it is written.
+INPUT is recognised by its content: one JSON object with a `trace` is a decision; JSON Lines with a
+record (`seq`, `hash`, `decision`) on any line, or beside a head file (`INPUT.head`), is a decision
+log (its hash chain is checked with `verify_log`, so a tampered first line is reported on the
+page, not refused); other JSON Lines are decisions, one per line. Each decision shown is replayed
+against the policies (`verify`) unless `--no-verify`. The page says what failed; the command exits 0
+once it is written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..decision_log import LogReport, verify_log
 from ..engine import load
 from ..errors import AuditError
 from ..report_html import render_html
-from ..source import unique_keys
+from ..source import DuplicateKeyError, unique_keys
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode, UsageError
 
@@ -36,6 +38,14 @@ def _lines(path: str) -> list[str]:
         raise AuditError("invalid-decision", "not UTF-8 text", path) from None
 
 
+def _json(line: str) -> Any:
+    """A line's JSON value; None when it is not JSON (or not one JSON value)."""
+    try:
+        return json.loads(line, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError):  # DuplicateKeyError is a ValueError
+        return None
+
+
 def _is_record(data: Any) -> bool:
     return isinstance(data, Mapping) and "seq" in data and "hash" in data and "decision" in data
 
@@ -50,21 +60,27 @@ class _Input:
         text = "\n".join(lines).strip()
         if not text:
             raise AuditError("invalid-decision", "the file is empty", path)
+        twice: DuplicateKeyError | None = None
         try:
             whole: Any = json.loads(text, object_pairs_hook=unique_keys)  # a key twice: refused
+        except DuplicateKeyError as exc:
+            whole, twice = None, exc
         except (ValueError, RecursionError):  # ValueError: also an int of more than 4,300 digits
-            whole = None  # JSON Lines, or not JSON at all: the first line tells
+            whole = None  # JSON Lines, or not JSON at all: the lines tell
         if isinstance(whole, Mapping) and not _is_record(whole):
             parse_decision(whole, path)  # names the first wrong field when it is no decision
             self.kind = "decision"
             self.entries: list[tuple[str, Any]] = [("", whole)]
             return
-        first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
-        try:
-            head = json.loads(lines[first - 1], object_pairs_hook=unique_keys)
-        except (ValueError, RecursionError):
-            raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first) from None
-        self.kind = "log" if _is_record(head) else "decisions"
+        if Path(path + ".head").exists() or any(_is_record(_json(line)) for line in lines):
+            self.kind = "log"
+        else:
+            first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
+            if _json(lines[first - 1]) is None:
+                if twice is not None:  # one decision, with a key given twice
+                    raise AuditError("invalid-decision", f"not a decision ({twice})", path) from None
+                raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first)
+            self.kind = "decisions"
         self.entries = list(self._entries(lines))
 
     def _entries(self, lines: list[str]) -> Iterator[tuple[str, Any]]:
