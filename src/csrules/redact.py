@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,11 +61,15 @@ class Redactor:
 
     Raises:
         PolicyError: `unredactable-path` for a path that is not a text fact, or that a rule reads.
-        ValueError: a salt shorter than 16 bytes.
+        ValueError: a salt that is not bytes, or shorter than 16 bytes.
     """
 
     def __init__(self, engine: Engine, paths: Iterable[str], *, salt: bytes) -> None:
-        if len(salt) < 16:
+        if not isinstance(salt, bytes | bytearray | memoryview):
+            raise ValueError(
+                f"the salt must be bytes (a secret, kept out of the log), got {type(salt).__name__}"
+            )
+        if len(bytes(salt)) < 16:
             raise ValueError("the salt must be at least 16 bytes (a secret, kept out of the log)")
         self._salt = bytes(salt)
         self._digest = engine.policy_digest
@@ -101,8 +106,10 @@ class Redactor:
         return f"<csrules.Redactor {list(self.paths)}>"
 
     def token(self, value: str) -> str:
-        """The token that replaces `value`."""
-        digest = hmac.new(self._salt, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        """The token that replaces `value`: of its NFC form, as a ticket's text is stored, so the
+        name typed with a combining accent (`Ame\u0301lie`) finds the decisions of `Amélie`."""
+        text = unicodedata.normalize("NFC", str.__str__(value))
+        digest = hmac.new(self._salt, text.encode("utf-8"), hashlib.sha256).hexdigest()
         return TOKEN_PREFIX + digest[:32]
 
     def _replace(self, value: Any) -> Any:

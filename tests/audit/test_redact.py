@@ -69,6 +69,17 @@ def test_tokens_depend_on_the_salt(engine: csrules.Engine) -> None:
     assert one.token("C-1") != other.token("C-1")
     with pytest.raises(ValueError, match="at least 16 bytes"):
         Redactor(engine, ["customer.id"], salt=b"short")
+    with pytest.raises(ValueError, match=r"the salt must be bytes .*, got str"):  # was TypeError
+        Redactor(engine, ["customer.id"], salt="0123456789abcdef-secret")  # type: ignore[arg-type]
+
+
+def test_a_name_typed_with_a_combining_accent_finds_its_token(engine: csrules.Engine) -> None:
+    """Tickets store text in NFC; `token()` hashed what it was given, so `Ame\u0301lie` typed by an
+    auditor matched none of Amélie's decisions."""
+    redactor = Redactor(engine, ["customer.id"], salt=SALT)
+    decision = engine.evaluate({**TICKET, "customer": {"id": "Ame\u0301lie"}}, now=NOW)
+    redacted = redactor.redact(decision)
+    assert redacted.trace.facts.customer.id == redactor.token("Ame\u0301lie") == redactor.token("Am\u00e9lie")
 
 
 def test_paths_that_cannot_be_redacted_are_refused(tmp_path: Path) -> None:
