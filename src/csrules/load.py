@@ -512,11 +512,17 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
     if not given:
         raise PolicyError([Diagnostic("no-policy-files", "no policy paths given", scope="paths")])
     documents: list[RawDocument] = []
+    problems: list[Diagnostic] = []  # every file's, not only the first bad file's
     seen: set[Path] = set()
     for entry in given:
         for path, name in _files(entry):
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
-            documents.append(read_document(path, name))
+            try:
+                documents.append(read_document(path, name))
+            except PolicyError as error:
+                problems.extend(error.diagnostics)
+    if problems:
+        raise PolicyError(problems)
     return documents

@@ -27,6 +27,18 @@ def test_yaml_syntax_error_points_where_the_parser_found_it(tmp_path: Path) -> N
     assert str(error).startswith(f"{path}:4:1: ")
 
 
+def test_every_file_s_yaml_syntax_error_is_listed(tmp_path: Path) -> None:
+    """Only the first bad file's error was reported ("every problem" said the docs)."""
+    write_policy(tmp_path, "rules: [\n", "a.yaml")
+    write_policy(tmp_path, "rules: {\n", "b.yaml")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(tmp_path)
+    assert [(Path(d.span.file).name, d.code) for d in info.value.diagnostics if d.span] == [
+        ("a.yaml", "yaml-syntax"),
+        ("b.yaml", "yaml-syntax"),
+    ]
+
+
 def test_bad_indentation_is_a_yaml_syntax_error(tmp_path: Path) -> None:
     path = write_policy(tmp_path, "rules:\n  - id: a\n   description: x\n")
     error = policy_error(path)
