@@ -143,6 +143,7 @@ class _Analysis:
         self.regions = Regions(self.bundle)
         self._terms: dict[str, list[Term] | None] = {}
         self._solved: dict[str, list[tuple[Term, Solution]]] = {}
+        self._firing: dict[str, list[dict[str, Any]]] = {}
         by_stage: dict[int, list[Rule]] = {}
         for rule in self.bundle.rules:
             if not rule.tests_decision:
@@ -169,6 +170,34 @@ class _Analysis:
                     found.append((term, solution))
             self._solved[rule.id] = found
         return self._solved[rule.id]
+
+    def firing_facts(self, rule: Rule) -> list[dict[str, Any]]:
+        """Fact values of tickets that fire `rule` for sure (exact solutions of a rule that reads
+        no derived or decision fact, checked with `conditions.py`): counterexamples to test claims
+        against before proving them. Empty when there are none of those."""
+        if rule.id not in self._firing:
+            found: list[dict[str, Any]] = []
+            if not _reads_inferred(rule):
+                for _, solution in self.solved(rule):
+                    if not solution.exact:
+                        continue
+                    try:
+                        ticket = parse_ticket(self.example(solution))
+                    except Error:
+                        continue
+                    facts = fact_values(ticket)
+                    if evaluate_condition(rule.when, facts, self.bundle.params, None):
+                        found.append(facts)
+            self._firing[rule.id] = found
+        return self._firing[rule.id]
+
+    def refuted(self, b: Rule, a: Rule) -> bool:
+        """Whether a ticket known to fire `b` does not satisfy `a` (so `b` does not imply `a`): a
+        cheap, exact test before `implies`' proof."""
+        if _reads_inferred(a):
+            return False
+        params = self.bundle.params
+        return any(not evaluate_condition(a.when, facts, params, None) for facts in self.firing_facts(b))
 
     def example(self, solution: Solution) -> dict[str, Any]:
         return self.regions.ticket(solution.values, solution.sections)
@@ -242,9 +271,14 @@ class _Analysis:
         # b's derivation must never be the one that wins: a ranks ahead (priority, then order).
         return not b_derives or (-a.priority, a.index) < (-b.priority, b.index)
 
-    def screen(self, values: dict[str, Any], sections: dict[str, bool]) -> str | None:
+    def screen(
+        self, values: dict[str, Any], sections: dict[str, bool], known: dict[str, bool | None] | None = None
+    ) -> str | None:
         """The required role of a ticket by `conditions.py` alone, stage by stage (no durable_rules,
-        no trace): a fast first pass whose findings the engine then confirms."""
+        no trace): a fast first pass whose findings the engine then confirms.
+
+        `known`: verdicts of rules that read none of the facts that differ between the tickets of
+        one screening (filled on first use, then reused: a ladder varies one fact)."""
         try:
             ticket = parse_ticket(self.regions.ticket(values, sections))
         except Error:
@@ -257,7 +291,14 @@ class _Analysis:
         for stage in self._stages:
             derived = derived_values(self.bundle, fired)  # the engine's own rule for derived facts
             facts.update((f"derived.{name}", value) for name, value in derived.items())
-            fired.extend(rule for rule in stage if evaluate_condition(rule.when, facts, params, None))
+            for rule in stage:
+                verdict = known.get(rule.id) if known is not None else None
+                if verdict is None:
+                    verdict = evaluate_condition(rule.when, facts, params, None)
+                    if known is not None and rule.id in known:
+                        known[rule.id] = verdict
+                if verdict:
+                    fired.append(rule)
         roles = [r.then.require_role for r in fired if r.then.require_role]
         return max(roles, key=role_rank, default="front_line")
 
@@ -317,7 +358,9 @@ class _Analysis:
             if not self.solved(b):
                 continue
             for a in rules:
-                if a is b or not self.covers(a, b) or self.terms(a) is None or not self.implies(b, a):
+                if a is b or not self.covers(a, b) or self.terms(a) is None or self.refuted(b, a):
+                    continue
+                if not self.implies(b, a):
                     continue
                 if a.index > b.index and self.covers(b, a) and self.implies(a, b):
                     continue  # identical in effect: reported once, on the later rule
@@ -430,8 +473,11 @@ class _Analysis:
         # Bounded work: at most _MAX_SCREENS screenings per path (fewer contexts, never guesses).
         budget = max(1, min(_MAX_CONTEXTS, _MAX_SCREENS // len(points)))
         reported: set[tuple[str, ...]] = set()
+        # Rules that read neither `path` nor a derived or decision fact decide alike at every point.
+        steady = [r.id for r in self.bundle.rules if not _reads(r, path)]
         for base, sections in itertools.islice(contexts.values(), budget):
-            ladder = [(p, self.screen({**base, path: p}, sections)) for p in points]
+            known: dict[str, bool | None] = dict.fromkeys(steady)  # None until screened once
+            ladder = [(p, self.screen({**base, path: p}, sections, known)) for p in points]
             gap = _first_gap([(p, role) for p, role in ladder if role is not None])
             if gap is None:
                 continue
@@ -545,6 +591,28 @@ def _polarcompares(condition: Condition, positive: bool) -> Iterator[tuple[Compa
     else:
         for item in condition.items:
             yield from _polarcompares(item, positive)
+
+
+def _reads_inferred(rule: Rule) -> bool:
+    """Whether `rule` reads a derived or decision fact, which a ticket's facts alone do not give."""
+    inferred = ("derived.", "decision.")
+    return any(
+        c.path.startswith(inferred)
+        or (isinstance(c.operand, FactRef) and c.operand.path.startswith(inferred))
+        for c in compares(rule.when)
+    )
+
+
+def _reads(rule: Rule, path: str) -> bool:
+    """Whether `rule` reads `path`, or a derived or decision fact (which may follow from it)."""
+    for c in compares(rule.when):
+        if c.path == path or c.path.startswith(("derived.", "decision.")):
+            return True
+        if isinstance(c.operand, FactRef) and (
+            c.operand.path == path or c.operand.path.startswith(("derived.", "decision."))
+        ):
+            return True
+    return False
 
 
 def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:

@@ -74,7 +74,8 @@ def evaluate_condition(
 ) -> bool:
     """Evaluate `condition`; append one ConditionResult per comparison to `out` when given.
 
-    Every comparison is evaluated (no short-circuit) so the trace shows every actual value.
+    With `out`, every comparison is evaluated (no short-circuit) so the trace shows every actual
+    value; without it, `all` and `any` stop at the first comparison that settles them.
     """
     if isinstance(condition, Compare):
         operand = condition.operand
@@ -105,6 +106,9 @@ def evaluate_condition(
             )
         return passed
     if isinstance(condition, AllOf | AnyOf):
+        if out is None:  # a verdict only: short-circuit
+            verdicts = (evaluate_condition(item, facts, params, None, negated) for item in condition.items)
+            return all(verdicts) if isinstance(condition, AllOf) else any(verdicts)
         results = [evaluate_condition(item, facts, params, out, negated) for item in condition.items]
         return all(results) if isinstance(condition, AllOf) else any(results)
     return not evaluate_condition(condition.item, facts, params, out, not negated)
