@@ -108,14 +108,20 @@ class Verification:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (differences with their pointers and values)."""
+        """JSON-ready form (differences with their pointers and values; a side that has no such
+        key has no `recorded` or `replayed` key in its difference)."""
         return {
             "status": self.status,
             "ticket_id": self.ticket_id,
             "recorded_digest": self.recorded_digest,
             "current_digest": self.current_digest,
             "differences": [
-                {"path": d.path, "recorded": d.recorded, "replayed": d.replayed} for d in self.differences
+                {
+                    "path": d.path,
+                    **({} if d.recorded is NO_SUCH_KEY else {"recorded": d.recorded}),
+                    **({} if d.replayed is NO_SUCH_KEY else {"replayed": d.replayed}),
+                }
+                for d in self.differences
             ],
             "notes": list(self.notes),
         }
