@@ -144,6 +144,10 @@ def test_a_key_added_as_null_is_a_difference(engine: csrules.Engine) -> None:
     assert [str(d) for d in engine.verify(data).differences] == [
         "/trace/facts/promise: (no such key) -> null"
     ]
+    as_json = engine.verify(data).as_dict()  # `csrules verify --format json` crashed on the sentinel
+    assert json.loads(json.dumps(as_json))["differences"] == [
+        {"path": "/trace/facts/promise", "replayed": None}
+    ]
     assert engine.verify(text).ok
 
 
