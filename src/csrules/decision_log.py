@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -406,12 +407,23 @@ def _read_head(path: Path) -> tuple[int, str] | None:
     return stored["seq"], stored["hash"]
 
 
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
 def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogReport:
     """Check every record of the log and its head file (and `head`, a hash kept elsewhere: the
     log's head when it was taken, so the log must hold that record, and may have grown since).
 
     Never raises for a tampered log: the problem is in the report.
+
+    Raises:
+        ValueError: `head` is not the 64 hex digits of a record hash (a 12-digit prefix, as
+            messages show hashes, is not enough to vouch for a log).
     """
+    if head is not None and not (isinstance(head, str) and _HASH.fullmatch(head.strip().lower())):
+        raise ValueError(
+            f"the anchor must be the 64 hex digits of a record hash, got `{one_line(str(head))}`"
+        )
     target = Path(path)
     count, last, previous = 0, GENESIS, GENESIS
     notes: list[str] = []

@@ -209,6 +209,14 @@ def test_decisions_share_no_mutable_trace_values(engine: csrules.Engine) -> None
     [
         (["log", "repair"], None, "cannot open the log: No such file or directory [no-such-file]"),
         (["log", "show"], None, "cannot read the log: No such file or directory"),
+        # was "tampered: ..." on stdout, exit 1: no log is bad input, not a tampered log
+        (
+            ["log", "verify"],
+            None,
+            "input.jsonl: cannot read the log: No such file or directory [no-such-file]",
+        ),
+        # was "tampered": an abbreviated or malformed anchor is the caller's mistake
+        (["log", "verify", "--head", "d3baadb31a22"], b"", "--head: the anchor must be the 64 hex digits"),
         (["coverage"], b"\xff\xfe not text\n", "not UTF-8 text [invalid-decision]"),
         (["coverage"], b"[" * 100_000 + b"\n", "not JSON (or nested too deeply) [invalid-decision]"),
         (["report", "--html", "out.html"], b"[" * 100_000 + b"\n", ""),
@@ -227,6 +235,8 @@ def test_decisions_share_no_mutable_trace_values(engine: csrules.Engine) -> None
     ids=[
         "repair-missing",
         "show-missing",
+        "verify-missing",
+        "verify-short-anchor",
         "coverage-not-utf8",
         "coverage-deep",
         "report-deep",

@@ -24,7 +24,12 @@ def _since(text: str | None) -> datetime | None:
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     """verify: exit 0 when intact, 1 at the first problem (named by line). show: list records."""
     if args.log_command == "verify":
-        result = verify_log(args.log, head=args.head)
+        try:
+            result = verify_log(args.log, head=args.head)
+        except ValueError as exc:  # a malformed --head: the caller's mistake, not the log's
+            raise UsageError(f"--head: {exc}") from None
+        if result.problem is not None and result.problem.code == "no-such-file":
+            raise result.problem  # no log to speak of: bad input (exit 2), not a tampered log
         if result.problem is not None:
             out.write(f"tampered: {result.problem}\n")
             out.write(f"{result.records} records verified before it\n")
