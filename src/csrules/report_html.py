@@ -112,7 +112,9 @@ a { color: inherit; }
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    # A lone surrogate (a file name that is not UTF-8, as Python decodes it) cannot be written in
+    # a UTF-8 page: it is shown as its escape, `\\udcff`.
+    return escape(str(value).encode("utf-8", "backslashreplace").decode("utf-8"), quote=True)
 
 
 def _when(moment: datetime) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -251,6 +252,53 @@ def test_a_reader_leaving_early_is_no_internal_error() -> None:
     )
     assert (result.returncode, result.stderr) == (141, "")
     assert json.loads(result.stdout)["id"]
+
+
+def _with_streams(
+    args: list[str], *, close: int | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[bytes]:
+    """`csrules ARGS` with descriptor `close` closed (`>&-`, `<&-`) or other streams given."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "csrules", *args],
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+        preexec_fn=(lambda: os.close(close)) if close is not None else None,
+        **kwargs,
+    )
+
+
+def test_streams_the_shell_closed_or_filled_are_one_line_errors(tmp_path: Path) -> None:
+    """`>&-`, `<&-` and `> /dev/full` were "internal error" (exit 3), a bug by the docs."""
+    ticket = str(EXAMPLES / "loyal_refund_45.json")
+    closed_out = _with_streams(["eval", ticket, "--now", NOW], close=1, stderr=subprocess.PIPE)
+    assert (closed_out.returncode, closed_out.stderr) == (2, b"csrules: error: standard output is closed\n")
+    closed_in = _with_streams(["eval", "-", "--now", NOW], close=0, capture_output=True)
+    assert (closed_in.returncode, closed_in.stderr) == (2, b"csrules: error: -: standard input is closed\n")
+    with open("/dev/full", "wb") as full:
+        filled = _with_streams(["eval", ticket, "--now", NOW], stdout=full, stderr=subprocess.PIPE)
+    assert (filled.returncode, filled.stderr) == (
+        2,
+        b"csrules: error: cannot write the output: No space left on device\n",
+    )
+    # stderr closed: the error goes nowhere, never onto standard output
+    quiet = _with_streams(["eval", "missing.json", "--now", NOW], close=2, stdout=subprocess.PIPE)
+    assert (quiet.returncode, quiet.stdout) == (2, b"")
+
+
+def test_text_the_terminal_cannot_encode_is_escaped_not_an_error(tmp_path: Path) -> None:
+    """Under PYTHONIOENCODING=ascii a ticket id `T-ü` was exit 3; `log show` stopped half way."""
+    ticket = json.loads((EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8"))
+    ticket["id"] = "T-\u00fc"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(ticket, ensure_ascii=False), encoding="utf-8")
+    result = _with_streams(
+        ["eval", str(path), "--now", NOW],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.startswith(b"Ticket T-\\xfc: APPROVE")
 
 
 def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ def _workers(value: int) -> int:
 
 def _open_corpus(source: str, stack: ExitStack) -> BinaryIO:
     if source == "-":
+        if sys.stdin is None:  # `<&-`
+            raise UsageError("-: standard input is closed")
         return sys.stdin.buffer
     try:
         return stack.enter_context(Path(source).open("rb"))

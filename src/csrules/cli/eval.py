@@ -48,7 +48,14 @@ def parse_now(text: str | None) -> datetime | None:
 def read_ticket(source: str) -> object:
     """The ticket JSON from a file or standard input."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
+        if source == "-" and sys.stdin is None:  # `<&-`
+            raise UsageError("-: standard input is closed")
+        # A byte order mark is taken off standard input too, as off a file.
+        text = (
+            sys.stdin.read().removeprefix("\ufeff")
+            if source == "-"
+            else Path(source).read_text(encoding="utf-8-sig")
+        )
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"

@@ -7,6 +7,8 @@ policy, an argument), 3 an internal error. Bad input never prints a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import typing
@@ -23,8 +25,56 @@ class _Parser(argparse.ArgumentParser):
     first). Subcommands' parsers are of the same class."""
 
     def error(self, message: str) -> typing.NoReturn:
-        print(f"csrules: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
+        _stderr(f"csrules: error: {one_line(message)} (see `{self.prog} --help`)")
         raise SystemExit(ExitCode.BAD_INPUT)
+
+
+def _stderr(line: str) -> None:
+    """A line on standard error, if there is one (`print(file=None)` would write to stdout)."""
+    if sys.stderr is not None:
+        print(line, file=sys.stderr)
+
+
+class _OutputFailed(Exception):
+    """Writing to standard output failed (a full disk, a closed descriptor): not csrules' bug."""
+
+
+class _Output:
+    """Standard output for the commands: a failed write is `_OutputFailed`, a reader that left is
+    BrokenPipeError as it was."""
+
+    def __init__(self, stream: typing.TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputFailed(exc.strerror or str(exc)) from None
+
+    def writelines(self, lines: typing.Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputFailed(exc.strerror or str(exc)) from None
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: Python flushes it again at exit and would report the
+    same failure as a traceback-like "Exception ignored" message."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor to point anywhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _at_least_0(text: str) -> int:
@@ -202,35 +252,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or an argument error (`_Parser.error`)
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
+    if sys.stdout is None:  # `csrules ... >&-`
+        _stderr("csrules: error: standard output is closed")
+        return ExitCode.BAD_INPUT
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
         commands |= {"verify": verify, "log": log, "report": report}
         commands |= {"diff": diff, "generate-tickets": generate}
         command = commands[args.command]
-        return int(command.run(args, sys.stdout))
+        out = _Output(sys.stdout)
+        code = int(command.run(args, out))
+        out.flush()  # here, where a failure is reported, not at exit
+        return code
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
-        print(f"csrules: engine error: {one_line(str(exc))}", file=sys.stderr)
+        _stderr(f"csrules: engine error: {one_line(str(exc))}")
         return ExitCode.INTERNAL
     except Error as exc:
-        print(f"csrules: error: {one_line(str(exc))}", file=sys.stderr)
+        _stderr(f"csrules: error: {one_line(str(exc))}")
+        return ExitCode.BAD_INPUT
+    except _OutputFailed as exc:  # `> /dev/full`
+        _silence_stdout()
+        _stderr(f"csrules: error: cannot write the output: {one_line(str(exc))}")
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `csrules generate-tickets | head`: the reader left, nothing is wrong
-        # Python would flush stdout again at exit and report it: point it at /dev/null first.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141  # as a shell reports a process ended by SIGPIPE
     except Exception as exc:
         if os.environ.get("CSRULES_DEBUG"):
             raise
-        print(
+        _stderr(
             f"csrules: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-            "(set CSRULES_DEBUG=1 for a traceback)",
-            file=sys.stderr,
+            "(set CSRULES_DEBUG=1 for a traceback)"
         )
         return ExitCode.INTERNAL
 
 
 def entry() -> None:
-    """Console-script wrapper."""
+    """Console-script wrapper. Text the terminal's encoding cannot show (`PYTHONIOENCODING=ascii`,
+    a C locale) is written as escapes (`\\xfc`) rather than failing half way through a listing."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     sys.exit(main())
