@@ -301,6 +301,9 @@ _worker: Engine | str | None = None  # in a worker process: its Engine, or why i
 def _worker_start(origin: Origin, digest: str) -> None:
     """Pool initializer: build this worker's Engine the way `load()` built the parent's."""
     global _worker  # noqa: PLW0603 - one Engine per worker process, set once by the pool
+    import signal  # noqa: PLC0415 - only worker processes need it
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the pool
     try:
         engine = load(list(origin.paths), params=origin.params)
     except Exception as exc:  # reported by the first task: an initializer error breaks the pool

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .decision import Decision
 from .engine import Engine, load
@@ -399,11 +400,30 @@ class EngineSpec:
 
 _WORKER: tuple[Engine, Engine, datetime] | None = None
 
+_T = TypeVar("_T")
+
+
+def _ignoring_ctrl_c(start: Callable[[], _T]) -> _T:
+    """`start()` (which starts worker processes) with SIGINT ignored, in the main thread: a
+    process started then ignores it from its first instruction (an ignored signal stays ignored
+    across exec, and Python then installs no KeyboardInterrupt handler; a blocked one does not stay
+    blocked under multiprocessing), so a Ctrl-C sent to the whole process group while a worker
+    still imports csrules prints no traceback of its. A Ctrl-C during `start()` itself (~40 ms for
+    a pool of 2) is lost: press it again."""
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
 
 def _init_worker(old: EngineSpec, new: EngineSpec, default_now: datetime) -> None:
     # Each worker process loads its own engines: durable_rules keeps C state that must not be
     # shared with, or forked from, another process.
     global _WORKER  # noqa: PLW0603 - one pair of engines per worker process, set once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops us)
     _WORKER = (old.load(), new.load(), default_now)
 
 
@@ -470,7 +490,9 @@ def evaluate_corpus(
         return
     throttle = _Throttle(lines, chunk * workers * 4)
     context = multiprocessing.get_context("spawn")
-    pool = context.Pool(workers, initializer=_init_worker, initargs=(old, new, default_now))
+    pool = _ignoring_ctrl_c(
+        lambda: context.Pool(workers, initializer=_init_worker, initargs=(old, new, default_now))
+    )
     try:
         for result in pool.imap(_work, throttle, chunksize=chunk):
             throttle.done()
