@@ -157,3 +157,31 @@ def test_a_link_in_the_policies_at_a_revision_is_an_error_not_a_missing_file(
     assert err == (
         "csrules: error: `git:HEAD:pol`: `pol/shared` is a symbolic link at `HEAD`: only regular files can be read\n"
     )
+
+
+def test_a_policy_error_at_a_revision_names_the_revision_not_a_temporary_copy(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The message named `/tmp/csrules-diff-XXXX/old/policies/...`, a path that changed every run
+    and was gone when the message appeared, and did not say which revision was broken."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    git(repo, "add", "policies")
+    git(repo, "commit", "-q", "-m", "policies")
+    empowerment = repo / "policies" / "empowerment.yaml"
+    empowerment.write_text(
+        empowerment.read_text(encoding="utf-8").replace("  front_line_limit:\n", "  front_line_limit: [\n"),
+        encoding="utf-8",
+    )
+    git(repo, "commit", "-q", "-am", "broken")
+    write_corpus(
+        repo / "tickets.jsonl", [{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "senior"}}]
+    )
+    monkeypatch.chdir(repo)
+    code, out, err = diff(capsys, "git:HEAD:policies", "git:HEAD~1:policies", "--tickets", "tickets.jsonl")
+    assert (code, out) == (2, "")
+    assert (
+        err == "csrules: error: git:HEAD:policies/empowerment.yaml:14:12: did not find expected ',' or ']'\n"
+    )

@@ -15,6 +15,7 @@ stop the diff.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from typing import BinaryIO, TextIO
 
 from ..decision import Decision
 from ..engine import Engine
+from ..errors import Diagnostic, PolicyError
 from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus, param_changes
 from ._common import ExitCode, UsageError
 from ._diff_report import Compared, Side, render_json, render_markdown, render_text
@@ -107,6 +109,25 @@ def _spec(given: str, params: dict[str, object], scratch: Path, side: str) -> En
     return EngineSpec((str(path),), params)
 
 
+def _load(spec: EngineSpec, given: str, written: Path) -> Engine:
+    """`spec.load()`; a PolicyError in policies of `git:REV:path` names each file as
+    `git:REV:file` (its repository path), not as the temporary copy it was loaded from."""
+    try:
+        return spec.load()
+    except PolicyError as error:
+        if not is_git_spec(given):
+            raise
+        rev = given.removeprefix("git:").partition(":")[0]
+
+        def named(d: Diagnostic) -> Diagnostic:
+            if d.span is None or not d.span.file.startswith(f"{written}{os.sep}"):
+                return d
+            file = f"git:{rev}:{Path(d.span.file).relative_to(written).as_posix()}"
+            return dataclasses.replace(d, span=dataclasses.replace(d.span, file=file))
+
+        raise PolicyError([named(d) for d in error.diagnostics]) from None
+
+
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     """Compare the decisions of the corpus under OLD and NEW; see the module docstring."""
     if args.examples < 0:
@@ -120,7 +141,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         new_spec = _spec(args.new, {**both, **parse_params(args.new_param)}, scratch, "new")
         # Loaded here even with workers: a policy error stops the diff before any worker starts,
         # and the examples are decided again here.
-        old, new = old_spec.load(), new_spec.load()
+        old = _load(old_spec, args.old, scratch / "old")
+        new = _load(new_spec, args.new, scratch / "new")
         corpus = _open_corpus(args.tickets, stack)
         report = ImpactReport(examples=args.examples)
         progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
