@@ -117,7 +117,18 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
         ),
         (
             ("--now", "yesterday"),
-            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `yesterday`",
+            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset "
+            "(e.g. `2026-11-23T15:00:00Z`), got `yesterday`",
+        ),
+        (  # it suggested `2026-11-23Z`, which it then refused
+            ("--now", "2026-11-23"),
+            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset "
+            "(e.g. `2026-11-23T00:00:00Z`), got `2026-11-23`",
+        ),
+        (
+            ("--now", "2026-W48-1T10:00:00Z"),  # a week date: fromisoformat reads it, tickets do not
+            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset "
+            "(e.g. `2026-11-23T15:00:00Z`), got `2026-W48-1T10:00:00Z`",
         ),
         (
             ("--now", "2026-11-23T15:00:00"),
@@ -161,7 +172,8 @@ def test_a_bad_now_is_reported_before_any_file_is_read(args: tuple[str, ...]) ->
     """The ticket file or the policies were reported first, though docs/errors.md says --now is
     checked before the ticket is read."""
     assert one_line_error(run("eval", *args)) == (
-        "csrules: error: --now expects an ISO 8601 date and time with a UTC offset, got `soon`"
+        "csrules: error: --now expects an ISO 8601 date and time with a UTC offset "
+        "(e.g. `2026-11-23T15:00:00Z`), got `soon`"
     )
 
 
