@@ -46,6 +46,18 @@ def test_eval_json_is_the_decision(tmp_path: Path) -> None:
     assert decision["trace"]["facts"]["request"]["amount"] == 45.0
 
 
+def test_eval_jsonl_appends_to_a_file_coverage_reads(tmp_path: Path) -> None:
+    """`eval --format json >> decisions.jsonl` wrote indented JSON, which `coverage` refused."""
+    ticket = str(EXAMPLES / "loyal_refund_45.json")
+    line = run("eval", ticket, "--now", NOW, "--format", "jsonl").stdout
+    assert line.count("\n") == 1
+    assert json.loads(line) == json.loads(run("eval", ticket, "--now", NOW, "--format", "json").stdout)
+    path = tmp_path / "decisions.jsonl"
+    path.write_text(line * 2, encoding="utf-8")
+    result = run("coverage", str(path))
+    assert result.returncode == 0, result.stderr
+
+
 def test_eval_text_explains(tmp_path: Path) -> None:
     result = run("eval", str(EXAMPLES / "abusive_caller.json"), "--now", NOW)
     assert result.returncode == 0, result.stderr

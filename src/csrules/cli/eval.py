@@ -84,6 +84,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         raise _InTicket(args.ticket, exc) from None
     if args.format == "json":
         out.write(pretty_json(decision) + "\n")
+    elif args.format == "jsonl":  # one line, canonical: `>> decisions.jsonl` for `csrules coverage`
+        out.write(decision.to_json() + "\n")
     else:
         out.write(explain(decision, steps="all" if args.all else "fired") + "\n")
     return ExitCode.OK

@@ -119,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override a parameter (repeatable)",
     )
     evaluate.add_argument("--now", help="evaluation time, ISO 8601 with a UTC offset (default: now)")
-    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="text; json: the decision, indented; jsonl: on one line (to append to a JSON Lines file)",
+    )
     evaluate.add_argument("--all", action="store_true", help="text: show every comparison of every rule")
 
     cases = commands.add_parser("test", help="run policy test cases (*.cases.yaml)")
