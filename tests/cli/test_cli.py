@@ -347,6 +347,8 @@ def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
     [
         (("test", "--examples", "-1"), "argument --examples: expected a whole number, 0 or more, got `-1`"),
         (("test", "--examples", "x"), "argument --examples: expected a whole number, 0 or more, got `x`"),
+        # hypothesis' seed: -5 ran the very search of 5
+        (("test", "--seed", "-5"), "argument --seed: expected a whole number, 0 or more, got `-5`"),
         # Python's random takes -1 for 1: the same tickets for two seeds
         (
             ("generate-tickets", "--seed", "-1"),

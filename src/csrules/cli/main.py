@@ -137,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="tickets drawn per invariant (default: 200; 0 skips the invariants)",
     )
-    cases.add_argument("--seed", type=int, default=0, help="seed of the invariant search (default: 0)")
+    cases.add_argument(
+        "--seed", type=_at_least_0, default=0, help="seed of the invariant search, 0 or more (default: 0)"
+    )
     cases.add_argument("--coverage", action="store_true", help="report rule and condition coverage")
     cases.add_argument(
         "--fail-under", type=_percent, metavar="N", help="exit 1 when rule or condition coverage is below N%%"
