@@ -83,3 +83,26 @@ def test_every_rule_of_the_default_bundle_fires_on_a_generated_history(engine: c
 def test_a_negative_count_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate-tickets", "--count", "-1"]) == 2
     assert capsys.readouterr().err == "csrules: error: --count expects 0 or more, got `-1`\n"
+
+
+def test_an_interrupted_output_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--output` was written in place: Ctrl-C (or a full disk) left a truncated history that
+    looked whole, and the old one was gone."""
+    path = tmp_path / "history.jsonl"
+    path.write_text("the old history\n", encoding="utf-8")
+    path.chmod(0o640)
+
+    def interrupted(count: int, seed: int):  # type: ignore[no-untyped-def]
+        yield from generate_tickets(5, seed)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("csrules.cli.generate.generate_tickets", interrupted)
+    assert main(["generate-tickets", "--count", "100", "--output", str(path)]) == 130
+    assert path.read_text(encoding="utf-8") == "the old history\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]  # no temporary file left
+    monkeypatch.undo()
+    assert main(["generate-tickets", "--count", "3", "--output", str(path)]) == 0
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 3
+    assert path.stat().st_mode & 0o777 == 0o640  # the file replaced keeps its permissions

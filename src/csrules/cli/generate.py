@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TextIO
 
 from ..generate import generate_tickets
-from ._common import ExitCode, UsageError
+from ._common import ExitCode, UsageError, write_file
 
 __all__ = ["run"]
 
@@ -30,8 +29,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         _write(out, args.count, args.seed)
         return ExitCode.OK
     try:
-        with Path(args.output).open("w", encoding="utf-8", newline="\n") as handle:
-            _write(handle, args.count, args.seed)
+        write_file(args.output, lambda handle: _write(handle, args.count, args.seed))
     except OSError as exc:
         raise UsageError(f"{args.output}: cannot write the tickets: {exc.strerror or exc}") from None
     return ExitCode.OK

@@ -23,7 +23,7 @@ from ..errors import AuditError
 from ..report_html import render_html
 from ..source import DuplicateKeyError, unique_keys
 from ..verify import Verification, parse_decision, verify
-from ._common import ExitCode, UsageError
+from ._common import ExitCode, UsageError, write_file
 
 
 def _lines(path: str) -> list[str]:
@@ -152,8 +152,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         notes=source.notes,
     )
     try:
-        with open(args.html, "w", encoding="utf-8") as handle:
-            handle.write(page)
+        write_file(args.html, lambda handle: handle.write(page))
     except OSError as exc:
         raise UsageError(f"--html: cannot write `{args.html}`: {exc.strerror}") from None
     failed = sum(1 for v in verifications if v is not None and not v.ok)

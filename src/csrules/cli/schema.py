@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..schema import policy_schema, ticket_schema
-from ._common import ExitCode, UsageError
+from ._common import ExitCode, UsageError, write_file
 
 __all__ = ["GENERATORS", "generate", "run", "shipped"]
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     path = Path(args.output)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_file(path, lambda handle: handle.write(text))
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the schema: {exc.strerror or exc}") from None
     return ExitCode.OK
