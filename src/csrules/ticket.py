@@ -294,6 +294,21 @@ def _shown_key(key: object) -> str:
     return f"the key `{text if len(text) <= 60 else text[:57] + '...'}`"
 
 
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+}
+
+
+def _kind(data: object) -> str:
+    """What a ticket that is no object is: its JSON kind (`null`, `an array`), else its Python type."""
+    return _JSON_KINDS.get(type(data)) or _shown(type(data).__name__)
+
+
 def parse_ticket(data: object) -> Ticket:
     """Validate a ticket given as a `Ticket` (validated again: one made with `model_construct`
     may hold anything), or as a dict in Python or JSON form.
@@ -302,7 +317,7 @@ def parse_ticket(data: object) -> Ticket:
         TicketError: for the first problem, in the order of Ticket's fields, with its JSON pointer.
     """
     if not isinstance(data, Mapping | Ticket):
-        raise TicketError("", "invalid-type", "a JSON object (a mapping)", _shown(type(data).__name__))
+        raise TicketError("", "invalid-type", "a JSON object (a mapping)", _kind(data))
     try:
         return Ticket.model_validate(data if isinstance(data, Ticket) else dict(data))
     except ValidationError as exc:

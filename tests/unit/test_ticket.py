@@ -413,3 +413,23 @@ def test_money_as_text_is_digits_with_an_optional_fraction(
     error = error_for(engine, ticket)
     assert (error.path, error.code) == ("/request/amount", "invalid-money")
     assert error.expected == "money (a number, or its digits as text such as `45.00`)"
+
+
+@pytest.mark.parametrize(
+    ("data", "got"),
+    [
+        (None, "null"),
+        ([1, 2], "an array"),
+        ("T-1", "a string"),
+        (45, "a number"),
+        (True, "a boolean"),
+        (b"{}", '`"bytes"`'),
+    ],
+)
+def test_a_ticket_that_is_no_object_is_named_by_its_json_kind(
+    engine: csrules.Engine, data: object, got: str
+) -> None:
+    """`csrules eval` of a file holding `null` said `got "NoneType"`: Python's name, not JSON's."""
+    with pytest.raises(csrules.TicketError) as info:
+        engine.evaluate(data)  # type: ignore[arg-type]
+    assert str(info.value) == f"ticket: expected a JSON object (a mapping), got {got} [invalid-type]"
