@@ -196,7 +196,15 @@ def test_a_bad_now_is_reported_before_any_file_is_read(args: tuple[str, ...]) ->
             ("eval",),
             "csrules: error: the following arguments are required: ticket (see `csrules eval --help`)",
         ),
-        (("eval", "x", "--bogus"), "csrules: error: unrecognized arguments: --bogus (see `csrules --help`)"),
+        # the command given is the one to read about (it pointed at `csrules --help`)
+        (
+            ("eval", "x", "--bogus"),
+            "csrules: error: unrecognized arguments: --bogus (see `csrules eval --help`)",
+        ),
+        (
+            ("log", "verify", "x", "--bogus"),
+            "csrules: error: unrecognized arguments: --bogus (see `csrules log verify --help`)",
+        ),
         (
             ("schema", "nope"),
             "csrules: error: argument name: invalid choice: 'nope' (choose from 'policy', 'ticket') "

@@ -28,6 +28,23 @@ class _Parser(argparse.ArgumentParser):
         _stderr(f"csrules: error: {one_line(message)} (see `{self.prog} --help`)")
         raise SystemExit(ExitCode.BAD_INPUT)
 
+    def parse_args(self, args: Sequence[str] | None = None, namespace: typing.Any = None) -> typing.Any:  # type: ignore[override]
+        """As argparse's, but an argument no command knows is reported by the command given
+        (`see csrules eval --help`), not by the top level."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self._chosen(parsed).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def _chosen(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The (sub)command parser `parsed` went through, deepest first."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, _Parser):
+                    return chosen._chosen(parsed)
+        return self
+
 
 def _stderr(line: str) -> None:
     """A line on standard error, if there is one (`print(file=None)` would write to stdout)."""
