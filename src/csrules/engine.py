@@ -469,6 +469,8 @@ def _now(now: object) -> datetime:
 
 def _shown_now(now: object) -> str:
     try:
+        if isinstance(now, datetime):  # as ISO text, by datetime's own method
+            return f"`{datetime.isoformat(now)}`"
         return f"`{now!r}`"
     except Exception:  # a tzinfo whose repr raises
         return f"a {type(now).__name__}"

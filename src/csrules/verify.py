@@ -66,7 +66,7 @@ class Difference:
     replayed: Any
 
     def __str__(self) -> str:
-        return f"{self.path}: {shown(self.recorded)} -> {shown(self.replayed)}"
+        return f"{self.path or 'the decision'}: {shown(self.recorded)} -> {shown(self.replayed)}"
 
 
 @dataclass(frozen=True)

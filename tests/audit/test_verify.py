@@ -222,6 +222,7 @@ def test_facts_the_current_engine_refuses_are_a_difference(engine: csrules.Engin
         assert result.notes[-1].startswith(
             "the current engine refuses the recorded facts: ticket /request/currency"
         )
+        assert [str(d) for d in result.differences[:1]] == ['the decision: "a decision" -> "no decision"']
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,7 @@ def test_now_out_of_range_is_a_ticket_error(engine: csrules.Engine, now: str) ->
     with pytest.raises(csrules.TicketError) as info:
         engine.evaluate(make_ticket(), now=datetime.fromisoformat(now))
     assert info.value.code == "invalid-now"
+    assert info.value.got == f"`{now}`"  # as ISO text, not `datetime.datetime(1, 1, 1, ...)`
 
 
 def test_many_derived_facts_are_refused_at_load(tmp_path: Path) -> None:
