@@ -434,13 +434,20 @@ class _Validator:
                 continue
             ok: bool = False
             value: Any = None
-            if parameter.type.kind == "money" and isinstance(raw, str | float):
+            limit = ""  # which limit a value of the right kind breaks, for the message
+            if (
+                parameter.type.kind == "money"
+                and isinstance(raw, str | float | int | Decimal)
+                and not isinstance(raw, bool)
+            ):
                 try:
                     ok, value = True, parse_money(raw)
-                except ValueError:
-                    ok = False
+                except ValueError as exc:
+                    ok, limit = False, f" ({exc})" if "money (" not in str(exc) else ""
             elif not isinstance(raw, float):
                 ok, value = self.literal(parameter.type, raw)
+                if not ok and parameter.type.kind in ("integer", "number") and isinstance(raw, int | Decimal):
+                    limit = " (a number below 2**53 in size)"
             if isinstance(value, str):
                 try:
                     value.encode("utf-8")
@@ -457,7 +464,7 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}` must be {parameter.type.describe()}, got `{_describe(raw)}`",
+                    f"parameter `{name}` must be {parameter.type.describe()}{limit}, got `{_describe(raw)}`",
                     None,
                     param=name,
                 )

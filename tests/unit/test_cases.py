@@ -196,9 +196,10 @@ def test_a_refused_case_parameter_is_reported_where_the_case_file_gives_it(
     assert str(info.value).startswith(f"{tmp_path / 'a.cases.yaml'}:{where[0]}:{where[1]}: {message}")
 
 
-def test_a_case_parameter_breaking_the_bundle_is_reported_in_the_policy(tmp_path: Path) -> None:
-    """A parameter whose value is fine but which the bundle's rules cannot use keeps the bundle's
-    place: the rule is where the fix may be."""
+def test_a_case_parameter_breaking_the_bundle_is_reported_at_the_case_naming_the_rule(tmp_path: Path) -> None:
+    """A parameter value that only the rule using it refuses is the override's problem: it is
+    reported at the case's `params`, and the message names the rule's place (where the other fix
+    may be)."""
     policy = tmp_path / "p.yaml"
     policy.write_text(
         "parameters:\n  tier: {type: string, default: loyal}\n"
@@ -213,8 +214,9 @@ def test_a_case_parameter_breaking_the_bundle_is_reported_in_the_policy(tmp_path
     )
     with pytest.raises(csrules.PolicyError) as info:
         run_cases(load_cases([tmp_path]))
-    assert (info.value.file, info.value.line) == (str(policy), 7)
+    assert (info.value.file, info.value.line) == (str(tmp_path / "a.cases.yaml"), 5)
     assert info.value.code == "type-mismatch"
+    assert info.value.message.endswith(f"(the override, used at {policy}:7:33)")
 
 
 def test_an_expected_text_that_looks_like_a_number_is_shown_quoted(tmp_path: Path) -> None:

@@ -267,11 +267,21 @@ def test_unknown_parameter_override(tmp_path: Path) -> None:
     assert str(error) == "params: unknown parameter `limt` (did you mean `limit`?)"
 
 
-@pytest.mark.parametrize("value", ["lots", True, -1, "1.001", [5]])
-def test_parameter_override_of_the_wrong_type(tmp_path: Path, value: object) -> None:
+@pytest.mark.parametrize(
+    ("value", "limit"),
+    [
+        ("lots", ""),
+        (True, ""),
+        (-1, " (money >= 0)"),  # the limit broken is named (it said "must be money" alone)
+        ("1.001", " (money with at most 2 decimal places)"),
+        (10**12, " (money <= 1000000000)"),
+        ([5], ""),
+    ],
+)
+def test_parameter_override_of_the_wrong_type(tmp_path: Path, value: object, limit: str) -> None:
     error = policy_error(tmp_path, HEADER, limit=value)
     assert error.code == "invalid-parameter-value"
-    assert error.message.startswith("parameter `limit` must be money, got ")
+    assert error.message.startswith(f"parameter `limit` must be money{limit}, got ")
 
 
 def test_derived_fact_cycle_is_reported(tmp_path: Path) -> None:
