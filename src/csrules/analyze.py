@@ -28,6 +28,7 @@ from .facts import fact_values
 from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule, compares
 from .source import SourceSpan
 from .ticket import FACT_TYPES, parse_ticket
+from .values import DECIMAL
 
 __all__ = ["ANALYSIS_NOW", "PolicyWarning", "analyze"]
 
@@ -547,13 +548,16 @@ def _span(delta: timedelta) -> str:
     return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0m"
 
 
+_CENT = Decimal("0.01")
+
+
 def _nudged(value: object) -> list[Any]:
     """A parameter value one unit down and up (money by a cent, dates by a day)."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | date):
         return []
-    unit: Any = Decimal("0.01") if isinstance(value, Decimal) else 1
-    if isinstance(value, date):
-        unit = timedelta(days=1)
+    if isinstance(value, Decimal):  # in csrules' own context, not the caller's
+        return [DECIMAL.subtract(value, _CENT), DECIMAL.add(value, _CENT)]
+    unit: Any = timedelta(days=1) if isinstance(value, date) else 1
     return [value - unit, value + unit]
 
 

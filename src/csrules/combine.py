@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from .decision import Action, FollowUp, Outcome, Reasons, resolve_outcome
@@ -49,15 +48,13 @@ def _value_key(value: Any) -> Any:
     """A JSON value as identity for deduplication: numbers by value (`1`, `1.0` and `1.00` are
     one number; Python's int, float and Decimal hash alike when equal), apart from booleans and
     text (`1`, `true` and `"1"` are three values)."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float | Decimal):
-        return ("num", value)
     if isinstance(value, list):
         return ("list", tuple(_value_key(v) for v in value))
     if isinstance(value, dict):
         return ("dict", _params_key(value))
-    return ("str" if isinstance(value, str) else "null", value)
+    # Scalars: equal numbers are equal whatever their type, text never equals a number, and the
+    # flag keeps `true` apart from `1` (True == 1 in Python).
+    return (value is True or value is False, value)
 
 
 def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, Any], ...]:

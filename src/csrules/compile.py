@@ -158,7 +158,8 @@ def _microseconds(value: datetime) -> int:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value(context=DECIMAL) else float(value)
+        # No context needed: rounding to an integer is exact, and only equality is asked.
+        return int(value) if value == value.to_integral_value() else float(value)
     return value
 
 

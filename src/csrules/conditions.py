@@ -19,7 +19,7 @@ from typing import Any
 
 from .policy import AllOf, AnyOf, Compare, Condition, FactRef, ParamRef
 from .trace import ConditionResult, record, recorder
-from .values import DECIMAL, category, json_value
+from .values import category, json_value
 
 __all__ = ["Check", "Interned", "compile_condition", "evaluate_condition"]
 
@@ -37,7 +37,8 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 
 def _number(value: Any) -> int | float:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value(context=DECIMAL) else float(value)
+        # No context needed: rounding to an integer is exact, and only equality is asked.
+        return int(value) if value == value.to_integral_value() else float(value)
     return value  # type: ignore[no-any-return]
 
 

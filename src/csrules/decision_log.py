@@ -428,7 +428,9 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
     count, last, previous = 0, GENESIS, GENESIS
     notes: list[str] = []
     anchor = head.strip().lower() if isinstance(head, str) else None
-    anchored = 0  # the record the anchor names, once found
+    # The record the anchor names, once found; an empty log's head (GENESIS) names "record 0",
+    # which every log holds.
+    anchored: int | None = 0 if anchor == GENESIS else None
     try:
         handle, size, stored = _snapshot(target)  # the records and the head of one moment
         with handle:
@@ -464,7 +466,7 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
                 "update (a crash); the next append or `csrules log repair` brings it up to date"
             )
         if anchor is not None:
-            if not anchored:
+            if anchored is None:
                 raise AuditError(
                     "truncated-log",
                     f"the anchor given, {one_line(head or '')[:12]}, names no record of the log (its head is "

@@ -254,7 +254,7 @@ def _safe_number(value: object) -> bool:
     if isinstance(value, Decimal):
         return (
             value.is_finite()
-            and (value.is_zero() or _TINY <= abs(value) < _SAFE_INT)
+            and (value.is_zero() or _TINY <= value.copy_abs() < _SAFE_INT)  # copy_abs: no context
             and len(value.normalize(DECIMAL).as_tuple().digits) <= 15
         )
     return abs(value) < _SAFE_INT

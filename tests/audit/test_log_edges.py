@@ -103,6 +103,15 @@ def test_an_anchor_taken_before_later_appends_still_vouches_for_its_records(
             "since, which it cannot vouch for",
         )
     assert verify_log(path, head=log.head[1]).notes == ()
+    # An anchor taken when the log was empty (its head: 64 zeros) vouches for nothing yet.
+    empty = verify_log(path, head="0" * 64)
+    assert (empty.ok, empty.notes) == (
+        True,
+        (
+            "the anchor given names record 0 of 5: the log holds it intact, and 5 record(s) appended since, "
+            "which it cannot vouch for",
+        ),
+    )
     wrong = verify_log(path, head="ab" * 32).problem
     assert wrong is not None
     assert wrong.message == (

@@ -304,7 +304,18 @@ def test_streams_the_shell_closed_or_filled_are_one_line_errors(tmp_path: Path) 
     """`>&-`, `<&-` and `> /dev/full` were "internal error" (exit 3), a bug by the docs."""
     ticket = str(EXAMPLES / "loyal_refund_45.json")
     closed_out = _with_streams(["eval", ticket, "--now", NOW], close=1, stderr=subprocess.PIPE)
-    assert (closed_out.returncode, closed_out.stderr) == (2, b"csrules: error: standard output is closed\n")
+    assert (closed_out.returncode, closed_out.stderr) == (
+        2,
+        b"csrules: error: cannot write the output: standard output is closed\n",
+    )
+    # A command that writes elsewhere runs with standard output closed
+    written = _with_streams(
+        ["generate-tickets", "--count", "2", "--output", str(tmp_path / "t.jsonl")],
+        close=1,
+        stderr=subprocess.PIPE,
+    )
+    assert (written.returncode, written.stderr) == (0, b"")
+    assert len((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()) == 2
     closed_in = _with_streams(["eval", "-", "--now", NOW], close=0, capture_output=True)
     assert (closed_in.returncode, closed_in.stderr) == (2, b"csrules: error: -: standard input is closed\n")
     with open("/dev/full", "wb") as full:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import subprocess
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
@@ -106,3 +109,24 @@ def test_an_interrupted_output_leaves_the_old_file_whole(
     assert main(["generate-tickets", "--count", "3", "--output", str(path)]) == 0
     assert len(path.read_text(encoding="utf-8").splitlines()) == 3
     assert path.stat().st_mode & 0o777 == 0o640  # the file replaced keeps its permissions
+
+
+def test_output_through_a_link_a_fifo_or_a_device_is_written_through(tmp_path: Path) -> None:
+    """Renaming a temporary file over the path replaced a link (its target kept the old
+    content), a FIFO or /dev/stdout itself with a regular file."""
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    assert main(["generate-tickets", "--count", "2", "--output", str(link)]) == 0
+    assert link.is_symlink()
+    assert len(real.read_text(encoding="utf-8").splitlines()) == 2
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert main(["generate-tickets", "--count", "3", "--output", str(fifo)]) == 0
+    out, _ = reader.communicate(timeout=30)
+    assert len(out.splitlines()) == 3
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert main(["generate-tickets", "--count", "1", "--output", os.devnull]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -429,7 +429,7 @@ def test_an_input_that_reuses_one_dict_per_row_gives_its_rows_with_workers(engin
     ],
     ids=["prec-2", "emax-3", "traps-rounded", "round-down-untrapped"],
 )
-def test_the_callers_decimal_context_changes_nothing(context: dict[str, Any]) -> None:
+def test_the_callers_decimal_context_changes_nothing(context: dict[str, Any], tmp_path: Any) -> None:
     """csrules' Decimal work ran in the calling thread's context: under prec=2 a valid ticket
     was refused and the default bundle failed to load; Emax=3 let decimal.Overflow escape; and
     workers (a fresh context) decided what the calling process refused."""
@@ -437,7 +437,22 @@ def test_the_callers_decimal_context_changes_nothing(context: dict[str, Any]) ->
     tickets = [refund("5"), refund("1234.56"), refund("45.67", tier="loyal"), refund("20.001")]
     expected = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
     explained = engine.evaluate(tickets[2], now=NOW).explain()
+    # Numbers of a policy's own, and the static analysis (its parameters nudged by a cent).
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n"
+        "    when: [{attributes.score: {gt: 123456.5}}, {attributes.big: {lt: 9.0071E15}}]\n    then: {deny: true}\n",
+        encoding="utf-8",
+    )
+    too_big = tmp_path / "q.yaml"
+    too_big.write_text(policy.read_text(encoding="utf-8").replace("9.0071E15", "9.0072E15"), encoding="utf-8")
+    custom = csrules.load(policy)
+    warnings = [w.message for w in csrules.analyze(engine)]
     with decimal.localcontext(**context):
+        assert csrules.load(policy).policy_digest == custom.policy_digest
+        with pytest.raises(csrules.PolicyError, match="2\\*\\*53"):  # above 2**53: refused here too
+            csrules.load(too_big)
+        assert [w.message for w in csrules.analyze(engine)] == warnings
         assert csrules.load().policy_digest == engine.policy_digest
         assert [_outcome(engine, t) for t in tickets] == expected
         assert [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2)] == expected

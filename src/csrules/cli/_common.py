@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -31,36 +32,29 @@ class UsageError(Error):
 def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     """`write(handle)` into a temporary file beside `path`, then renamed over it: however it ends
     (an error, Ctrl-C, a full disk), `path` holds its old content or the whole new one, never a
-    part that looks whole (a truncated ticket history, half a report).
+    part that looks whole (a truncated ticket history, half a report). A link is written through
+    (its target is replaced, the link kept); a path that is not a regular file (a FIFO, a device
+    such as /dev/stdout) is written to directly, as there is nothing to replace.
 
     Raises:
         OSError: the file cannot be written (the temporary file is removed).
     """
-    target = Path(path)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed or removed
-        "w",
-        encoding="utf-8",
-        newline="\n",
-        dir=target.parent,
-        prefix=f".{target.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            write(handle)
+        return
+    target = Path(os.path.realpath(path))
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # Created as `open` would create the file (0o666 less the umask), then given the mode of the
+    # file it replaces, if any.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with handle:
-            write(handle.file)  # type: ignore[arg-type]  # the text stream itself
-        if target.exists():  # keep the permissions of the file replaced
-            os.chmod(handle.name, target.stat().st_mode & 0o7777)
-        else:
-            os.chmod(handle.name, 0o666 & ~_umask())
-        os.replace(handle.name, target)
+        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+            write(handle)
+        if target.exists():
+            os.chmod(temporary, target.stat().st_mode & 0o7777)
+        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(handle.name)
+            os.unlink(temporary)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

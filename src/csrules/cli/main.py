@@ -60,10 +60,12 @@ class _Output:
     """Standard output for the commands: a failed write is `_OutputFailed`, a reader that left is
     BrokenPipeError as it was."""
 
-    def __init__(self, stream: typing.TextIO) -> None:
-        self._stream = stream
+    def __init__(self, stream: typing.TextIO | None) -> None:
+        self._stream = stream  # None: the shell closed it (`>&-`), an error only if written to
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            raise _OutputFailed("standard output is closed")
         try:
             return self._stream.write(text)
         except BrokenPipeError:
@@ -76,6 +78,8 @@ class _Output:
             self.write(line)
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except BrokenPipeError:
@@ -84,7 +88,7 @@ class _Output:
             raise _OutputFailed(exc.strerror or str(exc)) from None
 
     def isatty(self) -> bool:
-        return self._stream.isatty()
+        return self._stream is not None and self._stream.isatty()
 
 
 def _silence_stdout() -> None:
@@ -276,9 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or an argument error (`_Parser.error`)
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
-    if sys.stdout is None:  # `csrules ... >&-`
-        _stderr("csrules: error: standard output is closed")
-        return ExitCode.BAD_INPUT
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
         commands |= {"verify": verify, "log": log, "report": report}
