@@ -319,7 +319,7 @@ def _worker_start(origin: Origin, digest: str) -> None:
 
 
 def _worker_run(chunk: bytes, moment: datetime, trace: bool) -> bytes:
-    """One chunk (`_transport.pack_tickets`) in a worker: its results packed (_transport; a
+    """One chunk (`_transport.TicketChunk`) in a worker: its results packed (_transport; a
     TicketError as its arguments, it does not pickle back whole)."""
     from ._transport import pack, unpack_tickets  # noqa: PLC0415 - only worker processes need it
 
