@@ -597,26 +597,25 @@ def _polarcompares(condition: Condition, positive: bool) -> Iterator[tuple[Compa
             yield from _polarcompares(item, positive)
 
 
+_INFERRED = ("derived.", "decision.")
+
+
+def _paths_read(rule: Rule) -> Iterator[str]:
+    """Every fact path `rule`'s conditions read: the compared paths and fact references."""
+    for c in compares(rule.when):
+        yield c.path
+        if isinstance(c.operand, FactRef):
+            yield c.operand.path
+
+
 def _reads_inferred(rule: Rule) -> bool:
     """Whether `rule` reads a derived or decision fact, which a ticket's facts alone do not give."""
-    inferred = ("derived.", "decision.")
-    return any(
-        c.path.startswith(inferred)
-        or (isinstance(c.operand, FactRef) and c.operand.path.startswith(inferred))
-        for c in compares(rule.when)
-    )
+    return any(path.startswith(_INFERRED) for path in _paths_read(rule))
 
 
 def _reads(rule: Rule, path: str) -> bool:
     """Whether `rule` reads `path`, or a derived or decision fact (which may follow from it)."""
-    for c in compares(rule.when):
-        if c.path == path or c.path.startswith(("derived.", "decision.")):
-            return True
-        if isinstance(c.operand, FactRef) and (
-            c.operand.path == path or c.operand.path.startswith(("derived.", "decision."))
-        ):
-            return True
-    return False
+    return any(read == path or read.startswith(_INFERRED) for read in _paths_read(rule))
 
 
 def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:

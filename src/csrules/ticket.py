@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -73,9 +73,9 @@ Text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TEXT), Aft
 
 def _validate_date(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
-        # A subclass becomes its plain date, read by date's own C method: its `isoformat` or
-        # comparisons never reach the trace, where the engine reads its ordinal.
-        return value if type(value) is date else date.fromordinal(date.toordinal(value))
+        # A subclass becomes its plain date (values.plain): its `isoformat` or comparisons never
+        # reach the trace, where the engine reads its ordinal.
+        return plain(value)  # type: ignore[return-value]
     if isinstance(value, str) and DATE_TEXT.fullmatch(value):
         try:
             return date.fromisoformat(value)
@@ -118,20 +118,15 @@ AwareDatetime = Annotated[datetime, BeforeValidator(_validate_datetime)]
 def _validate_attribute(value: object) -> str | int | float | bool:
     if isinstance(value, bool):
         return value
-    # A subclass (numpy's float64, an IntEnum, a StrEnum) becomes its plain value, read without
-    # its own methods: its `repr`, `str` or comparisons never reach the engine or the trace.
-    if isinstance(value, int):
-        value = int.__index__(value)
-        if -_SAFE_INT < value < _SAFE_INT:
-            return value
-    elif isinstance(value, float):
-        value = float.__float__(value)
-        if math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
-            return value
-    elif isinstance(value, str):
-        value = str.__str__(value)
-        if len(value) <= MAX_TEXT:
-            return _nfc(value)
+    # A subclass (numpy's float64, an IntEnum, a StrEnum) becomes its plain value (values.plain):
+    # its `repr`, `str` or comparisons never reach the engine or the trace.
+    value = plain(value)
+    if isinstance(value, int) and -_SAFE_INT < value < _SAFE_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return _nfc(value)
     raise PydanticCustomError(
         "invalid-attribute",
         "a string (<= 10000 characters), a number with |n| < 2**53, or a boolean",

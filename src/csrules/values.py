@@ -155,15 +155,7 @@ def parse_money(value: object) -> Decimal:
     """
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise ValueError("money (a number, or its digits as text such as `45.00`)")
-    # The plain value of a subclass (numpy's float64, an IntEnum), read without its own methods.
-    if isinstance(value, float):
-        value = float.__float__(value)
-    elif isinstance(value, int):
-        value = int.__index__(value)
-    elif isinstance(value, str):
-        value = str.__str__(value)
-    elif type(value) is not Decimal:
-        value = Decimal(value)
+    value = plain(value)  # a subclass (numpy's float64, an IntEnum) without its own methods
     if isinstance(value, int) and not 0 <= value <= MONEY_MAX:  # before str(): 4,300+ digits raise
         raise ValueError("money >= 0" if value < 0 else "money <= 1000000000")
     if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):

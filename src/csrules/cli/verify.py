@@ -10,6 +10,7 @@ from typing import TextIO
 from ..engine import Engine, load
 from ..errors import AuditError, one_line
 from ..explain import format_value
+from ..impact import param_changes
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode
 
@@ -33,16 +34,15 @@ def report(verification: Verification) -> str:
     return "\n".join(lines)
 
 
-def _with_override_notes(verification: Verification, replayed: Engine, files: Engine) -> Verification:
-    """Name each recorded parameter value the policy files do not give: `identical` under the
-    recorded values says the rules are the same, not that the values were the files' own."""
+def _with_override_notes(verification: Verification, replayed: Engine) -> Verification:
+    """Name each recorded parameter value the policy files do not give (their declared defaults):
+    `identical` under the recorded values says the rules are the same, not that the values were
+    the files' own."""
+    defaults = {name: p.default for name, p in replayed.bundle.parameters.items()}
     notes = [
-        f"parameter {name}: recorded {format_value(value)}, "
-        f"the policy files give {format_value(files.params.get(name))}"
-        for name, value in sorted(replayed.params.items())
-        if name not in files.params
-        or files.params[name] != value
-        or type(files.params[name]) is not type(value)
+        f"parameter {change.name}: recorded {format_value(change.new)}, "
+        f"the policy files give {format_value(change.old)}"
+        for change in param_changes(defaults, replayed.params)
     ]
     if not notes:
         return verification
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     engine = load(args.policies, params=params)
     verification = verify(engine, text)  # the values as written, not as read back
     if params is not None:
-        verification = _with_override_notes(verification, engine, load(args.policies))
+        verification = _with_override_notes(verification, engine)
     if args.format == "json":
         out.write(json.dumps(verification.as_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n")
     else:
