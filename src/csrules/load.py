@@ -352,7 +352,7 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         message = " ".join(str(exc).split())
         raise PolicyError([Diagnostic("yaml-syntax", message, SourceSpan(file, 1, 1))]) from None
     if node is None:
-        raise PolicyError([Diagnostic("empty-file", "the policy file is empty", SourceSpan(file, 1, 1))])
+        raise PolicyError([Diagnostic("empty-file", "the file holds no YAML document (it is empty or only comments)", SourceSpan(file, 1, 1))])
     converter = _Converter(file, explicit)
     try:
         data = converter.convert(node, ())
@@ -447,7 +447,11 @@ def _files(given: str) -> Iterator[tuple[Path, str]]:
         elif path.is_file():
             yield path, _shown(path.name)
         else:
-            raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)])
+            path.stat()  # a missing file or a loop of links: OSError, reported below with its reason
+            message = "not a file or a directory (a FIFO, a socket or a device)"
+            raise PolicyError([Diagnostic("no-such-file", message, span)])
+    except FileNotFoundError:
+        raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)]) from None
     except OSError as exc:  # a name too long, a directory that cannot be read
         message = f"cannot read the path ({exc.strerror})"
         raise PolicyError([Diagnostic("no-such-file", message, span)]) from None

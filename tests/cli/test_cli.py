@@ -386,3 +386,26 @@ def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
 def test_counts_and_shares_out_of_range_are_argument_errors(args: tuple[str, ...], message: str) -> None:
     """`--examples -1` skipped the invariants silently; `--fail-under nan` never failed."""
     assert one_line_error(run(*args)).startswith(f"csrules: error: {message} (see `csrules ")
+
+
+@pytest.mark.parametrize(
+    ("args", "argument"),
+    [
+        (("eval", ""), "ticket"),
+        (("verify", ""), "decision"),
+        (("log", "verify", ""), "log"),
+        (("log", "show", ""), "log"),
+        (("log", "repair", ""), "log"),
+        (("coverage", "x.jsonl", ""), "decisions"),
+        (("diff", "policies", "policies", "--tickets", ""), "--tickets"),
+        (("generate-tickets", "--output", ""), "--output"),
+        (("schema", "ticket", "--output", ""), "--output"),
+        (("report", "", "--html", "out.html"), "input"),
+        (("report", "x.json", "--html", ""), "--html"),
+    ],
+)
+def test_an_empty_path_is_an_argument_error(args: tuple[str, ...], argument: str) -> None:
+    """`eval ""` read the current directory and said "Is a directory"."""
+    assert one_line_error(run(*args)).startswith(
+        f"csrules: error: argument {argument}: expected a path, got an empty string (see `csrules "
+    )

@@ -99,3 +99,14 @@ def test_invariants_run_when_every_case_sets_params(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert result.stdout.splitlines()[-1] == "1 passed, 0 failed; invariants: 7 held, 1 violated"
     assert "\nFAIL  policies/empowerment.yaml:" in result.stdout
+
+
+def test_an_empty_case_file_is_named_as_a_file_not_a_policy(tmp_path: Path) -> None:
+    """It said "the policy file is empty" of a case file."""
+    (tmp_path / "empty.cases.yaml").write_text("# to do\n", encoding="utf-8")
+    result = run(str(tmp_path / "empty.cases.yaml"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"csrules: error: {tmp_path / 'empty.cases.yaml'}:1:1: "
+        "the file holds no YAML document (it is empty or only comments)\n"
+    )

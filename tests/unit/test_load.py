@@ -77,6 +77,19 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
     assert (error.code, error.file) == ("no-such-file", str(tmp_path / "nope"))
 
 
+def test_a_fifo_or_a_loop_of_links_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """Both were "no such file or directory", which they are not."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    for name, message in [
+        ("pipe.yaml", "not a file or a directory (a FIFO, a socket or a device)"),
+        ("loop.yaml", "cannot read the path (Too many levels of symbolic links)"),
+        ("gone.yaml", "no such file or directory"),
+    ]:
+        error = policy_error(tmp_path / name)
+        assert (error.code, error.file, error.message) == ("no-such-file", str(tmp_path / name), message)
+
+
 def test_directory_without_policies_is_an_error(tmp_path: Path) -> None:
     assert policy_error(tmp_path).code == "no-policy-files"
 

@@ -109,6 +109,13 @@ def _at_least_0(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    """A file argument: an empty one is `.` to the system, reported as "Is a directory"."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def _percent(text: str) -> float:
     """A share in %: `nan` never failed, `101` always did."""
     try:
@@ -126,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     evaluate = commands.add_parser("eval", help="evaluate a ticket and explain the decision")
-    evaluate.add_argument("ticket", help="a ticket as a JSON file ('-' for standard input)")
+    evaluate.add_argument("ticket", type=_path, help="a ticket as a JSON file ('-' for standard input)")
     evaluate.add_argument(
         "--policies",
         action="append",
@@ -167,7 +174,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     tally = commands.add_parser("coverage", help="rule and condition coverage of past decisions (JSON Lines)")
-    tally.add_argument("decisions", nargs="+", help="files of decisions, one JSON object per line")
+    tally.add_argument(
+        "decisions", nargs="+", type=_path, help="files of decisions, one JSON object per line"
+    )
     tally.add_argument(
         "--policies", action="append", help="the bundle to measure (default: the bundled policies)"
     )
@@ -180,12 +189,14 @@ def _parser() -> argparse.ArgumentParser:
 
     schemas = commands.add_parser("schema", help="print the JSON Schema of policy files or tickets")
     schemas.add_argument("name", choices=sorted(schema.GENERATORS), help="which schema")
-    schemas.add_argument("--output", metavar="FILE", help="write the schema to FILE instead")
+    schemas.add_argument("--output", type=_path, metavar="FILE", help="write the schema to FILE instead")
     schemas.add_argument(
         "--generate", action="store_true", help="generate from the models instead of the shipped file"
     )
     replay = commands.add_parser("verify", help="replay a recorded decision and report any difference")
-    replay.add_argument("decision", help="a Decision JSON file (as `csrules eval --format json` writes)")
+    replay.add_argument(
+        "decision", type=_path, help="a Decision JSON file (as `csrules eval --format json` writes)"
+    )
     replay.add_argument(
         "--policies", action="append", help="the policies to replay with (default: the bundled policies)"
     )
@@ -199,18 +210,18 @@ def _parser() -> argparse.ArgumentParser:
     journal = commands.add_parser("log", help="check or list a decision log")
     actions = journal.add_subparsers(dest="log_command", required=True, metavar="ACTION")
     checked = actions.add_parser("verify", help="check the hash chain; report the first bad record")
-    checked.add_argument("log", help="the log file")
+    checked.add_argument("log", type=_path, help="the log file")
     checked.add_argument(
         "--head",
         help="a head hash kept elsewhere: the log must still hold that record (it may have grown since)",
     )
     shown = actions.add_parser("show", help="list the decisions of a log")
-    shown.add_argument("log", help="the log file")
+    shown.add_argument("log", type=_path, help="the log file")
     shown.add_argument("--ticket", help="only this ticket id")
     shown.add_argument("--since", help="only decisions evaluated at or after this ISO 8601 time")
     shown.add_argument("--format", choices=("text", "json"), default="text")
     repair = actions.add_parser("repair", help="cut a torn last record off the log")
-    repair.add_argument("log", help="the log file")
+    repair.add_argument("log", type=_path, help="the log file")
     _diff_parser(commands)
     _report_parser(commands)
     return parser
@@ -222,7 +233,7 @@ def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     impact.add_argument("old", help="the current policies: a directory, a file, or git:REV:path")
     impact.add_argument("new", help="the changed policies: a directory, a file, or git:REV:path")
     impact.add_argument(
-        "--tickets", required=True, metavar="FILE.jsonl", help="one ticket per line ('-': stdin)"
+        "--tickets", type=_path, required=True, metavar="FILE.jsonl", help="one ticket per line ('-': stdin)"
     )
     for flag, whose in (("--param", "both"), ("--old-param", "the old"), ("--new-param", "the new")):
         impact.add_argument(
@@ -254,14 +265,18 @@ def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     tickets.add_argument(  # >= 0: Python's random takes -1 for 1
         "--seed", type=_at_least_0, default=0, help="the same seed gives the same tickets (default: 0)"
     )
-    tickets.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    tickets.add_argument(
+        "--output", type=_path, metavar="FILE", help="write to FILE instead of standard output"
+    )
 
 
 def _report_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """`report` (docs/audit_report.md)."""
     page = commands.add_parser("report", help="write an HTML audit report of a decision or a decision log")
-    page.add_argument("input", help="a Decision JSON file, a decision log, or decisions as JSON Lines")
-    page.add_argument("--html", required=True, metavar="OUT.html", help="where to write the page")
+    page.add_argument(
+        "input", type=_path, help="a Decision JSON file, a decision log, or decisions as JSON Lines"
+    )
+    page.add_argument("--html", type=_path, required=True, metavar="OUT.html", help="where to write the page")
     page.add_argument(
         "--policies", action="append", help="the policies to replay with (default: the bundled policies)"
     )
