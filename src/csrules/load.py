@@ -352,7 +352,15 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         message = " ".join(str(exc).split())
         raise PolicyError([Diagnostic("yaml-syntax", message, SourceSpan(file, 1, 1))]) from None
     if node is None:
-        raise PolicyError([Diagnostic("empty-file", "the file holds no YAML document (it is empty or only comments)", SourceSpan(file, 1, 1))])
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "empty-file",
+                    "the file holds no YAML document (it is empty or only comments)",
+                    SourceSpan(file, 1, 1),
+                )
+            ]
+        )
     converter = _Converter(file, explicit)
     try:
         data = converter.convert(node, ())

@@ -110,3 +110,24 @@ def test_an_empty_case_file_is_named_as_a_file_not_a_policy(tmp_path: Path) -> N
         f"csrules: error: {tmp_path / 'empty.cases.yaml'}:1:1: "
         "the file holds no YAML document (it is empty or only comments)\n"
     )
+
+
+def test_a_missing_policies_path_is_reported_where_the_case_file_names_it(tmp_path: Path) -> None:
+    """It was reported at `../gone:1:1`, a file that does not exist, not in the case file."""
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "a.cases.yaml").write_text(
+        f"policies: [{ROOT / 'policies'}, ../gone]\ncases:\n  - name: a\n"
+        "    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, "
+        'request: {kind: refund, amount: "1.00"}}\n'
+        "    expect: {outcome: approve}\n",
+        encoding="utf-8",
+    )
+    result = run(str(tmp_path / "cases"))
+    assert (result.returncode, result.stdout) == (2, "")
+    column = len(f"policies: [{ROOT / 'policies'}, ") + 1
+    assert result.stderr == (
+        f"csrules: error: {tmp_path / 'cases' / 'a.cases.yaml'}:1:{column}: "
+        "`policies: ../gone`: no such file or directory\n"
+    )
+    # with --policies the case file's own are not read: the case runs
+    assert run(str(tmp_path / "cases"), "--policies", "policies", "--examples", "0").returncode == 0

@@ -164,6 +164,9 @@ class Case:
     # Where each of `params` is given (the case's own, else the file's): a parameter the bundle
     # refuses is reported there.
     params_at: Mapping[str, SourceSpan] = field(default_factory=dict)
+    # Each of `policies` -> where the case file names it, and how: a path that cannot be loaded
+    # is reported there, not in the file it names.
+    policies_at: Mapping[str, tuple[SourceSpan, str]] = field(default_factory=dict)
 
     @property
     def location(self) -> str:
@@ -224,11 +227,15 @@ def _cases_of(doc: RawDocument) -> list[Case]:
         raise PolicyError([Diagnostic("invalid-case", message, span)]) from None
     base = Path(doc.file).parent
     policies = shape.policies
-    resolved = (
-        None
+    written: list[tuple[tuple[str | int, ...], str]] = (
+        []
         if policies is None
-        else tuple(os.fspath(base / p) for p in ([policies] if isinstance(policies, str) else policies))
+        else [(("policies",), policies)]
+        if isinstance(policies, str)
+        else [(("policies", i), p) for i, p in enumerate(policies)]
     )
+    resolved = None if policies is None else tuple(os.fspath(base / p) for _, p in written)
+    policies_at = {os.fspath(base / p): (doc.span(loc), p) for loc, p in written}
     file_now = _aware(shape.now, DEFAULT_NOW)
     file_params = {name: doc.span(("params", name), key=True) for name in shape.params}
     seen: set[str] = set()
@@ -251,6 +258,7 @@ def _cases_of(doc: RawDocument) -> list[Case]:
             expect=case.expect,
             params_at=file_params
             | {name: doc.span(("cases", i, "params", name), key=True) for name in case.params},
+            policies_at=policies_at,
         )
         for i, case in enumerate(shape.cases)
     ]
@@ -279,7 +287,7 @@ class Engines:
             try:
                 engine = load(list(policies) if policies else None, params=dict(case.params) or None)
             except PolicyError as error:
-                raise _located(error, case) from None
+                raise _located(error, case, own_policies=self._override is None) from None
             self._cache[key] = engine
         return self._cache[key]
 
@@ -298,14 +306,22 @@ class Engines:
         return [self._cache[(policies, ())] for policies in bundles]
 
 
-def _located(error: PolicyError, case: Case) -> PolicyError:
+def _located(error: PolicyError, case: Case, *, own_policies: bool) -> PolicyError:
     """`error` with its problems about a case's parameters pointed at where the case file gives
-    them (a bundle's own problems keep their place)."""
+    them, and a path of its `policies` that cannot be read pointed at where the case file names
+    it (a bundle's own problems keep their place)."""
     at = case.params_at
-    found = [
-        replace(d, span=at[d.param]) if d.span is None and d.param is not None and d.param in at else d
-        for d in error.diagnostics
-    ]
+    named = case.policies_at if own_policies else {}
+
+    def place(d: Diagnostic) -> Diagnostic:
+        if d.span is None and d.param is not None and d.param in at:
+            return replace(d, span=at[d.param])
+        if d.code == "no-such-file" and d.span is not None and d.span.file in named:
+            span, given = named[d.span.file]
+            return replace(d, span=span, message=f"`policies: {given}`: {d.message}")
+        return d
+
+    found = [place(d) for d in error.diagnostics]
     return PolicyError(found) if found != list(error.diagnostics) else error
 
 
