@@ -60,12 +60,21 @@ ATTRIBUTE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}")
 _SAFE_INT = 2**53
 
 
-def _nfc(value: str) -> str:
+def _composed(value: str) -> str:
+    """`value` in NFC, the form decisions keep; NFC can lengthen text (U+FB2C is 3 characters)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, e.g. from json.loads('"\\ud800"')
         raise PydanticCustomError("invalid-text", "valid Unicode text (no lone surrogates)") from None
     return unicodedata.normalize("NFC", value)
+
+
+def _nfc(value: str) -> str:
+    composed = _composed(value)
+    if len(composed) > MAX_TEXT:  # the limit holds for the text a decision keeps, read back
+        expected = f"a non-empty string of at most {MAX_TEXT} characters in composed form (NFC)"
+        raise PydanticCustomError("invalid-text", expected)
+    return composed
 
 
 Text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TEXT), AfterValidator(_nfc)]
@@ -125,11 +134,11 @@ def _validate_attribute(value: object) -> str | int | float | bool:
         return value
     if isinstance(value, float) and math.isfinite(value) and -_SAFE_INT < value < _SAFE_INT:
         return value
-    if isinstance(value, str) and len(value) <= MAX_TEXT:
-        return _nfc(value)
+    if isinstance(value, str) and len(value) <= MAX_TEXT and len(composed := _composed(value)) <= MAX_TEXT:
+        return composed
     raise PydanticCustomError(
         "invalid-attribute",
-        "a string (<= 10000 characters), a number with |n| < 2**53, or a boolean",
+        "a string (<= 10000 characters, composed: NFC), a number with |n| < 2**53, or a boolean",
     )
 
 

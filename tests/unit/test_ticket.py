@@ -433,3 +433,40 @@ def test_a_ticket_that_is_no_object_is_named_by_its_json_kind(
     with pytest.raises(csrules.TicketError) as info:
         engine.evaluate(data)  # type: ignore[arg-type]
     assert str(info.value) == f"ticket: expected a JSON object (a mapping), got {got} [invalid-type]"
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "refused"),
+    [
+        ("id", "\u0958" * 5000, False),  # 5,000 characters, 10,000 composed: at the limit
+        ("id", "\u0958" * 5001, True),  # 10,002 composed
+        ("id", "x" * 10_000, False),
+        ("id", "x" * 10_001, True),
+        ("attribute", "\ufb2c" * 3333, False),  # 3 characters each composed: 9,999
+        ("attribute", "\ufb2c" * 3334, True),  # 10,002 composed
+    ],
+)
+def test_the_text_limit_holds_for_the_composed_text_the_decision_keeps(
+    where: str, text: str, refused: bool
+) -> None:
+    """NFC lengthens some text: `"\\u0958" * 10000` was accepted, and its decision (20,000
+    characters in `trace.facts`) could not be read back, replayed, or verified in a log."""
+    engine = csrules.load()
+    ticket = refund("5.00")
+    if where == "id":
+        ticket["id"] = text
+    else:
+        ticket["attributes"] = {"note": text}
+    if refused:
+        error = error_for(engine, ticket)
+        if where == "id":
+            assert (error.code, error.path) == ("invalid-text", "/id")
+            assert error.expected.startswith("a non-empty string of at most 10000 characters")
+        else:
+            assert (error.code, error.path) == ("invalid-attribute", "/attributes/note")
+            assert error.expected.startswith("a string (<= 10000 characters, composed: NFC)")
+        return
+    decision = engine.evaluate(ticket, now=NOW)
+    again = csrules.Decision.model_validate_json(decision.model_dump_json())
+    assert again == decision
+    assert engine.verify(again).status == "identical"
