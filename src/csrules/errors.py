@@ -68,9 +68,11 @@ class Diagnostic:
     param: str | None = None
 
     def __str__(self) -> str:
+        """One line that can be printed: a key, a file name or a parameter value of the caller's
+        with a line break, an escape or a lone surrogate is written out (`one_line`)."""
         where = str(self.span) if self.span else self.scope
         text = f"{where}: {self.message}"
-        return f"{text} ({self.help})" if self.help else text
+        return one_line(f"{text} ({self.help})" if self.help else text)
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         """Order diagnostics by file, line, column, then code and message."""

@@ -335,3 +335,35 @@ def test_fifos_in_a_policy_directory_are_not_read(tmp_path: Path) -> None:
     from csrules.load import find_case_files  # noqa: PLC0415
 
     assert find_case_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"a\nb": 1}, "params: unknown parameter `a\\nb`"),
+        (
+            {"front_line_limit": "1\n\x1b[2J2"},
+            "params: parameter `front_line_limit` must be money, got `1\\n\\x1b[2J2`",
+        ),
+        ({"\ud800": 1}, "params: unknown parameter `\\ud800`"),
+    ],
+)
+def test_a_policy_error_is_one_printable_line_whatever_the_caller_gave(
+    params: dict[str, object], message: str
+) -> None:
+    """`str(err)` held the caller's line breaks and terminal escapes, and a lone surrogate made
+    printing it raise UnicodeEncodeError (TicketError and AuditError already wrote them out)."""
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(params=params)
+    assert str(info.value) == message
+    str(info.value).encode("utf-8")
+
+
+def test_a_policy_files_odd_key_is_written_out_in_the_message(tmp_path: Path) -> None:
+    path = write_policy(
+        tmp_path, 'rules:\n  - id: a\n    "descr\\nipton\\u202e": x\n    when: []\n    then: {deny: true}\n'
+    )
+    error = policy_error(path)
+    [unknown] = [d for d in error.diagnostics if d.code == "unknown-key"]
+    assert str(unknown).startswith(f"{path}:3:5: unknown key `descr\\nipton\\u202e`")
+    assert "\n" not in str(error)
