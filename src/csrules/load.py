@@ -387,22 +387,33 @@ def policy_paths(paths: object) -> list[str]:
             order and digest would change from run to run), an empty path, a bytes path.
     """
 
+    def refused(message: str) -> PolicyError:
+        return PolicyError([Diagnostic("no-such-file", message, scope="paths")])
+
     def one(entry: object) -> str:
-        text = os.fspath(entry) if isinstance(entry, str | os.PathLike) else entry
+        try:  # a PathLike of the caller's whose __fspath__ raises or returns no str
+            text = os.fspath(entry) if isinstance(entry, str | os.PathLike) else entry
+        except Exception as exc:
+            raise refused(f"not a path: its __fspath__ failed ({type(exc).__name__})") from None
         if not isinstance(text, str):
-            message = f"not a path: {_a(type(text).__name__)}"
-            raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
+            raise refused(f"not a path: {_a(type(text).__name__)}")
+        text = str.__str__(text)  # a subclass's own methods never run later (values.plain)
         if not text:
-            raise PolicyError([Diagnostic("no-such-file", "an empty path", scope="paths")])
+            raise refused("an empty path")
+        if "\0" in text:  # the system refuses it: ValueError from os.stat
+            raise refused("a path with a NUL character")
         return text
 
     if isinstance(paths, str | os.PathLike | bytes):
         return [one(paths)]
     if isinstance(paths, Set | Mapping) or not isinstance(paths, Iterable):
         what = "a set (it has no order)" if isinstance(paths, Set) else _a(type(paths).__name__)
-        message = f"paths must be a path or a list of paths, got {what}"
-        raise PolicyError([Diagnostic("no-such-file", message, scope="paths")])
-    return [one(entry) for entry in paths]
+        raise refused(f"paths must be a path or a list of paths, got {what}")
+    try:
+        entries = list(paths)
+    except Exception as exc:  # a generator of the caller's that raises
+        raise refused(f"the paths could not be read: {type(exc).__name__}: {exc}") from None
+    return [one(entry) for entry in entries]
 
 
 def _a(noun: str) -> str:

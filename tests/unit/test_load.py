@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import shutil
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,6 +233,42 @@ def test_symbolic_links_in_a_directory_are_followed_or_fail_loudly(tmp_path: Pat
 def test_paths_that_are_not_an_ordered_list_of_paths_are_policy_errors(paths: object, message: str) -> None:
     """`load("")` (an unset variable) loaded every YAML file under the current directory; a set
     gave a bundle order and digest that changed with PYTHONHASHSEED; bytes raised TypeError."""
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(paths)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+class _FailingPath(os.PathLike[str]):
+    def __init__(self, returns: object = None) -> None:
+        self.returns = returns
+
+    def __fspath__(self) -> str:
+        if self.returns is None:
+            raise RuntimeError("the caller's bug")
+        return self.returns  # type: ignore[return-value]
+
+
+def _failing_paths() -> Iterator[str]:
+    yield str(ROOT / "policies")
+    raise RuntimeError("the database went away")
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ("policies\0x", "paths: a path with a NUL character"),
+        (Path("policies\0x"), "paths: a path with a NUL character"),
+        ([str(ROOT / "policies"), "x\0"], "paths: a path with a NUL character"),
+        (_FailingPath(), "paths: not a path: its __fspath__ failed (RuntimeError)"),
+        (_FailingPath(returns=3), "paths: not a path: its __fspath__ failed (TypeError)"),
+        (_failing_paths(), "paths: the paths could not be read: RuntimeError: the database went away"),
+    ],
+)
+def test_paths_the_system_or_the_callers_objects_refuse_are_policy_errors(
+    paths: object, message: str
+) -> None:
+    """A NUL in a path raised ValueError ("embedded null byte"); a PathLike or a generator that
+    fails raised its own exception, past the PolicyError contract."""
     with pytest.raises(csrules.PolicyError) as info:
         csrules.load(paths)  # type: ignore[arg-type]
     assert str(info.value) == message
