@@ -205,7 +205,8 @@ class Promise(_Model):
 
 
 class Ticket(_Model):
-    """The facts of one customer-service ticket. Build it from a dict with `parse_ticket()`."""
+    """The facts of one customer-service ticket. `Engine.evaluate()` takes one, or a dict it
+    validates into one; `decision.trace.facts` is the Ticket a decision was made on."""
 
     id: Text
     opened_at: AwareDatetime | None = None
