@@ -284,9 +284,16 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def _shown(value: object) -> str:
+    """`value` as JSON; a value that is no JSON (a Decimal, a datetime) as Python writes it,
+    never in JSON quotes, where `Decimal("1.5")` would read as the string "1.5"."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except Exception:  # an int of 4,300+ digits, a very deep value, a `__str__` that raises
+        text = json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        try:
+            text = repr(value)
+        except Exception:  # a `__repr__` that raises
+            text = f"a {type(value).__name__} that cannot be shown"
+    except Exception:  # an int of 4,300+ digits, a very deep value
         text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
 

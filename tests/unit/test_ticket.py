@@ -470,3 +470,12 @@ def test_the_text_limit_holds_for_the_composed_text_the_decision_keeps(
     again = csrules.Decision.model_validate_json(decision.model_dump_json())
     assert again == decision
     assert engine.verify(again).status == "identical"
+
+
+def test_a_value_that_is_no_json_is_shown_as_python_writes_it_not_as_a_string() -> None:
+    """A Decimal attribute was shown as got `"1.5"`, which reads as the string "1.5"."""
+    engine = csrules.load()
+    error = error_for(engine, make_ticket(attributes={"a": Decimal("1.5")}))
+    assert (error.code, error.path, error.got) == ("invalid-attribute", "/attributes/a", "`Decimal('1.5')`")
+    error = error_for(engine, make_ticket(opened_at=datetime(2026, 1, 1)))  # naive
+    assert (error.code, error.got) == ("naive-datetime", "`datetime.datetime(2026, 1, 1, 0, 0)`")
