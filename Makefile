@@ -48,6 +48,7 @@ golden: $(STAMP) ## regenerate golden trace/explain/CLI snapshots (review the di
 schemas: $(STAMP) ## regenerate the JSON Schemas shipped in src/csrules/schemas/ from the models
 	$(BIN)/csrules schema policy --generate --output src/csrules/schemas/policy.schema.json
 	$(BIN)/csrules schema ticket --generate --output src/csrules/schemas/ticket.schema.json
+	$(BIN)/csrules schema decision --generate --output src/csrules/schemas/decision.schema.json
 
 bench: $(BENCH_STAMP) ## install the bench extra, run the benchmarks (figures and ratios printed, nothing asserted)
 	$(BIN)/python benchmarks/bench_evaluate.py

@@ -58,7 +58,7 @@ def test_wheel_contains_the_default_bundle(wheel: Path) -> None:
     policies = sorted(p.name for p in (ROOT / "policies").glob("*.yaml"))
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("csrules/policies/")) == policies
     assert "csrules/py.typed" in names
-    assert {"csrules/schemas/policy.schema.json", "csrules/schemas/ticket.schema.json"} <= set(names)
+    assert {f"csrules/schemas/{n}.schema.json" for n in ("policy", "ticket", "decision")} <= set(names)
 
 
 def test_wheel_installed_in_a_fresh_venv_loads_and_evaluates(wheel: Path, tmp_path: Path) -> None:

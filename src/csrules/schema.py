@@ -1,4 +1,4 @@
-"""After render, schema: the policy and ticket models -> JSON Schemas for editors. No I/O.
+"""After render, schema: the policy, ticket and decision models -> JSON Schemas for editors. No I/O.
 
 pydantic generates the shape of a policy file (`validate.PolicyDocument`) and of a ticket
 (`ticket.Ticket`) as JSON Schema draft 2020-12. This module adds what pydantic cannot see:
@@ -20,18 +20,28 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .decision import Decision
 from .policy import DECISION_TYPES
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, Ticket
 from .validate import MAX_IN_VALUES, PolicyDocument
 from .values import MONEY_MAX, FactType
 
-__all__ = ["DRAFT", "POLICY_SCHEMA_ID", "TICKET_SCHEMA_ID", "policy_schema", "ticket_schema"]
+__all__ = [
+    "DECISION_SCHEMA_ID",
+    "DRAFT",
+    "POLICY_SCHEMA_ID",
+    "TICKET_SCHEMA_ID",
+    "decision_schema",
+    "policy_schema",
+    "ticket_schema",
+]
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # INVARIANT: the ids never change (editors and users' settings may key on them); they name the
 # schemas and are not fetched: editors read the file from `csrules schema ... --output`.
 POLICY_SCHEMA_ID = "https://csrules.dev/schemas/policy.schema.json"
 TICKET_SCHEMA_ID = "https://csrules.dev/schemas/ticket.schema.json"
+DECISION_SCHEMA_ID = "https://csrules.dev/schemas/decision.schema.json"
 
 JsonSchema = dict[str, Any]
 
@@ -147,6 +157,18 @@ def ticket_schema() -> JsonSchema:
         "csrules ticket",
         "The facts of one customer-service ticket, as JSON (docs/language.md#fact-paths). Editor "
         "support only: csrules validates every ticket it evaluates.",
+    )
+
+
+def decision_schema() -> JsonSchema:
+    """The JSON Schema of a Decision in its JSON form (`model_dump_json`), for the systems that
+    store decisions: every decision csrules writes validates against it."""
+    return _document(
+        Decision.model_json_schema(mode="serialization"),
+        DECISION_SCHEMA_ID,
+        "csrules decision",
+        "A csrules decision with its justification trace, as JSON (docs/decisions.md). Only a "
+        "decision that `csrules verify` replays as identical is one csrules made.",
     )
 
 

@@ -16,15 +16,29 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import csrules
 from csrules.load import read_document
-from csrules.schema import POLICY_SCHEMA_ID, TICKET_SCHEMA_ID, policy_schema, ticket_schema
-from tests.helpers import ROOT, make_ticket
+from csrules.schema import (
+    DECISION_SCHEMA_ID,
+    POLICY_SCHEMA_ID,
+    TICKET_SCHEMA_ID,
+    decision_schema,
+    policy_schema,
+    ticket_schema,
+)
+from csrules.testing.strategies import tickets
+from tests.helpers import NOW, ROOT, make_ticket
 from tests.test_docs import POLICIES as DOC_POLICIES
 
 POLICY_FILES = sorted((ROOT / "policies").glob("*.yaml"))
 TICKET_FILES = sorted((ROOT / "examples" / "tickets").glob("*.json"))
 RULE = {"id": "r", "description": "d", "rationale": "r", "then": {"deny": True}}
+
+
+ENGINE = csrules.load()
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,6 +82,7 @@ def problems(schema: dict[str, Any], instance: Any) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("name", "schema_id", "title"), [
     ("policy", POLICY_SCHEMA_ID, "csrules policy file"),
     ("ticket", TICKET_SCHEMA_ID, "csrules ticket"),
+    ("decision", DECISION_SCHEMA_ID, "csrules decision"),
 ])  # fmt: skip
 def test_schema_command_prints_the_schema(name: str, schema_id: str, title: str) -> None:
     result = run(name)
@@ -81,7 +96,7 @@ def test_schema_command_prints_the_schema(name: str, schema_id: str, title: str)
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("name", ["policy", "ticket"])
+@pytest.mark.parametrize("name", ["policy", "ticket", "decision"])
 def test_shipped_schema_is_up_to_date(name: str) -> None:
     """The files in src/csrules/schemas/ are what the models generate now."""
     shipped = run(name)
@@ -210,3 +225,27 @@ def test_bad_conditions_are_rejected(when: Any) -> None:
 def test_bad_tickets_are_rejected(part: str, value: Any, problem: tuple[str, str]) -> None:
     """Each of these is also a TicketError in csrules."""
     assert problems(ticket_schema(), make_ticket(**{part: value})) == [problem]
+
+
+@settings(max_examples=60, deadline=None)
+@given(ticket=tickets(), trace=st.booleans())
+def test_every_decision_validates_against_the_decision_schema(ticket: dict[str, Any], trace: bool) -> None:
+    """Decisions with and without their trace (evaluate_many's trace=False), as JSON."""
+    schema = decision_schema()
+    decision = (
+        ENGINE.evaluate(ticket, now=NOW)
+        if trace
+        else next(iter(ENGINE.evaluate_many([ticket], now=NOW, trace=False)))
+    )
+    assert isinstance(decision, csrules.Decision)
+    assert problems(schema, json.loads(decision.model_dump_json())) == []
+
+
+def test_the_decision_schema_refuses_what_is_no_decision() -> None:
+    schema = decision_schema()
+    decision = json.loads(ENGINE.evaluate(make_ticket(), now=NOW).model_dump_json())
+    assert problems(schema, decision) == []
+    wrong = {**decision, "outcome": "maybe"}
+    assert [pointer for pointer, _ in problems(schema, wrong)] == ["/outcome"]
+    del wrong["outcome"]
+    assert problems(schema, wrong)[0][1] == "'outcome' is a required property"

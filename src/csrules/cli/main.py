@@ -187,7 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="exit 1 when the analysis finds any warning")
     check.add_argument("--format", choices=("text", "json"), default="text")
 
-    schemas = commands.add_parser("schema", help="print the JSON Schema of policy files or tickets")
+    schemas = commands.add_parser(
+        "schema", help="print the JSON Schema of policy files, tickets or decisions"
+    )
     schemas.add_argument("name", choices=sorted(schema.GENERATORS), help="which schema")
     schemas.add_argument("--output", type=_path, metavar="FILE", help="write the schema to FILE instead")
     schemas.add_argument(

@@ -1,4 +1,4 @@
-"""`csrules schema policy|ticket`: print the JSON Schema shipped in the package, or write it to a file.
+"""`csrules schema policy|ticket|decision`: print the shipped JSON Schema, or write it to a file.
 
 The shipped files (`csrules/schemas/*.schema.json`) are generated from the models by
 `csrules schema NAME --generate --output ...` (`make schemas`); a test keeps them up to date.
@@ -13,12 +13,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..schema import policy_schema, ticket_schema
+from ..schema import decision_schema, policy_schema, ticket_schema
 from ._common import ExitCode, UsageError, write_file
 
 __all__ = ["GENERATORS", "generate", "run", "shipped"]
 
-GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {"policy": policy_schema, "ticket": ticket_schema}
+GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
+    "policy": policy_schema,
+    "ticket": ticket_schema,
+    "decision": decision_schema,
+}
 """Schema names, and the function that generates each from the models."""
 
 
