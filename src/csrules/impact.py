@@ -27,6 +27,8 @@ from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
 from .source import unique_keys
+from .trace import TraceStep
+from .values import YEARS, datetime_text, in_utc
 
 __all__ = [
     "DEFAULT_NOW",
@@ -160,21 +162,37 @@ class Change:
 
 
 def _action_keys(decision: Decision) -> Counter[ActionKey]:
-    # Parameters as the decision's JSON writes them: `5.9` and `5.90` are one number (a Decimal's
-    # text would tell them apart, a change no rule caused).
-    return Counter(
-        (
-            a.kind,
-            json.dumps(a.params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_number),
-        )
-        for a in decision.actions
+    return Counter((a.kind, _value_text(a.params)) for a in decision.actions)
+
+
+def _value_text(value: object) -> str:
+    """A JSON value as text that is equal exactly when the values are the same JSON value, as
+    decisions.md defines it: `1`, `1.0` and `1.00` are one number (an integer is written as one),
+    `5.9` and `5.90` too; `1`, `true` and `"1"` are three values (Python's `1 == True` is not
+    used); a mapping's keys in any order."""
+    return json.dumps(
+        _same_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
 
 
-def _number(value: object) -> object:
-    if isinstance(value, Decimal):
+def _same_numbers(value: object) -> object:
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float | Decimal):  # finite: action parameters and derived values are
+        if -(2**53) < value < 2**53 and int(value) == value:  # (comparisons need no decimal context)
+            return int(value)
         return float(value)
-    return str(value)
+    if isinstance(value, Mapping):
+        return {key: _same_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_same_numbers(item) for item in value]
+    return value
+
+
+def _effects(step: TraceStep) -> Counter[str]:
+    """A fired rule's effects as JSON values, in any order (the order a rule writes its effects
+    in changes no decision)."""
+    return Counter(f"{e.effect} {_value_text(e.value)}" for e in step.effects)
 
 
 def _rule_order(old: Decision, new: Decision) -> list[str]:
@@ -211,7 +229,7 @@ def compare(old: Decision, new: Decision) -> Change | None:
         rule
         for rule in _rule_order(old, new)
         if (rule in old_steps) != (rule in new_steps)
-        or (rule in old_steps and old_steps[rule].effects != new_steps[rule].effects)
+        or (rule in old_steps and _effects(old_steps[rule]) != _effects(new_steps[rule]))
     )
     change = Change(
         outcome=(old.outcome, new.outcome) if old.outcome != new.outcome else None,
@@ -268,13 +286,13 @@ class _BadLine(Exception):
 
 
 def _parse_now(value: object) -> datetime:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.utcoffset() is not None:
-            return moment
+    """A line's `now` (or a stored decision's `evaluated_at`), read as `--now` is."""
+    moment = datetime_text(value) if isinstance(value, str) else None
+    if moment is not None and moment.utcoffset() is not None:
+        utc = in_utc(moment)
+        if utc is not None:
+            return utc
+        raise _BadLine(f"`now` must be between {YEARS}, got `{value}`")
     raise _BadLine(f"`now` must be an ISO 8601 date and time with a UTC offset, got `{value}`")
 
 

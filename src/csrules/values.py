@@ -29,6 +29,7 @@ __all__ = [
     "Kind",
     "Money",
     "category",
+    "datetime_text",
     "in_utc",
     "json_value",
     "parse_money",
@@ -122,6 +123,23 @@ def in_utc(moment: datetime) -> datetime | None:
 
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def datetime_text(text: str) -> datetime | None:
+    """`text` read as a ticket's date and time is (`DATETIME_TEXT`: not a week date, a bare date or
+    Python's other `fromisoformat` forms), its UTC offset, if it has one, in whole minutes; None
+    when it is not one. The one reading of `--now`, a corpus line's `now` and a case file's times;
+    the caller checks for the offset and the years (`in_utc`)."""
+    if not DATETIME_TEXT.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:  # a month 13, an hour 24
+        return None
+    offset = moment.utcoffset()
+    if offset is not None and (offset.seconds % 60 or offset.microseconds):
+        return None
+    return moment
 
 
 _CENT = Decimal("0.01")

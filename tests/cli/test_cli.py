@@ -146,6 +146,11 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
             ("--now", "2026-11-23T15:00:00"),
             "csrules: error: --now needs a UTC offset (e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00`",
         ),
+        (  # an offset in seconds: tickets refuse it
+            ("--now", "2026-11-23T15:00:00+05:30:30"),
+            "csrules: error: --now expects an ISO 8601 date and time with a UTC offset "
+            "(e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00+05:30:30`",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line(args: tuple[str, ...], message: str) -> None:
@@ -207,7 +212,7 @@ def test_a_bad_now_is_reported_before_any_file_is_read(args: tuple[str, ...]) ->
         ),
         (
             ("schema", "nope"),
-            "csrules: error: argument name: invalid choice: 'nope' (choose from 'policy', 'ticket') "
+            "csrules: error: argument name: invalid choice: 'nope' (choose from 'decision', 'policy', 'ticket') "
             "(see `csrules schema --help`)",
         ),
         (

@@ -171,6 +171,18 @@ def test_a_line_is_a_ticket_a_wrapper_or_a_stored_decision(engine: csrules.Engin
             '{"ticket": {"id": "T"}, "now": "2026-11-23T15:00:00"}',
             "`now` must be an ISO 8601 date and time with a UTC offset, got `2026-11-23T15:00:00`",
         ),
+        # read as --now is: a week date, the basic format and an offset in seconds were taken
+        *(
+            (
+                f'{{"ticket": {{"id": "T"}}, "now": "{now}"}}',
+                f"`now` must be an ISO 8601 date and time with a UTC offset, got `{now}`",
+            )
+            for now in ("2026-W10-1T10:00:00Z", "20260302T100000Z", "2026-03-02T10:00:00+05:30:30")
+        ),
+        (
+            '{"ticket": {"id": "T"}, "now": "9999-12-31T23:00:00-05:00"}',
+            "`now` must be between the years 1900 and 9000 in UTC, got `9999-12-31T23:00:00-05:00`",
+        ),
         ('{"ticket": [1]}', "`ticket` must be a JSON object"),
         ('{"id": "T", "id": "U"}', "invalid JSON: duplicate key `id`"),
         (
@@ -245,3 +257,57 @@ def test_an_action_parameter_written_otherwise_is_no_change(tmp_path: Path) -> N
     before, after = csrules.load(old), csrules.load(new)
     ticket = refund("5.00")
     assert compare(before.evaluate(ticket, now=NOW), after.evaluate(ticket, now=NOW)) is None
+
+
+def _action_bundles(tmp_path: Path, *thens: str) -> list[csrules.Engine]:
+    engines = []
+    for i, then in enumerate(thens):
+        folder = tmp_path / f"b{i}"
+        folder.mkdir()
+        (folder / "p.yaml").write_text(
+            "rules:\n  - id: a\n    description: d\n    rationale: r\n"
+            f"    when: [{{request.kind: refund}}]\n    then: {then}\n",
+            encoding="utf-8",
+        )
+        engines.append(csrules.load(folder))
+    return engines
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("{actions: [{kind: act, params: {x: 1}}]}", "{actions: [{kind: act, params: {x: 1.00}}]}"),
+        ("{actions: [{kind: act, params: {x: 10}}]}", "{actions: [{kind: act, params: {x: 10.0}}]}"),
+        (  # the order a rule writes its effects and parameters in
+            "{require_role: senior, actions: [{kind: b, params: {p: 1, q: 2}}, {kind: c}]}",
+            "{actions: [{kind: c}, {kind: b, params: {q: 2, p: 1}}], require_role: senior}",
+        ),
+    ],
+)
+def test_the_same_json_values_written_otherwise_are_no_change(tmp_path: Path, old: str, new: str) -> None:
+    """`1` -> `1.00` reported a changed action with no rule credited (the int wrote `10`, the
+    Decimal `10.0`), and reordering a rule's effects counted as other rules firing."""
+    before, after = _action_bundles(tmp_path, old, new)
+    ticket = refund("5.00")
+    assert compare(before.evaluate(ticket, now=NOW), after.evaluate(ticket, now=NOW)) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("1", "true"), ("0", "false"), ("1", '"1"'), ("1.5", "1.25")],
+)
+def test_another_json_value_is_a_changed_action_credited_to_its_rule(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    """`1` -> `true` changed the decision but credited no rule: Python's `1 == True` made the
+    rule's effects look the same."""
+    before, after = _action_bundles(
+        tmp_path,
+        f"{{actions: [{{kind: act, params: {{x: {old}}}}}]}}",
+        f"{{actions: [{{kind: act, params: {{x: {new}}}}}]}}",
+    )
+    ticket = refund("5.00")
+    change = compare(before.evaluate(ticket, now=NOW), after.evaluate(ticket, now=NOW))
+    assert change is not None
+    assert keys(change) == ["action act changed"]
+    assert change.rules == ("a",)

@@ -466,3 +466,12 @@ def test_text_from_the_corpus_cannot_break_the_reports(
     code, text, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
     assert "  line 3: a wrapper has only `ticket` and `now`, got `x\\ny\\x1b[2J`" in text.splitlines()
     assert "\x1b" not in text
+
+
+def test_the_reports_now_is_in_utc(capsys: pytest.CaptureFixture[str], corpus: Path) -> None:
+    """impact.md: "`now` | the default `now`, ISO 8601 UTC"; it kept the offset given."""
+    args = (POLICIES, POLICIES, "--tickets", str(corpus), "--now", "2026-01-01T05:00:00+05:00")
+    assert diff_json(capsys, *args)["now"] == "2026-01-01T00:00:00Z"
+    code, out, _ = diff(capsys, *args)
+    assert code == 0
+    assert out.splitlines()[1].endswith("at 2026-01-01T00:00:00Z unless a line gives its own `now`")

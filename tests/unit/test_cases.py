@@ -108,6 +108,43 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
         ),
         ("now: 12345\n", "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
         ("now: 2026-01-01\n", "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+        # quoted, a bare date was read as midnight; a week date and an offset in seconds too
+        ('now: "2026-01-01"\n', "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+        ('now: "2026-W48-1T15:00:00Z"\n', "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+        ('now: "2026-11-23T15:00:00+05:30:30"\n', "{}", "`now`: a date and time, e.g. 2026-11-23T15:00:00Z"),
+        # `due` is read as `now` is: a Unix time was 1970 plus seconds, year 9999 crashed (exit 3)
+        (
+            "",
+            "{follow_ups: [{kind: k, due: 1795532400}]}",
+            "`cases.0.expect.follow_ups.0.due`: a date and time, e.g. 2026-11-23T15:00:00Z",
+        ),
+        (
+            "",
+            '{follow_ups: [{kind: k, due: "9999-12-31T23:59:59-05:00"}]}',
+            "`cases.0.expect.follow_ups.0.due`: a date and time between the years 1900 and 9000 in UTC",
+        ),
+        (
+            "",
+            '{follow_ups: [{kind: k, due: "2026-11-24"}]}',
+            "`cases.0.expect.follow_ups.0.due`: a date and time, e.g. 2026-11-23T15:00:00Z",
+        ),
+        (  # `due_in` won silently over `due`
+            "",
+            "{follow_ups: [{kind: k, due_in: {days: 30}, due: 1999-01-01T00:00:00Z}]}",
+            "`cases.0.expect.follow_ups.0`: a follow-up's time is `due` or `due_in`, not both",
+        ),
+        (  # YAML's null: nothing was checked
+            "",
+            "{actions: }",
+            "`cases.0.expect`: `actions` is empty: give what to expect ([] for none), or leave it out to "
+            "not check it",
+        ),
+        (
+            "",
+            "{outcome: , follow_ups: }",
+            "`cases.0.expect`: `follow_ups` is empty: give what to expect ([] for none), or leave it out to "
+            "not check it",
+        ),
     ],
     ids=[
         "due-in-huge",
@@ -118,6 +155,15 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
         "year-1",
         "unix-time",
         "date",
+        "quoted-date",
+        "week-date",
+        "offset-seconds",
+        "due-unix-time",
+        "due-year-9999",
+        "due-date",
+        "due-and-due-in",
+        "null-actions",
+        "null-outcome-and-follow-ups",
     ],
 )
 def test_case_files_that_cannot_be_run_as_written_are_invalid(
@@ -259,3 +305,51 @@ def test_an_expected_instant_matches_however_its_offset_is_written(tmp_path: Pat
     )
     results = run_cases(load_cases([tmp_path]))
     assert [r.passed for r in results] == [True, True, False, False]
+
+
+def _run_against(tmp_path: Path, then: str, expect: str) -> list[str]:
+    """The mismatched fields of one case with `expect`, on a one-rule bundle with `then`."""
+    (tmp_path / "p.yaml").write_text(
+        f"rules:\n  - id: r\n    description: d\n    rationale: r\n    when: []\n    then: {then}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        f"policies: p.yaml\nnow: 2026-11-23T15:00:00Z\ncases:\n  - name: x\n    ticket: {TICKET}\n"
+        f"    expect: {expect}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_cases(load_cases([tmp_path / "a.cases.yaml"]))
+    return [m.field for m in result.mismatches]
+
+
+TWO_ACTIONS = "{actions: [{kind: review, params: {note: loyal}}, {kind: review}]}"
+TWO_FOLLOW_UPS = "{follow_ups: [{kind: update, due_in: {hours: 2}}, {kind: update, due_in: {hours: 24}}]}"
+
+
+@pytest.mark.parametrize(
+    ("then", "expect", "mismatched"),
+    [
+        # each expected item needs an item of its own: one actual cannot satisfy two alike
+        (TWO_ACTIONS, "{actions: [{kind: review, params: {note: loyal}}, {kind: review, params: {note: loyal}}]}",
+         ["actions[review].params"]),
+        (TWO_ACTIONS, "{actions: [{kind: review, params: {note: loyal}}, review]}", []),
+        (TWO_ACTIONS, "{actions: [review, {kind: review, params: {note: loyal}}]}", []),
+        (TWO_FOLLOW_UPS, "{follow_ups: [{kind: update, due_in: {hours: 24}}, {kind: update, due_in: {hours: 24}}]}",
+         ["follow_ups[update].due"]),
+        (TWO_FOLLOW_UPS, "{follow_ups: [{kind: update, due_in: {hours: 24}}, {kind: update, due_in: {hours: 2}}]}", []),
+        (TWO_FOLLOW_UPS, "{follow_ups: [update, {kind: update, due: 2026-11-23T17:00:00Z}]}", []),
+        # JSON's true is not 1, false is not 0; 1 and 1.0 are one number
+        ("{actions: [{kind: a, params: {flag: false, n: 1}}]}", "{actions: [{kind: a, params: {flag: 0}}]}",
+         ["actions[a].params"]),
+        ("{actions: [{kind: a, params: {flag: false, n: 1}}]}", "{actions: [{kind: a, params: {n: true}}]}",
+         ["actions[a].params"]),
+        ("{actions: [{kind: a, params: {flag: false, n: 1}}]}", "{actions: [{kind: a, params: {flag: false, n: 1.0}}]}",
+         []),
+        ("{actions: [{kind: a, params: {flag: true}}]}", "{actions: [{kind: a, params: {flag: true}}]}", []),
+    ],
+)  # fmt: skip
+def test_expectations_are_matched_one_to_one_and_as_json_values(
+    tmp_path: Path, then: str, expect: str, mismatched: list[str]
+) -> None:
+    """Two alike expectations passed on one action or follow-up; `flag: 0` passed for `false`."""
+    assert _run_against(tmp_path, then, expect) == mismatched

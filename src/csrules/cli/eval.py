@@ -15,7 +15,7 @@ from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
 from ..source import unique_keys
-from ..values import DATE_TEXT, DATETIME_TEXT, YEARS, in_utc
+from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
 
@@ -36,17 +36,15 @@ def parse_now(text: str | None) -> datetime | None:
         return None
     example = f"{text}T00:00:00Z" if DATE_TEXT.fullmatch(text) else "2026-11-23T15:00:00Z"
     expected = f"--now expects an ISO 8601 date and time with a UTC offset (e.g. `{example}`), got `{text}`"
-    if not DATETIME_TEXT.fullmatch(text):  # as tickets write them: not a week date or a bare date
+    moment = datetime_text(text)  # as tickets write them: not a week date or a bare date
+    if moment is None:
         raise UsageError(expected)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(expected) from None
     if moment.utcoffset() is None:
         raise UsageError(f"--now needs a UTC offset (e.g. `{text}Z`), got `{text}`")
-    if in_utc(moment) is None:
+    utc = in_utc(moment)
+    if utc is None:
         raise UsageError(f"--now must be between {YEARS}, got `{text}`")
-    return moment
+    return utc
 
 
 def read_ticket(source: str) -> object:

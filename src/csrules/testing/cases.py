@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -50,11 +50,13 @@ from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
 from ..source import SourceSpan
 from ..validate import MAX_DURATION
-from ..values import YEARS, in_utc, json_value
+from ..values import YEARS, datetime_text, in_utc, json_value
 
 __all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
 
 DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+_W = TypeVar("_W")
+_A = TypeVar("_A")
 """The evaluation time of a case that names none (cases must not read the clock)."""
 
 
@@ -85,10 +87,34 @@ class _ActionDoc(_Shape):
     params: dict[str, Annotated[Any, AfterValidator(_scalar)]] = Field(default_factory=dict)
 
 
+def _moment(value: object) -> datetime:
+    """A case's `now` or an expected follow-up's `due`: a date and time (YAML's, or ISO 8601 text
+    read as `--now` is; naive is UTC), within the years 1900 to 9000 in UTC. Not a number (a Unix
+    time), a bare date (quoted or not), a week date or an offset in seconds."""
+    moment = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        moment = datetime_text(value)
+    if moment is None:
+        raise ValueError("a date and time, e.g. 2026-11-23T15:00:00Z")
+    aware = moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    if in_utc(aware) is None:
+        raise ValueError(f"a date and time between {YEARS}")
+    return aware
+
+
+_Now = Annotated[datetime, BeforeValidator(_moment)]
+
+
 class _FollowUpDoc(_Shape):
     kind: str
-    due: datetime | None = Field(default=None, strict=False)
+    due: _Now | None = None
     due_in: _DurationDoc | None = None
+
+    @model_validator(mode="after")
+    def _one_time(self) -> Self:
+        if self.due is not None and self.due_in is not None:  # one would never be checked
+            raise ValueError("a follow-up's time is `due` or `due_in`, not both")
+        return self
 
 
 class _ErrorDoc(_Shape):
@@ -106,32 +132,22 @@ class _ExpectDoc(_Shape):
     error: _ErrorDoc | None = None
 
     @model_validator(mode="after")
+    def _no_empty_expectation(self) -> Self:
+        # `actions:` with nothing after it is YAML's null: it would check nothing, silently.
+        empty = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if empty:
+            raise ValueError(
+                f"`{empty[0]}` is empty: give what to expect ([] for none), or leave it out to not check it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _error_alone(self) -> Self:
         # A refused ticket has no decision: expectations about one would never be checked.
         if self.error is not None and self.model_fields_set - {"error"}:
             named = ", ".join(sorted(self.model_fields_set - {"error"}))
             raise ValueError(f"`error` stands alone: a refused ticket has no {named} to check")
         return self
-
-
-def _moment(value: object) -> datetime:
-    """A case's `now`: a date and time (YAML's or ISO 8601 text; naive is UTC), within the
-    years 1900 to 9000 in UTC. Not a number (a Unix time) nor a bare date."""
-    moment = value if isinstance(value, datetime) else None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-    if moment is None:
-        raise ValueError("a date and time, e.g. 2026-11-23T15:00:00Z")
-    aware = moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
-    if in_utc(aware) is None:
-        raise ValueError(f"a date and time between {YEARS}")
-    return aware
-
-
-_Now = Annotated[datetime, BeforeValidator(_moment)]
 
 
 class _CaseDoc(_Shape):
@@ -328,6 +344,8 @@ def _located(error: PolicyError, case: Case, *, own_policies: bool) -> PolicyErr
 def _same(actual: Any, expected: Any) -> bool:
     """An action parameter against its expectation: equal values, or the same instant written two
     ways (`2026-01-31T00:00:00+00:00` and `...Z`)."""
+    if isinstance(actual, bool) != isinstance(expected, bool):  # JSON's true is not 1 (True == 1)
+        return False
     if actual == expected:
         return True
     if isinstance(actual, str) and isinstance(expected, str):
@@ -348,6 +366,39 @@ def _kinds(items: Sequence[Any]) -> list[str]:
     return sorted(item if isinstance(item, str) else item.kind for item in items)
 
 
+def _params_fit(want: dict[str, Any] | None, params: Mapping[str, Any]) -> bool:
+    """An expected action's parameters (None: any) against an action's: each named one equal.
+    `k in params`: an expected `null` is a parameter whose value is null, not a missing one."""
+    return want is None or all(k in params and _same(params[k], v) for k, v in want.items())
+
+
+def _expected_due(follow_up: str | _FollowUpDoc, now: datetime) -> datetime | None:
+    """When an expected follow-up is due, in UTC; None when the case does not say."""
+    if isinstance(follow_up, str):
+        return None
+    if follow_up.due_in is not None:
+        span = follow_up.due_in
+        return now + timedelta(days=span.days, hours=span.hours, minutes=span.minutes)
+    return follow_up.due
+
+
+def _unmatched(wanted: Sequence[_W], actual: Sequence[_A], fits: Callable[[_W, _A], bool]) -> list[_W]:
+    """The expectations left without an item of their own by a largest one-to-one matching
+    (augmenting paths: a case names a few actions, so this is small)."""
+    owner: dict[int, int] = {}  # index in `actual` -> index in `wanted`
+
+    def take(w: int, seen: set[int]) -> bool:
+        for a, item in enumerate(actual):
+            if a not in seen and fits(wanted[w], item):
+                seen.add(a)
+                if a not in owner or take(owner[a], seen):
+                    owner[a] = w
+                    return True
+        return False
+
+    return [want for w, want in enumerate(wanted) if not take(w, set())]
+
+
 def _check(case: Case, decision: Decision) -> list[Mismatch]:
     expect = case.expect
     found: list[Mismatch] = []
@@ -361,26 +412,31 @@ def _check(case: Case, decision: Decision) -> list[Mismatch]:
         actual = _kinds(decision.actions)
         if _kinds(expect.actions) != actual:
             found.append(Mismatch("actions", _kinds(expect.actions), actual))
-        for wanted in (a for a in expect.actions if not isinstance(a, str)):
-            candidates = [a.params for a in decision.actions if a.kind == wanted.kind]
-            want = {k: json_value(v) for k, v in wanted.params.items()}
-            # `k in p`: an expected `null` is a parameter whose value is null, not a missing one.
-            if candidates and not any(
-                all(k in p and _same(p[k], v) for k, v in want.items()) for p in candidates
-            ):
-                found.append(Mismatch(f"actions[{wanted.kind}].params", want, candidates))
+        for kind in sorted({a.kind for a in expect.actions if not isinstance(a, str)}):
+            candidates = [a.params for a in decision.actions if a.kind == kind]
+            # Each expected action takes an action of its own: two alike expected ones need two.
+            wants = [
+                {k: json_value(v) for k, v in a.params.items()} if not isinstance(a, str) else None
+                for a in expect.actions
+                if (a if isinstance(a, str) else a.kind) == kind
+            ]
+            for want in _unmatched(wants, candidates, _params_fit):
+                if want is not None and candidates:
+                    found.append(Mismatch(f"actions[{kind}].params", want, candidates))
     if expect.follow_ups is not None:
         actual = _kinds(decision.follow_ups)
         if _kinds(expect.follow_ups) != actual:
             found.append(Mismatch("follow_ups", _kinds(expect.follow_ups), actual))
-        for wanted_fu in (f for f in expect.follow_ups if not isinstance(f, str)):
-            dues = [f.due for f in decision.follow_ups if f.kind == wanted_fu.kind]
-            due = wanted_fu.due
-            if wanted_fu.due_in is not None:
-                span = wanted_fu.due_in
-                due = case.now + timedelta(days=span.days, hours=span.hours, minutes=span.minutes)
-            if due is not None and dues and _aware(due, DEFAULT_NOW) not in dues:
-                found.append(Mismatch(f"follow_ups[{wanted_fu.kind}].due", due, dues))
+        for kind in sorted({f.kind for f in expect.follow_ups if not isinstance(f, str)}):
+            dues = [f.due for f in decision.follow_ups if f.kind == kind]
+            expected_dues = [
+                _expected_due(f, case.now)
+                for f in expect.follow_ups
+                if (f if isinstance(f, str) else f.kind) == kind
+            ]
+            for due in _unmatched(expected_dues, dues, lambda want, got: want is None or want == got):
+                if due is not None and dues:
+                    found.append(Mismatch(f"follow_ups[{kind}].due", due, dues))
     known = {s.rule for s in decision.trace.steps}
     missing = sorted({*expect.fired, *expect.not_fired} - known)
     fired = set(decision.trace.fired)
