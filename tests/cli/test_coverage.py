@@ -185,3 +185,63 @@ def test_every_decision_counts_once_per_rule_and_comparison(ticket: dict[str, ob
         assert (rule.fired, rule.not_fired) == ((2, 0) if rule.rule in fired else (0, 2))
         assert all(c.held + c.failed == 2 for c in rule.conditions)
     assert coverage.never_fired == [r.id for r in engine.bundle.rules if r.id not in fired]
+
+
+FIVE = (
+    "cases:\n  - name: five\n    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, "
+    'request: {kind: refund, amount: "5"}}\n    expect: {outcome: approve}\n'
+)
+
+
+def test_a_share_just_under_the_gate_is_shown_with_the_decimals_that_tell_them_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1 rule of 17 under `--fail-under 5.9` said `rules 5.9% < 5.9%`."""
+    (tmp_path / "five.cases.yaml").write_text(FIVE, encoding="utf-8")
+    code, lines = run(capsys, "test", str(tmp_path), "--examples", "0", "--fail-under", "5.9")
+    assert code == 1
+    assert lines[-1] == "coverage too low: rules 5.88% < 5.9%"
+    assert run(capsys, "test", str(tmp_path), "--examples", "0", "--fail-under", "5.88")[0] == 0
+
+
+def test_cases_on_other_policies_do_not_count_towards_the_first_bundles_coverage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A suite on another bundle (the default one here) credited its fired rules, by id, to
+    the bundle measured: 100% for a bundle of which one case exercised a sixth."""
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (tmp_path / "a_thin.cases.yaml").write_text(CASES, encoding="utf-8")
+    (tmp_path / "b_default.cases.yaml").write_text(FIVE, encoding="utf-8")
+    (tmp_path / "c_default.cases.yaml").write_text(
+        FIVE.replace('"5"', '"30"').replace("approve", "escalate"), encoding="utf-8"
+    )
+    code, lines = run(capsys, "test", str(tmp_path), "--examples", "0", "--coverage", "--fail-under", "50")
+    assert code == 0, lines
+    assert "coverage over 1 decisions:" in lines
+    assert "rules fired: 1/2 (50.0%)" in lines
+    assert "not counted: 2 decided case(s) on other policies than the first case's" in lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (("--policies", "policy.yaml"), "the bundle declares no invariants"),
+        (("--policies", str(ROOT / "policies"), "--examples", "0"), "--examples 0 skips the invariants"),
+    ],
+)
+def test_a_run_that_tests_nothing_is_an_error_not_a_pass(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    why: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`0 passed, 0 failed`, exit 0, for a run with no case and no invariant."""
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code = main(["test", *extra])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert captured.err == (
+        f"csrules: error: nothing to test: no policy cases found (files named *.cases.yaml), and {why}\n"
+    )

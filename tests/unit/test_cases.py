@@ -353,3 +353,13 @@ def test_expectations_are_matched_one_to_one_and_as_json_values(
 ) -> None:
     """Two alike expectations passed on one action or follow-up; `flag: 0` passed for `false`."""
     assert _run_against(tmp_path, then, expect) == mismatched
+
+
+@pytest.mark.parametrize(("text", "kind"), [("- name: a\n", "a list"), ("hello\n", "a single value")])
+def test_a_case_file_that_is_no_mapping_says_what_it_should_be(tmp_path: Path, text: str, kind: str) -> None:
+    """It said "`` ``: input should be a valid dictionary or instance of _CaseFileDoc"."""
+    (tmp_path / "a.cases.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 1, 1)
+    assert info.value.message == f"invalid case file: expected a mapping with `cases:` at the top, got {kind}"

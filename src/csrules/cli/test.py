@@ -24,12 +24,24 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         raise UsageError("no policy cases found (files named *.cases.yaml)")
     engines = Engines(args.policies)
     results = run_cases(cases, engines=engines)
+    if not cases and (args.examples == 0 or not any(e.bundle.invariants for e in engines.as_written())):
+        # `0 passed, 0 failed` would read as a pass of a run that tested nothing
+        why = (
+            "--examples 0 skips the invariants" if args.examples == 0 else "the bundle declares no invariants"
+        )
+        raise UsageError(f"nothing to test: no policy cases found (files named *.cases.yaml), and {why}")
     measured = None
     if args.coverage or args.fail_under is not None:  # against the first bundle tested
         measured = (engines.as_written() or [engines.get(cases[0])])[0]
     coverage = Coverage(measured.bundle) if measured is not None else None
+    elsewhere = 0  # decided cases on other bundles than the measured one
     if coverage is not None:
-        coverage.add_all(r.decision for r in results if r.decision is not None)
+        # Only the cases on that bundle (with any `params`): another bundle's rules are not its.
+        first = engines.policies_of(cases[0]) if cases else None
+        decided = [r for r in results if r.decision is not None]
+        ours = [r for r in decided if engines.policies_of(r.case) == first]
+        elsewhere = len(decided) - len(ours)
+        coverage.add_all(r.decision for r in ours if r.decision is not None)
     checked = []
     if args.examples > 0:
         # Imported here: invariants need hypothesis (the `testing` extra); cases do not.
@@ -41,6 +53,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     blocks = [text for text in (table(results), invariant_table(checked)) if text]
     if coverage is not None and args.coverage:
         blocks.append(coverage_report(coverage))
+        if elsewhere:
+            blocks.append(f"not counted: {elsewhere} decided case(s) on other policies than the first case's")
     out.write("\n".join([*blocks, summary(results, checked)]) + "\n")
     passed = all(r.passed for r in results) and all(r.passed for r in checked)
     if coverage is not None and args.fail_under is not None:

@@ -227,6 +227,10 @@ def _branch(part: str) -> bool:
 
 
 def _cases_of(doc: RawDocument) -> list[Case]:
+    if not isinstance(doc.data, dict):  # pydantic would name its own model, at an empty place
+        kind = "a list" if isinstance(doc.data, list) else "a single value"
+        message = f"invalid case file: expected a mapping with `cases:` at the top, got {kind}"
+        raise PolicyError([Diagnostic("invalid-case", message, doc.span(()))])
     try:
         shape = _CaseFileDoc.model_validate(doc.data)
     except ValidationError as exc:
@@ -296,8 +300,12 @@ class Engines:
         self._override = tuple(override) if override else None
         self._cache: dict[tuple[Any, ...], Engine] = {}
 
+    def policies_of(self, case: Case) -> tuple[str, ...] | None:
+        """The policies `case` runs on (None: the default bundle)."""
+        return self._override or case.policies
+
     def get(self, case: Case) -> Engine:
-        policies = self._override or case.policies
+        policies = self.policies_of(case)
         key = (policies, tuple(sorted((k, repr(v)) for k, v in case.params.items())))
         if key not in self._cache:
             try:

@@ -125,7 +125,8 @@ class Coverage:
         return sum(c.covered for c in conditions), 2 * len(conditions)
 
     def below(self, percent: float) -> list[str]:
-        """The measures under `percent`, worded, e.g. `rules 94.1% < 100%`."""
+        """The measures under `percent`, worded, e.g. `rules 94.1% < 100%` (with as many decimals
+        as it takes to tell the two apart: `5.88% < 5.9%`, not `5.9% < 5.9%`)."""
         out: list[str] = []
         for name, (seen, total) in (
             ("rules", self.rule_counts),
@@ -133,5 +134,6 @@ class Coverage:
         ):
             share = 100.0 * seen / total if total else 100.0
             if share < percent:
-                out.append(f"{name} {share:.1f}% < {percent:g}%")
+                places = next((p for p in range(1, 9) if float(f"{share:.{p}f}") < percent), 9)
+                out.append(f"{name} {share:.{places}f}% < {percent:g}%")
         return out
