@@ -55,8 +55,8 @@ invariants:
     description: Seniority never hurts.
     role_monotonic: true
   - id: vacuous
-    description: Tests an attribute no generated ticket has.
-    never: {outcome: deny, when: [{attributes.zzz: 5}]}
+    description: Tests a region no ticket is in.
+    never: {outcome: deny, when: [{request.amount: {gt: 60}}, {request.amount: {lte: 20}}]}
   - id: no_goodwill_denial
     description: Goodwill is never denied.
     never: {outcome: deny, when: [{request.kind: goodwill}]}
@@ -195,10 +195,10 @@ def test_each_kind_of_violation_with_its_counterexample(tmp_path: Path) -> None:
     monotonic = results["monotonic"]
     assert (
         monotonic.problem
-        == "request.amount 20.01 requires senior, but the larger 50.01 requires only front_line"
-    )
+        == "request.amount 50.00 requires senior, but the larger 50.01 requires only front_line"
+    )  # the closest pair: the sweep compares neighbours
     low, high = monotonic.witnesses
-    assert (low.label, high.label) == ("request.amount 20.01", "request.amount 50.01")
+    assert (low.label, high.label) == ("request.amount 50.00", "request.amount 50.01")
     assert (low.decision.required_role, high.decision.required_role) == ("senior", "front_line")
     assert {k: v for k, v in low.ticket.items() if k != "request"} == {
         k: v for k, v in high.ticket.items() if k != "request"
@@ -273,3 +273,52 @@ def test_no_examples_is_a_value_error_not_hypothesis(examples: int) -> None:
 
     with pytest.raises(ValueError, match="`examples` must be an int >= 1"):
         check_invariants(csrules.load(), examples=examples)
+
+
+def test_the_sweep_reaches_every_limit_of_a_bundle_with_many(tmp_path: Path) -> None:
+    """With ten limits below it, a break at 500.00 -> 500.01 passed: the sweep took all pairs of
+    boundary amounts, cut at 300, from the low end."""
+    rules = "".join(
+        f"  - id: over_{n}\n    description: d\n    rationale: r\n"
+        f"    when: [{{request.amount: {{gt: {n}}}}}]\n    then: {{require_role: senior}}\n"
+        for n in range(10, 101, 10)
+    )
+    text = (
+        "rules:\n" + rules + "  - id: exactly_500\n    description: d\n    rationale: r\n"
+        "    when: [{request.amount: {gt: 499.99}}, {request.amount: {lte: 500}}]\n"
+        "    then: {require_role: manager}\n"
+        "invariants:\n  - {id: mono, description: d, monotonic_in: request.amount}\n"
+    )
+    (result,) = check_invariants(load_text(tmp_path, text), examples=1, seed=0)
+    assert (
+        result.problem == "request.amount 500.00 requires manager, but the larger 500.01 requires only senior"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule_when", "fact"),
+    [
+        ("[{attributes.legal_threat: true}]", "attributes"),
+        ("[{attributes.region: north}]", "attributes"),
+        ("[{opened_at: {lt: 2025-06-01T00:00:00Z}}]", "opened_at"),
+        ("[{promise.delivery_date: {lt: 2020-01-01}}]", "promise"),
+        ("[{item.sku: TV-55}]", "item"),
+        ("[{customer.id: C-VIP-9}]", "customer"),
+    ],
+)
+def test_the_random_tickets_reach_values_only_the_bundle_names(
+    tmp_path: Path, rule_when: str, fact: str
+) -> None:
+    """An attribute the bundle reads (`legal_threat`), a date long before the drawn range, an sku
+    of its own: no generated ticket had them, so a break behind them was reported as holding."""
+    text = (
+        "rules:\n  - id: hidden\n    description: d\n    rationale: r\n"
+        f"    when: {rule_when}\n    then: {{require_role: manager}}\n"
+        "invariants:\n  - id: front_line_alone\n    description: d\n"
+        "    never: {required_role: manager}\n"
+    )
+    (result,) = check_invariants(load_text(tmp_path, text), examples=200, seed=0)
+    assert not result.passed
+    (witness,) = result.witnesses
+    assert witness.decision.reasons.required_role == ["hidden"]
+    assert fact in witness.ticket

@@ -74,6 +74,58 @@ def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
     return sorted(found)
 
 
+def _constants(engine: Engine | None, path: str) -> list[Any]:
+    """Every literal the bundle compares the fact `path` with (parameters by their effective
+    values; not other facts or `now_plus`), in order of first use."""
+    if engine is None:
+        return []
+    bundle = engine.bundle
+    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
+    found: dict[Any, None] = {}
+    for compare in (c for condition in conditions for c in compares(condition)):
+        if compare.path != path:
+            continue
+        operand = compare.operand
+        for value in operand if isinstance(operand, tuple) else (operand,):
+            resolved = bundle.params.get(value.name) if isinstance(value, ParamRef) else value
+            if isinstance(resolved, str | int | float | bool | Decimal | date):
+                found.setdefault((type(resolved), resolved), None)
+    return [value for _, value in found]
+
+
+def _attribute_names(engine: Engine | None) -> list[str]:
+    """The custom attributes the bundle reads (`attributes.<name>`), in order of first use."""
+    if engine is None:
+        return []
+    bundle = engine.bundle
+    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
+    paths = (c.path for condition in conditions for c in compares(condition))
+    return list(dict.fromkeys(p.removeprefix("attributes.") for p in paths if p.startswith("attributes.")))
+
+
+def _with_constants(
+    engine: Engine | None, path: str, default: st.SearchStrategy[Any], near: Any = None
+) -> st.SearchStrategy[Any]:
+    """`default`, and half of the time a value the bundle compares `path` with (and, given
+    `near`, one step either side of it), as a ticket writes it: so a rule on a value the default
+    would never draw (an sku, a date long ago, an attribute's text) is reached too."""
+    found = _constants(engine, path)
+    if near is not None:
+        found = [v for c in found for v in (c - near, c, c + near)]
+    shown = [_as_ticket_writes(v) for v in found]
+    return st.one_of(st.sampled_from(shown), default) if shown else default
+
+
+def _as_ticket_writes(value: Any) -> Any:
+    """A compared literal as a JSON-form ticket holds it: dates as ISO text, a policy's number
+    (a Decimal) as an int or a float."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    return value
+
+
 def _as_json(amount: Decimal) -> Any:
     return str(amount)
 
@@ -108,7 +160,10 @@ def tickets(
         else _money_for(engine, "request.amount", st.one_of(money(), money(Decimal("100000"))))
     )
     base = date(2026, 1, 1)
-    dates = st.integers(0, 400).map(lambda d: (base + timedelta(days=d)).isoformat())
+    days = st.integers(0, 400).map(lambda d: (base + timedelta(days=d)).isoformat())
+    day = timedelta(days=1)
+    delivery = _with_constants(engine, "promise.delivery_date", days, near=day)
+    feasible = _with_constants(engine, "promise.earliest_feasible", days, near=day)
     currency = engine.bundle.currency if engine is not None else "USD"
     request = st.fixed_dictionaries(
         {
@@ -117,7 +172,7 @@ def tickets(
         },
         optional={"currency": st.just(currency)},
     )
-    opened_at = st.builds(
+    opened_at_any = st.builds(
         lambda day, minute, offset: (
             datetime.combine(base + timedelta(days=day), time(), timezone(timedelta(hours=offset)))
             + timedelta(minutes=minute)
@@ -126,9 +181,10 @@ def tickets(
         st.integers(0, 24 * 60 - 1),
         st.integers(-12, 14),
     )
+    opened_at = _with_constants(engine, "opened_at", opened_at_any, near=timedelta(minutes=1))
     item = st.fixed_dictionaries(
         {
-            "sku": st.sampled_from(["DELI-1", "KETTLE-2L", "BREAD-9"]),
+            "sku": _with_constants(engine, "item.sku", st.sampled_from(["DELI-1", "KETTLE-2L", "BREAD-9"])),
             "on_sale": st.booleans(),
             "in_stock": st.booleans(),
         },
@@ -137,8 +193,15 @@ def tickets(
             "sale_price": _money_for(engine, "item.sale_price", money()).map(_as_json),
         },
     )
-    promise = st.fixed_dictionaries({"delivery_date": dates, "earliest_feasible": dates})
+    promise = st.fixed_dictionaries({"delivery_date": delivery, "earliest_feasible": feasible})
     attribute = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.floats(-1e6, 1e6))
+    attributes = st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3)
+    read = _attribute_names(engine)
+    if read:  # the attributes the bundle reads, each with the values it compares them with
+        named = st.fixed_dictionaries(
+            {}, optional={name: _with_constants(engine, f"attributes.{name}", attribute) for name in read}
+        )
+        attributes = st.builds(lambda some, bundles: {**some, **bundles}, attributes, named)
     optional: dict[str, st.SearchStrategy[Any]] = {
         "opened_at": opened_at,
         "channel": st.sampled_from(_enum("channel")),
@@ -147,7 +210,7 @@ def tickets(
         "request": request,
         "item": item,
         "promise": promise,
-        "attributes": st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3),
+        "attributes": attributes,
     }
     unknown = set(sections) - set(optional)
     if unknown:
@@ -155,9 +218,9 @@ def tickets(
     required = {name: optional.pop(name) for name in sorted(sections)}
     return st.fixed_dictionaries(
         {
-            "id": st.from_regex(r"T-[0-9]{1,6}", fullmatch=True),
+            "id": _with_constants(engine, "id", st.from_regex(r"T-[0-9]{1,6}", fullmatch=True)),
             "customer": st.fixed_dictionaries(
-                {"id": st.just("C-1")},
+                {"id": _with_constants(engine, "customer.id", st.just("C-1"))},
                 optional={
                     "tier": st.sampled_from(_enum("customer.tier")),
                     "lifetime_value": _money_for(
@@ -169,7 +232,10 @@ def tickets(
                 },
             ),
             "agent": st.fixed_dictionaries(
-                {"id": st.just("A-1"), "role": st.just(agent_role) if agent_role else st.sampled_from(ROLES)}
+                {
+                    "id": _with_constants(engine, "agent.id", st.just("A-1")),
+                    "role": st.just(agent_role) if agent_role else st.sampled_from(ROLES),
+                }
             ),
             **required,
         },
