@@ -30,7 +30,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -496,16 +496,18 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
     """
     target = Path(path)
     try:
-        with target.open(encoding="utf-8-sig") as handle:
+        with target.open("rb") as handle:  # lines end at \n only: a \r inside a line is JSON's whitespace
             yield from _decision_lines(handle, str(target))
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
-    except UnicodeDecodeError:
-        raise AuditError("invalid-decision", "not UTF-8 text", str(target)) from None
 
 
-def _decision_lines(lines: Iterator[str], file: str) -> Iterator[Decision]:
-    for number, line in enumerate(lines, 1):
+def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
+    for number, raw in enumerate(lines, 1):
+        try:
+            line = (raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise AuditError("invalid-decision", "not UTF-8 text", file, number) from None
         if not line.strip():
             continue
         try:

@@ -165,6 +165,22 @@ def test_a_bad_decisions_file_is_one_line_and_exit_2(
     assert capsys.readouterr().err == f"csrules: error: {log}:2: {message} [invalid-decision]\n"
 
 
+def test_a_carriage_return_inside_a_line_is_json_whitespace_and_bad_bytes_name_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `\r` after `{` split the line in two (text mode), and bytes that are not UTF-8 named
+    no line."""
+    decision = csrules.load().evaluate(refund("10.00"), now=NOW).to_json()
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"{\r" + decision.encode()[1:] + b"\r\n" + decision.encode() + b"\n")
+    code, lines = run(capsys, "coverage", str(path))
+    assert code == 0
+    assert lines[0] == "coverage over 2 decisions:"
+    path.write_bytes(decision.encode() + b"\n" + b'{"id": "\xff"}\n')
+    assert main(["coverage", str(path)]) == 2
+    assert capsys.readouterr().err == f"csrules: error: {path}:2: not UTF-8 text [invalid-decision]\n"
+
+
 def test_a_missing_decisions_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["coverage", str(tmp_path / "nope.jsonl")]) == 2
     assert capsys.readouterr().err == (
