@@ -475,3 +475,21 @@ def test_the_reports_now_is_in_utc(capsys: pytest.CaptureFixture[str], corpus: P
     code, out, _ = diff(capsys, *args)
     assert code == 0
     assert out.splitlines()[1].endswith("at 2026-01-01T00:00:00Z unless a line gives its own `now`")
+
+
+def test_a_text_parameter_with_a_comma_is_quoted_in_the_parameters_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path
+) -> None:
+    """`s a, b -> c` read as two changes; decisions.md quotes such text so a line reads one way."""
+    sides = []
+    for side, value in (("old", "'a, b'"), ("new", "'20'")):
+        folder = tmp_path / side
+        folder.mkdir()
+        (folder / "p.yaml").write_text(
+            f"parameters:\n  s:\n    type: string\n    default: {value}\n    description: d\nrules: []\n",
+            encoding="utf-8",
+        )
+        sides.append(str(folder))
+    code, out, _ = diff(capsys, *sides, "--tickets", str(corpus), "--examples", "0")
+    assert code == 0
+    assert out.splitlines()[2] == 'parameters changed: s "a, b" -> "20"'

@@ -23,7 +23,7 @@ from ..errors import one_line
 from ..explain import format_condition, format_effect, format_value
 from ..impact import ImpactReport, ParamChange
 from ..trace import TraceStep
-from ..values import json_value, quoted_if_typed, to_json
+from ..values import json_value, to_json
 
 __all__ = ["Compared", "Side", "render_json", "render_markdown", "render_text"]
 
@@ -77,7 +77,9 @@ def _one_sided(report: ImpactReport) -> str:
 def _param_value(value: Any) -> str:
     if value is None:
         return "(none)"  # that side has no such parameter
-    return one_line(quoted_if_typed(value)) if isinstance(value, str) else format_value(value)
+    # As explanations write values: text that could read as a number or as two items (`a, b`) in
+    # JSON quotes, so the comma-separated line reads one way only.
+    return format_value(value)
 
 
 def _param_lines(params: tuple[ParamChange, ...]) -> list[str]:
