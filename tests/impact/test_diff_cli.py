@@ -493,3 +493,19 @@ def test_a_text_parameter_with_a_comma_is_quoted_in_the_parameters_line(
     code, out, _ = diff(capsys, *sides, "--tickets", str(corpus), "--examples", "0")
     assert code == 0
     assert out.splitlines()[2] == 'parameters changed: s "a, b" -> "20"'
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--old-param", "nosuch=1", "params of the old policies: unknown parameter `nosuch`"),
+        ("--new-param", "nosuch=1", "params of the new policies: unknown parameter `nosuch`"),
+        ("--new-param", "front_line_limit", "--new-param expects NAME=VALUE, got `front_line_limit`"),
+        ("--old-param", "=1", "--old-param expects NAME=VALUE, got `=1`"),
+    ],
+)
+def test_an_override_error_names_its_side_and_flag(
+    capsys: pytest.CaptureFixture[str], corpus: Path, flag: str, value: str, message: str
+) -> None:
+    code, out, err = diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), flag, value)
+    assert (code, out, err) == (2, "", f"csrules: error: {message}\n")

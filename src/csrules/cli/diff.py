@@ -109,18 +109,19 @@ def _spec(given: str, params: dict[str, object], scratch: Path, side: str) -> En
     return EngineSpec((str(path),), params)
 
 
-def _load(spec: EngineSpec, given: str, written: Path) -> Engine:
+def _load(spec: EngineSpec, given: str, written: Path, side: str) -> Engine:
     """`spec.load()`; a PolicyError in policies of `git:REV:path` names each file as
-    `git:REV:file` (its repository path), not as the temporary copy it was loaded from."""
+    `git:REV:file` (its repository path), not as the temporary copy it was loaded from, and a
+    problem with an override names the side (`params of the old policies: ...`)."""
     try:
         return spec.load()
     except PolicyError as error:
-        if not is_git_spec(given):
-            raise
-        rev = given.removeprefix("git:").partition(":")[0]
+        rev = given.removeprefix("git:").partition(":")[0] if is_git_spec(given) else None
 
         def named(d: Diagnostic) -> Diagnostic:
-            if d.span is None or not d.span.file.startswith(f"{written}{os.sep}"):
+            if d.span is None and d.scope == "params":
+                return dataclasses.replace(d, scope=f"params of the {side} policies")
+            if rev is None or d.span is None or not d.span.file.startswith(f"{written}{os.sep}"):
                 return d
             file = f"git:{rev}:{Path(d.span.file).relative_to(written).as_posix()}"
             return dataclasses.replace(d, span=dataclasses.replace(d.span, file=file))
@@ -137,12 +138,12 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     now = parse_now(args.now) or DEFAULT_NOW
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="csrules-diff-")))
-        old_spec = _spec(args.old, {**both, **parse_params(args.old_param)}, scratch, "old")
-        new_spec = _spec(args.new, {**both, **parse_params(args.new_param)}, scratch, "new")
+        old_spec = _spec(args.old, {**both, **parse_params(args.old_param, "--old-param")}, scratch, "old")
+        new_spec = _spec(args.new, {**both, **parse_params(args.new_param, "--new-param")}, scratch, "new")
         # Loaded here even with workers: a policy error stops the diff before any worker starts,
         # and the examples are decided again here.
-        old = _load(old_spec, args.old, scratch / "old")
-        new = _load(new_spec, args.new, scratch / "new")
+        old = _load(old_spec, args.old, scratch / "old", "old")
+        new = _load(new_spec, args.new, scratch / "new", "new")
         corpus = _open_corpus(args.tickets, stack)
         report = ImpactReport(examples=args.examples)
         progress = _Progress(sys.stderr) if sys.stderr.isatty() else None

@@ -19,13 +19,14 @@ from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
 
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """`NAME=VALUE` pairs; values read like scalars in policy files (`35` is a number, `yes` text)."""
+def parse_params(items: list[str], flag: str = "--param") -> dict[str, Any]:
+    """`NAME=VALUE` pairs given with `flag`; values read like scalars in policy files (`35` is a
+    number, `yes` text)."""
     params: dict[str, Any] = {}
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep or not name:
-            raise UsageError(f"--param expects NAME=VALUE, got `{item}`")
+            raise UsageError(f"{flag} expects NAME=VALUE, got `{item}`")
         params[name] = parse_value(raw)
     return params
 
