@@ -502,7 +502,8 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
 
 def find_case_files(paths: PolicyPaths) -> list[Path]:
     """Policy case files (`*.cases.yaml`, `*.cases.yml`) under `paths`, sorted; files given by name
-    are taken as they are."""
+    are taken as they are. A file reached twice (given twice, or by a file and its directory)
+    is taken once, where it is first reached: its cases would run, and count, twice."""
     found: list[Path] = []
     for entry in policy_paths(paths):
         path = Path(entry)
@@ -514,7 +515,10 @@ def find_case_files(paths: PolicyPaths) -> list[Path]:
             raise PolicyError(
                 [Diagnostic("no-such-file", "no such file or directory", SourceSpan(str(path), 1, 1))]
             )
-    return found
+    first: dict[str, Path] = {}
+    for p in found:
+        first.setdefault(os.path.realpath(p), p)
+    return list(first.values())
 
 
 def _is_case_file(path: Path) -> bool:

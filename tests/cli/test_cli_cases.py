@@ -131,3 +131,17 @@ def test_a_missing_policies_path_is_reported_where_the_case_file_names_it(tmp_pa
     )
     # with --policies the case file's own are not read: the case runs
     assert run(str(tmp_path / "cases"), "--policies", "policies", "--examples", "0").returncode == 0
+
+
+def test_a_case_file_reached_twice_runs_once(tmp_path: Path) -> None:
+    """Given twice (or by name and by its directory), its cases ran and counted twice."""
+    (tmp_path / "a.cases.yaml").write_text(
+        "cases:\n  - name: a\n"
+        "    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, "
+        'request: {kind: refund, amount: "1.00"}}\n'
+        "    expect: {outcome: approve}\n",
+        encoding="utf-8",
+    )
+    path = str(tmp_path / "a.cases.yaml")
+    result = run(path, str(tmp_path), path, "--examples", "0")
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "1 passed, 0 failed")
