@@ -10,15 +10,25 @@ Pure: it imports nothing from csrules and never calls durable_rules. Read in the
   with different values are exclusive, so at most one of them is pushed.
 - Each `$and`/`$or` adds two entries to a rule's expression sequence, which holds fewer than 32
   (error 113 at creation).
+- A node keeps its children in two fixed tables: a hash table of 512 slots (`NEXT_BUCKET_LENGTH`)
+  for every test but `$nex`, and a list of 128 (`NEXT_LIST_LENGTH`) for `$nex` tests and forward
+  nodes. Looking up a 513th distinct child in a full hash table never ends (`findAlpha` probes
+  for an empty slot that is not there: `create_ruleset` spins, Ctrl-C cannot stop it); the list
+  fails with an error, after reading past its end. A rule's pattern ends in a beta node listed at
+  its last alpha node, in a list of 256 (`BETA_LIST_LENGTH`): a 257th rule of the same `when`
+  fails with error 108. `widest()` says how full they get.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_GROUPS", "Network", "groups"]
+__all__ = ["MAX_BETAS", "MAX_GROUPS", "MAX_HASHED", "MAX_LISTED", "Network", "groups"]
 
 MAX_GROUPS = 15  # `$and`/`$or` objects per pattern: 2 entries each in a sequence of fewer than 32
+MAX_HASHED = 500  # distinct children of a node in its hash table of 512 (a 513th hangs the engine)
+MAX_LISTED = 120  # `$nex` children and forward nodes of a node, in its list of 128
+MAX_BETAS = 250  # rules whose pattern ends at one node, in its list of 256
 
 
 class _Node:
@@ -50,11 +60,25 @@ class Network:
         # pattern reaches old nodes only through the root, and forward nodes are never reached
         # again), so it forgets just those: `stack_bound` after each of n adds is not O(n^2).
         self._memo: dict[int, int] = {}
+        self._widest = (0, 0)  # the most hashed and listed children of any node
+        self._ends: dict[int, int] = {}  # rules whose pattern ends at a node, by the node's id
+        self._betas = 0
+
+    def widest(self) -> tuple[int, int, int]:
+        """The most children any node has in its hash table and in its list, and the most rules
+        ending at one node (see MAX_HASHED, MAX_LISTED, MAX_BETAS)."""
+        return (*self._widest, self._betas)
+
+    def _grew(self, node: _Node) -> None:
+        hashed, listed = self._widest
+        self._widest = (max(hashed, len(node.hashed)), max(listed, len(node.listed)))
 
     def add(self, pattern: dict[str, Any]) -> None:
         """Add one rule's pattern (the value under its alias, e.g. `{"$and": [...]}`)."""
         self._memo.pop(id(self._root), None)
-        self._build(pattern, self._root)
+        end = self._build(pattern, self._root)
+        self._ends[id(end)] = count = self._ends.get(id(end), 0) + 1
+        self._betas = max(self._betas, count)
 
     def _build(self, expr: dict[str, Any], parent: _Node) -> _Node:
         self._memo.pop(id(parent), None)
@@ -69,6 +93,7 @@ class Network:
                 branch = self._build(item, parent)
                 self._memo.pop(id(branch), None)
                 branch.listed.append(forward)
+                self._grew(branch)
             return forward
         key = _key(expr)
         if key[0] == "$nex":
@@ -76,9 +101,11 @@ class Network:
             if found is None:
                 found = self._nex[(id(parent), key)] = _Node()
                 parent.listed.append(found)
+                self._grew(parent)
             self._memo.pop(id(found), None)
             return found
         child = parent.hashed.setdefault(key, _Node())
+        self._grew(parent)
         self._memo.pop(id(child), None)
         return child
 

@@ -530,8 +530,8 @@ class _Analysis:
                 for other, other_rules in sorted(uses.items()):
                     if other == kind or not _near(kind, other):
                         continue
-                    if len(other_rules) == 1 and other_rules[0].span > rules[0].span:
-                        continue  # both used once: reported on the later one
+                    if len(other_rules) == 1 and (other_rules[0].span, other) > (rules[0].span, kind):
+                        continue  # both used once: reported on the later one (in one rule, the later kind)
                     where = other_rules[0]
                     message = (
                         f"{what} kind `{kind}` is used only here, and `{other}` (rule `{where.id}`, "

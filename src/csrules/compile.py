@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from ._network import MAX_GROUPS, Network, groups
+from ._network import MAX_BETAS, MAX_GROUPS, MAX_HASHED, MAX_LISTED, Network, groups
 from .errors import Diagnostic, PolicyError
 from .policy import (
     AllOf,
@@ -529,8 +529,11 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
 
     durable_rules fails an assert (error 303) when its walk of the alpha network needs more than 64
     stack entries (`_network.py`; 65 rules `amount > i` all holding for one fact do it). Rules go
-    into the current part while the part's network stays within PART_BUDGET; each part gets its own
-    fact, anchored by `part`, and a fact only walks its own part.
+    into the current part while the part's network stays within PART_BUDGET, and while no node of
+    it has more children than its fixed tables hold (MAX_HASHED, MAX_LISTED: 513 rules testing
+    `item.sku` against 513 skus made `create_ruleset` spin forever; 257 rules of one `when` failed
+    with error 108); each part gets its own fact,
+    anchored by `part`, and a fact only walks its own part.
     """
     part_of: dict[str, int] = {}
     for stage in range(bundle.stages):
@@ -546,7 +549,9 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
             network.add(pattern)  # the part's network grows rule by rule (linear, not rebuilt)
-            if network.stack_bound() > PART_BUDGET:
+            hashed, listed, betas = network.widest()
+            full = hashed > MAX_HASHED or listed > MAX_LISTED or betas > MAX_BETAS
+            if full or network.stack_bound() > PART_BUDGET:
                 part, network = part + 1, Network()
                 network.add(pattern)
             part_of[rule.id] = part

@@ -71,14 +71,20 @@ def test_warnings_are_lines_with_an_example_and_exit_0(
     assert lines[2].startswith("  example: {")
     example = json.loads(lines[2].removeprefix("  example: "))
     assert example["request"]["amount"] > 500
-    assert re.fullmatch(r"ok: 2 rules in 1 files, policy [0-9a-f]{12}, 2 warnings", lines[3])
+    assert re.fullmatch(r"ok: 2 rules in 1 file, policy [0-9a-f]{12}, 2 warnings", lines[3])
     assert len(lines) == 4
 
 
 def test_strict_fails_on_any_warning(
     capsys: pytest.CaptureFixture[str], policy: Path, tmp_path: Path
 ) -> None:
-    assert check(capsys, str(policy), "--strict")[0] == 1
+    code, out = check(capsys, str(policy), "--strict")
+    assert code == 1
+    # the last line said `ok:` of a check that failed
+    assert re.fullmatch(
+        r"failed \(--strict: a warning fails the check\): 2 rules in 1 file, policy [0-9a-f]{12}, 2 warnings",
+        out.splitlines()[-1],
+    )
     clean = tmp_path / "clean"
     clean.mkdir()
     (clean / "policy.yaml").write_text(CLEAN.replace("deny: true", "require_role: manager"), encoding="utf-8")

@@ -381,6 +381,15 @@ def test_two_kinds_each_used_once_are_reported_once_on_the_later(tmp_path: Path)
     assert only(found(engine, "near-duplicate-kind")).rules == ("two", "one")
 
 
+def test_two_near_duplicate_kinds_in_one_rule_are_reported_once(tmp_path: Path) -> None:
+    """Both were reported, each citing the other, at the same place."""
+    engine = bundle(
+        tmp_path, rule("both", "- severity: high", "actions: [{kind: notify_team}, {kind: notify_teams}]")
+    )
+    warning = only(found(engine, "near-duplicate-kind"))
+    assert "kind `notify_teams` is used only here, and `notify_team` (rule `both`" in warning.message
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [

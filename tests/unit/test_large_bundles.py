@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -99,3 +101,66 @@ def test_threads_sharing_an_engine_of_several_rulesets_get_the_sequential_result
         results = list(pool.map(fired, [tickets] * 12))
     assert all(result == expected for result in results)
     assert [len(f) for f in expected][:3] == [0, 24, 48]  # 0.00, 23.57, 47.14: rules over 0..23, 0..47
+
+
+def _load_in_a_child(path: Path) -> str:
+    """Load `path` in a child process that is killed after 120 s (its rulesets' sizes):
+    the old code spun forever inside durable_rules, where Ctrl-C cannot reach."""
+    script = (
+        "import csrules, json, sys\n"
+        "engine = csrules.load(sys.argv[1])\n"
+        "print(json.dumps([len(r) for r in engine.rulesets]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_more_than_512_distinct_tests_under_one_node_are_split_into_parts(tmp_path: Path) -> None:
+    """530 rules `item.sku: SKU-i` (or 11 rules of 50-value `in` lists on one fact) made
+    durable_rules' create_ruleset spin forever: a node's hash table of children holds 512."""
+    skus = write_policy(
+        tmp_path,
+        "rules:\n"
+        + "".join(_rule(f"r{i}", f"[{{item.sku: SKU-{i}}}]", "{require_role: senior}") for i in range(530)),
+        "skus.yaml",
+    )
+    _load_in_a_child(skus)
+    engine = csrules.load(skus)
+    for i in (0, 499, 500, 529):
+        ticket = make_ticket(item={"sku": f"SKU-{i}", "on_sale": False, "in_stock": True})
+        decision = engine.evaluate(ticket, now=NOW)
+        assert (decision.required_role, decision.trace.fired) == ("senior", [f"r{i}"])
+    other = make_ticket(item={"sku": "SKU-999", "on_sale": False, "in_stock": True})
+    assert engine.evaluate(other, now=NOW).trace.fired == []
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    values = lambda r: ", ".join(f"{r * 50 + v}.00" for v in range(50))  # noqa: E731
+    write_policy(
+        lists,
+        "rules:\n"
+        + "".join(
+            _rule(f"r{r}", f"[{{request.amount: {{in: [{values(r)}]}}}}]", "{require_role: senior}")
+            for r in range(11)
+        ),
+    )
+    _load_in_a_child(lists)
+    engine = csrules.load(lists)
+    assert engine.evaluate(refund("549.00"), now=NOW).trace.fired == ["r10"]
+    assert engine.evaluate(refund("550.00"), now=NOW).trace.fired == []
+
+
+def test_more_than_256_rules_of_one_when_are_split_into_parts(tmp_path: Path) -> None:
+    """300 rules of one `when` failed to load with durable_rules' error 108: a node lists at most
+    256 rules ending at it."""
+    path = write_policy(
+        tmp_path,
+        "rules:\n"
+        + "".join(
+            _rule(f"r{i}", "[{request.kind: refund}]", f"{{actions: [{{kind: a{i}}}]}}") for i in range(300)
+        ),
+    )
+    decision = csrules.load(path).evaluate(refund("1.00"), now=NOW)
+    assert [a.kind for a in decision.actions] == [f"a{i}" for i in range(300)]

@@ -78,8 +78,11 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         out.write(f"{warning}\n")
         if warning.example is not None:
             out.write(f"  example: {_compact(warning.example)}\n")
+    status = "ok" if code == ExitCode.OK else "failed (--strict: a warning fails the check)"
+    files = len(bundle.files)
     summary = (
-        f"ok: {len(bundle.rules)} rules in {len(bundle.files)} files, policy {engine.policy_digest[:12]}"
+        f"{status}: {len(bundle.rules)} rules in {files} file{'s' if files != 1 else ''}, "
+        f"policy {engine.policy_digest[:12]}"
     )
     if warnings:
         summary += f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
