@@ -104,7 +104,10 @@ def _shown(value: object) -> str:
     return str(json_form(value))
 
 
-def _describe(lit: Lit, regions: Regions) -> str:
+def _describe(lit: Lit, regions: Regions, rule: Rule, owners: dict[int, Rule]) -> str:
+    """A comparison of `rule`'s analysis as a message quotes it, with its place: in `rule`, its
+    `where` and line; in another rule (a deriving rule's condition, reached through a derived fact
+    `rule` tests), that rule, its `where` and its file and line."""
     c = lit.compare
     operand = c.operand
     if isinstance(operand, ParamRef):
@@ -116,6 +119,9 @@ def _describe(lit: Lit, regions: Regions) -> str:
     text = f"`{c.path} {c.op} {shown}`"
     if not lit.positive:
         text = f"not {text}"
+    owner = owners.get(id(c), rule)
+    if owner is not rule:
+        return f"{text} (rule `{owner.id}`'s {c.where}, {c.span}, through a derived fact)"
     return f"{text} ({c.where}, line {c.span.line})"
 
 
@@ -150,6 +156,11 @@ class _Analysis:
             if not rule.tests_decision:
                 by_stage.setdefault(rule.stage, []).append(rule)
         self._stages = [by_stage[stage] for stage in sorted(by_stage)]
+        # Each comparison's rule: a derived fact's conditions are inlined into the rules testing it.
+        self._owners = {id(c): rule for rule in self.bundle.rules for c in compares(rule.when)}
+
+    def _describe(self, lit: Lit, rule: Rule) -> str:
+        return _describe(lit, self.regions, rule, self._owners)
 
     # -- helpers --
 
@@ -328,7 +339,7 @@ class _Analysis:
                 inlined = self.regions.inline(c)
                 if isinstance(inlined, AnyOf) and not inlined.items:
                     return (
-                        f"{_describe(Lit(c, True), self.regions)} never holds: no rule derives "
+                        f"{self._describe(Lit(c, True), rule)} never holds: no rule derives "
                         f"`{c.path.removeprefix('derived.')}` = {_shown(self.regions.resolve(c.operand))} "
                         f"and it is not the default",
                         None,
@@ -341,13 +352,13 @@ class _Analysis:
                 rest = tuple(other for other in term if other is not lit)
                 solution = self.regions.solve(rest)
                 example = self.example(solution) if solution is not None and solution.exact else None
-                return f"{prefix}{_describe(lit, self.regions)} can never hold", example
+                return f"{prefix}{self._describe(lit, rule)} can never hold", example
         for first, second in itertools.combinations(term, 2):
             if self.regions.solve((first, second)) is None:
                 rest = tuple(other for other in term if other is not second)
                 solution = self.regions.solve(rest)
                 example = self.example(solution) if solution is not None and solution.exact else None
-                described = f"{_describe(first, self.regions)} contradicts {_describe(second, self.regions)}"
+                described = f"{self._describe(first, rule)} contradicts {self._describe(second, rule)}"
                 return prefix + described, example
         return f"{prefix}its conditions can never all hold", None
 

@@ -62,6 +62,27 @@ def only(warnings: list[PolicyWarning]) -> PolicyWarning:
 # -- never-fires -----------------------------------------------------------------------------------
 
 
+def test_a_contradiction_through_a_derived_fact_names_the_deriving_rule(tmp_path: Path) -> None:
+    """The deriving rule's comparison was quoted as this rule's (`when[0]`, its line number in
+    another file)."""
+    (tmp_path / "a_derive.yaml").write_text(
+        "derived:\n  big: {type: boolean, default: false, description: d}\nrules:\n"
+        + rule("mk_big", "- request.amount: {gt: 500}", "derive: {big: true}"),
+        encoding="utf-8",
+    )
+    (tmp_path / "b_use.yaml").write_text(
+        "rules:\n"
+        + rule("big_but_small", "- request.amount: {lt: 100}\n- derived.big: true", "require_role: manager"),
+        encoding="utf-8",
+    )
+    warning = only(found(csrules.load(tmp_path), "never-fires"))
+    assert warning.message == (
+        "rule `big_but_small` can never fire: `request.amount lt 100.00` (when[0].request.amount, line 6) "
+        "contradicts `request.amount gt 500.00` (rule `mk_big`'s when[0].request.amount, "
+        f"{tmp_path / 'a_derive.yaml'}:8:9, through a derived fact)"
+    )
+
+
 def test_contradictory_amount_bounds_never_fire(tmp_path: Path) -> None:
     engine = bundle(
         tmp_path,
