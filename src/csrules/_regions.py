@@ -58,12 +58,12 @@ _FILL: Mapping[str, Mapping[str, Any]] = {
     "item": {"sku": "SKU-1", "on_sale": False, "in_stock": True},
     "promise": {"delivery_date": "2026-11-23", "earliest_feasible": "2026-11-23"},
 }
-_BOUNDS: Mapping[str, tuple[Any, Any, Any]] = {  # kind -> (lowest, highest, unit); wider is sound
+_BOUNDS: Mapping[str, tuple[Any, Any, Any]] = {  # kind -> (lowest, highest, unit): what a ticket may hold
     "money": (Decimal("0.00"), MONEY_MAX, _CENT),
     "date": (date.min, date.max, timedelta(days=1)),
-    "datetime": (
-        datetime(1899, 12, 30, tzinfo=UTC),
-        datetime(9001, 1, 2, tzinfo=UTC),
+    "datetime": (  # the years 1900 to 9000 in UTC (values.in_utc): a ladder gap's end is one a ticket has
+        datetime(1900, 1, 1, tzinfo=UTC),
+        datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
         timedelta(microseconds=1),
     ),
 }

@@ -305,6 +305,21 @@ def test_a_band_rule_below_a_gap_is_reported(tmp_path: Path) -> None:
     )
 
 
+def test_a_gap_in_datetimes_runs_to_the_last_instant_a_ticket_can_have(tmp_path: Path) -> None:
+    """It said the gap was the one instant `2026-02-01T00:00:00.000001Z`: the end of the range,
+    9001-01-02, is no ticket's, so the run stopped before it."""
+    band = rule(
+        "dt_band",
+        "- opened_at: {gt: 2026-01-01T00:00:00Z, lte: 2026-02-01T00:00:00Z}",
+        "require_role: supervisor",
+    )
+    warning = only(found(bundle(tmp_path, band), "ladder-gap"))
+    assert warning.message.startswith(
+        "`opened_at` 2026-02-01T00:00:00.000001Z to 9000-12-31T23:59:59.999999Z requires front_line but "
+        "2026-02-01T00:00:00Z requires supervisor (rule `dt_band`)"
+    )
+
+
 def test_contiguous_bands_have_no_gap(tmp_path: Path) -> None:
     band = rule("senior_band", "- request.amount: {gt: {param: limit}, lte: 50}", "require_role: senior")
     high = rule("supervisor_band", "- request.amount: {gt: 50}", "require_role: supervisor")
