@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 import csrules
 from csrules.testing.invariants import check_invariant, check_invariants
-from csrules.testing.strategies import limits, tickets
+from csrules.testing.strategies import boundaries, limits, tickets
 from tests.helpers import write_policy
 
 EXAMPLES = 100
@@ -322,3 +322,14 @@ def test_the_random_tickets_reach_values_only_the_bundle_names(
     (witness,) = result.witnesses
     assert witness.decision.reasons.required_role == ["hidden"]
     assert fact in witness.ticket
+
+
+def test_boundaries_are_money_even_for_a_limit_finer_than_a_cent() -> None:
+    """`boundaries([Decimal("0.005")])` gave 0.005 and 0.015, which no ticket can hold."""
+    assert boundaries([Decimal("0.005"), Decimal("20")]) == [
+        Decimal("0.00"),
+        Decimal("0.01"),
+        Decimal("19.99"),
+        Decimal("20.00"),
+        Decimal("20.01"),
+    ]

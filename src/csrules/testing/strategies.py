@@ -40,11 +40,13 @@ def money(max_value: Decimal = Decimal("1000")) -> st.SearchStrategy[Decimal]:
 
 
 def boundaries(limits: Iterable[Decimal]) -> list[Decimal]:
-    """Amounts at, one cent below and one cent above each limit (never below zero), sorted."""
+    """Amounts at, one cent below and one cent above each limit (never below zero), sorted; a
+    limit finer than a cent is taken to its cent first: money has at most 2 decimals."""
+    cents = {Decimal(limit).quantize(_CENT, context=DECIMAL) for limit in limits}
     return sorted(
         {
             v
-            for limit in limits
+            for limit in cents
             for v in (DECIMAL.subtract(limit, _CENT), limit, DECIMAL.add(limit, _CENT))
             if v >= 0
         }
