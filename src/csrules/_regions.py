@@ -33,6 +33,7 @@ from typing import Any
 
 from .conditions import compare
 from .policy import DECISION_TYPES, AllOf, AnyOf, Bundle, Compare, Condition, FactRef, Not, ParamRef, Rule
+from .source import SourceSpan
 from .ticket import FACT_TYPES
 from .values import DECIMAL, MONEY_MAX
 
@@ -82,6 +83,12 @@ class Lit:
 
 
 Term = tuple[Lit, ...]
+
+
+def _exists(path: str) -> Compare:
+    """`path exists: true`, made here: what an opaque comparison on `path` needs of it."""
+    fact_type = DECISION_TYPES.get(path) or FACT_TYPES[path]
+    return Compare(path, "exists", True, fact_type, SourceSpan("", 0, 0), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +257,21 @@ class Regions:
         """The candidate values of an ordered fact in ascending order (see the module docstring)."""
         return sorted(self._domain(path, lits))
 
+    def _needs(self, lit: Lit) -> list[tuple[str, bool]]:
+        """Whether an opaque comparison needs its facts present (any comparison but `exists` is
+        false on an absent fact) or absent (`exists: false`): (path, present) pairs."""
+        c = lit.compare
+        if c.op == "exists":
+            return [(c.path, (self.resolve(c.operand) is True) == lit.positive)]
+        if not lit.positive:
+            return []
+        return [(c.path, True), *([(c.operand.path, True)] if isinstance(c.operand, FactRef) else [])]
+
     def solve(self, term: Term) -> Solution | None:
         """Fact values satisfying every literal of `term`, or None when no ticket can."""
         atoms: dict[tuple[str, str, str], bool] = {}
         by_path: dict[str, list[Lit]] = {}
+        needed: dict[str, bool] = {}  # what opaque comparisons need of a fact: present or absent
         exact = True
         for lit in term:
             c = lit.compare
@@ -262,11 +280,16 @@ class Regions:
                 if atoms.setdefault(key, lit.positive) != lit.positive:
                     return None
                 exact = False
+                if any(needed.setdefault(path, want) != want for path, want in self._needs(lit)):
+                    return None  # `exists: false` beside a comparison that needs the fact
                 continue
             if self.relaxed(c.path):
                 exact = False
             by_path.setdefault(c.path, []).append(lit)
         solutions: dict[str, list[Any]] = {}
+        for path, want in needed.items():  # an opaque comparison's needs on an ordinary fact
+            if path in by_path and not path.startswith("attributes."):
+                by_path[path] = [*by_path[path], Lit(_exists(path), want)]
         for path, lits in by_path.items():
             candidates = [*self._domain(path, lits), None]
             solutions[path] = [

@@ -12,6 +12,7 @@ import pytest
 import csrules
 from csrules import PolicyWarning, analyze
 from csrules.analyze import ANALYSIS_NOW
+from tests.helpers import make_ticket
 
 HEAD = """\
 parameters:
@@ -81,6 +82,49 @@ def test_a_contradiction_through_a_derived_fact_names_the_deriving_rule(tmp_path
         "contradicts `request.amount gt 500.00` (rule `mk_big`'s when[0].request.amount, "
         f"{tmp_path / 'a_derive.yaml'}:8:9, through a derived fact)"
     )
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (
+            "- attributes.vip: {exists: true}\n- attributes.vip: {exists: false}",
+            "`attributes.vip exists true` (when[0].attributes.vip, line 12) contradicts "
+            "`attributes.vip exists false` (when[1].attributes.vip, line 13)",
+        ),
+        (
+            "- attributes.vip: {exists: false}\n- attributes.vip: gold",
+            "`attributes.vip exists false` (when[0].attributes.vip, line 12) contradicts "
+            "`attributes.vip eq gold` (when[1].attributes.vip, line 13)",
+        ),
+        (
+            "- promise.delivery_date: {lt: {fact: promise.earliest_feasible}}\n"
+            "- promise.delivery_date: {exists: false}",
+            "`promise.delivery_date lt {fact: promise.earliest_feasible}` (when[0].promise.delivery_date, "
+            "line 12) contradicts `promise.delivery_date exists false` (when[1].promise.delivery_date, line 13)",
+        ),
+    ],
+)
+def test_a_comparison_beside_exists_false_on_its_fact_never_fires(
+    tmp_path: Path, when: str, reason: str
+) -> None:
+    """Any comparison but `exists` is false on an absent fact; attributes and fact references
+    (opaque to the value domains) were not checked against `exists: false`."""
+    engine = bundle(tmp_path, rule("never", when, "require_role: manager"))
+    assert only(found(engine, "never-fires")).message == f"rule `never` can never fire: {reason}"
+
+
+def test_a_negated_comparison_beside_exists_false_can_fire(tmp_path: Path) -> None:
+    engine = bundle(
+        tmp_path,
+        rule(
+            "fine",
+            "- attributes.vip: {exists: false}\n- not: {attributes.vip: gold}",
+            "require_role: manager",
+        ),
+    )
+    assert found(engine, "never-fires") == []
+    assert engine.evaluate(make_ticket(), now=ANALYSIS_NOW).trace.fired == ["fine"]
 
 
 def test_contradictory_amount_bounds_never_fire(tmp_path: Path) -> None:
