@@ -11,7 +11,7 @@ from hypothesis import given, settings
 import csrules
 from csrules.testing.invariants import check_invariant, check_invariants
 from csrules.testing.strategies import boundaries, limits, tickets
-from tests.helpers import write_policy
+from tests.helpers import NOW, write_policy
 
 EXAMPLES = 100
 
@@ -333,3 +333,34 @@ def test_boundaries_are_money_even_for_a_limit_finer_than_a_cent() -> None:
         Decimal("20.00"),
         Decimal("20.01"),
     ]
+
+
+EDGES = """\
+rules:
+  - {id: a, description: d, rationale: r, when: [{opened_at: {exists: true}}], then: {require_role: senior}}
+  - {id: b, description: d, rationale: r, when: [{item.sku: {exists: true}}], then: {require_role: senior}}
+  - {id: c, description: d, rationale: r, when: [{promise.delivery_date: {lt: 9999-12-31}}], then: {require_role: senior}}
+  - {id: d, description: d, rationale: r, when: [{promise.earliest_feasible: {gt: 0001-01-01}}], then: {require_role: senior}}
+  - {id: e, description: d, rationale: r, when: [{opened_at: {gt: 9000-12-31T23:59:00Z}}], then: {require_role: senior}}
+  - {id: f, description: d, rationale: r, when: [{opened_at: {lt: 2025-06-01T00:00:00+05:30}}], then: {require_role: senior}}
+  - {id: g, description: d, rationale: r, when: [{customer.id: {in: ["", C-9]}}], then: {require_role: senior}}
+  - {id: h, description: d, rationale: r, when: [{attributes.score: {gt: 2.5}}, {attributes.vip: true}], then: {require_role: senior}}
+invariants:
+  - {id: never_manager, description: d, never: {required_role: manager}}
+"""
+
+
+def test_tickets_drawn_for_a_bundle_are_valid_whatever_it_compares_facts_with(tmp_path: Path) -> None:
+    """`exists: true` was drawn as a value (`sku: true`, and a crash for a date), dates one day
+    past 9999-12-31 overflowed, an `opened_at` limit of 9000-12-31T23:59Z gave year 9001, an empty
+    id was drawn: `csrules test` crashed or every such ticket was refused."""
+    engine = load_text(tmp_path, EDGES)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(tickets(engine=engine))
+    def decided(ticket: dict[str, object]) -> None:
+        engine.evaluate(ticket, now=NOW)  # a TicketError fails the test
+
+    decided()
+    (result,) = check_invariants(engine, examples=100, seed=0)
+    assert result.passed

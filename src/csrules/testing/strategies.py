@@ -8,7 +8,7 @@ half of the time, so boundaries are tried on every run.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -19,9 +19,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("csrules.testing needs hypothesis: pip install 'csrules[testing]'") from exc
 
 from ..engine import Engine
-from ..policy import ParamRef, compares
-from ..ticket import FACT_TYPES, ROLES
-from ..values import DECIMAL
+from ..policy import Compare, ParamRef, compares
+from ..ticket import FACT_TYPES, MAX_TEXT, ROLES
+from ..values import DECIMAL, in_utc
 
 __all__ = ["around", "boundaries", "limits", "money", "tickets"]
 
@@ -58,74 +58,87 @@ def around(limits: Iterable[Decimal]) -> st.SearchStrategy[Decimal]:
     return st.sampled_from(boundaries(limits))
 
 
-def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
-    """Every money value the bundle compares the fact `path` with (literals and parameters'
-    effective values, in rules and in `never` invariants), sorted."""
-    bundle = engine.bundle
-    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
-    found: set[Decimal] = set()
-    for compare in (c for condition in conditions for c in compares(condition)):
-        if compare.path != path or compare.type.kind != "money":
-            continue
-        operand = compare.operand
-        values = operand if isinstance(operand, tuple) else (operand,)
-        for value in values:
-            resolved = bundle.params.get(value.name) if isinstance(value, ParamRef) else value
-            if isinstance(resolved, int | Decimal) and not isinstance(resolved, bool):
-                found.add(Decimal(resolved).quantize(_CENT))  # an integer parameter may be a money limit
-    return sorted(found)
-
-
-def _constants(engine: Engine | None, path: str) -> list[Any]:
-    """Every literal the bundle compares the fact `path` with (parameters by their effective
-    values; not other facts or `now_plus`), in order of first use."""
-    if engine is None:
-        return []
-    bundle = engine.bundle
-    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
-    found: dict[Any, None] = {}
-    for compare in (c for condition in conditions for c in compares(condition)):
-        if compare.path != path:
+def _compared(engine: Engine) -> Iterator[tuple[Compare, Any]]:
+    """(comparison, value) for every literal the bundle compares a fact with, in rules and in
+    `never` invariants: parameters by their effective values; not `exists`, other facts or
+    `now_plus`."""
+    params = engine.bundle.params
+    for compare in (c for condition in _conditions(engine) for c in compares(condition)):
+        if compare.op == "exists":
             continue
         operand = compare.operand
         for value in operand if isinstance(operand, tuple) else (operand,):
-            resolved = bundle.params.get(value.name) if isinstance(value, ParamRef) else value
-            if isinstance(resolved, str | int | float | bool | Decimal | date):
-                found.setdefault((type(resolved), resolved), None)
-    return [value for _, value in found]
+            yield compare, params.get(value.name) if isinstance(value, ParamRef) else value
+
+
+def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
+    """Every money value the bundle compares the fact `path` with (literals and parameters'
+    effective values, in rules and in `never` invariants), sorted."""
+    found: set[Decimal] = set()
+    for compare, value in _compared(engine):
+        money = compare.path == path and compare.type.kind == "money"
+        if money and isinstance(value, int | Decimal) and not isinstance(value, bool):
+            found.add(Decimal(value).quantize(_CENT))  # an integer parameter may be a money limit
+    return sorted(found)
 
 
 def _attribute_names(engine: Engine | None) -> list[str]:
     """The custom attributes the bundle reads (`attributes.<name>`), in order of first use."""
     if engine is None:
         return []
-    bundle = engine.bundle
-    conditions = [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
-    paths = (c.path for condition in conditions for c in compares(condition))
+    paths = (c.path for condition in _conditions(engine) for c in compares(condition))
     return list(dict.fromkeys(p.removeprefix("attributes.") for p in paths if p.startswith("attributes.")))
 
 
+def _conditions(engine: Engine) -> list[Any]:
+    """The conditions of the bundle's rules and of its `never` invariants."""
+    bundle = engine.bundle
+    return [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
+
+
 def _with_constants(
-    engine: Engine | None, path: str, default: st.SearchStrategy[Any], near: Any = None
+    engine: Engine | None, path: str, default: st.SearchStrategy[Any], near: timedelta | None = None
 ) -> st.SearchStrategy[Any]:
     """`default`, and half of the time a value the bundle compares `path` with (and, given
     `near`, one step either side of it), as a ticket writes it: so a rule on a value the default
-    would never draw (an sku, a date long ago, an attribute's text) is reached too."""
-    found = _constants(engine, path)
-    if near is not None:
-        found = [v for c in found for v in (c - near, c, c + near)]
-    shown = [_as_ticket_writes(v) for v in found]
+    would never draw (an sku, a date long ago, an attribute's text) is reached too. Only values a
+    ticket can hold there are drawn (a date of year 10000 or an empty sku is left out)."""
+    if engine is None:
+        return default
+    found: dict[tuple[type, Any], Any] = {}
+    for compare, value in _compared(engine):
+        if compare.path != path:
+            continue
+        steps = (-near, timedelta(0), near) if near is not None and isinstance(value, date) else (None,)
+        for step in steps:
+            try:
+                candidate = _as_ticket_writes(path, value + step if step else value)
+            except (OverflowError, TypeError):  # beyond year 1 or 9999
+                continue
+            if candidate is not None:
+                found.setdefault((type(candidate), candidate), candidate)
+    shown = list(found.values())
     return st.one_of(st.sampled_from(shown), default) if shown else default
 
 
-def _as_ticket_writes(value: Any) -> Any:
-    """A compared literal as a JSON-form ticket holds it: dates as ISO text, a policy's number
-    (a Decimal) as an int or a float."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == int(value) else float(value)
-    return value
+def _as_ticket_writes(path: str, value: Any) -> Any:
+    """A compared literal as a JSON-form ticket holds it at `path` (dates as ISO text, date and
+    times in UTC, a policy's number as an int or a float), or None when no ticket can hold it
+    there (the fact's type or limits)."""
+    kind = "attribute" if path.startswith("attributes.") else FACT_TYPES[path].kind
+    if kind == "datetime":
+        utc = in_utc(value) if isinstance(value, datetime) else None
+        return None if utc is None else utc.isoformat().replace("+00:00", "Z")
+    if kind == "date":
+        return value.isoformat() if isinstance(value, date) and not isinstance(value, datetime) else None
+    if isinstance(value, str):
+        return value if kind in ("string", "attribute") and 0 < len(value) <= MAX_TEXT else None
+    if kind == "attribute" and isinstance(value, bool | int | float | Decimal):
+        if isinstance(value, bool):
+            return value
+        number = int(value) if value == int(value) else float(value)
+        return number if -(2**53) < number < 2**53 else None
+    return None
 
 
 def _as_json(amount: Decimal) -> Any:
