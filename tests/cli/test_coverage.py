@@ -261,3 +261,26 @@ def test_a_run_that_tests_nothing_is_an_error_not_a_pass(
     assert captured.err == (
         f"csrules: error: nothing to test: no policy cases found (files named *.cases.yaml), and {why}\n"
     )
+
+
+def test_one_bundle_named_two_ways_is_one_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`policies: pol` and, from a subdirectory, `policies: ../pol` counted as two bundles: the
+    second case was "not counted" (and the bundle loaded, and its invariants ran, twice)."""
+    (tmp_path / "pol").mkdir()
+    (tmp_path / "pol" / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (tmp_path / "a.cases.yaml").write_text(CASES.replace("policy.yaml", "pol"), encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.cases.yaml").write_text(
+        CASES.replace("policy.yaml", "../pol")
+        .replace("thirty goes up", "abusive")
+        .replace("customer: {id: C}", "customer: {id: C, abusive: true}"),
+        encoding="utf-8",
+    )
+    code, lines = run(capsys, "test", str(tmp_path), "--examples", "0", "--coverage", "--fail-under", "100")
+    assert "coverage over 2 decisions:" in lines
+    assert "rules fired: 2/2 (100.0%)" in lines
+    assert not [line for line in lines if line.startswith("not counted")]
+    assert (code, lines[-2:]) == (
+        1,
+        ["2 passed, 0 failed", "coverage too low: condition outcomes 66.7% < 100%"],
+    )

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     elsewhere = 0  # decided cases on other bundles than the measured one
     if coverage is not None:
         # Only the cases on that bundle (with any `params`): another bundle's rules are not its.
-        first = engines.policies_of(cases[0]) if cases else None
+        first = engines.bundle_of(cases[0]) if cases else None
         decided = [r for r in results if r.decision is not None]
-        ours = [r for r in decided if engines.policies_of(r.case) == first]
+        ours = [r for r in decided if engines.bundle_of(r.case) == first]
         elsewhere = len(decided) - len(ours)
         coverage.add_all(r.decision for r in ours if r.decision is not None)
     checked = []

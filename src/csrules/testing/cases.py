@@ -299,14 +299,19 @@ class Engines:
     def __init__(self, override: Sequence[str] | None = None) -> None:
         self._override = tuple(override) if override else None
         self._cache: dict[tuple[Any, ...], Engine] = {}
+        self._given: dict[tuple[str, ...] | None, tuple[str, ...] | None] = {}  # bundle -> as first given
 
-    def policies_of(self, case: Case) -> tuple[str, ...] | None:
-        """The policies `case` runs on (None: the default bundle)."""
-        return self._override or case.policies
+    def bundle_of(self, case: Case) -> tuple[str, ...] | None:
+        """The bundle `case` runs on, as the real paths of its policies (None: the default
+        bundle): `pol` and `../pol` from two case files are one bundle, loaded once."""
+        policies = self._override or case.policies
+        return None if policies is None else tuple(os.path.realpath(p) for p in policies)
 
     def get(self, case: Case) -> Engine:
-        policies = self.policies_of(case)
-        key = (policies, tuple(sorted((k, repr(v)) for k, v in case.params.items())))
+        policies = self._override or case.policies
+        bundle = self.bundle_of(case)
+        self._given.setdefault(bundle, policies)
+        key = (bundle, tuple(sorted((k, repr(v)) for k, v in case.params.items())))
         if key not in self._cache:
             try:
                 engine = load(list(policies) if policies else None, params=dict(case.params) or None)
@@ -321,13 +326,14 @@ class Engines:
 
         A bundle that only ran with a case file's `params` is loaded again without them: the
         invariants are about the bundle as written, whatever the cases set."""
-        bundles = dict.fromkeys(key[0] for key in self._cache) or dict.fromkeys(
-            [self._override] if self._override else []
-        )
-        for policies in bundles:
-            if (policies, ()) not in self._cache:
-                self._cache[(policies, ())] = load(list(policies) if policies else None)
-        return [self._cache[(policies, ())] for policies in bundles]
+        if not self._cache and self._override:
+            self._given[tuple(os.path.realpath(p) for p in self._override)] = self._override
+        bundles = dict.fromkeys(key[0] for key in self._cache) or dict.fromkeys(self._given)
+        for bundle in bundles:
+            if (bundle, ()) not in self._cache:
+                policies = self._given[bundle]
+                self._cache[(bundle, ())] = load(list(policies) if policies else None)
+        return [self._cache[(bundle, ())] for bundle in bundles]
 
 
 def _located(error: PolicyError, case: Case, *, own_policies: bool) -> PolicyError:
