@@ -403,6 +403,8 @@ def test_counts_and_shares_out_of_range_are_argument_errors(args: tuple[str, ...
         (("log", "repair", ""), "log"),
         (("coverage", "x.jsonl", ""), "decisions"),
         (("diff", "policies", "policies", "--tickets", ""), "--tickets"),
+        (("diff", "", "policies", "--tickets", "t.jsonl"), "old"),
+        (("diff", "policies", "", "--tickets", "t.jsonl"), "new"),
         (("generate-tickets", "--output", ""), "--output"),
         (("schema", "ticket", "--output", ""), "--output"),
         (("report", "", "--html", "out.html"), "input"),

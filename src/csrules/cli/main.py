@@ -232,8 +232,8 @@ def _parser() -> argparse.ArgumentParser:
 def _diff_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """`diff` and `generate-tickets` (docs/impact.md)."""
     impact = commands.add_parser("diff", help="which decisions a policy change changes, over a ticket corpus")
-    impact.add_argument("old", help="the current policies: a directory, a file, or git:REV:path")
-    impact.add_argument("new", help="the changed policies: a directory, a file, or git:REV:path")
+    impact.add_argument("old", type=_path, help="the current policies: a directory, a file, or git:REV:path")
+    impact.add_argument("new", type=_path, help="the changed policies: a directory, a file, or git:REV:path")
     impact.add_argument(
         "--tickets", type=_path, required=True, metavar="FILE.jsonl", help="one ticket per line ('-': stdin)"
     )
