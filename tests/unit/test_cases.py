@@ -334,6 +334,11 @@ TWO_FOLLOW_UPS = "{follow_ups: [{kind: update, due_in: {hours: 2}}, {kind: updat
          ["actions[review].params"]),
         (TWO_ACTIONS, "{actions: [{kind: review, params: {note: loyal}}, review]}", []),
         (TWO_ACTIONS, "{actions: [review, {kind: review, params: {note: loyal}}]}", []),
+        # one action, two expected: the kinds differ; the parameters are the action's, no mismatch
+        ("{actions: [{kind: note, params: {x: 1}}]}", "{actions: [note, {kind: note, params: {x: 1}}]}",
+         ["actions"]),
+        ("{follow_ups: [{kind: update, due_in: {hours: 2}}]}",
+         "{follow_ups: [update, {kind: update, due_in: {hours: 2}}]}", ["follow_ups"]),
         (TWO_FOLLOW_UPS, "{follow_ups: [{kind: update, due_in: {hours: 24}}, {kind: update, due_in: {hours: 24}}]}",
          ["follow_ups[update].due"]),
         (TWO_FOLLOW_UPS, "{follow_ups: [{kind: update, due_in: {hours: 24}}, {kind: update, due_in: {hours: 2}}]}", []),

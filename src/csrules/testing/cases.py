@@ -55,9 +55,10 @@ from ..values import YEARS, datetime_text, in_utc, json_value
 __all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
 
 DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+"""The evaluation time of a case that names none (cases must not read the clock)."""
+
 _W = TypeVar("_W")
 _A = TypeVar("_A")
-"""The evaluation time of a case that names none (cases must not read the clock)."""
 
 
 class _Shape(BaseModel):
@@ -369,11 +370,9 @@ def _same(actual: Any, expected: Any) -> bool:
 
 
 def _instant(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.utcoffset() is not None else None
+    """An action parameter's text as an instant, read as tickets write one (not a week date)."""
+    moment = datetime_text(text)
+    return moment if moment is not None and moment.utcoffset() is not None else None
 
 
 def _kinds(items: Sequence[Any]) -> list[str]:
@@ -398,7 +397,10 @@ def _expected_due(follow_up: str | _FollowUpDoc, now: datetime) -> datetime | No
 
 def _unmatched(wanted: Sequence[_W], actual: Sequence[_A], fits: Callable[[_W, _A], bool]) -> list[_W]:
     """The expectations left without an item of their own by a largest one-to-one matching
-    (augmenting paths: a case names a few actions, so this is small)."""
+    (augmenting paths: a case names a few actions, so this is small). Bare expectations (None:
+    any item of the kind) come last: when items are short, they are the ones left over, and a
+    count mismatch (reported apart) is not also reported as a parameter mismatch."""
+    wanted = sorted(wanted, key=lambda want: want is None)  # stable: otherwise in the case's order
     owner: dict[int, int] = {}  # index in `actual` -> index in `wanted`
 
     def take(w: int, seen: set[int]) -> bool:
