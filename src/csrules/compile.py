@@ -549,13 +549,27 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
                 )
                 raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
             network.add(pattern)  # the part's network grows rule by rule (linear, not rebuilt)
-            hashed, listed, betas = network.widest()
-            full = hashed > MAX_HASHED or listed > MAX_LISTED or betas > MAX_BETAS
-            if full or network.stack_bound() > PART_BUDGET:
+            if _too_wide(network) or network.stack_bound() > PART_BUDGET:
                 part, network = part + 1, Network()
                 network.add(pattern)
+                if _too_wide(network):  # the rule alone: no part can hold it
+                    hashed, listed, _ = network.widest()
+                    what = (
+                        f"{hashed} different tests of one place (at most {MAX_HASHED})"
+                        if hashed > MAX_HASHED
+                        else f"{listed} absence tests or `any` joins at one place (at most {MAX_LISTED})"
+                    )
+                    message = f"rule `{rule.id}` is too wide for durable_rules: {what}"
+                    raise PolicyError([Diagnostic("engine-limit", message, rule.span, "split the rule")])
             part_of[rule.id] = part
     return part_of
+
+
+def _too_wide(network: Network) -> bool:
+    """Whether a node of `network` has more children, or rules ending at it, than durable_rules'
+    fixed tables hold (`_network.py`)."""
+    hashed, listed, betas = network.widest()
+    return hashed > MAX_HASHED or listed > MAX_LISTED or betas > MAX_BETAS
 
 
 def _bound(patterns: list[dict[str, Any]]) -> int:

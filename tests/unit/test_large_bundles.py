@@ -164,3 +164,20 @@ def test_more_than_256_rules_of_one_when_are_split_into_parts(tmp_path: Path) ->
     )
     decision = csrules.load(path).evaluate(refund("1.00"), now=NOW)
     assert [a.kind for a in decision.actions] == [f"a{i}" for i in range(300)]
+
+
+def test_one_rule_wider_than_a_node_can_hold_is_an_engine_limit(tmp_path: Path) -> None:
+    """An `any` of 11 lists of 50 skus puts 550 tests under one node: no part can hold the rule,
+    and loading it spun forever inside durable_rules."""
+    alternatives = ", ".join(
+        "{item.sku: {in: [" + ", ".join(f"S{r}-{v}" for v in range(50)) + "]}}" for r in range(11)
+    )
+    path = write_policy(
+        tmp_path, "rules:\n" + _rule("big", f"[{{any: [{alternatives}]}}]", "{require_role: senior}")
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(path)
+    assert (info.value.code, info.value.line) == ("engine-limit", 2)
+    assert info.value.message == (
+        "rule `big` is too wide for durable_rules: 550 different tests of one place (at most 500)"
+    )
