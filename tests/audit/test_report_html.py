@@ -290,6 +290,22 @@ def test_report_of_one_decision_file(tmp_path: Path, engine: csrules.Engine) -> 
     assert "Decision log" not in html
 
 
+def test_a_carriage_return_inside_a_line_does_not_split_it(tmp_path: Path, engine: csrules.Engine) -> None:
+    """Read in text mode, `{\r...}` was two lines: "neither a decision nor JSON Lines", exit 2,
+    while `csrules coverage` read the same file."""
+    decision = engine.evaluate(refund("45.00"), now=NOW).to_json().encode()
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b"{\r" + decision[1:] + b"\r\n" + decision + b"\n")
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(decision + b"\n" + decision + b"\n")
+    badges = []
+    for given in (path, plain):
+        out = tmp_path / f"{given.stem}.html"
+        assert main(["report", str(given), "--html", str(out)]) == 0
+        badges.append(out.read_text(encoding="utf-8").count('<span class="badge identical">identical</span>'))
+    assert badges[0] == badges[1] > 0
+
+
 def test_a_line_separator_inside_a_decision_does_not_split_it(tmp_path: Path, engine: csrules.Engine) -> None:
     """`splitlines()` cut records at U+2028 inside a customer id: a decision file was "neither a
     decision nor JSON Lines", and an intact log's record was "not JSON and is not shown"."""

@@ -28,7 +28,8 @@ from ._common import ExitCode, UsageError, write_file
 
 def _lines(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8-sig") as handle:
+        # newline="": a "\r" inside a line stays JSON's whitespace (as `read_decisions` reads it).
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             # Lines end at "\n" only: `splitlines()` also splits at U+2028, U+0085..., which a
             # decision's text may hold (JSON is written with ensure_ascii=False).
             return handle.read().split("\n")
