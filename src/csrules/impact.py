@@ -169,7 +169,9 @@ def _value_text(value: object) -> str:
     """A JSON value as text that is equal exactly when the values are the same JSON value, as
     decisions.md defines it: `1`, `1.0` and `1.00` are one number (an integer is written as one),
     `5.9` and `5.90` too; `1`, `true` and `"1"` are three values (Python's `1 == True` is not
-    used); a mapping's keys in any order."""
+    used); a mapping's keys in any order. Exact for the numbers a decision can hold: validation
+    keeps a policy's numbers under 2**53 and to at most 15 significant digits
+    (`validate._safe_number`), which a float holds exactly."""
     return json.dumps(
         _same_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
