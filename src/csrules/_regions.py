@@ -87,8 +87,7 @@ Term = tuple[Lit, ...]
 
 def _exists(path: str) -> Compare:
     """`path exists: true`, made here: what an opaque comparison on `path` needs of it."""
-    fact_type = DECISION_TYPES.get(path) or FACT_TYPES[path]
-    return Compare(path, "exists", True, fact_type, SourceSpan("", 0, 0), "")
+    return Compare(path, "exists", True, FACT_TYPES[path], SourceSpan("", 0, 0), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +286,8 @@ class Regions:
                 exact = False
             by_path.setdefault(c.path, []).append(lit)
         solutions: dict[str, list[Any]] = {}
-        for path, want in needed.items():  # an opaque comparison's needs on an ordinary fact
-            if path in by_path and not path.startswith("attributes."):
+        for path, want in needed.items():  # an opaque comparison's needs on a ticket's own fact
+            if path in by_path and path in FACT_TYPES:
                 by_path[path] = [*by_path[path], Lit(_exists(path), want)]
         for path, lits in by_path.items():
             candidates = [*self._domain(path, lits), None]

@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("csrules.testing needs hypothesis: pip install 'csrules[testing]'") from exc
 
 from ..engine import Engine
-from ..policy import Compare, ParamRef, compares
+from ..policy import Compare, FactRef, NowPlus, ParamRef, compares
 from ..ticket import FACT_TYPES, MAX_TEXT, ROLES
 from ..values import DECIMAL, in_utc
 
@@ -68,7 +68,8 @@ def _compared(engine: Engine) -> Iterator[tuple[Compare, Any]]:
             continue
         operand = compare.operand
         for value in operand if isinstance(operand, tuple) else (operand,):
-            yield compare, params.get(value.name) if isinstance(value, ParamRef) else value
+            if not isinstance(value, FactRef | NowPlus):
+                yield compare, params.get(value.name) if isinstance(value, ParamRef) else value
 
 
 def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
