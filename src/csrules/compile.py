@@ -530,10 +530,10 @@ def _partition(bundle: Bundle, exprs: dict[str, _Expr | bool]) -> dict[str, int]
     durable_rules fails an assert (error 303) when its walk of the alpha network needs more than 64
     stack entries (`_network.py`; 65 rules `amount > i` all holding for one fact do it). Rules go
     into the current part while the part's network stays within PART_BUDGET, and while no node of
-    it has more children than its fixed tables hold (MAX_HASHED, MAX_LISTED: 513 rules testing
-    `item.sku` against 513 skus made `create_ruleset` spin forever; 257 rules of one `when` failed
-    with error 108); each part gets its own fact,
-    anchored by `part`, and a fact only walks its own part.
+    it has more children or ending rules than its fixed tables hold (MAX_HASHED, MAX_LISTED,
+    MAX_BETAS: 513 rules testing `item.sku` against 513 skus made `create_ruleset` spin forever;
+    257 rules of one `when` failed with error 108); each part gets its own fact, anchored by
+    `part`, and a fact only walks its own part. A rule too wide for a part on its own is refused.
     """
     part_of: dict[str, int] = {}
     for stage in range(bundle.stages):
