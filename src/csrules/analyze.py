@@ -338,12 +338,14 @@ class _Analysis:
             for c in compares(rule.when):
                 inlined = self.regions.inline(c)
                 if isinstance(inlined, AnyOf) and not inlined.items:
-                    return (
-                        f"{self._describe(Lit(c, True), rule)} never holds: no rule derives "
-                        f"`{c.path.removeprefix('derived.')}` = {_shown(self.regions.resolve(c.operand))} "
-                        f"and it is not the default",
-                        None,
-                    )
+                    name = c.path.removeprefix("derived.")
+                    if c.op != "eq":  # an ordered test: which values there are says why
+                        values = ", ".join(_shown(v) for v in self.regions.points(c.path, [Lit(c, True)]))
+                        why = f"`{name}` is only ever {values} (its default and the values rules derive)"
+                    else:
+                        value = _shown(self.regions.resolve(c.operand))
+                        why = f"no rule derives `{name}` = {value} and it is not the default"
+                    return f"{self._describe(Lit(c, True), rule)} never holds: {why}", None
             return "its conditions can never all hold", None
         prefix = f"none of its {len(terms)} alternatives can hold; in the first, " if len(terms) > 1 else ""
         term = terms[0]

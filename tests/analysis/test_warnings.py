@@ -127,6 +127,29 @@ def test_a_negated_comparison_beside_exists_false_can_fire(tmp_path: Path) -> No
     assert engine.evaluate(make_ticket(), now=ANALYSIS_NOW).trace.fired == ["fine"]
 
 
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        ("{derived.level: 3}", "no rule derives `level` = 3 and it is not the default"),
+        ("{derived.level: {gte: 3}}", "`level` is only ever 0, 2 (its default and the values rules derive)"),
+    ],
+)
+def test_a_derived_value_no_rule_gives_says_which_values_there_are(
+    tmp_path: Path, when: str, why: str
+) -> None:
+    """For `gte 3` it said "no rule derives `level` = 3", as if 4 would do."""
+    head = "derived:\n  level: {type: integer, default: 0, description: d}\nrules:\n"
+    engine = bundle(
+        tmp_path,
+        rule("setl", "- request.amount: {gt: 10}", "derive: {level: 2}"),
+        rule("never", f"- {when}", "require_role: senior"),
+        head=head,
+    )
+    warning = only(found(engine, "never-fires"))
+    assert warning.message.startswith("rule `never` can never fire: `derived.level ")
+    assert warning.message.endswith(f"never holds: {why}")
+
+
 def test_contradictory_amount_bounds_never_fire(tmp_path: Path) -> None:
     engine = bundle(
         tmp_path,
