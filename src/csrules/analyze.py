@@ -104,27 +104,6 @@ def _shown(value: object) -> str:
     return str(json_form(value))
 
 
-def _describe(lit: Lit, regions: Regions, rule: Rule, owners: dict[int, Rule]) -> str:
-    """A comparison of `rule`'s analysis as a message quotes it, with its place: in `rule`, its
-    `where` and line; in another rule (a deriving rule's condition, reached through a derived fact
-    `rule` tests), that rule, its `where` and its file and line."""
-    c = lit.compare
-    operand = c.operand
-    if isinstance(operand, ParamRef):
-        shown = f"{{param: {operand.name}}} = {_shown(regions.resolve(operand))}"
-    elif isinstance(operand, FactRef):
-        shown = f"{{fact: {operand.path}}}"
-    else:
-        shown = _shown(operand)
-    text = f"`{c.path} {c.op} {shown}`"
-    if not lit.positive:
-        text = f"not {text}"
-    owner = owners.get(id(c), rule)
-    if owner is not rule:
-        return f"{text} (rule `{owner.id}`'s {c.where}, {c.span}, through a derived fact)"
-    return f"{text} ({c.where}, line {c.span.line})"
-
-
 # -- effects -------------------------------------------------------------------------------------
 
 
@@ -160,7 +139,24 @@ class _Analysis:
         self._owners = {id(c): rule for rule in self.bundle.rules for c in compares(rule.when)}
 
     def _describe(self, lit: Lit, rule: Rule) -> str:
-        return _describe(lit, self.regions, rule, self._owners)
+        """A comparison of `rule`'s analysis as a message quotes it, with its place: in `rule`,
+        its `where` and line; in another rule (a deriving rule's condition, reached through a
+        derived fact `rule` tests), that rule, its `where` and its file and line."""
+        c = lit.compare
+        operand = c.operand
+        if isinstance(operand, ParamRef):
+            shown = f"{{param: {operand.name}}} = {_shown(self.regions.resolve(operand))}"
+        elif isinstance(operand, FactRef):
+            shown = f"{{fact: {operand.path}}}"
+        else:
+            shown = _shown(operand)
+        text = f"`{c.path} {c.op} {shown}`"
+        if not lit.positive:
+            text = f"not {text}"
+        owner = self._owners.get(id(c), rule)
+        if owner is not rule:
+            return f"{text} (rule `{owner.id}`'s {c.where}, {c.span}, through a derived fact)"
+        return f"{text} ({c.where}, line {c.span.line})"
 
     # -- helpers --
 

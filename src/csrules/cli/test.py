@@ -38,10 +38,10 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     if coverage is not None:
         # Only the cases on that bundle (with any `params`): another bundle's rules are not its.
         first = engines.bundle_of(cases[0]) if cases else None
-        decided = [r for r in results if r.decision is not None]
-        ours = [r for r in decided if engines.bundle_of(r.case) == first]
+        decided = [(r.case, r.decision) for r in results if r.decision is not None]
+        ours = [decision for case, decision in decided if engines.bundle_of(case) == first]
         elsewhere = len(decided) - len(ours)
-        coverage.add_all(r.decision for r in ours if r.decision is not None)
+        coverage.add_all(ours)
     checked = []
     if args.examples > 0:
         # Imported here: invariants need hypothesis (the `testing` extra); cases do not.
