@@ -38,8 +38,7 @@ from .trace import record as construct
 from .values import YEARS, in_utc, json_value, plain
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
+    from ._workers import Workers
     from .load import PolicyPaths
     from .verify import Verification
 
@@ -301,9 +300,6 @@ _worker: Engine | str | None = None  # in a worker process: its Engine, or why i
 def _worker_start(origin: Origin, digest: str) -> None:
     """Pool initializer: build this worker's Engine the way `load()` built the parent's."""
     global _worker  # noqa: PLW0603 - one Engine per worker process, set once by the pool
-    import signal  # noqa: PLC0415 - only worker processes need it
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the pool
     try:
         engine = load(list(origin.paths), params=origin.params)
     except Exception as exc:  # reported by the first task: an initializer error breaks the pool
@@ -318,11 +314,12 @@ def _worker_start(origin: Origin, digest: str) -> None:
     _worker = engine
 
 
-def _worker_run(chunk: bytes, moment: datetime, trace: bool) -> bytes:
-    """One chunk (`_transport.TicketChunk`) in a worker: its results packed (_transport; a
-    TicketError as its arguments, it does not pickle back whole)."""
+def _worker_run(task: tuple[bytes, datetime, bool]) -> bytes:
+    """One chunk (`_transport.TicketChunk`, `now`, trace) in a worker: its results packed
+    (_transport; a TicketError as its arguments, it does not pickle back whole)."""
     from ._transport import pack, unpack_tickets  # noqa: PLC0415 - only worker processes need it
 
+    chunk, moment, trace = task
     if not isinstance(_worker, Engine):
         return pack([("engine-error", _worker or "the worker process has no engine")])
     tickets = unpack_tickets(chunk)
@@ -375,65 +372,50 @@ def _in_workers(
     # INVARIANT: at most 2 chunks per worker are submitted and not yet yielded: the input is read
     # only as fast as results are consumed. (`Pool.imap` would read the whole input at once.)
     # Imported here: only the bulk path with workers needs them, and they cost import time.
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
-
     from ._transport import Foreign, TicketChunk  # noqa: PLC0415
+    from ._workers import Workers  # noqa: PLC0415
 
     assert engine._origin is not None  # checked by evaluate_many
-    context = multiprocessing.get_context("spawn")
-    pending: collections.deque[Future[bytes] | _DecidedHere] = collections.deque()  # oldest first
+    # Oldest first: None is the workers' next answer, in the order chunks were submitted.
+    pending: collections.deque[_DecidedHere | None] = collections.deque()
     failure: Exception | None = None
     items = iter(tickets)
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_worker_start,
-        initargs=(engine._origin, engine.policy_digest),
-    ) as pool:
+    with Workers(workers, _worker_run, _worker_start, (engine._origin, engine.policy_digest)) as pool:
 
         def send(chunk: TicketChunk) -> TicketChunk:
             if chunk.count:
-                try:
-                    pending.append(pool.submit(_worker_run, chunk.getvalue(), moment, trace))
-                except BrokenProcessPool as exc:  # a worker died since the last result
-                    raise EngineError(f"a worker process failed: {exc}") from exc
+                pool.submit((chunk.getvalue(), moment, trace))
+                pending.append(None)
             return TicketChunk()
 
-        try:
-            chunk = TicketChunk()
-            while True:
-                try:
-                    ticket = next(items)
-                except StopIteration:
-                    break
-                except Exception as exc:  # the caller's iterable failed: what it gave is still decided
-                    failure = exc
-                    break
-                try:
-                    chunk.add(ticket)
-                except Foreign:  # decided here, now, in its place between the chunks around it
+        chunk = TicketChunk()
+        while True:
+            try:
+                ticket = next(items)
+            except StopIteration:
+                break
+            except Exception as exc:  # the caller's iterable failed: what it gave is still decided
+                failure = exc
+                break
+            try:
+                chunk.add(ticket)
+            except Foreign:  # decided here, now, in its place between the chunks around it
+                chunk = send(chunk)
+                pending.append(_decide_here(engine, ticket, moment, trace))
+            else:
+                if chunk.count == chunk_size:
                     chunk = send(chunk)
-                    pending.append(_decide_here(engine, ticket, moment, trace))
-                else:
-                    if chunk.count == chunk_size:
-                        chunk = send(chunk)
-                while len(pending) >= 2 * workers:
-                    yield from _results(engine, pending.popleft())
-            send(chunk)
-            while pending:
-                yield from _results(engine, pending.popleft())
-        finally:
-            for task in pending:
-                if not isinstance(task, _DecidedHere):
-                    task.cancel()
+            while len(pending) >= 2 * workers:
+                yield from _results(engine, pool, pending.popleft())
+        send(chunk)
+        while pending:
+            yield from _results(engine, pool, pending.popleft())
     if failure is not None:
         raise failure
 
 
-def _results(engine: Engine, task: Future[bytes] | _DecidedHere) -> Iterator[Decision | TicketError]:
-    if isinstance(task, _DecidedHere):
+def _results(engine: Engine, pool: Workers, task: _DecidedHere | None) -> Iterator[Decision | TicketError]:
+    if task is not None:
         for result in task.results:
             engine._check_open()
             yield result
@@ -442,10 +424,7 @@ def _results(engine: Engine, task: Future[bytes] | _DecidedHere) -> Iterator[Dec
         return
     from ._transport import unpack  # noqa: PLC0415 - only the bulk path with workers needs it
 
-    try:
-        results: list[Result] = unpack(task.result())
-    except Exception as exc:  # BrokenProcessPool: a worker died (a crash in the C engine, a kill)
-        raise EngineError(f"a worker process failed: {exc}") from exc
+    results: list[Result] = unpack(pool.result())  # EngineError: the worker died or failed
     for kind, payload in results:
         engine._check_open()
         if kind == "decision":

@@ -13,16 +13,14 @@ No file I/O and no wording here: cli/diff.py reads the corpus and words the repo
 from __future__ import annotations
 
 import json
-import multiprocessing
-import signal
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
+from ._workers import Workers
 from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
@@ -420,68 +418,26 @@ class EngineSpec:
 
 _WORKER: tuple[Engine, Engine, datetime] | None = None
 
-_T = TypeVar("_T")
-
-
-def _ignoring_ctrl_c(start: Callable[[], _T]) -> _T:
-    """`start()` (which starts worker processes) with SIGINT ignored, in the main thread: a
-    process started then ignores it from its first instruction (an ignored signal stays ignored
-    across exec, and Python then installs no KeyboardInterrupt handler; a blocked one does not stay
-    blocked under multiprocessing), so a Ctrl-C sent to the whole process group while a worker
-    still imports csrules prints no traceback of its. A Ctrl-C during `start()` itself (~40 ms for
-    a pool of 2) is lost: press it again."""
-    if threading.current_thread() is not threading.main_thread():
-        return start()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
 
 def _init_worker(old: EngineSpec, new: EngineSpec, default_now: datetime) -> None:
     # Each worker process loads its own engines: durable_rules keeps C state that must not be
     # shared with, or forked from, another process.
     global _WORKER  # noqa: PLW0603 - one pair of engines per worker process, set once
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops us)
     _WORKER = (old.load(), new.load(), default_now)
 
 
-def _work(item: tuple[int, str]) -> LineResult:
-    # INVARIANT: _init_worker ran in this process (Pool initializer).
+def _work(chunk: list[tuple[int, str]]) -> list[LineResult]:
+    # INVARIANT: _init_worker ran in this process (the Workers initializer).
     assert _WORKER is not None
     old, new, default_now = _WORKER
-    try:
-        return compare_line(old, new, item[0], item[1], default_now)
-    except EngineError as exc:  # re-raised in the parent, as a message: tracebacks do not pickle
-        return LineResult(item[0], engine_error=str(exc))
-
-
-class _Throttle:
-    """Lets the pool's feeder thread take at most `limit` lines ahead of the consumer, so memory
-    stays flat however large the corpus (Pool.imap would otherwise read it all at once)."""
-
-    def __init__(self, items: Iterable[tuple[int, str]], limit: int) -> None:
-        self._items = items
-        self._slots = threading.Semaphore(limit)
-        self._closed = threading.Event()
-
-    def __iter__(self) -> Iterator[tuple[int, str]]:
-        for item in self._items:
-            while not self._slots.acquire(timeout=0.1):
-                if self._closed.is_set():
-                    return
-            if self._closed.is_set():
-                return
-            yield item
-
-    def done(self) -> None:
-        """One result was consumed: one more line may be read."""
-        self._slots.release()
-
-    def close(self) -> None:
-        """Stop feeding (the consumer is gone)."""
-        self._closed.set()
+    results = []
+    for number, text in chunk:
+        try:
+            results.append(compare_line(old, new, number, text, default_now))
+        except EngineError as exc:  # raised in the parent, as a message: tracebacks do not pickle
+            results.append(LineResult(number, engine_error=str(exc)))
+            break
+    return results
 
 
 def evaluate_corpus(
@@ -498,31 +454,49 @@ def evaluate_corpus(
 
     Args:
         workers: 1 evaluates in this process (with `engines` when given); more starts that many
-            processes (spawn: each loads its own engines) and sends them `chunk` lines at a time.
+            processes (spawn: each loads its own engines) and sends them `chunk` lines at a time,
+            at most 4 chunks a worker ahead of what was consumed.
 
     Raises:
-        EngineError: durable_rules failed on some line.
+        EngineError: durable_rules failed on some line, or a worker process failed.
+        Whatever reading `lines` raised, after the lines read before it.
     """
     if workers <= 1:
         before, after = engines if engines is not None else (old.load(), new.load())
         for number, text in lines:
             yield compare_line(before, after, number, text, default_now)
         return
-    throttle = _Throttle(lines, chunk * workers * 4)
-    context = multiprocessing.get_context("spawn")
-    pool = _ignoring_ctrl_c(
-        lambda: context.Pool(workers, initializer=_init_worker, initargs=(old, new, default_now))
-    )
-    try:
-        for result in pool.imap(_work, throttle, chunksize=chunk):
-            throttle.done()
-            if result.engine_error is not None:
-                raise EngineError(f"line {result.line}: {result.engine_error}")
-            yield result
-    finally:
-        throttle.close()
-        pool.terminate()
-        pool.join()
+    failure: Exception | None = None
+    with Workers(workers, _work, _init_worker, (old, new, default_now)) as pool:
+
+        def answers() -> Iterator[LineResult]:
+            for result in pool.result():
+                if result.engine_error is not None:
+                    raise EngineError(f"line {result.line}: {result.engine_error}")
+                yield result
+
+        items = iter(lines)
+        batch: list[tuple[int, str]] = []
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except Exception as exc:  # reading failed: the lines read before are compared first
+                failure = exc
+                break
+            batch.append(item)
+            if len(batch) == chunk:
+                pool.submit(batch)
+                batch = []
+                while pool.pending >= 4 * workers:
+                    yield from answers()
+        if batch:
+            pool.submit(batch)
+        while pool.pending:
+            yield from answers()
+    if failure is not None:
+        raise failure
 
 
 # --- the report -------------------------------------------------------------------------------------

@@ -94,3 +94,57 @@ def test_interrupts_anywhere_in_a_decision_leave_no_lock_held_and_no_state_behin
     assert result.returncode == 0, result.stderr[-2000:]
     interrupted = int(result.stdout)
     assert interrupted > calls // 4  # the interrupts did land inside decisions
+
+
+_BULK = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": "45.00"}}
+    engine = csrules.load()
+    print("loaded", flush=True)
+    try:
+        for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
+            pass
+    except KeyboardInterrupt:
+        sys.exit(130)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.2, 2.5])
+def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: float) -> None:
+    """Ctrl-C at a terminal reaches the whole process group. `ProcessPoolExecutor` started each
+    worker at a `submit`, with Ctrl-C not yet ignored: a worker still importing csrules printed
+    its KeyboardInterrupt traceback. Now every worker ignores it from its first instruction and
+    the caller alone handles it; the workers end with the batch."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BULK],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"loaded\n"  # the caller's own import is not what is tested
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
+    assert (process.returncode, err.decode()) == (130, "")
+    deadline = time.monotonic() + 10  # multiprocessing's resource tracker ends just after
+    with pytest.raises(ProcessLookupError):  # no worker outlived the batch
+        while time.monotonic() < deadline:
+            os.killpg(process.pid, 0)
+            time.sleep(0.05)

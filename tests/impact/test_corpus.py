@@ -4,15 +4,48 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from csrules import EngineError
 from csrules.cli.diff import _Progress, read_lines
-from csrules.impact import EngineSpec, evaluate_corpus
+from csrules.impact import EngineSpec, LineResult, evaluate_corpus
 from tests.helpers import ROOT, refund
 
 SPEC = EngineSpec((str(ROOT / "policies"),))
+
+_T = TypeVar("_T")
+
+
+def _within(seconds: float, run: Callable[[], _T]) -> _T:
+    """run() in a thread: a test that would wait forever fails instead."""
+    outcome: list[_T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(run())
+        except BaseException as exc:  # handed to the test's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds} s"
+    if error:
+        raise error[0]
+    return outcome[0]
+
+
+def _workers() -> list[multiprocessing.process.BaseProcess]:
+    """The worker processes this process started and that did not end."""
+    return multiprocessing.active_children()
 
 
 def test_workers_read_only_a_bounded_window_ahead() -> None:
@@ -37,6 +70,71 @@ def test_workers_keep_corpus_order() -> None:
     results = list(evaluate_corpus(iter(lines), SPEC, SPEC, workers=2, chunk=7))
     assert [r.line for r in results] == list(range(1, 301))
     assert [r.ticket_id for r in results] == [f"T-{n}" for n in range(1, 301)]
+
+
+def test_a_worker_that_cannot_load_its_bundle_ends_the_stream_with_engine_error(tmp_path: Path) -> None:
+    """multiprocessing.Pool restarted a worker whose initializer failed, forever: the diff never ended."""
+    missing = EngineSpec((str(tmp_path / "nowhere"),))
+    lines = [(n, json.dumps(refund("5.00"))) for n in range(1, 41)]
+    with pytest.raises(EngineError) as caught:
+        _within(60, lambda: list(evaluate_corpus(iter(lines), missing, SPEC, workers=2, chunk=4)))
+    assert str(caught.value) == (
+        "a worker process failed: it could not start: "
+        f"PolicyError: {tmp_path / 'nowhere'}:1:1: no such file or directory"
+    )
+    assert _workers() == []
+
+
+def test_a_killed_worker_ends_the_stream_with_engine_error() -> None:
+    """multiprocessing.Pool lost the chunk of a worker that died (a crash in the C engine, the
+    OOM killer) and waited for its result forever."""
+    lines = ((n, json.dumps(refund(f"{n % 60}.00"))) for n in range(1, 1_000_000))
+    seen: list[int] = []
+
+    def consume() -> None:
+        for result in evaluate_corpus(lines, SPEC, SPEC, workers=2, chunk=4):
+            seen.append(result.line)
+            if len(seen) == 50:
+                pid = _workers()[0].pid
+                assert pid is not None
+                os.kill(pid, 9)
+
+    with pytest.raises(EngineError) as caught:
+        _within(60, consume)
+    assert str(caught.value) == "a worker process failed: it was stopped by SIGKILL"
+    assert seen[:50] == list(range(1, 51))
+    assert _workers() == []
+
+
+def test_closing_the_stream_early_stops_every_worker() -> None:
+    lines = ((n, json.dumps(refund("5.00"))) for n in range(1, 1_000_000))
+    results = evaluate_corpus(lines, SPEC, SPEC, workers=2, chunk=4)
+    assert next(results).line == 1
+    pids = [p.pid for p in _workers()]
+    assert len(pids) == 2
+    results.close()
+    assert _workers() == []
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):  # ended and reaped
+            os.kill(pid, 0)
+
+
+def test_a_failure_reading_the_lines_comes_after_the_lines_read_before_it() -> None:
+    def lines() -> Iterator[tuple[int, str]]:
+        for number in range(1, 11):
+            yield number, json.dumps(refund(f"{number}.00"))
+        raise OSError("the disk went away")
+
+    compared: list[LineResult] = []
+
+    def consume() -> None:
+        compared.extend(evaluate_corpus(lines(), SPEC, SPEC, workers=2, chunk=4))
+
+    with pytest.raises(OSError, match=r"^the disk went away$"):
+        _within(60, consume)
+    assert [result.line for result in compared] == list(range(1, 11))
+    assert _workers() == []
 
 
 def test_read_lines_skips_blank_lines_and_a_bom_and_keeps_numbers() -> None:

@@ -20,6 +20,7 @@ STAGES = [
     "evaluate",
     "combine",
     "_transport",
+    "_workers",
     "engine",
     "impact",
     "generate",
