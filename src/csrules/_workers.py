@@ -220,7 +220,9 @@ class Workers:
             for worker in self._workers:
                 worker.process.terminate()
         if self._sender.is_alive():
-            self._sender.join()
+            # Bounded: a daemon thread no longer runs once the interpreter is finalizing (an
+            # iterator left open in a global is closed then), and would never be joined.
+            self._sender.join(_STOP_GRACE)
         for worker in self._workers:
             worker.payloads.close()  # the worker reads its end: it returns
         for worker in self._workers:
