@@ -53,6 +53,7 @@ schemas: $(STAMP) ## regenerate the JSON Schemas shipped in src/csrules/schemas/
 bench: $(BENCH_STAMP) ## install the bench extra, run the benchmarks (figures and ratios printed, nothing asserted)
 	$(BIN)/python benchmarks/bench_evaluate.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_shadow.py
 	$(BIN)/python benchmarks/bench_bulk.py
 	$(BIN)/python benchmarks/bench_import.py

@@ -58,6 +58,11 @@ def compare(op: str, actual: object, expected: Any, scalar: bool) -> bool:
     if actual is None or expected is None:
         return False
     if op in ("in", "not_in"):
+        if type(actual) is str:  # the common case, answered in C: a text equals only a text
+            if actual in expected:
+                return op == "in"
+            # `ne` holds for every item only when none is of another category, or null.
+            return op == "not_in" and all(v is not None and category(v) == "str" for v in expected)
         single = "eq" if op == "in" else "ne"
         results = (compare(single, actual, value, scalar) for value in expected)
         return any(results) if op == "in" else all(results)

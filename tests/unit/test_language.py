@@ -122,6 +122,11 @@ def test_comparison_semantics(tmp_path: Path, when: str, ticket: dict[str, Any],
         ("{in: [1, gold]}", 1, True),
         ("{not_in: [1, 3]}", 2, True),
         ("{not_in: [gold]}", 2, False),  # 2 vs gold: across types is false (a mixed list is refused)
+        ("{in: [1, gold]}", "1", False),  # text is never a number
+        ("{in: [1, gold]}", "silver", False),
+        ("{not_in: [gold, silver]}", "gold", False),
+        ("{not_in: [gold, silver]}", "bronze", True),
+        ("{not_in: [gold, silver]}", 1, False),
         ("{exists: true}", 0, True),
     ],
 )
