@@ -6,21 +6,26 @@ queues guarded by locks between processes, and a worker that dies holding one (k
 `Pool.terminate()`, by Ctrl-C handling, by the OOM killer, by a crash in the C engine) leaves the
 others, and the parent's threads, blocked on it. `Pool` also loses the task of a worker that died
 and waits for its result forever, and restarts a worker whose initializer fails, forever.
-`ProcessPoolExecutor` starts its processes one `submit` at a time, so none can be started with
-Ctrl-C ignored as a whole.
+`ProcessPoolExecutor` starts its processes one `submit` at a time, with Ctrl-C live in them.
 
 Here each worker has two pipes of its own (payloads in, answers out), and nothing else is shared:
 stopping a worker, or losing one, can block no one.
+- The workers start at the first `submit` (an empty input starts none), all at once, with every
+  signal blocked in the starting thread, whichever thread it is: a worker inherits the mask and
+  drops a Ctrl-C sent to the whole process group (a terminal's) before it unblocks its signals, so
+  Ctrl-C is the caller's alone; and no signal handler of the caller's can raise between the start
+  of a process and its being recorded here (a signal that came meanwhile is handled just after).
 - The parent pickles each payload when it is submitted (an error is raised there) and one sender
-  thread writes them, in order, round robin; `submit` never blocks on a full pipe.
+  thread writes them, in order, round robin: `submit` never blocks on a full pipe.
 - `result()` reads the answer to the oldest payload from its worker, or the worker's end: a worker
-  that died is an EngineError naming how it ended, never a wait without end.
-- Every worker is started at once, with SIGINT ignored from its first instruction: a Ctrl-C sent
-  to the whole process group (a terminal's) is the parent's alone to handle.
-- `close()` (or leaving the `with` block) ends them: gracefully once every answer was read,
-  otherwise at once (SIGTERM). Worker processes are daemonic: they do not outlive the parent.
+  that died is an EngineError naming how it ended, never a wait without end. An exception raised
+  meanwhile by a signal handler (KeyboardInterrupt, a deadline's TimeoutError) is raised as it is.
+- `close()` (or leaving the `with` block) kills the workers at once (SIGKILL): they hold nothing
+  that needs an orderly end, and no lock another process could wait on. They are daemonic: they
+  do not outlive the parent's interpreter, and one whose parent was killed ends at its next read
+  or write.
 
-One thread uses a `Workers`: it is not thread-safe.
+One thread uses a `Workers`, and after any exception from it, closes it: it is not thread-safe.
 """
 
 from __future__ import annotations
@@ -32,70 +37,54 @@ import pickle
 import queue
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import EngineError
 
-__all__ = ["Workers", "ignoring_ctrl_c"]
-
-_T = TypeVar("_T")
+__all__ = ["Workers"]
 
 _STOP_GRACE = 5.0
-"""Seconds a worker has to end once its payload pipe is closed, before it is stopped."""
+"""Seconds to wait for the sender thread, or for a worker that ended to be reaped."""
 
 
-def ignoring_ctrl_c(start: Callable[[], _T]) -> _T:
-    """`start()` (which starts processes) with SIGINT ignored, in the main thread: a process
-    started then ignores it from its first instruction (an ignored signal stays ignored across
-    exec, and Python then installs no KeyboardInterrupt handler), so a Ctrl-C sent to the whole
-    process group while a worker still imports csrules prints no traceback of its. A Ctrl-C during
-    `start()` itself (~40 ms a process) is lost: press it again."""
-    if threading.current_thread() is not threading.main_thread():
-        return start()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+_Target = tuple[Callable[[Any], Any], Callable[..., None], tuple[Any, ...]]
+"""What a worker runs: (function, initializer, initargs)."""
 
 
 def _serve(
-    payloads: Connection,
-    answers: Connection,
-    function: Callable[[Any], Any],
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
+    payloads: Connection, answers: Connection, target: _Target, mask: Iterable[signal.Signals]
 ) -> None:
-    """A worker process: answer every payload until the parent closes its end. An answer is
-    (True, value) or (False, why): the parent raises the latter as an EngineError."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
+    """A worker process: answer every payload until the parent closes its end or is gone. An
+    answer is (True, value) or (False, why): the parent raises the latter as an EngineError."""
+    function, initializer, initargs = target
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C pending since the start is dropped
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # the parent's mask before it started us
     failure: str | None = None
     try:
         initializer(*initargs)
     except Exception as exc:  # reported with the first answer: the parent then stops every worker
         failure = f"it could not start: {type(exc).__name__}: {exc}"
-    while True:
-        try:
+    with contextlib.suppress(EOFError, OSError):  # the parent is done with us, or gone
+        while True:
             payload = pickle.loads(payloads.recv_bytes())
-        except EOFError:  # the parent is done with us
-            return
-        answer: tuple[bool, Any]
-        if failure is not None:
-            answer = (False, failure)
-        else:
+            answer: tuple[bool, Any]
+            if failure is not None:
+                answer = (False, failure)
+            else:
+                try:
+                    answer = (True, function(payload))
+                except Exception as exc:  # a bug: the parent raises it as an EngineError
+                    answer = (False, f"{type(exc).__name__}: {exc}")
             try:
-                answer = (True, function(payload))
-            except Exception as exc:  # a bug: the parent raises it as an EngineError
-                answer = (False, f"{type(exc).__name__}: {exc}")
-        try:
-            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            data = pickle.dumps((False, f"its answer could not be sent back: {exc}"))
-        answers.send_bytes(data)
+                data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                data = pickle.dumps((False, f"its answer could not be sent back: {exc}"))
+            answers.send_bytes(data)
 
 
 class _Worker:
@@ -140,38 +129,14 @@ class Workers:
     ) -> None:
         if count < 1:
             raise ValueError(f"a pool needs at least one worker, got {count}")
+        self._count = count
+        self._target: _Target = (function, initializer, initargs)
         self._workers: list[_Worker] = []
         self._waiting: collections.deque[_Worker] = collections.deque()  # oldest payload first
         self._submitted = 0
         self._closed = False
         self._outbox: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send, name="csrules-workers-sender", daemon=True)
-        context = multiprocessing.get_context("spawn")
-
-        def start() -> None:
-            for number in range(count):
-                payloads_in, payloads_out = context.Pipe(duplex=False)
-                answers_in, answers_out = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=_serve,
-                    args=(payloads_in, answers_out, function, initializer, initargs),
-                    name=f"csrules-worker-{number + 1}",
-                    daemon=True,
-                )
-                try:
-                    process.start()
-                finally:
-                    # The worker's ends: a pipe whose worker ended must read as closed.
-                    payloads_in.close()
-                    answers_out.close()
-                self._workers.append(_Worker(process, payloads_out, answers_in))
-
-        try:
-            ignoring_ctrl_c(start)
-            self._sender.start()
-        except BaseException:
-            self.close()
-            raise
 
     @property
     def pending(self) -> int:
@@ -179,15 +144,19 @@ class Workers:
         return len(self._waiting)
 
     def submit(self, payload: Any) -> None:
-        """Send `payload` to the next worker in turn; returns at once (the sender thread writes it).
+        """Send `payload` to the next worker in turn (the first call starts the workers); returns
+        at once: the sender thread writes it.
 
         Raises:
             ValueError: the pool is closed.
             pickle.PicklingError, TypeError: the payload does not pickle.
+            EngineError: the worker processes could not be started (too many open files...).
         """
         if self._closed:
             raise ValueError("the worker processes were stopped")
         data = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+        if not self._workers:
+            self._start()
         worker = self._workers[self._submitted % len(self._workers)]
         self._submitted += 1
         self._waiting.append(worker)
@@ -198,40 +167,46 @@ class Workers:
 
         Raises:
             EngineError: its worker failed on it, could not start, or ended without answering.
-            IndexError: nothing is pending.
+            ValueError: the pool is closed. IndexError: nothing is pending.
         """
-        worker = self._waiting.popleft()
+        if self._closed:
+            raise ValueError("the worker processes were stopped")
+        worker = self._waiting[0]  # still pending until read: an interrupt here leaves it so
+        wait([worker.answers, worker.process.sentinel])  # an answer, or its worker's end
         try:
-            wait([worker.answers, worker.process.sentinel])  # an answer, or its worker's end
-            ok, value = pickle.loads(worker.answers.recv_bytes())
-        except (EOFError, OSError):
-            raise EngineError(f"a worker process failed: {worker.ended()}") from None
+            data = worker.answers.recv_bytes()
+        except (EOFError, OSError) as exc:
+            # Its end of the pipe closed (it ended): before an answer (EOFError) or during one
+            # (a bare OSError, "got end of file during message"). Any other exception, such as
+            # a deadline's TimeoutError raised by a signal handler, is the caller's.
+            if isinstance(exc, EOFError) or (type(exc) is OSError and exc.errno is None):
+                raise EngineError(f"a worker process failed: {worker.ended()}") from None
+            raise
+        self._waiting.popleft()
+        ok, value = pickle.loads(data)
         if not ok:
             raise EngineError(f"a worker process failed: {value}")
         return value
 
     def close(self) -> None:
-        """Stop every worker: gracefully when every answer was read, otherwise at once. Idempotent."""
+        """Stop every worker at once (SIGKILL; they keep nothing that needs an orderly end).
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._outbox.put(None)  # the sender ends after the payload in hand
-        if self._waiting:  # answers no one will read: stop the workers now (they unblock the sender)
-            for worker in self._workers:
-                worker.process.terminate()
+        for worker in self._workers:  # first: a second Ctrl-C cutting this short leaves no worker
+            worker.process.kill()
+        self._outbox.put(None)  # the sender ends after the payload in hand (its worker is gone)
         if self._sender.is_alive():
             # Bounded: a daemon thread no longer runs once the interpreter is finalizing (an
             # iterator left open in a global is closed then), and would never be joined.
             self._sender.join(_STOP_GRACE)
         for worker in self._workers:
-            worker.payloads.close()  # the worker reads its end: it returns
-        for worker in self._workers:
             worker.process.join(_STOP_GRACE)
-            if worker.process.exitcode is None:
-                worker.process.terminate()
-                worker.process.join()
+            worker.payloads.close()
             worker.answers.close()
-            worker.process.close()
+            if worker.process.exitcode is not None:
+                worker.process.close()
 
     def __enter__(self) -> Workers:
         return self
@@ -240,6 +215,39 @@ class Workers:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+    def _start(self) -> None:
+        """Start every worker, with every signal blocked in this thread (see the module's notes);
+        on any failure, none is left running."""
+        context = multiprocessing.get_context("spawn")
+        resource_tracker.ensure_running()  # it unblocks SIGINT and SIGTERM when it starts itself
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            for number in range(self._count):
+                payloads_in, payloads_out = context.Pipe(duplex=False)
+                answers_in, answers_out = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_serve,
+                    args=(payloads_in, answers_out, self._target, mask),
+                    name=f"csrules-worker-{number + 1}",
+                    daemon=True,
+                )
+                try:
+                    process.start()
+                finally:
+                    # The worker's ends: a pipe whose worker ended must read as closed here.
+                    payloads_in.close()
+                    answers_out.close()
+                self._workers.append(_Worker(process, payloads_out, answers_in))
+            self._sender.start()
+        except Exception as exc:
+            self.close()
+            raise EngineError(f"the worker processes could not start: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _send(self) -> None:
         """The sender thread: write each payload to its worker, in the order submitted."""

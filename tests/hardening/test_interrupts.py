@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,112 @@ def _group_ends(group: int, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+_DEADLINE = textwrap.dedent(
+    """
+    import multiprocessing, signal, sys
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": "45.00"}}
+
+    def on_alarm(signum, frame):  # a request deadline, as web frameworks raise one
+        raise TimeoutError("deadline")
+
+    if __name__ == "__main__":
+        engine = csrules.load()
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
+        try:
+            for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
+                pass
+        except TimeoutError as exc:
+            print("TimeoutError:", exc)
+        print("workers left:", len(multiprocessing.active_children()))
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.5])
+def test_a_deadline_raised_while_evaluate_many_waits_for_workers_is_the_callers(
+    tmp_path: Path, delay: float
+) -> None:
+    """A TimeoutError (an OSError) raised by a signal handler while the results were awaited
+    was taken for a broken pipe: "EngineError: a worker process failed: it closed its pipe",
+    10 s later. At 0.05 s the deadline comes while the workers start, with signals blocked: it
+    is raised just after."""
+    script = tmp_path / "deadline.py"
+    script.write_text(_DEADLINE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(delay)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "TimeoutError: deadline\nworkers left: 0\n", "")
+
+
+_THREADED = textwrap.dedent(
+    """
+    import sys, threading
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": "45.00"}}
+
+    def batch():
+        for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
+            pass
+
+    if __name__ == "__main__":
+        engine = csrules.load()
+        thread = threading.Thread(target=batch, daemon=True)  # a service's job thread
+        thread.start()
+        print("started", flush=True)
+        try:
+            while thread.is_alive():
+                thread.join(0.05)
+        except KeyboardInterrupt:
+            sys.exit(130)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.5, 1.5])
+def test_ctrl_c_while_a_thread_runs_evaluate_many_reaches_only_the_main_thread(
+    tmp_path: Path, delay: float
+) -> None:
+    """Started from a thread other than the main one, workers did not ignore Ctrl-C while they
+    imported csrules: each printed a KeyboardInterrupt traceback, and the batch failed with
+    "a worker process failed: it was stopped by SIGINT"."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    script = tmp_path / "threaded.py"
+    script.write_text(_THREADED, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"started\n"
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
+    assert (process.returncode, err.decode()) == (130, "")
+    assert _group_ends(process.pid, 10)  # no worker outlived the caller

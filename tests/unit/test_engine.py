@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -523,6 +524,43 @@ def test_a_worker_killed_while_the_consumer_is_busy_ends_the_stream_with_engine_
     with pytest.raises(csrules.EngineError, match=r"^a worker process failed"):
         consume()
     assert decided >= 100
+
+
+_EMFILE = """
+import multiprocessing, resource
+from datetime import datetime, timezone
+import csrules
+
+NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+          "request": {"kind": "refund", "amount": "45.00"}}
+
+if __name__ == "__main__":
+    engine = csrules.load()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    try:
+        list(engine.evaluate_many([ticket] * 10, now=NOW, workers=64))
+    except csrules.EngineError as exc:
+        print("EngineError:", exc)
+    print("workers left:", len(multiprocessing.active_children()))
+"""
+
+
+def test_workers_that_cannot_all_start_are_an_engine_error_and_leave_none_behind(tmp_path: Path) -> None:
+    """Out of file descriptors at the 13th worker: a raw OSError, after waiting for the workers
+    already started to finish importing csrules."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = tmp_path / "emfile.py"
+    script.write_text(_EMFILE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (
+        "EngineError: the worker processes could not start: [Errno 24] Too many open files\nworkers left: 0\n"
+    )
 
 
 def test_now_of_a_datetime_subclass_is_read_as_a_plain_instant(engine: csrules.Engine) -> None:
