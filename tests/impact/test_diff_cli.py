@@ -416,12 +416,33 @@ def large_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return corpus
 
 
-@pytest.mark.parametrize("delay", [0.9, 1.6, 2.4, 3.5])
+def _workers_of(parent: int) -> list[int]:
+    """The worker processes `parent` spawned (multiprocessing's resource tracker left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+        if ppid == parent and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.2, 2.5])
 def test_ctrl_c_with_workers_prints_no_traceback(large_corpus: Path, delay: float) -> None:
     """Ctrl-C reaches the whole process group: each worker printed a KeyboardInterrupt traceback
     (about 3 runs in 10), while the command itself exited 130 quietly. And once in many runs the
     command never ended: `multiprocessing.Pool.terminate()` killed a worker holding the lock of the
-    queue it shares with the others."""
+    queue it shares with the others.
+
+    `delay` counts from the workers' start, so that on a slow machine too it falls while they
+    start (0 to 0.2 s: with Ctrl-C live in them there, about 1 run in 3 printed a traceback) or
+    decide (2.5 s); before it, the command itself is importing csrules, where a Ctrl-C prints
+    Python's own traceback."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -439,6 +460,9 @@ def test_ctrl_c_with_workers_prints_no_traceback(large_corpus: Path, delay: floa
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal's job
     )
+    deadline = time.monotonic() + 60
+    while len(_workers_of(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     try:
@@ -446,7 +470,7 @@ def test_ctrl_c_with_workers_prints_no_traceback(large_corpus: Path, delay: floa
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # leave no process behind for the next tests
         process.communicate()
-        pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
+        pytest.fail(f"still running 120 s after Ctrl-C (sent {delay} s after the workers started)")
     assert process.returncode in (130, 0), err  # 0: it finished first
     assert b"Traceback" not in err, err.decode()
 
