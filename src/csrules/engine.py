@@ -298,11 +298,12 @@ _worker: Engine | str | None = None  # in a worker process: its Engine, or why i
 
 
 def _worker_start(origin: Origin, digest: str) -> None:
-    """Pool initializer: build this worker's Engine the way `load()` built the parent's."""
+    """Worker initializer (`_workers.Workers`): build this worker's Engine the way `load()`
+    built the parent's."""
     global _worker  # noqa: PLW0603 - one Engine per worker process, set once by the pool
     try:
         engine = load(list(origin.paths), params=origin.params)
-    except Exception as exc:  # reported by the first task: an initializer error breaks the pool
+    except Exception as exc:  # reported by the first answer, with this message
         _worker = f"a worker process could not load the policies again: {exc}"
         return
     if engine.policy_digest != digest:
