@@ -10,11 +10,12 @@ and waits for its result forever, and restarts a worker whose initializer fails,
 
 Here each worker has two pipes of its own (payloads in, answers out), and nothing else is shared:
 stopping a worker, or losing one, can block no one.
-- The workers start at the first `submit` (an empty input starts none), all at once, with every
-  signal blocked in the starting thread, whichever thread it is: a worker inherits the mask and
-  drops a Ctrl-C sent to the whole process group (a terminal's) before it unblocks its signals, so
-  Ctrl-C is the caller's alone; and no signal handler of the caller's can raise between the start
-  of a process and its being recorded here (a signal that came meanwhile is handled just after).
+- The workers start at the first `submit` (an empty input starts none), all at once, from a
+  thread of their own with every signal blocked: a worker inherits the mask and drops a Ctrl-C
+  sent to the whole process group (a terminal's) before it unblocks its signals, so Ctrl-C is the
+  caller's alone; and since Python runs signal handlers in the main thread only, none can raise
+  between the start of a process and its being recorded here (the caller waits for the start to
+  end, then raises the handler's exception).
 - The parent pickles each payload when it is submitted (an error is raised there) and one sender
   thread writes them, in order, round robin: `submit` never blocks on a full pipe.
 - `result()` reads the answer to the oldest payload from its worker, or the worker's end: a worker
@@ -71,14 +72,14 @@ def _serve(
         failure = f"it could not start: {type(exc).__name__}: {exc}"
     with contextlib.suppress(EOFError, OSError):  # the parent is done with us, or gone
         while True:
-            payload = pickle.loads(payloads.recv_bytes())
+            data = payloads.recv_bytes()
             answer: tuple[bool, Any]
             if failure is not None:
                 answer = (False, failure)
             else:
                 try:
-                    answer = (True, function(payload))
-                except Exception as exc:  # a bug: the parent raises it as an EngineError
+                    answer = (True, function(pickle.loads(data)))
+                except Exception as exc:  # a bug, or a payload this process cannot rebuild
                     answer = (False, f"{type(exc).__name__}: {exc}")
             try:
                 data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
@@ -128,7 +129,7 @@ class Workers:
         initargs: tuple[Any, ...] = (),
     ) -> None:
         if count < 1:
-            raise ValueError(f"a pool needs at least one worker, got {count}")
+            raise ValueError(f"a pool needs at least one worker, got `{count}`")
         self._count = count
         self._target: _Target = (function, initializer, initargs)
         self._workers: list[_Worker] = []
@@ -177,10 +178,10 @@ class Workers:
             data = worker.answers.recv_bytes()
         except (EOFError, OSError) as exc:
             # Its end of the pipe closed (it ended): before an answer (EOFError) or during one
-            # (a bare OSError, "got end of file during message"). Any other exception, such as
-            # a deadline's TimeoutError raised by a signal handler, is the caller's.
-            if isinstance(exc, EOFError) or (type(exc) is OSError and exc.errno is None):
-                raise EngineError(f"a worker process failed: {worker.ended()}") from None
+            # (multiprocessing's own OSError). Any other exception, such as a deadline's
+            # TimeoutError raised by a signal handler, is the caller's.
+            if isinstance(exc, EOFError) or str(exc) == "got end of file during message":
+                raise EngineError(f"a worker process failed: {worker.ended()}") from exc
             raise
         self._waiting.popleft()
         ok, value = pickle.loads(data)
@@ -201,12 +202,12 @@ class Workers:
             # Bounded: a daemon thread no longer runs once the interpreter is finalizing (an
             # iterator left open in a global is closed then), and would never be joined.
             self._sender.join(_STOP_GRACE)
+        sender_ended = not self._sender.is_alive()
         for worker in self._workers:
-            worker.process.join(_STOP_GRACE)
-            worker.payloads.close()
+            worker.process.join(_STOP_GRACE)  # reaped; multiprocessing forgets it at its next look
+            if sender_ended:  # else the sender may still write to it: garbage collection closes it
+                worker.payloads.close()
             worker.answers.close()
-            if worker.process.exitcode is not None:
-                worker.process.close()
 
     def __enter__(self) -> Workers:
         return self
@@ -217,12 +218,32 @@ class Workers:
         self.close()
 
     def _start(self) -> None:
-        """Start every worker, with every signal blocked in this thread (see the module's notes);
-        on any failure, none is left running."""
-        context = multiprocessing.get_context("spawn")
-        resource_tracker.ensure_running()  # it unblocks SIGINT and SIGTERM when it starts itself
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        """Start every worker from a thread of its own with every signal blocked (see the
+        module's notes), and wait for it; on any failure, none is left running."""
+        failed: list[Exception] = []
+        done = threading.Event()  # not Thread.join: interrupted, it can return before the thread ends
+        starter = threading.Thread(
+            target=self._spawn, args=(failed, done), name="csrules-workers-start", daemon=True
+        )
+        starter.start()
         try:
+            done.wait()
+        except BaseException:  # a signal handler's exception: the spawning itself runs on
+            done.wait()
+            self.close()
+            raise
+        if failed:
+            self.close()
+            raise EngineError(f"the worker processes could not start: {failed[0]}") from failed[0]
+        self._sender.start()
+
+    def _spawn(self, failed: list[Exception], done: threading.Event) -> None:
+        """The starter thread. Python runs signal handlers in the main thread only, so nothing
+        interrupts this between the start of a process and its being recorded."""
+        try:
+            resource_tracker.ensure_running()  # it unblocks SIGINT and SIGTERM when it starts itself
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # the caller's
+            context = multiprocessing.get_context("spawn")
             for number in range(self._count):
                 payloads_in, payloads_out = context.Pipe(duplex=False)
                 answers_in, answers_out = context.Pipe(duplex=False)
@@ -239,15 +260,10 @@ class Workers:
                     payloads_in.close()
                     answers_out.close()
                 self._workers.append(_Worker(process, payloads_out, answers_in))
-            self._sender.start()
-        except Exception as exc:
-            self.close()
-            raise EngineError(f"the worker processes could not start: {exc}") from exc
-        except BaseException:
-            self.close()
-            raise
+        except Exception as exc:  # out of processes or file descriptors, initargs that do not pickle
+            failed.append(exc)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            done.set()
 
     def _send(self) -> None:
         """The sender thread: write each payload to its worker, in the order submitted."""

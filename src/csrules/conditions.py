@@ -58,11 +58,13 @@ def compare(op: str, actual: object, expected: Any, scalar: bool) -> bool:
     if actual is None or expected is None:
         return False
     if op in ("in", "not_in"):
-        if type(actual) is str:  # the common case, answered in C: a text equals only a text
+        if type(actual) is str and type(expected) is tuple:  # a policy's list: membership in C
             if actual in expected:
                 return op == "in"
-            # `ne` holds for every item only when none is of another category, or null.
-            return op == "not_in" and all(v is not None and category(v) == "str" for v in expected)
+            if op == "in":
+                return False
+            # `ne` held for every item: it is false for null and, between scalars, across categories.
+            return all(v is not None and (not scalar or category(v) == "str") for v in expected)
         single = "eq" if op == "in" else "ne"
         results = (compare(single, actual, value, scalar) for value in expected)
         return any(results) if op == "in" else all(results)

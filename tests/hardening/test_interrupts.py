@@ -9,9 +9,11 @@ run, which the timeout turns into a failure). `make soak` runs it at 10 times th
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -120,12 +122,9 @@ _BULK = textwrap.dedent(
 @pytest.mark.parametrize("delay", [0.2, 0.6, 1.2, 2.5])
 def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: float) -> None:
     """Ctrl-C at a terminal reaches the whole process group. `ProcessPoolExecutor` started each
-    worker at a `submit`, with Ctrl-C not yet ignored: a worker still importing csrules printed
-    its KeyboardInterrupt traceback. Now every worker ignores it from its first instruction and
-    the caller alone handles it; the workers end with the batch."""
-    import signal  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
+    worker at a `submit`, with Ctrl-C live: a worker still importing csrules printed its
+    KeyboardInterrupt traceback. Now every worker starts with it blocked and drops it; the caller
+    alone handles it, and the workers end with the batch."""
     process = subprocess.Popen(
         [sys.executable, "-c", _BULK],
         stdout=subprocess.PIPE,
@@ -150,7 +149,6 @@ def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: 
 def _group_ends(group: int, seconds: float) -> bool:
     """Whether process group `group` has no process left within `seconds` (multiprocessing's
     resource tracker ends just after its parent)."""
-    import time  # noqa: PLC0415
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -189,14 +187,13 @@ _DEADLINE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.4, 1.5])
+@pytest.mark.parametrize("delay", [0.4, 1.5])
 def test_a_deadline_raised_while_evaluate_many_waits_for_workers_is_the_callers(
     tmp_path: Path, delay: float
 ) -> None:
     """A TimeoutError (an OSError) raised by a signal handler while the results were awaited
     was taken for a broken pipe: "EngineError: a worker process failed: it closed its pipe",
-    10 s later. At 0.05 s the deadline comes while the workers start, with signals blocked: it
-    is raised just after."""
+    10 s later."""
     script = tmp_path / "deadline.py"
     script.write_text(_DEADLINE, encoding="utf-8")
     done = subprocess.run(
@@ -220,19 +217,24 @@ _THREADED = textwrap.dedent(
     ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
               "request": {"kind": "refund", "amount": "45.00"}}
 
+    stop = threading.Event()
+
     def batch():
         for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
-            pass
+            if stop.is_set():
+                break
 
     if __name__ == "__main__":
         engine = csrules.load()
-        thread = threading.Thread(target=batch, daemon=True)  # a service's job thread
+        thread = threading.Thread(target=batch)  # a service's job thread
         thread.start()
         print("started", flush=True)
         try:
             while thread.is_alive():
                 thread.join(0.05)
         except KeyboardInterrupt:
+            stop.set()  # the service stops its job, then exits
+            thread.join()
             sys.exit(130)
     """
 )
@@ -245,8 +247,6 @@ def test_ctrl_c_while_a_thread_runs_evaluate_many_reaches_only_the_main_thread(
     """Started from a thread other than the main one, workers did not ignore Ctrl-C while they
     imported csrules: each printed a KeyboardInterrupt traceback, and the batch failed with
     "a worker process failed: it was stopped by SIGINT"."""
-    import signal  # noqa: PLC0415
-    import time  # noqa: PLC0415
 
     script = tmp_path / "threaded.py"
     script.write_text(_THREADED, encoding="utf-8")
@@ -269,3 +269,57 @@ def test_ctrl_c_while_a_thread_runs_evaluate_many_reaches_only_the_main_thread(
         pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
     assert (process.returncode, err.decode()) == (130, "")
     assert _group_ends(process.pid, 10)  # no worker outlived the caller
+
+
+_OTHER_THREAD_SIGNAL = textwrap.dedent(
+    """
+    import multiprocessing, os, signal, sys, threading, time
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": "45.00"}}
+
+    class Deadline(Exception):
+        pass
+
+    def on_signal(signum, frame):
+        raise Deadline("deadline")
+
+    def fire(delay):  # a service's watchdog thread
+        time.sleep(delay)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    if __name__ == "__main__":
+        engine = csrules.load()
+        signal.signal(signal.SIGUSR1, on_signal)
+        threading.Thread(target=fire, args=(float(sys.argv[1]),)).start()
+        try:
+            for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=4, chunk_size=50):
+                pass
+        except Deadline as exc:
+            print("Deadline:", exc)
+        print("workers left:", len(multiprocessing.active_children()))
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.02, 0.05])
+def test_a_signal_handler_raising_while_workers_start_leaves_none_behind(
+    tmp_path: Path, delay: float
+) -> None:
+    """Signals blocked in the starting thread still reached the main thread's handler through
+    another thread: a worker being started was never recorded (it printed "EOFError: Ran out of
+    input"), and the handler's exception became "the worker processes could not start"."""
+    script = tmp_path / "watchdog.py"
+    script.write_text(_OTHER_THREAD_SIGNAL, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(delay)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "Deadline: deadline\nworkers left: 0\n", "")

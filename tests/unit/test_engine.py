@@ -547,8 +547,8 @@ if __name__ == "__main__":
 
 
 def test_workers_that_cannot_all_start_are_an_engine_error_and_leave_none_behind(tmp_path: Path) -> None:
-    """Out of file descriptors at the 13th worker: a raw OSError, after waiting for the workers
-    already started to finish importing csrules."""
+    """Out of file descriptors part way: a raw OSError, after waiting for the workers already
+    started to finish importing csrules."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
