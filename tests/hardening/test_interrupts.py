@@ -125,15 +125,22 @@ def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: 
     worker at a `submit`, with Ctrl-C live: a worker still importing csrules printed its
     KeyboardInterrupt traceback. Now every worker starts with it blocked and drops it; the caller
     alone handles it, and the workers end with the batch."""
+    assert _ctrl_c([sys.executable, "-c", _BULK], delay) == (130, "")
+
+
+def _ctrl_c(command: list[str], delay: float) -> tuple[int, str]:
+    """Run `command` as a terminal's job, press Ctrl-C `delay` s after its first line (the
+    caller's own import is not what is tested), and return its exit code and stderr; checks
+    that no process of the job outlives it."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _BULK],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,  # its own process group, as a terminal's job
     )
     assert process.stdout is not None
-    assert process.stdout.readline() == b"loaded\n"  # the caller's own import is not what is tested
+    process.stdout.readline()
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     try:
@@ -142,8 +149,8 @@ def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: 
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
-    assert (process.returncode, err.decode()) == (130, "")
-    assert _group_ends(process.pid, 10)  # no worker outlived the batch
+    assert _group_ends(process.pid, 10)  # no worker outlived the job
+    return process.returncode, err.decode()
 
 
 def _group_ends(group: int, seconds: float) -> bool:
@@ -194,17 +201,16 @@ def test_a_deadline_raised_while_evaluate_many_waits_for_workers_is_the_callers(
     """A TimeoutError (an OSError) raised by a signal handler while the results were awaited
     was taken for a broken pipe: "EngineError: a worker process failed: it closed its pipe",
     10 s later."""
-    script = tmp_path / "deadline.py"
-    script.write_text(_DEADLINE, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script), str(delay)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = _run_script(tmp_path / "deadline.py", _DEADLINE, str(delay))
     assert (done.returncode, done.stdout, done.stderr) == (0, "TimeoutError: deadline\nworkers left: 0\n", "")
+
+
+def _run_script(path: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Write `text` to `path` (spawned workers import the main module by its path) and run it."""
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(path), *args], check=False, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 _THREADED = textwrap.dedent(
@@ -247,28 +253,9 @@ def test_ctrl_c_while_a_thread_runs_evaluate_many_reaches_only_the_main_thread(
     """Started from a thread other than the main one, workers did not ignore Ctrl-C while they
     imported csrules: each printed a KeyboardInterrupt traceback, and the batch failed with
     "a worker process failed: it was stopped by SIGINT"."""
-
     script = tmp_path / "threaded.py"
     script.write_text(_THREADED, encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        start_new_session=True,  # its own process group, as a terminal's job
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"started\n"
-    time.sleep(delay)
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        _, err = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"still running 120 s after Ctrl-C (sent after {delay} s)")
-    assert (process.returncode, err.decode()) == (130, "")
-    assert _group_ends(process.pid, 10)  # no worker outlived the caller
+    assert _ctrl_c([sys.executable, str(script)], delay) == (130, "")
 
 
 _OTHER_THREAD_SIGNAL = textwrap.dedent(
@@ -312,14 +299,5 @@ def test_a_signal_handler_raising_while_workers_start_leaves_none_behind(
     """Signals blocked in the starting thread still reached the main thread's handler through
     another thread: a worker being started was never recorded (it printed "EOFError: Ran out of
     input"), and the handler's exception became "the worker processes could not start"."""
-    script = tmp_path / "watchdog.py"
-    script.write_text(_OTHER_THREAD_SIGNAL, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script), str(delay)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = _run_script(tmp_path / "watchdog.py", _OTHER_THREAD_SIGNAL, str(delay))
     assert (done.returncode, done.stdout, done.stderr) == (0, "Deadline: deadline\nworkers left: 0\n", "")
