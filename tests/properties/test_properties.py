@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import csrules
-from csrules.conditions import evaluate_condition
+from csrules.conditions import compare, evaluate_condition
 from csrules.facts import fact_values
 from csrules.testing.strategies import around, money, tickets
 from tests.helpers import NOW
@@ -107,3 +107,28 @@ def test_a_rule_fires_at_most_once_per_ticket(ticket: dict[str, Any]) -> None:
     """durable_rules activates a rule once per alternative that holds; csrules counts it once."""
     fired = ENGINE.evaluate(ticket, now=NOW).trace.fired
     assert len(fired) == len(set(fired))
+
+
+_LIST_ITEMS = st.one_of(
+    st.sampled_from(["", "a", "b", "ab", "1"]),
+    st.integers(-1, 1),
+    st.booleans(),
+    st.none(),
+    st.sampled_from([Decimal("1.0"), Decimal("0.5")]),
+)
+
+
+@given(
+    actual=st.sampled_from(["", "a", "b", "ab", "1"]),
+    items=st.lists(_LIST_ITEMS, max_size=4),
+    op=st.sampled_from(["in", "not_in"]),
+    scalar=st.booleans(),
+)
+def test_text_in_a_list_answers_as_comparing_item_by_item(
+    actual: str, items: list[Any], op: str, scalar: bool
+) -> None:
+    """`in` and `not_in` look a text up in a policy's list at once (the static analysis spends
+    its time there): the answer is the one item-by-item comparison gives, for custom attributes
+    (scalar) and typed facts alike."""
+    each = [compare("eq" if op == "in" else "ne", actual, item, scalar) for item in items]
+    assert compare(op, actual, tuple(items), scalar) is (any(each) if op == "in" else all(each))
