@@ -109,8 +109,8 @@ _BULK = textwrap.dedent(
     ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
               "request": {"kind": "refund", "amount": "45.00"}}
     engine = csrules.load()
-    print("loaded", flush=True)
     try:
+        print("loaded", flush=True)
         for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
             pass
     except KeyboardInterrupt:
@@ -183,8 +183,8 @@ _DEADLINE = textwrap.dedent(
     if __name__ == "__main__":
         engine = csrules.load()
         signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
         try:
+            signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
             for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
                 pass
         except TimeoutError as exc:
@@ -233,9 +233,9 @@ _THREADED = textwrap.dedent(
     if __name__ == "__main__":
         engine = csrules.load()
         thread = threading.Thread(target=batch)  # a service's job thread
-        thread.start()
-        print("started", flush=True)
         try:
+            thread.start()
+            print("started", flush=True)
             while thread.is_alive():
                 thread.join(0.05)
         except KeyboardInterrupt:
@@ -281,8 +281,8 @@ _OTHER_THREAD_SIGNAL = textwrap.dedent(
     if __name__ == "__main__":
         engine = csrules.load()
         signal.signal(signal.SIGUSR1, on_signal)
-        threading.Thread(target=fire, args=(float(sys.argv[1]),)).start()
-        try:
+        try:  # the deadline may come at once: before the batch starts, too
+            threading.Thread(target=fire, args=(float(sys.argv[1]),)).start()
             for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=4, chunk_size=50):
                 pass
         except Deadline as exc:

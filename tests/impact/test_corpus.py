@@ -6,6 +6,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,7 +98,7 @@ def test_a_killed_worker_ends_the_stream_with_engine_error() -> None:
             if len(seen) == 50:
                 pid = _workers()[0].pid
                 assert pid is not None
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
 
     with pytest.raises(EngineError) as caught:
         _within(60, consume)
