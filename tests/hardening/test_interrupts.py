@@ -223,24 +223,27 @@ _THREADED = textwrap.dedent(
     ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
               "request": {"kind": "refund", "amount": "45.00"}}
 
-    stop = threading.Event()
+    stop, finished = threading.Event(), threading.Event()
 
     def batch():
-        for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
-            if stop.is_set():
-                break
+        try:
+            for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=2, chunk_size=50):
+                if stop.is_set():
+                    break
+        finally:
+            finished.set()
 
     if __name__ == "__main__":
         engine = csrules.load()
         thread = threading.Thread(target=batch)  # a service's job thread
+        # Waits on an Event: an interrupted Thread.join can mark a running thread as ended.
         try:
             thread.start()
             print("started", flush=True)
-            while thread.is_alive():
-                thread.join(0.05)
+            finished.wait()
         except KeyboardInterrupt:
             stop.set()  # the service stops its job, then exits
-            thread.join()
+            finished.wait()
             sys.exit(130)
     """
 )
