@@ -59,6 +59,10 @@ def test_wheel_contains_the_default_bundle(wheel: Path) -> None:
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("csrules/policies/")) == policies
     assert "csrules/py.typed" in names
     assert {f"csrules/schemas/{n}.schema.json" for n in ("policy", "ticket", "decision")} <= set(names)
+    # The command's launcher, outside the package (a Ctrl-C during csrules' import, test_interrupts)
+    assert "_csrules_entry.py" in names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "csrules = _csrules_entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode().splitlines()
 
 
 def test_wheel_installed_in_a_fresh_venv_loads_and_evaluates(wheel: Path, tmp_path: Path) -> None:

@@ -304,3 +304,39 @@ def test_a_signal_handler_raising_while_workers_start_leaves_none_behind(
     input"), and the handler's exception became "the worker processes could not start"."""
     done = _run_script(tmp_path / "watchdog.py", _OTHER_THREAD_SIGNAL, str(delay))
     assert (done.returncode, done.stdout, done.stderr) == (0, "Deadline: deadline\nworkers left: 0\n", "")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08])
+def test_ctrl_c_while_the_command_still_imports_csrules_prints_nothing(delay: float) -> None:
+    """The console script imported `csrules.cli.main` itself, so a Ctrl-C in the ~0.3 s the
+    import takes (pydantic building csrules' models) printed Python's KeyboardInterrupt traceback
+    before any of csrules' handling existed. The `csrules` command now starts from a launcher
+    outside the package that ends such an interrupt as any other: exit 130, nothing printed.
+
+    `delay` counts from the moment pydantic's compiled core is mapped into the process: it is
+    imported only by csrules, so the launcher is running and csrules' import has begun. The
+    command reads its ticket from a standard input left open, so it cannot end before the signal.
+    """
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "csrules"), "eval", "-", "--now", "2026-11-23T15:00:00Z"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    maps = Path(f"/proc/{process.pid}/maps")
+    while (
+        process.poll() is None and time.monotonic() < deadline and b"_pydantic_core" not in maps.read_bytes()
+    ):
+        time.sleep(0.002)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("still running 60 s after Ctrl-C")
+    assert (process.returncode, out, err.decode()) == (130, b"", "")

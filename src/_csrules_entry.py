@@ -1,0 +1,23 @@
+"""The `csrules` command's launcher: the one module of the distribution outside the package.
+
+Importing csrules takes ~0.3 s (pydantic builds its models). A Ctrl-C in that time raises
+KeyboardInterrupt inside the import, before any of csrules' own error handling exists; from a
+console script that names `csrules.cli.main` directly, Python then prints its traceback. This
+module imports nothing of csrules until `main()` runs, so it can catch that interrupt and end as
+the command does on any other Ctrl-C: no output, exit 130.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run the `csrules` command; a Ctrl-C while it is still being imported ends it quietly."""
+    try:
+        from csrules.cli.main import entry  # noqa: PLC0415 (the point: imported inside the try)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    entry()
