@@ -7,6 +7,9 @@ when the candidate raises. Nothing the candidate or the sink does reaches the li
     ticket -> live.evaluate -> Decision ------------------------------------------> caller
                   \\-> candidate.evaluate (same `now`) -> compare_decisions -> sink
 
+`ShadowEngine.evaluate_many` is the same per ticket over the live `Engine.evaluate_many`: the
+live results may come from worker processes, the candidate decides in the calling thread.
+
 `load()` here is `csrules.load`: without `shadow` it is `engine.load` itself; with `shadow` it
 loads both bundles and returns a `ShadowEngine`. It lives here, not in engine.py, because
 imports point upstream only and engine.py must not know about the stage that wraps it.
@@ -17,10 +20,12 @@ caller opts into, appending one line per record, never reading.
 
 from __future__ import annotations
 
+import collections
+import copy
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -30,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 from pydantic import BaseModel, ConfigDict
 
 from .decision import Action, Decision, FollowUp, Outcome
-from .engine import Engine
+from .engine import DEFAULT_CHUNK_SIZE, Engine
 from .engine import load as load_engine
-from .errors import Error
+from .errors import Error, TicketError
 from .policy import Bundle
 from .ticket import Role, Ticket
 
@@ -201,6 +206,16 @@ def _check_options(sink: object, sample: float) -> None:
         raise ValueError(f"`sample` must be between 0 and 1, got `{sample!r}`")
 
 
+def _kept(ticket: Ticket | Mapping[str, Any]) -> Ticket | Mapping[str, Any]:
+    """A ticket as it is now, for a candidate that decides it later."""
+    if isinstance(ticket, Ticket):  # frozen
+        return ticket
+    try:
+        return copy.deepcopy(ticket)
+    except Exception:  # not copyable (or too deep): the live engine will say what it makes of it
+        return ticket
+
+
 def _sampled(ticket_id: str, sample: float) -> bool:
     """Whether a ticket is shadowed: a fixed point in [0, 1) per ticket id, below `sample`."""
     if sample >= 1.0:
@@ -324,12 +339,73 @@ class ShadowEngine:
             self._shadow(ticket, decision)
         return decision
 
-    def _shadow(self, ticket: Ticket | Mapping[str, Any], decision: Decision) -> None:
+    def evaluate_many(
+        self,
+        tickets: Iterable[Ticket | Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+        workers: int = 1,
+        trace: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Iterator[Decision | TicketError]:
+        """Decide many tickets with the live engine (`Engine.evaluate_many`), shadowing each
+        live decision as `evaluate` does.
+
+        Yields exactly what `live.evaluate_many(tickets, ...)` yields, lazily and in order; a
+        live `TicketError` is yielded in its place and not shadowed. The candidate decides each
+        shadowed ticket in the calling thread, at the batch's one `now`, as the ticket was when
+        it was read, with the same `trace` setting (its trace is not compared), while the live
+        decisions may come from `workers` processes. Records reach the sink, and `stats` count,
+        as each live result is yielded.
+
+        Raises:
+            As `Engine.evaluate_many`, from the live engine only: the arguments are checked when
+            this method is called.
+        """
+        moment = datetime.now(UTC) if now is None else now
+        # The tickets read and not yet decided, oldest first. With workers the live engine reads
+        # up to 2 chunks per worker ahead, so each is kept as it was read: an input reusing one
+        # dict for every row must not give the candidate a later row.
+        read: collections.deque[Ticket | Mapping[str, Any]] = collections.deque()
+        ahead = workers != 1
+
+        def reading() -> Iterator[Ticket | Mapping[str, Any]]:
+            for ticket in tickets:
+                read.append(_kept(ticket) if ahead else ticket)
+                yield ticket
+
+        results = self._live.evaluate_many(
+            reading(), now=moment, workers=workers, trace=trace, chunk_size=chunk_size
+        )
+        return self._shadowing(results, read, trace=bool(trace))
+
+    def _shadowing(
+        self,
+        results: Iterator[Decision | TicketError],
+        read: collections.deque[Ticket | Mapping[str, Any]],
+        *,
+        trace: bool,
+    ) -> Iterator[Decision | TicketError]:
+        try:
+            for result in results:
+                ticket = read.popleft()
+                if isinstance(result, Decision):
+                    shadowed = _sampled(result.ticket_id, self._sample)
+                    self._count(evaluations=1, shadowed=int(shadowed))
+                    if shadowed:
+                        self._shadow(ticket, result, trace=trace)
+                yield result
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:  # leaving early stops the live engine's workers now
+                close()
+
+    def _shadow(self, ticket: Ticket | Mapping[str, Any], decision: Decision, *, trace: bool = True) -> None:
         record: Divergence | ShadowFailure | None
         # The candidate gets the live decision's `evaluated_at`: `now` converted to UTC, the same instant.
         now = decision.trace.evaluated_at
         try:
-            record = compare_decisions(decision, self._candidate.evaluate(ticket, now=now))
+            record = compare_decisions(decision, self._candidate_decision(ticket, now, trace=trace))
         except Exception as exc:  # a shadow failure must never reach the caller
             record = ShadowFailure(
                 ticket_id=decision.ticket_id,
@@ -352,6 +428,16 @@ class ShadowEngine:
             self._sink(record)
         except Exception:  # nor may a failing sink
             self._count(sink_failures=1)
+
+    def _candidate_decision(
+        self, ticket: Ticket | Mapping[str, Any], now: datetime, *, trace: bool
+    ) -> Decision:
+        if trace:
+            return self._candidate.evaluate(ticket, now=now)
+        [result] = self._candidate.evaluate_many([ticket], now=now, trace=False)
+        if isinstance(result, TicketError):
+            raise result
+        return result
 
     def _count(self, **increments: int) -> None:
         with self._lock:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import shutil
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -436,3 +439,133 @@ def test_a_shadow_engine_closes_verifies_and_is_a_context_manager(candidate_dir:
     with pytest.raises(csrules.EngineError, match="the engine is closed"):
         shadow.evaluate(refund("30.00"), now=NOW)
     shadow.close()  # again: nothing
+
+
+# --- evaluate_many -------------------------------------------------------------------------------
+
+
+def _batch() -> list[Any]:
+    """`tickets()` with tickets the live engine refuses among them."""
+    batch: list[Any] = tickets()
+    batch.insert(3, refund("-5"))
+    batch.insert(10, "not a ticket")
+    batch.append(make_ticket(id="T-no-agent", agent=None))
+    return batch
+
+
+def _shown(result: csrules.Decision | csrules.TicketError) -> str | tuple[str, str, str]:
+    if isinstance(result, csrules.TicketError):
+        return result.path, result.code, str(result)
+    return result.to_json()
+
+
+def _one_by_one(candidate_dir: Path, batch: list[Any]) -> tuple[list[Record], csrules.ShadowStats]:
+    """The records and counters of `ShadowEngine.evaluate`, ticket by ticket."""
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    for ticket in batch:
+        with contextlib.suppress(csrules.TicketError):
+            shadow.evaluate(ticket, now=NOW)
+    return records, shadow.stats
+
+
+@pytest.mark.parametrize(("workers", "trace"), [(1, True), (1, False), (2, True), (2, False)])
+def test_evaluate_many_yields_the_live_results_and_shadows_as_evaluate_does(
+    engine: csrules.Engine, candidate_dir: Path, workers: int, trace: bool
+) -> None:
+    """A ShadowEngine had no `evaluate_many`: a service switching to shadow mode lost its bulk path."""
+    batch = _batch()
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    results = list(shadow.evaluate_many(batch, now=NOW, workers=workers, trace=trace, chunk_size=7))
+    assert [_shown(r) for r in results] == [
+        _shown(r) for r in engine.evaluate_many(batch, now=NOW, trace=trace)
+    ]
+    expected_records, expected_stats = _one_by_one(candidate_dir, batch)
+    assert records == expected_records  # the trace is not compared: the same records either way
+    assert [r.ticket_id for r in records] == [t["id"] for t in tickets() if in_changed_band(t)]
+    assert (
+        shadow.stats
+        == expected_stats
+        == csrules.ShadowStats(evaluations=len(batch) - 3, shadowed=len(batch) - 3, divergences=6)
+    )
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_evaluate_many_records_a_candidate_refusing_a_ticket(engine: csrules.Engine, trace: bool) -> None:
+    records: list[Record] = []
+    shadow = csrules.load(
+        shadow=csrules.default_policies(), shadow_params={"currency": "EUR"}, sink=records.append
+    )
+    ticket = refund("45.00", tier="loyal")
+    ticket["request"]["currency"] = "USD"
+    [result] = shadow.evaluate_many([ticket], now=NOW, trace=trace)
+    [expected] = engine.evaluate_many([ticket], now=NOW, trace=trace)
+    assert _shown(result) == _shown(expected)
+    [failure] = records
+    assert isinstance(failure, csrules.ShadowFailure)
+    assert (failure.ticket_id, failure.error_type, failure.code) == (
+        "T-1",
+        "TicketError",
+        "currency-mismatch",
+    )
+    assert shadow.stats == csrules.ShadowStats(evaluations=1, shadowed=1, shadow_failures=1)
+
+
+def test_evaluate_many_with_workers_gives_the_candidate_each_ticket_as_it_was_read(
+    candidate_dir: Path,
+) -> None:
+    """With workers the live engine reads ahead of its results; an input that reuses one dict for
+    every row (as some database cursors do) must not give the candidate a later row."""
+    amounts = ["22.50", "5.00", "24.00", "30.00", "21.00"] * 20
+
+    def rows() -> Iterator[dict[str, Any]]:
+        row = refund("0.00")
+        for n, amount in enumerate(amounts):
+            row["id"] = f"T-{n}"
+            row["request"]["amount"] = amount
+            yield row
+
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    results = list(shadow.evaluate_many(rows(), now=NOW, workers=2, chunk_size=4))
+    assert [r.outcome for r in results if isinstance(r, csrules.Decision)] == [
+        "escalate" if Decimal(a) > 20 else "approve" for a in amounts
+    ]
+    assert [r.ticket_id for r in records] == [
+        f"T-{n}" for n, a in enumerate(amounts) if 20 < Decimal(a) <= 25
+    ]
+
+
+def test_evaluate_many_refuses_bad_options_at_the_call(candidate_dir: Path) -> None:
+    shadow = csrules.load(shadow=candidate_dir, sink=print)
+    with pytest.raises(ValueError, match="`workers` must be an int from 0 to"):
+        shadow.evaluate_many([], workers=-1)
+    with pytest.raises(ValueError, match="`chunk_size` must be an int >= 1"):
+        shadow.evaluate_many([], chunk_size=0)
+    with pytest.raises(csrules.TicketError, match="invalid-now"):
+        shadow.evaluate_many([], now=datetime(2026, 11, 23, 15, 0))
+    shadow.close()
+    with pytest.raises(csrules.EngineError, match="the engine is closed"):
+        shadow.evaluate_many([])
+
+
+def test_evaluate_many_counts_a_raising_sink_and_goes_on(engine: csrules.Engine, candidate_dir: Path) -> None:
+    def sink(record: Record) -> None:
+        raise OSError("disk full")
+
+    shadow = csrules.load(shadow=candidate_dir, sink=sink)
+    results = list(shadow.evaluate_many(tickets(), now=NOW, trace=False))
+    assert len(results) == len(tickets())
+    assert (shadow.stats.divergences, shadow.stats.sink_failures) == (6, 6)
+
+
+def test_leaving_evaluate_many_early_stops_the_live_workers(candidate_dir: Path) -> None:
+    shadow = csrules.load(shadow=candidate_dir, sink=print)
+    results = shadow.evaluate_many(
+        (refund("5.00") for _ in range(1_000_000)), now=NOW, workers=2, chunk_size=4
+    )
+    assert next(results).outcome == "approve"
+    assert len(multiprocessing.active_children()) == 2
+    results.close()
+    assert multiprocessing.active_children() == []
