@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .ticket import ROLES, Role
 from .trace import Trace
-from .values import JsonValue
+from .values import JsonValue, record_hash
 
 __all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outcome", "role_rank"]
 
@@ -44,6 +44,7 @@ def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> t
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    __hash__ = record_hash  # pydantic's refuses fields holding lists
 
 
 class Action(_Frozen):

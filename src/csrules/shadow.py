@@ -40,6 +40,7 @@ from .engine import load as load_engine
 from .errors import Error, TicketError
 from .policy import Bundle
 from .ticket import Role, Ticket
+from .values import record_hash
 
 if TYPE_CHECKING:
     from .load import PolicyPaths
@@ -60,6 +61,7 @@ __all__ = [
 class _Record(BaseModel):
     # defer_build: built when the first record is made, not by every `import csrules`.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    __hash__ = record_hash  # pydantic's refuses fields holding lists
 
     def as_dict(self) -> dict[str, Any]:
         """The record in JSON form (datetimes as ISO 8601 strings)."""

@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain, record_hash
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -161,6 +161,7 @@ class _Model(BaseModel):
     # `revalidate_instances`: a Customer, Agent... (or Ticket) instance given in place of a dict is
     # validated too; one made with `model_construct` may hold anything.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, revalidate_instances="always")
+    __hash__ = record_hash  # pydantic's refuses fields holding lists
 
 
 class Customer(_Model):

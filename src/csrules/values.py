@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Annotated, Any, Literal
 
-from pydantic import PlainSerializer, PlainValidator
+from pydantic import BaseModel, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "parse_money",
     "plain",
     "quoted_if_typed",
+    "record_hash",
     "to_json",
 ]
 
@@ -258,6 +260,24 @@ def _validate_json_value(value: object) -> Any:
         return json_value(value)
     except ValueError as exc:
         raise PydanticCustomError("invalid-json-value", str(exc)) from None
+
+
+def record_hash(record: BaseModel) -> int:
+    """`hash()` of a frozen record whose fields hold lists or mappings (a decision's actions, an
+    action's params, a ticket's items), which pydantic's own hash of frozen models refuses with
+    `unhashable type: 'list'`. Equal records (pydantic's `==`: the same class and equal fields)
+    hash alike: lists are hashed as tuples and mappings as sets of items, and Python hashes
+    equal numbers alike (`1`, `1.0`, `Decimal("1.00")`). Nested records hash themselves."""
+    fields = record.__dict__
+    return hash((type(record), *(_hashable(fields.get(name)) for name in type(record).model_fields)))
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return tuple(map(_hashable, value))
+    if isinstance(value, Mapping):
+        return frozenset((key, _hashable(item)) for key, item in value.items())
+    return value
 
 
 def to_json(value: Any) -> Any:

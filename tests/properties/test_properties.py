@@ -42,6 +42,22 @@ def test_decision_round_trips_through_json(ticket: dict[str, Any]) -> None:
     assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
 
 
+@given(tickets())
+def test_equal_records_hash_alike(ticket: dict[str, Any]) -> None:
+    """Decisions, traces and tickets are frozen records, but `hash()` raised `unhashable type:
+    'list'` (pydantic hashes the fields as they are): they could not go in a set or be dict keys."""
+    decision = ENGINE.evaluate(ticket, now=NOW)
+    again = csrules.Decision.model_validate_json(decision.to_json())  # equal, other objects
+    assert again == decision
+    assert again is not decision
+    assert hash(again) == hash(decision)
+    assert {decision, again} == {decision}
+    assert hash(again.trace) == hash(decision.trace)
+    assert [hash(a) for a in again.actions] == [hash(a) for a in decision.actions]
+    parsed = csrules.Ticket.model_validate(ticket)
+    assert hash(csrules.Ticket.model_validate(copy.deepcopy(ticket))) == hash(parsed)
+
+
 @given(tickets(amounts=AMOUNTS), AMOUNTS, AMOUNTS)
 def test_a_larger_amount_never_lowers_the_required_role(
     ticket: dict[str, Any], a: Decimal, b: Decimal

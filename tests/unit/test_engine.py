@@ -614,3 +614,16 @@ def test_close_lets_go_of_the_ticket_values_kept_for_reuse(tmp_path: Any) -> Non
     finally:
         tracemalloc.stop()
     assert kept - after > 2_500_000  # the 300 texts of ~9 KB each
+
+
+def test_decisions_are_hashable_values(engine: csrules.Engine) -> None:
+    """`hash(decision)` raised `unhashable type: 'list'`; now equal decisions are one set member
+    and differing ones are not (a decision at another instant is another decision)."""
+    first = engine.evaluate(refund("45.00"), now=NOW)
+    later = engine.evaluate(refund("45.00"), now=NOW + timedelta(seconds=1))
+    assert len({first, first.model_copy(), later}) == 2
+    action = csrules.Action(kind="k", rule="r", params={"amount": Decimal("1.0"), "tags": ["a"]})
+    same = csrules.Action(kind="k", rule="r", params={"tags": ["a"], "amount": 1})
+    assert action == same  # 1 == Decimal("1.0"); key order aside
+    assert hash(action) == hash(same)
+    assert hash(action) != hash(csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["b"]}))

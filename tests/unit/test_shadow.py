@@ -102,6 +102,7 @@ def test_a_divergence_names_both_outcomes_and_the_rules_that_differ(candidate_di
     assert (divergence.live_required_role, divergence.candidate_required_role) == ("senior", "front_line")
     assert divergence.fired_only_live == ["escalation_update_normal", "over_front_line_limit"]
     assert divergence.fired_only_candidate == ["satisfaction_check"]
+    assert hash(csrules.Divergence.model_validate_json(divergence.to_json())) == hash(divergence)
     assert divergence.actions_added == divergence.actions_removed == []
     assert [(f.kind, f.rule) for f in divergence.follow_ups_removed] == [
         ("escalation_update", "escalation_update_normal")
@@ -179,6 +180,7 @@ def test_candidate_refusing_the_ticket_records_a_failure_and_live_is_intact(engi
     assert shadow.evaluate(ticket, now=NOW).to_json() == engine.evaluate(ticket, now=NOW).to_json()
     [failure] = records
     assert isinstance(failure, csrules.ShadowFailure)
+    assert hash(csrules.ShadowFailure.model_validate_json(failure.to_json())) == hash(failure)
     assert failure.ticket_id == "T-1"
     assert failure.error_type == "TicketError"
     assert failure.code == "currency-mismatch"
