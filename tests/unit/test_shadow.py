@@ -571,3 +571,21 @@ def test_leaving_evaluate_many_early_stops_the_live_workers(candidate_dir: Path)
     assert len(multiprocessing.active_children()) == 2
     results.close()
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_evaluate_many_shadows_every_ticket_read_before_the_input_fails(
+    candidate_dir: Path, workers: int
+) -> None:
+    def rows() -> Iterator[dict[str, Any]]:
+        for n in range(30):
+            yield {**refund("22.50", tier="one_time"), "id": f"T-{n}"}
+        raise OSError("the corpus file went away")
+
+    records: list[Record] = []
+    shadow = csrules.load(shadow=candidate_dir, sink=records.append)
+    seen: list[str] = []
+    with pytest.raises(OSError, match="the corpus file went away"):
+        seen.extend(r.ticket_id for r in shadow.evaluate_many(rows(), now=NOW, workers=workers, chunk_size=4))
+    assert seen == [r.ticket_id for r in records] == [f"T-{n}" for n in range(30)]
+    assert shadow.stats == csrules.ShadowStats(evaluations=30, shadowed=30, divergences=30)
