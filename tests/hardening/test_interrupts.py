@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -128,19 +129,27 @@ def test_ctrl_c_during_evaluate_many_with_workers_ends_the_batch_quietly(delay: 
     assert _ctrl_c([sys.executable, "-c", _BULK], delay) == (130, "")
 
 
-def _ctrl_c(command: list[str], delay: float) -> tuple[int, str]:
-    """Run `command` as a terminal's job, press Ctrl-C `delay` s after its first line (the
-    caller's own import is not what is tested), and return its exit code and stderr; checks
-    that no process of the job outlives it."""
+def _first_line(process: subprocess.Popen[bytes]) -> None:
+    """Wait for the job's first line of output (the caller's own import is not what is tested)."""
+    assert process.stdout is not None
+    process.stdout.readline()
+
+
+def _ctrl_c(
+    command: list[str], delay: float, *, ready: Callable[[subprocess.Popen[bytes]], None] = _first_line
+) -> tuple[int, str]:
+    """Run `command` as a terminal's job, press Ctrl-C `delay` s after it is `ready`, and return
+    its exit code and stderr; checks that no process of the job outlives it. Its standard input
+    stays open until then."""
     process = subprocess.Popen(
         command,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,  # its own process group, as a terminal's job
     )
-    assert process.stdout is not None
-    process.stdout.readline()
+    ready(process)
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     try:
@@ -317,26 +326,15 @@ def test_ctrl_c_while_the_command_still_imports_csrules_prints_nothing(delay: fl
     imported only by csrules, so the launcher is running and csrules' import has begun. The
     command reads its ticket from a standard input left open, so it cannot end before the signal.
     """
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "csrules"), "eval", "-", "--now", "2026-11-23T15:00:00Z"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    command = [str(Path(sys.executable).parent / "csrules"), "eval", "-", "--now", "2026-11-23T15:00:00Z"]
+    assert _ctrl_c(command, delay, ready=_importing_pydantic) == (130, "")
+
+
+def _importing_pydantic(process: subprocess.Popen[bytes]) -> None:
+    """Wait until pydantic's compiled core is mapped into the process (at most 60 s)."""
     deadline = time.monotonic() + 60
     maps = Path(f"/proc/{process.pid}/maps")
     while (
         process.poll() is None and time.monotonic() < deadline and b"_pydantic_core" not in maps.read_bytes()
     ):
         time.sleep(0.002)
-    time.sleep(delay)
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        out, err = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("still running 60 s after Ctrl-C")
-    assert (process.returncode, out, err.decode()) == (130, b"", "")
