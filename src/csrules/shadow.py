@@ -24,10 +24,13 @@ import collections
 import copy
 import hashlib
 import json
+import math
+import numbers
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
@@ -201,11 +204,20 @@ def _message(exc: Exception) -> str:
         return f"({type(exc).__name__}: its message cannot be shown)"
 
 
-def _check_options(sink: object, sample: float) -> None:
+def _check_options(sink: object, sample: object) -> float:
+    """`sample` as a float, once `sink` and `sample` are checked."""
     if not callable(sink):
         raise TypeError(f"`sink` must be callable, got `{sink!r}`")
-    if not 0.0 <= sample <= 1.0:  # also refuses nan
+    # A bool is an int to Python, but `sample=True` is a mistake, not a share.
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Real | Decimal):
+        raise TypeError(f"`sample` must be a number from 0 to 1, got `{sample!r}`")
+    try:
+        share = float(sample)
+    except ValueError:  # Decimal("sNaN")
+        share = math.nan
+    if not 0.0 <= share <= 1.0:  # also refuses nan
         raise ValueError(f"`sample` must be between 0 and 1, got `{sample!r}`")
+    return share
 
 
 def _kept(ticket: Ticket | Mapping[str, Any]) -> Ticket | Mapping[str, Any]:
@@ -244,14 +256,13 @@ class ShadowEngine:
                 its id, so the same ticket is always, or never, shadowed.
 
         Raises:
-            TypeError: `sink` is not callable.
-            ValueError: `sample` is outside 0 to 1.
+            TypeError: `sink` is not callable, or `sample` is not a number (a bool is not).
+            ValueError: `sample` is outside 0 to 1, or NaN.
         """
-        _check_options(sink, sample)
+        self._sample = _check_options(sink, sample)
         self._live = live
         self._candidate = candidate
         self._sink = sink
-        self._sample = float(sample)
         self._lock = threading.Lock()
         self._counts = ShadowStats().as_dict()
 
@@ -335,10 +346,7 @@ class ShadowEngine:
         # Resolved once, so both engines decide at the same instant (the live engine checks it).
         moment = datetime.now(UTC) if now is None else now
         decision = self._live.evaluate(ticket, now=moment)
-        shadowed = _sampled(decision.ticket_id, self._sample)
-        self._count(evaluations=1, shadowed=int(shadowed))
-        if shadowed:
-            self._shadow(ticket, decision)
+        self._follow(ticket, decision, trace=True)
         return decision
 
     def evaluate_many(
@@ -392,23 +400,31 @@ class ShadowEngine:
             for result in results:
                 ticket = read.popleft()
                 if isinstance(result, Decision):
-                    shadowed = _sampled(result.ticket_id, self._sample)
-                    self._count(evaluations=1, shadowed=int(shadowed))
-                    if shadowed:
-                        self._shadow(ticket, result, trace=trace)
+                    self._follow(ticket, result, trace=trace)
                 yield result
         finally:
             close = getattr(results, "close", None)
             if close is not None:  # leaving early stops the live engine's workers now
                 close()
 
-    def _shadow(self, ticket: Ticket | Mapping[str, Any], decision: Decision, *, trace: bool = True) -> None:
+    def _follow(self, ticket: Ticket | Mapping[str, Any], decision: Decision, *, trace: bool) -> None:
+        """Count a live decision and shadow it if its ticket is sampled."""
+        shadowed = _sampled(decision.ticket_id, self._sample) and self._shadow(ticket, decision, trace=trace)
+        self._count(evaluations=1, shadowed=int(shadowed))
+
+    def _shadow(self, ticket: Ticket | Mapping[str, Any], decision: Decision, *, trace: bool) -> bool:
+        """Give the ticket to the candidate and the sink a record of any difference; False when
+        the ShadowEngine was closed before the candidate could decide."""
         record: Divergence | ShadowFailure | None
         # The candidate gets the live decision's `evaluated_at`: `now` converted to UTC, the same instant.
         now = decision.trace.evaluated_at
         try:
             record = compare_decisions(decision, self._candidate_decision(ticket, now, trace=trace))
         except Exception as exc:  # a shadow failure must never reach the caller
+            if self._live.closed and self._candidate.closed:
+                # `close()` (a reload) came between the two decisions: the candidate is not at
+                # fault, and a record would say it is.
+                return False
             record = ShadowFailure(
                 ticket_id=decision.ticket_id,
                 evaluated_at=now,
@@ -421,7 +437,7 @@ class ShadowEngine:
                 message=_message(exc),
             )
         if record is None:
-            return
+            return True
         if isinstance(record, Divergence):
             self._count(divergences=1)
         else:
@@ -430,6 +446,7 @@ class ShadowEngine:
             self._sink(record)
         except Exception:  # nor may a failing sink
             self._count(sink_failures=1)
+        return True
 
     def _candidate_decision(
         self, ticket: Ticket | Mapping[str, Any], now: datetime, *, trace: bool
@@ -519,11 +536,13 @@ def load(
     Raises:
         PolicyError: the live bundle, or the candidate, does not load (a candidate error carries
             the note "while loading the shadow candidate"). Nothing is returned half-loaded.
-        TypeError: `sink` missing with `shadow`, or a shadow option given without `shadow`.
-        ValueError: `sample` outside 0 to 1.
+        TypeError: `sink` missing with `shadow`, or a shadow option given without `shadow`, or
+            `sample` not a number (a bool is not).
+        ValueError: `sample` outside 0 to 1, or NaN.
     """
     if shadow is None:
-        if sink is not None or shadow_params is not None or sample != 1.0:
+        # `sample` by type first: `!=` on a signaling Decimal NaN raises InvalidOperation.
+        if sink is not None or shadow_params is not None or type(sample) not in (int, float) or sample != 1:
             raise TypeError("load(): `sink`, `shadow_params` and `sample` need `shadow`")
         return load_engine(paths, params=params)
     if sink is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -374,17 +376,75 @@ def test_shadow_without_a_sink_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"sink": print}, {"shadow_params": {"front_line_limit": 25}}, {"sample": 0.5}],
+    [
+        {"sink": print},
+        {"shadow_params": {"front_line_limit": 25}},
+        {"sample": 0.5},
+        {"sample": Decimal("sNaN")},  # compared with 1.0, it raised InvalidOperation
+    ],
 )
 def test_shadow_options_without_shadow_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match="need `shadow`"):
         csrules.load(**options)
 
 
-@pytest.mark.parametrize("sample", [-0.1, 1.5, float("nan")])
+@pytest.mark.parametrize(
+    "sample", [-0.1, 1.5, float("nan"), Decimal("NaN"), Decimal("sNaN"), Decimal("1.01")]
+)
 def test_sample_outside_0_to_1_is_refused(sample: float) -> None:
-    with pytest.raises(ValueError, match="sample"):
+    """A Decimal NaN raised `decimal.InvalidOperation`."""
+    with pytest.raises(ValueError, match=r"^`sample` must be between 0 and 1, got `"):
         csrules.load(shadow=csrules.default_policies(), sink=print, sample=sample)
+
+
+@pytest.mark.parametrize("sample", ["0.5", None, True, [0.5]])
+def test_a_sample_that_is_not_a_number_is_refused(sample: object) -> None:
+    """`"0.5"` and None raised a bare `'<=' not supported` TypeError, and True was taken as 1."""
+    with pytest.raises(
+        TypeError, match=rf"^`sample` must be a number from 0 to 1, got `{re.escape(repr(sample))}`$"
+    ):
+        csrules.load(shadow=csrules.default_policies(), sink=print, sample=sample)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("sample", [0, 1, Decimal("0.25")])
+def test_a_sample_of_any_number_type_is_taken(sample: object) -> None:
+    shadow = csrules.load(shadow=csrules.default_policies(), sink=print, sample=sample)  # type: ignore[call-overload]
+    assert shadow.sample == float(sample)  # type: ignore[arg-type]
+    assert type(shadow.sample) is float
+
+
+def test_closing_a_shadow_engine_while_threads_evaluate_records_no_failure() -> None:
+    """The reload pattern: `close()` from one thread while others evaluate. A close between an
+    evaluation's live and candidate decisions made the candidate raise "the engine is closed",
+    recorded as a ShadowFailure, as if the candidate were broken (2 or 3 per reload under load)."""
+    records: list[Record] = []
+    shadow = csrules.load(shadow=csrules.default_policies(), sink=records.append)
+    started = threading.Barrier(5)
+    decided: list[int] = [0] * 4
+
+    def work(n: int) -> None:
+        started.wait()
+        while True:
+            try:
+                shadow.evaluate(refund("22.50", tier="one_time"), now=NOW)
+            except csrules.EngineError:
+                return
+            decided[n] += 1
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    while sum(decided) < 400:
+        time.sleep(0.01)
+    shadow.close()
+    for thread in threads:
+        thread.join()
+    assert records == []
+    stats = shadow.stats
+    assert stats.evaluations == sum(decided)
+    assert stats.shadow_failures == 0
+    assert sum(decided) - 4 <= stats.shadowed <= sum(decided)  # at most one cut short per thread
 
 
 def test_a_non_callable_sink_is_refused(engine: csrules.Engine) -> None:
