@@ -3,7 +3,8 @@
 For teams without a helpdesk export who want to try `csrules diff`: a plausible history, not a
 test of boundaries (csrules.testing.strategies draws those). The mix, per ticket:
 
-- customers come from a pool and come back; tier and lifetime value go together (a one-time
+- customers come from a pool (one per three tickets, at most 100,000) and come back; tier and
+  lifetime value go together (a one-time
   customer has spent little, an advocate a lot); about 5% of tickets have an abusive customer;
 - categories, channels and severities in helpdesk-like proportions; the request follows the
   category (stock complaints ask for rainchecks and price matches, delivery ones for credits);
@@ -34,6 +35,9 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """The `opened_at` of the first generated ticket."""
 
 _SPAN_SECONDS = 180 * 24 * 3600  # the history covers about six months, whatever the count
+# Customers are drawn before the first ticket: one per three tickets, at most this many, so that
+# memory stays bounded (about 20 MiB) and the first ticket comes at once whatever the count.
+_MAX_CUSTOMERS = 100_000
 
 _T = TypeVar("_T")
 
@@ -225,7 +229,7 @@ def generate_tickets(count: int, seed: int = 0, *, start: datetime = START) -> I
     if count < 0:
         raise ValueError(f"count must be 0 or more, got {count}")
     rng = random.Random(seed)
-    customers = _customers(rng, max(1, count // 3))
+    customers = _customers(rng, min(max(1, count // 3), _MAX_CUSTOMERS))
     agents = _agents(rng)
     by_role = {role: [a for a in agents if a.role == role] for role in ROLES}
     mean_gap = max(1, _SPAN_SECONDS // max(count, 1))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 import subprocess
+import tracemalloc
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
@@ -130,3 +132,28 @@ def test_output_through_a_link_a_fifo_or_a_device_is_written_through(tmp_path: P
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert main(["generate-tickets", "--count", "1", "--output", os.devnull]) == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_huge_count_streams_in_bounded_memory() -> None:
+    """The customer pool (one per three tickets) was drawn whole before the first ticket: `--count
+    10**20` grew to 17 GB without writing a line (`| head` printed nothing, `> /dev/full` never
+    failed). The pool now stops at 100,000 customers; the output up to 300,000 tickets is as before."""
+    tracemalloc.start()
+    try:
+        first = list(itertools.islice(generate_tickets(10**20, seed=5), 3))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [t["id"] for t in first] == ["T-000001", "T-000002", "T-000003"]
+    assert peak < 64 * 2**20
+    # 400,000 tickets would have 133,333 customers; the first 20,000 tickets already meet most.
+    history = itertools.islice(generate_tickets(400_000, seed=5), 20_000)
+    assert 90_000 < max(int(t["customer"]["id"].removeprefix("C-")) for t in history) <= 100_000
+
+
+def test_a_huge_count_to_a_full_device_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate-tickets", "--count", str(10**20), "--output", "/dev/full"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "csrules: error: /dev/full: cannot write the tickets: No space left on device\n"
+    )
