@@ -377,7 +377,11 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
                     file,
                     number,
                 )
-            yield LogRecord(number, seq, digest, parse_decision(data, file))
+            try:
+                decision = parse_decision(data, file)
+            except AuditError as exc:  # the record's hash holds, but it is not a decision: say where
+                raise AuditError(exc.code, exc.message, file, number) from None
+            yield LogRecord(number, seq, digest, decision)
             prev = digest
             expected_seq += 1
     finally:

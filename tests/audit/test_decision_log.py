@@ -3,6 +3,7 @@ record, and concurrent writers from threads and processes that lose and interlea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import threading
@@ -255,3 +256,25 @@ def test_cli_log_verify_show_and_repair(
         handle.write(b'{"dec')
     assert main(["log", "repair", str(tmp_path / "t.jsonl")]) == 0
     assert capsys.readouterr().out == "removed a torn record of 5 bytes\n"
+
+
+def test_a_record_whose_hash_holds_but_is_no_decision_is_named_by_its_line(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """The record's hash and the head were recomputed over an outcome no decision has: the error
+    said `not a decision` but not where (`AuditError.line` was None)."""
+    path = tmp_path / "decisions.jsonl"
+    fill(path, engine, count=2)
+    records = lines(path)
+    record = json.loads(records[1])
+    record["decision"]["outcome"] = "bogus"
+    body = {"decision": record["decision"], "prev": record["prev"], "seq": record["seq"]}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    record["hash"] = digest
+    records[1] = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    path.write_bytes(b"".join(records))
+    Path(f"{path}.head").write_text(json.dumps({"hash": digest, "seq": 2}) + "\n", encoding="utf-8")
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.line, report.records) == ("invalid-decision", 2, 1)
+    assert str(report.problem).startswith(f"{path}:2: not a decision: /outcome: ")
