@@ -128,6 +128,10 @@ def _why_not(step: TraceStep) -> str:
     return "no comparison failed"
 
 
+def _heading(step: TraceStep) -> str:
+    return f"  {step.rule}: {one_line(step.description)} [{one_line(step.source)}]"
+
+
 def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> str:
     """A human-readable account of a decision.
 
@@ -161,8 +165,10 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
     lines.append("")
     lines.append(f"Fired rules ({len(fired)} of {len(trace.steps)}):")
     for step in fired:
-        lines.append(f"  {step.rule}: {step.description} [{step.source}]")
-        lines.append(f"    {step.rationale}")
+        lines.append(_heading(step))
+        # A policy's text may hold line breaks (a YAML block), terminal escapes or bidi controls:
+        # each of its lines indented, every control character escaped.
+        lines.extend(f"    {one_line(part)}" for part in step.rationale.split("\n"))
         for result in step.conditions:
             lines.append(f"    - {_listed(result)}")
         if step.effects:
@@ -189,7 +195,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         lines.append(f"Did not fire ({len(not_fired)}):")
         for step in not_fired:
             if steps == "all":
-                lines.append(f"  {step.rule}: {step.description} [{step.source}]")
+                lines.append(_heading(step))
                 lines.extend(f"    - {_listed(r)}" for r in step.conditions)
             else:
                 lines.append(f"  {step.rule}: {_why_not(step)}")

@@ -416,3 +416,32 @@ def test_an_empty_path_is_an_argument_error(args: tuple[str, ...], argument: str
     assert one_line_error(run(*args)).startswith(
         f"csrules: error: argument {argument}: expected a path, got an empty string (see `csrules "
     )
+
+
+def test_policy_text_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """A rule's description and rationale were printed raw: a policy could write terminal escapes,
+    bidi overrides and lines that look like csrules' own output. Ticket text was already escaped."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n"
+        "  - id: r1\n"
+        '    description: "Big \\e[31mRED\\e[0m \\u202Eevil"\n'
+        '    rationale: "line1\\nFired rules (0 of 1): \\r\\x07"\n'
+        "    when:\n"
+        "      - request.amount: {gt: 20}\n"
+        "    then:\n"
+        "      require_role: senior\n",
+        encoding="utf-8",
+    )
+    ticket = tmp_path / "t.json"
+    ticket.write_text(
+        json.dumps({"id": "T-1", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+                    "request": {"kind": "refund", "amount": "45.00"}}),
+        encoding="utf-8",
+    )  # fmt: skip
+    result = run("eval", str(ticket), "--policies", str(policy), "--now", NOW, "--all")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    heading = lines.index("  r1: Big \\x1b[31mRED\\x1b[0m \\u202eevil [p.yaml:2]")
+    assert lines[heading + 1 : heading + 3] == ["    line1", "    Fired rules (0 of 1): \\r\\x07"]
+    assert not any(c in result.stdout for c in "\x1b\x07\r\u202e")
