@@ -357,10 +357,13 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
 
 def _log(status: LogReport) -> str:
     if status.problem is None:
+        # `log verify`'s notes (e.g. a head file one record behind: a crash, or an append by
+        # someone who could not write the head) belong beside the verdict, not only in a terminal.
+        notes = "".join(f"<p>Note: {_e(note)}</p>" for note in status.notes)
         return (
             '<div class="panel ok log"><h3>Decision log</h3>'
             f'<p><span class="badge ok">intact</span> {status.records} record(s), every hash and link '
-            f"checked; head <code>{_e(status.head)}</code> (record {status.records}).</p></div>"
+            f"checked; head <code>{_e(status.head)}</code> (record {status.records}).</p>{notes}</div>"
         )
     problem = status.problem
     where = f"line {problem.line}" if problem.line else "the end of the log"

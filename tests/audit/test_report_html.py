@@ -474,3 +474,24 @@ def test_chromium_screenshot_shows_the_trace_table(log_page: Path, tmp_path: Pat
         for ink in (holds_green, fails_red)
     ]
     assert max(near) < 60, "no green 'holds' or red 'fails' text in the table"
+
+
+def test_a_note_of_log_verify_is_on_the_page_and_in_the_summary(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A head file one record behind (a crash, or a record appended by someone who could not
+    write the head) is a note of `log verify`; the page said only "intact" and dropped it."""
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01", "45.00"])
+    head = Path(f"{log}.head")
+    behind = head.read_bytes()
+    fill_log(log, engine, ["50.01"])  # appends a fourth record and moves the head
+    head.write_bytes(behind)
+    [note] = verify_log(log).notes
+    assert "record 3 of 4" in note
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out), "--no-verify"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "intact</span> 4 record(s)" in html
+    assert f"<p>Note: {note}</p>" in html
+    assert capsys.readouterr().out.rstrip("\n").endswith(f", log intact (note: {note})")

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from ..decision import Decision
 from ..decision_log import LogReport, verify_log
 from ..engine import load
-from ..errors import AuditError
+from ..errors import AuditError, one_line
 from ..report_html import render_html
 from ..source import DuplicateKeyError, unique_keys
 from ..verify import Verification, parse_decision, verify
@@ -164,5 +164,6 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         summary += f", {failed} not replayed identically"
     if log_status is not None:
         summary += ", log intact" if log_status.ok else f", log tampered: {log_status.problem}"
+        summary += "".join(f" (note: {one_line(note)})" for note in log_status.notes)
     out.write(summary + "\n")
     return ExitCode.OK
