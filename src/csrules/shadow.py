@@ -131,7 +131,8 @@ class ShadowStats:
 
     Attributes:
         evaluations: live decisions returned (a call whose live evaluation raised is not counted).
-        shadowed: of those, the ones also given to the candidate (all of them when `sample` is 1).
+        shadowed: of those, the ones also decided by the candidate (all of them when `sample` is 1,
+            but for an evaluation a `close()` overtook between its two decisions).
         divergences: Divergence records produced.
         shadow_failures: ShadowFailure records produced (the candidate, or the comparison, raised).
         sink_failures: records the sink raised on (the record is lost; nothing else happens).
