@@ -4,8 +4,8 @@ For teams without a helpdesk export who want to try `csrules diff`: a plausible 
 test of boundaries (csrules.testing.strategies draws those). The mix, per ticket:
 
 - customers come from a pool (one per three tickets, at most 100,000) and come back; tier and
-  lifetime value go together (a one-time
-  customer has spent little, an advocate a lot); about 5% of tickets have an abusive customer;
+  lifetime value go together (a one-time customer has spent little, an advocate a lot); about 5%
+  of tickets have an abusive customer;
 - categories, channels and severities in helpdesk-like proportions; the request follows the
   category (stock complaints ask for rainchecks and price matches, delivery ones for credits);
   about one ticket in four asks for nothing;
