@@ -61,7 +61,7 @@ bench: $(BENCH_STAMP) ## install the bench extra, run the benchmarks (figures an
 
 soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 16 threads x 20,000, 20x fuzzing, 10x properties
 	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 16 --per-thread 20000
-	HYPOTHESIS_PROFILE=soak CSRULES_FUZZ_SCALE=20 $(BIN)/python -m pytest -q -p no:cacheprovider tests/hardening/test_fuzz.py tests/hardening/test_interrupts.py tests/properties
+	HYPOTHESIS_PROFILE=soak CSRULES_FUZZ_SCALE=20 $(BIN)/python -m pytest -q -p no:cacheprovider tests/hardening/test_fuzz.py tests/hardening/test_interrupts.py tests/properties tests/audit/test_log_history.py
 
 clean: ## remove .venv and build output
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache

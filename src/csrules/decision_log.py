@@ -13,13 +13,18 @@ Record format, one per line (canonical JSON: sorted keys, no spaces, UTF-8, then
 - `LOG.head` beside the log holds `{"hash", "seq"}` of the last record, replaced atomically after
   every append: cutting records off the end of the log no longer matches it. Anyone can recompute
   sha256, so copy the head (`DecisionLog.head`) to another system to anchor the log against
-  someone who rewrites both files.
+  someone who rewrites both files;
+- the head's `adopted` (present once not empty) lists the records an append or a repair found
+  written without their head update and took over: a crash between a write and its head update
+  leaves one, and so does a record forged by someone who can write the log but not its head file.
+  Nothing tells the two apart afterwards, so `verify_log` notes those records for as long as the
+  log lives.
 
 Appending is safe from several threads and processes: each append takes an exclusive `flock` on
 the log, reads the last record, writes one line with a single `write`, and `fsync`s before the
 lock is released. A crash mid-append leaves at most a torn last line, which the next open reports
 (`AuditError` `torn-record`) instead of chaining onto it; `DecisionLog.repair()` cuts it off.
-Earlier records are never rewritten.
+Earlier records are never rewritten, and a repair never cuts a record that is whole.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from .decision import Decision
 from .errors import AuditError, one_line
@@ -41,7 +46,7 @@ from .redact import Redactor
 from .source import DuplicateKeyError, unique_keys
 from .verify import parse_decision
 
-__all__ = ["GENESIS", "DecisionLog", "LogRecord", "read_decisions", "verify_log"]
+__all__ = ["GENESIS", "DecisionLog", "LogRecord", "LogRepair", "LogReport", "read_decisions", "verify_log"]
 
 GENESIS = "0" * 64
 """The `prev` of the first record."""
@@ -83,6 +88,45 @@ class LogReport:
         return self.problem is None
 
 
+@dataclass(frozen=True)
+class LogRepair:
+    """What `DecisionLog.repair` did: each field is its zero value when nothing needed doing.
+
+    Attributes:
+        removed: bytes cut off the end: an interrupted write that left no whole record.
+        newline_restored: the last record was whole but for its final newline, which was added
+            back (a write cut just before it, or an edit): a whole record is never cut.
+        adopted: the record the head file was brought up to, when it had been written without
+            its head update; `verify_log` keeps noting it (the head's `adopted`).
+    """
+
+    removed: int = 0
+    newline_restored: bool = False
+    adopted: int | None = None
+
+    def describe(self) -> str:
+        """One line saying what was done, as `csrules log repair` prints it."""
+        done = []
+        if self.removed:
+            done.append(f"removed a torn record of {self.removed} bytes")
+        if self.newline_restored:
+            done.append("restored the last record's missing final newline")
+        if self.adopted is not None:
+            done.append(
+                f"brought the head file up to record {self.adopted}, written without its head update "
+                "(`log verify` keeps noting it)"
+            )
+        return "; ".join(done) if done else "nothing to repair"
+
+
+class _Head(NamedTuple):
+    """The head file: the last record's seq and hash, and the records adopted (see module doc)."""
+
+    seq: int
+    hash: str
+    adopted: tuple[int, ...] = ()
+
+
 def _head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
 
@@ -112,24 +156,43 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
     return seq, digest, prev
 
 
-def _head_follows(stored: tuple[int, str] | None, last: tuple[int, str, str]) -> bool:
+def _head_follows(stored: _Head | None, last: tuple[int, str, str]) -> bool:
     """Whether the head file agrees with the log's last record, or is one record behind it (a
     crash between a write and the head's update, possibly on the very first append)."""
-    seq, digest, prev = last
+    if stored is None and last[0] == 0:  # an empty log, never written to
+        return True
+    return (stored is not None and stored[:2] == last[:2]) or _head_lags(stored, last)
+
+
+def _head_lags(stored: _Head | None, last: tuple[int, str, str]) -> bool:
+    """Whether the head file is exactly one record behind the log's last record (none at all when
+    that record is the first)."""
+    seq, _digest, prev = last
     if stored is None:
-        return seq <= 1 and prev == GENESIS
-    return stored in ((seq, digest), (seq - 1, prev))
+        return seq == 1 and prev == GENESIS
+    return stored[:2] == (seq - 1, prev)
 
 
-def _write_head(path: Path, seq: int, digest: str, *, fsync: bool) -> None:
+def _next_head(stored: _Head | None, last: tuple[int, str, str]) -> _Head:
+    """The head naming `last`, adopting it when the head file lags behind it (`_head_follows`)."""
+    adopted = stored.adopted if stored is not None else ()
+    if _head_lags(stored, last):
+        adopted = (*adopted, last[0])
+    return _Head(last[0], last[1], adopted)
+
+
+def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
     """Replace the head file atomically (write a temporary file, then rename it over the head)."""
-    head = _head_path(path)
-    temporary = head.with_name(f"{head.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(_canonical({"hash": digest, "seq": seq}) + "\n", encoding="utf-8")
+    content: dict[str, Any] = {"hash": head.hash, "seq": head.seq}
+    if head.adopted:  # a log never adopted anything keeps the head files of before
+        content["adopted"] = list(head.adopted)
+    target = _head_path(path)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_text(_canonical(content) + "\n", encoding="utf-8")
     if fsync:
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
-    os.replace(temporary, head)
+    os.replace(temporary, target)
 
 
 def _last_line(fd: int, size: int) -> tuple[bytes, int]:
@@ -235,7 +298,8 @@ class DecisionLog:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
                 last = _last_record(fd, size, self.path)
-                if not _head_follows(_read_head(self.path), last):
+                stored = _read_head(self.path)
+                if not _head_follows(stored, last):
                     # Appending would write a new head over the evidence (verify_log would then say ok).
                     raise AuditError(
                         "truncated-log",
@@ -244,6 +308,8 @@ class DecisionLog:
                         "`csrules log verify`)",
                         str(self.path),
                     )
+                # The head it writes adopts a last record written without its head update.
+                adopted = _next_head(stored, last).adopted if last[0] else ()
                 last_seq, prev = last[0], last[1]
                 seq = last_seq + 1
                 digest = _record_hash(seq, prev, data)
@@ -255,13 +321,10 @@ class DecisionLog:
                     raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
                 if self._fsync:
                     os.fsync(fd)
-                self._write_head(seq, digest)
+                _write_head(self.path, _Head(seq, digest, adopted), fsync=self._fsync)
             finally:
                 os.close(fd)  # releases the flock
         return LogRecord(line=seq, seq=seq, hash=digest, decision=decision)
-
-    def _write_head(self, seq: int, digest: str) -> None:
-        _write_head(self.path, seq, digest, fsync=self._fsync)
 
     @property
     def head(self) -> tuple[int, str]:
@@ -276,16 +339,22 @@ class DecisionLog:
         return _records(self.path)
 
     @staticmethod
-    def repair(path: str | os.PathLike[str]) -> int:
-        """Cut a torn last record off the log, and bring a head file that lags behind the last
-        record (a crash after a write) up to date; returns the bytes removed (0 if none).
+    def repair(path: str | os.PathLike[str]) -> LogRepair:
+        """Mend what a crash mid-append leaves, and say what was done.
 
-        Only a head one record behind (a crash after a write) is brought up to date. A missing
-        head with more than one record, or a head naming another record, is left alone: that is
-        a truncated log, which repair must not hide.
+        - A last line without its newline that is no whole record (an interrupted write) is cut
+          off; one that is a whole record in the form csrules writes gets its newline back: a
+          repair never cuts a record.
+        - A head file one record behind the last record (a crash between the write and the head's
+          update; no head file at all when that record is the first) is brought up to it, and the
+          record is listed as adopted, which `verify_log` keeps noting.
+
+        Anything else is left as it is: a head naming another record, a missing head with more
+        than one record, an edited last record. Those are tampering, which repair must not hide.
 
         Raises:
-            AuditError: the log cannot be opened (`no-such-file`).
+            AuditError: the log cannot be opened (`no-such-file`) or its head file cannot be read
+                (`invalid-head`).
         """
         target = Path(path)
         try:
@@ -295,25 +364,41 @@ class DecisionLog:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
-            removed = 0
+            removed, restored = 0, False
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
                 if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
-                    _, start = _last_line(fd, size + 1)
-                    os.ftruncate(fd, start)
+                    raw, start = _last_line(fd, size + 1)
+                    if _whole_record(raw, str(target)):
+                        os.lseek(fd, 0, os.SEEK_END)
+                        os.write(fd, b"\n")
+                        restored = True
+                        size += 1
+                    else:
+                        os.ftruncate(fd, start)
+                        removed = size - start
+                        size = start
                     os.fsync(fd)
-                    removed = size - start
-                    size = start
             try:
                 last = _last_record(fd, size, target)
             except AuditError:  # an edited last record: nothing to bring the head up to
-                return removed
-            stored = _read_head(target) if size else None
-            if size and stored != last[:2] and _head_follows(stored, last):
-                _write_head(target, *last[:2], fsync=True)
-            return removed
+                return LogRepair(removed, restored)
+            stored = _read_head(target)
+            if last[0] and _head_lags(stored, last):
+                _write_head(target, _next_head(stored, last), fsync=True)
+                return LogRepair(removed, restored, last[0])
+            return LogRepair(removed, restored)
         finally:
             os.close(fd)
+
+
+def _whole_record(raw: bytes, file: str) -> bool:
+    """Whether a line is a record exactly as csrules writes it, its hash holding (repair keeps it)."""
+    try:
+        seq, prev, digest, data = _parse_record(raw, file, 0)
+    except AuditError:
+        return False
+    return _record_hash(seq, prev, data) == digest
 
 
 def _open_shared(path: Path) -> BinaryIO:
@@ -327,7 +412,7 @@ def _open_shared(path: Path) -> BinaryIO:
     return handle
 
 
-def _snapshot(path: Path) -> tuple[BinaryIO, int, tuple[int, str] | None]:
+def _snapshot(path: Path) -> tuple[BinaryIO, int, _Head | None]:
     """The log open for reading, its size and its head file, read together under the shared lock,
     which is then released: appends only add after that size, so reading up to it needs no lock
     (holding it for as long as an iterator lives would make an append wait, even in this thread)."""
@@ -389,8 +474,8 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
             stream.close()
 
 
-def _read_head(path: Path) -> tuple[int, str] | None:
-    """(seq, hash) from the head file; None when there is none; AuditError when it is not one."""
+def _read_head(path: Path) -> _Head | None:
+    """The head file; None when there is none; AuditError when it is not one."""
     head_file = _head_path(path)
     try:
         text = head_file.read_text(encoding="utf-8")
@@ -408,10 +493,40 @@ def _read_head(path: Path) -> tuple[int, str] | None:
         or not isinstance(stored.get("hash"), str)
     ):
         raise AuditError("invalid-head", "the head file is not a head record (seq, hash)", str(head_file))
-    return stored["seq"], stored["hash"]
+    adopted = stored.get("adopted", [])
+    if not (
+        isinstance(adopted, list)
+        and all(type(seq) is int for seq in adopted)
+        and adopted == sorted(set(adopted))
+        and all(1 <= seq <= stored["seq"] for seq in adopted)
+    ):
+        raise AuditError(
+            "invalid-head",
+            "the head file's `adopted` is not a list of increasing record numbers up to its own",
+            str(head_file),
+        )
+    return _Head(stored["seq"], stored["hash"], tuple(adopted))
 
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+_CATCH_UP = "the next append or `csrules log repair` adopts the record, and verifying keeps noting it"
+
+_SHOWN = 10
+"""Adopted records named in a note; the rest are counted."""
+
+
+def _adopted_note(adopted: tuple[int, ...]) -> str:
+    shown = ", ".join(str(seq) for seq in adopted[:_SHOWN])
+    if len(adopted) > _SHOWN:
+        shown += f" and {len(adopted) - _SHOWN} more"
+    many = len(adopted) > 1
+    return (
+        f"{'records' if many else 'record'} {shown} {'were' if many else 'was'} written without "
+        f"{'their' if many else 'its'} head update and adopted by a later append or repair: a crash "
+        "leaves such a record, and so does someone who can write the log but not its head file; "
+        f"the head file does not vouch for {'them' if many else 'it'}"
+    )
 
 
 def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogReport:
@@ -443,15 +558,20 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
                 if record.hash == anchor:
                     anchored = record.seq
         if stored is None:
-            if count:
+            if count > 1:
                 raise AuditError("truncated-log", "the head file is missing", str(target))
-            if head is None:  # nothing in the log to contradict, nothing to check it against
+            if count == 1:  # as `_head_follows` has it: the state a crash in the first append leaves
+                notes.append(
+                    "the log has one record and no head file: the first append did not finish (a crash), "
+                    f"or a log was cut to its first record and its head file deleted; {_CATCH_UP}"
+                )
+            elif head is None:  # nothing in the log to contradict, nothing to check it against
                 notes.append(
                     "the log has no records and no head file: a log never written to, or one emptied "
                     "and its head file deleted; only a head hash kept elsewhere (`--head`) tells them apart"
                 )
-        elif stored != (count, last):
-            if not _head_follows(stored, (count, last, previous)):
+        elif stored[:2] != (count, last):
+            if not _head_lags(stored, (count, last, previous)):
                 what = (
                     "records were cut off the end, or the last one was replaced"
                     if stored[0] >= count
@@ -467,8 +587,10 @@ def verify_log(path: str | os.PathLike[str], *, head: str | None = None) -> LogR
             # lock from the write to the head's update, so a head is never further behind).
             notes.append(
                 f"the head file names record {stored[0]} of {count}: a write finished without its head "
-                "update (a crash); the next append or `csrules log repair` brings it up to date"
+                f"update (a crash), or someone who cannot write the head file added a record; {_CATCH_UP}"
             )
+        if stored is not None and stored.adopted:
+            notes.append(_adopted_note(stored.adopted))
         if anchor is not None:
             if anchored is None:
                 raise AuditError(

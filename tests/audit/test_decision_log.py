@@ -13,7 +13,7 @@ import pytest
 
 import csrules
 from csrules.cli.main import main
-from csrules.decision_log import GENESIS, verify_log
+from csrules.decision_log import GENESIS, LogRepair, verify_log
 from tests.helpers import NOW, refund
 
 AMOUNTS = ["5.00", "20.00", "20.01", "45.00", "50.01", "150.00"]
@@ -135,9 +135,9 @@ def test_a_torn_write_is_reported_on_open_and_repaired(tmp_path: Path, engine: c
     report = verify_log(path)
     assert report.problem is not None
     assert (report.problem.code, report.problem.line, report.records) == ("torn-record", 7, 6)
-    assert csrules.DecisionLog.repair(path) == 100
+    assert csrules.DecisionLog.repair(path) == LogRepair(removed=100)
     assert path.read_bytes() == whole  # earlier records untouched
-    assert csrules.DecisionLog.repair(path) == 0
+    assert csrules.DecisionLog.repair(path) == LogRepair()
     log = csrules.DecisionLog(path)
     record = log.append(engine.evaluate(refund("1.00"), now=NOW))
     assert record.seq == 7
@@ -158,7 +158,7 @@ def test_an_unparseable_last_line_with_a_newline_is_evidence_not_a_torn_write(
     with pytest.raises(csrules.AuditError) as info:
         csrules.DecisionLog(path)
     assert info.value.code == "invalid-record"
-    assert csrules.DecisionLog.repair(path) == 0
+    assert csrules.DecisionLog.repair(path) == LogRepair()
     assert path.read_bytes() == kept
     problem = verify_log(path).problem
     assert problem is not None

@@ -3,6 +3,7 @@ head file, untraced decisions, and inputs that must be one-line errors (exit 2),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import threading
@@ -13,7 +14,7 @@ import pytest
 
 import csrules
 from csrules.cli.main import main
-from csrules.decision_log import verify_log
+from csrules.decision_log import LogRepair, verify_log
 from csrules.testing.coverage import Coverage
 from tests.helpers import NOW, refund
 
@@ -57,13 +58,27 @@ def test_a_crash_before_the_head_update_is_a_note_and_repair_catches_up(
     report = verify_log(path)
     assert (report.ok, report.records) == (True, 4)
     assert report.notes == (
-        "the head file names record 3 of 4: a write finished without its head update (a crash); "
-        "the next append or `csrules log repair` brings it up to date",
+        "the head file names record 3 of 4: a write finished without its head update (a crash), or "
+        "someone who cannot write the head file added a record; the next append or `csrules log "
+        "repair` adopts the record, and verifying keeps noting it",
     )
     assert main(["log", "repair", str(path)]) == 0
-    assert capsys.readouterr().out == "no torn record\n"
-    assert verify_log(path).notes == ()
-    assert json.loads((tmp_path / "decisions.jsonl.head").read_text())["seq"] == 4
+    assert capsys.readouterr().out == (
+        "brought the head file up to record 4, written without its head update (`log verify` keeps "
+        "noting it)\n"
+    )
+    assert verify_log(path).notes == (
+        "record 4 was written without its head update and adopted by a later append or repair: a "
+        "crash leaves such a record, and so does someone who can write the log but not its head "
+        "file; the head file does not vouch for it",
+    )
+    assert json.loads((tmp_path / "decisions.jsonl.head").read_text()) == {
+        "adopted": [4],
+        "hash": log.head[1],
+        "seq": 4,
+    }
+    assert main(["log", "repair", str(path)]) == 0  # nothing left to do: repair is idempotent
+    assert capsys.readouterr().out == "nothing to repair\n"
 
 
 def test_a_head_more_than_one_record_behind_is_truncation(tmp_path: Path, engine: csrules.Engine) -> None:
@@ -391,8 +406,195 @@ def test_repair_never_cuts_an_edited_last_record(
     assert edited != path.read_bytes()
     path.write_bytes(edited)
     assert main(["log", "repair", str(path)]) == 0
-    assert capsys.readouterr().out == "no torn record\n"
+    assert capsys.readouterr().out == "nothing to repair\n"
     assert path.read_bytes() == edited
     problem = verify_log(path).problem
     assert problem is not None
     assert (problem.code, problem.line) == ("altered-record", 3)
+
+
+def _forge(path: Path, engine: csrules.Engine, amount: str) -> None:
+    """Append a record as someone who can write the log but not its head file: a whole record,
+    chained and hashed as csrules does it (anyone can compute sha256)."""
+    last = json.loads(path.read_bytes().splitlines()[-1])
+    decision = json.loads(engine.evaluate({**refund(amount), "id": f"F-{amount}"}, now=NOW).to_json())
+    body = {"decision": decision, "prev": last["hash"], "seq": last["seq"] + 1}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    record = {**body, "hash": hashlib.sha256(canonical.encode()).hexdigest()}
+    with path.open("ab") as handle:
+        handle.write(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+        handle.write(b"\n")
+
+
+_ADOPTED_4 = (
+    "record 4 was written without its head update and adopted by a later append or repair: a crash "
+    "leaves such a record, and so does someone who can write the log but not its head file; the head "
+    "file does not vouch for it"
+)
+
+
+def test_a_forged_record_stays_noted_after_the_next_genuine_append(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The next append took the forged record over and wrote a head naming it: the note went away,
+    and forgeries in between genuine appends all verified clean."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    _forge(path, engine, "1.00")
+    assert [r.seq for r in log] == [1, 2, 3, 4]
+    assert verify_log(path).notes[0].startswith("the head file names record 3 of 4: ")
+    log.append(engine.evaluate(refund("7.00"), now=NOW))
+    report = verify_log(path)
+    assert (report.ok, report.records, report.notes) == (True, 5, (_ADOPTED_4,))
+    log.append(engine.evaluate(refund("8.00"), now=NOW))  # a head that adopted nothing new keeps the list
+    _forge(path, engine, "2.00")
+    log.append(engine.evaluate(refund("9.00"), now=NOW))
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 8)
+    assert report.notes == (
+        "records 4, 7 were written without their head update and adopted by a later append or repair: "
+        "a crash leaves such a record, and so does someone who can write the log but not its head file; "
+        "the head file does not vouch for them",
+    )
+    assert json.loads((tmp_path / "log.jsonl.head").read_text()) == {
+        "adopted": [4, 7],
+        "hash": log.head[1],
+        "seq": 8,
+    }
+    assert main(["log", "verify", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"note: {report.notes[0]}"
+
+
+def test_a_log_that_never_adopted_a_record_keeps_the_head_file_of_before(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 2)
+    seq, digest = log.head
+    assert (tmp_path / "log.jsonl.head").read_text() == f'{{"hash":"{digest}","seq":{seq}}}\n'
+
+
+def test_one_record_and_no_head_is_a_note_as_for_the_append_and_repair_adopts_it(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state a crash in the first append leaves: the append took it and repair made a head, but
+    verify called it `truncated-log`, and after the repair the log verified clean."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 1)
+    (tmp_path / "log.jsonl.head").unlink()
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 1)
+    assert report.notes == (
+        "the log has one record and no head file: the first append did not finish (a crash), or a log "
+        "was cut to its first record and its head file deleted; the next append or `csrules log repair` "
+        "adopts the record, and verifying keeps noting it",
+    )
+    assert main(["log", "repair", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        "brought the head file up to record 1, written without its head update (`log verify` keeps "
+        "noting it)\n"
+    )
+    assert verify_log(path).notes == (_ADOPTED_4.replace("record 4", "record 1"),)
+
+
+def test_an_append_after_a_first_append_that_crashed_notes_the_record_it_adopted(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 1)
+    (tmp_path / "log.jsonl.head").unlink()
+    csrules.DecisionLog(path).append(engine.evaluate(refund("5.00"), now=NOW))
+    report = verify_log(path)
+    assert (report.ok, report.records, report.notes) == (
+        True,
+        2,
+        (_ADOPTED_4.replace("record 4", "record 1"),),
+    )
+
+
+@pytest.mark.parametrize("head", ["names-it", "one-behind"])
+def test_repair_gives_a_whole_last_record_its_newline_back_instead_of_cutting_it(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], head: str
+) -> None:
+    """A record whole but for its final newline (an editor that strips it, or a write cut just
+    before it) was cut off by repair: a hash-valid record, gone."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    before = (tmp_path / "log.jsonl.head").read_text()
+    log.append(engine.evaluate(refund("99.00"), now=NOW))
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1])
+    if head == "one-behind":
+        (tmp_path / "log.jsonl.head").write_text(before)
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == ("torn-record", 4)
+    assert main(["log", "repair", str(path)]) == 0
+    expected = "restored the last record's missing final newline"
+    if head == "one-behind":
+        expected += (
+            "; brought the head file up to record 4, written without its head update (`log verify` "
+            "keeps noting it)"
+        )
+    assert capsys.readouterr().out == expected + "\n"
+    assert path.read_bytes() == whole
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 4)
+    assert report.notes == ((_ADOPTED_4,) if head == "one-behind" else ())
+
+
+def test_repair_still_cuts_a_last_line_that_is_no_whole_record(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    whole = path.read_bytes()
+    last = whole.splitlines(keepends=True)[-1]
+    for torn in (
+        last[:-2],
+        last[:-1].replace(b'"seq":2', b'"seq": 2'),
+    ):  # cut short; whole but not as written
+        path.write_bytes(whole + torn)
+        assert csrules.DecisionLog.repair(path) == LogRepair(removed=len(torn))
+        assert path.read_bytes() == whole
+
+
+@pytest.mark.parametrize(
+    "adopted",
+    ['"4"', "[4]", "[0]", "[2, 2]", "[3, 1]", "[true]", "[1.0]", "{}"],
+    ids=["text", "beyond", "zero", "repeated", "unsorted", "bool", "float", "object"],
+)
+def test_a_head_whose_adopted_list_is_not_one_is_invalid(
+    tmp_path: Path, engine: csrules.Engine, adopted: str
+) -> None:
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    head_file = tmp_path / "log.jsonl.head"
+    head_file.write_text(f'{{"adopted":{adopted},"hash":"{log.head[1]}","seq":3}}\n')
+    expected = (
+        "invalid-head",
+        "the head file's `adopted` is not a list of increasing record numbers up to its own",
+    )
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.message, problem.file) == (*expected, str(head_file))
+    before = (path.read_bytes(), head_file.read_bytes())
+    for attempt in (lambda: log.append(engine.evaluate(refund("5.00"), now=NOW)), lambda: log.repair(path)):
+        with pytest.raises(csrules.AuditError) as info:
+            attempt()
+        assert (info.value.code, info.value.message) == expected
+    assert (path.read_bytes(), head_file.read_bytes()) == before
+
+
+def test_a_note_names_ten_adopted_records_and_counts_the_rest(tmp_path: Path, engine: csrules.Engine) -> None:
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 12)
+    adopted = list(range(1, 13))
+    (tmp_path / "log.jsonl.head").write_text(
+        json.dumps({"adopted": adopted, "hash": log.head[1], "seq": 12}, separators=(",", ":"))
+    )
+    assert verify_log(path).notes == (
+        "records 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more were written without their head update and "
+        "adopted by a later append or repair: a crash leaves such a record, and so does someone who can "
+        "write the log but not its head file; the head file does not vouch for them",
+    )

@@ -38,8 +38,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         out.writelines(f"note: {one_line(note)}\n" for note in result.notes)
         return ExitCode.OK
     if args.log_command == "repair":
-        removed = DecisionLog.repair(args.log)
-        out.write(f"removed a torn record of {removed} bytes\n" if removed else "no torn record\n")
+        out.write(DecisionLog.repair(args.log).describe() + "\n")
         return ExitCode.OK
     since = _since(args.since)
     # The whole log is checked first (chain and head), so a broken one lists nothing: a script
