@@ -222,14 +222,19 @@ class Workers:
         module's notes), and wait for it; on any failure, none is left running."""
         failed: list[Exception] = []
         done = threading.Event()  # not Thread.join: interrupted, it can return before the thread ends
+        # Whoever takes `claim` first decides whether workers are spawned. A signal handler's
+        # exception can leave `Thread.start` before or after the thread exists; taking the claim
+        # tells which: the starter, once it holds it, always ends by setting `done`.
+        claim = threading.Lock()
         starter = threading.Thread(
-            target=self._spawn, args=(failed, done), name="csrules-workers-start", daemon=True
+            target=self._spawn, args=(claim, failed, done), name="csrules-workers-start", daemon=True
         )
-        starter.start()
         try:
+            starter.start()
             done.wait()
         except BaseException:  # a signal handler's exception: the spawning itself runs on
-            done.wait()
+            if not claim.acquire(blocking=False):  # the starter spawns: let it finish, then stop all
+                done.wait()
             self.close()
             raise
         if failed:
@@ -237,9 +242,11 @@ class Workers:
             raise EngineError(f"the worker processes could not start: {failed[0]}") from failed[0]
         self._sender.start()
 
-    def _spawn(self, failed: list[Exception], done: threading.Event) -> None:
+    def _spawn(self, claim: threading.Lock, failed: list[Exception], done: threading.Event) -> None:
         """The starter thread. Python runs signal handlers in the main thread only, so nothing
         interrupts this between the start of a process and its being recorded."""
+        if not claim.acquire(blocking=False):  # the caller gave up before this thread ran
+            return
         try:
             resource_tracker.ensure_running()  # it unblocks SIGINT and SIGTERM when it starts itself
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # the caller's

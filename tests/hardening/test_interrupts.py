@@ -315,6 +315,61 @@ def test_a_signal_handler_raising_while_workers_start_leaves_none_behind(
     assert (done.returncode, done.stdout, done.stderr) == (0, "Deadline: deadline\nworkers left: 0\n", "")
 
 
+_START_RAISES = textwrap.dedent(
+    """
+    import multiprocessing, sys, threading, time
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": "45.00"}}
+
+    class Deadline(Exception):
+        pass
+
+    original = threading.Thread.start
+
+    def start(self):  # a signal handler raising inside Thread.start, on either side of the thread's creation
+        if self.name != "csrules-workers-start":
+            return original(self)
+        if sys.argv[1] == "before":
+            raise Deadline("before the thread exists")
+        original(self)
+        raise Deadline("after the thread exists")
+
+    if __name__ == "__main__":
+        engine = csrules.load()
+        threading.Thread.start = start
+        try:
+            for _ in engine.evaluate_many((ticket for _ in range(10**8)), now=NOW, workers=4, chunk_size=50):
+                pass
+        except Deadline as exc:
+            print("Deadline:", exc)
+        threading.Thread.start = original
+        time.sleep(1.0)  # a spawning that went on unobserved would start workers meanwhile
+        print("workers left:", len(multiprocessing.active_children()))
+        decided = list(engine.evaluate_many([ticket] * 3, now=NOW, workers=2, trace=False))
+        print("then:", [d.outcome for d in decided], len(multiprocessing.active_children()))
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_signal_handler_raising_inside_thread_start_leaves_no_worker_behind(
+    tmp_path: Path, where: str
+) -> None:
+    """`Thread.start` of the thread that starts the workers was outside the `try`: an exception
+    raised in it once the thread existed let the spawning go on unobserved, and its workers ran on
+    after the batch had failed."""
+    done = _run_script(tmp_path / "start.py", _START_RAISES, where)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"Deadline: {where} the thread exists\nworkers left: 0\nthen: ['escalate', 'escalate', 'escalate'] 0\n",
+        "",
+    )
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.03, 0.08])
 def test_ctrl_c_while_the_command_still_imports_csrules_prints_nothing(delay: float) -> None:
     """The console script imported `csrules.cli.main` itself, so a Ctrl-C in the ~0.3 s the
