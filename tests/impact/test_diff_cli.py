@@ -535,8 +535,23 @@ def test_a_text_parameter_with_a_comma_is_quoted_in_the_parameters_line(
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--old-param", "nosuch=1", "params of the old policies: unknown parameter `nosuch`"),
-        ("--new-param", "nosuch=1", "params of the new policies: unknown parameter `nosuch`"),
+        (
+            "--old-param",
+            "nosuch=1",
+            "params of the old policies (--old-param nosuch): unknown parameter `nosuch`",
+        ),
+        (
+            "--new-param",
+            "nosuch=1",
+            "params of the new policies (--new-param nosuch): unknown parameter `nosuch`",
+        ),
+        ("--param", "nosuch=1", "params of the old policies (--param nosuch): unknown parameter `nosuch`"),
+        (
+            "--param",
+            "front_line_limit=abc",
+            "params of the old policies (--param front_line_limit): parameter `front_line_limit` must be "
+            "money, got `abc`",
+        ),
         ("--new-param", "front_line_limit", "--new-param expects NAME=VALUE, got `front_line_limit`"),
         ("--old-param", "=1", "--old-param expects NAME=VALUE, got `=1`"),
     ],

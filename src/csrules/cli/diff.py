@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -109,10 +109,16 @@ def _spec(given: str, params: dict[str, object], scratch: Path, side: str) -> En
     return EngineSpec((str(path),), params)
 
 
-def _load(spec: EngineSpec, given: str, written: Path, side: str) -> Engine:
+def _flags(items: list[str], flag: str) -> dict[str, str]:
+    """Parameter name -> the flag that gave it (`--param limit`)."""
+    return {name: f"{flag} {name}" for name, _, _ in (item.partition("=") for item in items)}
+
+
+def _load(spec: EngineSpec, given: str, written: Path, side: str, flags: Mapping[str, str]) -> Engine:
     """`spec.load()`; a PolicyError in policies of `git:REV:path` names each file as
     `git:REV:file` (its repository path), not as the temporary copy it was loaded from, and a
-    problem with an override names the side (`params of the old policies: ...`)."""
+    problem with an override names the side and the flag that gave it (`flags`: parameter name ->
+    flag): `params of the old policies (--param nosuch): ...`."""
     try:
         return spec.load()
     except PolicyError as error:
@@ -120,7 +126,8 @@ def _load(spec: EngineSpec, given: str, written: Path, side: str) -> Engine:
 
         def named(d: Diagnostic) -> Diagnostic:
             if d.span is None and d.scope == "params":
-                return dataclasses.replace(d, scope=f"params of the {side} policies")
+                flag = f" ({flags[d.param]})" if d.param is not None and d.param in flags else ""
+                return dataclasses.replace(d, scope=f"params of the {side} policies{flag}")
             if rev is None or d.span is None or not d.span.file.startswith(f"{written}{os.sep}"):
                 return d
             file = f"git:{rev}:{Path(d.span.file).relative_to(written).as_posix()}"
@@ -135,15 +142,23 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         raise UsageError(f"--examples expects 0 or more, got `{args.examples}`")
     workers = _workers(args.workers)
     both = parse_params(args.param)
+    only = {
+        "old": parse_params(args.old_param, "--old-param"),
+        "new": parse_params(args.new_param, "--new-param"),
+    }
+    flags = {
+        side: _flags(args.param, "--param") | _flags(getattr(args, f"{side}_param"), f"--{side}-param")
+        for side in only
+    }
     now = parse_now(args.now) or DEFAULT_NOW
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="csrules-diff-")))
-        old_spec = _spec(args.old, {**both, **parse_params(args.old_param, "--old-param")}, scratch, "old")
-        new_spec = _spec(args.new, {**both, **parse_params(args.new_param, "--new-param")}, scratch, "new")
+        old_spec = _spec(args.old, {**both, **only["old"]}, scratch, "old")
+        new_spec = _spec(args.new, {**both, **only["new"]}, scratch, "new")
         # Loaded here even with workers: a policy error stops the diff before any worker starts,
         # and the examples are decided again here.
-        old = _load(old_spec, args.old, scratch / "old", "old")
-        new = _load(new_spec, args.new, scratch / "new", "new")
+        old = _load(old_spec, args.old, scratch / "old", "old", flags["old"])
+        new = _load(new_spec, args.new, scratch / "new", "new", flags["new"])
         corpus = _open_corpus(args.tickets, stack)
         report = ImpactReport(examples=args.examples)
         progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
