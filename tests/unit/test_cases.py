@@ -188,6 +188,23 @@ def test_two_cases_of_one_name_are_invalid(tmp_path: Path) -> None:
     assert info.value.message == "invalid case file: duplicate case name `same`"
 
 
+def test_a_case_name_with_a_double_colon_is_invalid(tmp_path: Path) -> None:
+    """pytest selects a case as `FILE::NAME` and splits at every `::`: `pytest 'a.cases.yaml::a :: b'`
+    answered "not found" for a case it had just listed."""
+    ok = f"  - name: 'a : b [c]'\n    ticket: {TICKET}\n    expect: {{}}\n"
+    bad = f"  - name: 'a :: b'\n    ticket: {TICKET}\n    expect: {{}}\n"
+    (tmp_path / "a.cases.yaml").write_text("cases:\n" + ok + bad, encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 5, 11)
+    assert info.value.message == (
+        "invalid case file: a case name cannot contain `::` (pytest selects a case as `FILE::NAME`), "
+        "got `a :: b`"
+    )
+    (tmp_path / "a.cases.yaml").write_text("cases:\n" + ok, encoding="utf-8")
+    assert [case.name for case in load_cases([tmp_path])] == ["a : b [c]"]
+
+
 def test_an_expected_null_parameter_is_not_a_missing_one(tmp_path: Path) -> None:
     """`params: {nokey: null}` held for an action that has no parameter `nokey`."""
     policy = tmp_path / "p.yaml"

@@ -261,10 +261,21 @@ def _cases_of(doc: RawDocument) -> list[Case]:
     file_params = {name: doc.span(("params", name), key=True) for name in shape.params}
     seen: set[str] = set()
     for i, case in enumerate(shape.cases):  # a name is how a case is run, reported and selected
+        span = doc.span(("cases", i, "name"))
         if case.name in seen:
-            span = doc.span(("cases", i, "name"))
             raise PolicyError(
                 [Diagnostic("invalid-case", f"invalid case file: duplicate case name `{case.name}`", span)]
+            )
+        if "::" in case.name:  # pytest reads `FILE::NAME` up to the first `::`: it could not select it
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "invalid-case",
+                        f"invalid case file: a case name cannot contain `::` (pytest selects a case as "
+                        f"`FILE::NAME`), got `{case.name}`",
+                        span,
+                    )
+                ]
             )
         seen.add(case.name)
     return [
