@@ -176,7 +176,10 @@ def test_a_supervisor_limit_below_the_senior_limit_is_caught_at_the_boundary(see
     result = check_invariant(engine, invariant, examples=EXAMPLES, seed=seed)
     assert not result.passed
     assert result.problem == "a ticket satisfying `when` gets outcome escalate, required role manager"
-    assert result.examples == 8  # the sweep: 0.00, 0.01, 19.99, 20.00, 20.01, 39.99, 40.00, 40.01
+    # The sweep: amounts 0.00, 0.01, 19.99, 20.00, 20.01, 39.99, 40.00, 40.01, each with the
+    # customer's lifetime value absent, 999.99, 1000.00 and 1000.01 (a limit of the bundle's), up
+    # to the first that breaks it: 7 x 4 + 1.
+    assert result.examples == 29
     (witness,) = result.witnesses
     assert witness.ticket["request"]["amount"] == "40.01"
     assert witness.decision.required_role == "manager"
@@ -219,6 +222,69 @@ def test_each_kind_of_violation_with_its_counterexample(tmp_path: Path) -> None:
     (witness,) = never.witnesses
     assert never.problem == "a ticket satisfying `when` gets outcome deny, required role front_line"
     assert (witness.ticket["request"]["kind"], witness.ticket["agent"]["role"]) == ("goodwill", "manager")
+
+
+VIP_BAND = """\
+rules:
+  - id: over_twenty
+    description: Over twenty
+    rationale: A senior decides above twenty.
+    when: [{request.amount: {gt: 20}}]
+    then: {require_role: senior}
+  - id: vip_band
+    description: Mid-size refunds of valued customers
+    rationale: Made up so that only valued customers break the invariants.
+    when:
+      - customer.lifetime_value: {gte: 1000}
+      - request.amount: {gt: 30}
+      - request.amount: {lte: 50}
+    then: {require_role: supervisor}
+invariants:
+  - {id: monotonic, description: d, monotonic_in: request.amount}
+  - id: supervisors_above_fifty
+    description: d
+    never: {required_role: supervisor, when: [{request.amount: {lte: 50}}]}
+"""
+
+
+def test_a_break_only_a_combination_of_limits_reaches_is_found_by_the_sweep(tmp_path: Path) -> None:
+    """The sweep set only `request.amount`: a break that needs a valued customer too was left to
+    the random tickets, and with few of them passed."""
+    engine = load_text(tmp_path, VIP_BAND)
+    monotonic, never = check_invariants(engine, examples=1, seed=0)
+    assert monotonic.problem == (
+        "request.amount 50.00 requires supervisor, but the larger 50.01 requires only senior"
+    )
+    low, high = monotonic.witnesses
+    assert low.ticket["customer"] == high.ticket["customer"] == {"id": "C-1", "lifetime_value": "1000.00"}
+    # The smallest amount first: 30.01 with a lifetime value of exactly 1000.00.
+    assert never.problem == "a ticket satisfying `when` gets outcome escalate, required role supervisor"
+    (witness,) = never.witnesses
+    assert (witness.ticket["request"]["amount"], witness.ticket["customer"]) == (
+        "30.01",
+        {"id": "C-1", "lifetime_value": "1000.00"},
+    )
+    assert witness.decision.reasons.required_role == ["vip_band"]
+
+
+def test_the_sweep_takes_each_fact_alone_beyond_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from csrules.testing import invariants  # noqa: PLC0415 - the cap is the module's
+
+    monkeypatch.setattr(invariants, "SWEEP_CAP", 4)
+    (result,) = check_invariants(
+        load_text(
+            tmp_path,
+            VIP_BAND.replace("  - {id: monotonic, description: d, monotonic_in: request.amount}\n", ""),
+        ),
+        examples=1,
+        seed=0,
+    )
+    # Amounts 19.99 ... 50.01 (3 x 3 points) with no lifetime value, then the lifetime value
+    # absent, 999.99, 1000.00 and 1000.01 with the amount at 0.00, then one random ticket: no sweep
+    # ticket has both, and the random one does not either: the break is not found.
+    assert (result.passed, result.examples) == (True, 9 + 4 + 1)
 
 
 def test_checking_is_deterministic_for_a_seed(tmp_path: Path) -> None:

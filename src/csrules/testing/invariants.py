@@ -9,13 +9,15 @@ A policy file declares them under `invariants:` (docs/testing.md):
 - `never: {outcome, required_role, when}`: no ticket satisfying `when` gets that outcome and
   required role (each may be a list; an absent one matches any).
 
-`check_invariant` first sweeps the boundaries: a minimal ticket at, one cent below and one cent
-above every limit the bundle compares `request.amount` with (all pairs of them for
-`monotonic_in`). Then it draws `examples` tickets with `strategies.tickets(engine=...)` and, on a
-violation, lets hypothesis shrink the ticket to a minimal counterexample, returned with its
-decisions (and so its traces). The sweep makes a violation at a limit certain to be found, and
-found at the smallest such amount; random tickets find the rest. Runs are deterministic for a
-given `seed`: no clock, no example database.
+`check_invariant` first sweeps the boundaries: a minimal ticket with each money fact the bundle
+compares with a limit at, one cent below and one cent above each of its limits (and absent, for a
+fact a ticket may leave out), in every combination (`_sweep`); for `monotonic_in`, each of its
+fact's points against the next one up. Then it draws `examples` tickets with
+`strategies.tickets(engine=...)` and, on a violation, lets hypothesis shrink the ticket to a
+minimal counterexample, returned with its decisions (and so its traces). The sweep makes a
+violation at a limit, or at a combination of limits (a front-line limit that depends on the
+customer's lifetime value), certain to be found, and found at the smallest such amount; random
+tickets find the rest. Runs are deterministic for a given `seed`: no clock, no example database.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import pairwise
+from itertools import pairwise, product
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, reject, settings
@@ -37,7 +39,7 @@ from ..engine import Engine
 from ..errors import TicketError
 from ..facts import fact_values
 from ..policy import Compare, Invariant
-from ..ticket import ROLES
+from ..ticket import FACT_TYPES, ROLES
 from ..values import DECIMAL
 from .cases import DEFAULT_NOW
 from .strategies import around, boundaries, limits, money, tickets
@@ -70,9 +72,52 @@ def _minimal(sections: tuple[str, ...] = ("request",)) -> dict[str, Any]:
     return ticket
 
 
-def _sweep(engine: Engine) -> list[Decimal]:
-    """`request.amount` at, just below and just above every limit; 0.00 when there is none."""
-    return boundaries(limits(engine)) or [Decimal("0.00")]
+_MONEY_FACTS = tuple(
+    sorted(
+        (path for path, kind in FACT_TYPES.items() if kind.kind == "money"),
+        key=lambda p: p != "request.amount",
+    )
+)
+"""The money facts, `request.amount` first: the sweep's slowest-varying fact."""
+
+SWEEP_CAP = 4096
+"""The most tickets a sweep's combinations may take; beyond it each fact is swept on its own."""
+
+
+def _sweep(engine: Engine, base: dict[str, Any], skip: str | None = None) -> list[dict[str, Any]]:
+    """Copies of the minimal ticket `base` with each money fact the bundle compares with a limit
+    (but `skip`) at, one cent below and one cent above each of its limits, and absent when `base`
+    leaves it out: every combination, `request.amount` varying slowest (a violation is met at its
+    smallest amount first); each fact on its own (the others as in `base`) when the combinations
+    would be more than `SWEEP_CAP`. A fact of a section `base` lacks is not swept: its section
+    would change what the ticket is about."""
+    axes: list[tuple[str, list[Decimal | None]]] = []
+    for path in _MONEY_FACTS:
+        section, _, name = path.partition(".")
+        points: list[Decimal | None] = list(boundaries(limits(engine, path)))
+        if path == skip or not points or section not in base:
+            continue
+        if name not in base[section]:
+            points.insert(0, None)  # absent: the simplest ticket first
+        axes.append((path, points))
+    if not axes:
+        return [base]
+    size = 1
+    for _, points in axes:
+        size *= len(points)
+    if size <= SWEEP_CAP:
+        combinations = [
+            tuple(zip((p for p, _ in axes), values, strict=True)) for values in product(*(v for _, v in axes))
+        ]
+    else:
+        combinations = [((path, value),) for path, points in axes for value in points]
+    out = []
+    for combination in combinations:
+        ticket = base
+        for path, value in combination:
+            ticket = _with(ticket, path, str(value)) if value is not None else ticket
+        out.append(ticket)
+    return out
 
 
 @dataclass(frozen=True)
@@ -192,10 +237,12 @@ def _monotonic(engine: Engine, invariant: Invariant, run: _Run) -> Any:
     points = boundaries(found) or [Decimal("0.00")]
     # Neighbours in ascending order: a larger value requiring less (a before b, b requiring less)
     # means some neighbours along the way do too, the first of them at the smallest such b. So
-    # the sweep is complete over its points with one pair per point, for any number of limits.
-    # (All pairs, cut at 300, left the largest limits of a bundle with over ~8 unchecked.)
+    # the sweep is complete over its points with one pair per point, for any number of limits,
+    # and for each combination of the other money facts' points. (All pairs, cut at 300, left the
+    # largest limits of a bundle with over ~8 unchecked.)
     pairs = list(pairwise(points))
-    return _explicit(probe, [(base, a, b) for a, b in pairs])
+    others = _sweep(engine, base, skip=path)
+    return _explicit(probe, [(ticket, a, b) for a, b in pairs for ticket in others])
 
 
 def _explicit(probe: Any, examples: list[tuple[Any, ...]]) -> Any:
@@ -221,8 +268,7 @@ def _role_monotonic(engine: Engine, run: _Run) -> Any:
                         ),
                     )
 
-    base = _minimal()
-    return _explicit(probe, [(_with(base, "request.amount", str(v)),) for v in _sweep(engine)])
+    return _explicit(probe, [(ticket,) for ticket in _sweep(engine, _minimal())])
 
 
 def _pins(invariant: Invariant, sections: tuple[str, ...]) -> list[tuple[str, Any]]:
@@ -274,9 +320,8 @@ def _never(engine: Engine, invariant: Invariant, run: _Run) -> Any:
 
     if "request" not in sections and not any(p.startswith("request.") for p, _ in pins):
         sections = ("request", *sections)
-    base = _minimal(sections)
     every = [True] * len(pins)
-    return _explicit(probe, [(_with(base, "request.amount", str(v)), every) for v in _sweep(engine)])
+    return _explicit(probe, [(ticket, every) for ticket in _sweep(engine, _minimal(sections))])
 
 
 def check_invariant(
