@@ -22,7 +22,7 @@ from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form, section
 from .conditions import evaluate_condition
 from .decision import Decision, role_rank
 from .engine import Engine
-from .errors import Error
+from .errors import Error, one_line
 from .evaluate import derived_values
 from .facts import fact_values
 from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule, compares
@@ -60,7 +60,9 @@ class PolicyWarning:
     example: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def __str__(self) -> str:
-        return f"{self.span}: warning[{self.code}]: {self.message}"
+        """One line that can be printed: a value or a file name of the policy's with a line break,
+        an escape or a bidi control is written out (`one_line`), as in `Diagnostic`."""
+        return one_line(f"{self.span}: warning[{self.code}]: {self.message}")
 
     def sort_key(self) -> tuple[str, int, str, int, str]:
         """Order warnings by file, line, then code."""

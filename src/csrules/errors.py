@@ -26,18 +26,44 @@ _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)}
 _CONTROLS |= {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 # A lone surrogate (from a JSON `"\\ud800"` or a Python str) cannot be encoded: printing it fails.
 _CONTROLS |= {code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)}
-# Bidirectional formatting characters reorder what follows them on the line (U+202E shows the
-# outcome after a ticket id reversed): written out, as the Trojan Source advisories recommend.
-_CONTROLS |= {
-    code: f"\\u{code:04x}"
-    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-}
+# C1 controls: U+009B is the 8-bit CSI some terminals act on.
+_CONTROLS |= {code: f"\\x{code:02x}" for code in range(0x80, 0xA0)}
+# Format characters (Unicode category Cf, Unicode 15): bidirectional formatting reorders what
+# follows it on the line (U+202E shows the outcome after a ticket id reversed), as the Trojan
+# Source advisories warn; zero-width spaces and joiners, the soft hyphen, the byte order mark and
+# tag characters are invisible, so `T-1` and `T-\u200b1` would read alike. Written out.
+_FORMAT = (
+    0x00AD,
+    *range(0x0600, 0x0606),
+    0x061C,
+    0x06DD,
+    0x070F,
+    0x0890,
+    0x0891,
+    0x08E2,
+    0x180E,
+    *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F),
+    *range(0x2060, 0x2065),
+    *range(0x2066, 0x2070),
+    0xFEFF,
+    *range(0xFFF9, 0xFFFC),
+    0x110BD,
+    0x110CD,
+    *range(0x13430, 0x13440),
+    *range(0x1BCA0, 0x1BCA4),
+    *range(0x1D173, 0x1D17B),
+    0xE0001,
+    *range(0xE0020, 0xE0080),
+)
+_CONTROLS |= {code: f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}" for code in _FORMAT}
 
 
 def one_line(text: str) -> str:
-    """`text` with line breaks and other control characters escaped (`\\n`), and lone surrogates
-    and bidirectional formatting characters (`\\ud800`, `\\u202e`): a message that quotes a key, a
-    file name or a parameter name of the caller's stays one line, in order, and can be printed."""
+    """`text` with line breaks and other control characters escaped (`\\n`, `\\x9b`), and lone
+    surrogates and invisible format characters (`\\ud800`, `\\u202e`, `\\u200b`): a message that
+    quotes a key, a file name or a parameter name of the caller's stays one line, in order, can be
+    printed, and shows two texts that differ as different."""
     return text.translate(_CONTROLS)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from .decision import Decision
@@ -62,7 +62,11 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return f"{value:.2f}" if value == value.quantize(_CENT, context=DECIMAL) else str(value)
+        try:
+            cents = value.quantize(_CENT, context=DECIMAL)
+        except InvalidOperation:  # too large for cents in DECIMAL's precision (`1e300`)
+            return str(value)
+        return f"{value:.2f}" if value == cents else str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -83,7 +87,8 @@ def format_test(result: ConditionResult) -> str:
     if result.op == "exists":
         return f"{result.path} {'exists' if result.expected else 'is absent'}"
     source = f" ({result.param})" if result.param else f" ({result.fact})" if result.fact else ""
-    return f"{result.path} {_SYMBOL[result.op]} {_value(result.expected)}{source}"
+    symbol = _SYMBOL.get(result.op, result.op)  # an op no csrules writes: a decision read back
+    return one_line(f"{result.path} {symbol} {_value(result.expected)}{source}")
 
 
 def format_condition(result: ConditionResult) -> str:
@@ -99,16 +104,21 @@ def format_effect(effect: TraceEffect) -> str:
 
 def _effect(effect: TraceEffect) -> str:
     value = effect.value
-    if effect.effect == "require_role":
-        return f"require role {value}"
-    if effect.effect == "deny":
+    kind = effect.effect
+    if kind == "require_role":
+        return f"require role {_value(value)}"
+    if kind == "deny":
         return "deny"
-    if effect.effect == "derive":
-        return f"derive {value['name']} = {_value(value['value'])}"
-    if effect.effect == "action":
+    # The shapes csrules writes; a decision read back may hold any JSON value instead.
+    keys = set(value) if isinstance(value, dict) else set()
+    if kind == "derive" and keys == {"name", "value"}:
+        return one_line(f"derive {value['name']} = {_value(value['value'])}")
+    if kind == "action" and keys == {"kind", "params"}:
         params = f" ({_value(value['params'])})" if value["params"] else ""
-        return f"action {value['kind']}{params}"
-    return f"follow-up {value['kind']} due {value['due']}"
+        return one_line(f"action {value['kind']}{params}")
+    if kind == "follow_up" and keys == {"kind", "due"}:
+        return one_line(f"follow-up {value['kind']} due {value['due']}")
+    return f"{kind.replace('_', '-')} {_value(value)}"
 
 
 def _listed(result: ConditionResult) -> str:
@@ -206,4 +216,6 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         lines.append(f"Derived facts: {derived}")
     evaluated = trace.evaluated_at.isoformat().replace("+00:00", "Z")
     lines.append(f"Policy {trace.policy_digest[:12]} ({trace.engine_version}), evaluated at {evaluated}")
-    return "\n".join(lines)
+    # Each line kept one line: rule ids, reasons, paths, derived names and versions come from a
+    # decision that may have been read back from a file, where they can hold anything.
+    return "\n".join(one_line(line) for line in lines)

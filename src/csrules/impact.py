@@ -24,7 +24,7 @@ from ._workers import Workers
 from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
-from .source import unique_keys
+from .source import exact_float, unique_keys
 from .trace import TraceStep
 from .values import YEARS, datetime_text, in_utc
 
@@ -308,7 +308,7 @@ def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
         _BadLine: the line is not JSON or not one of these forms (ticket facts are checked later).
     """
     try:
-        data = json.loads(text, object_pairs_hook=unique_keys)
+        data = json.loads(text, object_pairs_hook=unique_keys, parse_float=exact_float)
     except json.JSONDecodeError as exc:
         raise _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from html import escape
 from typing import Any
 
 from ._version import __version__
 from .decision import Decision
 from .decision_log import LogReport
+from .errors import one_line
 from .explain import format_effect, format_test, format_value
+from .ticket import FACT_TYPES
 from .trace import ConditionResult, TraceStep
 from .verify import Verification, shown
 
@@ -112,9 +115,11 @@ a { color: inherit; }
 
 
 def _e(value: object) -> str:
-    # A lone surrogate (a file name that is not UTF-8, as Python decodes it) cannot be written in
-    # a UTF-8 page: it is shown as its escape, `\\udcff`.
-    return escape(str(value).encode("utf-8", "backslashreplace").decode("utf-8"), quote=True)
+    """Text for the page: HTML-escaped, and every control, bidi or invisible format character but
+    the line break written out as in the text outputs (`one_line`): a U+202E in a ticket id would
+    show the rest of its cell reversed. A lone surrogate (a file name that is not UTF-8, as
+    Python decodes it), which a UTF-8 page cannot hold, is shown as its escape, `\\udcff`."""
+    return escape("\n".join(one_line(part) for part in str(value).split("\n")), quote=True)
 
 
 def _when(moment: datetime) -> str:
@@ -128,6 +133,14 @@ def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from _flatten(item, f"{path}.{key}" if path else str(key))
     elif path:
         yield path, value
+
+
+def _fact(path: str, value: Any) -> str:
+    """A fact as the trace table shows it: money with its two decimals (`0.10`, not JSON's `0.1`)."""
+    kind = FACT_TYPES.get(path)
+    if kind is not None and kind.kind == "money" and isinstance(value, int | float):
+        return f"{Decimal(repr(value)):.2f}"
+    return _shown(value)
 
 
 def _shown(value: Any) -> str:
@@ -146,7 +159,11 @@ def _kv(rows: Sequence[tuple[str, str]], *, keys_are_code: bool = True) -> str:
     return f'<table class="kv"><tbody>{body}</tbody></table>'
 
 
-def _rule_link(anchor: str, rule: str) -> str:
+def _rule_link(anchor: str, rule: str, decision: Decision) -> str:
+    """A rule id linked to its trace step; unlinked when the trace has no step of that id (a
+    decision read back that names a rule its trace lacks): a link must lead somewhere."""
+    if not any(step.rule == rule for step in decision.trace.steps):
+        return f"<code>{_e(rule)}</code>"
     return f'<a href="#{_e(anchor)}-rule-{_e(rule)}"><code>{_e(rule)}</code></a>'
 
 
@@ -157,8 +174,8 @@ def _outcome_text(decision: Decision) -> str:
 
 
 def _why(decision: Decision, anchor: str) -> str:
-    rules = ", ".join(_rule_link(anchor, r) for r in decision.reasons.outcome)
-    role_rules = ", ".join(_rule_link(anchor, r) for r in decision.reasons.required_role)
+    rules = ", ".join(_rule_link(anchor, r, decision) for r in decision.reasons.outcome)
+    role_rules = ", ".join(_rule_link(anchor, r, decision) for r in decision.reasons.required_role)
     if decision.outcome == "deny":
         return f"Denied by {rules}."
     if decision.outcome == "escalate":
@@ -287,11 +304,12 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
         [
             (
                 "outcome set by",
-                ", ".join(_rule_link(anchor, r) for r in decision.reasons.outcome) or "&mdash;",
+                ", ".join(_rule_link(anchor, r, decision) for r in decision.reasons.outcome) or "&mdash;",
             ),
             (
                 "required role set by",
-                ", ".join(_rule_link(anchor, r) for r in decision.reasons.required_role) or "&mdash;",
+                ", ".join(_rule_link(anchor, r, decision) for r in decision.reasons.required_role)
+                or "&mdash;",
             ),
         ],
         keys_are_code=False,
@@ -300,7 +318,7 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
         actions = "".join(
             f"<tr><td><code>{_e(a.kind)}</code></td>"
             f"<td>{_e(format_value(a.params)) if a.params else '&mdash;'}</td>"
-            f"<td>{_rule_link(anchor, a.rule)}</td></tr>"
+            f"<td>{_rule_link(anchor, a.rule, decision)}</td></tr>"
             for a in decision.actions
         )
         actions = (
@@ -312,7 +330,7 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
     if decision.follow_ups:
         follow_ups = "".join(
             f"<tr><td><code>{_e(f.kind)}</code></td><td>{_e(_when(f.due))}</td>"
-            f"<td>{_rule_link(anchor, f.rule)}</td></tr>"
+            f"<td>{_rule_link(anchor, f.rule, decision)}</td></tr>"
             for f in decision.follow_ups
         )
         follow_ups = (
@@ -322,7 +340,7 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
     else:
         follow_ups = '<p class="none">(none)</p>'
     facts = _kv(
-        [(p, f"<code>{_e(_shown(v))}</code>") for p, v in _flatten(trace.facts.model_dump(mode="json"))]
+        [(p, f"<code>{_e(_fact(p, v))}</code>") for p, v in _flatten(trace.facts.model_dump(mode="json"))]
     )
     derived = _kv(
         [(f"derived.{k}", f"<code>{_e(_shown(v))}</code>") for k, v in sorted(trace.derived.items())]

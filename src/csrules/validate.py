@@ -171,7 +171,7 @@ _SHAPE_CODES = {
 _OPS: tuple[Op, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
 _ORDERED_KINDS = {"money", "integer", "number", "date", "datetime", "scalar"}
 _FACT_REF_KINDS = {"money", "integer", "number", "date", "datetime"}
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")  # used with fullmatch: `$` would take "EUR\n"
 _BUNDLE_CODES = {"too-many-rules"}  # span-less problems that are not about `params`
 
 
@@ -378,7 +378,7 @@ class _Validator:
                     doc.span(("parameters", name, "default")),
                 )
                 continue
-            if name == "currency" and not (spec.type == "string" and _CURRENCY.match(str(value))):
+            if name == "currency" and not (spec.type == "string" and _CURRENCY.fullmatch(str(value))):
                 self.problem(
                     "invalid-parameter-value",
                     "parameter `currency` must be a string of 3 capital letters",
@@ -453,7 +453,7 @@ class _Validator:
                     value.encode("utf-8")
                 except UnicodeEncodeError:
                     ok = False
-            if name == "currency" and ok and not _CURRENCY.match(str(value)):
+            if name == "currency" and ok and not _CURRENCY.fullmatch(str(value)):
                 self.problem(
                     "invalid-parameter-value",
                     f"parameter `currency` must be 3 capital letters, got `{raw}`",

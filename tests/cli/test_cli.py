@@ -346,7 +346,26 @@ def test_text_the_terminal_cannot_encode_is_escaped_not_an_error(tmp_path: Path)
         env={**os.environ, "PYTHONIOENCODING": "ascii"},
     )
     assert (result.returncode, result.stderr) == (0, b"")
-    assert result.stdout.startswith(b"Ticket T-\\xfc: APPROVE")
+    assert result.stdout.startswith(b"Ticket T-\\u00fc: APPROVE")
+
+
+@pytest.mark.parametrize("command", [["eval", "--format", "json"], ["eval", "--format", "jsonl"]])
+def test_json_output_a_terminal_cannot_encode_is_still_json(tmp_path: Path, command: list[str]) -> None:
+    """Under PYTHONIOENCODING=ascii the JSON said `"T-\\xe9\\U0001f600"`: Python's escapes, which
+    no JSON reader takes (`Invalid \\escape`)."""
+    ticket = json.loads((EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8"))
+    ticket["id"] = "T-\u00e9\U0001f600"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(ticket, ensure_ascii=False), encoding="utf-8")
+    result = _with_streams(
+        [command[0], str(path), "--now", NOW, *command[1:]],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.isascii()
+    assert b"T-\\u00e9\\ud83d\\ude00" in result.stdout
+    assert json.loads(result.stdout)["ticket_id"] == "T-\u00e9\U0001f600"
 
 
 def test_json_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:

@@ -214,8 +214,8 @@ def test_the_report_names_the_parameters_that_differ(
     code, out, _ = diff(capsys, *args, "--format", "markdown")
     assert out.splitlines()[3:5] == [
         "",
-        "Parameters changed: `currency` USD → EUR, `front_line_limit` 20.00 → 25.00, `raincheck_valid_days` 30 → 45,"
-        " `review_note` (none) → &lt;b&gt;20&lt;/b&gt;.",
+        "Parameters changed: `currency` `USD` → `EUR`, `front_line_limit` `20.00` → `25.00`, "
+        "`raincheck_valid_days` `30` → `45`, `review_note` `(none)` → `<b>20</b>`.",
     ]
 
 
@@ -499,10 +499,46 @@ def test_text_from_the_corpus_cannot_break_the_reports(
     assert code == 0
     assert "<code>&lt;b&gt;x&lt;/b&gt;&lt;/details&gt;\\n```</code>" in markdown
     assert markdown.count("</details>") == markdown.count("<details>") == 1
-    assert "- line 2: `now` must be an ISO 8601 date and time with a UTC offset, got `a\\nb`" in markdown
+    assert (
+        "- line 2: `` `now` must be an ISO 8601 date and time with a UTC offset, got `a\\nb` ``" in markdown
+    )
     code, text, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus))
     assert "  line 3: a wrapper has only `ticket` and `now`, got `x\\ny\\x1b[2J`" in text.splitlines()
     assert "\x1b" not in text
+
+
+def test_markdown_from_a_policy_or_the_command_line_is_never_read_as_markdown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`_md` escaped HTML only: a string parameter `[Approved](https://evil.example) @org/team`
+    rendered as a live link (and on GitHub pinged the team), and backticks in a ticket's value
+    closed the code span around it in an error message."""
+    link = "[Approved by security](https://evil.example/phish) @octo-org/security"
+    sides = []
+    for side, value in (("old", "plain"), ("new", link)):
+        folder = tmp_path / side
+        folder.mkdir()
+        (folder / "p.yaml").write_text(
+            f"parameters:\n  note:\n    type: string\n    default: {json.dumps(value)}\n    description: d\n"
+            "rules: []\n",
+            encoding="utf-8",
+        )
+        sides.append(str(folder))
+    odd = tmp_path / "odd.jsonl"
+    role = "x`` [click](https://evil.example/x) `"
+    good = {"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"}}
+    odd.write_text(
+        json.dumps(good) + "\n" + json.dumps({**good, "agent": {"id": "A", "role": role}}) + "\n",
+        encoding="utf-8",
+    )
+    code, markdown, _ = diff(capsys, *sides, "--tickets", str(odd), "--format", "markdown", "--examples", "0")
+    assert code == 0
+    assert f'Parameters changed: `note` `plain` → `"{link}"`.' in markdown.splitlines()
+    (error,) = [line for line in markdown.splitlines() if line.startswith("- line ")]
+    assert error == (  # a fence of three: the value holds a run of two backticks
+        "- line 2: ```ticket /agent/role: expected 'front_line', 'senior', 'supervisor' or 'manager', "
+        'got `"x`` [click](https://evil.example/x) `"` [invalid-enum]```'
+    )
 
 
 def test_the_reports_now_is_in_utc(capsys: pytest.CaptureFixture[str], corpus: Path) -> None:

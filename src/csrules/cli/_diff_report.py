@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Iterable
@@ -193,9 +194,13 @@ def render_text(compared: Compared) -> str:
     """The report for a terminal."""
     report = compared.report
     lines = [
-        f"csrules diff: {compared.old.label} ({compared.old.digest[:12]})"
-        f" -> {compared.new.label} ({compared.new.digest[:12]})",
-        f"tickets from {compared.corpus}, at {_iso(compared.now)} unless a line gives its own `now`",
+        one_line(
+            f"csrules diff: {compared.old.label} ({compared.old.digest[:12]})"
+            f" -> {compared.new.label} ({compared.new.digest[:12]})"
+        ),
+        one_line(
+            f"tickets from {compared.corpus}, at {_iso(compared.now)} unless a line gives its own `now`"
+        ),
     ]
     if compared.params:
         lines += _param_lines(compared.params)
@@ -246,8 +251,20 @@ def render_text(compared: Compared) -> str:
 
 
 def _md(text: str) -> str:
-    """Text from the corpus (a ticket id, a value quoted in a message) in the comment: one line,
-    HTML-escaped, so `</details>` or a line of backticks cannot end a block early."""
+    """Text from the corpus, a policy or the command line (a path, a parameter's value, a message
+    quoting a ticket's value) in the comment, as a one-line code span whose fence is longer than
+    any run of backticks in it: nothing in it is read as Markdown or HTML, no link, no image, no
+    emphasis, and no `@team` mention or bare URL that GitHub would act on."""
+    line = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", line)), default=0) + 1)
+    # CommonMark strips one space from each end of a span that starts and ends with one.
+    pad = " " if not line or line[0] in "` " or line[-1] in "` " else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
+
+
+def _html(text: str) -> str:
+    """Text inside the raw HTML of a `<details>` block: one line, HTML-escaped, so `</details>`
+    or a line of backticks cannot end the block early."""
     return html.escape(one_line(text), quote=False)
 
 
@@ -258,8 +275,8 @@ def render_markdown(compared: Compared) -> str:
         f"### csrules diff: {report.changed:,} of {_plural(report.tickets, 'decision')} changed"
         f" ({_share(report.changed, report.tickets)})",
         "",
-        f"`{compared.old.label}` (`{compared.old.digest[:12]}`) → `{compared.new.label}`"
-        f" (`{compared.new.digest[:12]}`), tickets from `{compared.corpus}`"
+        f"{_md(compared.old.label)} (`{compared.old.digest[:12]}`) → {_md(compared.new.label)}"
+        f" (`{compared.new.digest[:12]}`), tickets from {_md(compared.corpus)}"
         f" at {_iso(compared.now)} unless a line gives its own `now`.",
     ]
     if compared.params:
@@ -294,7 +311,7 @@ def render_markdown(compared: Compared) -> str:
             lines += [
                 "",
                 "<details>",
-                f"<summary>line {line}, <code>{_md(example.ticket_id)}</code>: {keys}</summary>",
+                f"<summary>line {line}, <code>{_html(example.ticket_id)}</code>: {keys}</summary>",
                 "",
                 "```text",
                 *side_by_side(old, new, example.change.rules),

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from ..analyze import PolicyWarning, analyze
 from ..engine import load
-from ..errors import Diagnostic, PolicyError
+from ..errors import Diagnostic, PolicyError, one_line
 from ._common import ExitCode
 
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     for warning in warnings:
         out.write(f"{warning}\n")
         if warning.example is not None:
-            out.write(f"  example: {_compact(warning.example)}\n")
+            out.write(f"  example: {one_line(_compact(warning.example))}\n")
     status = "ok" if code == ExitCode.OK else "failed (--strict: a warning fails the check)"
     files = len(bundle.files)
     summary = (

@@ -14,7 +14,7 @@ from ..errors import Error, TicketError
 from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
-from ..source import unique_keys
+from ..source import exact_float, unique_keys
 from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
@@ -64,7 +64,7 @@ def read_ticket(source: str) -> object:
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys, parse_float=exact_float)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits, deep nesting

@@ -59,9 +59,14 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
                 out.write(decision.to_json() + "\n")
                 continue
             moment = decision.trace.evaluated_at.isoformat().replace("+00:00", "Z")
+            # One line whatever the record holds: a log appended through the API may hold any text
+            # in a decision's fields (its policy_digest included) and still verify.
             out.write(
-                f"{record.seq:>6}  {moment}  {one_line(decision.ticket_id)}  {decision.outcome}  "
-                f"{decision.required_role}  policy {decision.trace.policy_digest[:12]}\n"
+                one_line(
+                    f"{record.seq:>6}  {moment}  {decision.ticket_id}  {decision.outcome}  "
+                    f"{decision.required_role}  policy {decision.trace.policy_digest[:12]}"
+                )
+                + "\n"
             )
     except AuditError as error:
         raise AuditError(

@@ -7,6 +7,7 @@ policy, an argument), 3 an internal error. Bad input never prints a traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import io
 import os
@@ -331,10 +332,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERNAL
 
 
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: each character the stream cannot encode as a JSON escape, `\\u00fc`
+    (a pair of them beyond U+FFFF). Outside JSON strings, csrules writes only ASCII, so JSON output
+    stays JSON that reads back the same text; Python's `backslashreplace` wrote `\\xfc`, which
+    no JSON reader accepts."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escaped = []
+    for character in error.object[error.start : error.end]:
+        code = ord(character)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), error.end
+
+
+codecs.register_error("csrules.json-escape", _json_escape)
+
+
 def entry() -> None:
     """Console-script wrapper. Text the terminal's encoding cannot show (`PYTHONIOENCODING=ascii`,
-    a C locale) is written as escapes (`\\xfc`) rather than failing half way through a listing."""
+    a C locale) is written as JSON escapes (`\\u00fc`) rather than failing half way through a
+    listing: valid in JSON output, readable in text."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="csrules.json-escape")
     sys.exit(main())

@@ -165,5 +165,5 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     if log_status is not None:
         summary += ", log intact" if log_status.ok else f", log tampered: {log_status.problem}"
         summary += "".join(f" (note: {one_line(note)})" for note in log_status.notes)
-    out.write(summary + "\n")
+    out.write(one_line(summary) + "\n")  # the --html path and a problem quoting a record's text
     return ExitCode.OK

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..decision import Decision
+from ..errors import one_line
 from ..explain import format_condition
 from ..values import quoted_if_typed
 from .cases import CaseResult
@@ -18,6 +19,13 @@ from .invariants import InvariantResult
 __all__ = ["coverage_report", "describe_failure", "describe_violation", "invariant_table", "summary", "table"]
 
 _SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in"}
+
+
+def _text(lines: Sequence[str]) -> str:
+    """The lines joined, each kept one line: a case name, an action kind, a file name or ticket
+    text with a line break, an escape sequence or a bidi control is written out (`one_line`), so
+    no text of a case file, a policy or a ticket can print a line of its own (a fake `PASS`)."""
+    return "\n".join(one_line(line) for line in lines)
 
 
 def _shown(value: Any) -> str:
@@ -42,7 +50,7 @@ def describe_failure(result: CaseResult) -> str:
     if decision is None:
         if result.error is not None:
             lines.append(f"  the ticket was refused: {result.error}")
-        return "\n".join(lines)
+        return _text(lines)
     lines.append(f"  decision: {decision.outcome}, required role {decision.required_role}")
     named = {*result.case.expect.fired, *result.case.expect.not_fired}
     for step in decision.trace.steps:
@@ -51,7 +59,7 @@ def describe_failure(result: CaseResult) -> str:
         state = "fired" if step.fired else "did not fire"
         lines.append(f"  {step.rule} [{step.source}] {state}:")
         lines += [f"    - {format_condition(c)}" for c in step.conditions]
-    return "\n".join(lines)
+    return _text(lines)
 
 
 def table(results: Sequence[CaseResult]) -> str:
@@ -61,7 +69,7 @@ def table(results: Sequence[CaseResult]) -> str:
         lines.append(f"{'PASS' if result.passed else 'FAIL'}  {result.case.location}  {result.case.name}")
         if not result.passed:
             lines += ["      " + line for line in describe_failure(result).splitlines()[1:]]
-    return "\n".join(lines)
+    return _text(lines)
 
 
 def _compact(ticket: dict[str, Any]) -> str:
@@ -90,7 +98,7 @@ def describe_violation(result: InvariantResult) -> str:
         lines.append(f"  counterexample{at}: {_compact(witness.ticket)}")
         lines.append(f"  decision: {decision.outcome}, required role {decision.required_role}")
         lines += _deciding_steps(decision)
-    return "\n".join(lines)
+    return _text(lines)
 
 
 def invariant_table(results: Sequence[InvariantResult]) -> str:
@@ -110,7 +118,7 @@ def invariant_table(results: Sequence[InvariantResult]) -> str:
             lines.append(f"FAIL  {invariant.source}  invariant {invariant.id}")
             lines.append(f"      {result.problem}")
             lines += ["      " + line for line in describe_violation(result).splitlines()[1:]]
-    return "\n".join(lines)
+    return _text(lines)
 
 
 def summary(results: Sequence[CaseResult], invariants: Sequence[InvariantResult] = ()) -> str:
@@ -144,4 +152,4 @@ def coverage_report(coverage: Coverage) -> str:
         lines.append("never fired: " + ", ".join(coverage.never_fired))
     if coverage.foreign:
         lines.append(f"{coverage.foreign} decisions were made under another policy version")
-    return "\n".join(lines)
+    return _text(lines)
