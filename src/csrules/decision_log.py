@@ -24,7 +24,11 @@ Appending is safe from several threads and processes: each append takes an exclu
 the log, reads the last record, writes one line with a single `write`, and `fsync`s before the
 lock is released. A crash mid-append leaves at most a torn last line, which the next open reports
 (`AuditError` `torn-record`) instead of chaining onto it; `DecisionLog.repair()` cuts it off.
-Earlier records are never rewritten, and a repair never cuts a record that is whole.
+Earlier records are never rewritten, and a repair never cuts a record, whole or edited.
+
+An append that finds the head one record behind (the state a crash between a write and its head
+update leaves) first writes the head adopting that record, then its own record: a second crash
+leaves the head one record behind again, never two.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ GENESIS = "0" * 64
 """The `prev` of the first record."""
 
 _BLOCK = 65536
+
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def _canonical(value: Any) -> str:
@@ -98,11 +104,20 @@ class LogRepair:
             back (a write cut just before it, or an edit): a whole record is never cut.
         adopted: the record the head file was brought up to, when it had been written without
             its head update; `verify_log` keeps noting it (the head's `adopted`).
+        problem: what repair found and left as it is because no crash leaves it (an edited last
+            record, a head naming another record): the log still refuses appends, and
+            `csrules log verify` says where. None when the log can be appended to.
     """
 
     removed: int = 0
     newline_restored: bool = False
     adopted: int | None = None
+    problem: AuditError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the log can be appended to after the repair."""
+        return self.problem is None
 
     def describe(self) -> str:
         """One line saying what was done, as `csrules log repair` prints it."""
@@ -116,7 +131,13 @@ class LogRepair:
                 f"brought the head file up to record {self.adopted}, written without its head update "
                 "(`log verify` keeps noting it)"
             )
-        return "; ".join(done) if done else "nothing to repair"
+        text = "; ".join(done) if done else "nothing to repair"
+        if self.problem is not None:
+            text += (
+                f"; left as it is, as no crash leaves it: {self.problem.message} [{self.problem.code}] "
+                "(run `csrules log verify`)"
+            )
+        return one_line(text)
 
 
 class _Head(NamedTuple):
@@ -143,16 +164,14 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
         return 0, GENESIS, GENESIS
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) != b"\n":
-        raise AuditError(
-            "torn-record",
-            "the last record is incomplete (a write was interrupted): run DecisionLog.repair()",
-            str(path),
-        )
+        raw, _ = _last_line(fd, size + 1)
+        raise _unterminated(raw, str(path), None)
     raw, _ = _last_line(fd, size)
     # A complete line (an append writes its record and newline at once, and a record holds no raw
-    # newline, so a cut write never ends with one) that is no record was edited: `invalid-record`,
-    # as verify_log says, and evidence that repair keeps.
-    seq, prev, digest, _ = _parse_record(raw, str(path), 0, exact=False)
+    # newline, so a cut write never ends with one) that is no record, or whose hash does not hold,
+    # was edited: `invalid-record` or `altered-record`, as verify_log says, and evidence that repair
+    # keeps. Chaining onto it, or adopting it, would vouch for it.
+    seq, prev, digest, _ = _verified_record(raw, str(path), None)
     return seq, digest, prev
 
 
@@ -193,6 +212,12 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
     os.replace(temporary, target)
+    if fsync:  # the rename itself is durable only once the directory is
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def _last_line(fd: int, size: int) -> tuple[bytes, int]:
@@ -211,14 +236,9 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
     return chunk, 0
 
 
-def _parse_record(raw: bytes, file: str, line: int, *, exact: bool = True) -> tuple[int, str, str, Any]:
-    """(seq, prev, hash, decision JSON) of a record line; AuditError when it is not a record.
-
-    `exact`: the line must also be the very bytes csrules writes (verification). Appending and
-    repairing read the last line without it. Repair cuts only a last line without its newline (a
-    torn write), never a complete one, whatever it holds: that was edited, evidence for
-    `verify_log`.
-    """
+def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, Any]:
+    """(seq, prev, hash, decision JSON) of a record line, which must be the very bytes csrules
+    writes; AuditError when it is not a record. (Its hash is checked by `_verified_record`.)"""
     try:
         data = json.loads(raw, object_pairs_hook=unique_keys)
     except DuplicateKeyError as exc:  # the hash covers the value read, not the other one shown
@@ -228,19 +248,20 @@ def _parse_record(raw: bytes, file: str, line: int, *, exact: bool = True) -> tu
     if (
         not isinstance(data, dict)
         or set(data) != {"decision", "hash", "prev", "seq"}
-        or not isinstance(data["seq"], int)
+        or type(data["seq"]) is not int  # `true` is an int to isinstance
+        or data["seq"] < 1
         or not isinstance(data["prev"], str)
         or not isinstance(data["hash"], str)
     ):
         raise AuditError(
             "invalid-record", "not a log record (expected keys decision, hash, prev, seq)", file, line
         )
-    if not exact:
-        return data["seq"], data["prev"], data["hash"], data["decision"]
     try:
         canonical = _canonical(data).encode("utf-8")
     except UnicodeEncodeError:  # a `\ud800` escape: no decision holds a lone surrogate
         raise AuditError("invalid-record", "not a log record (a lone surrogate)", file, line) from None
+    except RecursionError:  # read back, but nested too deeply to write again: no decision is
+        raise AuditError("invalid-record", "not a log record (nested too deeply)", file, line) from None
     if raw.rstrip(b"\n") != canonical:
         # The hash covers the values read; the record must also be the very bytes written, so an
         # edit that reads back the same (CRLF, a BOM, spaces, `\u0043`, `1e1` for 10.0) shows.
@@ -248,6 +269,15 @@ def _parse_record(raw: bytes, file: str, line: int, *, exact: bool = True) -> tu
             "altered-record", "the record is not in the form csrules writes: it was edited", file, line
         )
     return data["seq"], data["prev"], data["hash"], data["decision"]
+
+
+def _verified_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, Any]:
+    """`_parse_record`, and the record's hash must hold (`altered-record` when it does not)."""
+    seq, prev, digest, data = _parse_record(raw, file, line)
+    if _record_hash(seq, prev, data) != digest:
+        what = f"record {seq}" if line is not None else f"the last record (record {seq})"
+        raise AuditError("altered-record", f"{what} was altered: its hash does not match", file, line)
+    return seq, prev, digest, data
 
 
 class DecisionLog:
@@ -285,9 +315,10 @@ class DecisionLog:
 
         Raises:
             AuditError: the log ends with a torn record (`torn-record`) or a complete line that is
-                no record (`invalid-record`: it was edited); its head file does not
-                name its last record (`truncated-log`: records were cut off or the head removed;
-                one record behind, the state a crash leaves, is fine).
+                no record (`invalid-record`) or whose hash does not hold (`altered-record`): it was
+                edited; its head file does not name its last record (`truncated-log`: records were
+                cut off or the head removed; one record behind, the state a crash leaves, is fine)
+                or is no head file (`invalid-head`).
         """
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
@@ -308,8 +339,12 @@ class DecisionLog:
                         "`csrules log verify`)",
                         str(self.path),
                     )
-                # The head it writes adopts a last record written without its head update.
-                adopted = _next_head(stored, last).adopted if last[0] else ()
+                if last[0] and _head_lags(stored, last):
+                    # Adopt the record written without its head update before writing another: a
+                    # crash after that write leaves the head one record behind, not two.
+                    stored = _next_head(stored, last)
+                    _write_head(self.path, stored, fsync=self._fsync)
+                adopted = stored.adopted if stored is not None else ()
                 last_seq, prev = last[0], last[1]
                 seq = last_seq + 1
                 digest = _record_hash(seq, prev, data)
@@ -342,19 +377,21 @@ class DecisionLog:
     def repair(path: str | os.PathLike[str]) -> LogRepair:
         """Mend what a crash mid-append leaves, and say what was done.
 
-        - A last line without its newline that is no whole record (an interrupted write) is cut
-          off; one that is a whole record in the form csrules writes gets its newline back: a
-          repair never cuts a record.
+        - A last line without its newline that holds no whole JSON value (an interrupted write:
+          a cut record never closes its `{`), or nothing but NUL bytes after a whole record (a
+          file system that kept the size of a write but not all of its data), is cut off; a whole
+          record in the form csrules writes gets its newline back: a repair never cuts a record.
         - A head file one record behind the last record (a crash between the write and the head's
           update; no head file at all when that record is the first) is brought up to it, and the
           record is listed as adopted, which `verify_log` keeps noting.
 
-        Anything else is left as it is: a head naming another record, a missing head with more
-        than one record, an edited last record. Those are tampering, which repair must not hide.
+        Anything else is left as it is and returned as `LogRepair.problem`: a head naming another
+        record, a missing head with more than one record, an edited last record, a record with
+        bytes after it. No crash leaves those: they are tampering, which repair must not hide.
 
         Raises:
             AuditError: the log cannot be opened (`no-such-file`) or its head file cannot be read
-                (`invalid-head`).
+                (`invalid-head`); then nothing was changed.
         """
         target = Path(path)
         try:
@@ -363,42 +400,86 @@ class DecisionLog:
             raise AuditError("no-such-file", f"cannot open the log: {exc.strerror}", str(target)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            stored = _read_head(target)  # before any change: an unreadable head changes nothing
             size = os.fstat(fd).st_size
             removed, restored = 0, False
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
                 if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
                     raw, start = _last_line(fd, size + 1)
-                    if _whole_record(raw, str(target)):
+                    kept = _torn_end(raw, str(target))
+                    if kept is None:
+                        return LogRepair(problem=_unterminated(raw, str(target), None))
+                    if kept < len(raw):
+                        os.ftruncate(fd, start + kept)
+                        removed = len(raw) - kept
+                        size = start + kept
+                    if kept:  # a whole record: its newline back
                         os.lseek(fd, 0, os.SEEK_END)
                         os.write(fd, b"\n")
                         restored = True
                         size += 1
-                    else:
-                        os.ftruncate(fd, start)
-                        removed = size - start
-                        size = start
                     os.fsync(fd)
             try:
                 last = _last_record(fd, size, target)
-            except AuditError:  # an edited last record: nothing to bring the head up to
-                return LogRepair(removed, restored)
-            stored = _read_head(target)
+            except AuditError as problem:  # an edited last record: nothing to bring the head up to
+                return LogRepair(removed, restored, problem=problem)
             if last[0] and _head_lags(stored, last):
                 _write_head(target, _next_head(stored, last), fsync=True)
                 return LogRepair(removed, restored, last[0])
+            if not _head_follows(stored, last):
+                what = "the head file is missing"
+                if stored is not None:
+                    what = f"the head file names record {stored.seq}, the log ends at record {last[0]}"
+                return LogRepair(removed, restored, problem=AuditError("truncated-log", what, str(target)))
             return LogRepair(removed, restored)
         finally:
             os.close(fd)
 
 
+def _torn_end(raw: bytes, file: str) -> int | None:
+    """How many bytes of a last line without its newline to keep: 0 for a cut write (no JSON value
+    closes in it), the record's length for a whole record, alone or followed only by NUL bytes;
+    None when the line is neither (an edit: repair leaves it as it is)."""
+    text = raw.decode("utf-8", errors="replace")  # a write cut inside a character
+    try:
+        _value, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return 0  # a strict prefix of a record: its closing `}` is the record's last byte
+    except RecursionError:
+        return None  # nested beyond anything csrules writes: not a cut record of ours
+    whole = len(text[:end].encode("utf-8"))
+    if raw[whole:].strip(b"\0") or not _whole_record(raw[:whole], file):
+        return None
+    return whole
+
+
+def _unterminated(raw: bytes, file: str, line: int | None) -> AuditError:
+    """The problem with a last line that lacks its newline: what a crash leaves (`torn-record`,
+    which repair mends), or an edit (`invalid-record`, which it leaves)."""
+    if _torn_end(raw, file) is None:
+        return AuditError(
+            "invalid-record",
+            "the last line lacks its newline but is no write cut short (it holds a whole JSON value): "
+            "it was edited",
+            file,
+            line,
+        )
+    return AuditError(
+        "torn-record",
+        "the last record is incomplete (a write was interrupted): `csrules log repair` mends it",
+        file,
+        line,
+    )
+
+
 def _whole_record(raw: bytes, file: str) -> bool:
     """Whether a line is a record exactly as csrules writes it, its hash holding (repair keeps it)."""
     try:
-        seq, prev, digest, data = _parse_record(raw, file, 0)
+        _verified_record(raw, file, None)
     except AuditError:
         return False
-    return _record_hash(seq, prev, data) == digest
+    return True
 
 
 def _open_shared(path: Path) -> BinaryIO:
@@ -445,14 +526,8 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
                 break  # appended after the snapshot
             read += len(raw)
             if not raw.endswith(b"\n"):
-                raise AuditError(
-                    "torn-record", "the last record is incomplete (a write was interrupted)", file, number
-                )
-            seq, record_prev, digest, data = _parse_record(raw, file, number)
-            if _record_hash(seq, record_prev, data) != digest:
-                raise AuditError(
-                    "altered-record", f"record {seq} was altered: its hash does not match", file, number
-                )
+                raise _unterminated(raw, file, number)
+            seq, record_prev, digest, data = _verified_record(raw, file, number)
             if seq != expected_seq or record_prev != prev:
                 what = "deleted or moved" if seq > expected_seq else "moved or duplicated"
                 raise AuditError(
@@ -489,8 +564,10 @@ def _read_head(path: Path) -> _Head | None:
         stored = None
     if (
         not isinstance(stored, dict)
-        or not isinstance(stored.get("seq"), int)
+        or type(stored.get("seq")) is not int  # `true` is an int to isinstance
+        or stored["seq"] < 1
         or not isinstance(stored.get("hash"), str)
+        or not _HASH.fullmatch(stored["hash"])
     ):
         raise AuditError("invalid-head", "the head file is not a head record (seq, hash)", str(head_file))
     adopted = stored.get("adopted", [])
@@ -507,8 +584,6 @@ def _read_head(path: Path) -> _Head | None:
         )
     return _Head(stored["seq"], stored["hash"], tuple(adopted))
 
-
-_HASH = re.compile(r"[0-9a-f]{64}")
 
 _CATCH_UP = "the next append or `csrules log repair` adopts the record, and verifying keeps noting it"
 

@@ -158,7 +158,10 @@ def test_an_unparseable_last_line_with_a_newline_is_evidence_not_a_torn_write(
     with pytest.raises(csrules.AuditError) as info:
         csrules.DecisionLog(path)
     assert info.value.code == "invalid-record"
-    assert csrules.DecisionLog.repair(path) == LogRepair()
+    repaired = csrules.DecisionLog.repair(path)
+    assert (repaired.removed, repaired.newline_restored, repaired.adopted) == (0, False, None)
+    assert repaired.problem is not None
+    assert (repaired.ok, repaired.problem.code) == (False, "invalid-record")
     assert path.read_bytes() == kept
     problem = verify_log(path).problem
     assert problem is not None

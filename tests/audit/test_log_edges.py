@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,9 @@ from typing import Any
 import pytest
 
 import csrules
+from csrules import decision_log
 from csrules.cli.main import main
-from csrules.decision_log import LogRepair, verify_log
+from csrules.decision_log import GENESIS, LogRepair, verify_log
 from csrules.testing.coverage import Coverage
 from tests.helpers import NOW, refund
 
@@ -337,8 +340,11 @@ def test_repair_does_not_make_a_head_for_a_log_that_lost_records(
     _fill(path, engine, 5)
     _cut(path, 3)
     (tmp_path / "log.jsonl.head").unlink()
-    assert main(["log", "repair", str(path)]) == 0
-    capsys.readouterr()
+    assert main(["log", "repair", str(path)]) == 1  # the log still refuses appends
+    assert capsys.readouterr().out == (
+        "nothing to repair; left as it is, as no crash leaves it: the head file is missing "
+        "[truncated-log] (run `csrules log verify`)\n"
+    )
     assert not (tmp_path / "log.jsonl.head").exists()
     problem = verify_log(path).problem
     assert problem is not None
@@ -405,8 +411,11 @@ def test_repair_never_cuts_an_edited_last_record(
     edited = path.read_bytes().replace(b'"seq":3}\n', b'"seq": 3}\n')
     assert edited != path.read_bytes()
     path.write_bytes(edited)
-    assert main(["log", "repair", str(path)]) == 0
-    assert capsys.readouterr().out == "nothing to repair\n"
+    assert main(["log", "repair", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        "nothing to repair; left as it is, as no crash leaves it: the record is not in the form csrules "
+        "writes: it was edited [altered-record] (run `csrules log verify`)\n"
+    )
     assert path.read_bytes() == edited
     problem = verify_log(path).problem
     assert problem is not None
@@ -543,20 +552,100 @@ def test_repair_gives_a_whole_last_record_its_newline_back_instead_of_cutting_it
     assert report.notes == ((_ADOPTED_4,) if head == "one-behind" else ())
 
 
-def test_repair_still_cuts_a_last_line_that_is_no_whole_record(
-    tmp_path: Path, engine: csrules.Engine
-) -> None:
+@pytest.mark.parametrize("cut", [2, 40, -1], ids=["brace", "mid", "first-byte"])
+def test_repair_cuts_a_record_cut_short(tmp_path: Path, engine: csrules.Engine, cut: int) -> None:
     path = tmp_path / "log.jsonl"
     _fill(path, engine, 2)
     whole = path.read_bytes()
     last = whole.splitlines(keepends=True)[-1]
-    for torn in (
-        last[:-2],
-        last[:-1].replace(b'"seq":2', b'"seq": 2'),
-    ):  # cut short; whole but not as written
-        path.write_bytes(whole + torn)
-        assert csrules.DecisionLog.repair(path) == LogRepair(removed=len(torn))
-        assert path.read_bytes() == whole
+    torn = last[:1] if cut == -1 else last[:-cut]  # as if a third append wrote these bytes only
+    path.write_bytes(whole + torn)
+    assert csrules.DecisionLog.repair(path) == LogRepair(removed=len(torn))
+    assert path.read_bytes() == whole
+
+
+def test_repair_cuts_a_write_cut_inside_a_character(tmp_path: Path, engine: csrules.Engine) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 1)
+    whole = path.read_bytes()
+    head = (tmp_path / "log.jsonl.head").read_bytes()
+    log = csrules.DecisionLog(path)
+    log.append(engine.evaluate({**refund("5.00"), "id": "T-\u00e9t\u00e9"}, now=NOW))
+    last = path.read_bytes()[len(whole) :]
+    cut = last.index("\u00e9".encode()) + 1  # the first byte of a two-byte character
+    path.write_bytes(whole + last[:cut])
+    (tmp_path / "log.jsonl.head").write_bytes(head)  # the crash came before the head's update
+    assert csrules.DecisionLog.repair(path) == LogRepair(removed=cut)
+    assert path.read_bytes() == whole
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        (lambda line: line.replace(b'"seq":2', b'"seq": 2'), "altered-record"),  # not as written
+        (lambda line: line + b"xx", "invalid-record"),  # a whole record, then bytes
+        (lambda line: line.replace(b'"category":"other"', b'"category":"otter"'), "altered-record"),
+        (lambda line: b"[1, 2]", "invalid-record"),  # JSON, but no record
+    ],
+    ids=["spaced", "trailing-bytes", "hash-broken", "no-record"],
+)
+def test_repair_keeps_a_last_line_without_its_newline_that_no_crash_leaves(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], edit: Any, code: str
+) -> None:
+    """A cut write never closes its record's `{`: a last line that holds a whole JSON value was
+    edited. Repair cut it, the whole record in front of `xx` included, and the evidence with it;
+    verify called it `torn-record` (a crash) where it is tampering."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    whole = path.read_bytes()
+    last = whole.splitlines(keepends=True)[-1]
+    edited = whole[: -len(last)] + edit(last[:-1])
+    path.write_bytes(edited)
+    repaired = csrules.DecisionLog.repair(path)
+    assert (repaired.removed, repaired.newline_restored, repaired.adopted) == (0, False, None)
+    assert repaired.problem is not None
+    assert (repaired.problem.code, repaired.problem.message) == (
+        "invalid-record",
+        "the last line lacks its newline but is no write cut short (it holds a whole JSON value): it was "
+        "edited",
+    )
+    assert path.read_bytes() == edited
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.message, problem.line) == ("invalid-record", repaired.problem.message, 2)
+    with pytest.raises(csrules.AuditError) as info:
+        csrules.DecisionLog(path)
+    assert (info.value.code, info.value.message) == ("invalid-record", repaired.problem.message)
+    assert main(["log", "verify", str(path)]) == 1
+    assert capsys.readouterr().out.startswith("tampered: ")
+    assert main(["log", "repair", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        "nothing to repair; left as it is, as no crash leaves it: the last line lacks its newline but is "
+        "no write cut short (it holds a whole JSON value): it was edited [invalid-record] (run `csrules log "
+        "verify`)\n"
+    )
+    assert code  # what the line would be with a newline: shown once an investigator adds one
+    path.write_bytes(edited + b"\n")
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == (code, 2)
+
+
+def test_repair_cuts_nul_bytes_a_file_system_left_after_a_whole_record(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """A crash can leave a file's new size without all of its data: NUL bytes where the end of a
+    write should be. After a whole record they are what remains of its newline."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1] + b"\0" * 7)
+    assert csrules.DecisionLog.repair(path) == LogRepair(removed=7, newline_restored=True)
+    assert path.read_bytes() == whole
+    path.write_bytes(whole + b"\0" * 100)  # the next write's data lost entirely
+    assert csrules.DecisionLog.repair(path) == LogRepair(removed=100)
+    assert path.read_bytes() == whole
+    assert verify_log(path).ok
 
 
 @pytest.mark.parametrize(
@@ -598,3 +687,199 @@ def test_a_note_names_ten_adopted_records_and_counts_the_rest(tmp_path: Path, en
         "adopted by a later append or repair: a crash leaves such a record, and so does someone who can "
         "write the log but not its head file; the head file does not vouch for them",
     )
+
+
+def test_two_crashes_in_a_row_leave_the_head_one_record_behind(
+    tmp_path: Path, engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash before the head's update, then another in the append after it: the head named
+    record 3 of a log of 5, `truncated-log`, and appending was refused for good."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    head = (tmp_path / "log.jsonl.head").read_text()
+    log.append(engine.evaluate(refund("4.00"), now=NOW))
+    (tmp_path / "log.jsonl.head").write_text(head)  # the first crash
+
+    class Crash(BaseException):
+        pass
+
+    write_head = decision_log._write_head
+
+    def crash_on_the_new_records_head(target: Path, new: Any, *, fsync: bool) -> None:
+        if new.seq == 5:
+            raise Crash
+        write_head(target, new, fsync=fsync)
+
+    monkeypatch.setattr(decision_log, "_write_head", crash_on_the_new_records_head)
+    with pytest.raises(Crash):
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    monkeypatch.undo()
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 5)
+    assert report.notes[0].startswith("the head file names record 4 of 5: ")
+    assert report.notes[1] == _ADOPTED_4
+    assert log.append(engine.evaluate(refund("6.00"), now=NOW)).seq == 6
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 6)
+    assert report.notes == (
+        _ADOPTED_4.replace("record 4 was", "records 4, 5 were")
+        .replace("its head update", "their head update")
+        .replace("vouch for it", "vouch for them"),
+    )
+
+
+def _rewrite_last(path: Path, change: Any, *, rehash: bool) -> None:
+    """Change the last record's decision JSON; with `rehash` its hash is computed again (a forger
+    who also rewrites the head file), without it the hash no longer holds."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[-1])
+    change(record)
+    if rehash:
+        body = {key: record[key] for key in ("decision", "prev", "seq")}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        record["hash"] = hashlib.sha256(canonical.encode()).hexdigest()
+    lines[-1] = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+@pytest.mark.parametrize("head", ["names-it", "one-behind"])
+def test_an_altered_last_record_is_never_chained_onto_nor_adopted(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], head: str
+) -> None:
+    """Appending and repairing read the last record without checking its hash: an append chained
+    onto an altered record, and repair adopted it into the head file."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    head_file = tmp_path / "log.jsonl.head"
+    if head == "one-behind":
+        before = head_file.read_text()
+        log.append(engine.evaluate(refund("4.00"), now=NOW))
+        head_file.write_text(before)
+    _rewrite_last(path, lambda record: record["decision"].update(ticket_id="T-forged"), rehash=False)
+    kept = (path.read_bytes(), head_file.read_bytes())
+    seq = 4 if head == "one-behind" else 3
+    expected = ("altered-record", f"the last record (record {seq}) was altered: its hash does not match")
+    for attempt in (lambda: log.append(engine.evaluate(refund("5.00"), now=NOW)), lambda: log.head):
+        with pytest.raises(csrules.AuditError) as info:
+            attempt()
+        assert (info.value.code, info.value.message) == expected
+    repaired = csrules.DecisionLog.repair(path)
+    assert repaired.problem is not None
+    assert (repaired.adopted, repaired.problem.code, repaired.problem.message) == (None, *expected)
+    assert (path.read_bytes(), head_file.read_bytes()) == kept
+    assert main(["log", "repair", str(path)]) == 1
+    capsys.readouterr()
+
+
+def test_a_record_nested_too_deeply_to_write_again_is_invalid_not_a_crash(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """json.loads read it back, json.dumps recursed too deep: RecursionError out of verify_log,
+    repair and `log verify` (exit 3). Where loads stops and dumps starts failing depends on the
+    stack in use, so every depth around the recursion limit is tried."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    whole = path.read_bytes().splitlines(keepends=True)
+    messages = set()
+    for depth in range(700, 1001):
+        deep = b"[" * depth + b"1" + b"]" * depth
+        path.write_bytes(
+            whole[0] + whole[1].replace(b'{"decision":{', b'{"decision":{"aaa":' + deep + b",", 1)
+        )
+        problem = verify_log(path).problem
+        assert problem is not None
+        assert problem.line == 2
+        messages.add((problem.code, problem.message))
+        if problem.message.endswith("(nested too deeply)"):
+            repaired = csrules.DecisionLog.repair(path)
+            assert repaired.problem is not None
+            assert repaired.problem.code == problem.code
+            assert main(["log", "verify", str(path)]) == 1
+    assert ("invalid-record", "not a log record (nested too deeply)") in messages
+    assert {code for code, _ in messages} <= {"invalid-record", "altered-record"}  # not JSON, or the hash
+    capsys.readouterr()
+
+
+def test_a_record_whose_seq_is_true_is_no_record(tmp_path: Path, engine: csrules.Engine) -> None:
+    """`true` is an int to isinstance: a record of seq `true` became the last record, and the head
+    an append wrote, `{"adopted":[true],"seq":true}`, was refused ever after."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"")
+    decision = json.loads(engine.evaluate(refund("5.00"), now=NOW).to_json())
+    body = {"decision": decision, "prev": GENESIS, "seq": True}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    record = {**body, "hash": hashlib.sha256(canonical.encode()).hexdigest()}
+    line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    path.write_bytes(line)
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == ("invalid-record", 1)
+    with pytest.raises(csrules.AuditError) as info:
+        csrules.DecisionLog(path)
+    assert info.value.code == "invalid-record"
+    assert csrules.DecisionLog.repair(path).adopted is None
+    assert not (tmp_path / "log.jsonl.head").exists()
+
+
+@pytest.mark.parametrize(
+    "head",
+    ['{"hash":"%s","seq":true}', '{"hash":"%s","seq":0}', '{"hash":"zz","seq":2}', '{"hash":"%s","seq":-1}'],
+    ids=["seq-true", "seq-zero", "hash-not-hex", "seq-negative"],
+)
+def test_a_head_that_is_no_head_record_is_invalid(tmp_path: Path, engine: csrules.Engine, head: str) -> None:
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 2)
+    head_file = tmp_path / "log.jsonl.head"
+    head_file.write_text(head.replace("%s", log.head[1]) + "\n")
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.file) == ("invalid-head", str(head_file))
+
+
+def test_repair_with_an_unreadable_head_changes_nothing(tmp_path: Path, engine: csrules.Engine) -> None:
+    """Repair cut the torn line, then raised `invalid-head`: a change, and an error saying none."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    (tmp_path / "log.jsonl.head").write_text("not a head\n")
+    with path.open("ab") as handle:
+        handle.write(b'{"decision":{"ou')
+    kept = path.read_bytes()
+    with pytest.raises(csrules.AuditError) as info:
+        csrules.DecisionLog.repair(path)
+    assert info.value.code == "invalid-head"
+    assert path.read_bytes() == kept
+
+
+def test_log_verify_calls_a_torn_last_record_damaged_not_tampered(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    with path.open("ab") as handle:
+        handle.write(b'{"decision":{"ou')
+    assert main(["log", "verify", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"damaged: {path}:3: the last record is incomplete (a write was interrupted): `csrules log repair` mends it [torn-record]\n"
+        "2 records verified before it\n"
+    )
+
+
+def test_an_append_makes_its_head_durable_with_the_directory(
+    tmp_path: Path, engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head file is replaced by a rename, which is on disk only once its directory is."""
+    path = tmp_path / "log.jsonl"
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("directory" if stat.S_ISDIR(mode) else "file")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    csrules.DecisionLog(path).append(engine.evaluate(refund("5.00"), now=NOW))
+    assert synced == ["file", "file", "directory"]  # the record, the head's content, its rename
+    synced.clear()
+    csrules.DecisionLog(path, fsync=False).append(engine.evaluate(refund("6.00"), now=NOW))
+    assert synced == []

@@ -22,7 +22,8 @@ def _since(text: str | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    """verify: exit 0 when intact, 1 at the first problem (named by line). show: list records."""
+    """verify: exit 0 when intact, 1 at the first problem (named by line). repair: exit 0 when the
+    log can be appended to after it, 1 when it left tampering as it was. show: list records."""
     if args.log_command == "verify":
         try:
             result = verify_log(args.log, head=args.head)
@@ -31,15 +32,18 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         if result.problem is not None and result.problem.code == "no-such-file":
             raise result.problem  # no log to speak of: bad input (exit 2), not a tampered log
         if result.problem is not None:
-            out.write(f"tampered: {result.problem}\n")
+            # A torn last line is what a crash leaves (`log repair` mends it); anything else, no crash.
+            label = "damaged" if result.problem.code == "torn-record" else "tampered"
+            out.write(f"{label}: {result.problem}\n")
             out.write(f"{result.records} records verified before it\n")
             return ExitCode.FAILED
         out.write(f"ok: {result.records} records, head {result.head} (record {result.records})\n")
         out.writelines(f"note: {one_line(note)}\n" for note in result.notes)
         return ExitCode.OK
     if args.log_command == "repair":
-        out.write(DecisionLog.repair(args.log).describe() + "\n")
-        return ExitCode.OK
+        repaired = DecisionLog.repair(args.log)
+        out.write(repaired.describe() + "\n")
+        return ExitCode.OK if repaired.ok else ExitCode.FAILED
     since = _since(args.since)
     # The whole log is checked first (chain and head), so a broken one lists nothing: a script
     # reading the list never gets a partial one. (A second read; the listing checks links again.)
