@@ -164,15 +164,48 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
         return 0, GENESIS, GENESIS
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) != b"\n":
-        raw, _ = _last_line(fd, size + 1)
-        raise _unterminated(raw, str(path), None)
-    raw, _ = _last_line(fd, size)
+        raw, start = _last_line(fd, size + 1)
+        kept = _torn_end(raw, str(path))
+        if kept:  # a whole record that lost its newline: torn only if it chains, like any record
+            _chained(fd, start, raw[:kept], path)
+        raise _unterminated(kept, str(path), None)
+    raw, start = _last_line(fd, size)
     # A complete line (an append writes its record and newline at once, and a record holds no raw
     # newline, so a cut write never ends with one) that is no record, or whose hash does not hold,
-    # was edited: `invalid-record` or `altered-record`, as verify_log says, and evidence that repair
-    # keeps. Chaining onto it, or adopting it, would vouch for it.
+    # or that does not follow the line before it, was edited: `invalid-record`, `altered-record` or
+    # `broken-chain`, as verify_log says, and evidence that repair keeps. Chaining onto it, or
+    # adopting it, would vouch for it.
+    return _chained(fd, start, raw, path)
+
+
+def _chained(fd: int, start: int, raw: bytes, path: Path) -> tuple[int, str, str]:
+    """(seq, hash, prev) of the record `raw`, on the line at `start`: AuditError unless it is a
+    record as csrules writes it, its hash holding, that follows the line before it."""
     seq, prev, digest, _ = _verified_record(raw, str(path), None)
+    if not _follows(fd, start, seq, prev):
+        raise AuditError(
+            "broken-chain",
+            f"the last record (record {seq}) does not follow the line before it: a record was deleted, "
+            "moved or duplicated",
+            str(path),
+        )
     return seq, digest, prev
+
+
+_RECORD_END = re.compile(rb',"hash":"([0-9a-f]{64})","prev":"[0-9a-f]{64}","seq":([1-9][0-9]*)\}\Z')
+"""How a record line ends (its keys sorted, `decision` first): its hash and sequence number."""
+
+
+def _follows(fd: int, start: int, seq: int, prev: str) -> bool:
+    """Whether the record on the line at `start` follows the line before it: the first record at
+    the start of the log, any other after the record it names as `prev`. Only the end of that line
+    is read (its hash and seq): verify_log checks the records before."""
+    if start == 0 or seq == 1:
+        return start == 0 and seq == 1 and prev == GENESIS
+    width = min(start - 1, 256)  # the line's end, before its newline: 158 bytes and seq's digits
+    os.lseek(fd, start - 1 - width, os.SEEK_SET)
+    before = _RECORD_END.search(os.read(fd, width))
+    return before is not None and int(before[2]) == seq - 1 and before[1].decode() == prev
 
 
 def _head_follows(stored: _Head | None, last: tuple[int, str, str]) -> bool:
@@ -223,17 +256,19 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
 def _last_line(fd: int, size: int) -> tuple[bytes, int]:
     """The last line of the file (without its newline) and the offset where it starts."""
     end = size - 1  # the final newline
-    chunk = b""
+    chunks: list[bytes] = []  # read backwards, joined once: a long line costs its length, not its square
     position = end
     while position > 0:
         start = max(0, position - _BLOCK)
         os.lseek(fd, start, os.SEEK_SET)
-        chunk = os.read(fd, position - start) + chunk
+        chunk = os.read(fd, position - start)
         position = start
         newline = chunk.rfind(b"\n")
         if newline >= 0:
-            return chunk[newline + 1 :], position + newline + 1
-    return chunk, 0
+            chunks.append(chunk[newline + 1 :])
+            return b"".join(reversed(chunks)), position + newline + 1
+        chunks.append(chunk)
+    return b"".join(reversed(chunks)), 0
 
 
 def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, Any]:
@@ -315,10 +350,11 @@ class DecisionLog:
 
         Raises:
             AuditError: the log ends with a torn record (`torn-record`) or a complete line that is
-                no record (`invalid-record`) or whose hash does not hold (`altered-record`): it was
-                edited; its head file does not name its last record (`truncated-log`: records were
-                cut off or the head removed; one record behind, the state a crash leaves, is fine)
-                or is no head file (`invalid-head`).
+                no record (`invalid-record`), whose hash does not hold (`altered-record`) or that
+                does not follow the line before it (`broken-chain`): it was edited; its head file
+                does not name its last record (`truncated-log`: records were cut off or the head
+                removed; one record behind, the state a crash leaves, is fine) or is no head file
+                (`invalid-head`).
         """
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
@@ -377,17 +413,19 @@ class DecisionLog:
     def repair(path: str | os.PathLike[str]) -> LogRepair:
         """Mend what a crash mid-append leaves, and say what was done.
 
-        - A last line without its newline that holds no whole JSON value (an interrupted write:
-          a cut record never closes its `{`), or nothing but NUL bytes after a whole record (a
-          file system that kept the size of a write but not all of its data), is cut off; a whole
-          record in the form csrules writes gets its newline back: a repair never cuts a record.
+        - A last line without its newline that is the start of a record as csrules writes it (an
+          interrupted write), or NUL bytes after a whole record or such a start (a file system that
+          kept the size of a write but not all of its data), is cut off; a whole record in the
+          form csrules writes, following the record before it, gets its newline back: a repair
+          never cuts a record.
         - A head file one record behind the last record (a crash between the write and the head's
           update; no head file at all when that record is the first) is brought up to it, and the
           record is listed as adopted, which `verify_log` keeps noting.
 
         Anything else is left as it is and returned as `LogRepair.problem`: a head naming another
-        record, a missing head with more than one record, an edited last record, a record with
-        bytes after it. No crash leaves those: they are tampering, which repair must not hide.
+        record, a missing head with more than one record, an edited last record, a last record
+        out of sequence, a record with bytes after it. No crash leaves those: they are tampering,
+        which repair must not hide.
 
         Raises:
             AuditError: the log cannot be opened (`no-such-file`) or its head file cannot be read
@@ -409,7 +447,12 @@ class DecisionLog:
                     raw, start = _last_line(fd, size + 1)
                     kept = _torn_end(raw, str(target))
                     if kept is None:
-                        return LogRepair(problem=_unterminated(raw, str(target), None))
+                        return LogRepair(problem=_unterminated(kept, str(target), None))
+                    if kept:  # a whole record: its newline back only if it follows the record before
+                        try:
+                            _chained(fd, start, raw[:kept], target)
+                        except AuditError as problem:
+                            return LogRepair(problem=problem)
                     if kept < len(raw):
                         os.ftruncate(fd, start + kept)
                         removed = len(raw) - kept
@@ -438,14 +481,14 @@ class DecisionLog:
 
 
 def _torn_end(raw: bytes, file: str) -> int | None:
-    """How many bytes of a last line without its newline to keep: 0 for a cut write (no JSON value
-    closes in it), the record's length for a whole record, alone or followed only by NUL bytes;
-    None when the line is neither (an edit: repair leaves it as it is)."""
-    text = raw.decode("utf-8", errors="replace")  # a write cut inside a character
+    """How many bytes of a last line without its newline to keep: 0 for a cut write (the start of
+    a record, possibly followed by NUL bytes), the record's length for a whole record, alone or
+    followed only by NUL bytes; None when the line is neither (an edit: repair leaves it as it is)."""
+    text = raw.decode("utf-8", errors="replace")
     try:
         _value, end = json.JSONDecoder().raw_decode(text)
     except ValueError:
-        return 0  # a strict prefix of a record: its closing `}` is the record's last byte
+        return 0 if _record_start(raw) else None
     except RecursionError:
         return None  # nested beyond anything csrules writes: not a cut record of ours
     whole = len(text[:end].encode("utf-8"))
@@ -454,14 +497,76 @@ def _torn_end(raw: bytes, file: str) -> int | None:
     return whole
 
 
-def _unterminated(raw: bytes, file: str, line: int | None) -> AuditError:
-    """The problem with a last line that lacks its newline: what a crash leaves (`torn-record`,
-    which repair mends), or an edit (`invalid-record`, which it leaves)."""
-    if _torn_end(raw, file) is None:
+_RECORD_OPENING = '{"decision":'
+"""How every record starts: its keys are sorted, and `decision` is the first."""
+
+_OUTSIDE = re.compile(r'["{}\[\]\s]')
+_IN_STRING = re.compile(r'["\\]')
+_LITERAL_ENDS = tuple(word[cut:] for word in ("true", "false", "null") for cut in range(1, len(word)))
+_OPEN_ENDS = ("", "0", ":0", '"":0', *_LITERAL_ENDS)  # to close a value, key or literal cut short
+_STRING_ENDS = tuple(
+    pad + '"' + after for pad in ("", "n", "0", "00", "000", "0000") for after in ("", ":0")
+)  # to close a string cut after a backslash or inside a `\u` escape, a key's too
+
+
+def _record_start(raw: bytes) -> bool:
+    """Whether a line is what a write cut short leaves of a record: the first bytes of one as
+    csrules writes it (its opening, no space between tokens, JSON so far), cut anywhere, inside a
+    UTF-8 character too, and possibly followed by NUL bytes (a file system that kept the write's
+    size but not its data). It is, when some ending closes it into JSON; `_STRING_ENDS` and
+    `_OPEN_ENDS` hold one for every place a cut can fall."""
+    cut = raw.rstrip(b"\0")
+    try:
+        text = cut.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":  # bad bytes before the end: an edit
+            return False
+        text = cut[: exc.start].decode("utf-8")
+    if not (text.startswith(_RECORD_OPENING) or _RECORD_OPENING.startswith(text)):
+        return False
+    closers: list[str] = []
+    in_string, position = False, 0
+    while True:  # from token to token, strings skipped at C speed
+        found = (_IN_STRING if in_string else _OUTSIDE).search(text, position)
+        if found is None:
+            break
+        char, position = found.group(), found.end()
+        if char == '"':
+            in_string = not in_string
+        elif in_string:  # a backslash: the character after it is escaped
+            if position == len(text):
+                break
+            position += 1
+        elif char in "{[":
+            closers.append("}" if char == "{" else "]")
+        elif char in "}]":
+            if not closers or closers.pop() != char:
+                return False
+        else:  # csrules writes no space between tokens
+            return False
+    if not closers:  # the record's own `}` closed: it is whole, not cut
+        return text == ""
+    closing = "".join(reversed(closers))
+    for ending in _STRING_ENDS if in_string else _OPEN_ENDS:
+        try:
+            json.loads(text + ending + closing)
+        except ValueError:  # also a number of 4,300+ digits, which csrules never writes
+            continue
+        except RecursionError:
+            return False
+        return True
+    return False
+
+
+def _unterminated(kept: int | None, file: str, line: int | None) -> AuditError:
+    """The problem with a last line that lacks its newline, `kept` as `_torn_end` says: what a
+    crash leaves (`torn-record`, which repair mends), or an edit (`invalid-record`, which it
+    leaves)."""
+    if kept is None:
         return AuditError(
             "invalid-record",
-            "the last line lacks its newline but is no write cut short (it holds a whole JSON value): "
-            "it was edited",
+            "the last line lacks its newline but is neither a whole record nor the start of one (what "
+            "a write cut short leaves): it was edited",
             file,
             line,
         )
@@ -521,12 +626,16 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
     stream = handle
     read = 0
     try:
-        for number, raw in enumerate(stream, 1):
+        for number, line in enumerate(stream, 1):
             if size is not None and read >= size:
                 break  # appended after the snapshot
-            read += len(raw)
-            if not raw.endswith(b"\n"):
-                raise _unterminated(raw, file, number)
+            read += len(line)
+            raw, torn = line, not line.endswith(b"\n")
+            if torn:
+                kept = _torn_end(line, file)
+                if not kept:
+                    raise _unterminated(kept, file, number)
+                raw = line[:kept]  # a whole record that lost its newline: torn only if it chains
             seq, record_prev, digest, data = _verified_record(raw, file, number)
             if seq != expected_seq or record_prev != prev:
                 what = "deleted or moved" if seq > expected_seq else "moved or duplicated"
@@ -537,6 +646,8 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
                     file,
                     number,
                 )
+            if torn:
+                raise _unterminated(kept, file, number)
             try:
                 decision = parse_decision(data, file)
             except AuditError as exc:  # the record's hash holds, but it is not a decision: say where

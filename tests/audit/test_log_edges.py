@@ -606,8 +606,8 @@ def test_repair_keeps_a_last_line_without_its_newline_that_no_crash_leaves(
     assert repaired.problem is not None
     assert (repaired.problem.code, repaired.problem.message) == (
         "invalid-record",
-        "the last line lacks its newline but is no write cut short (it holds a whole JSON value): it was "
-        "edited",
+        "the last line lacks its newline but is neither a whole record nor the start of one (what a write "
+        "cut short leaves): it was edited",
     )
     assert path.read_bytes() == edited
     problem = verify_log(path).problem
@@ -621,14 +621,166 @@ def test_repair_keeps_a_last_line_without_its_newline_that_no_crash_leaves(
     assert main(["log", "repair", str(path)]) == 1
     assert capsys.readouterr().out == (
         "nothing to repair; left as it is, as no crash leaves it: the last line lacks its newline but is "
-        "no write cut short (it holds a whole JSON value): it was edited [invalid-record] (run `csrules log "
-        "verify`)\n"
+        "neither a whole record nor the start of one (what a write cut short leaves): it was edited "
+        "[invalid-record] (run `csrules log verify`)\n"
     )
     assert code  # what the line would be with a newline: shown once an investigator adds one
     path.write_bytes(edited + b"\n")
     problem = verify_log(path).problem
     assert problem is not None
     assert (problem.code, problem.line) == (code, 2)
+
+
+_ODD_ID = 'T-"q\\b\n\t\x01\u00e9\u20ac\U0001f600'  # escapes, control characters, 2-, 3- and 4-byte UTF-8
+
+
+def _cut_points(record: bytes) -> list[int]:
+    """Every byte of the record's start and end (its keys, hash, prev and seq) and around each
+    escape and multi-byte character, and every 97th byte between: where a write can be cut."""
+    near = {i + d for i, byte in enumerate(record) if byte == 0x5C or byte >= 0x80 for d in range(-4, 5)}
+    points = (
+        set(range(1, 64)) | set(range(len(record) - 300, len(record))) | near | set(range(1, len(record), 97))
+    )
+    return sorted(p for p in points if 0 < p < len(record))
+
+
+def test_repair_cuts_a_record_cut_short_at_any_byte(tmp_path: Path, engine: csrules.Engine) -> None:
+    """A write cut anywhere leaves the start of a record: inside a key, a string, an escape
+    (`\\"`, `\\u0001`), a multi-byte character, a number, `true`; with or without NUL bytes where the
+    rest of the write should be. Repair cuts each of them, and nothing else."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 1)
+    whole = path.read_bytes()
+    head = (tmp_path / "log.jsonl.head").read_bytes()
+    log.append(engine.evaluate({**refund("5.00"), "id": _ODD_ID}, now=NOW))
+    record = path.read_bytes()[len(whole) : -1]
+    assert b'\\"q\\\\b\\n\\t\\u0001' in record
+    assert b"true" in record
+    points = _cut_points(record)
+    assert len(points) > 500
+    for cut in points:
+        for nuls in (0, 3) if cut % 3 else (0,):
+            torn = record[:cut] + b"\0" * nuls
+            path.write_bytes(whole + torn)
+            (tmp_path / "log.jsonl.head").write_bytes(head)  # the crash came before the head's update
+            with pytest.raises(csrules.AuditError) as info:
+                csrules.DecisionLog(path)
+            assert info.value.code == "torn-record", (cut, nuls)
+            assert csrules.DecisionLog.repair(path) == LogRepair(removed=len(torn)), (cut, nuls)
+            assert path.read_bytes() == whole
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda torn: b" " + torn,
+        lambda torn: b"\xef\xbb\xbf" + torn,
+        lambda torn: torn.replace(b'{"decision":{', b'{"decision": {', 1),
+        lambda torn: torn[: torn.index(b"}") + 1].replace(b"}", b"]"),
+        lambda torn: torn[: torn.rindex(b'"seq":') + 6] + b"3x",
+        lambda torn: torn[: torn.rindex(b'"seq":') + 6] + b"1" * 5000,
+        lambda torn: torn[:100] + b"\xff" + torn[100:],
+        lambda torn: torn[:100] + b"\0" + torn[100:],
+        lambda torn: b'{"seq":3,"decision":',
+        lambda torn: b"[1,2",
+        lambda torn: b'{"decision":' + b"[" * 100_000,
+    ],
+    ids=[
+        "leading-space",
+        "bom",
+        "space-between-tokens",
+        "brace-to-bracket",
+        "seq-3x",
+        "5000-digits",
+        "bad-utf8",
+        "nul-inside",
+        "other-start",
+        "no-record",
+        "deep",
+    ],
+)
+def test_repair_leaves_an_edited_last_line_that_no_cut_write_leaves(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], edit: Any
+) -> None:
+    """A cut write leaves the first bytes of a record as csrules writes it. Anything else without
+    its newline was edited: repair cut it as a crash's leftover (and, behind it, the record it hid)
+    where it is evidence."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 3)
+    whole = path.read_bytes()
+    last = whole.splitlines(keepends=True)[-1]
+    edited = whole[: -len(last)] + edit(last[:-2])  # the last record, cut short, then edited
+    path.write_bytes(edited)
+    message = (
+        "the last line lacks its newline but is neither a whole record nor the start of one (what a write "
+        "cut short leaves): it was edited"
+    )
+    repaired = csrules.DecisionLog.repair(path)
+    assert repaired.problem is not None
+    assert (repaired.removed, repaired.problem.code, repaired.problem.message) == (
+        0,
+        "invalid-record",
+        message,
+    )
+    assert path.read_bytes() == edited
+    with pytest.raises(csrules.AuditError) as info:
+        csrules.DecisionLog(path)
+    assert (info.value.code, info.value.message) == ("invalid-record", message)
+    assert main(["log", "verify", str(path)]) == 1
+    assert capsys.readouterr().out.startswith(f"tampered: {path}:3: {message} [invalid-record]")
+
+
+@pytest.mark.parametrize("newline", [True, False], ids=["whole", "newline-stripped"])
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_last_record_that_does_not_follow_the_one_before_is_left_and_refused(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], newline: bool, count: int
+) -> None:
+    """A copy of the last record appended (no crash writes a record twice): its hash holds and the
+    head names its twin, so appending chained onto it and repair gave it a newline and said nothing."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, count)
+    whole = path.read_bytes()
+    copied = whole + whole.splitlines(keepends=True)[-1][: None if newline else -1]
+    path.write_bytes(copied)
+    message = (
+        f"the last record (record {count}) does not follow the line before it: a record was deleted, "
+        "moved or duplicated"
+    )
+    with pytest.raises(csrules.AuditError) as info:
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    assert (info.value.code, info.value.message) == ("broken-chain", message)
+    with pytest.raises(csrules.AuditError):
+        log.head  # noqa: B018
+    repaired = csrules.DecisionLog.repair(path)
+    assert repaired.problem is not None
+    assert (repaired.removed, repaired.newline_restored, repaired.problem.code) == (0, False, "broken-chain")
+    assert path.read_bytes() == copied
+    problem = verify_log(path).problem
+    assert problem is not None
+    assert (problem.code, problem.line) == ("broken-chain", count + 1)
+    assert main(["log", "repair", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"nothing to repair; left as it is, as no crash leaves it: {message} [broken-chain] (run `csrules "
+        "log verify`)\n"
+    )
+
+
+def test_appending_refuses_a_log_whose_next_to_last_record_was_deleted(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """The head names the last record, which is still there: only its `prev` tells one is missing."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2])
+    with pytest.raises(csrules.AuditError) as info:
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    assert (info.value.code, info.value.message) == (
+        "broken-chain",
+        "the last record (record 3) does not follow the line before it: a record was deleted, moved or "
+        "duplicated",
+    )
+    assert path.read_bytes() == lines[0] + lines[2]
 
 
 def test_repair_cuts_nul_bytes_a_file_system_left_after_a_whole_record(
