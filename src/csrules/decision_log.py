@@ -240,11 +240,15 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
         content["adopted"] = list(head.adopted)
     target = _head_path(path)
     temporary = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(_canonical(content) + "\n", encoding="utf-8")
-    if fsync:
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    try:
+        temporary.write_text(_canonical(content) + "\n", encoding="utf-8")
+        if fsync:
+            with temporary.open("rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:  # a full disk, an interrupt: no temporary file left beside the log
+        temporary.unlink(missing_ok=True)
+        raise
     if fsync:  # the rename itself is durable only once the directory is
         directory = os.open(target.parent, os.O_RDONLY)
         try:

@@ -1035,3 +1035,32 @@ def test_an_append_makes_its_head_durable_with_the_directory(
     synced.clear()
     csrules.DecisionLog(path, fsync=False).append(engine.evaluate(refund("6.00"), now=NOW))
     assert synced == []
+
+
+@pytest.mark.parametrize("fails", ["write", "replace"])
+def test_an_append_whose_head_update_fails_leaves_no_temporary_file(
+    tmp_path: Path, engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """A full disk while the head is replaced: the record is written, the head one behind (what a
+    crash leaves), and the temporary head file, half written or whole, was left beside the log."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 2)
+    write_text = Path.write_text
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        if fails == "write":  # part of the content, then the disk is full
+            write_text(args[0], args[1][:5], encoding="utf-8")
+        raise OSError(28, "No space left on device")
+
+    if fails == "write":
+        monkeypatch.setattr(Path, "write_text", full)
+    else:
+        monkeypatch.setattr(decision_log.os, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "log.jsonl.head"]
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 3)
+    assert report.notes[0].startswith("the head file names record 2 of 3: ")
+    assert log.append(engine.evaluate(refund("6.00"), now=NOW)).seq == 4
