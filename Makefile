@@ -58,6 +58,7 @@ bench: $(BENCH_STAMP) ## install the bench extra, run the benchmarks (figures an
 	$(BIN)/python benchmarks/bench_bulk.py
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_reload.py --cycles 1000
+	$(BIN)/python benchmarks/bench_log.py
 
 soak: $(STAMP) ## long runs: 1,000,000 evaluations with memory check, 16 threads x 20,000, 20x fuzzing, 10x properties
 	$(BIN)/python benchmarks/soak.py --evaluations 1000000 --threads 16 --per-thread 20000

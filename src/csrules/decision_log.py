@@ -48,7 +48,7 @@ from .decision import Decision
 from .errors import AuditError, one_line
 from .redact import Redactor
 from .source import DuplicateKeyError, unique_keys
-from .verify import parse_decision
+from .verify import decision_from_json, parse_decision
 
 __all__ = ["GENESIS", "DecisionLog", "LogRecord", "LogRepair", "LogReport", "read_decisions", "verify_log"]
 
@@ -64,9 +64,26 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _record_hash(seq: int, prev: str, decision: Any) -> str:
-    body = _canonical({"decision": decision, "prev": prev, "seq": seq})
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+_DECISION_KEY = '{"decision":'
+"""How every record's JSON starts: its keys are sorted, and `decision` is the first."""
+
+
+def _record_text(decision: str, seq: int, prev: str, digest: str | None = None) -> str:
+    """What `_canonical` makes of a record whose decision's canonical JSON is `decision`, built
+    around that text instead of encoding the decision again (its keys sorted, `decision` first);
+    without `digest`, the content the record's hash covers."""
+    hashed = "" if digest is None else f',"hash":{_canonical(digest)}'
+    return f'{_DECISION_KEY}{decision}{hashed},"prev":{_canonical(prev)},"seq":{seq}}}'
+
+
+def _record_hash(seq: int, prev: str, decision: str) -> str:
+    """The sha256 of a record's canonical JSON without `hash`; `decision` is the decision's."""
+    return hashlib.sha256(_record_text(decision, seq, prev).encode("utf-8")).hexdigest()
+
+
+def _no_constant(name: str) -> Any:
+    """`parse_constant` for json.loads, which reads NaN and Infinity: no JSON, and no record holds them."""
+    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -275,11 +292,12 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
     return b"".join(reversed(chunks)), 0
 
 
-def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, Any]:
-    """(seq, prev, hash, decision JSON) of a record line, which must be the very bytes csrules
-    writes; AuditError when it is not a record. (Its hash is checked by `_verified_record`.)"""
-    try:
-        data = json.loads(raw, object_pairs_hook=unique_keys)
+def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, str]:
+    """(seq, prev, hash, the decision's canonical JSON) of a record line, which must be the very
+    bytes csrules writes; AuditError when it is not a record. (Its hash is checked by
+    `_verified_record`.)"""
+    try:  # NaN and Infinity are no JSON: no decision holds them
+        data = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=_no_constant)
     except DuplicateKeyError as exc:  # the hash covers the value read, not the other one shown
         raise AuditError("invalid-record", f"not a log record ({exc})", file, line) from None
     except (ValueError, RecursionError):  # not JSON, not UTF-8, an int of 4,300+ digits
@@ -296,21 +314,24 @@ def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, st
             "invalid-record", "not a log record (expected keys decision, hash, prev, seq)", file, line
         )
     try:
-        canonical = _canonical(data).encode("utf-8")
+        canonical = _canonical(data)
+        written = canonical.encode("utf-8")
     except UnicodeEncodeError:  # a `\ud800` escape: no decision holds a lone surrogate
         raise AuditError("invalid-record", "not a log record (a lone surrogate)", file, line) from None
     except RecursionError:  # read back, but nested too deeply to write again: no decision is
         raise AuditError("invalid-record", "not a log record (nested too deeply)", file, line) from None
-    if raw.rstrip(b"\n") != canonical:
+    if raw.rstrip(b"\n") != written:
         # The hash covers the values read; the record must also be the very bytes written, so an
         # edit that reads back the same (CRLF, a BOM, spaces, `\u0043`, `1e1` for 10.0) shows.
         raise AuditError(
             "altered-record", "the record is not in the form csrules writes: it was edited", file, line
         )
-    return data["seq"], data["prev"], data["hash"], data["decision"]
+    seq, prev, digest = data["seq"], data["prev"], data["hash"]
+    after = len(_record_text("", seq, prev, digest)) - len(_DECISION_KEY)  # hash, prev and seq
+    return seq, prev, digest, canonical[len(_DECISION_KEY) : len(canonical) - after]
 
 
-def _verified_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, Any]:
+def _verified_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, str]:
     """`_parse_record`, and the record's hash must hold (`altered-record` when it does not)."""
     seq, prev, digest, data = _parse_record(raw, file, line)
     if _record_hash(seq, prev, data) != digest:
@@ -362,7 +383,7 @@ class DecisionLog:
         """
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
-        data = json.loads(decision.to_json())
+        data = _canonical(json.loads(decision.to_json()))
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
@@ -388,9 +409,7 @@ class DecisionLog:
                 last_seq, prev = last[0], last[1]
                 seq = last_seq + 1
                 digest = _record_hash(seq, prev, data)
-                line = (
-                    _canonical({"decision": data, "hash": digest, "prev": prev, "seq": seq}) + "\n"
-                ).encode()
+                line = (_record_text(data, seq, prev, digest) + "\n").encode()
                 written = os.write(fd, line)
                 if written != len(line):  # a short write: the next open sees a torn record
                     raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
@@ -501,9 +520,6 @@ def _torn_end(raw: bytes, file: str) -> int | None:
     return whole
 
 
-_RECORD_OPENING = '{"decision":'
-"""How every record starts: its keys are sorted, and `decision` is the first."""
-
 _OUTSIDE = re.compile(r'["{}\[\]\s]')
 _IN_STRING = re.compile(r'["\\]')
 _LITERAL_ENDS = tuple(word[cut:] for word in ("true", "false", "null") for cut in range(1, len(word)))
@@ -526,7 +542,7 @@ def _record_start(raw: bytes) -> bool:
         if exc.reason != "unexpected end of data":  # bad bytes before the end: an edit
             return False
         text = cut[: exc.start].decode("utf-8")
-    if not (text.startswith(_RECORD_OPENING) or _RECORD_OPENING.startswith(text)):
+    if not (text.startswith(_DECISION_KEY) or _DECISION_KEY.startswith(text)):
         return False
     closers: list[str] = []
     in_string, position = False, 0
@@ -553,7 +569,7 @@ def _record_start(raw: bytes) -> bool:
     closing = "".join(reversed(closers))
     for ending in _STRING_ENDS if in_string else _OPEN_ENDS:
         try:
-            json.loads(text + ending + closing)
+            json.loads(text + ending + closing, parse_constant=_no_constant)
         except ValueError:  # also a number of 4,300+ digits, which csrules never writes
             continue
         except RecursionError:
@@ -653,7 +669,7 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
             if torn:
                 raise _unterminated(kept, file, number)
             try:
-                decision = parse_decision(data, file)
+                decision = decision_from_json(data, file)
             except AuditError as exc:  # the record's hash holds, but it is not a decision: say where
                 raise AuditError(exc.code, exc.message, file, number) from None
             yield LogRecord(number, seq, digest, decision)

@@ -181,8 +181,14 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
         raise AuditError("invalid-decision", f"not a decision: {exc}", file) from None
     except (ValueError, RecursionError):
         pass  # not JSON: pydantic says where, below
+    return decision_from_json(text, file), written
+
+
+def decision_from_json(text: str | bytes, file: str | None = None) -> Decision:
+    """`parse_decision` of JSON text already read once with unique keys and no NaN (a decision
+    log's record): validated, not read again."""
     try:
-        return Decision.model_validate_json(text, strict=True), written
+        return Decision.model_validate_json(text, strict=True)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else "the document"

@@ -684,6 +684,7 @@ def test_repair_cuts_a_record_cut_short_at_any_byte(tmp_path: Path, engine: csru
         lambda torn: b'{"seq":3,"decision":',
         lambda torn: b"[1,2",
         lambda torn: b'{"decision":' + b"[" * 100_000,
+        lambda torn: torn[: torn.index(b'"stage":') + 8] + b"NaN",
     ],
     ids=[
         "leading-space",
@@ -697,6 +698,7 @@ def test_repair_cuts_a_record_cut_short_at_any_byte(tmp_path: Path, engine: csru
         "other-start",
         "no-record",
         "deep",
+        "nan",
     ],
 )
 def test_repair_leaves_an_edited_last_line_that_no_cut_write_leaves(
@@ -1064,3 +1066,54 @@ def test_an_append_whose_head_update_fails_leaves_no_temporary_file(
     assert (report.ok, report.records) == (True, 3)
     assert report.notes[0].startswith("the head file names record 2 of 3: ")
     assert log.append(engine.evaluate(refund("6.00"), now=NOW)).seq == 4
+
+
+def _rehash(line: bytes) -> bytes:
+    """The record line with its hash recomputed, as anyone can (sha256 over its canonical JSON
+    without `hash`), written in the form csrules writes."""
+    record = json.loads(line)
+    body = {key: record[key] for key in ("decision", "prev", "seq")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    record["hash"] = hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def test_records_of_odd_text_verify_and_their_hash_is_sha256_of_their_canonical_json(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """The hash is built around the decision's JSON, not by encoding the record again: it must
+    still be what anyone computes with json.dumps, for text with escapes and characters of every
+    UTF-8 length."""
+    path = tmp_path / "log.jsonl"
+    log = csrules.DecisionLog(path, fsync=False)
+    for name in (_ODD_ID, "T-\u2028\u0000\\u0041", "T-" + "\U0001f600" * 300):
+        log.append(engine.evaluate({**refund("45.00"), "id": name}, now=NOW))
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert [_rehash(line) for line in lines] == lines
+    report = verify_log(path)
+    assert (report.ok, report.records) == (True, 3)
+    assert [r.decision.ticket_id for r in log] == [
+        _ODD_ID,
+        "T-\u2028\u0000\\u0041",
+        "T-" + "\U0001f600" * 300,
+    ]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_record_holding_nan_is_no_record_even_with_its_hash_holding(
+    tmp_path: Path, engine: csrules.Engine, constant: str
+) -> None:
+    """json.loads reads NaN and json.dumps writes it back: a record holding it was in the written
+    form and its hash held, so it read as a record whose decision was then refused."""
+    path = tmp_path / "log.jsonl"
+    csrules.DecisionLog(path, fsync=False).append(engine.evaluate(refund("45.00"), now=NOW))
+    line = path.read_bytes()
+    assert b'"stage":0}' in line
+    path.write_bytes(_rehash(line.replace(b'"stage":0}', b'"stage":' + constant.encode() + b"}", 1)))
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.line, report.problem.message) == (
+        "invalid-record",
+        1,
+        "not a log record (not JSON)",
+    )
