@@ -95,10 +95,11 @@ class TicketChunk:
 def unpack_tickets(data: bytes) -> list[Any]:
     """A `TicketChunk`'s tickets again, in a worker process (from its own parent only)."""
     buffer = io.BytesIO(data)
-    unpickler = pickle.Unpickler(buffer)
     tickets: list[Any] = []
     while buffer.tell() < len(data):
-        tickets.append(unpickler.load())
+        # One unpickler per ticket, as `add` starts each pickle with an empty memo: a shared one
+        # would resolve a ticket's back-references to objects of the tickets before it.
+        tickets.append(pickle.Unpickler(buffer).load())
     return tickets
 
 

@@ -397,6 +397,42 @@ def test_a_failing_input_still_yields_what_it_gave_before_then_raises(
         assert [_shown(r) for r in got] == [_outcome(engine, refund(a)) for a in amounts], workers
 
 
+def test_tickets_sharing_objects_or_differing_in_key_order_reach_workers_whole(
+    engine: csrules.Engine,
+) -> None:
+    """A chunk's tickets were read with one unpickler while each was pickled with a fresh memo,
+    so a ticket's second use of one object (an amount string filling two fields) resolved to an
+    object of the ticket before it: T-2 was decided on T-1's 5.00 and approved, or a ticket whose
+    keys came in another order got another ticket's fields (an unknown-field TicketError)."""
+
+    def shared(ticket_id: str, amount: str) -> dict[str, Any]:
+        ticket = refund(amount, lifetime_value=amount)
+        ticket["id"] = ticket_id
+        return ticket
+
+    reordered = json.loads(json.dumps(refund("5.00")))
+    reordered = {key: reordered[key] for key in reversed(list(reordered))}
+    reordered["customer"] = {key: reordered["customer"][key] for key in reversed(list(reordered["customer"]))}
+    tickets = [
+        shared("T-1", "5.00"),
+        shared("T-2", "500.00"),
+        refund("7.00"),
+        reordered,
+        shared("T-3", "45.00"),
+    ]
+    local = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
+    remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=5)]
+    assert remote == local
+    decided = [csrules.Decision.model_validate_json(text) for _, text in remote]
+    assert [(d.ticket_id, str(d.trace.facts.request.amount), d.outcome) for d in decided] == [
+        ("T-1", "5.00", "approve"),
+        ("T-2", "500.00", "escalate"),
+        ("T-1", "7.00", "approve"),
+        ("T-1", "5.00", "approve"),
+        ("T-3", "45.00", "escalate"),
+    ]
+
+
 def test_an_input_that_reuses_one_dict_per_row_gives_its_rows_with_workers(engine: csrules.Engine) -> None:
     """A chunk was pickled once full, so a row-recycling iterator (some database cursors) sent
     its last row N times: T-2, T-2, T-2 instead of T-0, T-1, T-2. Each ticket is now taken as it
