@@ -1117,3 +1117,29 @@ def test_a_record_holding_nan_is_no_record_even_with_its_hash_holding(
         1,
         "not a log record (not JSON)",
     )
+
+
+@pytest.mark.parametrize("target", ["log", "head", "hard link", "symlink"])
+def test_a_report_is_never_written_over_its_input_or_its_head(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """`report LOG --html LOG` turned a hash-chained log into an HTML page (exit 0, the log then
+    'tampered'); its head file could be replaced the same way."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 3)
+    before = (path.read_bytes(), (tmp_path / "log.jsonl.head").read_bytes())
+    html = {"log": path, "head": tmp_path / "log.jsonl.head", "hard link": tmp_path / "link.html"}.get(
+        target, tmp_path / "sym.html"
+    )
+    if target == "hard link":
+        os.link(path, html)
+    elif target == "symlink":
+        html.symlink_to(path)
+    assert main(["report", str(path), "--html", str(html), "--no-verify"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    what = "the input log head" if target == "head" else "the input"
+    assert err == f"csrules: error: --html: `{html}` is {what}\n"
+    assert (path.read_bytes(), (tmp_path / "log.jsonl.head").read_bytes()) == before
+    assert verify_log(path).ok
+    assert main(["report", str(path), "--html", str(tmp_path / "page.html"), "--no-verify"]) == 0

@@ -464,3 +464,38 @@ def test_policy_text_reaches_the_terminal_escaped(tmp_path: Path) -> None:
     heading = lines.index("  r1: Big \\x1b[31mRED\\x1b[0m \\u202eevil [p.yaml:2]")
     assert lines[heading + 1 : heading + 3] == ["    line1", "    Fired rules (0 of 1): \\r\\x07"]
     assert not any(c in result.stdout for c in "\x1b\x07\r\u202e")
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii", "utf-8"])
+def test_eval_reads_standard_input_as_utf8_whatever_the_locale(encoding: str) -> None:
+    """Standard input was decoded with PYTHONIOENCODING or the locale: under latin-1 the id
+    `T-ü€😀` became mojibake in the decision (exit 0), under ascii a valid ticket was refused."""
+    ticket = json.loads((EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8"))
+    ticket["id"] = "T-\u00fc\u20ac\U0001f600"
+    data = ("\ufeff" + json.dumps(ticket, ensure_ascii=False)).encode("utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "csrules", "eval", "-", "--now", NOW, "--format", "json"],
+        input=data,
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+    )
+    assert result.returncode == 0, result.stderr
+    # Standard output is in that encoding (characters it lacks escaped as JSON).
+    assert json.loads(result.stdout.decode(encoding))["ticket_id"] == "T-\u00fc\u20ac\U0001f600"
+
+
+def test_eval_of_bad_utf8_on_standard_input_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "csrules", "eval", "-", "--now", NOW],
+        input=b'{"id": "T-\xff"}',
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().count("\n") == 1
+    assert "-: cannot read the ticket: 'utf-8' codec can't decode byte 0xff" in result.stderr.decode()

@@ -53,9 +53,10 @@ def read_ticket(source: str) -> object:
     try:
         if source == "-" and sys.stdin is None:  # `<&-`
             raise UsageError("-: standard input is closed")
-        # A byte order mark is taken off standard input too, as off a file.
+        # Standard input is read as a file is: UTF-8 whatever the locale or PYTHONIOENCODING say
+        # (the same ticket must give the same decision), a byte order mark taken off.
         text = (
-            sys.stdin.read().removeprefix("\ufeff")
+            sys.stdin.buffer.read().decode("utf-8-sig")
             if source == "-"
             else Path(source).read_text(encoding="utf-8-sig")
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -127,10 +128,28 @@ def _line(label: str) -> int | None:
     return int(label.rsplit(" ", 1)[-1]) if label else None
 
 
+def _not_an_input(html: str, source: str) -> None:
+    """Refuse an --html path that is the input or, for a log, its head file: the report would
+    replace the records it reports on (a hash-chained log turned into a page)."""
+    target = os.path.realpath(html)
+    for path in (source, source + ".head"):
+        if target == os.path.realpath(path) or _same_file(html, path):
+            raise UsageError(f"--html: `{html}` is {'the input' if path == source else 'the input log head'}")
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether both paths name one existing file (a hard link too)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # either does not exist, or cannot be read: not the same file
+        return False
+
+
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     """Write the HTML report; exit 0 once written, whatever the verification found."""
     if args.limit < 1:
         raise UsageError(f"--limit: expected a positive number, got {args.limit}")
+    _not_an_input(args.html, args.input)
     source = _Input(args.input)
     log_status: LogReport | None = verify_log(args.input) if source.kind == "log" else None
     chosen, omitted = _select(source, args.ticket, args.limit)
