@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from csrules.cli.main import main
 from tests.helpers import ROOT, write_policy
 
 EXAMPLES = ROOT / "examples" / "tickets"
@@ -499,3 +501,13 @@ def test_eval_of_bad_utf8_on_standard_input_is_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.decode().count("\n") == 1
     assert "-: cannot read the ticket: 'utf-8' codec can't decode byte 0xff" in result.stderr.decode()
+
+
+def test_eval_reads_a_text_stream_put_in_place_of_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A caller running `main` with a text stream as sys.stdin (no `.buffer`) is read as text."""
+    ticket = (EXAMPLES / "loyal_refund_45.json").read_text(encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeff" + ticket))
+    assert main(["eval", "-", "--now", NOW, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ticket_id"] == "T-1003"

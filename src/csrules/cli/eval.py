@@ -55,11 +55,13 @@ def read_ticket(source: str) -> object:
             raise UsageError("-: standard input is closed")
         # Standard input is read as a file is: UTF-8 whatever the locale or PYTHONIOENCODING say
         # (the same ticket must give the same decision), a byte order mark taken off.
-        text = (
-            sys.stdin.buffer.read().decode("utf-8-sig")
-            if source == "-"
-            else Path(source).read_text(encoding="utf-8-sig")
-        )
+        if source == "-":
+            raw = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
+            text = (
+                raw.read().decode("utf-8-sig") if raw is not None else sys.stdin.read().removeprefix("\ufeff")
+            )
+        else:
+            text = Path(source).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
