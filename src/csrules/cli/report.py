@@ -74,7 +74,7 @@ class _Input:
             self.kind = "decision"
             self.entries: list[tuple[str, Any]] = [("", whole)]
             return
-        if Path(path + ".head").exists() or any(_is_record(_json(line)) for line in lines):
+        if Path(_head_file(path)).exists() or any(_is_record(_json(line)) for line in lines):
             self.kind = "log"
         else:
             first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
@@ -128,11 +128,16 @@ def _line(label: str) -> int | None:
     return int(label.rsplit(" ", 1)[-1]) if label else None
 
 
+def _head_file(path: str) -> str:
+    """The head file beside a decision log (decision_log: `LOG.head`), for any input path."""
+    return path + ".head"
+
+
 def _not_an_input(html: str, source: str) -> None:
     """Refuse an --html path that is the input or, for a log, its head file: the report would
     replace the records it reports on (a hash-chained log turned into a page)."""
     target = os.path.realpath(html)
-    for path in (source, source + ".head"):
+    for path in (source, _head_file(source)):
         if target == os.path.realpath(path) or _same_file(html, path):
             raise UsageError(f"--html: `{html}` is {'the input' if path == source else 'the input log head'}")
 
