@@ -130,6 +130,11 @@ class PolicyError(Error, ValueError):
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         super().__init__(f"{first}{suffix}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its diagnostics, so it pickles (across `ProcessPoolExecutor` workers too)
+        # and deep-copies; the instance dict carries what was added after (`__notes__`).
+        return (type(self), (self.diagnostics,), dict(self.__dict__))
+
 
 class TicketError(Error, ValueError):
     """A ticket's facts are invalid. Raised by ``Engine.evaluate()`` before the engine runs.
@@ -151,6 +156,11 @@ class TicketError(Error, ValueError):
         found = "nothing" if got is None else got
         super().__init__(one_line(f"{where}: expected {expected}, got {found} [{code}]"))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, so it pickles (a worker process raises it to its caller) and
+        # deep-copies; the instance dict carries what was added after (`__notes__`).
+        return (type(self), (self.path, self.code, self.expected, self.got), dict(self.__dict__))
+
 
 class AuditError(Error, ValueError):
     """A decision record or a decision log cannot be trusted: it is not a decision, a record was
@@ -169,6 +179,10 @@ class AuditError(Error, ValueError):
         self.line = line
         where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
         super().__init__(one_line(f"{where}{message} [{code}]"))  # a quoted key may hold a line break
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, so it pickles and deep-copies (see TicketError.__reduce__).
+        return (type(self), (self.code, self.message, self.file, self.line), dict(self.__dict__))
 
 
 class EngineError(Error, RuntimeError):

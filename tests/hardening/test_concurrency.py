@@ -6,17 +6,22 @@ tickets and the reload loop for longer.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import multiprocessing
+import pickle
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import csrules
 from csrules import _durable
-from tests.helpers import NOW, make_ticket, refund
+from tests.helpers import NOW, make_ticket, refund, write_policy
 
 
 def _pool(size: int, seed: int = 5) -> list[dict[str, Any]]:
@@ -162,3 +167,56 @@ def test_untraced_bulk_evaluation_of_quiet_tickets_keeps_the_engine_exact(engine
     results = list(engine.evaluate_many(mixed, now=NOW, trace=False))
     assert [r.trace.fired == [] for r in results if isinstance(r, csrules.Decision)] == [True, False] * 2000
     assert engine.evaluate(refund("50.01"), now=NOW).required_role == "supervisor"
+
+
+def _raise(kind: str, policy_dir: str) -> None:
+    """Raise, in whatever process runs it, the error a caller gets for a bad ticket, a bad policy
+    file or a record that is no decision."""
+    if kind == "ticket":
+        csrules.load().evaluate(refund("5.001"), now=NOW)
+    elif kind == "policy":
+        csrules.load([policy_dir])
+    else:
+        csrules.load().verify({"ticket": "T-1"})
+
+
+_KINDS = {"ticket": csrules.TicketError, "policy": csrules.PolicyError, "audit": csrules.AuditError}
+
+
+def _raised(kind: str, policy_dir: str) -> csrules.Error:
+    with pytest.raises(_KINDS[kind]) as caught:
+        _raise(kind, policy_dir)
+    caught.value.add_note("a note added on the way up")
+    return caught.value
+
+
+def _fields(error: BaseException) -> dict[str, Any]:
+    return {"type": type(error), "str": str(error), "args": error.args, **vars(error)}
+
+
+def _bad_policy_dir(tmp_path: Path) -> str:
+    rule = "  - id: {0}\n    description: {0}\n    when:\n      - customer.tier: gold\n    then: {{require_role: boss}}\n"
+    write_policy(tmp_path, "policy: p\nrules:\n" + rule.format("r") + rule.format("s"))
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["ticket", "policy", "audit"])
+def test_errors_pickle_and_copy_with_every_field(kind: str, tmp_path: Path) -> None:
+    error = _raised(kind, _bad_policy_dir(tmp_path))
+    assert error.__notes__ == ["a note added on the way up"]
+    for clone in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error), copy.copy(error)):
+        assert _fields(clone) == _fields(error)
+    if isinstance(error, csrules.PolicyError):
+        assert len(error.diagnostics) == 4, error.diagnostics
+
+
+@pytest.mark.parametrize("kind", ["ticket", "policy", "audit"])
+def test_an_error_raised_in_a_worker_process_reaches_the_caller_whole(kind: str, tmp_path: Path) -> None:
+    policy_dir = _bad_policy_dir(tmp_path)
+    expected = _raised(kind, policy_dir)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool, pytest.raises(type(expected)) as caught:
+        pool.submit(_raise, kind, policy_dir).result()
+    fields = _fields(caught.value)
+    fields.pop("__notes__", None)
+    assert fields == {key: value for key, value in _fields(expected).items() if key != "__notes__"}
