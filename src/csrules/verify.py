@@ -174,6 +174,11 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
         )
     except (TypeError, ValueError) as exc:  # a value with no JSON form: not a decision's JSON form
         raise AuditError("invalid-decision", f"not a decision: not a JSON object ({exc})", file) from None
+    except RecursionError:  # far deeper than any decision nests
+        raise AuditError("invalid-decision", "not a decision: nested too deeply", file) from None
+    except Exception as exc:  # the caller's own mapping failed while read (its `__iter__` raised)
+        message = f"not a decision: `{type(exc).__name__}` raised while reading the mapping"
+        raise AuditError("invalid-decision", message, file) from None
     written: Any = None
     try:  # a key given twice reads as its last value: refused
         written = json.loads(text, object_pairs_hook=unique_keys)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -225,11 +226,48 @@ def test_facts_the_current_engine_refuses_are_a_difference(engine: csrules.Engin
         assert [str(d) for d in result.differences[:1]] == ['the decision: "a decision" -> "no decision"']
 
 
+def _nested(empty: dict[str, Any] | list[Any], depth: int) -> Any:
+    """`empty` holding itself `depth` levels deep: {"a": {"a": ...}} or [[...]]."""
+    outer = inner = empty
+    for _ in range(depth):
+        deeper = type(empty)()
+        if isinstance(inner, dict):
+            inner["a"] = deeper
+        else:
+            inner.append(deeper)
+        inner = deeper
+    return outer
+
+
+class _Unreadable(Mapping[str, Any]):
+    """A caller's mapping that fails when iterated."""
+
+    def __getitem__(self, key: str) -> Any:
+        return 1
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("the caller's bug")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ("{", "not a decision: the document: invalid JSON: EOF while parsing an object at line 1 column 1"),
         ({"outcome": "approve"}, "not a decision: /ticket_id: field required"),
+        (_nested({}, 5000), "not a decision: nested too deeply"),
+        ({"ticket_id": _nested([], 5000)}, "not a decision: nested too deeply"),
+        (
+            "[" * 5000,
+            "not a decision: the document: invalid JSON: recursion limit exceeded at line 1 column 202",
+        ),
+        (_Unreadable(), "not a decision: `RuntimeError` raised while reading the mapping"),
+        (
+            {"ticket_id": float("nan")},
+            "not a decision: not a JSON object (Out of range float values are not JSON compliant)",
+        ),
     ],
 )
 def test_a_non_decision_is_an_audit_error(engine: csrules.Engine, data: object, message: str) -> None:
