@@ -129,6 +129,15 @@ def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
     assert result.stderr == f"csrules: error: {tmp_path}: cannot write the schema: Is a directory\n"
 
 
+def test_an_output_under_a_file_is_not_a_directory(tmp_path: Path) -> None:
+    """Creating the missing directories said "File exists" of a path that does not exist."""
+    (tmp_path / "file.json").write_text("{}", encoding="utf-8")
+    target = tmp_path / "file.json" / "policy.schema.json"
+    result = run("policy", "--output", str(target))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"csrules: error: {target}: cannot write the schema: Not a directory\n"
+
+
 @pytest.mark.parametrize("path", POLICY_FILES, ids=[p.name for p in POLICY_FILES])
 def test_every_bundled_policy_file_is_valid(path: Path) -> None:
     assert problems(policy_schema(), policy_data(path)) == []

@@ -393,3 +393,103 @@ def _importing_pydantic(process: subprocess.Popen[bytes]) -> None:
         process.poll() is None and time.monotonic() < deadline and b"_pydantic_core" not in maps.read_bytes()
     ):
         time.sleep(0.002)
+
+
+def _stop_when(
+    command: list[str], ready: Callable[[], bool], signum: int, *, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run `command`, send it `signum` (it alone, as `kill` or a service manager's stop does) once
+    `ready()`, and return its exit code and stderr."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if process.poll() is not None:
+        _, err = process.communicate()
+        pytest.fail(f"it ended before it was ready: exit {process.returncode}, {err.decode()!r}")
+    os.kill(process.pid, signum)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("still running 60 s after the signal")
+    assert _group_ends(process.pid, 10)
+    return process.returncode, err.decode()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_or_sighup_leaves_the_output_as_it_was_and_no_temporary_file(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Only Ctrl-C was cleaned up after: a `kill` (SIGTERM) or a closed terminal (SIGHUP) while
+    the command wrote its output left `.OUT.<pid>.<hex>.tmp` beside it, for ever."""
+    out = tmp_path / "tickets.jsonl"
+    out.write_text("the old content\n", encoding="utf-8")
+    command = [
+        sys.executable,
+        "-m",
+        "csrules",
+        "generate-tickets",
+        "--count",
+        "10000000",
+        "--output",
+        str(out),
+    ]
+
+    def writing() -> bool:  # the temporary file has its first tickets
+        return any(p.stat().st_size > 0 for p in tmp_path.glob(".tickets.jsonl.*.tmp"))
+
+    assert _stop_when(command, writing, signum) == (code, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tickets.jsonl"]
+    assert out.read_text(encoding="utf-8") == "the old content\n"
+
+
+def test_sigterm_during_diff_removes_its_scratch_directory(tmp_path: Path) -> None:
+    """`csrules diff` keeps its decisions in a scratch directory under TMPDIR: SIGTERM left it."""
+    corpus, scratch = tmp_path / "corpus.jsonl", tmp_path / "tmp"
+    scratch.mkdir()
+    generated = subprocess.run(
+        [sys.executable, "-m", "csrules", "generate-tickets", "--count", "20000", "--output", str(corpus)],
+        check=False,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert generated.returncode == 0, generated.stderr
+    policies = str(ROOT / "policies")
+    command = [sys.executable, "-m", "csrules", "diff", policies, policies, "--tickets", str(corpus)]
+    env = {**os.environ, "TMPDIR": str(scratch)}
+
+    def started() -> bool:  # its scratch directory exists
+        return any(scratch.glob("csrules-diff-*"))
+
+    assert _stop_when(command, started, signal.SIGTERM, env=env) == (143, "")
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_sighup_ignored_when_the_command_starts_stays_ignored(tmp_path: Path) -> None:
+    """`nohup csrules ...`: the command must outlive the terminal that started it."""
+    out = tmp_path / "tickets.jsonl"
+    command = [
+        sys.executable,
+        "-c",
+        "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); sys.argv[0] = 'csrules'; "
+        "from csrules.cli.main import entry; entry()",
+        "generate-tickets",
+        "--count",
+        "3000",
+        "--output",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".tickets.jsonl.*.tmp")) and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGHUP)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.decode()) == (0, "")
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3000

@@ -134,6 +134,23 @@ def test_output_through_a_link_a_fifo_or_a_device_is_written_through(tmp_path: P
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
 
 
+def test_a_link_loop_or_a_dangling_link_as_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A link loop (`a -> b -> a`) was silently replaced by a regular file, exit 0; it is an error
+    as for any other writer. A dangling link is written through: its target is created."""
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    assert main(["generate-tickets", "--count", "2", "--output", str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {tmp_path / 'a'}: cannot write the tickets: Too many levels of symbolic links\n"
+    )
+    assert sorted((p.name, p.is_symlink()) for p in tmp_path.iterdir()) == [("a", True), ("b", True)]
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "target.jsonl")
+    assert main(["generate-tickets", "--count", "2", "--output", str(dangling)]) == 0
+    assert dangling.is_symlink()
+    assert len((tmp_path / "target.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+
+
 def test_a_huge_count_streams_in_bounded_memory() -> None:
     """The customer pool (one per three tickets) was drawn whole before the first ticket: `--count
     10**20` grew to 17 GB without writing a line (`| head` printed nothing, `> /dev/full` never

@@ -33,8 +33,9 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     """`write(handle)` into a temporary file beside `path`, then renamed over it: however it ends
     (an error, Ctrl-C, a full disk), `path` holds its old content or the whole new one, never a
     part that looks whole (a truncated ticket history, half a report). A link is written through
-    (its target is replaced, the link kept); a path that is not a regular file (a FIFO, a device
-    such as /dev/stdout) is written to directly, as there is nothing to replace.
+    (its target is replaced, the link kept; a link loop is an error, as for `open`); a path that
+    is not a regular file (a FIFO, a device such as /dev/stdout) is written to directly, as there
+    is nothing to replace.
 
     Raises:
         OSError: the file cannot be written (the temporary file is removed).
@@ -43,7 +44,10 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             write(handle)
         return
-    target = Path(os.path.realpath(path))
+    try:  # strict: a link that is its own target (a loop) is an error, as for `open`, not a file
+        target = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a new file, or a link to one: created where the link points
+        target = Path(os.path.realpath(path))
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # Created as `open` would create the file (0o666 less the umask), then given the mode of the
     # file it replaces, if any.

@@ -1,7 +1,9 @@
 """`csrules` entry point: arguments, exit codes, and the one place that turns errors into lines.
 
 Exit codes are `_common.ExitCode`: 0 ok, 1 a check found problems, 2 bad input (a ticket, a
-policy, an argument), 3 an internal error. Bad input never prints a traceback.
+policy, an argument), 3 an internal error. Bad input never prints a traceback. Ended by a signal, it
+exits as a shell reports one: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP, after the
+same cleanup as an error (no temporary file or directory left).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import codecs
 import contextlib
 import io
 import os
+import signal
 import sys
 import typing
 from collections.abc import Sequence
@@ -353,11 +356,35 @@ def _json_escape(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("csrules.json-escape", _json_escape)
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the command is, as Ctrl-C raises KeyboardInterrupt: what a
+    command cleans up on an error or Ctrl-C (a temporary file beside its output, a scratch
+    directory) is cleaned up on these too. Python's default for them ends the process at once."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    raise _Terminated(signum)
+
+
 def entry() -> None:
     """Console-script wrapper. Text the terminal's encoding cannot show (`PYTHONIOENCODING=ascii`,
     a C locale) is written as JSON escapes (`\\u00fc`) rather than failing half way through a
-    listing: valid in JSON output, readable in text."""
+    listing: valid in JSON output, readable in text. SIGTERM and SIGHUP end the command as Ctrl-C
+    does (cleaned up, no output), with exit 143 and 129; one ignored when it starts (`nohup`) stays
+    ignored."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="csrules.json-escape")
-    sys.exit(main())
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _terminate)
+    try:
+        code = main()
+    except _Terminated as exc:
+        code = 128 + exc.signum
+    sys.exit(code)

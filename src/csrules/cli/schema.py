@@ -7,6 +7,7 @@ The shipped files (`csrules/schemas/*.schema.json`) are generated from the model
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         return ExitCode.OK
     path = Path(args.output)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # a file in the way: the write says "Not a directory"
+            path.parent.mkdir(parents=True, exist_ok=True)
         write_file(path, lambda handle: handle.write(text))
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the schema: {exc.strerror or exc}") from None
