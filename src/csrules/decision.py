@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .ticket import ROLES, Role
 from .trace import Trace
-from .values import JsonValue, record_hash
+from .values import JsonValue, record_eq, record_hash
 
 __all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outcome", "role_rank"]
 
@@ -44,7 +44,8 @@ def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> t
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    __hash__ = record_hash  # pydantic's refuses fields holding lists
+    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
+    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
 
 class Action(_Frozen):

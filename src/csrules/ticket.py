@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain, record_hash
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain, record_eq, record_hash
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -161,7 +161,8 @@ class _Model(BaseModel):
     # `revalidate_instances`: a Customer, Agent... (or Ticket) instance given in place of a dict is
     # validated too; one made with `model_construct` may hold anything.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, revalidate_instances="always")
-    __hash__ = record_hash  # pydantic's refuses fields holding lists
+    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
+    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
 
 class Customer(_Model):
@@ -346,9 +347,12 @@ def parse_ticket(data: object) -> Ticket:
             # `[key]` elsewhere is an unknown field, reported as one.) The key as given: pydantic's
             # location shows a lone surrogate as U+FFFD.
             key = error.get("input")
-            loc = ("attributes", key if isinstance(key, str) else loc[1])
-            code, got = "invalid-attribute-name", _shown(loc[-1])
-            expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
+            if isinstance(key, str):
+                loc, code, got = ("attributes", key), "invalid-attribute-name", _shown(key)
+                expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
+            else:  # `None` or `1`: no name, and no text to point at (as for any other object's key)
+                loc, code, got = ("attributes",), "invalid-type", _shown_key(key)
+                expected = "string keys (a JSON object's keys are text)"
         if error["type"] == "string_unicode" and (not loc or _fields_at(Ticket, loc)):
             # A key with a lone surrogate: pydantic's location is the object holding it.
             loc = (*loc, str(error.get("input")))

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from .ticket import Ticket
-from .values import JsonValue, record_hash
+from .values import JsonValue, record_eq, record_hash
 
 __all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep", "rebuild", "record", "recorder"]
 
@@ -84,7 +84,8 @@ def _recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    __hash__ = record_hash  # pydantic's refuses fields holding lists
+    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
+    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
 
 class ConditionResult(_Frozen):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from types import NotImplementedType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, PlainSerializer, PlainValidator
@@ -36,6 +37,7 @@ __all__ = [
     "parse_money",
     "plain",
     "quoted_if_typed",
+    "record_eq",
     "record_hash",
     "to_json",
 ]
@@ -262,12 +264,47 @@ def _validate_json_value(value: object) -> Any:
         raise PydanticCustomError("invalid-json-value", str(exc)) from None
 
 
+def record_eq(record: BaseModel, other: object) -> bool | NotImplementedType:
+    """`==` of frozen records (decisions, traces, tickets): the same class and the same values of
+    the same types. Python's `==` alone equates values the JSON form tells apart (`true` and `1`,
+    `1` and `1.0`, `0.0` and `-0.0`, one instant at two UTC offsets), so two decisions on different
+    facts compared equal and hashed alike yet wrote different bytes; equal records always write the
+    same canonical JSON."""
+    if type(other) is not type(record):
+        return NotImplemented  # type: ignore[no-any-return]  # the other side may know (`mock.ANY`)
+    return _same(record, other)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:  # no NaN in a record
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind in _PLAIN:
+        return bool(a == b)
+    if kind is list or kind is tuple:
+        return len(a) == len(b) and all(map(_same, a, b))
+    if kind is dict:
+        return a.keys() == b.keys() and all(_same(item, b[key]) for key, item in a.items())
+    if kind is float or kind is Decimal:  # -0.0 is written `-0.0`
+        return bool(a == b) and math.copysign(1, a) == math.copysign(1, b)
+    if kind is datetime:  # one instant at two offsets is written two ways
+        return bool(a == b) and a.utcoffset() == b.utcoffset()
+    if issubclass(kind, BaseModel):
+        mine, theirs = a.__dict__, b.__dict__
+        return all(_same(mine.get(name), theirs.get(name)) for name in kind.model_fields)
+    return bool(a == b)
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def record_hash(record: BaseModel) -> int:
     """`hash()` of a frozen record whose fields hold lists or mappings (a decision's actions, an
     action's params, a ticket's items), which pydantic's own hash of frozen models refuses with
-    `unhashable type: 'list'`. Equal records (pydantic's `==`: the same class and equal fields)
-    hash alike: lists are hashed as tuples and mappings as sets of items, and Python hashes
-    equal numbers alike (`1`, `1.0`, `Decimal("1.00")`). Nested records hash themselves."""
+    `unhashable type: 'list'`. Equal records (`record_eq`) hash alike: lists are hashed as tuples
+    and mappings as sets of items. Nested records hash themselves."""
     fields = record.__dict__
     return hash((type(record), *(_hashable(fields.get(name)) for name in type(record).model_fields)))
 

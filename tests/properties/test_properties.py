@@ -58,6 +58,28 @@ def test_equal_records_hash_alike(ticket: dict[str, Any]) -> None:
     assert hash(csrules.Ticket.model_validate(copy.deepcopy(ticket))) == hash(parsed)
 
 
+ATTRIBUTES = st.sampled_from([True, False, 1, 0, 1.0, 0.0, -0.0, 2, 2.5, "1", "true"])
+
+
+@given(tickets(), ATTRIBUTES, ATTRIBUTES)
+def test_decisions_are_equal_exactly_when_they_write_the_same_json(
+    ticket: dict[str, Any], a: Any, b: Any
+) -> None:
+    """`true` and `1`, `1` and `1.0`, `0.0` and `-0.0` are equal in Python but different facts:
+    decisions on them compared equal and hashed alike, yet wrote different bytes."""
+    first = ENGINE.evaluate({**ticket, "attributes": {"x": a}}, now=NOW)
+    second = ENGINE.evaluate({**ticket, "attributes": {"x": b}}, now=NOW)
+    same = first.to_json() == second.to_json()
+    assert (first == second) is same
+    assert (first.trace.facts == second.trace.facts) is same
+    assert (first.trace.facts.attributes["x"] == second.trace.facts.attributes["x"]) is (a == b)
+    if same:
+        assert hash(first) == hash(second)
+        assert {first, second} == {first}
+    else:
+        assert len({first, second}) == 2
+
+
 @given(tickets(amounts=AMOUNTS), AMOUNTS, AMOUNTS)
 def test_a_larger_amount_never_lowers_the_required_role(
     ticket: dict[str, Any], a: Decimal, b: Decimal

@@ -659,7 +659,10 @@ def test_decisions_are_hashable_values(engine: csrules.Engine) -> None:
     later = engine.evaluate(refund("45.00"), now=NOW + timedelta(seconds=1))
     assert len({first, first.model_copy(), later}) == 2
     action = csrules.Action(kind="k", rule="r", params={"amount": Decimal("1.0"), "tags": ["a"]})
-    same = csrules.Action(kind="k", rule="r", params={"tags": ["a"], "amount": 1})
-    assert action == same  # 1 == Decimal("1.0"); key order aside
+    same = csrules.Action(kind="k", rule="r", params={"tags": ["a"], "amount": Decimal("1.00")})
+    assert action == same  # one number, written `1.0`; key order aside
     assert hash(action) == hash(same)
+    integer = csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["a"]})
+    assert action != integer  # written `1`: another value, though Python's `==` says equal
+    assert action.model_dump_json() != integer.model_dump_json()
     assert hash(action) != hash(csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["b"]}))

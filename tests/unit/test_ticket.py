@@ -136,6 +136,34 @@ def test_malformed_ticket_names_the_pointer(
     assert path in str(error)
 
 
+@pytest.mark.parametrize(
+    ("ticket", "message"),
+    [
+        (
+            {**make_ticket(), 1: "x"},
+            "ticket: expected string keys (a JSON object's keys are text), got the key `1`",
+        ),
+        (
+            make_ticket(customer={"id": "C", None: 1}),
+            "ticket /customer: expected string keys (a JSON object's keys are text), got the key `None`",
+        ),
+        # Was `ticket /attributes/None: expected an attribute name ..., got `"None"``: a key
+        # written as the text it is not.
+        (
+            make_ticket(attributes={None: 1}),
+            "ticket /attributes: expected string keys (a JSON object's keys are text), got the key `None`",
+        ),
+        (
+            make_ticket(attributes={"ok": 1, 2.5: 1}),
+            "ticket /attributes: expected string keys (a JSON object's keys are text), got the key `2.5`",
+        ),
+    ],
+)
+def test_a_key_that_is_no_string_is_named_as_given(engine: csrules.Engine, ticket: Any, message: str) -> None:
+    error = error_for(engine, ticket)
+    assert (str(error), error.code) == (f"{message} [invalid-type]", "invalid-type")
+
+
 def test_unknown_field_suggests_the_field_meant(engine: csrules.Engine) -> None:
     error = error_for(engine, make_ticket(request={"kind": "refund", "amout": 5}))
     assert "did you mean `amount`?" in error.expected
