@@ -44,10 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from . import source
 from .decision import Decision
 from .errors import AuditError, one_line
 from .redact import Redactor
-from .source import DuplicateKeyError, unique_keys
+from .source import DuplicateKeyError, TooLarge, limit_text, limited_lines, read_limited, unique_keys
 from .verify import decision_from_json, parse_decision
 
 __all__ = ["GENESIS", "DecisionLog", "LogRecord", "LogRepair", "LogReport", "read_decisions", "verify_log"]
@@ -379,7 +380,8 @@ class DecisionLog:
                 does not follow the line before it (`broken-chain`): it was edited; its head file
                 does not name its last record (`truncated-log`: records were cut off or the head
                 removed; one record behind, the state a crash leaves, is fine) or is no head file
-                (`invalid-head`).
+                (`invalid-head`); the decision's record would be larger than `MAX_JSON_BYTES`, the
+                most a reader reads as one line (`invalid-decision`).
         """
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
@@ -410,6 +412,9 @@ class DecisionLog:
                 seq = last_seq + 1
                 digest = _record_hash(seq, prev, data)
                 line = (_record_text(data, seq, prev, digest) + "\n").encode()
+                if len(line) > source.MAX_JSON_BYTES:  # no reader would read it back
+                    message = f"the decision's record would be larger than {limit_text()}"
+                    raise AuditError("invalid-decision", f"{message}; nothing was appended", str(self.path))
                 written = os.write(fd, line)
                 if written != len(line):  # a short write: the next open sees a torn record
                     raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
@@ -646,7 +651,7 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
     stream = handle
     read = 0
     try:
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(limited_lines(stream), 1):
             if size is not None and read >= size:
                 break  # appended after the snapshot
             read += len(line)
@@ -675,6 +680,8 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
             yield LogRecord(number, seq, digest, decision)
             prev = digest
             expected_seq += 1
+    except TooLarge as exc:  # a 3 GB line: refused, not read into memory
+        raise AuditError("invalid-record", f"not a record: {exc}", file, exc.line) from None
     finally:
         if owned:
             stream.close()
@@ -684,10 +691,11 @@ def _read_head(path: Path) -> _Head | None:
     """The head file; None when there is none; AuditError when it is not one."""
     head_file = _head_path(path)
     try:
-        text = head_file.read_text(encoding="utf-8")
+        with head_file.open("rb") as handle:  # bounded: a head file replaced by /dev/zero is no head
+            text = read_limited(handle).decode("utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, TooLarge):
         raise AuditError("invalid-head", "the head file cannot be read", str(head_file)) from None
     try:
         stored = json.loads(text)
@@ -829,7 +837,9 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
     target = Path(path)
     try:
         with target.open("rb") as handle:  # lines end at \n only: a \r inside a line is JSON's whitespace
-            yield from _decision_lines(handle, str(target))
+            yield from _decision_lines(limited_lines(handle), str(target))
+    except TooLarge as exc:  # /dev/zero, a 3 GB line: refused, not read into memory
+        raise AuditError("invalid-decision", f"not a decision: {exc}", str(target), exc.line) from None
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
 

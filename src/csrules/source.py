@@ -3,18 +3,36 @@
 `SourceSpan` locates a policy construct (1-based line and column). `pointer()` is the only
 function that builds RFC 6901 JSON pointers. `unique_keys` makes `json.loads` refuse an object
 with a key twice, which it would otherwise read as its last value; `exact_float` makes it refuse
-a number that no float holds, which it would otherwise read as another number.
+a number that no float holds, which it would otherwise read as another number. `read_limited`
+and `limited_lines` read a JSON document or JSON Lines in bounded memory: at most `MAX_JSON_BYTES`
+a document or a line, whatever the file is (`/dev/zero`, a 3 GB line).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any, AnyStr, BinaryIO
 
-__all__ = ["DuplicateKeyError", "SourceSpan", "exact_float", "pointer", "unique_keys"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "DuplicateKeyError",
+    "SourceSpan",
+    "TooLarge",
+    "exact_float",
+    "limit_text",
+    "limited_lines",
+    "pointer",
+    "read_limited",
+    "unique_keys",
+]
+
+MAX_JSON_BYTES = 256 << 20
+"""The most bytes read as one JSON document or one line of JSON Lines: a ticket, a decision, a
+log record. A traced decision of a 5,000-rule bundle is about 3.4 MB; past this size the input is
+refused, not read into memory whole."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -64,3 +82,38 @@ def exact_float(text: str) -> float:
     if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
         raise ValueError(f"the number {text[:40]} cannot be read exactly (it would read as {value!r})")
     return value
+
+
+class TooLarge(ValueError):
+    """A JSON document, or line `line` of JSON Lines, is larger than `MAX_JSON_BYTES`."""
+
+    def __init__(self, line: int | None = None) -> None:
+        what = "the document" if line is None else f"line {line}"
+        super().__init__(f"{what} is larger than {limit_text()}")
+        self.line = line
+
+
+def limit_text() -> str:
+    """`MAX_JSON_BYTES` as messages write it: `256 MiB`."""
+    size = MAX_JSON_BYTES
+    return f"{size >> 20} MiB" if size % (1 << 20) == 0 else f"{size:,} bytes"
+
+
+def read_limited(handle: IO[AnyStr]) -> AnyStr:
+    """The whole of `handle`, or TooLarge past `MAX_JSON_BYTES` (having read one byte more; of a
+    text stream, characters)."""
+    data = handle.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise TooLarge()
+    return data
+
+
+def limited_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The lines of `handle` as iterating it gives them (each with its `\\n`, the last one maybe
+    without), or TooLarge at the first line longer than `MAX_JSON_BYTES`."""
+    number = 0
+    while line := handle.readline(MAX_JSON_BYTES + 1):
+        number += 1
+        if len(line) > MAX_JSON_BYTES:
+            raise TooLarge(number)
+        yield line

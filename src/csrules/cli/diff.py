@@ -30,6 +30,7 @@ from ..decision import Decision
 from ..engine import Engine
 from ..errors import Diagnostic, PolicyError
 from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus, param_changes
+from ..source import TooLarge, limited_lines
 from ._common import ExitCode, UsageError
 from ._diff_report import Compared, Side, render_json, render_markdown, render_text
 from ._git import is_git_spec, materialise
@@ -45,7 +46,7 @@ def read_lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
     as invalid JSON or as invalid ticket text, with its line number, instead of stopping the diff.
     """
     try:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(limited_lines(handle), 1):
             text = raw.decode("utf-8", "surrogateescape")
             if number == 1:
                 text = text.removeprefix("\ufeff")
@@ -53,6 +54,8 @@ def read_lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
                 yield number, text
     except OSError as exc:
         raise UsageError(f"{name}: cannot read the tickets: {exc.strerror or exc}") from None
+    except TooLarge as exc:  # `--tickets /dev/zero`, a 3 GB line: refused, not read into memory
+        raise UsageError(f"{name}:{exc.line}: cannot read the tickets: {exc}") from None
 
 
 class _Progress:

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from ..engine import load
@@ -14,7 +13,7 @@ from ..errors import Error, TicketError
 from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
-from ..source import exact_float, unique_keys
+from ..source import TooLarge, exact_float, read_limited, unique_keys
 from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
@@ -55,14 +54,18 @@ def read_ticket(source: str) -> object:
             raise UsageError("-: standard input is closed")
         # Standard input is read as a file is: UTF-8 whatever the locale or PYTHONIOENCODING say
         # (the same ticket must give the same decision), a byte order mark taken off.
+        # At most MAX_JSON_BYTES: `/dev/zero` or a 3 GB file is refused, not read into memory.
         if source == "-":
             raw = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
             text = (
-                raw.read().decode("utf-8-sig") if raw is not None else sys.stdin.read().removeprefix("\ufeff")
+                read_limited(raw).decode("utf-8-sig")
+                if raw is not None
+                else read_limited(sys.stdin).removeprefix("\ufeff")
             )
         else:
-            text = Path(source).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+            with open(source, "rb") as handle:
+                text = read_limited(handle).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError, TooLarge) as exc:
         raise UsageError(
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
         ) from None

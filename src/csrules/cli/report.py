@@ -22,22 +22,26 @@ from ..decision_log import LogReport, verify_log
 from ..engine import load
 from ..errors import AuditError, one_line
 from ..report_html import render_html
-from ..source import DuplicateKeyError, unique_keys
+from ..source import DuplicateKeyError, TooLarge, limit_text, read_limited, unique_keys
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode, UsageError, write_file
 
 
 def _lines(path: str) -> list[str]:
     try:
-        # newline="": a "\r" inside a line stays JSON's whitespace (as `read_decisions` reads it).
-        with open(path, encoding="utf-8-sig", newline="") as handle:
+        # Read whole, and so at most MAX_JSON_BYTES (/dev/zero, a 3 GB log: refused, not read);
+        # binary: a "\r" inside a line stays JSON's whitespace (as `read_decisions` reads it).
+        with open(path, "rb") as handle:
             # Lines end at "\n" only: `splitlines()` also splits at U+2028, U+0085..., which a
             # decision's text may hold (JSON is written with ensure_ascii=False).
-            return handle.read().split("\n")
+            return read_limited(handle).decode("utf-8-sig").split("\n")
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", path) from None
     except UnicodeDecodeError:
         raise AuditError("invalid-decision", "not UTF-8 text", path) from None
+    except TooLarge:
+        message = f"the input is larger than {limit_text()}, the most a report reads"
+        raise AuditError("invalid-decision", message, path) from None
 
 
 def _json(line: str) -> Any:

@@ -11,18 +11,21 @@ from ..engine import Engine, load
 from ..errors import AuditError, one_line
 from ..explain import format_value
 from ..impact import param_changes
+from ..source import TooLarge, read_limited
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode
 
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:  # at most MAX_JSON_BYTES: /dev/zero is no decision
+            return read_limited(handle).decode("utf-8-sig")
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the decision: {exc.strerror}", path) from None
     except UnicodeDecodeError:
         raise AuditError("invalid-decision", "not UTF-8 text", path) from None
+    except TooLarge as exc:
+        raise AuditError("invalid-decision", f"not a decision: {exc}", path) from None
 
 
 def report(verification: Verification) -> str:

@@ -1,0 +1,158 @@
+"""Inputs read in bounded memory: a JSON document, or a line of JSON Lines, is at most
+`csrules.source.MAX_JSON_BYTES` (256 MiB). Before, `/dev/zero` or a 3 GB file given to a command
+was read whole: a MemoryError (exit 3) or the machine's OOM killer.
+
+The limit is lowered here (monkeypatch) so the boundaries are cheap to reach; the commands on
+`/dev/zero` run with the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import csrules
+from csrules import source
+from csrules.cli.main import main
+from csrules.decision_log import read_decisions, verify_log
+from tests.helpers import NOW, ROOT, refund
+
+LIMIT = 65536
+
+
+@pytest.fixture
+def limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(source, "MAX_JSON_BYTES", LIMIT)
+    return LIMIT
+
+
+def _padded(document: str, size: int) -> str:
+    """`document` with spaces after it, `size` bytes in all (JSON reads them as whitespace)."""
+    return document + " " * (size - len(document.encode()))
+
+
+@pytest.mark.parametrize(("extra", "ok"), [(-1, True), (0, True), (1, False)])
+def test_a_ticket_file_at_just_below_and_just_above_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: int, extra: int, ok: bool
+) -> None:
+    path = tmp_path / "ticket.json"
+    path.write_text(_padded(json.dumps(refund("45.00")), limit + extra), encoding="utf-8")
+    code = main(["eval", str(path), "--now", "2026-11-23T15:00:00Z", "--format", "jsonl"])
+    out, err = capsys.readouterr()
+    if ok:
+        assert (code, err, json.loads(out)["outcome"]) == (0, "", "escalate")
+    else:
+        assert (code, out) == (2, "")
+        assert (
+            err
+            == f"csrules: error: {path}: cannot read the ticket: the document is larger than 65,536 bytes\n"
+        )
+
+
+def test_a_decision_file_over_the_limit_is_no_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: csrules.Engine, limit: int
+) -> None:
+    text = engine.evaluate(refund("5.00"), now=NOW).to_json()
+    assert len(text) < limit
+    path = tmp_path / "decision.json"
+    path.write_text(_padded(text, limit), encoding="utf-8")
+    assert main(["verify", str(path)]) == 0
+    path.write_text(_padded(text, limit + 1), encoding="utf-8")
+    assert main(["verify", str(path)]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"{path}: not a decision: the document is larger than 65,536 bytes [invalid-decision]\n"
+    )
+
+
+def _log_of_one(tmp_path: Path, engine: csrules.Engine) -> tuple[Path, csrules.DecisionLog]:
+    path = tmp_path / "decisions.jsonl"
+    log = csrules.DecisionLog(path, fsync=False)
+    log.append(engine.evaluate(refund("5.00"), now=NOW))
+    return path, log
+
+
+def test_a_log_line_over_the_limit_is_no_record_and_no_decision(
+    tmp_path: Path, engine: csrules.Engine, limit: int
+) -> None:
+    path, _ = _log_of_one(tmp_path, engine)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("x" * limit + "\n")
+    report = verify_log(path)
+    assert report.records == 1
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.line) == ("invalid-record", 2)
+    assert report.problem.message == "not a record: line 2 is larger than 65,536 bytes"
+    with pytest.raises(csrules.AuditError) as info:
+        list(read_decisions(path))
+    assert (info.value.code, info.value.line) == ("invalid-decision", 2)
+    assert info.value.message == "not a decision: line 2 is larger than 65,536 bytes"
+
+
+def test_a_decision_whose_record_would_pass_the_limit_is_not_appended(
+    tmp_path: Path, engine: csrules.Engine, limit: int
+) -> None:
+    """No record is written that no reader would read back."""
+    path, log = _log_of_one(tmp_path, engine)
+    before = path.read_bytes()
+    notes = {f"note{n}": "n" * 10_000 for n in range(limit // 10_000 + 1)}  # 10,000 characters at most
+    big = engine.evaluate({**refund("5.00"), "attributes": notes}, now=NOW)
+    with pytest.raises(csrules.AuditError) as info:
+        log.append(big)
+    assert info.value.code == "invalid-decision"
+    assert (
+        info.value.message == "the decision's record would be larger than 65,536 bytes; nothing was appended"
+    )
+    assert path.read_bytes() == before
+    assert verify_log(path).ok
+
+
+def test_a_ticket_line_over_the_limit_stops_the_diff_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: int
+) -> None:
+    corpus = tmp_path / "tickets.jsonl"
+    corpus.write_text(json.dumps(refund("5.00")) + "\n" + "x" * limit + "\n", encoding="utf-8")
+    policies = str(ROOT / "policies")
+    assert main(["diff", policies, policies, "--tickets", str(corpus)]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {corpus}:2: cannot read the tickets: line 2 is larger than 65,536 bytes\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "/dev/zero"], "/dev/zero: cannot read the ticket: the document is larger than 256 MiB"),
+        (
+            ["verify", "/dev/zero"],
+            "/dev/zero: not a decision: the document is larger than 256 MiB [invalid-decision]",
+        ),
+        (
+            ["coverage", "/dev/zero"],
+            "/dev/zero:1: not a decision: line 1 is larger than 256 MiB [invalid-decision]",
+        ),
+        (
+            ["report", "/dev/zero", "--html", "{tmp}/page.html"],
+            "/dev/zero: the input is larger than 256 MiB, the most a report reads [invalid-decision]",
+        ),
+        (
+            ["diff", "policies", "policies", "--tickets", "/dev/zero"],
+            "/dev/zero:1: cannot read the tickets: line 1 is larger than 256 MiB",
+        ),
+    ],
+    ids=["eval", "verify", "coverage", "report", "diff"],
+)
+def test_an_endless_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "csrules", *(a.format(tmp=tmp_path) for a in args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"csrules: error: {message}\n")
+    assert list(tmp_path.iterdir()) == []
