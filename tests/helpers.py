@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,19 @@ def refund(amount: str, *, role: str = "front_line", **customer: Any) -> dict[st
         customer={"id": "C-1", **customer},
         agent={"id": "A-1", "role": role},
         request={"kind": "refund", "amount": amount},
+    )
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m csrules ARGS` from the repository's root, its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "csrules", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
     )
 
 

@@ -13,21 +13,10 @@ import pytest
 
 from csrules.cli.main import main
 from tests.helpers import ROOT, write_policy
+from tests.helpers import run_cli as run
 
 EXAMPLES = ROOT / "examples" / "tickets"
 NOW = "2026-11-23T15:00:00Z"
-
-
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csrules", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

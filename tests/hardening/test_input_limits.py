@@ -9,8 +9,6 @@ The limit is lowered here (monkeypatch) so the boundaries are cheap to reach; th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import csrules
 from csrules import source
 from csrules.cli.main import main
 from csrules.decision_log import read_decisions, verify_log
-from tests.helpers import NOW, ROOT, refund
+from tests.helpers import NOW, ROOT, refund, run_cli
 
 LIMIT = 65536
 
@@ -136,7 +134,7 @@ def test_a_ticket_line_over_the_limit_stops_the_diff_with_its_line(
         ),
         (
             ["report", "/dev/zero", "--html", "{tmp}/page.html"],
-            "/dev/zero: the input is larger than 256 MiB, the most a report reads [invalid-decision]",
+            "/dev/zero: the input is larger than 256 MiB, the most a report reads from a pipe or a device [invalid-decision]",
         ),
         (
             ["diff", "policies", "policies", "--tickets", "/dev/zero"],
@@ -146,13 +144,48 @@ def test_a_ticket_line_over_the_limit_stops_the_diff_with_its_line(
     ids=["eval", "verify", "coverage", "report", "diff"],
 )
 def test_an_endless_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "csrules", *(a.format(tmp=tmp_path) for a in args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=120,
-    )
+    result = run_cli(*(a.format(tmp=tmp_path) for a in args))
     assert (result.returncode, result.stdout, result.stderr) == (2, "", f"csrules: error: {message}\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_reads_a_log_larger_than_the_limit_a_line_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: csrules.Engine, limit: int
+) -> None:
+    """The report read its whole input into memory: a log larger than the limit was refused; now
+    only the decisions shown are kept, and the limit is a line's."""
+    path, log = _log_of_one(tmp_path, engine)
+    for n in range(2, 9):
+        log.append(engine.evaluate({**refund(f"{n}.00"), "id": f"T-{n}"}, now=NOW))
+    assert path.stat().st_size > limit
+    out = tmp_path / "page.html"
+    assert main(["report", str(path), "--html", str(out), "--limit", "3"]) == 0
+    assert capsys.readouterr().out == (
+        f"wrote {out}: 3 decision(s), 5 more not shown, 0 not replayed identically, log intact\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["log", "decision"])
+def test_a_report_reads_a_pipe_whole_and_refuses_a_log_there(
+    tmp_path: Path, engine: csrules.Engine, kind: str
+) -> None:
+    """A pipe cannot be read twice: it is read whole (at most MAX_JSON_BYTES). A log from a pipe
+    was reported "log intact" with its chain unchecked (verify_log read the pipe again, empty)."""
+    if kind == "log":
+        path, _ = _log_of_one(tmp_path, engine)
+        text = path.read_text(encoding="utf-8")
+    else:  # one decision, over several lines
+        text = json.dumps(json.loads(engine.evaluate(refund("45.00"), now=NOW).to_json()), indent=2)
+    out = tmp_path / "page.html"
+    result = run_cli("report", "/dev/stdin", "--html", str(out), stdin=text)
+    if kind == "log":
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            "csrules: error: /dev/stdin: a decision log is reported on from its file, where its hash "
+            "chain and head file are checked, not from a pipe or a device\n"
+        )
+        assert not out.exists()
+    else:
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout == f"wrote {out}: 1 decision(s), 0 not replayed identically\n"
+        assert "Ticket <code>T-1</code>" in out.read_text(encoding="utf-8")

@@ -5,7 +5,7 @@ record (`seq`, `hash`, `decision`) on any line, or beside a head file (`INPUT.he
 log (its hash chain is checked with `verify_log`, so a tampered first line is reported on the
 page, not refused); other JSON Lines are decisions, one per line. Each decision shown is replayed
 against the policies (`verify`) unless `--no-verify`. The page says what failed; the command exits 0
-once it is written.
+once it is written. INPUT is read a line at a time (`_Source`): memory holds the decisions shown.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,26 +23,73 @@ from ..decision_log import LogReport, verify_log
 from ..engine import load
 from ..errors import AuditError, one_line
 from ..report_html import render_html
-from ..source import DuplicateKeyError, TooLarge, limit_text, read_limited, unique_keys
+from ..source import DuplicateKeyError, TooLarge, limit_text, limited_lines, read_limited, unique_keys
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode, UsageError, write_file
 
+_BOM = "\ufeff"
 
-def _lines(path: str) -> list[str]:
-    try:
-        # Read whole, and so at most MAX_JSON_BYTES (/dev/zero, a 3 GB log: refused, not read);
-        # binary: a "\r" inside a line stays JSON's whitespace (as `read_decisions` reads it).
-        with open(path, "rb") as handle:
-            # Lines end at "\n" only: `splitlines()` also splits at U+2028, U+0085..., which a
-            # decision's text may hold (JSON is written with ensure_ascii=False).
-            return read_limited(handle).decode("utf-8-sig").split("\n")
-    except OSError as exc:
-        raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", path) from None
-    except UnicodeDecodeError:
-        raise AuditError("invalid-decision", "not UTF-8 text", path) from None
-    except TooLarge:
-        message = f"the input is larger than {limit_text()}, the most a report reads"
-        raise AuditError("invalid-decision", message, path) from None
+
+class _Source:
+    """INPUT's lines, as (number, text without its "\\n"), each time `lines()` is called.
+
+    A regular file is read a line at a time, each time: a log of any size is reported on in the
+    memory of the decisions shown, and a line is at most MAX_JSON_BYTES. Anything else (a pipe,
+    `/dev/stdin`) can be read once only: it is read whole then, at most MAX_JSON_BYTES in all.
+    Lines end at "\\n" only: `splitlines()` also splits at U+2028, U+0085..., which a decision's
+    text may hold (JSON is written with ensure_ascii=False); a "\\r" stays JSON's whitespace.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._kept: list[str] | None = None
+        try:
+            self.regular = stat.S_ISREG(os.stat(path).st_mode)
+            if not self.regular:
+                self._kept = self._read_whole().split("\n")
+        except OSError as exc:
+            raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", path) from None
+        except TooLarge:
+            message = (
+                f"the input is larger than {limit_text()}, the most a report reads from a pipe or a device"
+            )
+            raise AuditError("invalid-decision", message, path) from None
+
+    def _read_whole(self) -> str:
+        try:
+            with open(self.path, "rb") as handle:
+                return read_limited(handle).decode("utf-8").removeprefix(_BOM)
+        except OSError as exc:
+            raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", self.path) from None
+        except UnicodeDecodeError:
+            raise AuditError("invalid-decision", "not UTF-8 text", self.path) from None
+
+    def whole(self) -> str | None:
+        """The input as one text (one decision written over several lines); None when it is
+        larger than MAX_JSON_BYTES, as no decision is."""
+        if self._kept is not None:
+            return "\n".join(self._kept)
+        try:
+            return self._read_whole()
+        except TooLarge:
+            return None
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        if self._kept is not None:
+            yield from enumerate(self._kept, 1)
+            return
+        try:
+            with open(self.path, "rb") as handle:
+                for number, raw in enumerate(limited_lines(handle), 1):
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise AuditError("invalid-decision", "not UTF-8 text", self.path, number) from None
+                    yield number, (text.removeprefix(_BOM) if number == 1 else text).removesuffix("\n")
+        except OSError as exc:
+            raise AuditError("no-such-file", f"cannot read the input: {exc.strerror}", self.path) from None
+        except TooLarge as exc:
+            raise AuditError("invalid-decision", f"not a decision: {exc}", self.path, exc.line) from None
 
 
 def _json(line: str) -> Any:
@@ -57,40 +105,60 @@ def _is_record(data: Any) -> bool:
 
 
 class _Input:
-    """The decisions of INPUT as (label, decision JSON) pairs, and what kind of file it is."""
+    """The decisions of INPUT as (label, decision JSON) pairs, read lazily, and what kind of file
+    it is."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.notes: list[str] = []
-        lines = _lines(path)
-        text = "\n".join(lines).strip()
-        if not text:
+        self._source = _Source(path)
+        self.regular = self._source.regular
+        head = Path(_head_file(path)).exists()
+        first, lines, records = None, 0, False
+        for number, line in self._source.lines():  # a first pass, keeping nothing
+            if not line.strip():
+                continue
+            lines += 1
+            first = first or (number, line)
+            # A record as csrules writes it holds these keys: the rest need not be parsed.
+            if not head and '"seq"' in line and '"hash"' in line and _is_record(_json(line)):
+                records = True
+            if (head or records) and lines > 1:
+                break
+        if first is None:
             raise AuditError("invalid-decision", "the file is empty", path)
+        # The whole input is one JSON value when its one line is, or (written over several lines)
+        # when its first line is not JSON by itself.
+        whole: Any = None
         twice: DuplicateKeyError | None = None
-        try:
-            whole: Any = json.loads(text, object_pairs_hook=unique_keys)  # a key twice: refused
-        except DuplicateKeyError as exc:
-            whole, twice = None, exc
-        except (ValueError, RecursionError):  # ValueError: also an int of more than 4,300 digits
-            whole = None  # JSON Lines, or not JSON at all: the lines tell
+        first_value = _json(first[1])
+        text = first[1] if lines == 1 and first_value is not None else None
+        if first_value is None and not records:
+            text = self._source.whole()
+        if text:
+            try:
+                whole = json.loads(text, object_pairs_hook=unique_keys)  # a key twice: refused
+            except DuplicateKeyError as exc:
+                twice = exc
+            except (ValueError, RecursionError):  # ValueError: also an int of more than 4,300 digits
+                pass  # JSON Lines, or not JSON at all: the lines tell
         if isinstance(whole, Mapping) and not _is_record(whole):
             parse_decision(whole, path)  # names the first wrong field when it is no decision
             self.kind = "decision"
-            self.entries: list[tuple[str, Any]] = [("", whole)]
+            self.entries: Iterable[tuple[str, Any]] = [("", whole)]
             return
-        if Path(_head_file(path)).exists() or any(_is_record(_json(line)) for line in lines):
+        if head or records or _is_record(whole):
             self.kind = "log"
         else:
-            first = next((n for n, line in enumerate(lines, 1) if line.strip()), 1)
-            if _json(lines[first - 1]) is None:
+            if first_value is None:
                 if twice is not None:  # one decision, with a key given twice
                     raise AuditError("invalid-decision", f"not a decision ({twice})", path) from None
-                raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first)
+                raise AuditError("invalid-decision", "neither a decision nor JSON Lines", path, first[0])
             self.kind = "decisions"
-        self.entries = list(self._entries(lines))
+        self.entries = self._entries()
 
-    def _entries(self, lines: list[str]) -> Iterator[tuple[str, Any]]:
-        for number, line in enumerate(lines, 1):
+    def _entries(self) -> Iterator[tuple[str, Any]]:
+        for number, line in self._source.lines():
             if not line.strip():
                 continue
             try:
@@ -160,6 +228,11 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         raise UsageError(f"--limit: expected a positive number, got {args.limit}")
     _not_an_input(args.html, args.input)
     source = _Input(args.input)
+    if source.kind == "log" and not source.regular:  # verify_log would read the pipe again: empty
+        raise UsageError(
+            f"{args.input}: a decision log is reported on from its file, where its hash chain and head "
+            "file are checked, not from a pipe or a device"
+        )
     log_status: LogReport | None = verify_log(args.input) if source.kind == "log" else None
     chosen, omitted = _select(source, args.ticket, args.limit)
     verifications: list[Verification | None]
