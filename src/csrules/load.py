@@ -485,7 +485,8 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
     file = str(path)
     span = SourceSpan(file, 1, 1)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # one byte past the limit tells: a 2 GB file is not read whole
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise PolicyError(
             [Diagnostic("no-such-file", f"cannot read the file ({exc.strerror})", span)]

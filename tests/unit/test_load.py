@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import shutil
+import tracemalloc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import csrules
+from csrules.load import MAX_FILE_BYTES
 from tests.helpers import NOW, ROOT, refund, write_policy
 
 
@@ -104,6 +106,32 @@ def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:
 def test_oversized_file_is_an_error(tmp_path: Path) -> None:
     path = write_policy(tmp_path, "description: " + "x" * (1 << 20) + "\n")
     assert policy_error(path).code == "file-too-large"
+
+
+@pytest.mark.parametrize(("size", "too_large"), [(MAX_FILE_BYTES, False), (MAX_FILE_BYTES + 1, True)])
+def test_the_file_size_limit_at_and_just_above(tmp_path: Path, size: int, too_large: bool) -> None:
+    text = "policy: p\ndescription: d\nrules: []\n# "
+    path = write_policy(tmp_path, text + "x" * (size - len(text) - 1) + "\n")
+    assert path.stat().st_size == size
+    if too_large:
+        assert policy_error(path).code == "file-too-large"
+    else:
+        assert csrules.load(path).bundle.rules == ()
+
+
+def test_a_huge_file_is_refused_without_being_read(tmp_path: Path) -> None:
+    """A 2 GB policy file was read whole before its size was checked: 2 GB of memory, 18 s."""
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(2 << 30)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        error = policy_error(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (error.code, str(error)) == ("file-too-large", f"{path}:1:1: files are limited to 1048576 bytes")
+    assert peak < 8 << 20
 
 
 def test_directory_files_load_in_sorted_order_with_stable_names(tmp_path: Path) -> None:
