@@ -6,11 +6,13 @@ import json
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 import csrules
+from csrules.load import MAX_FILE_BYTES
 from tests.helpers import ROOT
 from tests.impact.support import diff, diff_json, transitions, write_corpus
 
@@ -185,3 +187,33 @@ def test_a_policy_error_at_a_revision_names_the_revision_not_a_temporary_copy(
     assert (
         err == "csrules: error: git:HEAD:policies/empowerment.yaml:14:12: did not find expected ',' or ']'\n"
     )
+
+
+def test_a_file_over_the_size_limit_at_a_revision_is_refused_as_in_the_working_tree(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every blob under the path was read into memory, however large: a policy file over the
+    limit is now refused by its size alone, as the working tree's is, its content never read."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    (repo / "policies" / "zz_big.yaml").write_text("# " + "x" * MAX_FILE_BYTES + "\n", encoding="utf-8")
+    (repo / "policies" / "data.bin").write_bytes(b"x" * (64 << 20))  # not a policy file: never read
+    git(repo, "add", "policies")
+    git(repo, "commit", "-q", "-m", "policies")
+    write_corpus(
+        repo / "tickets.jsonl", [{"id": "T", "customer": {"id": "C"}, "agent": {"id": "A", "role": "senior"}}]
+    )
+    monkeypatch.chdir(repo)
+    expected = f"files are limited to {MAX_FILE_BYTES} bytes\n"
+    tracemalloc.start()
+    try:
+        code, out, err = diff(capsys, "git:HEAD:policies", "policies", "--tickets", "tickets.jsonl")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (code, out, err) == (2, "", f"csrules: error: git:HEAD:policies/zz_big.yaml:1:1: {expected}")
+    assert peak < 32 << 20
+    code, out, err = diff(capsys, "policies", "git:HEAD:policies", "--tickets", "tickets.jsonl")
+    assert (code, out, err) == (2, "", f"csrules: error: policies/zz_big.yaml:1:1: {expected}")

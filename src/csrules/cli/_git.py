@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path, PurePosixPath
 
 from ..errors import one_line
+from ..load import MAX_FILE_BYTES
 from ._common import UsageError
 
 __all__ = ["PREFIX", "is_git_spec", "materialise"]
@@ -67,15 +68,16 @@ def materialise(spec: str, into: Path) -> Path:
         raise UsageError(f"`{spec}`: no file or directory `{relative}` at `{rev}`")
     # The committed blobs themselves, read with ls-tree and cat-file: `git archive` would apply
     # `.gitattributes` (`export-ignore` leaves files out, `export-subst` rewrites them).
-    listing = _git(["ls-tree", "-r", "-z", "--full-tree", sha, "--", str(relative)], root)
+    listing = _git(["ls-tree", "-r", "-l", "-z", "--full-tree", sha, "--", str(relative)], root)
     if listing.returncode != 0:
         raise UsageError(f"`{spec}`: {_first_line(listing.stderr)}")
     blobs: list[tuple[str, PurePosixPath]] = []
+    oversized: list[tuple[PurePosixPath, int]] = []
     for entry in listing.stdout.split(b"\0"):
         if not entry:
             continue
         meta, _, written = entry.partition(b"\t")
-        mode, kind_, oid = meta.decode("ascii").split()
+        mode, kind_, oid, size = meta.decode("ascii").split()
         name = PurePosixPath(written.decode("utf-8", "surrogateescape"))
         if kind_ != "blob" or mode not in ("100644", "100755"):
             # A link or a submodule: the working tree's loader follows it, a revision has only its
@@ -90,17 +92,28 @@ def materialise(spec: str, into: Path) -> Path:
             raise UsageError(
                 f"`{spec}`: `{one_line(str(name))}` is {what} at `{rev}`: only regular files can be read"
             )
-        blobs.append((oid, name))
+        if int(size) > MAX_FILE_BYTES:  # never read: the loader refuses it by its size alone
+            oversized.append((name, int(size)))
+        else:
+            blobs.append((oid, name))
     batch = _git(["cat-file", "--batch"], root, "".join(f"{oid}\n" for oid, _ in blobs).encode())
     if batch.returncode != 0:
         raise UsageError(f"`{spec}`: {_first_line(batch.stderr)}")
     for (_, name), data in zip(blobs, _batch(batch.stdout), strict=True):
         if name.is_absolute() or ".." in name.parts:
             continue
-        target = into.joinpath(*name.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        _place(into, name).write_bytes(data)
+    for name, length in oversized:  # a sparse file of its size: no memory, no disk
+        if not (name.is_absolute() or ".." in name.parts):
+            with _place(into, name).open("wb") as handle:
+                handle.truncate(length)
     return into / relative
+
+
+def _place(into: Path, name: PurePosixPath) -> Path:
+    target = into.joinpath(*name.parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def _batch(output: bytes) -> list[bytes]:
