@@ -182,12 +182,12 @@ def _last_record(fd: int, size: int, path: Path) -> tuple[int, str, str]:
         return 0, GENESIS, GENESIS
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) != b"\n":
-        raw, start = _last_line(fd, size + 1)
+        raw, start = _last_line(fd, size + 1, str(path))
         kept = _torn_end(raw, str(path))
         if kept:  # a whole record that lost its newline: torn only if it chains, like any record
             _chained(fd, start, raw[:kept], path)
         raise _unterminated(kept, str(path), None)
-    raw, start = _last_line(fd, size)
+    raw, start = _last_line(fd, size, str(path))
     # A complete line (an append writes its record and newline at once, and a record holds no raw
     # newline, so a cut write never ends with one) that is no record, or whose hash does not hold,
     # or that does not follow the line before it, was edited: `invalid-record`, `altered-record` or
@@ -275,8 +275,9 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
             os.close(directory)
 
 
-def _last_line(fd: int, size: int) -> tuple[bytes, int]:
-    """The last line of the file (without its newline) and the offset where it starts."""
+def _last_line(fd: int, size: int, file: str) -> tuple[bytes, int]:
+    """The last line of the file (without its newline) and the offset where it starts; AuditError
+    (`invalid-record`) past MAX_JSON_BYTES, read no further: no record is that long."""
     end = size - 1  # the final newline
     chunks: list[bytes] = []  # read backwards, joined once: a long line costs its length, not its square
     position = end
@@ -288,9 +289,15 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
         newline = chunk.rfind(b"\n")
         if newline >= 0:
             chunks.append(chunk[newline + 1 :])
-            return b"".join(reversed(chunks)), position + newline + 1
+            position += newline + 1
+            break
         chunks.append(chunk)
-    return b"".join(reversed(chunks)), 0
+        if end - position > source.MAX_JSON_BYTES:
+            break
+    if end - position > source.MAX_JSON_BYTES:
+        message = f"the last line is longer than {limit_text()}: no record is"
+        raise AuditError("invalid-record", message, file)
+    return b"".join(reversed(chunks)), position
 
 
 def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, str, str]:
@@ -472,7 +479,10 @@ class DecisionLog:
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
                 if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
-                    raw, start = _last_line(fd, size + 1)
+                    try:
+                        raw, start = _last_line(fd, size + 1, str(target))
+                    except AuditError as problem:  # far longer than any record: evidence, left alone
+                        return LogRepair(problem=problem)
                     kept = _torn_end(raw, str(target))
                     if kept is None:
                         return LogRepair(problem=_unterminated(kept, str(target), None))

@@ -92,6 +92,9 @@ class TooLarge(ValueError):
         super().__init__(f"{what} is larger than {limit_text()}")
         self.line = line
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.line,), dict(self.__dict__))
+
 
 def limit_text() -> str:
     """`MAX_JSON_BYTES` as messages write it: `256 MiB`."""
@@ -100,12 +103,19 @@ def limit_text() -> str:
 
 
 def read_limited(handle: IO[AnyStr]) -> AnyStr:
-    """The whole of `handle`, or TooLarge past `MAX_JSON_BYTES` (having read one byte more; of a
-    text stream, characters)."""
-    data = handle.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        raise TooLarge()
-    return data
+    """The whole of `handle`, or TooLarge past `MAX_JSON_BYTES` (of a text stream, characters).
+    Read in chunks: `read(MAX_JSON_BYTES + 1)` would allocate that much for a 1 KB ticket."""
+    chunks: list[AnyStr] = []
+    size = 0
+    while chunk := handle.read(_CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise TooLarge()
+    return chunks[0][:0].join(chunks) if chunks else handle.read(0)
+
+
+_CHUNK = 1 << 20
 
 
 def limited_lines(handle: BinaryIO) -> Iterator[bytes]:

@@ -236,7 +236,7 @@ def json_value(value: object) -> Any:
     Raises ValueError for anything that has no JSON form (NaN, infinity, sets, objects).
     """
     if value is None or isinstance(value, bool | int | str):
-        return value
+        return plain(value)  # an IntEnum or a `(str, Enum)` member reads back as its int or str
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"non-finite number {value!r}")

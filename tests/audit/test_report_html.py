@@ -8,6 +8,7 @@ import re
 import shutil
 import struct
 import subprocess
+import tracemalloc
 import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -495,3 +496,53 @@ def test_a_note_of_log_verify_is_on_the_page_and_in_the_summary(
     assert "intact</span> 4 record(s)" in html
     assert f"<p>Note: {note}</p>" in html
     assert capsys.readouterr().out.rstrip("\n").endswith(f", log intact (note: {note})")
+
+
+def test_a_log_whose_keys_were_rewritten_with_escapes_is_still_a_log(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records are told from decisions by their keys without parsing every line; a record whose
+    keys were rewritten as `"s\\u0065q"` (the same JSON) was then taken for a decisions file: exit 2,
+    no page, instead of the tampering shown."""
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01"])
+    log.with_name("decisions.jsonl.head").unlink()
+    log.write_text(
+        log.read_text(encoding="utf-8").replace('"seq"', '"s\\u0065q"').replace('"hash"', '"h\\u0061sh"'),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out), "--no-verify"]) == 0
+    assert capsys.readouterr().out == (
+        f"wrote {out}: 2 decision(s), log tampered: {log}:1: the record is not in the form csrules "
+        "writes: it was edited [altered-record]\n"
+    )
+
+
+def test_one_decision_followed_by_a_form_feed_is_one_decision(tmp_path: Path, engine: csrules.Engine) -> None:
+    """Whitespace that JSON does not allow (a form feed, U+00A0) after the one decision was taken
+    off before, and is again: "neither a decision nor JSON Lines" in between."""
+    path = tmp_path / "decision.json"
+    path.write_text(engine.evaluate(refund("45.00"), now=NOW).to_json() + "\f\u00a0", encoding="utf-8")
+    out = tmp_path / "out.html"
+    assert main(["report", str(path), "--html", str(out), "--no-verify"]) == 0
+    assert "Decision log" not in out.read_text(encoding="utf-8")
+
+
+def test_a_log_with_a_head_and_a_tampered_first_line_is_read_a_line_at_a_time(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """With a head file and a first line that is not JSON, the whole log was read as one text (to
+    see whether it was one decision written over several lines)."""
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00"])
+    record = log.read_bytes()
+    log.write_bytes(b"garbage\n" + record * 2000)  # ~22 MB: the copies break the chain, no matter
+    out = tmp_path / "out.html"
+    tracemalloc.start()
+    try:
+        assert main(["report", str(log), "--html", str(out), "--no-verify", "--limit", "1"]) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20

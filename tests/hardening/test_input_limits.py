@@ -9,6 +9,7 @@ The limit is lowered here (monkeypatch) so the boundaries are cheap to reach; th
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,28 @@ def test_a_report_reads_a_pipe_whole_and_refuses_a_log_there(
         assert (result.returncode, result.stderr) == (0, "")
         assert result.stdout == f"wrote {out}: 1 decision(s), 0 not replayed identically\n"
         assert "Ticket <code>T-1</code>" in out.read_text(encoding="utf-8")
+
+
+def test_an_overlong_last_line_is_refused_without_being_read_whole(
+    tmp_path: Path, engine: csrules.Engine, limit: int
+) -> None:
+    """Opening, appending to and repairing a log read its last line backwards to its start,
+    however long (a 300 MiB line: 600 MB of memory); past the limit no record is that long."""
+    path, _ = _log_of_one(tmp_path, engine)
+    with path.open("ab") as handle:
+        handle.write(b"{" + b"x" * (limit + 10))  # unterminated, as a cut write would be
+    before = path.read_bytes()
+    message = f"{path}: the last line is longer than 65,536 bytes: no record is [invalid-record]"
+    with pytest.raises(csrules.AuditError) as info:
+        csrules.DecisionLog(path, fsync=False)
+    assert str(info.value) == message
+    repair = csrules.DecisionLog.repair(path)
+    assert repair.problem is not None
+    assert str(repair.problem) == message
+    assert path.read_bytes() == before  # evidence, left alone
+
+
+def test_too_large_pickles_with_its_message() -> None:
+    error = source.TooLarge(5)
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.line) == (str(error), 5)

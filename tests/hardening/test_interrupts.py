@@ -8,6 +8,7 @@ run, which the timeout turns into a failure). `make soak` runs it at 10 times th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -493,3 +494,48 @@ def test_a_sighup_ignored_when_the_command_starts_stays_ignored(tmp_path: Path) 
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err.decode()) == (0, "")
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3000
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="reads /proc/PID/wchan")
+def test_sighup_and_sigterm_together_end_the_command_once_and_quietly(tmp_path: Path) -> None:
+    """A closed terminal and a `kill` at once: the second signal's handler ran during the first's
+    cleanup (or at interpreter shutdown) and printed a traceback."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "csrules", "generate-tickets", "--count", "5", "--output", str(fifo)]
+    for delay in (0, 0.005, 0.02, 0.08):  # the second one within the cleanup, or after
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
+        wchan = Path(f"/proc/{process.pid}/wchan")
+        deadline = time.monotonic() + 60
+        while wchan.read_text() != "wait_for_partner" and time.monotonic() < deadline:  # opening the FIFO
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGHUP)
+        time.sleep(delay)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
+            os.kill(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        # 129 or 143: the first handled; -15: SIGTERM after the command ended, as Python's default.
+        assert (process.returncode, err.decode()) in ((129, ""), (143, ""), (-15, "")), delay
+
+
+_LATE_SIGTERM = textwrap.dedent(
+    """
+    import atexit, os, signal, sys, time
+
+    def late():  # a `kill` that arrives once the command has finished, while Python exits
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    atexit.register(late)
+    sys.argv = ["csrules", "generate-tickets", "--count", "1", "--output", os.devnull]
+    from csrules.cli.main import entry
+    entry()
+    """
+)
+
+
+def test_a_sigterm_after_the_command_ended_ends_python_as_its_default_does(tmp_path: Path) -> None:
+    """csrules' handler stayed installed after the command: a SIGTERM while Python exited raised
+    in an atexit callback and printed its traceback. Now the default is back: it ends at once."""
+    done = _run_script(tmp_path / "late.py", _LATE_SIGTERM)
+    assert (done.returncode, done.stdout, done.stderr) == (-signal.SIGTERM, "", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import enum
 import itertools
 import json
 import resource
@@ -652,6 +653,14 @@ def test_close_lets_go_of_the_ticket_values_kept_for_reuse(tmp_path: Any) -> Non
     assert kept - after > 2_500_000  # the 300 texts of ~9 KB each
 
 
+class _Tier(enum.StrEnum):
+    GOLD = "gold"
+
+
+class _Level(enum.IntEnum):
+    TWO = 2
+
+
 def test_decisions_are_hashable_values(engine: csrules.Engine) -> None:
     """`hash(decision)` raised `unhashable type: 'list'`; now equal decisions are one set member
     and differing ones are not (a decision at another instant is another decision)."""
@@ -665,4 +674,8 @@ def test_decisions_are_hashable_values(engine: csrules.Engine) -> None:
     integer = csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["a"]})
     assert action != integer  # written `1`: another value, though Python's `==` says equal
     assert action.model_dump_json() != integer.model_dump_json()
+    # An IntEnum or a StrEnum member is kept as its plain value: it reads back equal.
+    members = csrules.Action(kind="k", rule="r", params={"tier": _Tier.GOLD, "level": _Level.TWO})
+    assert members == csrules.Action.model_validate_json(members.model_dump_json())
+    assert (type(members.params["tier"]), type(members.params["level"])) == (str, int)
     assert hash(action) != hash(csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["b"]}))

@@ -366,9 +366,18 @@ class _Terminated(BaseException):
         self.signum = signum
 
 
+_ENDING = (signal.SIGTERM, signal.SIGHUP)
+
+
 def _terminate(signum: int, frame: object) -> None:
-    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    _default_endings()  # a second one (SIGHUP then SIGTERM) ends the process at once, not mid-cleanup
     raise _Terminated(signum)
+
+
+def _default_endings() -> None:
+    for ending in _ENDING:
+        if signal.getsignal(ending) is _terminate:
+            signal.signal(ending, signal.SIG_DFL)
 
 
 def entry() -> None:
@@ -380,11 +389,13 @@ def entry() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="csrules.json-escape")
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in _ENDING:
         if signal.getsignal(signum) == signal.SIG_DFL:
             signal.signal(signum, _terminate)
     try:
         code = main()
     except _Terminated as exc:
         code = 128 + exc.signum
+    finally:  # one arriving after this ends the process as Python's default does, silently
+        _default_endings()
     sys.exit(code)

@@ -120,8 +120,10 @@ class _Input:
                 continue
             lines += 1
             first = first or (number, line)
-            # A record as csrules writes it holds these keys: the rest need not be parsed.
-            if not head and '"seq"' in line and '"hash"' in line and _is_record(_json(line)):
+            # A record as csrules writes it holds these keys; one edited may spell them with
+            # escapes (`"s\\u0065q"`). Other lines need not be parsed.
+            maybe = ('"seq"' in line and '"hash"' in line) or "\\" in line
+            if not head and maybe and _is_record(_json(line)):
                 records = True
             if (head or records) and lines > 1:
                 break
@@ -132,9 +134,10 @@ class _Input:
         whole: Any = None
         twice: DuplicateKeyError | None = None
         first_value = _json(first[1])
-        text = first[1] if lines == 1 and first_value is not None else None
-        if first_value is None and not records:
-            text = self._source.whole()
+        text = first[1] if lines == 1 else None
+        if first_value is None and not head and not records and first[1].lstrip().startswith("{"):
+            text = self._source.whole()  # a decision written over several lines, at most 256 MiB
+        text = text.strip() if text else None  # `str.strip`: a form feed or U+00A0 after it too
         if text:
             try:
                 whole = json.loads(text, object_pairs_hook=unique_keys)  # a key twice: refused
@@ -147,7 +150,7 @@ class _Input:
             self.kind = "decision"
             self.entries: Iterable[tuple[str, Any]] = [("", whole)]
             return
-        if head or records or _is_record(whole):
+        if head or records:
             self.kind = "log"
         else:
             if first_value is None:
