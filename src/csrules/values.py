@@ -230,12 +230,17 @@ JSON_AS_IS: frozenset[str] = frozenset({"money", "integer", "string", "boolean",
 bool); it converts the others' (dates, datetimes, numbers that may be floats)."""
 
 
+_JSON_SCALARS = frozenset({bool, int, str})
+
+
 def json_value(value: object) -> Any:
     """Normalise a value for a trace or an action: floats become Decimals, dates ISO strings.
 
     Raises ValueError for anything that has no JSON form (NaN, infinity, sets, objects).
     """
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or type(value) in _JSON_SCALARS:
+        return value
+    if isinstance(value, bool | int | str):
         return plain(value)  # an IntEnum or a `(str, Enum)` member reads back as its int or str
     if isinstance(value, float):
         if not math.isfinite(value):
