@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .ticket import ROLES, Role
 from .trace import Trace
-from .values import JsonValue, record_eq, record_hash
+from .values import JsonValue, Record
 
 __all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outcome", "role_rank"]
 
@@ -42,13 +42,7 @@ def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> t
     return "approve", required_role
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
-    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
-
-
-class Action(_Frozen):
+class Action(Record):
     """Something that must happen, e.g. `issue_raincheck`; `rule` is the rule that produced it."""
 
     kind: str
@@ -56,7 +50,7 @@ class Action(_Frozen):
     rule: str
 
 
-class FollowUp(_Frozen):
+class FollowUp(Record):
     """A follow-up due at `due` (UTC); `rule` is the rule that produced it."""
 
     kind: str
@@ -64,14 +58,14 @@ class FollowUp(_Frozen):
     rule: str
 
 
-class Reasons(_Frozen):
+class Reasons(Record):
     """The ids of the fired rules that set the outcome and the required role."""
 
     outcome: list[str] = Field(default_factory=list)
     required_role: list[str] = Field(default_factory=list)
 
 
-class Decision(_Frozen):
+class Decision(Record):
     """What to do with a ticket, why, and under which policy version.
 
     `Decision.model_validate_json(d.model_dump_json()) == d` holds.

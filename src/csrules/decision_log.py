@@ -281,7 +281,7 @@ def _last_line(fd: int, size: int, file: str) -> tuple[bytes, int]:
     end = size - 1  # the final newline
     chunks: list[bytes] = []  # read backwards, joined once: a long line costs its length, not its square
     position = end
-    while position > 0:
+    while position > 0 and end - position <= source.MAX_JSON_BYTES:
         start = max(0, position - _BLOCK)
         os.lseek(fd, start, os.SEEK_SET)
         chunk = os.read(fd, position - start)
@@ -292,8 +292,6 @@ def _last_line(fd: int, size: int, file: str) -> tuple[bytes, int]:
             position += newline + 1
             break
         chunks.append(chunk)
-        if end - position > source.MAX_JSON_BYTES:
-            break
     if end - position > source.MAX_JSON_BYTES:
         message = f"the last line is longer than {limit_text()}: no record is"
         raise AuditError("invalid-record", message, file)

@@ -35,7 +35,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from .decision import Action, Decision, FollowUp, Outcome
 from .engine import DEFAULT_CHUNK_SIZE, Engine
@@ -43,7 +43,7 @@ from .engine import load as load_engine
 from .errors import Error, TicketError
 from .policy import Bundle
 from .ticket import Role, Ticket
-from .values import record_eq, record_hash
+from .values import Record
 
 if TYPE_CHECKING:
     from .load import PolicyPaths
@@ -61,11 +61,9 @@ __all__ = [
 ]
 
 
-class _Record(BaseModel):
+class _Record(Record):
     # defer_build: built when the first record is made, not by every `import csrules`.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
-    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
     def as_dict(self) -> dict[str, Any]:
         """The record in JSON form (datetimes as ISO 8601 strings)."""

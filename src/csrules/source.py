@@ -102,6 +102,9 @@ def limit_text() -> str:
     return f"{size >> 20} MiB" if size % (1 << 20) == 0 else f"{size:,} bytes"
 
 
+_CHUNK = 1 << 20
+
+
 def read_limited(handle: IO[AnyStr]) -> AnyStr:
     """The whole of `handle`, or TooLarge past `MAX_JSON_BYTES` (of a text stream, characters).
     Read in chunks: `read(MAX_JSON_BYTES + 1)` would allocate that much for a 1 KB ticket."""
@@ -113,9 +116,6 @@ def read_limited(handle: IO[AnyStr]) -> AnyStr:
         if size > MAX_JSON_BYTES:
             raise TooLarge()
     return chunks[0][:0].join(chunks) if chunks else handle.read(0)
-
-
-_CHUNK = 1 << 20
 
 
 def limited_lines(handle: BinaryIO) -> Iterator[bytes]:

@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, in_utc, plain, record_eq, record_hash
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, Record, in_utc, plain
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -157,12 +157,10 @@ def _validate_attributes(value: object) -> object:
 AttributeName = Annotated[str, Field(strict=True, pattern=ATTRIBUTE_NAME.pattern + "$")]
 
 
-class _Model(BaseModel):
+class _Model(Record):
     # `revalidate_instances`: a Customer, Agent... (or Ticket) instance given in place of a dict is
     # validated too; one made with `model_construct` may hold anything.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, revalidate_instances="always")
-    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
-    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
 
 class Customer(_Model):
@@ -228,6 +226,8 @@ class Ticket(_Model):
 
 
 # --- errors -------------------------------------------------------------------------------------
+
+_STRING_KEYS = "string keys (a JSON object's keys are text)"
 
 _CODES = {
     "extra_forbidden": "unknown-field",
@@ -351,14 +351,13 @@ def parse_ticket(data: object) -> Ticket:
                 loc, code, got = ("attributes", key), "invalid-attribute-name", _shown(key)
                 expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
             else:  # `None` or `1`: no name, and no text to point at (as for any other object's key)
-                loc, code, got = ("attributes",), "invalid-type", _shown_key(key)
-                expected = "string keys (a JSON object's keys are text)"
+                loc, code, expected, got = ("attributes",), "invalid-type", _STRING_KEYS, _shown_key(key)
         if error["type"] == "string_unicode" and (not loc or _fields_at(Ticket, loc)):
             # A key with a lone surrogate: pydantic's location is the object holding it.
             loc = (*loc, str(error.get("input")))
             expected = "a key of valid Unicode text (no lone surrogates)"
         if error["type"] == "invalid_key":  # a key that is no string: the object holding it
-            loc, expected = loc[:-1], "string keys (a JSON object's keys are text)"
+            loc, expected = loc[:-1], _STRING_KEYS
             got = _shown_key(error.get("input"))
         if "-" not in code:  # a builtin pydantic type error such as bool_type or model_type
             code = "invalid-type"

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from .ticket import Ticket
-from .values import JsonValue, record_eq, record_hash
+from .values import JsonValue, Record
 
 __all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep", "rebuild", "record", "recorder"]
 
@@ -82,13 +82,7 @@ def _recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     return make
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
-    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
-
-
-class ConditionResult(_Frozen):
+class ConditionResult(Record):
     """One comparison of a rule's `when`.
 
     Attributes:
@@ -114,14 +108,14 @@ class ConditionResult(_Frozen):
     fact: str | None = None
 
 
-class TraceEffect(_Frozen):
+class TraceEffect(Record):
     """What a fired rule contributed: `require_role`, `deny`, `derive`, `action` or `follow_up`."""
 
     effect: Literal["require_role", "deny", "derive", "action", "follow_up"]
     value: JsonValue
 
 
-class TraceStep(_Frozen):
+class TraceStep(Record):
     """One rule considered for the ticket."""
 
     rule: str
@@ -134,7 +128,7 @@ class TraceStep(_Frozen):
     effects: list[TraceEffect] = Field(default_factory=list)
 
 
-class Trace(_Frozen):
+class Trace(Record):
     """Everything needed to read, and later replay, a decision.
 
     Attributes:

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOp
 from types import NotImplementedType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "JsonValue",
     "Kind",
     "Money",
+    "Record",
     "category",
     "datetime_text",
     "in_utc",
@@ -230,7 +231,7 @@ JSON_AS_IS: frozenset[str] = frozenset({"money", "integer", "string", "boolean",
 bool); it converts the others' (dates, datetimes, numbers that may be floats)."""
 
 
-_JSON_SCALARS = frozenset({bool, int, str})
+_JSON_SCALARS = frozenset({bool, int, str, type(None)})
 
 
 def json_value(value: object) -> Any:
@@ -238,7 +239,7 @@ def json_value(value: object) -> Any:
 
     Raises ValueError for anything that has no JSON form (NaN, infinity, sets, objects).
     """
-    if value is None or type(value) in _JSON_SCALARS:
+    if type(value) in _JSON_SCALARS:
         return value
     if isinstance(value, bool | int | str):
         return plain(value)  # an IntEnum or a `(str, Enum)` member reads back as its int or str
@@ -286,7 +287,7 @@ def _same(a: Any, b: Any) -> bool:
     kind = type(a)
     if kind is not type(b):
         return False
-    if kind in _PLAIN:
+    if kind in _JSON_SCALARS:
         return bool(a == b)
     if kind is list or kind is tuple:
         return len(a) == len(b) and all(map(_same, a, b))
@@ -302,9 +303,6 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
 def record_hash(record: BaseModel) -> int:
     """`hash()` of a frozen record whose fields hold lists or mappings (a decision's actions, an
     action's params, a ticket's items), which pydantic's own hash of frozen models refuses with
@@ -312,6 +310,16 @@ def record_hash(record: BaseModel) -> int:
     and mappings as sets of items. Nested records hash themselves."""
     fields = record.__dict__
     return hash((type(record), *(_hashable(fields.get(name)) for name in type(record).model_fields)))
+
+
+class Record(BaseModel):
+    """A frozen record (a decision and its parts, a trace, a ticket, a shadow record): `==` is
+    `record_eq` (equal records write the same JSON) and `hash()` is `record_hash`. Subclasses
+    add to its config (`strict`, `defer_build`...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    __eq__ = record_eq  # the JSON form's: `true` and `1` are different facts
+    __hash__ = record_hash  # agrees with it; pydantic's refuses fields holding lists
 
 
 def _hashable(value: object) -> object:

@@ -92,6 +92,8 @@ def materialise(spec: str, into: Path) -> Path:
             raise UsageError(
                 f"`{spec}`: `{one_line(str(name))}` is {what} at `{rev}`: only regular files can be read"
             )
+        if name.is_absolute() or ".." in name.parts:
+            continue  # nothing is written outside `into`
         if int(size) > MAX_FILE_BYTES:  # never read: the loader refuses it by its size alone
             oversized.append((name, int(size)))
         else:
@@ -100,13 +102,10 @@ def materialise(spec: str, into: Path) -> Path:
     if batch.returncode != 0:
         raise UsageError(f"`{spec}`: {_first_line(batch.stderr)}")
     for (_, name), data in zip(blobs, _batch(batch.stdout), strict=True):
-        if name.is_absolute() or ".." in name.parts:
-            continue
         _place(into, name).write_bytes(data)
     for name, length in oversized:  # a sparse file of its size: no memory, no disk
-        if not (name.is_absolute() or ".." in name.parts):
-            with _place(into, name).open("wb") as handle:
-                handle.truncate(length)
+        with _place(into, name).open("wb") as handle:
+            handle.truncate(length)
     return into / relative
 
 
