@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .decision import Decision
 from .errors import one_line
-from .trace import ConditionResult, TraceEffect, TraceStep
+from .trace import ConditionResult, Trace, TraceEffect, TraceStep
 from .values import DECIMAL, quoted_if_typed
 
 _CENT = Decimal("0.01")
@@ -28,6 +28,7 @@ __all__ = [
     "explain",
     "failed_steps",
     "fired_steps",
+    "format_actual",
     "format_condition",
     "format_effect",
     "format_test",
@@ -56,21 +57,23 @@ def failed_steps(steps: Iterable[TraceStep]) -> list[TraceStep]:
     return [s for s in steps if not s.fired]
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, cents: bool = True) -> str:
     if value is None:
         return "absent"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
+        if not cents:  # a custom attribute's number: as the ticket gave it (`2.0`, `0.1`)
+            return str(value)
         try:
-            cents = value.quantize(_CENT, context=DECIMAL)
+            rounded = value.quantize(_CENT, context=DECIMAL)
         except InvalidOperation:  # too large for cents in DECIMAL's precision (`1e300`)
             return str(value)
-        return f"{value:.2f}" if value == cents else str(value)
+        return f"{value:.2f}" if value == rounded else str(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+        return "[" + ", ".join(_value(v, cents) for v in value) + "]"
+    if isinstance(value, dict):  # by key: a decision read back (canonical JSON) reads as it was made
+        return ", ".join(f"{k}={_value(v)}" for k, v in sorted(value.items()))
     if isinstance(value, str):
         bare = value != "absent" and _BARE_TEXT.fullmatch(value) and quoted_if_typed(value) == value
         return one_line(value if bare else json.dumps(value, ensure_ascii=False))
@@ -82,19 +85,30 @@ def format_value(value: Any) -> str:
     return _value(value)
 
 
+def format_actual(result: ConditionResult) -> str:
+    """A comparison's actual value: as `format_value`, but a custom attribute's number as given."""
+    return _value(result.actual, _cents(result))
+
+
+def _cents(result: ConditionResult) -> bool:
+    """Whether the comparison's numbers may be money, shown with two decimals: not those of a
+    custom attribute (a number, never money: `2.0` is not `2.00`)."""
+    return not result.path.startswith("attributes.")
+
+
 def format_test(result: ConditionResult) -> str:
     """The comparison alone: `request.amount > 20.00 (front_line_limit)`."""
     if result.op == "exists":
         return f"{result.path} {'exists' if result.expected else 'is absent'}"
     source = f" ({result.param})" if result.param else f" ({result.fact})" if result.fact else ""
     symbol = _SYMBOL.get(result.op, result.op)  # an op no csrules writes: a decision read back
-    return one_line(f"{result.path} {symbol} {_value(result.expected)}{source}")
+    return one_line(f"{result.path} {symbol} {_value(result.expected, _cents(result))}{source}")
 
 
 def format_condition(result: ConditionResult) -> str:
     """`request.amount > 20.00 (front_line_limit): actual 45.00, holds`."""
     verdict = "holds" if result.passed else "fails"
-    return f"{format_test(result)}: actual {_value(result.actual)}, {verdict}"
+    return f"{format_test(result)}: actual {format_actual(result)}, {verdict}"
 
 
 def format_effect(effect: TraceEffect) -> str:
@@ -127,19 +141,117 @@ def _listed(result: ConditionResult) -> str:
 
 
 def _why_not(step: TraceStep) -> str:
-    """Why a rule did not fire: its first failing comparison outside a `not`, or else the first
-    comparison under a `not` that held."""
-    for result in step.conditions:
-        if not result.passed and not result.negated:
-            return format_condition(result)
-    for result in step.conditions:
-        if result.passed and result.negated:
-            return "under `not`: " + format_condition(result)
-    return "no comparison failed"
+    """Why a rule did not fire: a comparison that kept its `when` from holding, found by walking
+    the condition's groups (each result's `where`): in a group that had to hold, its first member
+    that failed (an `any`: its first alternative); in one that had to fail (under `not`), a member
+    that held. A comparison that failed beside an `any` alternative that held is never blamed.
+    A decision read back whose `where`s do not form a condition falls back to the first failing
+    comparison outside a `not`, or else the first under a `not` that held."""
+    try:
+        root = _tree(step.conditions)
+        blamed = _blame(root, want=True) if not _holds(root) else None
+    except _Unreadable:
+        blamed = None
+    if blamed is None:
+        blamed = next((r for r in step.conditions if not r.passed and not r.negated), None)
+    if blamed is None:
+        blamed = next((r for r in step.conditions if r.passed and r.negated), None)
+    return _listed(blamed) if blamed is not None else "no comparison failed"
+
+
+class _Unreadable(Exception):
+    """The `where`s of a rule's results do not form one condition (a decision altered on disk)."""
+
+
+class _Node:
+    """A group of a rule's `when`: `all` (a list, or `all:`), `any`, `not`, or comparisons."""
+
+    __slots__ = ("children", "kind", "results")
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.children: dict[int, _Node] = {}
+        self.results: list[ConditionResult] = []
+
+
+# After `when`, each step into a group: `[i]` (a list), `.all[i]`, `.any[i]`, `.not`.
+_STEP = re.compile(r"\[(\d+)\]|\.(all|any)\[(\d+)\]|\.not")
+
+
+def _tree(results: Iterable[ConditionResult]) -> _Node:
+    root = _Node()
+    for result in results:
+        suffix = "." + result.path
+        if not result.where.startswith("when") or not result.where.endswith(suffix):
+            raise _Unreadable
+        prefix, at, node = result.where[4 : -len(suffix)], 0, root
+        while at < len(prefix):
+            found = _STEP.match(prefix, at)
+            if found is None:
+                raise _Unreadable
+            index, group, grouped = found.groups()
+            kind, key = ("not", 0) if found.group(0) == ".not" else (group or "all", int(index or grouped))
+            if node.results or node.kind not in ("", kind):
+                raise _Unreadable
+            node.kind = kind
+            node = node.children.setdefault(key, _Node())
+            at = found.end()
+        if node.kind:
+            raise _Unreadable
+        node.results.append(result)
+    return root
+
+
+def _members(node: _Node) -> list[_Node]:
+    return [node.children[key] for key in sorted(node.children)]
+
+
+def _holds(node: _Node) -> bool:
+    if node.kind == "not":
+        return not _holds(node.children[0])
+    if node.kind == "any":
+        return any(_holds(child) for child in _members(node))
+    # A list, `all`, or one mapping's comparisons (each must hold); an empty `when` holds.
+    return all(r.passed for r in node.results) and all(_holds(child) for child in _members(node))
+
+
+def _blame(node: _Node, want: bool) -> ConditionResult | None:
+    """A comparison under `node`, which did not come out `want`, that made it so."""
+    if node.kind == "not":
+        return _blame(node.children[0], not want)
+    if node.results:  # one mapping's comparisons, all to hold: the first that failed, or any that held
+        return next((r for r in node.results if r.passed != want), None) if want else node.results[0]
+    members = _members(node)
+    if not members:
+        return None
+    if (node.kind == "any") == want:  # every member came out wrong: the first
+        return _blame(members[0], want)
+    return next((_blame(child, want) for child in members if _holds(child) != want), None)
 
 
 def _heading(step: TraceStep) -> str:
     return f"  {step.rule}: {one_line(step.description)} [{one_line(step.source)}]"
+
+
+def _fired(trace: Trace) -> list[str]:
+    """The fired rules in full: rationale, comparisons, effects."""
+    if not trace.steps:  # decided with trace=False: durable_rules' firing order, no comparison recorded
+        listed = [f"  {rule}" for rule in trace.fired] or ["  (none)"]
+        return [f"Fired rules ({len(trace.fired)}, in firing order; no trace steps recorded):", *listed]
+    fired = fired_steps(trace.steps)
+    lines = [f"Fired rules ({len(fired)} of {len(trace.steps)}):"]
+    for step in fired:
+        lines.append(_heading(step))
+        # A policy's text may hold line breaks (a YAML block), terminal escapes or bidi controls:
+        # each of its lines indented, every control character escaped.
+        lines.extend(f"    {one_line(part)}" for part in step.rationale.split("\n"))
+        for result in step.conditions:
+            lines.append(f"    - {_listed(result)}")
+        if step.effects:
+            lines.append("    => " + "; ".join(_effect(e) for e in step.effects))
+    if not fired:
+        lines.append("  (none)")
+    return lines
 
 
 def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> str:
@@ -151,7 +263,10 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
     """
     trace = decision.trace
     lines: list[str] = []
-    head = f"Ticket {one_line(decision.ticket_id)}: {decision.outcome.upper()}"
+    ticket_id = _value(decision.ticket_id)
+    if ":" in ticket_id and not ticket_id.startswith('"'):  # `Ticket T-7: APPROVE | x: DENY` reads two ways
+        ticket_id = one_line(json.dumps(decision.ticket_id, ensure_ascii=False))
+    head = f"Ticket {ticket_id}: {decision.outcome.upper()}"
     if decision.outcome == "escalate":
         head += f" to {decision.required_role}"
     lines.append(f"{head} (agent role {decision.agent_role}, required role {decision.required_role})")
@@ -171,20 +286,8 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
     else:
         lines.append(f"Why: no rule requires more than {decision.required_role}; nothing denies.")
 
-    fired = fired_steps(trace.steps)
     lines.append("")
-    lines.append(f"Fired rules ({len(fired)} of {len(trace.steps)}):")
-    for step in fired:
-        lines.append(_heading(step))
-        # A policy's text may hold line breaks (a YAML block), terminal escapes or bidi controls:
-        # each of its lines indented, every control character escaped.
-        lines.extend(f"    {one_line(part)}" for part in step.rationale.split("\n"))
-        for result in step.conditions:
-            lines.append(f"    - {_listed(result)}")
-        if step.effects:
-            lines.append("    => " + "; ".join(_effect(e) for e in step.effects))
-    if not fired:
-        lines.append("  (none)")
+    lines.extend(_fired(trace))
 
     if decision.actions:
         lines.append("")

@@ -23,7 +23,7 @@ from ._version import __version__
 from .decision import Decision
 from .decision_log import LogReport
 from .errors import one_line
-from .explain import format_effect, format_test, format_value
+from .explain import format_actual, format_effect, format_test, format_value
 from .ticket import FACT_TYPES
 from .trace import ConditionResult, TraceStep
 from .verify import Verification, shown
@@ -115,11 +115,17 @@ a { color: inherit; }
 
 
 def _e(value: object) -> str:
-    """Text for the page: HTML-escaped, and every control, bidi or invisible format character but
-    the line break written out as in the text outputs (`one_line`): a U+202E in a ticket id would
-    show the rest of its cell reversed. A lone surrogate (a file name that is not UTF-8, as
-    Python decodes it), which a UTF-8 page cannot hold, is shown as its escape, `\\udcff`."""
-    return escape("\n".join(one_line(part) for part in str(value).split("\n")), quote=True)
+    """Text for the page: HTML-escaped, and every control, bidi or invisible format character
+    written out as in the text outputs (`one_line`), the line break too (a browser shows it as a
+    space: `T-1\\n2` would read as `T-1 2`); a U+202E in a ticket id would show the rest of its
+    cell reversed. A lone surrogate (a file name that is not UTF-8, as Python decodes it), which a
+    UTF-8 page cannot hold, is shown as its escape, `\\udcff`."""
+    return escape(one_line(str(value)), quote=True)
+
+
+def _lines(text: str) -> str:
+    """A rule's rationale (a YAML block of several lines): `_e` for each line, the breaks kept."""
+    return "\n".join(_e(part) for part in text.split("\n"))
 
 
 def _when(moment: datetime) -> str:
@@ -127,9 +133,10 @@ def _when(moment: datetime) -> str:
 
 
 def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted fact path, leaf value) pairs in the model's own field order."""
+    """(dotted fact path, leaf value) pairs in the model's own field order; custom attributes by
+    name (a decision read back holds them sorted, one just made as the ticket gave them)."""
     if isinstance(value, dict) and value:
-        for key, item in value.items():
+        for key, item in sorted(value.items()) if path == "attributes" else value.items():
             yield from _flatten(item, f"{path}.{key}" if path else str(key))
     elif path:
         yield path, value
@@ -238,7 +245,7 @@ def _condition_cells(result: ConditionResult) -> str:
     return (
         f"<td><code>{_e(format_test(result))}</code>"
         f'<div class="source">{_e(result.where)}</div></td>'
-        f"<td><code>{_e(format_value(result.actual))}</code></td>"
+        f"<td><code>{_e(format_actual(result))}</code></td>"
         f'<td class="{verdict}">{verdict}{needed}</td>'
     )
 
@@ -257,7 +264,7 @@ def _step(step: TraceStep, anchor: str) -> str:
         f'<div class="rule-id">{_e(step.rule)}</div>'
         f'<div class="source">{_e(step.source)} &middot; stage {step.stage}</div>'
         f"<div>{_e(step.description)}</div>"
-        f'<div class="rationale">{_e(step.rationale)}</div></td>'
+        f'<div class="rationale">{_lines(step.rationale)}</div></td>'
         f'<td{span}><span class="badge {state}">{"fired" if step.fired else "not fired"}</span></td>'
     )
     tail = f"<td{span}>{effects}</td>"
@@ -274,6 +281,13 @@ def _step(step: TraceStep, anchor: str) -> str:
 
 def _trace_table(decision: Decision, anchor: str) -> str:
     steps = decision.trace.steps
+    if not steps:  # decided with trace=False: the rules fired are in the summary, no comparison
+        count = len(decision.trace.fired)
+        return (
+            f"<h3>Trace: not recorded ({count} rule{'' if count == 1 else 's'} fired)</h3>"
+            '<p class="none">decided without a trace (<code>trace=False</code>): the rules fired are '
+            "listed above, in firing order; no comparison was recorded</p>"
+        )
     fired = sum(1 for s in steps if s.fired)
     head = (
         "<thead><tr><th>rule</th><th>fired</th><th>comparison (expected)</th><th>actual</th>"

@@ -444,7 +444,7 @@ def test_explain_and_log_show_keep_control_characters_of_a_ticket_on_one_line(
     ticket = {**make_ticket(id="T\n\x1b[2J-1"), "attributes": {"note": "a\nb"}}
     decision = engine.evaluate(ticket, now=NOW)
     text = explain(decision, steps="all")
-    assert text.startswith("Ticket T\\n\\x1b[2J-1: ")
+    assert text.startswith('Ticket "T\\n\\u001b[2J-1": ')  # quoted, as any value with a bracket
     assert "\x1b" not in text
     log = tmp_path / "log.jsonl"
     csrules.DecisionLog(log).append(decision)
