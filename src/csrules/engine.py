@@ -42,7 +42,15 @@ if TYPE_CHECKING:
     from .load import PolicyPaths
     from .verify import Verification
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINE_VERSION", "Engine", "Origin", "default_policies", "load"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ENGINE_VERSION",
+    "Engine",
+    "Origin",
+    "default_policies",
+    "load",
+    "ticket_iterator",
+]
 
 ENGINE_VERSION = f"csrules {__version__}; {_durable.ENGINE_VERSION}"
 MAX_WORKERS = 1024
@@ -204,7 +212,8 @@ class Engine:
             now: the evaluation time for the whole batch; when omitted, the current UTC time,
                 read once when this method is called, so every decision has the same `evaluated_at`.
             workers: 1 decides in this process (and thread); N > 1 in N worker processes
-                (started with `spawn`, each loading the bundle again); 0 means `os.cpu_count()`.
+                (started with `spawn`, each loading the bundle again); 0 means one per CPU this
+                process may run on (its affinity, as `taskset` or a container's cpuset limit it).
                 Workers need an Engine made by `csrules.load()`.
             trace: False skips the trace's steps (durable_rules alone decides which rules fire;
                 `trace.steps` is empty, `trace.fired` still lists the fired rules): several
@@ -217,6 +226,7 @@ class Engine:
             TicketError: `now` is not an aware datetime.
             ValueError: `workers` is negative or `chunk_size` below 1, or workers were asked of
                 an Engine not made by `csrules.load()`.
+            TypeError: `tickets` is not an iterable of tickets (a ticket or a mapping itself).
         """
         self._check_open()
         moment = _now(now)
@@ -226,15 +236,16 @@ class Engine:
             )
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"evaluate_many(): `chunk_size` must be an int >= 1, got {chunk_size!r}")
-        count = workers or os.cpu_count() or 1
+        items = ticket_iterator(tickets)
+        count = workers or _usable_cpus()
         if count == 1:
-            return self._in_process(tickets, moment, trace)
+            return self._in_process(items, moment, trace)
         if self._origin is None:
             raise ValueError(
                 "evaluate_many(): workers > 1 need an Engine made by csrules.load(), which records "
                 "the paths and parameters each worker process loads again"
             )
-        return _in_workers(self, tickets, moment, workers=count, trace=bool(trace), chunk_size=chunk_size)
+        return _in_workers(self, items, moment, workers=count, trace=bool(trace), chunk_size=chunk_size)
 
     def _in_process(
         self, tickets: Iterable[Ticket | Mapping[str, Any]], moment: datetime, trace: bool
@@ -436,6 +447,33 @@ def _results(engine: Engine, pool: Workers, task: _DecidedHere | None) -> Iterat
             raise EngineError(payload)
 
 
+def ticket_iterator(tickets: object) -> Iterator[Any]:
+    """`iter(tickets)`, checked when `evaluate_many` is called rather than at its first result.
+
+    Raises:
+        TypeError: `tickets` is not iterable (a ticket itself, a mapping: pass a list of them).
+    """
+    if isinstance(tickets, Mapping | Ticket | str | bytes):  # iterable, but not of tickets
+        raise TypeError(
+            f"evaluate_many(): `tickets` must be an iterable of tickets (a list, a generator), "
+            f"got one {type(tickets).__name__}: for a single ticket use evaluate()"
+        )
+    try:
+        return iter(tickets)  # type: ignore[call-overload, no-any-return]
+    except TypeError:
+        raise TypeError(
+            f"evaluate_many(): `tickets` must be an iterable of tickets, got {type(tickets).__name__}"
+        ) from None
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: `taskset`, a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on this platform
+        return os.cpu_count() or 1
+
+
 def _now(now: object) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -476,7 +514,9 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
     given = policy_paths(default_policies() if paths is None else paths)  # a generator is read once
     overrides = _overrides(params)
     bundle = validate_bundle(load_documents(given), overrides)
-    origin = Origin(tuple(os.path.abspath(p) for p in given), overrides)
+    # Each path as the system resolved it (symlinks, then `..`): `link/../policies` is not
+    # `./policies` when `link` is a symlink, and a worker must open what this process opened.
+    origin = Origin(tuple(os.path.realpath(p) for p in given), overrides)
     return Engine(compile_bundle(bundle), origin=origin)
 
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 from pydantic import ConfigDict
 
 from .decision import Action, Decision, FollowUp, Outcome
-from .engine import DEFAULT_CHUNK_SIZE, Engine
+from .engine import DEFAULT_CHUNK_SIZE, Engine, ticket_iterator
 from .engine import load as load_engine
 from .errors import Error, TicketError
 from .policy import Bundle
@@ -213,7 +213,7 @@ def _check_options(sink: object, sample: object) -> float:
         raise TypeError(f"`sample` must be a number from 0 to 1, got `{sample!r}`")
     try:
         share = float(sample)
-    except ValueError:  # Decimal("sNaN")
+    except (ValueError, OverflowError):  # Decimal("sNaN"); an int or Fraction beyond any float
         share = math.nan
     if not 0.0 <= share <= 1.0:  # also refuses nan
         raise ValueError(f"`sample` must be between 0 and 1, got `{sample!r}`")
@@ -379,8 +379,10 @@ class ShadowEngine:
         read: collections.deque[Ticket | Mapping[str, Any]] = collections.deque()
         ahead = workers != 1
 
+        items = ticket_iterator(tickets)  # checked at the call, as the live engine checks it
+
         def reading() -> Iterator[Ticket | Mapping[str, Any]]:
-            for ticket in tickets:
+            for ticket in items:
                 read.append(_kept(ticket) if ahead else ticket)
                 yield ticket
 
@@ -477,8 +479,11 @@ class JsonLinesSink:
         """Raises OSError when the file cannot be opened for appending."""
         self._path = Path(path)
         self._lock = threading.Lock()
-        with self._path.open("ab"):
-            pass
+        try:
+            with self._path.open("ab"):
+                pass
+        except ValueError as exc:  # a NUL in the path: no file can have that name
+            raise OSError(f"cannot open {str(path)!r} for appending: {exc}") from None
 
     def __repr__(self) -> str:
         return f"JsonLinesSink({str(self._path)!r})"

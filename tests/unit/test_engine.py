@@ -329,6 +329,49 @@ def test_workers_need_an_engine_made_by_load(engine: csrules.Engine) -> None:
         handmade.evaluate_many([refund("5")], workers=2)
 
 
+@pytest.mark.parametrize(
+    ("tickets", "got"),
+    [(None, "got NoneType"), (5, "got int"), (refund("5"), "got one dict"), ("T-1", "got one str")],
+)
+def test_evaluate_many_checks_its_tickets_at_the_call(engine: csrules.Engine, tickets: Any, got: str) -> None:
+    """None raised a bare TypeError at the first `next()`; a ticket given alone was iterated
+    (its keys decided as tickets: one TicketError per key)."""
+    with pytest.raises(
+        TypeError, match=rf"^evaluate_many\(\): `tickets` must be an iterable of tickets.*, {got}"
+    ):
+        engine.evaluate_many(tickets, now=NOW)
+    ticket = csrules.Ticket.model_validate(refund("5"))
+    with pytest.raises(TypeError, match="got one Ticket: for a single ticket use evaluate"):
+        engine.evaluate_many(ticket, now=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("cpus", "local"), [({0}, True), ({0, 1}, False)])
+def test_workers_0_means_the_cpus_this_process_may_run_on(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch, cpus: set[int], local: bool
+) -> None:
+    """It was `os.cpu_count()`, the host's: under `taskset -c 0` on two CPUs, two workers."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: cpus)
+    handmade = csrules.Engine(engine._compiled)  # no origin: workers > 1 are refused
+    if local:
+        assert [d.ticket_id for d in handmade.evaluate_many([refund("5")], now=NOW, workers=0)] == ["T-1"]
+    else:
+        with pytest.raises(ValueError, match=r"need an Engine made by csrules\.load\(\)"):
+            handmade.evaluate_many([refund("5")], now=NOW, workers=0)
+
+
+def test_workers_load_the_policies_this_process_opened_through_a_symlink(tmp_path: Path) -> None:
+    """`link/../policies`, with `link` a symlink into `real/`, is `real/policies` to the system;
+    the path was recorded as `./policies` (os.path.abspath), which workers could not open."""
+    shutil.copytree(ROOT / "policies", tmp_path / "real" / "policies")
+    (tmp_path / "real" / "inner").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "inner")
+    engine = csrules.load(f"{tmp_path}/link/../policies")
+    tickets = [refund("45.00"), refund("5.00")]
+    remote = list(engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1))
+    assert remote == [engine.evaluate(t, now=NOW) for t in tickets]
+    assert [d.outcome for d in remote] == ["escalate", "approve"]  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("trace", [True, False])
 def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.Engine, trace: bool) -> None:
     """Decisions cross processes as their records (csrules._transport): equal models, the same

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,20 @@ def test_json_lines_sink_in_a_missing_directory_fails_when_made(tmp_path: Path) 
         csrules.JsonLinesSink(tmp_path / "missing" / "divergences.jsonl")
 
 
+def test_json_lines_sink_at_a_path_no_file_can_have_fails_with_os_error(tmp_path: Path) -> None:
+    """A NUL in the path raised ValueError("embedded null byte"); the documented failure is OSError."""
+    with pytest.raises(OSError, match=r"^cannot open '.*a\\x00b' for appending: embedded null byte$"):
+        csrules.JsonLinesSink(f"{tmp_path}/a\0b")
+
+
+def test_shadow_evaluate_many_checks_its_tickets_at_the_call() -> None:
+    shadow = csrules.load(shadow=csrules.default_policies(), sink=print)
+    with pytest.raises(
+        TypeError, match=r"^evaluate_many\(\): `tickets` must be an iterable of tickets, got int$"
+    ):
+        shadow.evaluate_many(5, now=NOW)  # type: ignore[arg-type]
+
+
 def test_shadow_without_a_sink_is_refused() -> None:
     with pytest.raises(TypeError, match="sink"):
         csrules.load(shadow=csrules.default_policies())  # type: ignore[call-overload]
@@ -389,10 +404,22 @@ def test_shadow_options_without_shadow_are_refused(options: dict[str, Any]) -> N
 
 
 @pytest.mark.parametrize(
-    "sample", [-0.1, 1.5, float("nan"), Decimal("NaN"), Decimal("sNaN"), Decimal("1.01")]
+    "sample",
+    [
+        -0.1,
+        1.5,
+        float("nan"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("1.01"),
+        Decimal("1e400"),
+        pytest.param(10**400, id="10**400"),
+        pytest.param(-(10**400), id="-10**400"),
+        pytest.param(Fraction(10**400), id="Fraction(10**400)"),
+    ],
 )
 def test_sample_outside_0_to_1_is_refused(sample: float) -> None:
-    """A Decimal NaN raised `decimal.InvalidOperation`."""
+    """A Decimal NaN raised `decimal.InvalidOperation`, an int beyond any float `OverflowError`."""
     with pytest.raises(ValueError, match=r"^`sample` must be between 0 and 1, got `"):
         csrules.load(shadow=csrules.default_policies(), sink=print, sample=sample)
 
