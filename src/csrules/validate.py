@@ -976,6 +976,14 @@ class _Validator:
         for key, values in allowed.items():
             raw = getattr(never, key)
             given = () if raw is None else tuple(dict.fromkeys([raw] if isinstance(raw, str) else raw))
+            if raw is not None and not given:  # an empty list forbids nothing: it read as "any"
+                self.problem(
+                    "invalid-invariant",
+                    f"invariant `{invariant_id}`: `{key}` is an empty list: name the "
+                    f"{key.replace('_', ' ')}s the invariant forbids, or leave the key out",
+                    doc.span((*loc, key)),
+                )
+                return None
             wrong = [v for v in given if v not in values]
             if wrong:
                 self.problem(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import csrules
-from csrules.testing.cases import DEFAULT_NOW, load_cases, run_cases
+from csrules.testing.cases import DEFAULT_NOW, Engines, load_cases, run_cases
 from csrules.testing.report import describe_failure
 from tests.helpers import ROOT
 
@@ -145,6 +145,11 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
             "`cases.0.expect`: `follow_ups` is empty: give what to expect ([] for none), or leave it out to "
             "not check it",
         ),
+        # YAML's null: the cases ran on the default bundle, or at the default `now`, without a word
+        ("policies:\n", "{}", "`policies`: no value given: give one, or leave the key out"),
+        ("now:\n", "{}", "`now`: no value given: give one, or leave the key out"),
+        # `policies: [""]` was the case file's own folder (`policies: ""` was refused)
+        ('policies: [""]\n', "{}", "`policies.0`: string should have at least 1 character"),
     ],
     ids=[
         "due-in-huge",
@@ -164,6 +169,9 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
         "due-and-due-in",
         "null-actions",
         "null-outcome-and-follow-ups",
+        "null-policies",
+        "null-now",
+        "empty-policy-path",
     ],
 )
 def test_case_files_that_cannot_be_run_as_written_are_invalid(
@@ -224,6 +232,10 @@ def test_an_expected_null_parameter_is_not_a_missing_one(tmp_path: Path) -> None
     held, absent = run_cases(load_cases([tmp_path]))
     assert held.passed
     assert [m.field for m in absent.mismatches] == ["actions[call].params"]
+    # YAML's words, not Python's (`None`, `True`)
+    assert describe_failure(absent).splitlines()[1] == (
+        "  actions[call].params: expected {nokey: null}, got [{reason: null}]"
+    )
 
 
 @pytest.mark.parametrize(
@@ -317,11 +329,15 @@ def test_an_expected_instant_matches_however_its_offset_is_written(tmp_path: Pat
         + case("utc", '"2026-12-23T15:00:00+00:00"')
         + case("offset", '"2026-12-23T16:00:00+01:00"')
         + case("other", '"2026-12-23T15:00:00+01:00"')
-        + case("text", '"soon"'),
+        + case("text", '"soon"')
+        # unquoted, YAML's timestamps: refused as "not a scalar" (`now` and `due` took them)
+        + case("yaml", "2026-12-23T16:00:00+01:00")
+        + case("yaml-naive", "2026-12-23 15:00:00")
+        + case("yaml-other", "2026-12-23T15:00:00+01:00"),
         encoding="utf-8",
     )
     results = run_cases(load_cases([tmp_path]))
-    assert [r.passed for r in results] == [True, True, False, False]
+    assert [r.passed for r in results] == [True, True, False, False, True, True, False]
 
 
 def _run_against(tmp_path: Path, then: str, expect: str) -> list[str]:
@@ -385,3 +401,60 @@ def test_a_case_file_that_is_no_mapping_says_what_it_should_be(tmp_path: Path, t
         load_cases([tmp_path])
     assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 1, 1)
     assert info.value.message == f"invalid case file: expected a mapping with `cases:` at the top, got {kind}"
+
+
+def test_a_null_now_of_a_case_is_refused_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / "a.cases.yaml").write_text(
+        f"cases:\n  - name: x\n    now:\n    ticket: {TICKET}\n    expect: {{}}\n", encoding="utf-8"
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert (info.value.code, info.value.line, info.value.column) == ("invalid-case", 3, 9)
+    assert (
+        info.value.message
+        == "invalid case file: `cases.0.now`: no value given: give one, or leave the key out"
+    )
+
+
+def test_a_custom_attribute_with_a_fraction_is_a_number_as_in_json(tmp_path: Path) -> None:
+    """YAML's `score: 0.5` was read as a Decimal, which a ticket refuses: `invalid-attribute`."""
+    (tmp_path / "p.yaml").write_text(
+        "policy: p\ndescription: d\nrules:\n  - id: risky\n    description: d\n    rationale: r\n"
+        "    when: [attributes.score: {gt: 0.25}]\n    then: {require_role: senior}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        "policies: p.yaml\ncases:\n"
+        + "".join(
+            f"  - name: {name}\n    ticket: {{id: T, customer: {{id: C}}, agent: {{id: A, role: front_line}}, "
+            f"attributes: {{score: {score}}}}}\n    expect: {{required_role: {role}}}\n"
+            for name, score, role in [
+                ("above", "0.5", "senior"),
+                ("at", "0.25", "front_line"),
+                ("int", "1", "senior"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    results = run_cases(load_cases([tmp_path]))
+    assert [(r.case.name, r.passed, r.error) for r in results] == [
+        ("above", True, None),
+        ("at", True, None),
+        ("int", True, None),
+    ]
+    assert results[0].case.ticket["attributes"] == {"score": 0.5}
+
+
+def test_the_default_bundle_and_its_path_are_one_bundle(tmp_path: Path) -> None:
+    """A case file without `policies` and one naming the default bundle's folder counted as two
+    bundles: coverage left one file's cases out, invariants were checked twice."""
+    body = f"cases:\n  - name: x\n    ticket: {TICKET}\n    expect: {{outcome: approve}}\n"
+    (tmp_path / "a.cases.yaml").write_text(body, encoding="utf-8")
+    (tmp_path / "b.cases.yaml").write_text(
+        f"policies: {csrules.default_policies()}\n{body}", encoding="utf-8"
+    )
+    engines = Engines()
+    results = run_cases(load_cases([tmp_path]), engines=engines)
+    assert [r.passed for r in results] == [True, True]
+    assert engines.bundle_of(results[0].case) == engines.bundle_of(results[1].case)
+    assert len(engines.as_written()) == 1

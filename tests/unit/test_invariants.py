@@ -143,6 +143,17 @@ def test_invariants_do_not_change_the_policy_digest(tmp_path: Path) -> None:
             "  - {id: a, description: d, role_monotonic: true}\n  - {id: a, description: e, role_monotonic: true}\n",
             "9:10 invalid-invariant: duplicate invariant id `a`",
         ),
+        # An empty list forbade nothing and read as "any": `csrules check` said ok, every ticket failed
+        (
+            "  - {id: a, description: d, never: {outcome: []}}\n",
+            "8:46 invalid-invariant: invariant `a`: `outcome` is an empty list: name the outcomes the "
+            "invariant forbids, or leave the key out",
+        ),
+        (
+            "  - {id: a, description: d, never: {outcome: approve, required_role: []}}\n",
+            "8:70 invalid-invariant: invariant `a`: `required_role` is an empty list: name the required "
+            "roles the invariant forbids, or leave the key out",
+        ),
     ],
 )
 def test_invalid_invariants_are_policy_errors(tmp_path: Path, invariants: str, expected: str) -> None:
@@ -430,3 +441,46 @@ def test_tickets_drawn_for_a_bundle_are_valid_whatever_it_compares_facts_with(tm
     decided()
     (result,) = check_invariants(engine, examples=100, seed=0)
     assert result.passed
+
+
+PINNED_BY_PARAMETER = """\
+policy: a
+description: a parameter in an invariant's `when`
+parameters:
+  conduct_cat: {type: string, default: employee_behavior, description: d}
+rules:
+  - id: conduct
+    description: Conduct goes to a supervisor
+    rationale: r
+    when:
+      - category: {eq: {param: conduct_cat}}
+    then:
+      require_role: supervisor
+  - id: glitch
+    description: A typo sends 37.12 to a manager
+    rationale: r
+    when:
+      - request.amount: {gt: 37.11}
+      - request.amount: {lt: 37.13}
+    then:
+      require_role: manager
+invariants:
+  - id: conduct_stays_with_supervisor
+    description: Conduct complaints are decided by a supervisor.
+    never:
+      required_role: manager
+      when:
+        - category: {eq: {param: conduct_cat}}
+"""
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_equality_with_a_parameter_in_when_is_pinned_to_its_value(tmp_path: Path, seed: int) -> None:
+    """The `{param: ...}` reference itself was set on tickets, which made them all invalid: the
+    region was reached by chance (5 of 200 tickets) and the violation missed for seeds 0 and 2."""
+    (result,) = check_invariants(load_text(tmp_path, PINNED_BY_PARAMETER), examples=200, seed=seed)
+    assert not result.passed
+    (witness,) = result.witnesses
+    assert witness.ticket["category"] == "employee_behavior"
+    assert witness.decision.required_role == "manager"
+    assert witness.ticket["request"]["amount"] == "37.12"

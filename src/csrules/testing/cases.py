@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from ..decision import Decision
-from ..engine import Engine, load
+from ..engine import Engine, default_policies, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
 from ..source import SourceSpan
@@ -75,9 +75,14 @@ class _DurationDoc(_Shape):
 
 
 def _scalar(value: Any) -> Any:
-    """An expected action parameter: a scalar, numbers finite (action parameters are scalars)."""
+    """An expected action parameter: a scalar, numbers finite (action parameters are scalars). A
+    date and time YAML read unquoted is its text, as a decision writes it (naive: UTC, as `now`)."""
     if value is None or isinstance(value, str | bool | int):
         return value
+    if isinstance(value, datetime):
+        return (value if value.utcoffset() is not None else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Decimal | float) and math.isfinite(value):
         return value
     raise ValueError("an action parameter is a string, a finite number, true, false or null")
@@ -151,17 +156,30 @@ class _ExpectDoc(_Shape):
         return self
 
 
+_Path = Annotated[str, Field(min_length=1)]
+
+
+def _given(value: object) -> object:
+    """A key given with no value (`policies:`) is refused, not read as left out: the cases would
+    run on the default bundle, or at the default `now`, without a word."""
+    if value is None:
+        raise ValueError("no value given: give one, or leave the key out")
+    return value
+
+
 class _CaseDoc(_Shape):
     name: str = Field(min_length=1)
     ticket: dict[str, Any]
-    now: _Now | None = None
+    now: Annotated[_Now | None, BeforeValidator(_given)] = None
     params: dict[str, Any] = Field(default_factory=dict)
     expect: _ExpectDoc
 
 
 class _CaseFileDoc(_Shape):
-    policies: Annotated[str, Field(min_length=1)] | Annotated[list[str], Field(min_length=1)] | None = None
-    now: _Now | None = None
+    policies: Annotated[
+        _Path | Annotated[list[_Path], Field(min_length=1)] | None, BeforeValidator(_given)
+    ] = None
+    now: Annotated[_Now | None, BeforeValidator(_given)] = None
     params: dict[str, Any] = Field(default_factory=dict)
     cases: list[_CaseDoc] = Field(min_length=1)
 
@@ -227,6 +245,17 @@ def _branch(part: str) -> bool:
     return part in ("str", "constrained-str") or part.startswith(("_", "list[", "function-"))
 
 
+def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A case's ticket as the same ticket in JSON would be read: csrules reads a YAML number
+    with a fraction as a Decimal (money stays exact), but a custom attribute's number is a
+    JSON number (`score: 0.5` is `"score": 0.5`), which a ticket refuses as a Decimal."""
+    attributes = ticket.get("attributes")
+    if not isinstance(attributes, dict):
+        return ticket
+    numbers = {k: float(v) for k, v in attributes.items() if isinstance(v, Decimal) and v.is_finite()}
+    return {**ticket, "attributes": {**attributes, **numbers}} if numbers else ticket
+
+
 def _cases_of(doc: RawDocument) -> list[Case]:
     if not isinstance(doc.data, dict):  # pydantic would name its own model, at an empty place
         kind = "a list" if isinstance(doc.data, list) else "a single value"
@@ -283,7 +312,7 @@ def _cases_of(doc: RawDocument) -> list[Case]:
             name=case.name,
             file=doc.file,
             line=doc.span(("cases", i)).line,
-            ticket=case.ticket,
+            ticket=_as_json(case.ticket),
             now=_aware(case.now, file_now),
             params={**shape.params, **case.params},
             policies=resolved,
@@ -313,11 +342,11 @@ class Engines:
         self._cache: dict[tuple[Any, ...], Engine] = {}
         self._given: dict[tuple[str, ...] | None, tuple[str, ...] | None] = {}  # bundle -> as first given
 
-    def bundle_of(self, case: Case) -> tuple[str, ...] | None:
-        """The bundle `case` runs on, as the real paths of its policies (None: the default
-        bundle): `pol` and `../pol` from two case files are one bundle, loaded once."""
-        policies = self._override or case.policies
-        return None if policies is None else tuple(os.path.realpath(p) for p in policies)
+    def bundle_of(self, case: Case) -> tuple[str, ...]:
+        """The bundle `case` runs on, as the real paths of its policies: `pol` and `../pol` from
+        two case files are one bundle, loaded once, and so are the default bundle and its path."""
+        policies = self._override or case.policies or (default_policies(),)
+        return tuple(os.path.realpath(p) for p in policies)
 
     def get(self, case: Case) -> Engine:
         policies = self._override or case.policies

@@ -22,7 +22,7 @@ tickets find the rest. Runs are deterministic for a given `seed`: no clock, no e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,7 +38,7 @@ from ..decision import Decision, role_rank
 from ..engine import Engine
 from ..errors import TicketError
 from ..facts import fact_values
-from ..policy import Compare, Invariant
+from ..policy import Compare, FactRef, Invariant, ParamRef
 from ..ticket import FACT_TYPES, ROLES
 from ..values import DECIMAL
 from .cases import DEFAULT_NOW
@@ -271,9 +271,12 @@ def _role_monotonic(engine: Engine, run: _Run) -> Any:
     return _explicit(probe, [(ticket,) for ticket in _sweep(engine, _minimal())])
 
 
-def _pins(invariant: Invariant, sections: tuple[str, ...]) -> list[tuple[str, Any]]:
+def _pins(
+    invariant: Invariant, sections: tuple[str, ...], params: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
     """`path: value` equalities of `when` on facts every drawn ticket has: each is set half of
-    the time, so the invariant's region is reached often."""
+    the time, so the invariant's region is reached often. A `{param: name}` value is the
+    parameter's (the reference itself set on a ticket made every such ticket invalid)."""
     out: list[tuple[str, Any]] = []
     for item in invariant.when.items:
         if not (isinstance(item, Compare) and item.op == "eq"):
@@ -281,8 +284,9 @@ def _pins(invariant: Invariant, sections: tuple[str, ...]) -> list[tuple[str, An
         head = item.path.split(".")[0]
         if (head in _OPTIONAL_SECTIONS and head not in sections) or head == "attributes":
             continue
-        if item.type.kind in ("enum", "boolean"):
-            out.append((item.path, item.operand))
+        if item.type.kind in ("enum", "boolean") and not isinstance(item.operand, FactRef):
+            value = params[item.operand.name] if isinstance(item.operand, ParamRef) else item.operand
+            out.append((item.path, value))
     return out
 
 
@@ -298,7 +302,7 @@ def _sections(invariant: Invariant) -> tuple[str, ...]:
 
 def _never(engine: Engine, invariant: Invariant, run: _Run) -> Any:
     sections = _sections(invariant)
-    pins = _pins(invariant, sections)
+    pins = _pins(invariant, sections, engine.bundle.params)
     params = engine.bundle.params
     strategy = tickets(engine=engine, sections=sections)
 

@@ -37,6 +37,8 @@ def _shown(value: Any) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, str):
         return quoted_if_typed(value)  # an expected "5.99" against an actual 5.99
+    if value is None or isinstance(value, bool):  # as a case file writes them, not Python's None, True
+        return json.dumps(value)
     return str(value)
 
 
