@@ -115,7 +115,10 @@ def json_form(value: object) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime):
-        text = value.astimezone(UTC).isoformat()
+        try:
+            text = value.astimezone(UTC).isoformat()
+        except OverflowError:  # its instant in UTC is past the calendar's end (or before its start)
+            return value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, date):
         return value.isoformat()
@@ -129,6 +132,9 @@ class Regions:
         self.bundle = bundle
         self.params = bundle.params if params is None else params
         self._deriving: dict[str, list[tuple[Rule, Any]]] = {name: [] for name in bundle.derived}
+        # Each comparison's DNF (by identity, and polarity), made once: a chain of derived facts
+        # each tested several times would inline the rules below it again and again (4**N calls).
+        self._compared: dict[tuple[int, bool], tuple[Compare, list[Term]]] = {}
         for rule in bundle.rules:
             for name, value in rule.then.derive:
                 self._deriving.setdefault(name, []).append((rule, self.resolve(value)))
@@ -159,17 +165,24 @@ class Regions:
             TooLarge: more than MAX_TERMS terms.
         """
         if isinstance(condition, Compare):
+            known = self._compared.get((id(condition), negate))
+            if known is not None:
+                return known[1]
             inlined = self.inline(condition)
-            if inlined is not None:
-                return self.dnf(inlined, negate)
-            return [(Lit(condition, not negate),)]
+            found: list[Term] = (
+                [(Lit(condition, not negate),)] if inlined is None else self.dnf(inlined, negate)
+            )
+            self._compared[(id(condition), negate)] = (condition, found)  # kept: its id stays its own
+            return found
         if isinstance(condition, Not):
             return self.dnf(condition.item, not negate)
         parts = [self.dnf(item, negate) for item in condition.items]
         if isinstance(condition, AllOf) != negate:  # all of, or not any of: a conjunction
             terms: list[Term] = [()]
             for part in parts:
-                terms = [a + b for a in terms for b in part]
+                # A literal once per term: `derived.x: {eq: true, in: [true]}` inlines the same
+                # deriving conditions twice, and a chain of such tests would double them per link.
+                terms = [a + tuple(lit for lit in b if lit not in a) for a in terms for b in part]
                 if len(terms) > MAX_TERMS:
                     raise TooLarge
             return terms

@@ -490,31 +490,28 @@ class _Analysis:
         for base, sections in itertools.islice(contexts.values(), budget):
             known: dict[str, bool | None] = dict.fromkeys(steady)  # None until screened once
             ladder = [(p, self.screen({**base, path: p}, sections, known)) for p in points]
-            gap = _first_gap([(p, role) for p, role in ladder if role is not None])
-            if gap is None:
-                continue
-            low, start, end = gap
-            # The screening found it; the engine confirms it, or there is no warning.
-            ticket = self.regions.ticket({**base, path: start}, sections)
-            low_decision = self.evaluate(self.regions.ticket({**base, path: low}, sections))
-            gap_decision = self.evaluate(ticket)
-            if (
-                low_decision is None
-                or gap_decision is None
-                or role_rank(gap_decision.required_role) >= role_rank(low_decision.required_role)
-            ):
-                continue
-            rules = tuple(low_decision.reasons.required_role)
-            if not rules or rules in reported:
-                continue
-            reported.add(rules)
-            rule = next(r for r in self.bundle.rules if r.id == rules[0])
-            values = f"{_shown(start)} to {_shown(end)}" if start != end else _shown(start)
-            message = (
-                f"`{path}` {values} requires {gap_decision.required_role} but {_shown(low)} requires "
-                f"{low_decision.required_role} (rule `{rule.id}`), other facts as in the example"
-            )
-            yield _warning("ladder-gap", message, rule.span, rules, ticket)
+            for low, start, end in _gaps([(p, role) for p, role in ladder if role is not None]):
+                # The screening found it; the engine confirms it, or there is no warning.
+                ticket = self.regions.ticket({**base, path: start}, sections)
+                low_decision = self.evaluate(self.regions.ticket({**base, path: low}, sections))
+                gap_decision = self.evaluate(ticket)
+                if (
+                    low_decision is None
+                    or gap_decision is None
+                    or role_rank(gap_decision.required_role) >= role_rank(low_decision.required_role)
+                ):
+                    continue
+                rules = tuple(low_decision.reasons.required_role)
+                if not rules or rules in reported:
+                    continue
+                reported.add(rules)
+                rule = next(r for r in self.bundle.rules if r.id == rules[0])
+                values = f"{_shown(start)} to {_shown(end)}" if start != end else _shown(start)
+                message = (
+                    f"`{path}` {values} requires {gap_decision.required_role} but {_shown(low)} requires "
+                    f"{low_decision.required_role} (rule `{rule.id}`), other facts as in the example"
+                )
+                yield _warning("ladder-gap", message, rule.span, rules, ticket)
 
     # -- unused-parameter --
 
@@ -534,7 +531,9 @@ class _Analysis:
             uses: dict[str, list[Rule]] = {}
             for rule in self.bundle.rules:
                 for effect in getattr(rule.then, attribute):
-                    uses.setdefault(effect.kind, []).append(rule)
+                    users = uses.setdefault(effect.kind, [])
+                    if not users or users[-1] is not rule:  # a kind twice in one rule is one rule's
+                        users.append(rule)
             for kind, rules in sorted(uses.items()):
                 if len(rules) != 1:
                     continue
@@ -569,7 +568,13 @@ def _nudged(value: object) -> list[Any]:
     if isinstance(value, Decimal):  # in csrules' own context, not the caller's
         return [DECIMAL.subtract(value, _CENT), DECIMAL.add(value, _CENT)]
     unit: Any = timedelta(days=1) if isinstance(value, date) else 1
-    return [value - unit, value + unit]
+    nudged = []
+    for step in (-unit, unit):
+        try:
+            nudged.append(value + step)
+        except OverflowError:  # a date at the end of the calendar (9999-12-31): no day after it
+            continue
+    return nudged
 
 
 def _near(a: str, b: str) -> bool:
@@ -635,17 +640,18 @@ def _fact_ref_to(rules: tuple[Rule, ...], path: str) -> bool:
     )
 
 
-def _first_gap(ladder: list[tuple[Any, str]]) -> tuple[Any, Any, Any] | None:
-    """(the point before, first and last point) of the first run of points requiring a lower
-    role than the point before it, or None."""
-    for j in range(1, len(ladder)):
+def _gaps(ladder: list[tuple[Any, str]]) -> Iterator[tuple[Any, Any, Any]]:
+    """(the point before, first and last point) of each run of points requiring a lower role than
+    the point before it, lowest first."""
+    j = 1
+    while j < len(ladder):
         low, low_role = ladder[j - 1]
         point, role = ladder[j]
-        if role_rank(role) < role_rank(low_role):
-            end = point
-            for later, later_role in ladder[j + 1 :]:
-                if later_role != role:
-                    break
-                end = later
-            return low, point, end
-    return None
+        if role_rank(role) >= role_rank(low_role):
+            j += 1
+            continue
+        last = j
+        while last + 1 < len(ladder) and ladder[last + 1][1] == role:
+            last += 1
+        yield low, point, ladder[last][0]
+        j = last + 1

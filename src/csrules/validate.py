@@ -58,6 +58,11 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 RoleName = Literal["front_line", "senior", "supervisor", "manager"]
 
 
+# What a condition's `tested` set holds for a `decision.*` path, beside the names of the derived
+# facts it tests: not an identifier, so a derived fact may be named `decision`.
+_TESTS_DECISION = "decision.*"
+
+
 class _Shape(BaseModel):
     # defer_build: these models are only needed when a bundle is loaded; building their
     # validators at import would cost every `import csrules` ~15 ms (docs/performance.md).
@@ -708,7 +713,7 @@ class _Validator:
             if path.startswith("derived."):
                 tested.add(path.removeprefix("derived."))
             if path in DECISION_TYPES:
-                tested.add("decision")
+                tested.add(_TESTS_DECISION)
             tests: list[tuple[Op, object]]
             if isinstance(test, dict) and test and self.reference(test) is None:
                 unknown = [k for k in test if k not in _OPS]
@@ -866,7 +871,7 @@ class _Validator:
                 if not (done.require_role or done.deny or done.derive or done.actions or done.follow_ups):
                     # `deny: false`, `actions: []`, `derive: {}` change nothing either
                     self.problem("empty-effects", f"rule `{spec.id}` has no effect", doc.span((*loc, "then")))
-                tests_decision = "decision" in tested
+                tests_decision = _TESTS_DECISION in tested
                 if tests_decision and (then.require_role or then.deny or then.derive):
                     self.problem(
                         "decision-rule-effect",
@@ -889,7 +894,7 @@ class _Validator:
                     0,
                     tests_decision,
                 )
-                out.append((rule, tested - {"decision"}))
+                out.append((rule, tested - {_TESTS_DECISION}))
         if len(out) > MAX_RULES:
             self.problem(
                 "too-many-rules",
@@ -1007,7 +1012,7 @@ class _Validator:
             self.problem(
                 "invalid-invariant",
                 f"invariant `{invariant_id}`: `when` may test ticket facts only, not "
-                + ", ".join("`decision.*`" if t == "decision" else f"`derived.{t}`" for t in sorted(tested)),
+                + ", ".join(f"`{t}`" if t == _TESTS_DECISION else f"`derived.{t}`" for t in sorted(tested)),
                 doc.span((*loc, "when")),
                 "state the property over the ticket; the decision is what the invariant constrains",
             )

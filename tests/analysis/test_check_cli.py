@@ -160,3 +160,14 @@ def test_text_load_errors_are_unchanged(capsys: pytest.CaptureFixture[str], tmp_
     code, out = check(capsys, str(path))
     assert code == 1
     assert out.splitlines()[-1] == "1 problem"
+
+
+@pytest.mark.parametrize("args", [[""], ["--format", "json", ""]])
+def test_an_empty_path_is_bad_input_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    """It was a policy problem without a place (`paths: an empty path`) and exit 1."""
+    assert main(["check", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "csrules: error: argument paths: expected a path, got an empty string (see `csrules check --help`)\n"
+    )

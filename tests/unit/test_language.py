@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import csrules
-from tests.helpers import NOW, make_ticket, write_policy
+from tests.helpers import NOW, make_ticket, refund, write_policy
 
 
 def engine_for(tmp_path: Path, rules: str, header: str = "") -> csrules.Engine:
@@ -320,3 +320,23 @@ def test_trace_shows_each_value_in_its_json_form(tmp_path: Path) -> None:
     }
     assert type(actual["attributes.score"]) is Decimal
     assert csrules.Decision.model_validate_json(decision.to_json()) == decision
+
+
+def test_a_derived_fact_may_be_named_decision(tmp_path: Path) -> None:
+    """`derived.decision` was taken for a `decision.*` test: the rule testing it was refused
+    (`decision-rule-effect`), or moved to the decision stage, and its dependency dropped."""
+    engine = engine_for(
+        tmp_path,
+        "  - {id: a, description: a, rationale: r, when: [request.amount: {gt: 10}], then: {derive: {decision: true}}}\n"
+        "  - {id: b, description: b, rationale: r, when: [derived.decision: true], then: {require_role: senior}}\n"
+        "  - {id: c, description: c, rationale: r, when: [derived.decision: true], then: {actions: [{kind: k}]}}\n",
+        header="derived:\n  decision: {type: boolean, description: reviewed}\n",
+    )
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    assert (decision.outcome, decision.required_role) == ("escalate", "senior")
+    assert [(s.rule, s.stage, s.fired) for s in decision.trace.steps] == [
+        ("a", 0, True),
+        ("b", 1, True),
+        ("c", 1, True),
+    ]
+    assert engine.evaluate(refund("10.00"), now=NOW).trace.fired == []

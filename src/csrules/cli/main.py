@@ -187,7 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     tally.add_argument("--fail-under", type=_percent, metavar="N", help="exit 1 when a measure is below N%%")
 
     check = commands.add_parser("check", help="validate policy files")
-    check.add_argument("paths", nargs="*", help="policy directories or files (default: the bundled policies)")
+    check.add_argument(
+        "paths", nargs="*", type=_path, help="policy directories or files (default: the bundled policies)"
+    )
     check.add_argument("--strict", action="store_true", help="exit 1 when the analysis finds any warning")
     check.add_argument("--format", choices=("text", "json"), default="text")
 
