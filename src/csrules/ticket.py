@@ -341,6 +341,8 @@ def parse_ticket(data: object) -> Ticket:
         loc = error["loc"]
         got = None if error["type"] == "missing" else _shown(error.get("input"))
         code = _CODES.get(error["type"], error["type"])
+        if code == "invalid-enum" and not isinstance(error.get("input"), str):
+            code = "invalid-type"  # `"role": 1`: a value of the wrong JSON type, not a misspelt name
         expected = _expected(error, Ticket)
         if len(loc) == 3 and loc[0] == "attributes" and loc[2] == "[key]" and code != "unknown-field":
             # A bad key of `attributes`: point at the key itself. (A field literally named
@@ -349,7 +351,10 @@ def parse_ticket(data: object) -> Ticket:
             key = error.get("input")
             if isinstance(key, str):
                 loc, code, got = ("attributes", key), "invalid-attribute-name", _shown(key)
-                expected = "an attribute name of lowercase letters, digits and _, not starting with a digit"
+                expected = (
+                    "an attribute name of at most 64 lowercase letters, digits and _, "
+                    "not starting with a digit"
+                )
             else:  # `None` or `1`: no name, and no text to point at (as for any other object's key)
                 loc, code, expected, got = ("attributes",), "invalid-type", _STRING_KEYS, _shown_key(key)
         if error["type"] == "string_unicode" and (not loc or _fields_at(Ticket, loc)):

@@ -180,21 +180,59 @@ _CURRENCY = re.compile(r"[A-Z]{3}")  # used with fullmatch: `$` would take "EUR\
 _BUNDLE_CODES = {"too-many-rules"}  # span-less problems that are not about `params`
 
 
+def _placed(data: Any, raw_loc: tuple[Any, ...], kind: str) -> tuple[Loc, int | None]:
+    """The parts of a pydantic error location that are places in the document (keys it has,
+    indexes of its lists), and where the first union-member tag is (`constrained-int`,
+    `ParamRefDoc`, `list[str]`: the alternative tried), or None."""
+    node, loc, tag = data, [], None
+    for i, part in enumerate(raw_loc):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            loc.append(part)
+            node = node[part]
+        elif isinstance(part, str) and part != "[key]" and tag is None:
+            if i == len(raw_loc) - 1 and kind in ("missing", "extra_forbidden"):
+                break  # the key missing, or the unknown key (which the document has: found above)
+            tag = i
+    return tuple(loc), tag
+
+
+def _one_alternative(errors: list[Any]) -> list[Any]:
+    """Of a union's errors, those of the alternative the value came closest to (the deepest error,
+    then one that is not about the value's type): `days: {parm: 1}` is a misspelt `{param: ...}`,
+    not an integer, and `[approve, 5]` a list with a bad item, not a bad string."""
+    best: dict[tuple[Any, ...], tuple[tuple[int, bool], Any]] = {}
+    for error, (_, tag) in errors:
+        if tag is not None:
+            prefix, branch = tuple(error["loc"][:tag]), error["loc"][tag]
+            score = (len(error["loc"]), not error["type"].endswith("_type"))
+            if prefix not in best or score > best[prefix][0]:
+                best[prefix] = (score, branch)
+    return [
+        (error, placed)
+        for error, placed in errors
+        if placed[1] is None or best[tuple(error["loc"][: placed[1]])][1] == error["loc"][placed[1]]
+    ]
+
+
 def _shape_diagnostics(doc: RawDocument, exc: ValidationError) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    seen: set[tuple[Loc, str]] = set()
-    for error in exc.errors(include_url=False):
-        # Drop pydantic's union-member tags ("int", "ParamRefDoc") that are not document keys.
-        raw_loc = error["loc"]
+    seen: set[tuple[Loc, str, object]] = set()
+    errors = [(e, _placed(doc.data, e["loc"], e["type"])) for e in exc.errors(include_url=False)]
+    for error, (placed, _) in _one_alternative(errors):
+        raw_loc, loc = error["loc"], placed
         is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
-        loc: Loc = tuple(p for p in raw_loc if p != "[key]" and isinstance(p, int | str))
         while loc and loc not in doc.spans and loc not in doc.key_spans:
             loc = loc[:-1]
         kind = error["type"]
         code = _SHAPE_CODES.get(kind, "invalid-type")
-        if (loc, code) in seen:
+        # Once per place and code, and per key for missing and unknown keys: every missing key of
+        # a mapping is reported, not the first.
+        named = raw_loc[-1] if kind in ("missing", "extra_forbidden") else None
+        if (loc, code, named) in seen:
             continue
-        seen.add((loc, code))
+        seen.add((loc, code, named))
         # The path as written in the document: loc parts that exist there, plus a missing key.
         shown = list(loc) + ([raw_loc[-1]] if kind in ("missing", "extra_forbidden") else [])
         where = ".".join(str(p) for p in shown)
@@ -230,7 +268,9 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         (FollowUpDoc, "due_in"): DurationDoc,
     }
     for part in loc:
-        if isinstance(part, str) and (model, part) in nested:
+        if part == "ParamRefDoc":  # the `{param: name}` alternative of a union
+            model = ParamRefDoc
+        elif isinstance(part, str) and (model, part) in nested:
             model = nested[(model, part)]
     return list(model.model_fields)
 
@@ -299,6 +339,10 @@ class _Validator:
         self.parameters: dict[str, Parameter] = {}
         self.overridden: set[str] = set()  # parameters whose value is an override's
         self.derived: dict[str, DerivedFact] = {}
+        # Names declared with a problem already reported (a bad default): their uses are not
+        # reported again as unknown ("unknown parameter `limit`" beside `limit`'s declaration).
+        self.broken_parameters: set[str] = set()
+        self.broken_derived: set[str] = set()
 
     def problem(
         self,
@@ -382,6 +426,7 @@ class _Validator:
                     f"got `{_describe(spec.default)}`",
                     doc.span(("parameters", name, "default")),
                 )
+                self.broken_parameters.add(name)
                 continue
             if name == "currency" and not (spec.type == "string" and _CURRENCY.fullmatch(str(value))):
                 self.problem(
@@ -389,6 +434,7 @@ class _Validator:
                     "parameter `currency` must be a string of 3 capital letters",
                     span,
                 )
+                self.broken_parameters.add(name)
                 continue
             self.parameters[name] = Parameter(name, fact_type, value, value, spec.description, span)
         for name, dspec in shape.derived.items():
@@ -414,6 +460,7 @@ class _Validator:
                     f"got `{_describe(dspec.default)}`",
                     doc.span(("derived", name, "default")) if dspec.default is not None else span,
                 )
+                self.broken_derived.add(name)
                 continue
             self.derived[name] = DerivedFact(name, fact_type, default, dspec.description, span)
 
@@ -426,6 +473,8 @@ class _Validator:
             return
         for name, raw in params.items():
             parameter = self.parameters.get(name) if isinstance(name, str) else None
+            if parameter is None and name in self.broken_parameters:
+                continue  # its declaration's problem is reported
             if parameter is None:
                 shown = name if isinstance(name, str) else repr(name)
                 known = list(self.parameters)
@@ -502,12 +551,16 @@ class _Validator:
             return FactType("scalar")
         if head == "derived" and tail in self.derived:
             return self.derived[tail].type
+        if head == "derived" and tail in self.broken_derived:
+            return None  # declared, with its problem reported
         known = [*FACT_TYPES, *DECISION_TYPES, *(f"derived.{n}" for n in self.derived)]
         self.problem("unknown-fact-path", f"unknown fact path `{path}`", span, _suggest(path, known))
         return None
 
     def param_ref(self, ref: ParamRef, wanted: FactType, span: SourceSpan, what: str) -> bool:
         parameter = self.parameters.get(ref.name)
+        if parameter is None and ref.name in self.broken_parameters:
+            return False  # declared, with its problem reported
         if parameter is None:
             self.problem(
                 "unknown-parameter",
@@ -766,6 +819,8 @@ class _Validator:
         for name, raw in then.derive.items():
             span = doc.span((*loc, "derive", name), key=True)
             fact = self.derived.get(name)
+            if fact is None and name in self.broken_derived:
+                continue  # declared, with its problem reported
             if fact is None:
                 self.problem(
                     "unknown-derived-fact",
@@ -817,7 +872,7 @@ class _Validator:
         span = doc.span(loc)
         ref = self.reference(raw)
         if isinstance(ref, ParamRef):
-            if ref.name not in self.parameters:
+            if ref.name not in self.parameters and ref.name not in self.broken_parameters:
                 self.problem(
                     "unknown-parameter",
                     f"unknown parameter `{ref.name}`",

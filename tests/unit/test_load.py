@@ -70,6 +70,36 @@ def test_alias_expansion_is_bounded(tmp_path: Path) -> None:
     assert error.code == "document-too-large"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a scalar anchored in a description, used as a role
+            "parameters:\n  lim: {type: money, default: 20, description: &v boss}\nrules:\n  - id: a\n"
+            "    description: d\n    rationale: r\n    then:\n      require_role: *v\n",
+            [("invalid-value", 8, 21)],
+        ),
+        (  # a whole rule used twice: the second is where `*r` is, not the first again
+            "rules:\n  - &r\n    id: a\n    description: d\n    rationale: r\n    then:\n"
+            "      require_role: senior\n  - *r\n",
+            [("duplicate-rule-id", 8, 5)],
+        ),
+        (  # one `when` shared by two rules: each rule's problem at its own rule
+            "rules:\n  - id: a\n    description: d\n    rationale: r\n    when: &c [request.amont: 5]\n"
+            "    then: {deny: true}\n  - id: b\n    description: d\n    rationale: r\n    when: [*c, *c]\n"
+            "    then: {deny: true}\n",
+            [("unknown-fact-path", 5, 15), ("unknown-fact-path", 10, 12), ("unknown-fact-path", 10, 16)],
+        ),
+    ],
+    ids=["scalar", "rule", "condition"],
+)
+def test_a_value_reached_through_an_alias_is_reported_where_the_alias_is(
+    tmp_path: Path, text: str, expected: list[tuple[str, int, int]]
+) -> None:
+    """It was reported at the anchor: the duplicate rule's "second" place was the first's."""
+    error = policy_error(write_policy(tmp_path, text))
+    assert [(d.code, d.span.line, d.span.column) for d in error.diagnostics if d.span] == expected
+
+
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
     error = policy_error(write_policy(tmp_path, "# nothing here\n"))
     assert (error.code, error.line) == ("empty-file", 1)

@@ -92,6 +92,10 @@ def test_negative_zero_is_zero_in_the_decision(engine: csrules.Engine, zero: Any
         (make_ticket(severity="URGENT"), "/severity", "invalid-enum"),
         (make_ticket(agent=None), "/agent", "missing-field"),
         (make_ticket(agent={"id": "A-1", "role": "intern"}), "/agent/role", "invalid-enum"),
+        # a value of the wrong JSON type is invalid-type, as errors.md says (it was invalid-enum)
+        (make_ticket(agent={"id": "A-1", "role": 1}), "/agent/role", "invalid-type"),
+        (make_ticket(channel=5), "/channel", "invalid-type"),
+        (make_ticket(customer={"id": "C-1", "tier": True}), "/customer/tier", "invalid-type"),
         (make_ticket(customer={"id": 7}), "/customer/id", "invalid-type"),
         (make_ticket(customer={"id": "C", "abusive": 1}), "/customer/abusive", "invalid-type"),
         (make_ticket(customer={"id": "C", "abusive": "true"}), "/customer/abusive", "invalid-type"),
@@ -236,6 +240,16 @@ def test_a_ticket_model_is_validated_again_keeping_its_fields_set(engine: csrule
     facts = engine.evaluate(model, now=NOW).trace.facts
     assert facts == model
     assert facts.model_fields_set == model.model_fields_set == {"id", "customer", "agent", "request"}
+
+
+def test_an_attribute_name_too_long_says_so(engine: csrules.Engine) -> None:
+    """The message named the letters allowed, which a 65-letter name has: not the length."""
+    error = error_for(engine, make_ticket(attributes={"a" * 65: 1}))
+    assert (error.path, error.code) == ("/attributes/" + "a" * 65, "invalid-attribute-name")
+    assert error.expected == (
+        "an attribute name of at most 64 lowercase letters, digits and _, not starting with a digit"
+    )
+    assert engine.evaluate(make_ticket(attributes={"a" * 64: 1}), now=NOW).outcome == "approve"
 
 
 def test_models_made_without_validation_are_validated(engine: csrules.Engine) -> None:

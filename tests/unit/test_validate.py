@@ -238,6 +238,41 @@ def test_unknown_key_in_a_rule_suggests(tmp_path: Path) -> None:
     ]
 
 
+def test_every_missing_key_of_a_mapping_is_reported(tmp_path: Path) -> None:
+    """Only the first was: a rule lacking `description` and `rationale` took two runs to mend."""
+    error = policy_error(tmp_path, "rules:\n  - id: a\n    then:\n      require_role: senior\n")
+    assert [(d.code, d.span.line, d.span.column, d.message) for d in error.diagnostics if d.span] == [
+        ("missing-key", 2, 5, "missing required key `description`"),
+        ("missing-key", 2, 5, "missing required key `rationale`"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # reported at `due_in` with due_in's keys, plus "not an integer" and a missing `param`
+            "rules:\n  - id: a\n    description: d\n    rationale: r\n    then:\n      follow_ups:\n"
+            "        - kind: k\n          due_in:\n            days:\n              parm: x\n",
+            [
+                ("missing-key", 10, 15, "missing required key `param`", None),
+                ("unknown-key", 10, 15, "unknown key `parm`", "did you mean `param`?"),
+            ],
+        ),
+        (  # reported at the list, as "not a string"
+            "invariants:\n  - id: i\n    description: d\n    never:\n      outcome: [approve, 5]\n",
+            [("invalid-type", 5, 26, "`invariants.0.never.outcome.1`: input should be a valid string", None)],
+        ),
+    ],
+    ids=["param-misspelt", "list-item"],
+)
+def test_a_value_of_a_union_is_reported_for_the_alternative_it_is(
+    tmp_path: Path, text: str, expected: list[tuple[object, ...]]
+) -> None:
+    error = policy_error(tmp_path, text)
+    found = [(d.code, d.span.line, d.span.column, d.message, d.help) for d in error.diagnostics if d.span]
+    assert found == expected
+
+
 def test_wrong_type_of_a_rule_field(tmp_path: Path) -> None:
     text = "rules:\n  - id: r\n    description: d\n    rationale: r\n    priority: high\n    then: {deny: true}\n"
     error = policy_error(tmp_path, text)
@@ -259,6 +294,28 @@ def test_invalid_rule_id(tmp_path: Path) -> None:
 def test_parameter_default_of_the_wrong_type(tmp_path: Path) -> None:
     error = policy_error(tmp_path, "parameters:\n  limit: {type: money, default: lots}\n")
     assert (error.code, error.line, error.column) == ("invalid-parameter-value", 2, 33)
+
+
+def test_a_name_declared_with_a_bad_default_is_not_then_called_unknown(tmp_path: Path) -> None:
+    """Its uses were reported too: `unknown parameter `limit``, `derives undeclared fact `x``
+    (declare it under `derived:`), though both are declared in the same file."""
+    text = (
+        "parameters:\n  limit: {type: money, default: 20.001}\nderived:\n  x: {type: integer, default: foo}\n"
+        "rules:\n"
+        + rule(
+            "      - request.amount: {gt: {param: limit}}\n      - derived.x: 3\n", then="{derive: {x: 3}}"
+        )
+        + rule(
+            "      - request.amount: {gt: 1}\n",
+            then="{actions: [{kind: k, params: {l: {param: limit}}}]}",
+            rule_id="s",
+        )
+    )
+    error = policy_error(tmp_path, text, limit=5)
+    assert [(d.code, d.span.line if d.span else None) for d in error.diagnostics] == [
+        ("invalid-parameter-value", 2),
+        ("invalid-derived-default", 4),
+    ]
 
 
 def test_unknown_parameter_override(tmp_path: Path) -> None:
