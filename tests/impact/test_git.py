@@ -189,6 +189,61 @@ def test_a_policy_error_at_a_revision_names_the_revision_not_a_temporary_copy(
     )
 
 
+def test_paths_in_the_text_of_a_policy_error_at_a_revision_name_the_revision(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path, tmp_path: Path
+) -> None:
+    """The place was renamed, but not a second path in the message: `(first defined at
+    /tmp/csrules-diff-XXXX/old/...)`, `(the override, used at /tmp/csrules-diff-XXXX/old/...)`."""
+    monkeypatch.chdir(repo)
+    code, out, err = diff(
+        capsys,
+        "git:HEAD:policies",
+        "policies",
+        "--tickets",
+        "tickets.jsonl",
+        "--param",
+        "raincheck_valid_days=3000000",
+    )
+    assert (code, out) == (2, "")
+    assert "(the override, used at git:HEAD:policies/rainchecks.yaml:" in err
+    assert "csrules-diff-" not in err
+    clone = tmp_path / "clone"
+    shutil.copytree(repo, clone)
+    shutil.copy(clone / "policies" / "learning.yaml", clone / "policies" / "learning2.yaml")
+    git(clone, "add", "policies")
+    git(clone, "commit", "-q", "-m", "a file twice")
+    monkeypatch.chdir(clone)
+    code, out, err = diff(capsys, "git:HEAD:policies", "policies", "--tickets", "tickets.jsonl")
+    assert (code, out) == (2, "")
+    assert err.startswith("csrules: error: git:HEAD:policies/learning2.yaml:")
+    assert "(first defined at git:HEAD:policies/learning.yaml:" in err
+    assert "csrules-diff-" not in err
+
+
+def test_an_object_missing_from_the_repository_is_one_line_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path, tmp_path: Path
+) -> None:
+    """A partial clone offline, or a damaged repository: `ls-tree -l` gives `-` or `BAD` as the
+    size of a blob it does not have, and `int()` of it was exit 3, "internal error: ValueError"."""
+    clone = tmp_path / "clone"
+    shutil.copytree(repo, clone)
+    listed = subprocess.run(
+        ["git", "rev-parse", "HEAD:policies/learning.yaml"],
+        cwd=clone,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    oid = listed.stdout.strip()
+    (clone / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+    monkeypatch.chdir(clone)
+    code, out, err = diff(capsys, "git:HEAD:policies", "policies", "--tickets", "tickets.jsonl")
+    assert (code, out) == (2, "")
+    assert err == (
+        "csrules: error: `git:HEAD:policies`: `policies/learning.yaml` is missing from the repository at `HEAD`\n"
+    )
+
+
 def test_a_file_over_the_size_limit_at_a_revision_is_refused_as_in_the_working_tree(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

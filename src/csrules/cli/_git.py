@@ -94,6 +94,8 @@ def materialise(spec: str, into: Path) -> Path:
             )
         if name.is_absolute() or ".." in name.parts:
             continue  # nothing is written outside `into`
+        if not size.isdigit():  # `-` or `BAD`: the object is not in the repository (a partial clone)
+            raise UsageError(f"`{spec}`: `{one_line(str(name))}` is missing from the repository at `{rev}`")
         if int(size) > MAX_FILE_BYTES:  # never read: the loader refuses it by its size alone
             oversized.append((name, int(size)))
         else:
@@ -101,7 +103,10 @@ def materialise(spec: str, into: Path) -> Path:
     batch = _git(["cat-file", "--batch"], root, "".join(f"{oid}\n" for oid, _ in blobs).encode())
     if batch.returncode != 0:
         raise UsageError(f"`{spec}`: {_first_line(batch.stderr)}")
-    for (_, name), data in zip(blobs, _batch(batch.stdout), strict=True):
+    contents = _batch(batch.stdout)
+    for (_, name), data in zip(blobs, contents, strict=True):
+        if data is None:
+            raise UsageError(f"`{spec}`: `{one_line(str(name))}` is missing from the repository at `{rev}`")
         _place(into, name).write_bytes(data)
     for name, length in oversized:  # a sparse file of its size: no memory, no disk
         with _place(into, name).open("wb") as handle:
@@ -115,13 +120,19 @@ def _place(into: Path, name: PurePosixPath) -> Path:
     return target
 
 
-def _batch(output: bytes) -> list[bytes]:
-    """The contents in `git cat-file --batch` output: `<oid> blob <size>\n<content>\n` each."""
-    found: list[bytes] = []
+def _batch(output: bytes) -> list[bytes | None]:
+    """The contents in `git cat-file --batch` output: `<oid> blob <size>\n<content>\n` each, or
+    None for an object git does not have (`<oid> missing\n`)."""
+    found: list[bytes | None] = []
     at = 0
     while at < len(output):
         end = output.index(b"\n", at)
-        size = int(output[at:end].split()[2])
+        header = output[at:end].split()
+        if len(header) != 3 or not header[2].isdigit():
+            found.append(None)
+            at = end + 1
+            continue
+        size = int(header[2])
         found.append(output[end + 1 : end + 1 + size])
         at = end + 1 + size + 1
     return found

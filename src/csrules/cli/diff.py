@@ -128,6 +128,13 @@ def _load(spec: EngineSpec, given: str, written: Path, side: str, flags: Mapping
         rev = given.removeprefix("git:").partition(":")[0] if is_git_spec(given) else None
 
         def named(d: Diagnostic) -> Diagnostic:
+            if rev is not None:  # the copy named in the text too: `(first defined at /tmp/.../a.yaml:6:9)`
+                copy, shown = f"{written}{os.sep}", f"git:{rev}:"
+                d = dataclasses.replace(
+                    d,
+                    message=d.message.replace(copy, shown),
+                    help=None if d.help is None else d.help.replace(copy, shown),
+                )
             if d.span is None and d.scope == "params":
                 flag = f" ({flags[d.param]})" if d.param is not None and d.param in flags else ""
                 return dataclasses.replace(d, scope=f"params of the {side} policies{flag}")
