@@ -24,7 +24,7 @@ from .decision import Decision
 from .policy import DECISION_TYPES
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, Ticket
 from .validate import MAX_IN_VALUES, PolicyDocument
-from .values import MONEY_MAX, FactType
+from .values import DATETIME_TEXT, MONEY_MAX, FactType
 
 __all__ = [
     "DECISION_SCHEMA_ID",
@@ -116,10 +116,8 @@ def policy_schema() -> JsonSchema:
                 "#conditions). Absent or empty: always holds.",
                 "anyOf": [{"$ref": "#/$defs/Condition"}, {"type": "array", "maxItems": 0}, {"type": "null"}],
             }
-    then = schema["$defs"].get("ThenDoc")
-    if then is not None:
-        then["minProperties"] = 1  # a rule needs at least one effect (`empty-effects`)
     _close_pattern_maps(schema)
+    _effects_and_invariants(schema["$defs"])
     schema["$defs"].update(_condition_defs())
     return _document(
         schema,
@@ -130,12 +128,64 @@ def policy_schema() -> JsonSchema:
     )
 
 
+# A ticket's date and time as csrules reads one, with its UTC offset (a naive one is refused).
+_AWARE_DATETIME = DATETIME_TEXT.pattern.removesuffix("?")
+_ROLES = ["front_line", "senior", "supervisor", "manager"]
+_OUTCOMES = ["approve", "escalate", "deny"]
+
+
+def _effects_and_invariants(defs: dict[str, JsonSchema]) -> None:
+    """What validation checks of effects and invariants beyond the documents' models (`Any`, `str`)."""
+    # A rule needs at least one effect (`empty-effects`): `deny: false` or `actions: []` is none.
+    defs["ThenDoc"]["anyOf"] = [
+        {"required": ["require_role"], "properties": {"require_role": {"type": "string"}}},
+        {"required": ["deny"], "properties": {"deny": {"const": True}}},
+        {"required": ["derive"], "properties": {"derive": {"minProperties": 1}}},
+        {"required": ["actions"], "properties": {"actions": {"minItems": 1}}},
+        {"required": ["follow_ups"], "properties": {"follow_ups": {"minItems": 1}}},
+    ]
+    params = defs["ActionDoc"]["properties"]["params"]["patternProperties"]
+    for pattern in params:
+        params[pattern] = {
+            "anyOf": [
+                {"type": ["string", "number", "boolean", "null"]},
+                {"$ref": "#/$defs/ParamRefDoc"},
+                {
+                    "type": "object",
+                    "properties": {"fact": {"type": "string"}},
+                    "required": ["fact"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"now_plus": {"$ref": "#/$defs/DurationDoc"}},
+                    "required": ["now_plus"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    never = defs["NeverDoc"]
+    for name, values in (("outcome", _OUTCOMES), ("required_role", _ROLES)):
+        one = {"type": "string", "enum": values}
+        never["properties"][name]["anyOf"] = [one, {"type": "array", "items": one, "minItems": 1}]
+    never["anyOf"] = [{"required": ["outcome"]}, {"required": ["required_role"]}]
+    invariant = defs["InvariantDoc"]
+    money = sorted(path for path, fact in FACT_TYPES.items() if fact.kind == "money")
+    invariant["properties"]["monotonic_in"]["anyOf"] = [{"type": "string", "enum": money}]
+    invariant["properties"]["role_monotonic"]["anyOf"] = [{"const": True}]
+    invariant["oneOf"] = [{"required": [kind]} for kind in ("monotonic_in", "role_monotonic", "never")]
+
+
 def ticket_schema() -> JsonSchema:
     """The JSON Schema of a ticket in its JSON form."""
     schema = Ticket.model_json_schema()
     for path, fact_type in FACT_TYPES.items():
         if fact_type.kind == "money":
             _money(_property(schema, path))
+        elif fact_type.kind == "datetime":  # as csrules reads it, not RFC 3339 (`10:00Z`, a space)
+            for branch in _property(schema, path).get("anyOf", []):
+                if branch.pop("format", None) == "date-time":
+                    branch["pattern"] = f"^{_AWARE_DATETIME}$"
     attributes = schema["properties"]["attributes"]
     attributes["maxProperties"] = MAX_ATTRIBUTES
     attributes["description"] = (
@@ -233,6 +283,8 @@ def _money(node: JsonSchema) -> None:
     for branch in node.get("anyOf", []):
         if branch.get("type") == "number":
             branch.update(minimum=0, maximum=int(MONEY_MAX))
+        elif branch.get("type") == "string":  # its digits: no sign, exponent, space or `_`
+            branch["pattern"] = "^[0-9]+(\\.[0-9]+)?$"
     node["description"] = "Money: a number or numeric string, 0 to 1000000000, at most 2 decimals."
 
 

@@ -182,7 +182,20 @@ def test_the_condition_language_is_accepted(when: Any) -> None:
 @pytest.mark.parametrize(("document", "problem"), [
     ({"rules": [RULE], "rulez": []}, ("", "Additional properties are not allowed ('rulez' was unexpected)")),
     ({"rules": [{"id": "r", "description": "d", "rationale": "r"}]}, ("/rules/0", "'then' is a required property")),
-    ({"rules": [{**RULE, "then": {}}]}, ("/rules/0/then", "{} should be non-empty")),
+    ({"rules": [{**RULE, "then": {}}]}, ("/rules/0/then", "{} is not valid under any of the given schemas")),
+    # no effect (`empty-effects`): each passed the schema, as a key was there
+    ({"rules": [{**RULE, "then": {"deny": False}}]}, ("/rules/0/then", "{'deny': False} is not valid under any of the given schemas")),
+    ({"rules": [{**RULE, "then": {"actions": [], "derive": {}}}]}, ("/rules/0/then", "{'actions': [], 'derive': {}} is not valid under any of the given schemas")),
+    # action parameters were anything
+    ({"rules": [{**RULE, "then": {"actions": [{"kind": "k", "params": {"until": {"now_plus": {"weeks": 1}}}}]}}]}, ("/rules/0/then/actions/0/params/until", "{'now_plus': {'weeks': 1}} is not valid under any of the given schemas")),
+    ({"rules": [{**RULE, "then": {"actions": [{"kind": "k", "params": {"skus": ["a", "b"]}}]}}]}, ("/rules/0/then/actions/0/params/skus", "['a', 'b'] is not valid under any of the given schemas")),
+    # invariants: roles, outcomes and kinds were any text
+    ({"invariants": [{"id": "i", "description": "d", "never": {"required_role": "boss"}}]}, ("/invariants/0/never", "{'required_role': 'boss'} is not valid under any of the given schemas")),
+    ({"invariants": [{"id": "i", "description": "d", "never": {"outcome": []}}]}, ("/invariants/0/never", "{'outcome': []} is not valid under any of the given schemas")),
+    ({"invariants": [{"id": "i", "description": "d", "never": {}}]}, ("/invariants/0/never", "{} is not valid under any of the given schemas")),
+    ({"invariants": [{"id": "i", "description": "d", "monotonic_in": "severity"}]}, ("/invariants/0/monotonic_in", "'severity' is not valid under any of the given schemas")),
+    ({"invariants": [{"id": "i", "description": "d", "role_monotonic": False}]}, ("/invariants/0/role_monotonic", "False is not valid under any of the given schemas")),
+    ({"invariants": [{"id": "i", "description": "d", "role_monotonic": True, "monotonic_in": "request.amount"}]}, ("/invariants/0", "{'id': 'i', 'description': 'd', 'role_monotonic': True, 'monotonic_in': 'request.amount'} is valid under each of {'required': ['role_monotonic']}, {'required': ['monotonic_in']}")),
     ({"rules": [{**RULE, "id": "Refund"}]}, ("/rules/0/id", "'Refund' does not match '^[a-z][a-z0-9_]{0,63}$'")),
     ({"rules": [{**RULE, "then": {"require_role": "ceo"}}]}, ("/rules/0/then/require_role", "'ceo' is not valid under any of the given schemas")),
     ({"parameters": {"limit": {"type": "money"}}}, ("/parameters/limit", "'default' is a required property")),
@@ -230,6 +243,10 @@ def test_bad_conditions_are_rejected(when: Any) -> None:
     ("attributes", {"tags": ["a"]}, ("/attributes/tags", "['a'] is not valid under any of the given schemas")),
     ("id", "", ("/id", "'' should be non-empty")),
     ("request", {"kind": "refund"}, ("/request", "{'kind': 'refund'} is not valid under any of the given schemas")),
+    # money text was any text, a naive time was taken
+    ("request", {"kind": "refund", "amount": "twenty"}, ("/request", "{'kind': 'refund', 'amount': 'twenty'} is not valid under any of the given schemas")),
+    ("request", {"kind": "refund", "amount": "1e3"}, ("/request", "{'kind': 'refund', 'amount': '1e3'} is not valid under any of the given schemas")),
+    ("opened_at", "2026-11-23T10:00:00", ("/opened_at", "'2026-11-23T10:00:00' is not valid under any of the given schemas")),
 ])  # fmt: skip
 def test_bad_tickets_are_rejected(part: str, value: Any, problem: tuple[str, str]) -> None:
     """Each of these is also a TicketError in csrules."""
@@ -258,3 +275,44 @@ def test_the_decision_schema_refuses_what_is_no_decision() -> None:
     assert [pointer for pointer, _ in problems(schema, wrong)] == ["/outcome"]
     del wrong["outcome"]
     assert problems(schema, wrong)[0][1] == "'outcome' is a required property"
+
+
+@pytest.mark.parametrize(
+    "ticket",
+    [
+        make_ticket(opened_at="2026-11-23T10:00Z"),
+        make_ticket(opened_at="2026-11-23 10:00:00Z"),
+        make_ticket(opened_at="2026-11-23T10:00:00+05:30:00"),
+        make_ticket(request={"kind": "refund", "amount": "45.00"}),
+        make_ticket(request={"kind": "refund", "amount": "45"}),
+    ],
+)
+def test_tickets_csrules_takes_are_valid(ticket: dict[str, Any]) -> None:
+    """`format: date-time` (RFC 3339) showed an editor error on times csrules reads."""
+    ENGINE.evaluate(ticket, now=NOW)
+    assert problems(ticket_schema(), ticket) == []
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        {
+            "actions": [
+                {
+                    "kind": "k",
+                    "params": {"a": 1, "b": None, "c": {"param": "limit"}, "d": {"fact": "item.sku"}},
+                }
+            ]
+        },
+        {
+            "actions": [
+                {"kind": "k", "params": {"until": {"now_plus": {"days": 3, "hours": {"param": "hours"}}}}}
+            ]
+        },
+        {"deny": True, "actions": []},
+        {"derive": {"vip": True}},
+        {"follow_ups": [{"kind": "call", "due_in": {"hours": 1}}]},
+    ],
+)
+def test_effects_csrules_takes_are_valid(then: dict[str, Any]) -> None:
+    assert problems(policy_schema(), {"rules": [{**RULE, "then": then}]}) == []
