@@ -33,11 +33,13 @@ leaves the head one record behind again, never two.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -392,7 +394,7 @@ class DecisionLog:
             decision = self._redactor.redact(decision)
         data = _canonical(json.loads(decision.to_json()))
         with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = _open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
@@ -466,7 +468,7 @@ class DecisionLog:
         """
         target = Path(path)
         try:
-            fd = os.open(target, os.O_RDWR)
+            fd = _open_file(target, os.O_RDWR)
         except OSError as exc:
             raise AuditError("no-such-file", f"cannot open the log: {exc.strerror}", str(target)) from None
         try:
@@ -620,11 +622,26 @@ def _whole_record(raw: bytes, file: str) -> bool:
     return True
 
 
+def _open_file(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` of a regular file, or OSError: a FIFO (whose open would wait for a writer) or a
+    device is refused without waiting, as a pipe has no size to check records against (a log read
+    from one read as empty: "ok: 0 records")."""
+    fd = os.open(path, flags | os.O_NONBLOCK, mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe or a device)")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _open_shared(path: Path) -> BinaryIO:
     """The log opened for reading under a shared lock: while it is held no append is half done,
     so the size and the head file read then belong together (`_snapshot`)."""
     try:
-        handle = path.open("rb")
+        handle = os.fdopen(_open_file(path, os.O_RDONLY), "rb")
     except OSError as exc:
         raise AuditError("no-such-file", f"cannot read the log: {exc.strerror}", str(path)) from None
     fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
@@ -699,7 +716,9 @@ def _read_head(path: Path) -> _Head | None:
     """The head file; None when there is none; AuditError when it is not one."""
     head_file = _head_path(path)
     try:
-        with head_file.open("rb") as handle:  # bounded: a head file replaced by /dev/zero is no head
+        # Bounded: a head file replaced by /dev/zero is no head; a FIFO is refused, not waited on
+        # (with the log's lock held, every append would wait too).
+        with os.fdopen(_open_file(head_file, os.O_RDONLY), "rb") as handle:
             text = read_limited(handle).decode("utf-8")
     except FileNotFoundError:
         return None

@@ -49,10 +49,42 @@ NO_SUCH_KEY: Any = _NoSuchKey()
 """A Difference's value where one side has no such key (the other may have it as `null`)."""
 
 
+class _Number(float):
+    """A JSON number with a fraction or an exponent, as written: equal only to the same text. Read
+    as floats, `45.0`, `45.00`, `4.5e1` and `45.0000000000000000000000000001` are one number, and a
+    record whose amounts were rewritten so replayed "byte for byte"."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Number:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Number and other.text == self.text
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = float.__hash__
+
+
+def _as_read(value: Any) -> Any:
+    """A record's JSON values with its numbers as plain floats, as a ticket's JSON reads."""
+    if isinstance(value, dict):
+        return {k: _as_read(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_read(v) for v in value]
+    return float(value) if type(value) is _Number else value
+
+
 def shown(value: Any) -> str:
     """A Difference's value as written: its JSON (`"20"` and `20` stay apart), or `(no such key)`."""
     if value is NO_SUCH_KEY:
         return "(no such key)"
+    if type(value) is _Number:
+        return value.text
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
@@ -181,7 +213,7 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
         raise AuditError("invalid-decision", message, file) from None
     written: Any = None
     try:  # a key given twice reads as its last value: refused
-        written = json.loads(text, object_pairs_hook=unique_keys)
+        written = json.loads(text, object_pairs_hook=unique_keys, parse_float=_Number)
     except DuplicateKeyError as exc:
         raise AuditError("invalid-decision", f"not a decision: {exc}", file) from None
     except (ValueError, RecursionError):
@@ -239,7 +271,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
         )
     # The facts as recorded (their JSON form): a Decision in memory replays as its record does,
     # with the defaults the record shows written out (`currency`: the one it was decided in).
-    facts = written["trace"]["facts"]
+    facts = _as_read(written["trace"]["facts"])
     try:
         if untraced:
             result = next(engine.evaluate_many([facts], now=trace.evaluated_at, trace=False))
@@ -254,7 +286,9 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     if replayed is None:
         differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
     else:
-        differences = tuple(_diff(written, replayed.model_dump(mode="json")))
+        # As written, both: the replay's JSON text read back as the record's was (render.py).
+        replay = json.loads(json.dumps(replayed.model_dump(mode="json")), parse_float=_Number)
+        differences = tuple(_diff(written, replay))
     if changed:
         status: Status = "policy-changed"
     else:

@@ -1143,3 +1143,37 @@ def test_a_report_is_never_written_over_its_input_or_its_head(
     assert (path.read_bytes(), (tmp_path / "log.jsonl.head").read_bytes()) == before
     assert verify_log(path).ok
     assert main(["report", str(path), "--html", str(tmp_path / "page.html"), "--no-verify"]) == 0
+
+
+@pytest.mark.parametrize("command", [["log", "verify"], ["log", "show"], ["log", "repair"]])
+def test_a_log_that_is_a_pipe_is_refused_not_read_as_empty(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """`cat log | csrules log verify /dev/stdin` said "ok: 0 records" (a pipe's size is 0, and the
+    read stopped there), whatever the pipe held; a FIFO with no writer would block the open."""
+    fifo = tmp_path / "decisions.jsonl"
+    os.mkfifo(fifo)
+    assert main([*command, str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"csrules: error: {fifo}: cannot ")
+    assert "not a regular file (a pipe or a device)" in err
+    report = verify_log(fifo)
+    assert report.problem is not None
+    assert (report.problem.code, report.records) == ("no-such-file", 0)
+
+
+def test_a_head_file_that_is_a_fifo_is_unreadable_not_waited_on(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """Reading it waited for a writer forever, holding the log's lock: every append waited too."""
+    path = tmp_path / "decisions.jsonl"
+    log = _fill(path, engine, 2)
+    head = tmp_path / "decisions.jsonl.head"
+    head.unlink()
+    os.mkfifo(head)
+    report = verify_log(path)
+    assert report.problem is not None
+    assert (report.problem.code, report.problem.message) == ("invalid-head", "the head file cannot be read")
+    with pytest.raises(csrules.AuditError) as info:
+        log.append(engine.evaluate(refund("5.00"), now=NOW))
+    assert info.value.code == "invalid-head"

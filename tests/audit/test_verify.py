@@ -353,3 +353,26 @@ def test_a_decision_made_without_validation_is_an_audit_error(engine: csrules.En
             engine.verify(made)
         assert (info.value.code, info.value.message) == ("invalid-decision", f"not a decision: {message}")
     assert engine.verify(decision).status == "identical"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"amount":45.0', '"amount":45.0000000000000000000000000001'),
+        ('"amount":45.0', '"amount":4.5e1'),
+        ('"amount":45.0', '"amount":45.00'),
+    ],
+)
+def test_a_number_rewritten_in_a_record_does_not_replay_identically(
+    engine: csrules.Engine, old: str, new: str
+) -> None:
+    """Numbers were read as floats: each of these edits read back as 45.0 and verified as
+    "identical: replays byte for byte"."""
+    text = engine.evaluate(refund("45.00"), now=NOW).to_json()
+    assert text.count(old) == 1
+    result = engine.verify(text.replace(old, new))
+    assert result.status == "different"
+    assert [(d.path, str(d)) for d in result.differences] == [
+        ("/trace/facts/request/amount", f"/trace/facts/request/amount: {new.split(':')[1]} -> 45.0")
+    ]
+    assert engine.verify(text).status == "identical"
