@@ -24,7 +24,7 @@ from ._workers import Workers
 from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
-from .source import exact_float, unique_keys
+from .source import exact_float, json_problem, unique_keys
 from .trace import TraceStep
 from .values import YEARS, datetime_text, in_utc
 
@@ -312,7 +312,7 @@ def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
     except json.JSONDecodeError as exc:
         raise _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:
-        raise _BadLine(f"invalid JSON: {exc}") from None
+        raise _BadLine(f"invalid JSON: {json_problem(exc)}") from None
     if not isinstance(data, dict):
         raise _BadLine(f"expected a JSON object, got {type(data).__name__}")
     if "id" in data:

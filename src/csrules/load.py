@@ -243,7 +243,7 @@ def parse_value(text: str) -> Any:
     Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # `[[[...` 500 deep: PyYAML composes recursively
         return text
     if not isinstance(node, ScalarNode) or node.tag not in _TAGS:
         return text

@@ -11,6 +11,7 @@ a document or a line, whatever the file is (`/dev/zero`, a 3 GB line).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,6 +23,7 @@ __all__ = [
     "SourceSpan",
     "TooLarge",
     "exact_float",
+    "json_problem",
     "limit_text",
     "limited_lines",
     "pointer",
@@ -82,6 +84,16 @@ def exact_float(text: str) -> float:
     if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
         raise ValueError(f"the number {text[:40]} cannot be read exactly (it would read as {value!r})")
     return value
+
+
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """Why `json.loads` refused a text, past its syntax: in words for the text's author, not
+    Python's advice (`use sys.set_int_max_str_digits() to increase the limit`)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if "integer string conversion" in str(exc):
+        return f"a whole number of more than {sys.get_int_max_str_digits():,} digits"
+    return str(exc)
 
 
 class TooLarge(ValueError):

@@ -67,6 +67,29 @@ def test_eval_param_overrides_a_limit() -> None:
     assert json.loads(run(*args, "--param", "front_line_limit=45").stdout)["required_role"] == "front_line"
 
 
+def test_a_deeply_nested_param_value_is_bad_input_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`[` 500 deep exhausted the recursion of PyYAML's composer: exit 3, "internal error"."""
+    ticket = str(EXAMPLES / "refund_over_front_line_limit.json")
+    assert main(["eval", ticket, "--now", NOW, "--param", "front_line_limit=" + "[" * 5000]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("csrules: error: params: parameter `front_line_limit` must be money, got `[[[[")
+    assert err.count("\n") == 1
+
+
+def test_a_ticket_with_a_huge_number_says_so_in_its_own_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It passed on Python's advice: "use sys.set_int_max_str_digits() to increase the limit"."""
+    ticket = tmp_path / "big.json"
+    ticket.write_text('{"id": "T", "n": ' + "1" * 5000 + "}", encoding="utf-8")
+    assert main(["eval", str(ticket), "--now", NOW]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {ticket}: invalid JSON: a whole number of more than 4,300 digits\n"
+    )
+
+
 def test_bad_ticket_is_one_line_naming_the_pointer(tmp_path: Path) -> None:
     ticket = tmp_path / "bad.json"
     ticket.write_text(

@@ -13,7 +13,7 @@ from ..errors import Error, TicketError
 from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
-from ..source import TooLarge, exact_float, read_limited, unique_keys
+from ..source import TooLarge, exact_float, json_problem, read_limited, unique_keys
 from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
@@ -74,7 +74,7 @@ def read_ticket(source: str) -> object:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits, deep nesting
-        raise UsageError(f"{source}: invalid JSON: {exc}") from None
+        raise UsageError(f"{source}: invalid JSON: {json_problem(exc)}") from None
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
