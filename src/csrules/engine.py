@@ -447,6 +447,14 @@ def _results(engine: Engine, pool: Workers, task: _DecidedHere | None) -> Iterat
             raise EngineError(payload)
 
 
+def _resolved(path: str) -> str:
+    """`path` absolute, its directories as the system resolves them (symlinks, then `..`:
+    `link/../policies` is not `./policies` when `link` is a symlink) and its own name as given:
+    a file linked under another name keeps the name its rules' sources show (and the digest)."""
+    head, tail = os.path.split(path)
+    return os.path.join(os.path.realpath(head or os.curdir), tail)
+
+
 def ticket_iterator(tickets: object) -> Iterator[Any]:
     """`iter(tickets)`, checked when `evaluate_many` is called rather than at its first result.
 
@@ -514,9 +522,7 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
     given = policy_paths(default_policies() if paths is None else paths)  # a generator is read once
     overrides = _overrides(params)
     bundle = validate_bundle(load_documents(given), overrides)
-    # Each path as the system resolved it (symlinks, then `..`): `link/../policies` is not
-    # `./policies` when `link` is a symlink, and a worker must open what this process opened.
-    origin = Origin(tuple(os.path.realpath(p) for p in given), overrides)
+    origin = Origin(tuple(_resolved(p) for p in given), overrides)
     return Engine(compile_bundle(bundle), origin=origin)
 
 

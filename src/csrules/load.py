@@ -428,11 +428,11 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         raise PolicyError(converter.problems)
     spans, key_spans = converter.spans, converter.key_spans
     if aliases:  # a value reached through an alias is where the alias is used, not the anchor
-        for table in (spans, key_spans):
+        # A key is written where it is: only a key inside the alias's value (a strict prefix) moves.
+        for table, own in ((spans, 0), (key_spans, 1)):
             for loc in table:
-                used = next(
-                    (aliases[loc[:end]] for end in range(len(loc), 0, -1) if loc[:end] in aliases), None
-                )
+                ends = range(len(loc) - own, 0, -1)
+                used = next((aliases[loc[:end]] for end in ends if loc[:end] in aliases), None)
                 if used is not None:
                     table[loc] = SourceSpan(file, used[0] + 1, used[1] + 1)
     return RawDocument(file, name, data, spans, key_spans)

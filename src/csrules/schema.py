@@ -164,16 +164,23 @@ def _effects_and_invariants(defs: dict[str, JsonSchema]) -> None:
                 },
             ]
         }
+    # A key written with no value (null) is read as left out, here as by csrules.
+    null: JsonSchema = {"type": "null"}
     never = defs["NeverDoc"]
     for name, values in (("outcome", _OUTCOMES), ("required_role", _ROLES)):
         one = {"type": "string", "enum": values}
-        never["properties"][name]["anyOf"] = [one, {"type": "array", "items": one, "minItems": 1}]
-    never["anyOf"] = [{"required": ["outcome"]}, {"required": ["required_role"]}]
+        never["properties"][name]["anyOf"] = [one, {"type": "array", "items": one, "minItems": 1}, null]
+    never["anyOf"] = [_given(key) for key in ("outcome", "required_role")]
     invariant = defs["InvariantDoc"]
     money = sorted(path for path, fact in FACT_TYPES.items() if fact.kind == "money")
-    invariant["properties"]["monotonic_in"]["anyOf"] = [{"type": "string", "enum": money}]
-    invariant["properties"]["role_monotonic"]["anyOf"] = [{"const": True}]
-    invariant["oneOf"] = [{"required": [kind]} for kind in ("monotonic_in", "role_monotonic", "never")]
+    invariant["properties"]["monotonic_in"]["anyOf"] = [{"type": "string", "enum": money}, null]
+    invariant["properties"]["role_monotonic"]["anyOf"] = [{"const": True}, null]
+    invariant["oneOf"] = [_given(kind) for kind in ("monotonic_in", "role_monotonic", "never")]
+
+
+def _given(key: str) -> JsonSchema:
+    """`key` is there with a value (not null)."""
+    return {"required": [key], "properties": {key: {"not": {"type": "null"}}}}
 
 
 def ticket_schema() -> JsonSchema:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import ValidationError
 
 from .decision import Decision
@@ -62,12 +63,23 @@ class _Number(float):
         return number
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is _Number and other.text == self.text
+        # The same text, or two ways csrules itself writes one float: Python's `repr` (to_json)
+        # and pydantic's (`model_dump_json`: `1e-7` for `1e-07`). An edit (`4.5e1`) is neither.
+        if type(other) is not _Number:
+            return False
+        if other.text == self.text:
+            return True
+        return float(self) == float(other) and {self.text, other.text} <= _writings(float(self))
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     __hash__ = float.__hash__
+
+
+def _writings(value: float) -> set[str]:
+    """The texts csrules' own writers give a float."""
+    return {repr(value), pydantic_core.to_json(value).decode()}
 
 
 def _as_read(value: Any) -> Any:

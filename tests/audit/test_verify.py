@@ -14,7 +14,7 @@ import pytest
 
 import csrules
 from csrules.cli.main import main
-from tests.helpers import NOW, ROOT, refund
+from tests.helpers import NOW, ROOT, make_ticket, refund
 
 TICKETS = sorted((ROOT / "examples" / "tickets").glob("*.json"))
 
@@ -376,3 +376,11 @@ def test_a_number_rewritten_in_a_record_does_not_replay_identically(
         ("/trace/facts/request/amount", f"/trace/facts/request/amount: {new.split(':')[1]} -> 45.0")
     ]
     assert engine.verify(text).status == "identical"
+
+
+def test_a_decision_with_small_floats_replays_identically_in_every_form(engine: csrules.Engine) -> None:
+    """pydantic writes 1e-7 where json.dumps writes 1e-07: compared as text, an untouched decision
+    (and one saved with model_dump_json) read as `different`."""
+    decision = engine.evaluate(make_ticket(attributes={"score": 1e-7, "tiny": 0.00001}), now=NOW)
+    for form in (decision, decision.to_json(), decision.model_dump_json()):
+        assert engine.verify(form).status == "identical"

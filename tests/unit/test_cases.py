@@ -458,3 +458,21 @@ def test_the_default_bundle_and_its_path_are_one_bundle(tmp_path: Path) -> None:
     assert [r.passed for r in results] == [True, True]
     assert engines.bundle_of(results[0].case) == engines.bundle_of(results[1].case)
     assert len(engines.as_written()) == 1
+
+
+def test_a_case_attribute_no_float_holds_is_refused_not_rounded(tmp_path: Path) -> None:
+    """`0.30000000000000001` became 0.3 and passed; `csrules eval` refuses that JSON number."""
+    (tmp_path / "p.yaml").write_text(
+        "policy: p\ndescription: d\nrules:\n  - id: risky\n    description: d\n    rationale: r\n"
+        "    when: [attributes.score: {gt: 0.3}]\n    then: {require_role: senior}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        "policies: p.yaml\ncases:\n  - name: x\n    ticket: {id: T, customer: {id: C}, agent: {id: A, "
+        "role: front_line}, attributes: {score: 0.30000000000000001}}\n    expect: {outcome: approve}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_cases(load_cases([tmp_path]))
+    assert not result.passed
+    assert result.error is not None
+    assert (result.error.code, result.error.path) == ("invalid-attribute", "/attributes/score")

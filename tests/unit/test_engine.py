@@ -372,6 +372,17 @@ def test_workers_load_the_policies_this_process_opened_through_a_symlink(tmp_pat
     assert [d.outcome for d in remote] == ["escalate", "approve"]  # type: ignore[union-attr]
 
 
+def test_workers_load_a_file_linked_under_another_name_under_its_given_name(tmp_path: Path) -> None:
+    """Resolved to its target (`empowerment_v3.yaml`), a worker's rules had other sources, hence
+    another digest: "the policy files changed since load()"."""
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "empowerment.yaml").rename(tmp_path / "empowerment_v3.yaml")
+    (tmp_path / "policies" / "empowerment.yaml").symlink_to(tmp_path / "empowerment_v3.yaml")
+    engine = csrules.load(sorted((tmp_path / "policies").iterdir()))  # the files, each named
+    (remote,) = engine.evaluate_many([refund("45.00")], now=NOW, workers=2)
+    assert remote == engine.evaluate(refund("45.00"), now=NOW)
+
+
 @pytest.mark.parametrize("trace", [True, False])
 def test_worker_processes_give_byte_identical_results_in_order(engine: csrules.Engine, trace: bool) -> None:
     """Decisions cross processes as their records (csrules._transport): equal models, the same

@@ -89,8 +89,13 @@ def test_alias_expansion_is_bounded(tmp_path: Path) -> None:
             "    then: {deny: true}\n",
             [("unknown-fact-path", 5, 15), ("unknown-fact-path", 10, 12), ("unknown-fact-path", 10, 16)],
         ),
+        (  # a key whose value is an alias: the key is where it is written, not at the alias
+            "description: &d a description\nrules:\n  - id: r1\n    description: *d\n    rationale: r\n"
+            "    then:\n      require_role: senior\n      deny_reason:\n        *d\n",
+            [("unknown-key", 8, 7)],
+        ),
     ],
-    ids=["scalar", "rule", "condition"],
+    ids=["scalar", "rule", "condition", "key-of-an-alias"],
 )
 def test_a_value_reached_through_an_alias_is_reported_where_the_alias_is(
     tmp_path: Path, text: str, expected: list[tuple[str, int, int]]

@@ -252,7 +252,13 @@ def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
     attributes = ticket.get("attributes")
     if not isinstance(attributes, dict):
         return ticket
-    numbers = {k: float(v) for k, v in attributes.items() if isinstance(v, Decimal) and v.is_finite()}
+    # Only a number a float holds exactly, as `csrules eval` reads JSON (exact_float): another
+    # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
+    numbers = {
+        k: float(v)
+        for k, v in attributes.items()
+        if isinstance(v, Decimal) and v.is_finite() and Decimal(repr(float(v))) == v
+    }
     return {**ticket, "attributes": {**attributes, **numbers}} if numbers else ticket
 
 
