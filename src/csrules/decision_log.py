@@ -871,6 +871,10 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
 
 
+_JSON_KINDS = {str: "a string", list: "an array", int: "a number", float: "a number", bool: "a boolean"}
+_JSON_KINDS[type(None)] = "null"
+
+
 def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
     for number, raw in enumerate(lines, 1):
         try:
@@ -887,6 +891,10 @@ def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
             raise AuditError("invalid-decision", "not JSON (or nested too deeply)", file, number) from None
         if isinstance(data, Mapping) and "decision" in data and "trace" not in data:
             data = data["decision"]
+        if not isinstance(data, Mapping):  # `"x"` would be read as JSON text again, `[]` as fields
+            kind = _JSON_KINDS.get(type(data), "a value")
+            message = f"not a decision: a JSON object is expected, got {kind}"
+            raise AuditError("invalid-decision", message, file, number)
         try:
             yield parse_decision(data)
         except AuditError as error:

@@ -234,6 +234,15 @@ def test_cli_log_verify_show_and_repair(
         capsys.readouterr().err
         == "csrules: error: --since: expected an ISO 8601 date or datetime, got `yesterday`\n"
     )
+    # read as `--now` and tickets are: a week date and an offset with seconds were taken
+    for since in ("2026-W48-1", "2026-11-23T15:00:00+05:30:15", "2026-13-01"):
+        assert main(["log", "show", str(path), "--since", since]) == 2
+        assert capsys.readouterr().err == (
+            f"csrules: error: --since: expected an ISO 8601 date or datetime, got `{since}`\n"
+        )
+    for since, listed in (("2026-11-23T16:00:00+01:00", 6), ("2026-11-23 15:00:01Z", 0), ("2026-11-23", 6)):
+        assert main(["log", "show", str(path), "--since", since]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == listed
     tamper(path, "reorder")
     assert main(["log", "verify", str(path)]) == 1
     assert capsys.readouterr().out.splitlines() == [

@@ -154,6 +154,11 @@ def test_decisions_of_another_policy_version_are_counted_and_said(
     [
         ("{not json", "not JSON (or nested too deeply)"),
         ('{"outcome": "approve"}', "not a decision: /ticket_id: field required"),
+        # a JSON string was read as JSON text again ("invalid JSON: expected value"), an array as fields
+        ('"x"', "not a decision: a JSON object is expected, got a string"),
+        ("[]", "not a decision: a JSON object is expected, got an array"),
+        ("7", "not a decision: a JSON object is expected, got a number"),
+        ('{"decision": null}', "not a decision: a JSON object is expected, got null"),
     ],
 )
 def test_a_bad_decisions_file_is_one_line_and_exit_2(

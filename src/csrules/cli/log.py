@@ -8,16 +8,23 @@ from typing import TextIO
 
 from ..decision_log import DecisionLog, verify_log
 from ..errors import AuditError, one_line
+from ..values import DATE_TEXT, datetime_text
 from ._common import ExitCode, UsageError
 
 
 def _since(text: str | None) -> datetime | None:
     if text is None:
         return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--since: expected an ISO 8601 date or datetime, got `{text}`") from None
+    # Read as tickets and `--now` are (values.datetime_text), or a date: its midnight in UTC. Not
+    # a week date (`2026-W48`) or an offset with seconds, which `fromisoformat` also takes.
+    moment = datetime_text(text)
+    if moment is None and DATE_TEXT.fullmatch(text):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:  # month 13
+            moment = None
+    if moment is None:
+        raise UsageError(f"--since: expected an ISO 8601 date or datetime, got `{text}`")
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
