@@ -150,7 +150,7 @@ def _why_not(step: TraceStep) -> str:
     try:
         root = _tree(step.conditions)
         blamed = _blame(root, want=True) if not _holds(root) else None
-    except _Unreadable:
+    except (_Unreadable, RecursionError):  # a `where` of 100,000 `.not`s, in a decision read back
         blamed = None
     if blamed is None:
         blamed = next((r for r in step.conditions if not r.passed and not r.negated), None)

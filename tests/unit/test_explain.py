@@ -89,6 +89,16 @@ def test_an_altered_where_falls_back_to_the_first_failing_comparison(engine: csr
     )
 
 
+def test_a_where_nested_past_the_stack_falls_back_not_raises(engine: csrules.Engine) -> None:
+    data = json.loads(engine.evaluate(refund("5.00"), now=NOW).to_json())
+    step = next(s for s in data["trace"]["steps"] if s["rule"] == "over_senior_limit")
+    step["conditions"][0]["where"] = "when" + ".not" * 100_000 + ".request.amount"
+    text = parse_decision(json.dumps(data)).explain()
+    assert _why_not(text, "over_senior_limit") == (
+        "  over_senior_limit: request.amount > 50.00 (senior_limit): actual 5.00, fails"
+    )
+
+
 def test_an_untraced_decision_lists_the_rules_that_fired(engine: csrules.Engine) -> None:
     """It said `Fired rules (0 of 0): (none)` under a `Why` line naming a fired rule."""
     (decision,) = engine.evaluate_many([refund("45.00")], now=NOW, trace=False)
