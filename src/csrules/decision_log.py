@@ -51,6 +51,7 @@ from .decision import Decision
 from .errors import AuditError, one_line
 from .redact import Redactor
 from .source import DuplicateKeyError, TooLarge, limit_text, limited_lines, read_limited, unique_keys
+from .values import json_kind
 from .verify import decision_from_json, parse_decision
 
 __all__ = ["GENESIS", "DecisionLog", "LogRecord", "LogRepair", "LogReport", "read_decisions", "verify_log"]
@@ -871,10 +872,6 @@ def read_decisions(path: str | os.PathLike[str]) -> Iterator[Decision]:
         raise AuditError("no-such-file", f"cannot read the file: {exc.strerror}", str(target)) from None
 
 
-_JSON_KINDS = {str: "a string", list: "an array", int: "a number", float: "a number", bool: "a boolean"}
-_JSON_KINDS[type(None)] = "null"
-
-
 def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
     for number, raw in enumerate(lines, 1):
         try:
@@ -892,8 +889,7 @@ def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
         if isinstance(data, Mapping) and "decision" in data and "trace" not in data:
             data = data["decision"]
         if not isinstance(data, Mapping):  # `"x"` would be read as JSON text again, `[]` as fields
-            kind = _JSON_KINDS.get(type(data), "a value")
-            message = f"not a decision: a JSON object is expected, got {kind}"
+            message = f"not a decision: a JSON object is expected, got {json_kind(data)}"
             raise AuditError("invalid-decision", message, file, number)
         try:
             yield parse_decision(data)

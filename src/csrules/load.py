@@ -343,7 +343,7 @@ class _Places:
         """A value ended: its mapping awaits the next key, its sequence the next item."""
         if self._frames:
             top = self._frames[-1]
-            if isinstance(top[0], int) and not top[1] and top[0] is not self._UNKNOWN:
+            if isinstance(top[0], int):  # a sequence's index (a mapping's key is text, None or unknown)
                 top[0] += 1
             else:
                 top[1] = True

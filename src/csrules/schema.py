@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
-from .decision import Decision
+from .decision import Decision, Outcome
 from .policy import DECISION_TYPES
-from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, Ticket
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, ROLES, Ticket
 from .validate import MAX_IN_VALUES, PolicyDocument
 from .values import DATETIME_TEXT, MONEY_MAX, FactType
 
@@ -130,8 +130,6 @@ def policy_schema() -> JsonSchema:
 
 # A ticket's date and time as csrules reads one, with its UTC offset (a naive one is refused).
 _AWARE_DATETIME = DATETIME_TEXT.pattern.removesuffix("?")
-_ROLES = ["front_line", "senior", "supervisor", "manager"]
-_OUTCOMES = ["approve", "escalate", "deny"]
 
 
 def _effects_and_invariants(defs: dict[str, JsonSchema]) -> None:
@@ -167,8 +165,8 @@ def _effects_and_invariants(defs: dict[str, JsonSchema]) -> None:
     # A key written with no value (null) is read as left out, here as by csrules.
     null: JsonSchema = {"type": "null"}
     never = defs["NeverDoc"]
-    for name, values in (("outcome", _OUTCOMES), ("required_role", _ROLES)):
-        one = {"type": "string", "enum": values}
+    for name, values in (("outcome", get_args(Outcome)), ("required_role", ROLES)):
+        one = {"type": "string", "enum": list(values)}
         never["properties"][name]["anyOf"] = [one, {"type": "array", "items": one, "minItems": 1}, null]
     never["anyOf"] = [_given(key) for key in ("outcome", "required_role")]
     invariant = defs["InvariantDoc"]

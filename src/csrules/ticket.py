@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError
 from .source import pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, Record, in_utc, plain
+from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, Record, in_utc, json_kind, plain
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -308,19 +308,9 @@ def _shown_key(key: object) -> str:
     return f"the key `{text if len(text) <= 60 else text[:57] + '...'}`"
 
 
-_JSON_KINDS = {
-    type(None): "null",
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-    str: "a string",
-    list: "an array",
-}
-
-
 def _kind(data: object) -> str:
     """What a ticket that is no object is: its JSON kind (`null`, `an array`), else its Python type."""
-    return _JSON_KINDS.get(type(data)) or _shown(type(data).__name__)
+    return json_kind(data) or _shown(type(data).__name__)
 
 
 def parse_ticket(data: object) -> Ticket:

@@ -34,6 +34,7 @@ __all__ = [
     "category",
     "datetime_text",
     "in_utc",
+    "json_kind",
     "json_value",
     "parse_money",
     "plain",
@@ -81,6 +82,21 @@ def category(value: object) -> str:
     if isinstance(value, int | float | Decimal):
         return "num"
     return "str"
+
+
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+}
+
+
+def json_kind(value: object) -> str | None:
+    """What a JSON value that is no object is, in words (`null`, `an array`); None otherwise."""
+    return _JSON_KINDS.get(type(value))
 
 
 def plain(value: object) -> object:

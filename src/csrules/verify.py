@@ -298,8 +298,8 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
     if replayed is None:
         differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
     else:
-        # As written, both: the replay's JSON text read back as the record's was (render.py).
-        replay = json.loads(json.dumps(replayed.model_dump(mode="json")), parse_float=_Number)
+        # As written, both: the replay's canonical JSON read back as the record's was.
+        replay = json.loads(replayed.to_json(), parse_float=_Number)
         differences = tuple(_diff(written, replay))
     if changed:
         status: Status = "policy-changed"

@@ -95,7 +95,7 @@ def materialise(spec: str, into: Path) -> Path:
         if name.is_absolute() or ".." in name.parts:
             continue  # nothing is written outside `into`
         if not size.isdigit():  # `-` or `BAD`: the object is not in the repository (a partial clone)
-            raise UsageError(f"`{spec}`: `{one_line(str(name))}` is missing from the repository at `{rev}`")
+            raise _missing(spec, name, rev)
         if int(size) > MAX_FILE_BYTES:  # never read: the loader refuses it by its size alone
             oversized.append((name, int(size)))
         else:
@@ -106,12 +106,17 @@ def materialise(spec: str, into: Path) -> Path:
     contents = _batch(batch.stdout)
     for (_, name), data in zip(blobs, contents, strict=True):
         if data is None:
-            raise UsageError(f"`{spec}`: `{one_line(str(name))}` is missing from the repository at `{rev}`")
+            raise _missing(spec, name, rev)
         _place(into, name).write_bytes(data)
     for name, length in oversized:  # a sparse file of its size: no memory, no disk
         with _place(into, name).open("wb") as handle:
             handle.truncate(length)
     return into / relative
+
+
+def _missing(spec: str, name: PurePosixPath, rev: str) -> UsageError:
+    """A file whose content the repository does not have (a partial clone offline, damage)."""
+    return UsageError(f"`{spec}`: `{one_line(str(name))}` is missing from the repository at `{rev}`")
 
 
 def _place(into: Path, name: PurePosixPath) -> Path:

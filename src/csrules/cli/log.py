@@ -17,12 +17,7 @@ def _since(text: str | None) -> datetime | None:
         return None
     # Read as tickets and `--now` are (values.datetime_text), or a date: its midnight in UTC. Not
     # a week date (`2026-W48`) or an offset with seconds, which `fromisoformat` also takes.
-    moment = datetime_text(text)
-    if moment is None and DATE_TEXT.fullmatch(text):
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:  # month 13
-            moment = None
+    moment = datetime_text(f"{text}T00:00:00Z" if DATE_TEXT.fullmatch(text) else text)
     if moment is None:
         raise UsageError(f"--since: expected an ISO 8601 date or datetime, got `{text}`")
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)

@@ -25,6 +25,7 @@ through load.py (positions for every case); this module validates and runs. No c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -48,7 +49,7 @@ from ..decision import Decision
 from ..engine import Engine, default_policies, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
-from ..source import SourceSpan
+from ..source import SourceSpan, exact_float
 from ..validate import MAX_DURATION
 from ..values import YEARS, datetime_text, in_utc, json_value
 
@@ -252,13 +253,13 @@ def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
     attributes = ticket.get("attributes")
     if not isinstance(attributes, dict):
         return ticket
-    # Only a number a float holds exactly, as `csrules eval` reads JSON (exact_float): another
+    # Only a number a float holds exactly, as `csrules eval` reads JSON: another
     # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
-    numbers = {
-        k: float(v)
-        for k, v in attributes.items()
-        if isinstance(v, Decimal) and v.is_finite() and Decimal(repr(float(v))) == v
-    }
+    numbers = {}
+    for name, value in attributes.items():
+        if isinstance(value, Decimal):
+            with contextlib.suppress(ValueError):
+                numbers[name] = exact_float(str(value))
     return {**ticket, "attributes": {**attributes, **numbers}} if numbers else ticket
 
 
