@@ -39,8 +39,9 @@ What it measures, in one process, on the same N deterministic tickets (benchmark
      (validated ticket, durable_rules deciding, a trace of records) spends before any logic of its
      own, each part timed alone on the same tickets: (f1) validating the ticket
      (`Ticket.model_validate`); (f2) the C engine calls csrules makes for the ticket, replayed
-     with their JSON texts built beforehand (asserts, actions, state deletion: recorded once per
-     ticket from a real evaluation, then replayed under fresh session ids); (f3) constructing the
+     with their JSON texts built beforehand (asserts, actions, the retraction of the facts:
+     recorded once per ticket from a real evaluation, then replayed in a state of the bench's
+     own, kept from ticket to ticket as csrules keeps its own); (f3) constructing the
      decision's records that are its own (records shared with another decision, such as
      interned condition results, are left out) from their finished values, through the same
      no-validation constructor csrules uses. The sum is printed as a ratio to (b) and (d).
@@ -419,7 +420,7 @@ class _Recording:
         return call
 
 
-_ASSERT, _START, _NEXT, _DELETE = range(4)
+_ASSERT, _START, _NEXT, _RETRACT = range(4)
 
 
 class Floor:
@@ -449,7 +450,6 @@ class Floor:
                 (recorder(type(r)), dict(r.__dict__)) for r in _records(decision) if owners[id(r)] == 1
             ]
         self.records_per_decision = statistics.mean(len(r) for r in self._records.values())
-        self._sids = itertools.count(1)
 
     @staticmethod
     def _program(calls: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[int, int, str]]:
@@ -463,8 +463,9 @@ class Floor:
                 program.append((_START, args[0], ""))
             elif name == "complete_and_start_action":
                 program.append((_NEXT, args[0], ""))
-            elif name == "delete_state":
-                program.append((_DELETE, args[0], ""))
+            elif name == "retract_facts":
+                text = args[1].replace(f'"sid":"{_durable._SID}"', '"sid":"floor"')
+                program.append((_RETRACT, args[0], text))
             else:
                 raise AssertionError(f"unexpected C call {name}")
         return program
@@ -474,8 +475,7 @@ class Floor:
 
     def engine_calls(self, ticket: dict[str, Any]) -> object:
         engine = self._engine
-        sid = f"floor-{next(self._sids)}"
-        head = '{"sid":"' + sid
+        head = '{"sid":"floor'  # one state per ruleset, its facts retracted after each ticket, like csrules'
         states: dict[int, Any] = {}
         for op, handle, text in self._programs[ticket["id"]]:
             if op == _ASSERT:
@@ -486,7 +486,7 @@ class Floor:
             elif op == _NEXT:
                 engine.complete_and_start_action(handle, states[handle])
             else:
-                engine.delete_state(handle, sid)
+                engine.retract_facts(handle, text)
         return states
 
     def records(self, ticket: dict[str, Any]) -> object:

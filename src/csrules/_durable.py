@@ -9,12 +9,15 @@ It drives the C engine (`durable_rules_engine`) directly instead of `durable.eng
 - no swallowed exceptions: no Python code runs inside the engine.
 
 Lifecycle per evaluation (`Rulesets.run`, `Session`; measured flat in memory over 1,000,000
-evaluations, docs/engine.md): every ruleset's lock, one fresh session id per ruleset used, facts
-asserted and fired stage by stage by the caller, and `delete_state` when the session ends, however
-it ends, in every ruleset where an action ran; even when an exception raised by a signal handler
-(KeyboardInterrupt, a signal-based timeout) cuts it short between any two steps. Each ruleset has
-a barrier rule per stage matching the first fact of that stage it receives, so at least one action
-runs in every state: deleting a state in which no action ran can segfault in 2.0.28.
+evaluations, docs/engine.md): every ruleset's lock, the ruleset's one engine state (one session
+id, created by the first evaluation and kept), facts asserted and fired stage by stage by the
+caller, and every fact the session asserted retracted when it ends, however it ends, after any
+action it left half-run was completed; even when an exception raised by a signal handler
+(KeyboardInterrupt, a signal-based timeout) cuts it short between any two steps. A state is never
+deleted: creating one costs more than the rest of the engine's work for a ticket (it clears
+~0.2 MB of tables), and deleting one in which no action ran can segfault in 2.0.28. Each ruleset
+has a barrier rule per stage matching the first fact of that stage it receives, so every stage
+runs at least one action.
 
 A ruleset is registered once per process per distinct compiled ruleset and cached: durable_rules
 cannot unregister one (`delete_ruleset` leaks and has crashed upstream), so recompiling the same
@@ -105,7 +108,6 @@ class Ruleset:
         self._definition = definition if isinstance(definition, str) else _definition_text(definition)
         self._lock = threading.Lock()
         self._generation = 0
-        self._sids = itertools.count(1)
         self._handle: int | None = None
 
     @property
@@ -134,29 +136,37 @@ class Ruleset:
         return self._handle
 
 
-class _State:
-    """One ruleset's state (sid) in one session.
+_SID = "s"  # the session id of every ruleset's one engine state: sessions of a ruleset never overlap
 
-    `asserted`, `log` and `deleted` hold the results of the engine calls whose effect the end of a
-    session must know (whether the engine has the state, and its handle; whether an action
-    started; whether it was deleted), appended by C as the call returns (`list.extend` over
-    `map`) before any Python bytecode runs: an exception a signal handler raises (KeyboardInterrupt,
-    a signal-based timeout) lands between two calls, never between such a call and the record of
-    its result, so `Session.close` knows how far the state got and can finish and delete it.
+
+class _State:
+    """What one session did in one ruleset's engine state.
+
+    `asserted`, `log` and `retracted` hold the results of the engine calls whose effect the end of
+    a session must know (whether a fact was asserted, and the state's handle; whether an action
+    started; whether the facts were retracted), appended by C as the call returns (`list.extend`
+    over `map`) before any Python bytecode runs: an exception a signal handler raises
+    (KeyboardInterrupt, a signal-based timeout) lands between two calls, never between such a call
+    and the record of its result, so `Session.close` knows how far the session got and can finish
+    its actions and retract its facts.
     """
 
-    __slots__ = ("asserted", "deleted", "handle", "ids", "log", "mark", "ruleset", "settled", "sid")
+    __slots__ = ("asserted", "handle", "ids", "log", "mark", "retracted", "ruleset", "settled")
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self.handle = ruleset._ensure_handle()
-        self.sid = str(next(ruleset._sids))
-        self.ids = 0
+        self.ids = 0  # facts are f1, f2, ... in every session: the last session retracted its own
         self.asserted: list[Any] = []  # (result code, state handle) per fact asserted
         self.log: list[Any] = []  # start_action_for_state's result per `fire` (None: no action)
-        self.deleted: list[Any] = []  # delete_state's result, once deleted
+        self.retracted: list[Any] = []  # retract_facts' result, once retracted
         self.settled = True  # False while `fire` runs: its actions may be left half-run
         self.mark = 0  # where the current `fire`'s entries of `log` start
+
+    def retraction(self) -> str:
+        """Every fact this session may have asserted, as `retract_facts` takes them (a fact never
+        asserted is no error: the engine ignores its id)."""
+        return "[" + ",".join(f'{{"sid":"{_SID}","id":"f{n}"}}' for n in range(1, self.ids + 1)) + "]"
 
     def finish(self) -> None:
         """Run what is left of the state's actions after `fire` was cut short between two engine
@@ -193,7 +203,7 @@ class Session:
         state = self._states[index]
         if state is None:
             state = self._states[index] = _State(self._rulesets[index])
-        handle, sid, ids = state.handle, state.sid, state.ids
+        handle, sid, ids = state.handle, _SID, state.ids
         count = len(members)
         if count == 1:  # the common case, without a comprehension's frame
             texts: Sequence[str] = (f'{{"sid":"{sid}","id":"f{ids + 1}",{members[0]}}}',)
@@ -224,9 +234,8 @@ class Session:
                 # `finish` completes again (307 when nothing was left), which is safe.
                 message = _engine.complete_and_start_action(handle, engine_state)
         except _FAILURES as exc:
-            # The state may be half-built; deleting a state in which no action ran can segfault
-            # (notes §0.4), so forget the whole ruleset instead (bounded above). Any other
-            # exception goes on as it is: `close` finishes the state and deletes it.
+            # The state may be half-built: forget the whole ruleset and its state (bounded above).
+            # Any other exception goes on as it is: `close` finishes the actions and retracts.
             state.ruleset._handle = None
             if isinstance(exc, EngineError):
                 raise
@@ -235,22 +244,24 @@ class Session:
         return fired
 
     def close(self) -> None:
-        """Delete every state in which an action ran (only those: deleting a state in which none
-        ran can segfault, notes §0.4; csrules' barrier rules make sure one does), after finishing
-        the actions of one that `fire` left half-run. Idempotent.
+        """Retract every fact the session asserted, after finishing the actions `fire` left
+        half-run: the ruleset's state is then as the first session found it, for the next one.
+        Idempotent.
 
         Raises:
-            EngineError: durable_rules failed; the ruleset is then forgotten.
+            EngineError: durable_rules failed; the ruleset is then forgotten, with its state.
         """
         failed: Exception | None = None
         for state in self._states:
-            if state is None or not state.asserted or state.deleted or state.ruleset._handle != state.handle:
-                continue  # no engine state, already deleted, or the ruleset was forgotten
+            if state is None or not state.ids or state.retracted or state.ruleset._handle != state.handle:
+                continue  # nothing asserted, already retracted, or the ruleset was forgotten
             try:
-                if not state.settled:
+                if not state.settled and state.asserted:
                     state.finish()
-                if any(state.log):  # an action ran: it may be deleted
-                    state.deleted.extend(map(_engine.delete_state, (state.handle,), (state.sid,)))
+                state.retracted.extend(map(_engine.retract_facts, (state.handle,), (state.retraction(),)))
+                if state.retracted[0][0]:
+                    code = state.retracted[0][0]
+                    raise EngineError(f"durable_rules did not retract the ticket's facts (result {code})")
             except _FAILURES as exc:
                 state.ruleset._handle = None
                 failed = failed or exc

@@ -124,28 +124,38 @@ def test_a_shared_engine_stays_exact_while_another_thread_loads_and_closes_bundl
     assert len(reloads) >= 3
 
 
-def test_thousands_of_tickets_firing_no_rule_never_delete_a_session_in_which_no_action_ran(
+def test_thousands_of_tickets_firing_no_rule_leave_no_fact_behind_and_delete_no_state(
     engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """durable_rules 2.0.28 can segfault deleting a session in which no action ran (notes §0.4):
-    every stage's barrier rule fires in every session, so `delete_state` only meets sessions that
-    acted, whether the ticket fires rules or none."""
+    """Each ruleset keeps one durable_rules state; every session retracts the facts it asserted.
+    No state is ever deleted (deleting one in which no action ran can segfault in 2.0.28, notes
+    §0.4), and every stage's barrier rule acts in every session, whether the ticket fires rules
+    or none. More sessions than the engine's 1,024 state slots."""
     started: list[bool] = []  # per session: did each stage's start_action_for_state give an action
-    deleted: list[tuple[str, bool]] = []
-    real_start, real_delete = _durable._engine.start_action_for_state, _durable._engine.delete_state
+    sessions: list[bool] = []
+    leftover: list[str] = []
+    real_start, real_retract = _durable._engine.start_action_for_state, _durable._engine.retract_facts
 
     def start(handle: int, state: Any) -> Any:
         result = real_start(handle, state)
         started.append(bool(result and result[1]))
         return result
 
-    def delete(handle: int, sid: str) -> Any:
-        # One session at a time (the ruleset lock; one thread here): the last start was this one's.
-        deleted.append((sid, started == [True] * engine.bundle.stages))
+    def retract(handle: int, text: str) -> Any:
+        # One session at a time (the ruleset lock; one thread here): the last starts were this one's.
+        sessions.append(started == [True] * engine.bundle.stages)
         started.clear()
-        return real_delete(handle, sid)
+        result = real_retract(handle, text)
+        facts = _durable._engine.get_facts(handle, _durable._SID)
+        if facts != "[]":
+            leftover.append(facts)
+        return result
+
+    def delete(handle: int, sid: str) -> Any:
+        raise AssertionError(f"delete_state({handle}, {sid!r})")
 
     monkeypatch.setattr(_durable._engine, "start_action_for_state", start)
+    monkeypatch.setattr(_durable._engine, "retract_facts", retract)
     monkeypatch.setattr(_durable._engine, "delete_state", delete)
     firing = refund("20.01")
     evaluations = 0
@@ -155,10 +165,9 @@ def test_thousands_of_tickets_firing_no_rule_never_delete_a_session_in_which_no_
         else:
             assert engine.evaluate(make_ticket(id=f"Q-{n}"), now=NOW).trace.fired == []
         evaluations += 1
-    # More sessions than durable_rules' 1024 state slots: each was deleted, after an action.
-    assert len(deleted) == evaluations
-    assert all(acted for _, acted in deleted)
-    assert len({sid for sid, _ in deleted}) == evaluations
+    assert len(sessions) == evaluations  # one ruleset: one retraction per session
+    assert all(sessions)
+    assert leftover == []
 
 
 def test_untraced_bulk_evaluation_of_quiet_tickets_keeps_the_engine_exact(engine: csrules.Engine) -> None:

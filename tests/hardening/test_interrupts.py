@@ -74,6 +74,11 @@ _SCRIPT = textwrap.dedent(
     other.start()
     other.join(30)
     assert not other.is_alive(), "a ruleset lock was left held"
+    # No fact left behind in any ruleset's durable_rules state.
+    from csrules import _durable
+    for ruleset in _durable._cache.values():
+        if ruleset._handle is not None:
+            assert _durable._engine.get_facts(ruleset._handle, _durable._SID) == "[]", ruleset._name
     # No state left behind: more sessions than the engine's 1,024-state cap still work, and decide as before.
     for n in range(1100):
         engine.evaluate(ticket(n, "45.00"), now=NOW)
