@@ -49,7 +49,9 @@ from .policy import (
     NowPlus,
     ParamRef,
     Rule,
+    compares,
 )
+from .source import SourceSpan
 from .values import DECIMAL, FactType, category
 
 __all__ = [
@@ -607,7 +609,31 @@ def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
     for name in sorted(names):
         other = seen.setdefault(_fnv1a32(name), name)
         if other != name:
-            message = f"fact names `{other}` and `{name}` collide in durable_rules' 32-bit name hash"
+            (first, _), (second, span) = _written(other, compiler, bundle), _written(name, compiler, bundle)
+            if first == second:  # one attribute as two types of value: the engine's names tell them apart
+                first, second = other, name
+            message = f"fact names `{first}` and `{second}` collide in durable_rules' 32-bit name hash"
             raise PolicyError(
-                [Diagnostic("engine-limit", message, None, "rename the attribute or derived fact")]
+                [Diagnostic("engine-limit", message, span, "rename the attribute or derived fact")]
             )
+
+
+def _written(name: str, compiler: _Compiler, bundle: Bundle) -> tuple[str, SourceSpan | None]:
+    """An engine fact's name as a policy writes it, and where it is first used or declared."""
+    kind, _, rest = name.partition(".")
+    if kind == "d":
+        return f"derived.{rest}", bundle.derived[rest].span
+    if kind == "a":
+        path = f"attributes.{rest.partition('.')[2]}"
+    elif kind == "t":
+        path = rest
+    elif kind == "c":
+        difference = next(d for d in compiler.differences.values() if d.name == name)
+        path = difference.left
+    else:  # csrules' own: sid, id, stage, part, x.outcome, x.required_role
+        return name, None
+    for rule in bundle.rules:
+        for compare in compares(rule.when):
+            if compare.path == path:
+                return path, compare.span
+    return path, None

@@ -44,7 +44,7 @@ from .policy import (
     Rule,
 )
 from .source import SourceSpan
-from .ticket import ATTRIBUTE_NAME, FACT_TYPES, ROLES
+from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_TEXT, ROLES
 from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
@@ -319,6 +319,18 @@ def _value_kind(value: object) -> str:
     return "strings" if isinstance(value, str) else "numbers"
 
 
+def _shown(value: object) -> str:
+    """A value in a message: in backticks, or in words when it cannot be shown (too long)."""
+    if isinstance(value, str) and len(text := unicodedata.normalize("NFC", value)) > MAX_TEXT:
+        return f"a string of {len(text)} characters in composed form (NFC; at most {MAX_TEXT})"
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            str(value)
+        except ValueError:  # more than 4,300 digits
+            return "an integer too large to show"
+    return f"`{_describe(value)}`"
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -374,8 +386,9 @@ class _Validator:
             return _safe_number(value), value
         if kind == "boolean":
             return isinstance(value, bool), value
-        if kind == "string":
-            return isinstance(value, str), _text(value)
+        if kind == "string":  # as long as a ticket's: durable_rules 2.0.28 misreads 64 KiB strings
+            text = _text(value)
+            return isinstance(text, str) and len(text) <= MAX_TEXT, text
         if kind == "enum":
             return (isinstance(value, str) and value in fact_type.values), value
         if kind == "date":
@@ -400,7 +413,8 @@ class _Validator:
             return ok, parsed
         # scalar: a custom attribute, any JSON scalar
         if isinstance(value, str):
-            return True, _text(value)
+            text = unicodedata.normalize("NFC", value)
+            return len(text) <= MAX_TEXT, text
         return isinstance(value, bool) or _safe_number(value), value
 
     # -- declarations --
@@ -422,8 +436,7 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}`: default must be {fact_type.describe()}, "
-                    f"got `{_describe(spec.default)}`",
+                    f"parameter `{name}`: default must be {fact_type.describe()}, got {_shown(spec.default)}",
                     doc.span(("parameters", name, "default")),
                 )
                 self.broken_parameters.add(name)
@@ -457,7 +470,7 @@ class _Validator:
                 self.problem(
                     "invalid-derived-default",
                     f"derived fact `{name}`: default must be {fact_type.describe()}, "
-                    f"got `{_describe(dspec.default)}`",
+                    f"got {_shown(dspec.default)}",
                     doc.span(("derived", name, "default")) if dspec.default is not None else span,
                 )
                 self.broken_derived.add(name)
@@ -518,7 +531,7 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}` must be {parameter.type.describe()}{limit}, got `{_describe(raw)}`",
+                    f"parameter `{name}` must be {parameter.type.describe()}{limit}, got {_shown(raw)}",
                     None,
                     param=name,
                 )
@@ -540,7 +553,7 @@ class _Validator:
 
     def fact_type(self, path: object, span: SourceSpan) -> FactType | None:
         if not isinstance(path, str):
-            self.problem("unknown-fact-path", f"expected a fact path, got `{_describe(path)}`", span)
+            self.problem("unknown-fact-path", f"expected a fact path, got {_shown(path)}", span)
             return None
         if path in FACT_TYPES:
             return FACT_TYPES[path]
@@ -680,7 +693,7 @@ class _Validator:
             and op in ("lt", "lte", "gt", "gte")
             and not (isinstance(raw, int | Decimal) and not isinstance(raw, bool))
         ):
-            self.problem("type-mismatch", f"{what}: expected a number, got `{_describe(raw)}`", span)
+            self.problem("type-mismatch", f"{what}: expected a number, got {_shown(raw)}", span)
             return False, None
         ok, value = self.literal(fact_type, raw)
         if not ok:
@@ -703,7 +716,7 @@ class _Validator:
             )
         self.problem(
             "type-mismatch",
-            f"{what}: `{path}` is {fact_type.describe()}, got `{_describe(raw)}`",
+            f"{what}: `{path}` is {fact_type.describe()}, got {_shown(raw)}",
             span,
             help_text,
         )
@@ -850,7 +863,7 @@ class _Validator:
             if not ok:
                 self.problem(
                     "type-mismatch",
-                    f"derive `{name}`: expected {fact.type.describe()}, got `{_describe(raw)}`",
+                    f"derive `{name}`: expected {fact.type.describe()}, got {_shown(raw)}",
                     span,
                 )
                 continue

@@ -8,7 +8,7 @@ import pytest
 
 import csrules
 from csrules.values import quoted_if_typed
-from tests.helpers import write_policy
+from tests.helpers import NOW, make_ticket, write_policy
 
 HEADER = "parameters:\n  limit: {type: money, default: 20}\n"
 
@@ -473,3 +473,77 @@ def test_dates_in_a_policy_are_written_as_tickets_write_them(tmp_path: Path, tex
             params={"cutoff": text},
         )
     assert info.value.diagnostics[0].param == "cutoff"
+
+
+# durable_rules 2.0.28 keeps a string's length in 16 bits: a policy string of 65,536 UTF-8 bytes
+# or more compared equal to a ticket's string that was a prefix of it (a silent wrong decision
+# untraced, an EngineError traced). Policy strings have the tickets' limit: 10,000 characters.
+_LONG = "A" * 10_001
+_LONGEST = "A" * 10_000
+_STRING_PARAM = "parameters:\n  blocked: {type: string, default: C-9}\nrules:\n" + rule(
+    "      - customer.id: {param: blocked}\n", "{deny: true}"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "where"),
+    [
+        ("rules:\n" + rule("      - customer.id: {ne: " + _LONG + "}\n"), "type-mismatch", (6, 27)),
+        ("rules:\n" + rule("      - customer.id: {in: [x, " + _LONG + "]}\n"), "type-mismatch", (6, 31)),
+        ("rules:\n" + rule("      - attributes.code: " + _LONG + "\n"), "type-mismatch", (6, 26)),
+        (
+            f"parameters:\n  p: {{type: string, default: {_LONG}}}\nrules: []\n",
+            "invalid-parameter-value",
+            (2, 30),
+        ),
+        (
+            f"derived:\n  label: {{type: string, default: {_LONG}}}\nrules: []\n",
+            "invalid-derived-default",
+            (2, 34),
+        ),
+        (
+            "derived:\n  label: {type: string, default: x}\nrules:\n"
+            + rule("      - customer.id: C-1\n", f"{{derive: {{label: {_LONG}}}}}"),
+            "type-mismatch",
+            (9, 21),  # at the derived name
+        ),
+    ],
+)
+def test_a_policy_string_longer_than_a_tickets_is_refused_where_it_is(
+    tmp_path: Path, text: str, code: str, where: tuple[int, int]
+) -> None:
+    error = policy_error(tmp_path, text)
+    assert (error.code, (error.line, error.column)) == (code, where)
+    assert "a string of 10001 characters in composed form (NFC; at most 10000)" in error.message
+
+
+def test_a_string_parameter_override_longer_than_a_tickets_is_refused(tmp_path: Path) -> None:
+    error = policy_error(tmp_path, _STRING_PARAM, blocked="A" * 65_537)
+    assert error.code == "invalid-parameter-value"
+    assert error.message == (
+        "parameter `blocked` must be string, got a string of 65537 characters in composed form (NFC; at most 10000)"
+    )
+
+
+def test_the_longest_policy_string_compares_exactly(tmp_path: Path) -> None:
+    engine = csrules.load(write_policy(tmp_path, _STRING_PARAM), params={"blocked": _LONGEST})
+    ticket = make_ticket(customer={"id": _LONGEST})
+    assert engine.evaluate(ticket, now=NOW).outcome == "deny"
+    for other in (_LONGEST[:-1], _LONGEST[:-1] + "B"):
+        ticket = make_ticket(customer={"id": other})
+        assert engine.evaluate(ticket, now=NOW).outcome == "approve"
+        assert next(iter(engine.evaluate_many([ticket], now=NOW, trace=False))).outcome == "approve"
+
+
+def test_a_name_hash_collision_names_the_attributes_as_written_and_where(tmp_path: Path) -> None:
+    """It named the engine's `a.num.` / `a.str.` names and had no position."""
+    text = (
+        "rules:\n"
+        "  - {id: r1, description: d, rationale: r, when: [{attributes.qde7rv_5: x}], then: {deny: true}}\n"
+        "  - {id: r2, description: d, rationale: r, when: [{attributes.xyc_f8p9: 1}], then: {deny: true}}\n"
+    )
+    error = policy_error(tmp_path, text)
+    assert (error.code, error.line, error.column) == ("engine-limit", 2, 52)
+    assert error.message == (
+        "fact names `attributes.xyc_f8p9` and `attributes.qde7rv_5` collide in durable_rules' 32-bit name hash"
+    )
