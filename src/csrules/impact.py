@@ -13,6 +13,7 @@ No file I/O and no wording here: cli/diff.py reads the corpus and words the repo
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ._workers import Workers
 from .decision import Decision
 from .engine import Engine, load
 from .errors import EngineError, TicketError
-from .source import exact_float, json_problem, unique_keys
+from .source import exact_float, json_problem, no_constant, unique_keys
 from .trace import TraceStep
 from .values import YEARS, datetime_text, in_utc
 
@@ -285,6 +286,9 @@ class _BadLine(Exception):
     """A corpus line that is not a ticket; never leaves this module (it becomes a LineResult)."""
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _parse_now(value: object) -> datetime:
     """A line's `now` (or a stored decision's `evaluated_at`), read as `--now` is."""
     moment = datetime_text(value) if isinstance(value, str) else None
@@ -293,7 +297,8 @@ def _parse_now(value: object) -> datetime:
         if utc is not None:
             return utc
         raise _BadLine(f"`now` must be between {YEARS}, got `{value}`")
-    raise _BadLine(f"`now` must be an ISO 8601 date and time with a UTC offset, got `{value}`")
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)  # null, not None
+    raise _BadLine(f"`now` must be an ISO 8601 date and time with a UTC offset, got `{shown}`")
 
 
 def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
@@ -307,8 +312,14 @@ def parse_line(text: str) -> tuple[Mapping[str, Any], datetime | None]:
     Raises:
         _BadLine: the line is not JSON or not one of these forms (ticket facts are checked later).
     """
+    undecodable = _UNDECODABLE.search(text)  # bytes that were not UTF-8 (read with surrogateescape)
+    if undecodable is not None:
+        byte = ord(undecodable.group()) - 0xDC00
+        raise _BadLine(f"not UTF-8 text (byte 0x{byte:02x} at column {undecodable.start() + 1})")
     try:
-        data = json.loads(text, object_pairs_hook=unique_keys, parse_float=exact_float)
+        data = json.loads(
+            text, object_pairs_hook=unique_keys, parse_float=exact_float, parse_constant=no_constant
+        )
     except json.JSONDecodeError as exc:
         raise _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:

@@ -26,6 +26,7 @@ __all__ = [
     "json_problem",
     "limit_text",
     "limited_lines",
+    "no_constant",
     "pointer",
     "read_limited",
     "unique_keys",
@@ -78,12 +79,18 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def exact_float(text: str) -> float:
     """`json.loads(text, parse_float=exact_float)`: a JSON number with a fraction or an exponent
     as a float, refusing (ValueError) one that reads back as another number: `1e-999999` would be
-    0.0, an amount of 0.00 where `0.001` is refused, and `20.000000000000001` would be 20.0. A
-    number too large for a float stays infinite, for the reader to refuse as not finite."""
+    0.0, an amount of 0.00 where `0.001` is refused, `20.000000000000001` would be 20.0 and
+    `1e400` infinity."""
     value = float(text)
-    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
+    if not math.isfinite(value) or Decimal(repr(value)) != Decimal(text):
         raise ValueError(f"the number {text[:40]} cannot be read exactly (it would read as {value!r})")
     return value
+
+
+def no_constant(name: str) -> Any:
+    """`json.loads(text, parse_constant=no_constant)`: Python reads `NaN`, `Infinity` and
+    `-Infinity`, which are no JSON (ValueError)."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def json_problem(exc: ValueError | RecursionError) -> str:

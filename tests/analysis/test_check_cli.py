@@ -57,6 +57,18 @@ def test_the_default_bundle_is_clean(
     assert re.fullmatch(r"ok: 17 rules in 5 files, policy [0-9a-f]{12}\n", out), out
 
 
+def test_one_rule_is_one_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """It said `ok: 1 rules in 1 file`."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n  - {id: r, description: d, rationale: r, when: [{severity: urgent}], then: {deny: true}}\n",
+        encoding="utf-8",
+    )
+    code, out = check(capsys, str(policy))
+    assert code == 0
+    assert re.fullmatch(r"ok: 1 rule in 1 file, policy [0-9a-f]{12}\n", out), out
+
+
 def test_warnings_are_lines_with_an_example_and_exit_0(
     capsys: pytest.CaptureFixture[str], policy: Path
 ) -> None:

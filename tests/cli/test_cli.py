@@ -78,6 +78,22 @@ def test_a_deeply_nested_param_value_is_bad_input_not_an_internal_error(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("NaN", "NaN is not JSON"),
+        ("-1e400", "the number -1e400 cannot be read exactly (it would read as -inf)"),
+    ],
+)
+def test_a_ticket_number_json_cannot_hold_is_invalid_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], number: str, problem: str
+) -> None:
+    ticket = tmp_path / "t.json"
+    ticket.write_text('{"id": "T", "n": ' + number + "}", encoding="utf-8")
+    assert main(["eval", str(ticket), "--now", NOW]) == 2
+    assert capsys.readouterr().err == f"csrules: error: {ticket}: invalid JSON: {problem}\n"
+
+
 def test_a_ticket_with_a_huge_number_says_so_in_its_own_words(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -193,6 +193,20 @@ def test_a_missing_decisions_file_is_exit_2(tmp_path: Path, capsys: pytest.Captu
     )
 
 
+@pytest.mark.parametrize("content", ["", "\n", "  \n\n"])
+def test_a_decisions_file_with_no_decision_is_exit_2_even_under_a_zero_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    """An empty file reported "coverage over 0 decisions" and passed `--fail-under 0`."""
+    decision = csrules.load().evaluate(refund("10.00"), now=NOW)
+    good = write_jsonl(tmp_path / "good.jsonl", [decision.to_json()])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    assert main(["coverage", str(good), str(empty), "--fail-under", "0"]) == 2
+    assert capsys.readouterr() == ("", f"csrules: error: {empty}: no decision in the file\n")
+    assert main(["coverage", str(good), "--fail-under", "0"]) == 0
+
+
 @settings(max_examples=30, deadline=None)
 @given(tickets())
 def test_every_decision_counts_once_per_rule_and_comparison(ticket: dict[str, object]) -> None:

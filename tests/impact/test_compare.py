@@ -184,7 +184,25 @@ def test_a_line_is_a_ticket_a_wrapper_or_a_stored_decision(engine: csrules.Engin
             "`now` must be between the years 1900 and 9000 in UTC, got `9999-12-31T23:00:00-05:00`",
         ),
         ('{"ticket": [1]}', "`ticket` must be a JSON object"),
+        (
+            '{"ticket": {"id": "T"}, "now": null}',  # written as Python writes None
+            "`now` must be an ISO 8601 date and time with a UTC offset, got `null`",
+        ),
+        (
+            '{"ticket": {"id": "T"}, "now": 7}',
+            "`now` must be an ISO 8601 date and time with a UTC offset, got `7`",
+        ),
+        # bytes that are not UTF-8, read with surrogateescape: "invalid JSON: Expecting value (column 1)"
+        ("\udcff{}", "not UTF-8 text (byte 0xff at column 1)"),
+        ('{"id": "T\udce9"}', "not UTF-8 text (byte 0xe9 at column 10)"),
         ('{"id": "T", "id": "U"}', "invalid JSON: duplicate key `id`"),
+        # read by Python and then refused as money ("got `Infinity`"): impact.md calls them no JSON
+        ('{"id": "T", "request": {"amount": NaN}}', "invalid JSON: NaN is not JSON"),
+        ('{"id": "T", "n": -Infinity}', "invalid JSON: -Infinity is not JSON"),
+        (
+            '{"id": "T", "request": {"amount": 1e400}}',
+            "invalid JSON: the number 1e400 cannot be read exactly (it would read as inf)",
+        ),
         (
             '{"name": "T"}',
             'expected a ticket (with `id`), `{"ticket": ..., "now": ...}` or a stored decision',

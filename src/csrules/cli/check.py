@@ -81,7 +81,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     status = "ok" if code == ExitCode.OK else "failed (--strict: a warning fails the check)"
     files = len(bundle.files)
     summary = (
-        f"{status}: {len(bundle.rules)} rules in {files} file{'s' if files != 1 else ''}, "
+        f"{status}: {len(bundle.rules)} rule{'s' if len(bundle.rules) != 1 else ''} in "
+        f"{files} file{'s' if files != 1 else ''}, "
         f"policy {engine.policy_digest[:12]}"
     )
     if warnings:

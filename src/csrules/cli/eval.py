@@ -13,7 +13,7 @@ from ..errors import Error, TicketError
 from ..explain import explain
 from ..load import parse_value
 from ..render import pretty_json
-from ..source import TooLarge, exact_float, json_problem, read_limited, unique_keys
+from ..source import TooLarge, exact_float, json_problem, no_constant, read_limited, unique_keys
 from ..values import DATE_TEXT, YEARS, datetime_text, in_utc
 from ._common import ExitCode, UsageError
 
@@ -70,7 +70,9 @@ def read_ticket(source: str) -> object:
             f"{source}: cannot read the ticket: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_float=exact_float)
+        return json.loads(
+            text, object_pairs_hook=unique_keys, parse_float=exact_float, parse_constant=no_constant
+        )
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits, deep nesting
