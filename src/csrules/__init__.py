@@ -28,7 +28,7 @@ from .trace import ConditionResult, Trace, TraceEffect, TraceStep
 
 if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .analyze import PolicyWarning, analyze
-    from .decision_log import DecisionLog
+    from .decision_log import DecisionLog, verify_log
     from .redact import Redactor
     from .verify import Difference, Verification, verify
 
@@ -36,6 +36,7 @@ _LAZY = {
     "PolicyWarning": "analyze",
     "analyze": "analyze",
     "DecisionLog": "decision_log",
+    "verify_log": "decision_log",
     "Redactor": "redact",
     "Difference": "verify",
     "Verification": "verify",
@@ -109,4 +110,5 @@ __all__ = [
     "default_policies",
     "load",
     "verify",
+    "verify_log",
 ]

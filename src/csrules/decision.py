@@ -80,12 +80,20 @@ class Decision(Record):
     follow_ups: list[FollowUp]
     trace: Trace
 
-    def explain(self) -> str:
-        """A human-readable account: outcome, required role, why, each fired rule and its values."""
+    def explain(self, *, steps: Literal["fired", "all"] = "fired") -> str:
+        """A human-readable account: outcome, required role, why, each fired rule and its values.
+
+        Args:
+            steps: "fired" lists fired rules in full and one line per rule that did not fire;
+                "all" shows every comparison of every rule.
+
+        Raises:
+            ValueError: `steps` is neither.
+        """
         # explain.py words decisions and imports this module: import it when asked, not at load.
         from .explain import explain  # noqa: PLC0415
 
-        return explain(self)
+        return explain(self, steps=steps)
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, no spaces; equal decisions give equal bytes."""

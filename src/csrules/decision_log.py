@@ -50,7 +50,15 @@ from . import source
 from .decision import Decision
 from .errors import AuditError, one_line
 from .redact import Redactor
-from .source import DuplicateKeyError, TooLarge, limit_text, limited_lines, read_limited, unique_keys
+from .source import (
+    DuplicateKeyError,
+    TooLarge,
+    limit_text,
+    limited_lines,
+    no_constant,
+    read_limited,
+    unique_keys,
+)
 from .values import json_kind
 from .verify import decision_from_json, parse_decision
 
@@ -83,11 +91,6 @@ def _record_text(decision: str, seq: int, prev: str, digest: str | None = None) 
 def _record_hash(seq: int, prev: str, decision: str) -> str:
     """The sha256 of a record's canonical JSON without `hash`; `decision` is the decision's."""
     return hashlib.sha256(_record_text(decision, seq, prev).encode("utf-8")).hexdigest()
-
-
-def _no_constant(name: str) -> Any:
-    """`parse_constant` for json.loads, which reads NaN and Infinity: no JSON, and no record holds them."""
-    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,7 @@ def _parse_record(raw: bytes, file: str, line: int | None) -> tuple[int, str, st
     bytes csrules writes; AuditError when it is not a record. (Its hash is checked by
     `_verified_record`.)"""
     try:  # NaN and Infinity are no JSON: no decision holds them
-        data = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=_no_constant)
+        data = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=no_constant)
     except DuplicateKeyError as exc:  # the hash covers the value read, not the other one shown
         raise AuditError("invalid-record", f"not a log record ({exc})", file, line) from None
     except (ValueError, RecursionError):  # not JSON, not UTF-8, an int of 4,300+ digits
@@ -389,13 +392,21 @@ class DecisionLog:
                 does not name its last record (`truncated-log`: records were cut off or the head
                 removed; one record behind, the state a crash leaves, is fine) or is no head file
                 (`invalid-head`); the decision's record would be larger than `MAX_JSON_BYTES`, the
-                most a reader reads as one line (`invalid-decision`).
+                most a reader reads as one line (`invalid-decision`); the log cannot be opened
+                for appending (`no-such-file`: its folder is missing, no permission).
+            TypeError: `decision` is not a Decision (a decision's JSON text, say).
         """
+        if not isinstance(decision, Decision):
+            raise TypeError(f"append takes a csrules.Decision, got {type(decision).__name__}")
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
         data = _canonical(json.loads(decision.to_json()))
         with self._lock:
-            fd = _open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+            try:
+                fd = _open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+            except OSError as exc:  # its folder is missing, it is a folder, no permission
+                problem = f"cannot open the log: {exc.strerror}"
+                raise AuditError("no-such-file", problem, str(self.path)) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
@@ -585,7 +596,7 @@ def _record_start(raw: bytes) -> bool:
     closing = "".join(reversed(closers))
     for ending in _STRING_ENDS if in_string else _OPEN_ENDS:
         try:
-            json.loads(text + ending + closing, parse_constant=_no_constant)
+            json.loads(text + ending + closing, parse_constant=no_constant)
         except ValueError:  # also a number of 4,300+ digits, which csrules never writes
             continue
         except RecursionError:

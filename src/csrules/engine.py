@@ -15,6 +15,7 @@ the Engine from the paths and parameters `load()` recorded and checks it got the
 from __future__ import annotations
 
 import collections
+import copy
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -155,13 +156,14 @@ class Engine:
     @property
     def ruleset(self) -> dict[str, Any]:
         """The compiled durable_rules rules (plain JSON data), for inspection and golden tests:
-        every ruleset's rules in one mapping (`rulesets` keeps them apart)."""
-        return self._compiled.ruleset
+        every ruleset's rules in one mapping (`rulesets` keeps them apart). A copy: changing it
+        changes nothing of the Engine's."""
+        return copy.deepcopy(self._compiled.ruleset)
 
     @property
     def rulesets(self) -> list[dict[str, Any]]:
-        """The compiled durable_rules rulesets: one per 1,000 rules (docs/engine.md)."""
-        return list(self._compiled.rulesets)
+        """The compiled durable_rules rulesets: one per 1,000 rules (docs/engine.md). A copy."""
+        return copy.deepcopy(list(self._compiled.rulesets))
 
     def verify(self, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
         """Replay a recorded decision (its facts, at its `evaluated_at`) and compare: `identical`,
@@ -216,8 +218,9 @@ class Engine:
                 process may run on (its affinity, as `taskset` or a container's cpuset limit it).
                 Workers need an Engine made by `csrules.load()`.
             trace: False skips the trace's steps (durable_rules alone decides which rules fire;
-                `trace.steps` is empty, `trace.fired` still lists the fired rules): several
-                times faster. Outcome, required role, reasons, actions and follow-ups are the same.
+                `trace.steps` is empty, `trace.fired` still lists the fired rules): faster
+                (docs/performance.md). Outcome, required role, reasons, actions and follow-ups
+                are the same.
             chunk_size: tickets per task sent to a worker process.
 
         Raises:
@@ -226,10 +229,13 @@ class Engine:
             TicketError: `now` is not an aware datetime.
             ValueError: `workers` is negative or `chunk_size` below 1, or workers were asked of
                 an Engine not made by `csrules.load()`.
-            TypeError: `tickets` is not an iterable of tickets (a ticket or a mapping itself).
+            TypeError: `tickets` is not an iterable of tickets (a ticket or a mapping itself), or
+                `trace` is not a bool.
         """
         self._check_open()
         moment = _now(now)
+        if not isinstance(trace, bool):  # `trace="no"` would trace
+            raise TypeError(f"evaluate_many(): `trace` must be a bool, got {type(trace).__name__}")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
             raise ValueError(
                 f"evaluate_many(): `workers` must be an int from 0 to {MAX_WORKERS}, got {workers!r}"

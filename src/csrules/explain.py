@@ -260,7 +260,12 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
     Args:
         steps: "fired" lists fired rules in full and one line per rule that did not fire;
             "all" shows every comparison of every rule.
+
+    Raises:
+        ValueError: `steps` is neither.
     """
+    if steps not in ("fired", "all"):  # a typo would silently be "fired"
+        raise ValueError(f'explain(): `steps` must be "fired" or "all", got {steps!r}')
     trace = decision.trace
     lines: list[str] = []
     ticket_id = _value(decision.ticket_id)

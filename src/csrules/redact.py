@@ -125,9 +125,12 @@ class Redactor:
         """The decision with every named fact replaced by its token (idempotent).
 
         Raises:
+            TypeError: `decision` is not a Decision.
             ValueError: the decision was made under another policy version than the engine the
                 Redactor was made for: its rules may read the paths (make a Redactor per engine).
         """
+        if not isinstance(decision, Decision):
+            raise TypeError(f"redact takes a csrules.Decision, got {type(decision).__name__}")
         if decision.trace.policy_digest != self._digest:
             raise ValueError(
                 f"the decision was made under policy {decision.trace.policy_digest[:12]}, this Redactor "

@@ -256,9 +256,13 @@ class ShadowEngine:
                 its id, so the same ticket is always, or never, shadowed.
 
         Raises:
-            TypeError: `sink` is not callable, or `sample` is not a number (a bool is not).
+            TypeError: `live` or `candidate` is not an Engine, `sink` is not callable, or
+                `sample` is not a number (a bool is not).
             ValueError: `sample` is outside 0 to 1, or NaN.
         """
+        for name, engine in (("live", live), ("candidate", candidate)):
+            if not isinstance(engine, Engine):
+                raise TypeError(f"{name} must be a csrules.Engine, got {type(engine).__name__}")
         self._sample = _check_options(sink, sample)
         self._live = live
         self._candidate = candidate
@@ -308,8 +312,13 @@ class ShadowEngine:
 
     @property
     def ruleset(self) -> dict[str, Any]:
-        """The live engine's compiled ruleset."""
+        """The live engine's compiled ruleset (a copy)."""
         return self._live.ruleset
+
+    @property
+    def rulesets(self) -> list[dict[str, Any]]:
+        """The live engine's compiled rulesets (a copy)."""
+        return self._live.rulesets
 
     def verify(self, decision: Decision | str | bytes | Mapping[str, Any]) -> Verification:
         """Replay a recorded decision with the live engine (`Engine.verify`)."""

@@ -250,7 +250,12 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
 
     Raises:
         AuditError: `decision` is not a decision (`invalid-decision`).
+        TypeError: `engine` is not an Engine (the arguments the other way round, say).
     """
+    if not isinstance(engine, Engine):
+        raise TypeError(
+            f"verify(engine, decision): `engine` must be a csrules.Engine, got {type(engine).__name__}"
+        )
     recorded, written = _read(decision, None)
     trace = recorded.trace
     notes: list[str] = []

@@ -83,7 +83,7 @@ def test_public_api_is_exactly_the_contract() -> None:
         "ShadowStats", "Ticket", "TicketError", "Trace", "TraceEffect", "TraceStep", "__version__", "analyze",
         "default_policies", "load",
         # audit: errors, replay, the decision log
-        "AuditError", "DecisionLog", "Difference", "Redactor", "Verification", "verify",
+        "AuditError", "DecisionLog", "Difference", "Redactor", "Verification", "verify", "verify_log",
     }  # fmt: skip
     for name in csrules.__all__:
         if name != "__version__":

@@ -733,3 +733,69 @@ def test_decisions_are_hashable_values(engine: csrules.Engine) -> None:
     assert members == csrules.Action.model_validate_json(members.model_dump_json())
     assert (type(members.params["tier"]), type(members.params["level"])) == (str, int)
     assert hash(action) != hash(csrules.Action(kind="k", rule="r", params={"amount": 1, "tags": ["b"]}))
+
+
+# -- misuse of the embedding API: a typed error at the call, never a wrong result --------------
+
+
+def test_what_ruleset_and_rulesets_return_is_a_copy(engine: csrules.Engine) -> None:
+    """Both handed out the Engine's own dicts: a caller could change what the Engine reports."""
+    before = (engine.ruleset, engine.rulesets)
+    engine.rulesets[0].clear()
+    engine.ruleset[next(iter(engine.ruleset))]["all"] = "tampered"
+    assert (engine.ruleset, engine.rulesets) == before
+    assert len(engine.rulesets[0]) == len(engine.ruleset) > 0
+
+
+def test_a_shadow_engine_needs_two_engines_and_shows_the_live_rulesets(engine: csrules.Engine) -> None:
+    with pytest.raises(TypeError, match=r"^live must be a csrules\.Engine, got str$"):
+        csrules.ShadowEngine("a", engine, sink=print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^candidate must be a csrules\.Engine, got NoneType$"):
+        csrules.ShadowEngine(engine, None, sink=print)  # type: ignore[arg-type]
+    assert csrules.ShadowEngine(engine, engine, sink=print).rulesets == engine.rulesets
+
+
+def test_evaluate_many_takes_trace_as_a_bool_only(engine: csrules.Engine) -> None:
+    """`trace="no"` traced."""
+    with pytest.raises(TypeError, match="`trace` must be a bool, got str"):
+        engine.evaluate_many([refund("5.00")], now=NOW, trace="no")  # type: ignore[arg-type]
+
+
+def test_verify_with_its_arguments_the_other_way_round_is_a_type_error(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("5.00"), now=NOW)
+    with pytest.raises(TypeError, match=r"`engine` must be a csrules\.Engine, got Decision"):
+        csrules.verify(decision, engine)  # type: ignore[arg-type]
+    assert csrules.verify(engine, decision).ok
+
+
+def test_explain_takes_fired_or_all_steps(engine: csrules.Engine) -> None:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    assert decision.explain(steps="fired") == decision.explain()
+    every = decision.explain(steps="all")
+    assert every != decision.explain()
+    assert all(f"`{c.path}`" in every or c.path in every for s in decision.trace.steps for c in s.conditions)
+    with pytest.raises(ValueError, match='`steps` must be "fired" or "all", got \'bogus\''):
+        decision.explain(steps="bogus")  # type: ignore[arg-type]
+
+
+def test_a_log_takes_decisions_only_and_names_a_missing_folder(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    decision = engine.evaluate(refund("5.00"), now=NOW)
+    log = csrules.DecisionLog(tmp_path / "log.jsonl")
+    for wrong in (decision.to_json(), None):
+        with pytest.raises(TypeError, match=r"append takes a csrules\.Decision, got "):
+            log.append(wrong)  # type: ignore[arg-type]
+    assert not (tmp_path / "log.jsonl").exists()
+    missing = csrules.DecisionLog(tmp_path / "no" / "log.jsonl")
+    with pytest.raises(csrules.AuditError) as info:
+        missing.append(decision)
+    assert info.value.code == "no-such-file"
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'no' / 'log.jsonl'}: cannot open the log: No such file or directory [no-such-file]"
+    )
+    with pytest.raises(TypeError, match=r"redact takes a csrules\.Decision, got str"):
+        csrules.Redactor(engine, paths=["customer.id"], salt=b"s" * 16).redact(decision.to_json())  # type: ignore[arg-type]
+    assert log.append(decision).seq == 1
+    assert csrules.verify_log(tmp_path / "log.jsonl").records == 1
