@@ -109,6 +109,7 @@ class Ruleset:
         self._lock = threading.Lock()
         self._generation = 0
         self._handle: int | None = None
+        self._most = 0  # the most fact ids a session of this ruleset used: f1 to f<_most>
 
     @property
     def disabled(self) -> bool:
@@ -164,9 +165,8 @@ class _State:
         self.mark = 0  # where the current `fire`'s entries of `log` start
 
     def retraction(self) -> str:
-        """Every fact this session may have asserted, as `retract_facts` takes them (a fact never
-        asserted is no error: the engine ignores its id)."""
-        return "[" + ",".join(f'{{"sid":"{_SID}","id":"f{n}"}}' for n in range(1, self.ids + 1)) + "]"
+        """Every fact this session may have asserted, as `retract_facts` takes them."""
+        return _retraction(self.ids)
 
     def finish(self) -> None:
         """Run what is left of the state's actions after `fire` was cut short between two engine
@@ -183,8 +183,17 @@ class _State:
         self.settled = True
 
 
+def _retraction(count: int) -> str:
+    """Facts f1 to f<count> of the state, as `retract_facts` takes them (a fact that is not there
+    is no error: the engine ignores its id)."""
+    return "[" + ",".join(f'{{"sid":"{_SID}","id":"f{n}"}}' for n in range(1, count + 1)) + "]"
+
+
+_KNOWN_ID = 2  # assert_fact's result for a fact whose id the state holds
+
+
 class Session:
-    """One evaluation: a fresh state in each ruleset of a group (`Rulesets.run`)."""
+    """One evaluation: its facts in each ruleset's kept state (`Rulesets.run`)."""
 
     def __init__(self, rulesets: tuple[Ruleset, ...]) -> None:
         self._rulesets = rulesets
@@ -194,11 +203,12 @@ class Session:
         """Assert one fact per item of `members` (JSON members text, `fact_members`) into ruleset
         `index`'s state, then run every activation: the fired rules' ids, in firing order.
 
-        The first fact of each call must match a rule (csrules' barrier of the stage).
+        The first fact of each call must match a rule (csrules' barrier of the stage), and so
+        start an action.
 
         Raises:
-            EngineError: durable_rules failed; the ruleset is then forgotten (re-registered on its
-                next use, at most MAX_REGISTRATIONS times) and its state is not deleted.
+            EngineError: durable_rules failed; the ruleset is then forgotten, with its state
+                (re-registered on its next use, at most MAX_REGISTRATIONS times).
         """
         state = self._states[index]
         if state is None:
@@ -212,11 +222,20 @@ class Session:
             texts = [f'{{"sid":"{sid}","id":"f{ids + n}",{text}}}' for n, text in enumerate(members, 1)]
             handles = (handle,) * count
         state.ids = ids + count
+        ruleset = state.ruleset
+        ruleset._most = max(ruleset._most, state.ids)
         asserted, log = len(state.asserted), len(state.log)
         state.settled, state.mark = False, log
         try:
             state.asserted.extend(map(_engine.assert_fact, handles, texts))
             results = state.asserted[asserted:]
+            if ids == 0 and results[0][0] == _KNOWN_ID:
+                # An earlier session's facts are still there: a second interrupt cut its cleanup
+                # short. Retract every id a session of this ruleset used, then assert again.
+                _engine.retract_facts(handle, _retraction(ruleset._most))
+                asserted = len(state.asserted)
+                state.asserted.extend(map(_engine.assert_fact, handles, texts))
+                results = state.asserted[asserted:]
             # 0: matched; 1: no rule matched this fact, which is fine for any fact but the first
             # (that one always matches its stage's barrier rule). Results are (code, state handle).
             if results[0][0] or (count > 1 and max(results)[0] > 1):
@@ -225,7 +244,9 @@ class Session:
             engine_state = results[0][1]  # the same for every fact of the sid
             state.log.extend(map(_engine.start_action_for_state, (handle,), (engine_state,)))
             started = state.log[log]
-            message = started[1] if started else None
+            if not started:  # the barrier matched: an action must start (a state left mid-action would not)
+                raise EngineError("durable_rules started no action for the stage's facts")
+            message = started[1]
             fired: list[str] = []
             while message:
                 # INVARIANT: messages are `{"<rule id>":{...}}` and rule ids are [a-z0-9_] (validate.py).
@@ -299,12 +320,13 @@ class Rulesets:
 
     def run(self, work: Callable[[Session], _T]) -> _T:
         """`work(session)` with a new Session, holding every ruleset's lock (in one order for every
-        caller: no deadlock), then the session's states deleted.
+        caller: no deadlock), then the session's facts retracted.
 
         However it ends, even by an exception a signal handler raised between any two steps
-        (KeyboardInterrupt, a signal-based request timeout), no lock stays held and no state is
+        (KeyboardInterrupt, a signal-based request timeout), no lock stays held and no fact is
         left behind: the locks are held by `with` statements, and the session records each engine
-        call's result before an interrupt can land, so its end can finish what was cut short.
+        call's result before an interrupt can land, so its end can finish what was cut short. (A
+        second interrupt inside that end may leave the facts; the next session retracts them.)
         """
         return _locked(self._locks, Session(self.rulesets), work)
 

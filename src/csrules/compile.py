@@ -613,9 +613,8 @@ def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
             if first == second:  # one attribute as two types of value: the engine's names tell them apart
                 first, second = other, name
             message = f"fact names `{first}` and `{second}` collide in durable_rules' 32-bit name hash"
-            raise PolicyError(
-                [Diagnostic("engine-limit", message, span, "rename the attribute or derived fact")]
-            )
+            help_text = "rename the attribute or derived fact (a ticket path's name is fixed)"
+            raise PolicyError([Diagnostic("engine-limit", message, span, help_text)])
 
 
 def _written(name: str, compiler: _Compiler, bundle: Bundle) -> tuple[str, SourceSpan | None]:
@@ -627,9 +626,16 @@ def _written(name: str, compiler: _Compiler, bundle: Bundle) -> tuple[str, Sourc
         path = f"attributes.{rest.partition('.')[2]}"
     elif kind == "t":
         path = rest
-    elif kind == "c":
+    elif kind == "c":  # a comparison sent as a difference: shown as the comparison
         difference = next(d for d in compiler.differences.values() if d.name == name)
-        path = difference.left
+        other = f"parameter {difference.right}" if difference.param else difference.right
+        for rule in bundle.rules:
+            for compare in compares(rule.when):
+                operand = compare.operand
+                named = operand.name if isinstance(operand, ParamRef) else getattr(operand, "path", None)
+                if compare.path == difference.left and named == difference.right:
+                    return f"{difference.left} compared with {other}", compare.span
+        return f"{difference.left} compared with {other}", None
     else:  # csrules' own: sid, id, stage, part, x.outcome, x.required_role
         return name, None
     for rule in bundle.rules:

@@ -319,9 +319,15 @@ def _value_kind(value: object) -> str:
     return "strings" if isinstance(value, str) else "numbers"
 
 
-def _shown(value: object) -> str:
-    """A value in a message: in backticks, or in words when it cannot be shown (too long)."""
-    if isinstance(value, str) and len(text := unicodedata.normalize("NFC", value)) > MAX_TEXT:
+def _shown(value: object, expected: FactType | None = None) -> str:
+    """A value in a message: in backticks, or in words when it cannot be shown; a string's length
+    when it is what is wrong (`expected` takes text and the string is too long)."""
+    text_expected = expected is not None and expected.kind in ("string", "scalar")
+    if (
+        text_expected
+        and isinstance(value, str)
+        and len(text := unicodedata.normalize("NFC", value)) > MAX_TEXT
+    ):
         return f"a string of {len(text)} characters in composed form (NFC; at most {MAX_TEXT})"
     if isinstance(value, int) and not isinstance(value, bool):
         try:
@@ -436,7 +442,8 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}`: default must be {fact_type.describe()}, got {_shown(spec.default)}",
+                    f"parameter `{name}`: default must be {fact_type.describe()}, "
+                    f"got {_shown(spec.default, fact_type)}",
                     doc.span(("parameters", name, "default")),
                 )
                 self.broken_parameters.add(name)
@@ -470,7 +477,7 @@ class _Validator:
                 self.problem(
                     "invalid-derived-default",
                     f"derived fact `{name}`: default must be {fact_type.describe()}, "
-                    f"got {_shown(dspec.default)}",
+                    f"got {_shown(dspec.default, fact_type)}",
                     doc.span(("derived", name, "default")) if dspec.default is not None else span,
                 )
                 self.broken_derived.add(name)
@@ -531,7 +538,8 @@ class _Validator:
             if not ok:
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `{name}` must be {parameter.type.describe()}{limit}, got {_shown(raw)}",
+                    f"parameter `{name}` must be {parameter.type.describe()}{limit}, "
+                    f"got {_shown(raw, parameter.type)}",
                     None,
                     param=name,
                 )
@@ -716,7 +724,7 @@ class _Validator:
             )
         self.problem(
             "type-mismatch",
-            f"{what}: `{path}` is {fact_type.describe()}, got {_shown(raw)}",
+            f"{what}: `{path}` is {fact_type.describe()}, got {_shown(raw, fact_type)}",
             span,
             help_text,
         )
@@ -863,7 +871,7 @@ class _Validator:
             if not ok:
                 self.problem(
                     "type-mismatch",
-                    f"derive `{name}`: expected {fact.type.describe()}, got {_shown(raw)}",
+                    f"derive `{name}`: expected {fact.type.describe()}, got {_shown(raw, fact.type)}",
                     span,
                 )
                 continue

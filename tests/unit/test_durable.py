@@ -115,3 +115,41 @@ def test_the_first_fact_of_a_stage_must_match_a_rule() -> None:
     with pytest.raises(csrules.EngineError, match=r"did not accept the ticket fact \(result 1\)"):
         _fire(ruleset, '"stage":1')
     assert _fire(ruleset) == ["r"]  # forgotten after the failure, registered again on next use
+
+
+def test_facts_a_twice_interrupted_cleanup_left_are_cleared_by_the_next_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kept state's fact ids are f1, f2, ... in every session: facts left behind made the
+    next, unrelated evaluation an EngineError (the id was taken) and, after 4, disabled the Engine."""
+    engine = csrules.load()
+    ticket = make_ticket(request={"kind": "refund", "amount": "45.00"})
+    expected = engine.evaluate(ticket, now=NOW).to_json()
+    (ruleset,) = engine._rulesets.rulesets  # the default bundle: one ruleset
+    generation = ruleset._generation
+
+    def interrupted(handle: int, text: str) -> Any:
+        raise KeyboardInterrupt  # in `close`, and again in its retry
+
+    for _ in range(_durable.MAX_REGISTRATIONS + 1):
+        monkeypatch.setattr(_durable._engine, "retract_facts", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            engine.evaluate(ticket, now=NOW)
+        monkeypatch.undo()
+        assert _durable._engine.get_facts(ruleset._handle, _durable._SID) != "[]"  # left behind
+        assert engine.evaluate(ticket, now=NOW).to_json() == expected
+        assert _durable._engine.get_facts(ruleset._handle, _durable._SID) == "[]"
+    assert ruleset._generation == generation  # no engine failure was counted
+
+
+def test_a_stage_whose_barrier_starts_no_action_is_an_engine_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matched barrier that starts no action (a state left mid-action would do that) decided
+    nothing silently for an untraced evaluation."""
+    ruleset = _durable.Ruleset("csrules-test-no-action", {"r": {"all": [{"m": {"stage": 0}}]}})
+    assert _fire(ruleset) == ["r"]
+    monkeypatch.setattr(_durable._engine, "start_action_for_state", lambda handle, state: None)
+    with pytest.raises(csrules.EngineError, match="started no action for the stage's facts"):
+        _fire(ruleset)
+    monkeypatch.undo()
+    assert ruleset._handle is None  # forgotten, with its state
+    assert _fire(ruleset) == ["r"]

@@ -547,3 +547,12 @@ def test_a_name_hash_collision_names_the_attributes_as_written_and_where(tmp_pat
     assert error.message == (
         "fact names `attributes.xyc_f8p9` and `attributes.qde7rv_5` collide in durable_rules' 32-bit name hash"
     )
+
+
+def test_a_long_string_of_the_wrong_type_is_reported_as_the_wrong_value_not_as_too_long(tmp_path: Path) -> None:
+    """An enum or money fact given a long string said `got a string of 10001 characters ... (at
+    most 10000)`, as if its length were the problem."""
+    text = "rules:\n" + rule("      - request.kind: " + _LONG + "\n")
+    error = policy_error(tmp_path, text)
+    assert error.code == "type-mismatch"
+    assert error.message.endswith("got `" + "A" * 57 + "...`")
