@@ -549,7 +549,9 @@ def test_a_name_hash_collision_names_the_attributes_as_written_and_where(tmp_pat
     )
 
 
-def test_a_long_string_of_the_wrong_type_is_reported_as_the_wrong_value_not_as_too_long(tmp_path: Path) -> None:
+def test_a_long_string_of_the_wrong_type_is_reported_as_the_wrong_value_not_as_too_long(
+    tmp_path: Path,
+) -> None:
     """An enum or money fact given a long string said `got a string of 10001 characters ... (at
     most 10000)`, as if its length were the problem."""
     text = "rules:\n" + rule("      - request.kind: " + _LONG + "\n")
