@@ -613,7 +613,7 @@ def _check_names(compiler: _Compiler, bundle: Bundle) -> None:
             if first == second:  # one attribute as two types of value: the engine's names tell them apart
                 first, second = other, name
             message = f"fact names `{first}` and `{second}` collide in durable_rules' 32-bit name hash"
-            help_text = "rename the attribute or derived fact (a ticket path's name is fixed)"
+            help_text = "rename the attribute or derived fact; a ticket path's name is fixed"
             raise PolicyError([Diagnostic("engine-limit", message, span, help_text)])
 
 

@@ -558,3 +558,21 @@ def test_a_long_string_of_the_wrong_type_is_reported_as_the_wrong_value_not_as_t
     error = policy_error(tmp_path, text)
     assert error.code == "type-mismatch"
     assert error.message.endswith("got `" + "A" * 57 + "...`")
+
+
+def test_a_collision_with_a_comparison_sent_as_a_difference_names_the_comparison(tmp_path: Path) -> None:
+    """`request.amount gt limit` is the engine fact `c.0` (amount minus limit); `a.num.xze2eqjs`
+    has its FNV-1a hash (found by a meet-in-the-middle search)."""
+    text = (
+        "parameters:\n  limit: {type: money, default: 20}\nrules:\n"
+        "  - {id: r1, description: d, rationale: r, when: [{attributes.xze2eqjs: 1}], then: {deny: true}}\n"
+        "  - {id: r2, description: d, rationale: r, when: [{request.amount: {gt: {param: limit}}}],"
+        " then: {deny: true}}\n"
+    )
+    error = policy_error(tmp_path, text)
+    assert (error.code, error.line, error.column) == ("engine-limit", 5, 52)
+    assert error.message == (
+        "fact names `attributes.xze2eqjs` and `request.amount compared with parameter limit` collide in "
+        "durable_rules' 32-bit name hash"
+    )
+    assert error.diagnostics[0].help == "rename the attribute or derived fact; a ticket path's name is fixed"
