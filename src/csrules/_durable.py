@@ -164,10 +164,6 @@ class _State:
         self.settled = True  # False while `fire` runs: its actions may be left half-run
         self.mark = 0  # where the current `fire`'s entries of `log` start
 
-    def retraction(self) -> str:
-        """Every fact this session may have asserted, as `retract_facts` takes them."""
-        return _retraction(self.ids)
-
     def finish(self) -> None:
         """Run what is left of the state's actions after `fire` was cut short between two engine
         calls, the way `fire` runs them: start the first action if `fire` did not get to it, then
@@ -279,7 +275,7 @@ class Session:
             try:
                 if not state.settled and state.asserted:
                     state.finish()
-                state.retracted.extend(map(_engine.retract_facts, (state.handle,), (state.retraction(),)))
+                state.retracted.extend(map(_engine.retract_facts, (state.handle,), (_retraction(state.ids),)))
                 if state.retracted[0][0]:
                     code = state.retracted[0][0]
                     raise EngineError(f"durable_rules did not retract the ticket's facts (result {code})")

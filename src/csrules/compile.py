@@ -629,17 +629,18 @@ def _written(name: str, compiler: _Compiler, bundle: Bundle) -> tuple[str, Sourc
     elif kind == "c":  # a comparison sent as a difference: shown as the comparison
         difference = next(d for d in compiler.differences.values() if d.name == name)
         other = f"parameter {difference.right}" if difference.param else difference.right
-        for rule in bundle.rules:
-            for compare in compares(rule.when):
-                operand = compare.operand
-                named = operand.name if isinstance(operand, ParamRef) else getattr(operand, "path", None)
-                if compare.path == difference.left and named == difference.right:
-                    return f"{difference.left} compared with {other}", compare.span
-        return f"{difference.left} compared with {other}", None
+
+        def named(compare: Compare) -> object:
+            operand = compare.operand
+            return operand.name if isinstance(operand, ParamRef) else getattr(operand, "path", None)
+
+        span = _first_use(bundle, lambda c: c.path == difference.left and named(c) == difference.right)
+        return f"{difference.left} compared with {other}", span
     else:  # csrules' own: sid, id, stage, part, x.outcome, x.required_role
         return name, None
-    for rule in bundle.rules:
-        for compare in compares(rule.when):
-            if compare.path == path:
-                return path, compare.span
-    return path, None
+    return path, _first_use(bundle, lambda c: c.path == path)
+
+
+def _first_use(bundle: Bundle, wanted: Callable[[Compare], bool]) -> SourceSpan | None:
+    """Where the first comparison of the bundle that is `wanted` is, in bundle order."""
+    return next((c.span for rule in bundle.rules for c in compares(rule.when) if wanted(c)), None)
