@@ -192,6 +192,13 @@ def parse_money(value: object) -> Decimal:
     takes); rejects bool. Zero is 0.00, never -0.00.
     Raises ValueError with the expectation in words.
     """
+    if type(value) is str and _CENTS_TEXT.fullmatch(value):  # the commonest form, `45.00`: exact as it is
+        amount = Decimal(value)
+        if amount > MONEY_MAX:
+            raise ValueError("money <= 1000000000")
+        return amount
+    if type(value) is int and 0 <= value <= MONEY_MAX:  # a whole amount in range: exact
+        return Decimal(value).quantize(_CENT, context=DECIMAL)  # not the caller's thread's context
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise ValueError("money (a number, or its digits as text such as `45.00`)")
     value = plain(value)  # a subclass (numpy's float64, an IntEnum) without its own methods
@@ -218,6 +225,9 @@ def parse_money(value: object) -> Decimal:
 # Money as text: ASCII digits with an optional fraction (a sign only to say "money >= 0"), as a
 # helpdesk writes it: not `1e3`, `+20`, `.5`, ` 20` or `5_000` (all of which `Decimal()` reads).
 # NaN and Infinity match so that they are refused as "not finite".
+# Digits with exactly two decimals and no leading zero but a lone one: already a Decimal's
+# canonical two-place form (never `-0.00`), read by `parse_money` without `quantize`.
+_CENTS_TEXT = re.compile(r"(?:0|[1-9][0-9]{0,9})\.[0-9]{2}")
 _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?|(?i:nan|snan|inf|infinity)")
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import csrules
@@ -72,6 +74,51 @@ def test_money_accepts_numbers_and_numeric_strings(engine: csrules.Engine, amoun
     facts = engine.evaluate(with_amount(amount), now=NOW).trace.facts
     assert facts.request is not None
     assert str(facts.request.amount) == value
+
+
+def _amount_or_error(engine: csrules.Engine, amount: Any) -> str:
+    try:
+        facts = engine.evaluate(with_amount(amount), now=NOW).trace.facts
+    except csrules.TicketError as error:
+        return f"error: {error.expected}"
+    assert facts.request is not None
+    return str(facts.request.amount)
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=0, max_value=10**5),
+        st.integers(min_value=10**11 - 200, max_value=10**11 + 200),
+        st.integers(min_value=0, max_value=10**12 - 1),
+    ),
+    st.sampled_from(["", "0", "00"]),
+)
+def test_money_text_int_and_decimal_read_alike(engine: csrules.Engine, cents: int, zeros: str) -> None:
+    """`45.00` and whole ints have a shortcut in the money reader: same values, same digits, same
+    errors as the general path (a Decimal), on both sides of the limit (100,000,000,000 cents)."""
+    text = f"{zeros}{cents // 100}.{cents % 100:02d}"
+    expected = _amount_or_error(engine, Decimal(cents).scaleb(-2))
+    assert _amount_or_error(engine, text) == expected
+    if cents % 100 == 0:
+        assert _amount_or_error(engine, cents // 100) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("1000000000.00", "1000000000.00"),
+        ("1000000000.01", "error: money <= 1000000000"),
+        ("9999999999.99", "error: money <= 1000000000"),
+        ("99999999999.99", "error: money <= 1000000000"),
+        (1000000000, "1000000000.00"),
+        (1000000001, "error: money <= 1000000000"),
+        ("0.00", "0.00"),
+        ("45.00", "45.00"),
+        ("45.000", "45.00"),
+    ],
+)
+def test_money_limit_in_each_written_form(engine: csrules.Engine, amount: Any, expected: str) -> None:
+    assert _amount_or_error(engine, amount) == expected
 
 
 @pytest.mark.parametrize("zero", ["-0", "-0.00", -0.0, Decimal("-0"), 0, "0"])
