@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
 from ..testing.cases import Engines, load_cases, run_cases
 from ..testing.coverage import Coverage
 from ..testing.report import coverage_report, invariant_table, summary, table
 from ._common import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from ..testing.invariants import InvariantResult
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
@@ -43,10 +47,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         elsewhere = len(decided) - len(ours)
         coverage.add_all(ours)
     checked = []
-    if args.examples > 0:
-        # Imported here: invariants need hypothesis (the `testing` extra); cases do not.
-        from ..testing.invariants import check_invariants  # noqa: PLC0415
-
+    if args.examples > 0 and any(e.bundle.invariants for e in engines.as_written()):
+        check_invariants = _invariant_checker()
         for engine in engines.as_written():
             observe = coverage.add if coverage is not None and engine is measured else None
             checked += check_invariants(engine, examples=args.examples, seed=args.seed, observe=observe)
@@ -63,3 +65,18 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             out.write("coverage too low: " + "; ".join(short) + "\n")
             passed = False
     return ExitCode.OK if passed else ExitCode.FAILED
+
+
+def _invariant_checker() -> Callable[..., list[InvariantResult]]:
+    """`check_invariants`, imported here: invariants need hypothesis (the `testing` extra); cases,
+    and every other command, do not."""
+    try:
+        from ..testing.invariants import check_invariants  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "hypothesis":
+            raise
+        raise UsageError(
+            "checking the bundle's invariants needs hypothesis: pip install 'csrules[testing]' "
+            "(or --examples 0 to run only the cases)"
+        ) from None
+    return check_invariants

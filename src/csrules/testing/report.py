@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..decision import Decision
 from ..errors import one_line
@@ -14,7 +14,9 @@ from ..explain import format_condition
 from ..values import quoted_if_typed
 from .cases import CaseResult
 from .coverage import Coverage
-from .invariants import InvariantResult
+
+if TYPE_CHECKING:  # hypothesis (the `testing` extra) is needed to check invariants, not to report them
+    from .invariants import InvariantResult
 
 __all__ = ["coverage_report", "describe_failure", "describe_violation", "invariant_table", "summary", "table"]
 
