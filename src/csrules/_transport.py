@@ -41,13 +41,13 @@ class Foreign(Exception):
 
 # Modules whose classes and functions a spawned worker can always import, and which the pickles
 # of JSON values, Decimals, dates, datetimes (UTC offsets) and csrules' models refer to.
-_KNOWN = ("decimal", "datetime", "copyreg", "csrules.", "pydantic.", "pydantic_core.")
+# Whole names, or packages by their prefix with its dot: `datetime_ext` is not `datetime`.
+_KNOWN = frozenset({"decimal", "datetime", "copyreg"})
+_KNOWN_PACKAGES = ("csrules.", "pydantic.", "pydantic_core.")
 
 
 def _known(module: object) -> bool:
-    return isinstance(module, str) and (
-        module in ("decimal", "datetime", "copyreg") or module.startswith(_KNOWN)
-    )
+    return isinstance(module, str) and (module in _KNOWN or module.startswith(_KNOWN_PACKAGES))
 
 
 class _TicketPickler(pickle.Pickler):

@@ -203,11 +203,14 @@ class Engine:
         trace: bool = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> Iterator[Decision | TicketError]:
-        """Decide many tickets: one result per ticket, in input order, as they are ready.
+        """Decide many tickets: one result per ticket, in input order.
 
         The input is read lazily, a chunk at a time, so any iterable (a generator over a file,
-        a database cursor) works in bounded memory. A bad ticket yields its `TicketError` in its
-        place and the stream goes on; an `EngineError` ends it (raised from the iterator).
+        a database cursor) works in bounded memory. With one worker each result comes as soon as
+        its ticket is decided; with N > 1 the first comes once 2 x N chunks are read (that many
+        are kept in flight) or the input ends, then results come chunk by chunk. A bad ticket
+        yields its `TicketError` in its place and the stream goes on; an `EngineError` ends it
+        (raised from the iterator).
 
         Args:
             tickets: `Ticket`s or dicts, as for `evaluate`.

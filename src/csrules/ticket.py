@@ -292,12 +292,31 @@ def _shown(value: object) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except TypeError:
         try:
-            text = repr(value)
+            text = _written(value)
         except Exception:  # a `__repr__` that raises
             text = f"a {type(value).__name__} that cannot be shown"
     except Exception:  # an int of 4,300+ digits, a very deep value
         text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
+
+
+def _written(value: object) -> str:
+    """`repr(value)`, with the items of sets in order: their order of iteration follows string
+    hashes, which differ between processes (a worker's message must read as the caller's)."""
+    kind = type(value)
+    if isinstance(value, set | frozenset) and kind in (set, frozenset):
+        items = sorted(_written(item) for item in value)
+        if kind is set:
+            return "{" + ", ".join(items) + "}" if items else "set()"
+        return "frozenset({" + ", ".join(items) + "})" if items else "frozenset()"
+    if isinstance(value, list | tuple) and kind in (list, tuple):
+        parts = [_written(item) for item in value]
+        if kind is list:
+            return "[" + ", ".join(parts) + "]"
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if isinstance(value, dict) and kind is dict:
+        return "{" + ", ".join(f"{_written(k)}: {_written(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def _shown_key(key: object) -> str:

@@ -8,7 +8,9 @@ import itertools
 import json
 import resource
 import shutil
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -431,6 +433,42 @@ def test_a_ticket_workers_cannot_take_is_decided_here_and_the_stream_goes_on(
     remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1)]
     assert remote == local
     assert [kind for kind, _ in local] == ["decision", *kinds, "decision"]
+
+
+def test_a_refused_set_reads_alike_in_every_process(engine: csrules.Engine) -> None:
+    """A set was shown in its order of iteration, which follows each process's string hashes: a
+    worker's TicketError read otherwise than the caller's."""
+    names = {"alpha", "beta", "gamma", "delta", "eps", "zeta", "eta"}
+    tickets = [
+        {**refund("5"), "attributes": {"labels": set(names)}},
+        {**refund("5"), "customer": {"id": "C-1", "tier": frozenset(names)}},
+        {**refund("5"), "attributes": {"labels": [1, {"b", "a"}, ("c",)]}},
+    ]
+    shown = "'alpha', 'beta', 'delta', 'eps', 'eta', 'gamma', 'zeta'"
+    local = list(engine.evaluate_many(tickets, now=NOW))
+    remote = engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1)
+    assert [_shown(r) for r in remote] == [_shown(r) for r in local]
+    assert [e.got for e in local if isinstance(e, csrules.TicketError)] == [
+        f"`{{{shown}}}`",
+        f"`frozenset({{{shown[:46]}...`",
+        "`[1, {'a', 'b'}, ('c',)]`",
+    ]
+
+
+@pytest.mark.parametrize("module", ["datetime_ext", "decimalfp", "copyreg_plus"])
+def test_a_module_named_like_a_standard_one_is_not_taken_for_it(
+    engine: csrules.Engine, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that only began with `datetime` or `decimal` passed for a module every worker can
+    import: the worker could not rebuild the value, and the whole stream ended with EngineError."""
+    plugin = types.ModuleType(module)  # loaded here from a file, say: a worker cannot import it
+    plugin.Label = type("Label", (str,), {"__module__": module})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module, plugin)
+    tickets = [refund("5"), {**refund("5"), "attributes": {"label": plugin.Label("vip")}}, refund("45")]
+    local = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW)]
+    remote = [_shown(r) for r in engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1)]
+    assert remote == local
+    assert [kind for kind, _ in local] == ["decision"] * 3
 
 
 @pytest.mark.parametrize(
