@@ -28,7 +28,7 @@ from .ticket import Role
 from .trace import recorder
 from .values import JsonValue
 
-__all__ = ["Combined", "combine"]
+__all__ = ["Combined", "action_key", "combine"]
 
 _reasons = recorder(Reasons)
 
@@ -63,6 +63,12 @@ def _params_key(params: dict[str, JsonValue]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((name, _value_key(value)) for name, value in params.items()))
 
 
+def action_key(action: Action) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """What makes two actions one (docs/decisions.md): the kind and the parameters' values, numbers
+    by value (`1` and `1.00` are one number), not the rule that asked for it."""
+    return action.kind, _params_key(action.params)
+
+
 def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
     """Combine fired rules (in bundle order) into the decision's fields."""
     requiring: list[Rule] = []
@@ -79,7 +85,7 @@ def combine(fired: Sequence[FiredRule], agent_role: str) -> Combined:
         if rule.then.deny:
             denying.append(rule.id)
         for action in item.actions:
-            key = (action.kind, _params_key(action.params))
+            key = action_key(action)
             if key not in seen_actions:
                 seen_actions.add(key)
                 actions.append(action)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from pydantic import ConfigDict
 
+from .combine import action_key
 from .decision import Action, Decision, FollowUp, Outcome
 from .engine import DEFAULT_CHUNK_SIZE, Engine, ticket_iterator
 from .engine import load as load_engine
@@ -78,7 +80,7 @@ class Divergence(_Record):
     """The candidate decided a ticket differently from the live bundle.
 
     Recorded when the outcome, the required role, the set of fired rules, the actions (kind and
-    params) or the follow-ups (kind and due) differ. `*_only_live` / `*_removed` hold what the live
+    params, numbers by value: `combine.action_key`) or the follow-ups (kind and due) differ. `*_only_live` / `*_removed` hold what the live
     decision has and the candidate's lacks; `*_only_candidate` / `*_added` the reverse. Rule ids
     are sorted; actions and follow-ups keep their decision order and name the rule that produced
     them on their own side.
@@ -156,8 +158,8 @@ def compare_decisions(live: Decision, candidate: Decision) -> Divergence | None:
     """
     live_fired = set(live.trace.fired)
     candidate_fired = set(candidate.trace.fired)
-    live_actions = {_action_key(a) for a in live.actions}
-    candidate_actions = {_action_key(a) for a in candidate.actions}
+    live_actions = {action_key(a) for a in live.actions}
+    candidate_actions = {action_key(a) for a in candidate.actions}
     live_follow_ups = {(f.kind, f.due) for f in live.follow_ups}
     candidate_follow_ups = {(f.kind, f.due) for f in candidate.follow_ups}
     if (
@@ -179,17 +181,11 @@ def compare_decisions(live: Decision, candidate: Decision) -> Divergence | None:
         candidate_required_role=candidate.required_role,
         fired_only_live=sorted(live_fired - candidate_fired),
         fired_only_candidate=sorted(candidate_fired - live_fired),
-        actions_added=[a for a in candidate.actions if _action_key(a) not in live_actions],
-        actions_removed=[a for a in live.actions if _action_key(a) not in candidate_actions],
+        actions_added=[a for a in candidate.actions if action_key(a) not in live_actions],
+        actions_removed=[a for a in live.actions if action_key(a) not in candidate_actions],
         follow_ups_added=[f for f in candidate.follow_ups if (f.kind, f.due) not in live_follow_ups],
         follow_ups_removed=[f for f in live.follow_ups if (f.kind, f.due) not in candidate_follow_ups],
     )
-
-
-def _action_key(action: Action) -> tuple[str, str]:
-    # Not the rule: a candidate that moves an action to a renamed rule shows in the fired rules.
-    # Params compared in their JSON form (money as Decimal has no json.dumps of its own).
-    return action.kind, json.dumps(action.model_dump(mode="json")["params"], sort_keys=True)
 
 
 def _error_code(exc: Exception) -> str | None:
@@ -486,7 +482,7 @@ class JsonLinesSink:
 
     def __init__(self, path: str | PathLike[str]) -> None:
         """Raises OSError when the file cannot be opened for appending."""
-        self._path = Path(path)
+        self._path = Path(os.path.abspath(path))  # the same file after an `os.chdir`
         self._lock = threading.Lock()
         try:
             with self._path.open("ab"):
@@ -503,7 +499,16 @@ class JsonLinesSink:
         return self._path
 
     def __call__(self, record: Divergence | ShadowFailure) -> None:
-        """Append one record as a line."""
+        """Append one record as a line.
+
+        Raises:
+            TypeError: `record` is not a Divergence or a ShadowFailure.
+        """
+        if not isinstance(record, Divergence | ShadowFailure):
+            raise TypeError(
+                "JsonLinesSink takes a csrules.Divergence or csrules.ShadowFailure, "
+                f"got {type(record).__name__}"
+            )
         line = (record.to_json() + "\n").encode("utf-8")
         with self._lock, self._path.open("ab", buffering=0) as handle:
             handle.write(line)

@@ -173,6 +173,40 @@ def test_an_action_with_other_params_is_a_divergence(engine: csrules.Engine) -> 
     assert compare_decisions(live, live.model_copy(update={"actions": list(live.actions)})) is None
 
 
+@pytest.mark.parametrize(
+    ("live", "candidate", "diverges"),
+    [
+        ("1", "1.00", False),
+        ("5", "5.0", False),
+        ("0", "-0.0", False),
+        ("1", "1.01", True),
+        ("1", "'1'", True),
+    ],
+)
+def test_action_params_are_compared_as_decisions_combine_them(
+    tmp_path: Path, live: str, candidate: str, diverges: bool
+) -> None:
+    """`1` and `1.00` are one number for a decision's actions (docs/decisions.md) and for `csrules
+    diff`; shadow mode compared their JSON text and recorded a divergence."""
+    bundles = []
+    for name, literal in (("live", live), ("candidate", candidate)):
+        shutil.copytree(ROOT / "policies", tmp_path / name)
+        path = tmp_path / name / "rainchecks.yaml"
+        text = path.read_text(encoding="utf-8")
+        line = "            sku: {fact: item.sku}\n"
+        path.write_text(text.replace(line, f"{line}            copies: {literal}\n"), encoding="utf-8")
+        bundles.append(tmp_path / name)
+    records: list[Record] = []
+    shadow = csrules.load(bundles[0], shadow=bundles[1], sink=records.append)
+    ticket = json.loads((ROOT / "examples/tickets/deli_sale_out_of_stock.json").read_text(encoding="utf-8"))
+    decision = shadow.evaluate(ticket, now=NOW)
+    assert [a.params["copies"] for a in decision.actions if a.kind == "issue_raincheck"] == [int(live)]
+    assert shadow.stats.divergences == len(records) == int(diverges)
+    if diverges:
+        assert isinstance(records[0], csrules.Divergence)
+        assert [a.kind for a in records[0].actions_added] == ["issue_raincheck"]
+
+
 def test_candidate_refusing_the_ticket_records_a_failure_and_live_is_intact(engine: csrules.Engine) -> None:
     records: list[Record] = []
     shadow = csrules.load(
@@ -363,6 +397,33 @@ def test_json_lines_sink_appends_one_canonical_line_per_record(tmp_path: Path, c
     )
     assert csrules.Divergence.model_validate(parsed[0]).ticket_id == parsed[0]["ticket_id"]
     assert csrules.ShadowFailure.model_validate(parsed[-1]).code == "currency-mismatch"
+
+
+def test_json_lines_sink_keeps_its_file_after_a_chdir_and_takes_only_records(
+    tmp_path: Path, candidate_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path was opened again for each record, in whatever the current directory had
+    become; anything but a record raised AttributeError from inside the sink."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    sink = csrules.JsonLinesSink("divergences.jsonl")
+    assert sink.path == tmp_path / "a" / "divergences.jsonl"
+    monkeypatch.chdir(tmp_path / "b")
+    shadow = csrules.load(shadow=candidate_dir, sink=sink)
+    diverging = [t for t in tickets() if compare_decisions(*_both(shadow, t)) is not None][:1]
+    shadow.evaluate(diverging[0], now=NOW)
+    assert len((tmp_path / "a" / "divergences.jsonl").read_text(encoding="utf-8").split("\n")) == 2
+    assert not (tmp_path / "b" / "divergences.jsonl").exists()
+    for wrong in ({"record": "divergence"}, None, "text"):
+        with pytest.raises(
+            TypeError, match=r"^JsonLinesSink takes a csrules\.Divergence or csrules\.ShadowFailure, got "
+        ):
+            sink(wrong)  # type: ignore[arg-type]
+
+
+def _both(shadow: csrules.ShadowEngine, ticket: dict[str, Any]) -> tuple[csrules.Decision, csrules.Decision]:
+    return shadow.live.evaluate(ticket, now=NOW), shadow.candidate.evaluate(ticket, now=NOW)
 
 
 def test_json_lines_sink_in_a_missing_directory_fails_when_made(tmp_path: Path) -> None:
