@@ -80,10 +80,10 @@ class Divergence(_Record):
     """The candidate decided a ticket differently from the live bundle.
 
     Recorded when the outcome, the required role, the set of fired rules, the actions (kind and
-    params, numbers by value: `combine.action_key`) or the follow-ups (kind and due) differ. `*_only_live` / `*_removed` hold what the live
-    decision has and the candidate's lacks; `*_only_candidate` / `*_added` the reverse. Rule ids
-    are sorted; actions and follow-ups keep their decision order and name the rule that produced
-    them on their own side.
+    params, numbers by value: `combine.action_key`) or the follow-ups (kind and due) differ.
+    `*_only_live` / `*_removed` hold what the live decision has and the candidate's lacks;
+    `*_only_candidate` / `*_added` the reverse. Rule ids are sorted; actions and follow-ups keep
+    their decision order and name the rule that produced them on their own side.
     """
 
     record: Literal["divergence"] = "divergence"

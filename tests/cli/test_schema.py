@@ -138,6 +138,14 @@ def test_an_output_under_a_file_is_not_a_directory(tmp_path: Path) -> None:
     assert result.stderr == f"csrules: error: {target}: cannot write the schema: Not a directory\n"
 
 
+def test_an_output_ending_in_a_slash_names_a_directory(tmp_path: Path) -> None:
+    """`--output out/` wrote a file named `out`."""
+    result = run("policy", "--output", f"{tmp_path}/out/")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"csrules: error: {tmp_path}/out/: cannot write the schema: Is a directory\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("path", POLICY_FILES, ids=[p.name for p in POLICY_FILES])
 def test_every_bundled_policy_file_is_valid(path: Path) -> None:
     assert problems(policy_schema(), policy_data(path)) == []

@@ -7,6 +7,7 @@ import itertools
 import os
 import stat
 import subprocess
+import sys
 import tracemalloc
 from collections import Counter
 from datetime import datetime
@@ -174,3 +175,57 @@ def test_a_huge_count_to_a_full_device_is_one_line(capsys: pytest.CaptureFixture
         capsys.readouterr().err
         == "csrules: error: /dev/full: cannot write the tickets: No space left on device\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [
+        ("newdir/", "Is a directory"),
+        ("newdir/.", "Is a directory"),
+        ("missing/../t.jsonl", "No such file or directory"),
+        ("existing.jsonl/", "Not a directory"),
+        ("existing.jsonl/t.jsonl", "Not a directory"),
+    ],
+)
+def test_an_output_path_open_would_refuse_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    error: str,
+) -> None:
+    """The path was resolved before it was checked: `newdir/` wrote a file `newdir`, `missing/../x`
+    wrote `./x`, `existing.jsonl/` replaced `existing.jsonl`; all exit 0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing.jsonl").write_text("old\n", encoding="utf-8")
+    assert main(["generate-tickets", "--count", "2", "--output", output]) == 2
+    assert capsys.readouterr().err == f"csrules: error: {output}: cannot write the tickets: {error}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.jsonl"]
+    assert (tmp_path / "existing.jsonl").read_text(encoding="utf-8") == "old\n"
+
+
+def test_the_longest_file_name_is_written(tmp_path: Path) -> None:
+    """The temporary file beside it took the name plus ~25 bytes: a legal 255-byte name failed
+    with "File name too long"."""
+    output = tmp_path / ("t" * 255)
+    assert main(["generate-tickets", "--count", "2", "--output", str(output)]) == 0
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [output.name]
+
+
+def test_a_reader_leaving_an_output_pipe_early_is_no_error(tmp_path: Path) -> None:
+    """`--output /dev/stdout | head -1` printed "cannot write the tickets: Broken pipe", exit 2;
+    standard output itself exits 141 silently, as a shell reports SIGPIPE (docs/embedding.md)."""
+    script = (
+        "import sys\nfrom csrules.cli.main import main\n"
+        "sys.exit(main(['generate-tickets', '--count', '200000', '--output', '/dev/stdout']))"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+    ) as writer:
+        assert writer.stdout is not None
+        assert writer.stderr is not None
+        assert writer.stdout.readline().startswith(b'{"id":"T-000001"')
+        writer.stdout.close()  # the reader leaves
+        assert writer.wait(timeout=60) == 141
+        assert writer.stderr.read() == b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import secrets
 import stat
@@ -40,6 +41,7 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     Raises:
         OSError: the file cannot be written (the temporary file is removed).
     """
+    _check_writable_name(path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             write(handle)
@@ -48,7 +50,11 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
         target = Path(os.path.realpath(path, strict=True))
     except FileNotFoundError:  # a new file, or a link to one: created where the link points
         target = Path(os.path.realpath(path))
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    suffix = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    name = f".{target.name}{suffix}"
+    if len(os.fsencode(name)) > 255:  # NAME_MAX: a legal long name must not fail for its temporary
+        name = f".csrules{suffix}"
+    temporary = target.with_name(name)
     # Created as `open` would create the file (0o666 less the umask), then given the mode of the
     # file it replaces, if any.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -62,3 +68,19 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _check_writable_name(path: str | Path) -> None:
+    """Raise the OSError `open(path, "w")` would for a path that names a directory (`out/`,
+    `out/.`) or lies in a folder that is not there as written (`missing/../x`): the rename below
+    works on the resolved path, where such paths would turn into other files."""
+    text = os.fspath(path)
+    if os.path.basename(text) in ("", ".", ".."):
+        named = text.rstrip(os.sep) or os.sep
+        if os.path.exists(named) and not os.path.isdir(named):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), text)  # `file.jsonl/`
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), text)
+    folder = os.path.dirname(text) or "."
+    if not os.path.isdir(folder):
+        os.stat(folder)  # FileNotFoundError, NotADirectoryError, PermissionError: as `open` says
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), text)

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         return ExitCode.OK
     try:
         write_file(args.output, lambda handle: _write(handle, args.count, args.seed))
+    except BrokenPipeError:  # a pipe's reader left (/dev/stdout | head): main says 141
+        raise
     except OSError as exc:
         raise UsageError(f"{args.output}: cannot write the tickets: {exc.strerror or exc}") from None
     return ExitCode.OK

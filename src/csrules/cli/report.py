@@ -258,6 +258,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     )
     try:
         write_file(args.html, lambda handle: handle.write(page))
+    except BrokenPipeError:  # a pipe's reader left (/dev/stdout | head): main says 141
+        raise
     except OSError as exc:
         raise UsageError(f"--html: cannot write `{args.html}`: {exc.strerror}") from None
     failed = sum(1 for v in verifications if v is not None and not v.ok)

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     try:
         with contextlib.suppress(FileExistsError):  # a file in the way: the write says "Not a directory"
             path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, lambda handle: handle.write(text))
+        write_file(args.output, lambda handle: handle.write(text))  # as written: `out/` is no file
+    except BrokenPipeError:  # a pipe's reader left (/dev/stdout | head): main says 141
+        raise
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write the schema: {exc.strerror or exc}") from None
+        raise UsageError(f"{args.output}: cannot write the schema: {exc.strerror or exc}") from None
     return ExitCode.OK
