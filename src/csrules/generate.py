@@ -34,7 +34,9 @@ __all__ = ["START", "generate_tickets"]
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """The `opened_at` of the first generated ticket."""
 
-_SPAN_SECONDS = 180 * 24 * 3600  # the history covers about six months, whatever the count
+# The history covers about six months up to about a million tickets: gaps are whole seconds,
+# averaging this span / count rounded down, and at least 1 on average (docs/impact.md).
+_SPAN_SECONDS = 180 * 24 * 3600
 # Customers are drawn before the first ticket: one per three tickets, at most this many, so that
 # memory stays bounded (about 20 MiB) and the first ticket comes at once whatever the count.
 _MAX_CUSTOMERS = 100_000
@@ -223,11 +225,23 @@ def generate_tickets(count: int, seed: int = 0, *, start: datetime = START) -> I
 
     Args:
         count: how many tickets (0 or more).
-        seed: any integer; the same seed gives the same tickets.
+        seed: 0 or more; the same seed gives the same tickets.
         start: the `opened_at` of the first ticket (aware).
+
+    Raises:
+        ValueError: `count` or `seed` is negative (`random.Random` would read `-s` as `s`), or
+            `start` is naive (it would be read in the machine's time zone).
     """
     if count < 0:
         raise ValueError(f"count must be 0 or more, got {count}")
+    if seed < 0:
+        raise ValueError(f"seed must be 0 or more, got {seed}")
+    if start.utcoffset() is None:
+        raise ValueError(f"start must be an aware datetime, got {start!r}")
+    return _generate(count, seed, start)  # checked at the call, not at the first ticket
+
+
+def _generate(count: int, seed: int, start: datetime) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     customers = _customers(rng, min(max(1, count // 3), _MAX_CUSTOMERS))
     agents = _agents(rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,3 +231,21 @@ def test_a_reader_leaving_an_output_pipe_early_is_no_error(tmp_path: Path) -> No
         writer.stdout.close()  # the reader leaves
         assert writer.wait(timeout=60) == 141
         assert writer.stderr.read() == b""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"count": -1}, "count must be 0 or more, got -1"),
+        ({"count": 3, "seed": -5}, "seed must be 0 or more, got -5"),
+        ({"count": 3, "start": datetime(2026, 1, 5, 8, 0)}, "start must be an aware datetime, got "),
+    ],
+)
+def test_arguments_that_would_not_reproduce_are_refused_at_the_call(
+    arguments: dict[str, Any], message: str
+) -> None:
+    """Seed -5 gave seed 5's history (random.Random takes the absolute value), and a naive start
+    was read in the machine's time zone: other tickets under another TZ."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        generate_tickets(**arguments)  # at the call, before any ticket is asked for
+    assert next(generate_tickets(3, 5))["id"] == "T-000001"
