@@ -204,6 +204,8 @@ def _check_options(sink: object, sample: object) -> float:
     """`sample` as a float, once `sink` and `sample` are checked."""
     if not callable(sink):
         raise TypeError(f"`sink` must be callable, got `{sink!r}`")
+    if sink is JsonLinesSink:  # the class, not a sink: every record would be lost, as a failure
+        raise TypeError("`sink` must be a JsonLinesSink(path), not the class itself")
     # A bool is an int to Python, but `sample=True` is a mistake, not a share.
     if isinstance(sample, bool) or not isinstance(sample, numbers.Real | Decimal):
         raise TypeError(f"`sample` must be a number from 0 to 1, got `{sample!r}`")

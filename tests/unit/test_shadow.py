@@ -538,6 +538,9 @@ def test_closing_a_shadow_engine_while_threads_evaluate_records_no_failure() -> 
 def test_a_non_callable_sink_is_refused(engine: csrules.Engine) -> None:
     with pytest.raises(TypeError, match="callable"):
         csrules.ShadowEngine(engine, engine, sink="divergences.jsonl")  # type: ignore[arg-type]
+    # The class is callable, but calling it makes a sink and appends nothing: every record lost.
+    with pytest.raises(TypeError, match=r"^`sink` must be a JsonLinesSink\(path\), not the class itself$"):
+        csrules.load(shadow=csrules.default_policies(), sink=csrules.JsonLinesSink)
 
 
 def test_a_broken_candidate_fails_at_load(tmp_path: Path) -> None:
