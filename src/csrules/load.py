@@ -562,8 +562,52 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError([Diagnostic("invalid-encoding", f"not UTF-8 ({exc.reason})", span)]) from None
+        before = raw[: exc.start].decode("utf-8")  # valid up to the first bad byte
+        where = SourceSpan(file, *_position(before, len(before)))
+        message = f"not UTF-8 ({exc.reason}: byte 0x{raw[exc.start]:02x})"
+        raise PolicyError([Diagnostic("invalid-encoding", message, where)]) from None
+    odd = _UNREADABLE.search(text)
+    if odd is not None:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "invalid-character",
+                    _unreadable(odd.group()),
+                    SourceSpan(file, *_position(text, odd.start())),
+                )
+            ]
+        )
     return _parse(file, name or path.name, text)
+
+
+# What YAML does not allow in a file (C0 and C1 controls, U+FFFE, U+FFFF; tab, line feed and
+# carriage return aside), and the three characters YAML 1.1 (PyYAML) reads as line breaks where
+# YAML 1.2, editors, grep and reviewers see none: U+0085, U+2028, U+2029. A line break no one
+# sees would make the rest of a comment live policy, and every later line number wrong.
+_UNREADABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INVISIBLE_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+
+
+def _unreadable(character: str) -> str:
+    code = f"U+{ord(character):04X}"
+    if character in _INVISIBLE_BREAKS:
+        return (
+            f"{code} ({_INVISIBLE_BREAKS[character]}) is not allowed: YAML 1.1 reads it as a line break "
+            f"that editors do not show; in a double-quoted string write it as \\u{ord(character):04x}"
+        )
+    return f"control character {code} is not allowed (YAML allows tab, line feed and carriage return)"
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """The 1-based line and column (in characters, a leading BOM not counted) of `text[index]`,
+    lines ending at LF, CR LF or CR as YAML counts them."""
+    before = text[:index]
+    line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    column = index - line_start + 1
+    if line == 1 and before.startswith("\ufeff"):
+        column -= 1
+    return line, column
 
 
 def find_case_files(paths: PolicyPaths) -> list[Path]:

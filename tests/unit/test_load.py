@@ -132,10 +132,59 @@ def test_directory_without_policies_is_an_error(tmp_path: Path) -> None:
     assert policy_error(tmp_path).code == "no-policy-files"
 
 
-def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:
+def test_non_utf8_file_is_an_error_at_its_byte(tmp_path: Path) -> None:
+    """It was reported at 1:1, wherever the byte was."""
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("description: caf\xe9\n".encode("latin-1"))
-    assert policy_error(path).code == "invalid-encoding"
+    path.write_bytes("policy: p\r\ndescription: caf\xe9\n".encode("latin-1"))
+    error = policy_error(path)
+    assert (error.code, error.line, error.column) == ("invalid-encoding", 2, 17)
+    assert error.message == "not UTF-8 (invalid continuation byte: byte 0xe9)"
+
+
+# A rule whose `then` holds only a comment, in which a character sits that YAML 1.1 (PyYAML)
+# reads as a line break and editors show as nothing: the comment's tail became `deny: true`.
+_HIDDEN = (
+    "rules:\n  - id: r\n    description: d\n    rationale: r\n    when: [{category: stock}]\n"
+    "    then:\n      require_role: senior   # was:HERE      deny: true\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("character", "message"),
+    [
+        (
+            "\u2028",
+            "U+2028 (LINE SEPARATOR) is not allowed: YAML 1.1 reads it as a line break that "
+            "editors do not show; in a double-quoted string write it as \\u2028",
+        ),
+        (
+            "\u2029",
+            "U+2029 (PARAGRAPH SEPARATOR) is not allowed: YAML 1.1 reads it as a line break "
+            "that editors do not show; in a double-quoted string write it as \\u2029",
+        ),
+        (
+            "\x85",
+            "U+0085 (NEXT LINE) is not allowed: YAML 1.1 reads it as a line break that editors "
+            "do not show; in a double-quoted string write it as \\u0085",
+        ),
+        ("\x01", "control character U+0001 is not allowed (YAML allows tab, line feed and carriage return)"),
+        ("\x9b", "control character U+009B is not allowed (YAML allows tab, line feed and carriage return)"),
+        (
+            "\ufffe",
+            "control character U+FFFE is not allowed (YAML allows tab, line feed and carriage return)",
+        ),
+    ],
+)
+def test_a_character_read_as_a_line_break_no_one_sees_is_refused_where_it_is(
+    tmp_path: Path, character: str, message: str
+) -> None:
+    """The first three made the rest of a comment live policy (`deny: true` loaded) and every later
+    line number wrong; the others were reported at 1:1 with a byte offset."""
+    path = write_policy(tmp_path, "\ufeff" + _HIDDEN.replace("HERE", character))
+    error = policy_error(path)
+    assert (error.code, error.file, error.line, error.column) == ("invalid-character", str(path), 7, 36)
+    assert error.message == message
+    assert csrules.load(write_policy(tmp_path, _HIDDEN.replace("HERE", " "))).bundle.rules[0].then.deny is False
 
 
 def test_oversized_file_is_an_error(tmp_path: Path) -> None:
