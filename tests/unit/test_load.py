@@ -184,7 +184,9 @@ def test_a_character_read_as_a_line_break_no_one_sees_is_refused_where_it_is(
     error = policy_error(path)
     assert (error.code, error.file, error.line, error.column) == ("invalid-character", str(path), 7, 36)
     assert error.message == message
-    assert csrules.load(write_policy(tmp_path, _HIDDEN.replace("HERE", " "))).bundle.rules[0].then.deny is False
+    assert (
+        csrules.load(write_policy(tmp_path, _HIDDEN.replace("HERE", " "))).bundle.rules[0].then.deny is False
+    )
 
 
 def test_oversized_file_is_an_error(tmp_path: Path) -> None:
