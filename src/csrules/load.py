@@ -157,6 +157,12 @@ class _Converter:
         """
         text = node.value
         tag = node.tag.rsplit(":", 1)[-1]
+        explicit = (node.start_mark.line, node.start_mark.column) in self.explicit
+        if explicit and tag in _TAG_NEEDS and not _fits(tag, text):
+            # `!!bool yes`, `!!int 0x1F`: the writer asked for a type the text is not (in YAML 1.2)
+            message = f"`!!{tag}` needs {_TAG_NEEDS[tag]}, got `{_cut(text)}`"
+            self.problems.append(Diagnostic("yaml-syntax", message, self.span(node)))
+            return None
         if tag == "bool" and text.lower() not in ("true", "false"):
             return text
         if tag == "int":
@@ -168,7 +174,6 @@ class _Converter:
                 )
                 return None
             return int(text) if _INTEGER.fullmatch(text) else text
-        explicit = (node.start_mark.line, node.start_mark.column) in self.explicit
         if (
             tag in ("float", "str")
             and not node.style
@@ -596,6 +601,22 @@ def _unreadable(character: str) -> str:
             f"that editors do not show; in a double-quoted string write it as \\u{ord(character):04x}"
         )
     return f"control character {code} is not allowed (YAML allows tab, line feed and carriage return)"
+
+
+# What an explicit standard tag needs of its scalar (YAML 1.2 core schema, as `scalar` reads it).
+_TAG_NEEDS = {
+    "bool": "`true` or `false`",
+    "int": "a decimal integer",
+    "float": "a decimal number, `.inf` or `.nan`",
+}
+
+
+def _fits(tag: str, text: str) -> bool:
+    if tag == "bool":
+        return text.lower() in ("true", "false")
+    if tag == "int":
+        return bool(_INTEGER.fullmatch(text) or _LONG_INTEGER.fullmatch(text))
+    return bool(_FLOAT.fullmatch(text)) or text.lower().lstrip("+-") in (".inf", ".nan")
 
 
 def _position(text: str, index: int) -> tuple[int, int]:

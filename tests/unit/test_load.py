@@ -248,6 +248,9 @@ WHEN_COLUMN = 51  # where `when`'s value starts in RULE
         ("item.sku: !!timestamp foo", 61, "invalid value `foo` for `!!timestamp`"),
         ("item.sku: !!map foo", 61, "`!!map` needs a mapping, got the scalar `foo`"),
         ("item.sku: !!seq foo", 61, "`!!seq` needs a sequence, got the scalar `foo`"),
+        ("item.sku: !!bool yes", 61, "`!!bool` needs `true` or `false`, got `yes`"),
+        ("item.sku: !!int 0x1F", 61, "`!!int` needs a decimal integer, got `0x1F`"),
+        ("item.sku: !!float abc", 61, "`!!float` needs a decimal number, `.inf` or `.nan`, got `abc`"),
         (
             "!!python/name:os.system severity: high",
             51,
@@ -259,7 +262,8 @@ def test_standard_tags_on_the_wrong_value_are_policy_errors(
     tmp_path: Path, when: str, column: int, message: str
 ) -> None:
     """PyYAML raised AttributeError for `!!timestamp foo` and ConstructorError for `!!map foo`;
-    a tag on a key was ignored."""
+    a tag on a key was ignored; `!!bool yes`, `!!int 0x1F` and `!!float abc` were read as text, so
+    `attributes.vip: !!bool yes` silently never held for `"vip": true`."""
     error = policy_error(write_policy(tmp_path, RULE.format(when=when)))
     assert (error.code, error.line, error.column, error.message) == ("yaml-syntax", 2, column, message)
 
@@ -286,7 +290,17 @@ def test_the_longest_numbers_are_read_as_numbers(tmp_path: Path, number: str) ->
 
 
 @pytest.mark.parametrize(
-    ("written", "value"), [("!!str 20", "20"), ("!!str 1e5", "1e5"), ("20", 20), ('"20"', "20")]
+    ("written", "value"),
+    [
+        ("!!str 20", "20"),
+        ("!!str 1e5", "1e5"),
+        ("20", 20),
+        ('"20"', "20"),
+        ("!!bool TRUE", True),
+        ("!!int 20", 20),
+        ("!!float 2", Decimal(2)),
+        ("yes", "yes"),
+    ],
 )
 def test_a_written_str_tag_keeps_the_text(tmp_path: Path, written: str, value: object) -> None:
     engine = csrules.load(write_policy(tmp_path, RULE.format(when=f"attributes.code: {{eq: {written}}}")))
