@@ -290,6 +290,15 @@ def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
     return doc.span((*loc, index))
 
 
+def _number_limit(kind: str, value: int | Decimal) -> str:
+    """Which limit an integer or number parameter's value of the right JSON type breaks."""
+    if kind == "integer" and isinstance(value, Decimal):  # `45.5`, `30.0`, `1e2`: written with a point
+        return " (a whole number written without a decimal point or exponent)"
+    if kind == "integer":
+        return " (a number below 2**53 in size)"
+    return " (0 or between 1e-307 and 2**53 in size, with at most 15 significant digits)"
+
+
 def _safe_number(value: object) -> bool:
     """An int or Decimal that round-trips exactly through a double: |n| < 2**53, <= 15 digits,
     and 0 or |n| >= 1e-307 (smaller ones are subnormal doubles or 0 in the engine: `1e-400`
@@ -521,7 +530,7 @@ class _Validator:
             elif not isinstance(raw, float):
                 ok, value = self.literal(parameter.type, raw)
                 if not ok and parameter.type.kind in ("integer", "number") and isinstance(raw, int | Decimal):
-                    limit = " (a number below 2**53 in size)"
+                    limit = _number_limit(parameter.type.kind, raw)
             if isinstance(value, str):
                 try:
                     value.encode("utf-8")

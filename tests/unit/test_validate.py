@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,28 @@ def test_a_bad_string_parameter_override_on_an_enum_shows_the_value(tmp_path: Pa
         == "`severity` eq: parameter `sev` is `bogus`, expected one of low, normal, high, urgent"
     )
     assert (error.line, error.diagnostics[0].param) == (8, None)
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        (Decimal("45.5"), "a whole number written without a decimal point or exponent"),
+        (Decimal("30.0"), "a whole number written without a decimal point or exponent"),
+        (2**53, "a number below 2**53 in size"),
+    ],
+)
+def test_an_integer_override_s_message_names_the_limit_it_breaks(
+    tmp_path: Path, override: object, hint: str
+) -> None:
+    """`45.5` was told it must be "a number below 2**53 in size"."""
+    text = "parameters:\n  days: {type: integer, default: 2}\nrules:\n" + rule(
+        "      - severity: high\n", "{follow_ups: [{kind: k, due_in: {days: {param: days}}}]}"
+    )
+    error = policy_error(tmp_path, text, days=override)
+    assert error.message == f"parameter `days` must be integer ({hint}), got `{override}`"
+    assert (
+        policy_error(tmp_path, text, days=2**53 - 1).code == "invalid-parameter-value"
+    )  # a duration's range
 
 
 def test_an_override_out_of_a_duration_s_range_is_the_override_s_problem(tmp_path: Path) -> None:
