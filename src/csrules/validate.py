@@ -847,7 +847,8 @@ class _Validator:
     def effects(self, doc: RawDocument, then: ThenDoc, loc: Loc, rule_id: str) -> Effects:
         derive: list[tuple[str, Any]] = []
         for name, raw in then.derive.items():
-            span = doc.span((*loc, "derive", name), key=True)
+            span = doc.span((*loc, "derive", name), key=True)  # the name: what an unknown name is about
+            at = doc.span((*loc, "derive", name))  # the value: what a value's problem is about
             fact = self.derived.get(name)
             if fact is None and name in self.broken_derived:
                 continue  # declared, with its problem reported
@@ -861,7 +862,7 @@ class _Validator:
                 continue
             ref = self.reference(raw)
             if isinstance(ref, ParamRef):
-                if not self.param_ref(ref, fact.type, span, f"derive `{name}`"):
+                if not self.param_ref(ref, fact.type, at, f"derive `{name}`"):
                     continue
                 parameter = self.parameters[ref.name]
                 if fact.type.kind not in (parameter.type.kind, "enum"):
@@ -871,7 +872,7 @@ class _Validator:
                         "type-mismatch",
                         f"derive `{name}`: parameter `{ref.name}` is {parameter.type.describe()}, "
                         f"expected {fact.type.describe()} (a derived fact holds values of its own type)",
-                        span,
+                        at,
                     )
                     continue
                 derive.append((name, ref))
@@ -881,7 +882,7 @@ class _Validator:
                 self.problem(
                     "type-mismatch",
                     f"derive `{name}`: expected {fact.type.describe()}, got {_shown(raw, fact.type)}",
-                    span,
+                    at,
                 )
                 continue
             derive.append((name, value))

@@ -415,12 +415,21 @@ def test_a_derived_money_fact_takes_only_a_money_parameter(tmp_path: Path) -> No
         + rule("      - customer.abusive: true\n", then="{derive: {held: {param: i}}}")
     )
     error = policy_error(tmp_path, text)
-    assert (error.code, error.line, error.column) == ("type-mismatch", 12, 21)  # the key `held`
+    # At the value `{param: i}`, as a condition's operand is (it was at the key `held`, column 21).
+    assert (error.code, error.line, error.column) == ("type-mismatch", 12, 27)
     assert error.message == (
         "derive `held`: parameter `i` is integer, expected money (a derived fact holds values of its own type)"
     )
     engine = csrules.load(write_policy(tmp_path, text.replace("{param: i}", "{param: m}")))
     assert engine.bundle.rules[0].then.derive[0][0] == "held"
+    for value, message in [
+        ("yes", 'derive `held`: expected money, got `"yes"`'),
+        ("{param: nope}", "derive `held`: unknown parameter `nope`"),
+    ]:
+        error = policy_error(tmp_path, text.replace("{param: i}", value))
+        assert (error.line, error.column, error.message) == (12, 27, message)
+    error = policy_error(tmp_path, text.replace("{held: {param: i}}", "{hold: 5}"))  # the name is wrong
+    assert (error.code, error.line, error.column) == ("unknown-derived-fact", 12, 21)
 
 
 def test_a_long_chain_of_derived_facts_written_backwards_is_a_policy_error(tmp_path: Path) -> None:
@@ -528,7 +537,7 @@ _STRING_PARAM = "parameters:\n  blocked: {type: string, default: C-9}\nrules:\n"
             "derived:\n  label: {type: string, default: x}\nrules:\n"
             + rule("      - customer.id: C-1\n", f"{{derive: {{label: {_LONG}}}}}"),
             "type-mismatch",
-            (9, 21),  # at the derived name
+            (9, 28),  # at the value
         ),
     ],
 )
