@@ -34,7 +34,7 @@ __all__ = ["START", "generate_tickets"]
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """The `opened_at` of the first generated ticket."""
 
-# The history covers about six months up to about a million tickets: gaps are whole seconds,
+# The history covers about six months up to about 5 million tickets: gaps are whole seconds,
 # averaging this span / count rounded down, and at least 1 on average (docs/impact.md).
 _SPAN_SECONDS = 180 * 24 * 3600
 # Customers are drawn before the first ticket: one per three tickets, at most this many, so that
@@ -229,13 +229,15 @@ def generate_tickets(count: int, seed: int = 0, *, start: datetime = START) -> I
         start: the `opened_at` of the first ticket (aware).
 
     Raises:
+        TypeError: `count` or `seed` is not an int (a bool included).
         ValueError: `count` or `seed` is negative (`random.Random` would read `-s` as `s`), or
             `start` is naive (it would be read in the machine's time zone).
     """
-    if count < 0:
-        raise ValueError(f"count must be 0 or more, got {count}")
-    if seed < 0:
-        raise ValueError(f"seed must be 0 or more, got {seed}")
+    for name, number in (("count", count), ("seed", seed)):
+        if isinstance(number, bool) or not isinstance(number, int):  # a NaN seed hashes by identity
+            raise TypeError(f"{name} must be an int, got {number!r}")
+        if number < 0:
+            raise ValueError(f"{name} must be 0 or more, got {number}")
     if start.utcoffset() is None:
         raise ValueError(f"start must be an aware datetime, got {start!r}")
     return _generate(count, seed, start)  # checked at the call, not at the first ticket

@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import numbers
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -484,7 +483,9 @@ class JsonLinesSink:
 
     def __init__(self, path: str | PathLike[str]) -> None:
         """Raises OSError when the file cannot be opened for appending."""
-        self._path = Path(os.path.abspath(path))  # the same file after an `os.chdir`
+        # Absolute, for the same file after an `os.chdir`; `..` kept, as `open` reads it (a folder
+        # on the way may be a link: `os.path.abspath` would drop `link/..` by text alone).
+        self._path = Path.cwd() / path
         self._lock = threading.Lock()
         try:
             with self._path.open("ab"):

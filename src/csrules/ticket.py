@@ -300,28 +300,32 @@ def _shown(value: object) -> str:
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
 
 
-def _written(value: object) -> str:
+def _written(value: object, inside: frozenset[int] = frozenset()) -> str:
     """`repr(value)`, with the items of sets in order: their order of iteration follows string
     hashes, which differ between processes (a worker's message must read as the caller's)."""
     kind = type(value)
-    if isinstance(value, set | frozenset) and kind in (set, frozenset):
-        items = sorted(_written(item) for item in value)
+    if kind not in (set, frozenset, list, tuple, dict):
+        return repr(value)
+    if id(value) in inside:  # a list that holds itself: as repr writes it
+        return "{...}" if kind is dict else "[...]"
+    inside = inside | {id(value)}
+    if isinstance(value, set | frozenset):
+        items = sorted(_written(item, inside) for item in value)
         if kind is set:
             return "{" + ", ".join(items) + "}" if items else "set()"
         return "frozenset({" + ", ".join(items) + "})" if items else "frozenset()"
-    if isinstance(value, list | tuple) and kind in (list, tuple):
-        parts = [_written(item) for item in value]
+    if isinstance(value, list | tuple):
+        parts = [_written(item, inside) for item in value]
         if kind is list:
             return "[" + ", ".join(parts) + "]"
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-    if isinstance(value, dict) and kind is dict:
-        return "{" + ", ".join(f"{_written(k)}: {_written(v)}" for k, v in value.items()) + "}"
-    return repr(value)
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{_written(k, inside)}: {_written(v, inside)}" for k, v in value.items()) + "}"
 
 
 def _shown_key(key: object) -> str:
     try:
-        text = repr(key)
+        text = _written(key)
     except Exception:  # a repr that raises
         text = type(key).__name__
     return f"the key `{text if len(text) <= 60 else text[:57] + '...'}`"

@@ -144,6 +144,13 @@ def test_an_output_ending_in_a_slash_names_a_directory(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"csrules: error: {tmp_path}/out/: cannot write the schema: Is a directory\n"
     assert list(tmp_path.iterdir()) == []
+    result = run("policy", "--output", f"{tmp_path}/new/sub/.")  # no folder made for a path that names none
+    assert (result.returncode, result.stdout) == (2, "")
+    assert (
+        result.stderr
+        == f"csrules: error: {tmp_path}/new/sub/.: cannot write the schema: No such file or directory\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("path", POLICY_FILES, ids=[p.name for p in POLICY_FILES])

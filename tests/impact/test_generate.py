@@ -183,10 +183,12 @@ def test_a_huge_count_to_a_full_device_is_one_line(capsys: pytest.CaptureFixture
     ("output", "error"),
     [
         ("newdir/", "Is a directory"),
-        ("newdir/.", "Is a directory"),
+        ("newdir/.", "No such file or directory"),
         ("missing/../t.jsonl", "No such file or directory"),
-        ("existing.jsonl/", "Not a directory"),
+        ("existing.jsonl/", "Is a directory"),
+        ("existing.jsonl/.", "Not a directory"),
         ("existing.jsonl/t.jsonl", "Not a directory"),
+        (".", "Is a directory"),
     ],
 )
 def test_an_output_path_open_would_refuse_is_refused(
@@ -197,9 +199,12 @@ def test_an_output_path_open_would_refuse_is_refused(
     error: str,
 ) -> None:
     """The path was resolved before it was checked: `newdir/` wrote a file `newdir`, `missing/../x`
-    wrote `./x`, `existing.jsonl/` replaced `existing.jsonl`; all exit 0."""
+    wrote `./x`, `existing.jsonl/` replaced `existing.jsonl`; all exit 0. Each error is the one
+    `open(path, "w")` gives."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "existing.jsonl").write_text("old\n", encoding="utf-8")
+    with pytest.raises(OSError, match=re.escape(error)):  # what the system says
+        open(output, "w").close()
     assert main(["generate-tickets", "--count", "2", "--output", output]) == 2
     assert capsys.readouterr().err == f"csrules: error: {output}: cannot write the tickets: {error}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.jsonl"]
@@ -249,3 +254,11 @@ def test_arguments_that_would_not_reproduce_are_refused_at_the_call(
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         generate_tickets(**arguments)  # at the call, before any ticket is asked for
     assert next(generate_tickets(3, 5))["id"] == "T-000001"
+
+
+@pytest.mark.parametrize("seed", [float("nan"), Decimal(5), True, None, "5"])
+def test_a_seed_that_is_no_int_is_a_type_error_at_the_call(seed: Any) -> None:
+    """A NaN seed gave another history in every process (random.Random hashes it by identity);
+    Decimal(5) passed the call and failed at the first ticket; True was seed 1."""
+    with pytest.raises(TypeError, match=r"^seed must be an int, got "):
+        generate_tickets(3, seed)

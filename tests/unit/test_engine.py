@@ -443,6 +443,7 @@ def test_a_refused_set_reads_alike_in_every_process(engine: csrules.Engine) -> N
         {**refund("5"), "attributes": {"labels": set(names)}},
         {**refund("5"), "customer": {"id": "C-1", "tier": frozenset(names)}},
         {**refund("5"), "attributes": {"labels": [1, {"b", "a"}, ("c",)]}},
+        {**refund("5"), "attributes": {frozenset({"b", "a", "c"}): 1}},  # a key
     ]
     shown = "'alpha', 'beta', 'delta', 'eps', 'eta', 'gamma', 'zeta'"
     local = list(engine.evaluate_many(tickets, now=NOW))
@@ -452,6 +453,7 @@ def test_a_refused_set_reads_alike_in_every_process(engine: csrules.Engine) -> N
         f"`{{{shown}}}`",
         f"`frozenset({{{shown[:46]}...`",
         "`[1, {'a', 'b'}, ('c',)]`",
+        "the key `frozenset({'a', 'b', 'c'})`",
     ]
 
 

@@ -415,6 +415,14 @@ def test_json_lines_sink_keeps_its_file_after_a_chdir_and_takes_only_records(
     shadow.evaluate(diverging[0], now=NOW)
     assert len((tmp_path / "a" / "divergences.jsonl").read_text(encoding="utf-8").split("\n")) == 2
     assert not (tmp_path / "b" / "divergences.jsonl").exists()
+    # `..` after a link goes up from the link's target, as `open` reads it, not by text alone.
+    (tmp_path / "var" / "logs" / "app").mkdir(parents=True)
+    (tmp_path / "b" / "app").symlink_to(tmp_path / "var" / "logs" / "app")
+    assert (
+        csrules.JsonLinesSink("app/../linked.jsonl").path.resolve()
+        == tmp_path / "var" / "logs" / "linked.jsonl"
+    )
+    assert (tmp_path / "var" / "logs" / "linked.jsonl").exists()
     for wrong in ({"record": "divergence"}, None, "text"):
         with pytest.raises(
             TypeError, match=r"^JsonLinesSink takes a csrules\.Divergence or csrules\.ShadowFailure, got "

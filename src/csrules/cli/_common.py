@@ -75,10 +75,11 @@ def _check_writable_name(path: str | Path) -> None:
     `out/.`) or lies in a folder that is not there as written (`missing/../x`): the rename below
     works on the resolved path, where such paths would turn into other files."""
     text = os.fspath(path)
-    if os.path.basename(text) in ("", ".", ".."):
-        named = text.rstrip(os.sep) or os.sep
-        if os.path.exists(named) and not os.path.isdir(named):
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), text)  # `file.jsonl/`
+    name = os.path.basename(text)
+    if name == "":  # `out/`: created with O_CREAT, a name ending in a slash is a directory's
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), text)
+    if name in (".", ".."):
+        os.stat(text)  # `missing/.`: FileNotFoundError; `file/.`: NotADirectoryError
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), text)
     folder = os.path.dirname(text) or "."
     if not os.path.isdir(folder):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
         return ExitCode.OK
     path = Path(args.output)
     try:
-        with contextlib.suppress(FileExistsError):  # a file in the way: the write says "Not a directory"
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.basename(args.output) not in ("", ".", ".."):  # `new/sub/` names no file: no folder made
+            with contextlib.suppress(FileExistsError):  # a file in the way: the write says "Not a directory"
+                path.parent.mkdir(parents=True, exist_ok=True)
         write_file(args.output, lambda handle: handle.write(text))  # as written: `out/` is no file
     except BrokenPipeError:  # a pipe's reader left (/dev/stdout | head): main says 141
         raise
