@@ -6,6 +6,8 @@ Each run is a subprocess, as pytest runs the plugin for a user: in-process runs 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -78,3 +80,33 @@ def test_other_yaml_files_are_not_collected(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", policy="rules: []\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+TWO_SESSIONS = """
+import pathlib, sys, pytest
+policy = pathlib.Path("pol/a.yaml")
+first = pytest.main(["-q", "-p", "no:cacheprovider", "a.cases.yaml"])
+policy.write_text(policy.read_text().replace("gt: 10", "gt: 1"))  # now 5.00 needs a senior
+second = pytest.main(["-q", "-p", "no:cacheprovider", "a.cases.yaml"])
+print("exits", int(first), int(second))
+"""
+
+
+def test_a_second_session_in_one_process_reads_the_policies_again(pytester: pytest.Pytester) -> None:
+    """The loaded bundles were kept for the life of the process: a second session (an IDE runner,
+    `pytest.main` twice) ran the case against the policy as the first session read it."""
+    pytester.mkdir("pol")
+    pytester.path.joinpath("pol", "a.yaml").write_text(
+        "rules:\n  - id: r1\n    description: r\n    rationale: r\n"
+        "    when: [{request.amount: {gt: 10}}]\n    then: {require_role: senior}\n",
+        encoding="utf-8",
+    )
+    pytester.makefile(
+        ".cases.yaml",
+        a="policies: pol\ncases:\n  - name: small\n    ticket: {id: T-1, customer: {id: C-1}, agent: "
+        '{id: A-1, role: front_line}, request: {kind: refund, amount: "5"}}\n'
+        "    expect: {required_role: front_line}\n",
+    )
+    script = pytester.makepyfile(two_sessions=TWO_SESSIONS)
+    result = pytester.run(sys.executable, str(script))
+    result.stdout.fnmatch_lines(["exits 0 1"])

@@ -145,6 +145,11 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
             "`cases.0.expect`: `follow_ups` is empty: give what to expect ([] for none), or leave it out to "
             "not check it",
         ),
+        (  # YAML's null: the error's path was not checked
+            "",
+            "{error: {code: missing-field, path: }}",
+            "`cases.0.expect.error.path`: no value given: give one, or leave the key out",
+        ),
         # YAML's null: the cases ran on the default bundle, or at the default `now`, without a word
         ("policies:\n", "{}", "`policies`: no value given: give one, or leave the key out"),
         ("now:\n", "{}", "`now`: no value given: give one, or leave the key out"),
@@ -169,6 +174,7 @@ TICKET = "{id: T, customer: {id: C}, agent: {id: A, role: front_line}}"
         "due-and-due-in",
         "null-actions",
         "null-outcome-and-follow-ups",
+        "null-error-path",
         "null-policies",
         "null-now",
         "empty-policy-path",

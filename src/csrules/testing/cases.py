@@ -124,9 +124,17 @@ class _FollowUpDoc(_Shape):
         return self
 
 
+def _given(value: object) -> object:
+    """A key given with no value (`policies:`) is refused, not read as left out: the cases would
+    run on the default bundle, or at the default `now`, without a word."""
+    if value is None:
+        raise ValueError("no value given: give one, or leave the key out")
+    return value
+
+
 class _ErrorDoc(_Shape):
     code: str
-    path: str | None = None
+    path: Annotated[str | None, BeforeValidator(_given)] = None  # `path:` alone would check nothing
 
 
 class _ExpectDoc(_Shape):
@@ -158,14 +166,6 @@ class _ExpectDoc(_Shape):
 
 
 _Path = Annotated[str, Field(min_length=1)]
-
-
-def _given(value: object) -> object:
-    """A key given with no value (`policies:`) is refused, not read as left out: the cases would
-    run on the default bundle, or at the default `now`, without a word."""
-    if value is None:
-        raise ValueError("no value given: give one, or leave the key out")
-    return value
 
 
 class _CaseDoc(_Shape):

@@ -16,7 +16,9 @@ import pytest
 
 __all__ = ["CaseFile", "CaseItem"]
 
-_engines: Any = None
+# The loaded bundles of one pytest session (cases.Engines), kept in the session's config.stash:
+# a second session in the same process (pytester, an IDE runner) loads the policies again.
+_ENGINES = pytest.StashKey[Any]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -62,10 +64,10 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         from csrules.testing.cases import Engines, run_case  # noqa: PLC0415 - keep the plugin light
 
-        global _engines  # noqa: PLW0603 - one cache of loaded bundles per pytest run
-        if _engines is None:
-            _engines = Engines()
-        result = run_case(self.case, _engines.get(self.case))
+        engines = self.config.stash.setdefault(_ENGINES, None)
+        if engines is None:
+            engines = self.config.stash[_ENGINES] = Engines()
+        result = run_case(self.case, engines.get(self.case))
         if not result.passed:
             raise CaseFailed(result)
 
