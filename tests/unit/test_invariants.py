@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 import csrules
 from csrules.testing.invariants import check_invariant, check_invariants
 from csrules.testing.strategies import boundaries, limits, tickets
-from tests.helpers import NOW, write_policy
+from tests.helpers import NOW, ROOT, write_policy
 
 EXAMPLES = 100
 
@@ -195,6 +196,48 @@ def test_a_supervisor_limit_below_the_senior_limit_is_caught_at_the_boundary(see
     assert witness.ticket["request"]["amount"] == "40.01"
     assert witness.decision.required_role == "manager"
     assert witness.decision.reasons.required_role == ["over_supervisor_limit"]
+
+
+_IN_STORE_MANAGER = """
+  - id: in_store_manager
+    description: planted
+    rationale: planted
+    when:
+      - channel: in_store
+      - request.amount: {gt: 7}
+    then:
+      require_role: manager
+"""
+
+
+def test_random_tickets_reach_the_enum_values_and_sections_a_bundle_reads(tmp_path: Path) -> None:
+    """Channels, severities, categories, tiers and request kinds were drawn uniformly, never as
+    the values the bundle compares them with, and an optional field was there a quarter of the
+    time: `channel: in_store` came in 4% of tickets, and a planted rule sending $7.01 in store to
+    a manager broke three invariants that seeds 1, 2 and 4 (of 0 to 7) reported all held."""
+    bundle = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", bundle)
+    empowerment = bundle / "empowerment.yaml"
+    text = empowerment.read_text(encoding="utf-8")
+    empowerment.write_text(
+        text.replace("\ninvariants:", _IN_STORE_MANAGER + "\ninvariants:", 1), encoding="utf-8"
+    )
+    engine = csrules.load(bundle)
+    drawn: list[dict[str, object]] = []
+
+    @settings(max_examples=400, database=None, derandomize=True)
+    @given(tickets(engine=engine))
+    def draw(ticket: dict[str, object]) -> None:
+        drawn.append(ticket)
+
+    draw()
+    in_store = sum(t.get("channel") == "in_store" for t in drawn)
+    assert sum("channel" in t for t in drawn) > len(drawn) * 0.35  # was about 0.23
+    assert in_store > len(drawn) * 0.2  # was about 0.04
+    assert sum("opened_at" in t for t in drawn) < len(drawn) * 0.35  # no rule reads it: as before
+    broken = [r for r in check_invariants(engine, examples=EXAMPLES, seed=0) if not r.passed]
+    assert len(broken) == 3
+    assert {w.ticket.get("channel") for r in broken for w in r.witnesses} == {"in_store"}
 
 
 def test_every_other_invariant_still_holds_with_the_broken_limit() -> None:

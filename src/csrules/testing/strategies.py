@@ -132,6 +132,8 @@ def _as_ticket_writes(path: str, value: Any) -> Any:
         return None if utc is None else utc.isoformat().replace("+00:00", "Z")
     if kind == "date":
         return value.isoformat() if isinstance(value, date) and not isinstance(value, datetime) else None
+    if isinstance(value, str) and kind == "enum":  # a value the rule names, as `in_store`
+        return value if value in FACT_TYPES[path].values else None
     if isinstance(value, str):
         return value if kind in ("string", "attribute") and 0 < len(value) <= MAX_TEXT else None
     if kind == "attribute" and isinstance(value, bool | int | float | Decimal):
@@ -183,7 +185,9 @@ def tickets(
     currency = engine.bundle.currency if engine is not None else "USD"
     request = st.fixed_dictionaries(
         {
-            "kind": st.just(request_kind) if request_kind else st.sampled_from(_enum("request.kind")),
+            "kind": st.just(request_kind)
+            if request_kind
+            else _with_constants(engine, "request.kind", st.sampled_from(_enum("request.kind"))),
             "amount": amount_strategy.map(_as_json),
         },
         optional={"currency": st.just(currency)},
@@ -220,9 +224,9 @@ def tickets(
         attributes = st.builds(lambda some, bundles: {**some, **bundles}, attributes, named)
     optional: dict[str, st.SearchStrategy[Any]] = {
         "opened_at": opened_at,
-        "channel": st.sampled_from(_enum("channel")),
-        "severity": st.sampled_from(_enum("severity")),
-        "category": st.sampled_from(_enum("category")),
+        "channel": _with_constants(engine, "channel", st.sampled_from(_enum("channel"))),
+        "severity": _with_constants(engine, "severity", st.sampled_from(_enum("severity"))),
+        "category": _with_constants(engine, "category", st.sampled_from(_enum("category"))),
         "request": request,
         "item": item,
         "promise": promise,
@@ -232,13 +236,18 @@ def tickets(
     if unknown:
         raise ValueError(f"unknown ticket sections {sorted(unknown)}; optional ones: {sorted(optional)}")
     required = {name: optional.pop(name) for name in sorted(sections)}
-    return st.fixed_dictionaries(
+    # A section or field the bundle's conditions read is there half of the time (an optional key
+    # of a fixed dictionary is there far less often), as None when not: dropped below. Shrinking
+    # goes to None, so a counterexample keeps only what it needs.
+    for name in sorted(_read_sections(engine) & set(optional)):
+        required[name] = st.one_of(st.none(), optional.pop(name))
+    drawn = st.fixed_dictionaries(
         {
             "id": _with_constants(engine, "id", st.from_regex(r"T-[0-9]{1,6}", fullmatch=True)),
             "customer": st.fixed_dictionaries(
                 {"id": _with_constants(engine, "customer.id", st.just("C-1"))},
                 optional={
-                    "tier": st.sampled_from(_enum("customer.tier")),
+                    "tier": _with_constants(engine, "customer.tier", st.sampled_from(_enum("customer.tier"))),
                     "lifetime_value": _money_for(
                         engine,
                         "customer.lifetime_value",
@@ -257,3 +266,11 @@ def tickets(
         },
         optional=optional,
     )
+    return drawn.map(lambda ticket: {key: value for key, value in ticket.items() if value is not None})
+
+
+def _read_sections(engine: Engine | None) -> set[str]:
+    """The ticket's top-level keys the bundle's conditions read (`request` for `request.amount`)."""
+    if engine is None:
+        return set()
+    return {c.path.partition(".")[0] for condition in _conditions(engine) for c in compares(condition)}
