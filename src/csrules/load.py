@@ -430,7 +430,12 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         message = f"the document expands to more than {limit} (aliases count each time they are used)"
         raise PolicyError([Diagnostic("document-too-large", message, exc.span)]) from None
     if converter.problems:
-        raise PolicyError(converter.problems)
+        # A value under an anchor is converted once per alias that uses it: its YAML-level
+        # problem (a tag, a date) is one, where the value is written.
+        unique: dict[tuple[str, SourceSpan | None], Diagnostic] = {}
+        for found in converter.problems:
+            unique.setdefault((found.code, found.span), found)  # the first: later ones may say less
+        raise PolicyError(list(unique.values()))
     spans, key_spans = converter.spans, converter.key_spans
     if aliases:  # a value reached through an alias is where the alias is used, not the anchor
         # A key is written where it is: only a key inside the alias's value (a strict prefix) moves.

@@ -309,6 +309,17 @@ def test_a_written_str_tag_keeps_the_text(tmp_path: Path, written: str, value: o
     assert type(compare.operand) is type(value)
 
 
+def test_a_yaml_problem_under_an_anchor_is_one_where_it_is_written(tmp_path: Path) -> None:
+    """It was reported once per alias using it, at the anchor each time, and the repeats lost the
+    reason ("day is out of range for month")."""
+    rule = "  - id: {}\n    description: d\n    rationale: r\n    when: {}\n    then: {{deny: true}}\n"
+    text = "rules:\n" + rule.format("r1", "&w [{promise.delivery_date: {lt: 2026-02-30}}]")
+    text += rule.format("r2", "*w") + rule.format("r3", "*w")
+    error = policy_error(write_policy(tmp_path, text))
+    assert [(d.code, d.span.line if d.span else None) for d in error.diagnostics] == [("yaml-syntax", 5)]
+    assert error.message == "invalid value `2026-02-30` for `!!timestamp`: day is out of range for month"
+
+
 def test_two_documents_say_one_was_expected(tmp_path: Path) -> None:
     error = policy_error(write_policy(tmp_path, "rules: []\n---\nrules: []\n"))
     assert (error.code, error.line, error.column) == ("yaml-syntax", 2, 1)
