@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,24 @@ def test_a_case_file_reached_twice_runs_once(tmp_path: Path) -> None:
     path = str(tmp_path / "a.cases.yaml")
     result = run(path, str(tmp_path), path, "--examples", "0")
     assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "1 passed, 0 failed")
+
+
+def test_a_monotonicity_break_names_the_rule_that_fired_for_one_ticket_only(tmp_path: Path) -> None:
+    """The report showed only each decision's reasons: at 1000.00 none at all (approve), so
+    `high_value_customer`, whose firing lowered the role, was never named."""
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    with (tmp_path / "policies" / "empowerment.yaml").open("a", encoding="utf-8") as policy:
+        policy.write("\n  - id: ltv_mono\n    description: d\n    monotonic_in: customer.lifetime_value\n")
+    result = run("--policies", str(tmp_path / "policies"), "--examples", "20")
+    assert result.returncode == 1
+    report = result.stdout.split("invariant ltv_mono\n", 1)[1].split("\nPASS", 1)[0]
+    lines = [
+        line.strip() for line in report.splitlines() if line.strip().endswith("fire:") or "fired:" in line
+    ]
+    assert lines == [
+        "high_value_customer [policies/empowerment.yaml:40] did not fire:",
+        "over_front_line_limit [policies/empowerment.yaml:52] fired:",
+        "high_value_customer [policies/empowerment.yaml:40] fired:",
+        "over_front_line_limit [policies/empowerment.yaml:52] did not fire:",
+    ]
+    assert "escalation_update" not in report  # a follow-up that only followed the outcome: no cause

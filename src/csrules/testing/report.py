@@ -80,13 +80,15 @@ def _compact(ticket: dict[str, Any]) -> str:
     return json.dumps(ticket, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _deciding_steps(decision: Decision) -> list[str]:
-    """The fired rules that set the outcome or the required role, with their comparisons."""
+def _deciding_steps(decision: Decision, differing: frozenset[str] = frozenset()) -> list[str]:
+    """The fired rules that set the outcome or the required role, and the rules in `differing`
+    (those that fired for another ticket of the counterexample and not for this one, or the
+    reverse), with their comparisons."""
     deciding = {*decision.reasons.outcome, *decision.reasons.required_role}
     lines: list[str] = []
     for step in decision.trace.steps:
-        if step.rule in deciding:
-            lines.append(f"  {step.rule} [{step.source}] fired:")
+        if (step.fired and step.rule in deciding) or step.rule in differing:
+            lines.append(f"  {step.rule} [{step.source}] {'fired' if step.fired else 'did not fire'}:")
             lines += [f"    - {format_condition(c)}" for c in step.conditions]
     return lines
 
@@ -96,13 +98,32 @@ def describe_violation(result: InvariantResult) -> str:
     that decided it."""
     invariant = result.invariant
     lines = [f"invariant `{invariant.id}` ({invariant.source}) does not hold: {result.problem}"]
+    lines += _witness_lines(result)
+    return _text(lines)
+
+
+def _witness_lines(result: InvariantResult) -> list[str]:
+    """Each ticket of the counterexample, its decision and its deciding steps. With two tickets (a
+    pair, or one ticket at two roles), also the rules that can change an outcome or a role and
+    fired for one ticket only: why their decisions differ (a rule the larger value turned on)."""
+    lines: list[str] = []
+    fired = [frozenset(w.decision.trace.fired) for w in result.witnesses]
+    causes = {
+        step.rule
+        for w in result.witnesses
+        for step in w.decision.trace.steps
+        if step.fired and any(e.effect in ("require_role", "deny", "derive") for e in step.effects)
+    }
+    differing: frozenset[str] = frozenset()
+    if len(fired) > 1:
+        differing = (frozenset.union(*fired) - frozenset.intersection(*fired)) & causes
     for witness in result.witnesses:
         decision = witness.decision
         at = f" at {witness.label}" if witness.label else ""
         lines.append(f"  counterexample{at}: {_compact(witness.ticket)}")
         lines.append(f"  decision: {decision.outcome}, required role {decision.required_role}")
-        lines += _deciding_steps(decision)
-    return _text(lines)
+        lines += _deciding_steps(decision, differing)
+    return lines
 
 
 def invariant_table(results: Sequence[InvariantResult]) -> str:
