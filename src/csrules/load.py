@@ -175,9 +175,8 @@ class _Converter:
                 return None
             return int(text) if _INTEGER.fullmatch(text) else text
         if (
-            tag in ("float", "str")
+            (tag == "float" or (tag == "str" and not explicit))  # `!!str 1e99999` is text
             and not node.style
-            and not explicit
             and _NUMBER.fullmatch(text)
             and not _FLOAT.fullmatch(text)
         ):
@@ -191,7 +190,7 @@ class _Converter:
             )
             return None
         if tag == "float":
-            if _FLOAT.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
+            if _FLOAT.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text):
                 return _decimal(text)
             return text
         if (
@@ -235,6 +234,7 @@ class _Converter:
 _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
 _LONG_INTEGER = re.compile(r"[-+]?[0-9]{21,}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")  # YAML's spellings
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # _FLOAT, any length
 _KIND = {"map": "mapping", "seq": "sequence"}
 
@@ -252,7 +252,13 @@ def parse_value(text: str) -> Any:
         return text
     if not isinstance(node, ScalarNode) or node.tag not in _TAGS:
         return text
-    converter = _Converter("<param>")
+    # `!!str 20` on the command line as in a file: the tag is written where the scalar starts.
+    explicit = (
+        frozenset({(node.start_mark.line, node.start_mark.column)})
+        if text.lstrip().startswith("!")
+        else frozenset()
+    )
+    converter = _Converter("<param>", explicit)
     value = converter.scalar(node)
     return text if converter.problems else value
 
@@ -574,7 +580,7 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start].decode("utf-8")  # valid up to the first bad byte
         where = SourceSpan(file, *_position(before, len(before)))
-        message = f"not UTF-8 ({exc.reason}: byte 0x{raw[exc.start]:02x})"
+        message = f"not UTF-8 ({exc.reason})"
         raise PolicyError([Diagnostic("invalid-encoding", message, where)]) from None
     odd = _UNREADABLE.search(text)
     if odd is not None:
@@ -605,6 +611,8 @@ def _unreadable(character: str) -> str:
             f"{code} ({_INVISIBLE_BREAKS[character]}) is not allowed: YAML 1.1 reads it as a line break "
             f"that editors do not show; in a double-quoted string write it as \\u{ord(character):04x}"
         )
+    if character in "\ufffe\uffff":
+        return f"noncharacter {code} is not allowed"
     return f"control character {code} is not allowed (YAML allows tab, line feed and carriage return)"
 
 
@@ -621,7 +629,8 @@ def _fits(tag: str, text: str) -> bool:
         return text.lower() in ("true", "false")
     if tag == "int":
         return bool(_INTEGER.fullmatch(text) or _LONG_INTEGER.fullmatch(text))
-    return bool(_FLOAT.fullmatch(text)) or text.lower().lstrip("+-") in (".inf", ".nan")
+    # Any length: a number too long to read exactly gets its own message in `scalar`.
+    return bool(_NUMBER.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text))
 
 
 def _position(text: str, index: int) -> tuple[int, int]:

@@ -292,6 +292,8 @@ def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
 
 def _number_limit(kind: str, value: int | Decimal) -> str:
     """Which limit an integer or number parameter's value of the right JSON type breaks."""
+    if kind == "integer" and isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+        return " (an int, not a Decimal)"  # Decimal("30") from Python
     if kind == "integer" and isinstance(value, Decimal):  # `45.5`, `30.0`, `1e2`: written with a point
         return " (a whole number written without a decimal point or exponent)"
     if kind == "integer":
@@ -529,7 +531,12 @@ class _Validator:
                     ok, limit = False, f" ({exc})" if "money (" not in str(exc) else ""
             elif not isinstance(raw, float):
                 ok, value = self.literal(parameter.type, raw)
-                if not ok and parameter.type.kind in ("integer", "number") and isinstance(raw, int | Decimal):
+                if (
+                    not ok
+                    and parameter.type.kind in ("integer", "number")
+                    and isinstance(raw, int | Decimal)
+                    and not isinstance(raw, bool)
+                ):
                     limit = _number_limit(parameter.type.kind, raw)
             if isinstance(value, str):
                 try:

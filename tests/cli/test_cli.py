@@ -153,6 +153,10 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
             "csrules: error: params: parameter `front_line_limit` must be money, got `cheap`",
         ),
         (("--param", "nope=1"), "csrules: error: params: unknown parameter `nope`"),
+        (  # a tag is read as in a policy file: `!!bool yes` was the text "yes", now the whole value is refused
+            ("--param", "front_line_limit=!!bool yes"),
+            "csrules: error: params: parameter `front_line_limit` must be money, got `!!bool yes`",
+        ),
         (
             ("--param", "front_line_limit"),
             "csrules: error: --param expects NAME=VALUE, got `front_line_limit`",

@@ -189,6 +189,7 @@ def test_a_bad_string_parameter_override_on_an_enum_shows_the_value(tmp_path: Pa
         (Decimal("45.5"), "a whole number written without a decimal point or exponent"),
         (Decimal("30.0"), "a whole number written without a decimal point or exponent"),
         (2**53, "a number below 2**53 in size"),
+        (Decimal(30), "an int, not a Decimal"),
     ],
 )
 def test_an_integer_override_s_message_names_the_limit_it_breaks(
@@ -203,6 +204,7 @@ def test_an_integer_override_s_message_names_the_limit_it_breaks(
     assert (
         policy_error(tmp_path, text, days=2**53 - 1).code == "invalid-parameter-value"
     )  # a duration's range
+    assert policy_error(tmp_path, text, days=True).message == "parameter `days` must be integer, got `true`"
 
 
 def test_an_override_out_of_a_duration_s_range_is_the_override_s_problem(tmp_path: Path) -> None:
