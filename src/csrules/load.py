@@ -175,8 +175,8 @@ class _Converter:
                 return None
             return int(text) if _INTEGER.fullmatch(text) else text
         if (
-            (tag == "float" or (tag == "str" and not explicit))  # `!!str 1e99999` is text
-            and not node.style
+            # a float, even `!!float "1e99999"`; plain text that reads as a number (not `!!str 1e99999`)
+            (tag == "float" or (tag == "str" and not explicit and not node.style))
             and _NUMBER.fullmatch(text)
             and not _FLOAT.fullmatch(text)
         ):

@@ -253,6 +253,11 @@ WHEN_COLUMN = 51  # where `when`'s value starts in RULE
         ("item.sku: !!float abc", 61, "`!!float` needs a decimal number, `.inf` or `.nan`, got `abc`"),
         ("item.sku: !!float +-.inf", 61, "`!!float` needs a decimal number, `.inf` or `.nan`, got `+-.inf`"),
         (
+            'item.sku: !!float "1e12345"',
+            61,
+            "number `1e12345` has more than 30 digits before or after the point, or an exponent of more than 4 digits",
+        ),
+        (
             "item.sku: !!float 1e12345",
             61,
             "number `1e12345` has more than 30 digits before or after the point, or an exponent of more than 4 digits",
