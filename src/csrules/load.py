@@ -246,18 +246,12 @@ def _cut(text: str) -> str:
 def parse_value(text: str) -> Any:
     """Read one scalar the way policy files are read (`35` is 35, `yes` is a string, `1.5` a
     Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):  # `[[[...` 500 deep: PyYAML composes recursively
+    try:  # as a file is composed: within its limits, and knowing where a tag is written (`!!str 20`)
+        node, explicit, _ = _compose(text)
+    except (yaml.YAMLError, _TooDeep, RecursionError):  # `[[[...` 5,000 deep
         return text
     if not isinstance(node, ScalarNode) or node.tag not in _TAGS:
         return text
-    # `!!str 20` on the command line as in a file: the tag is written where the scalar starts.
-    explicit = (
-        frozenset({(node.start_mark.line, node.start_mark.column)})
-        if text.lstrip().startswith("!")
-        else frozenset()
-    )
     converter = _Converter("<param>", explicit)
     value = converter.scalar(node)
     return text if converter.problems else value

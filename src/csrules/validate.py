@@ -290,15 +290,14 @@ def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
     return doc.span((*loc, index))
 
 
-def _number_limit(kind: str, value: int | Decimal) -> str:
-    """Which limit an integer or number parameter's value of the right JSON type breaks."""
-    if kind == "integer" and isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+def _integer_limit(value: int | Decimal) -> str:
+    """Which limit an integer parameter's value, a number, breaks (parameters have no `number`
+    type)."""
+    if isinstance(value, Decimal) and value.as_tuple().exponent == 0:
         return " (an int, not a Decimal)"  # Decimal("30") from Python
-    if kind == "integer" and isinstance(value, Decimal):  # `45.5`, `30.0`, `1e2`: written with a point
+    if isinstance(value, Decimal):  # `45.5`, `30.0`, `1e2`: written with a point
         return " (a whole number written without a decimal point or exponent)"
-    if kind == "integer":
-        return " (a number below 2**53 in size)"
-    return " (0 or between 1e-307 and 2**53 in size, with at most 15 significant digits)"
+    return " (a number below 2**53 in size)"
 
 
 def _safe_number(value: object) -> bool:
@@ -533,11 +532,11 @@ class _Validator:
                 ok, value = self.literal(parameter.type, raw)
                 if (
                     not ok
-                    and parameter.type.kind in ("integer", "number")
+                    and parameter.type.kind == "integer"
                     and isinstance(raw, int | Decimal)
                     and not isinstance(raw, bool)
                 ):
-                    limit = _number_limit(parameter.type.kind, raw)
+                    limit = _integer_limit(raw)
             if isinstance(value, str):
                 try:
                     value.encode("utf-8")

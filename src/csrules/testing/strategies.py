@@ -97,6 +97,11 @@ def _conditions(engine: Engine) -> list[Any]:
     return [rule.when for rule in bundle.rules] + [i.when for i in bundle.invariants]
 
 
+def _enum_values(engine: Engine | None, path: str) -> st.SearchStrategy[str]:
+    """Any value of the enum fact `path`, and half of the time one the bundle's rules name."""
+    return _with_constants(engine, path, st.sampled_from(_enum(path)))
+
+
 def _with_constants(
     engine: Engine | None, path: str, default: st.SearchStrategy[Any], near: timedelta | None = None
 ) -> st.SearchStrategy[Any]:
@@ -185,9 +190,7 @@ def tickets(
     currency = engine.bundle.currency if engine is not None else "USD"
     request = st.fixed_dictionaries(
         {
-            "kind": st.just(request_kind)
-            if request_kind
-            else _with_constants(engine, "request.kind", st.sampled_from(_enum("request.kind"))),
+            "kind": st.just(request_kind) if request_kind else _enum_values(engine, "request.kind"),
             "amount": amount_strategy.map(_as_json),
         },
         optional={"currency": st.just(currency)},
@@ -224,9 +227,9 @@ def tickets(
         attributes = st.builds(lambda some, bundles: {**some, **bundles}, attributes, named)
     optional: dict[str, st.SearchStrategy[Any]] = {
         "opened_at": opened_at,
-        "channel": _with_constants(engine, "channel", st.sampled_from(_enum("channel"))),
-        "severity": _with_constants(engine, "severity", st.sampled_from(_enum("severity"))),
-        "category": _with_constants(engine, "category", st.sampled_from(_enum("category"))),
+        "channel": _enum_values(engine, "channel"),
+        "severity": _enum_values(engine, "severity"),
+        "category": _enum_values(engine, "category"),
         "request": request,
         "item": item,
         "promise": promise,
@@ -247,7 +250,7 @@ def tickets(
             "customer": st.fixed_dictionaries(
                 {"id": _with_constants(engine, "customer.id", st.just("C-1"))},
                 optional={
-                    "tier": _with_constants(engine, "customer.tier", st.sampled_from(_enum("customer.tier"))),
+                    "tier": _enum_values(engine, "customer.tier"),
                     "lifetime_value": _money_for(
                         engine,
                         "customer.lifetime_value",
