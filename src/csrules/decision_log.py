@@ -33,6 +33,7 @@ leaves the head one record behind again, never two.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -62,7 +63,16 @@ from .source import (
 from .values import json_kind
 from .verify import decision_from_json, parse_decision
 
-__all__ = ["GENESIS", "DecisionLog", "LogRecord", "LogRepair", "LogReport", "read_decisions", "verify_log"]
+__all__ = [
+    "GENESIS",
+    "DecisionLog",
+    "LogRecord",
+    "LogRepair",
+    "LogReport",
+    "head_file",
+    "read_decisions",
+    "verify_log",
+]
 
 GENESIS = "0" * 64
 """The `prev` of the first record."""
@@ -172,8 +182,19 @@ class _Head(NamedTuple):
     adopted: tuple[int, ...] = ()
 
 
-def _head_path(path: Path) -> Path:
-    return path.with_name(path.name + ".head")
+def head_file(path: str | os.PathLike[str]) -> Path:
+    """The head file of the log at `path`: `LOG.head` beside the log itself, wherever links to it
+    are (`link.jsonl` -> `data/real.jsonl` has `data/real.jsonl.head`)."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + ".head")
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name, in bytes, the directory's file system takes (255 when it cannot say)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def _tail(fd: int, size: int, path: Path) -> tuple[int, str]:
@@ -262,8 +283,12 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
     content: dict[str, Any] = {"hash": head.hash, "seq": head.seq}
     if head.adopted:  # a log never adopted anything keeps the head files of before
         content["adopted"] = list(head.adopted)
-    target = _head_path(path)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    target = head_file(path)
+    suffix = f".{os.getpid()}.{threading.get_ident()}.tmp"
+    name = f"{target.name}{suffix}"
+    if len(os.fsencode(name)) > _name_max(target.parent):  # a legal long log name must not fail for it
+        name = f".csrules-head{suffix}"
+    temporary = target.with_name(name)
     try:
         temporary.write_text(_canonical(content) + "\n", encoding="utf-8")
         if fsync:
@@ -271,7 +296,8 @@ def _write_head(path: Path, head: _Head, *, fsync: bool) -> None:
                 os.fsync(handle.fileno())
         os.replace(temporary, target)
     except BaseException:  # a full disk, an interrupt: no temporary file left beside the log
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the first failure is the one to report
+            temporary.unlink(missing_ok=True)
         raise
     if fsync:  # the rename itself is durable only once the directory is
         directory = os.open(target.parent, os.O_RDONLY)
@@ -382,6 +408,25 @@ class DecisionLog:
     def _check_tail(self, fd: int, size: int) -> tuple[int, str]:
         return _tail(fd, size, self.path)
 
+    def _record_json(self, decision: Decision) -> str:
+        """The decision's canonical JSON for its record, once it reads back as a Decision: one
+        changed after it was made (`model_copy(update=...)`, `model_construct`, a list appended
+        to) may not, and its record, once chained, could never be read or removed."""
+        try:
+            # As `Decision.to_json` writes it (json.dumps of its JSON-mode dump), with pydantic's
+            # warnings about values of other types off: validating the text says what is wrong.
+            text = _canonical(decision.model_dump(mode="json", warnings=False))
+        except Exception as exc:  # pydantic's serializer fails in many ways on such data
+            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise AuditError(
+                "invalid-decision", f"not a decision: {message}; nothing was appended", str(self.path)
+            ) from None
+        try:
+            decision_from_json(text)
+        except AuditError as exc:
+            raise AuditError(exc.code, f"{exc.message}; nothing was appended", str(self.path)) from None
+        return text
+
     def append(self, decision: Decision) -> LogRecord:
         """Append one decision; returns its record (sequence number and hash).
 
@@ -391,16 +436,26 @@ class DecisionLog:
                 does not follow the line before it (`broken-chain`): it was edited; its head file
                 does not name its last record (`truncated-log`: records were cut off or the head
                 removed; one record behind, the state a crash leaves, is fine) or is no head file
-                (`invalid-head`); the decision's record would be larger than `MAX_JSON_BYTES`, the
-                most a reader reads as one line (`invalid-decision`); the log cannot be opened
-                for appending (`no-such-file`: its folder is missing, no permission).
+                (`invalid-head`); the decision does not read back as a Decision (it was changed
+                after it was made, with `model_copy(update=...)` say) or its record would be larger
+                than `MAX_JSON_BYTES`, the most a reader reads as one line (`invalid-decision`);
+                the log cannot be opened for appending (`no-such-file`: its folder is missing, no
+                permission, or its name leaves no room for `.head` in a file name).
             TypeError: `decision` is not a Decision (a decision's JSON text, say).
         """
         if not isinstance(decision, Decision):
             raise TypeError(f"append takes a csrules.Decision, got {type(decision).__name__}")
         if self._redactor is not None:
             decision = self._redactor.redact(decision)
-        data = _canonical(json.loads(decision.to_json()))
+        data = self._record_json(decision)
+        head = head_file(self.path)
+        if len(os.fsencode(head.name)) > _name_max(head.parent):  # a record no head could follow
+            raise AuditError(
+                "no-such-file",
+                f"the log's name is too long: its head file `{head.name[:24]}....head` would be longer "
+                f"than the {_name_max(head.parent)} bytes a file name may have; nothing was appended",
+                str(self.path),
+            )
         with self._lock:
             try:
                 fd = _open_file(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
@@ -476,7 +531,8 @@ class DecisionLog:
 
         Raises:
             AuditError: the log cannot be opened (`no-such-file`) or its head file cannot be read
-                (`invalid-head`); then nothing was changed.
+                (`invalid-head`); then nothing was changed. The head file cannot be written
+                (`no-such-file`): a torn end may have been mended, the head is left as it was.
         """
         target = Path(path)
         try:
@@ -518,7 +574,16 @@ class DecisionLog:
             except AuditError as problem:  # an edited last record: nothing to bring the head up to
                 return LogRepair(removed, restored, problem=problem)
             if last[0] and _head_lags(stored, last):
-                _write_head(target, _next_head(stored, last), fsync=True)
+                try:
+                    _write_head(target, _next_head(stored, last), fsync=True)
+                except OSError as exc:  # a read-only folder, a full disk: one line, as for the log
+                    raise AuditError(
+                        "no-such-file",
+                        f"cannot write the head file: {exc.strerror or exc}; the log ends with a whole "
+                        f"record (record {last[0]}) the head does not name yet: repair again once the "
+                        "head file can be written",
+                        str(target),
+                    ) from None
                 return LogRepair(removed, restored, last[0])
             if not _head_follows(stored, last):
                 what = "the head file is missing"
@@ -726,16 +791,16 @@ def _records(path: Path, handle: BinaryIO | None = None, size: int | None = None
 
 def _read_head(path: Path) -> _Head | None:
     """The head file; None when there is none; AuditError when it is not one."""
-    head_file = _head_path(path)
+    head_path = head_file(path)
     try:
         # Bounded: a head file replaced by /dev/zero is no head; a FIFO is refused, not waited on
         # (with the log's lock held, every append would wait too).
-        with os.fdopen(_open_file(head_file, os.O_RDONLY), "rb") as handle:
+        with os.fdopen(_open_file(head_path, os.O_RDONLY), "rb") as handle:
             text = read_limited(handle).decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, TooLarge):
-        raise AuditError("invalid-head", "the head file cannot be read", str(head_file)) from None
+        raise AuditError("invalid-head", "the head file cannot be read", str(head_path)) from None
     try:
         stored = json.loads(text)
     except (ValueError, RecursionError):
@@ -747,7 +812,7 @@ def _read_head(path: Path) -> _Head | None:
         or not isinstance(stored.get("hash"), str)
         or not _HASH.fullmatch(stored["hash"])
     ):
-        raise AuditError("invalid-head", "the head file is not a head record (seq, hash)", str(head_file))
+        raise AuditError("invalid-head", "the head file is not a head record (seq, hash)", str(head_path))
     adopted = stored.get("adopted", [])
     if not (
         isinstance(adopted, list)
@@ -758,7 +823,7 @@ def _read_head(path: Path) -> _Head | None:
         raise AuditError(
             "invalid-head",
             "the head file's `adopted` is not a list of increasing record numbers up to its own",
-            str(head_file),
+            str(head_path),
         )
     return _Head(stored["seq"], stored["hash"], tuple(adopted))
 

@@ -51,9 +51,9 @@ NO_SUCH_KEY: Any = _NoSuchKey()
 
 
 class _Number(float):
-    """A JSON number with a fraction or an exponent, as written: equal only to the same text. Read
-    as floats, `45.0`, `45.00`, `4.5e1` and `45.0000000000000000000000000001` are one number, and a
-    record whose amounts were rewritten so replayed "byte for byte"."""
+    """A JSON number with a fraction or an exponent (or the integer `-0`), as written: equal only
+    to the same text. Read as floats, `45.0`, `45.00`, `4.5e1` and `45.0000000000000000000000000001`
+    are one number, and a record whose amounts were rewritten so replayed "byte for byte"."""
 
     text: str
 
@@ -88,16 +88,44 @@ def _as_read(value: Any) -> Any:
         return {k: _as_read(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_as_read(v) for v in value]
-    return float(value) if type(value) is _Number else value
+    if type(value) is _Number:
+        return 0 if value.text == "-0" else float(value)
+    return value
+
+
+def _integer(text: str) -> Any:
+    """A JSON integer as read: `-0`, the one integer JSON can write two ways, kept as written."""
+    return _Number(text) if text == "-0" else int(text)
+
+
+def _written(value: Any, indent: int | None = None, depth: int = 0) -> str:
+    """`json.dumps(value, sort_keys=True, ensure_ascii=False, indent=indent)`, with each number
+    as the record writes it (`1.5e1`, `-0`), not as a float reads back (`15.0`, `0`)."""
+    if type(value) is _Number:
+        return value.text
+    if isinstance(value, dict) and value:
+        items = [
+            f"{json.dumps(key, ensure_ascii=False)}: {_written(item, indent, depth + 1)}"
+            for key, item in sorted(value.items())
+        ]
+        opening, closing = "{", "}"
+    elif isinstance(value, list) and value:
+        items = [_written(item, indent, depth + 1) for item in value]
+        opening, closing = "[", "]"
+    else:
+        return json.dumps(value, ensure_ascii=False)
+    if indent is None:
+        return opening + ", ".join(items) + closing
+    inner, outer = "\n" + " " * (indent * (depth + 1)), "\n" + " " * (indent * depth)
+    return opening + inner + ("," + inner).join(items) + outer + closing
 
 
 def shown(value: Any) -> str:
-    """A Difference's value as written: its JSON (`"20"` and `20` stay apart), or `(no such key)`."""
+    """A Difference's value as written: its JSON (`"20"` and `20` stay apart, `1.5e1` and `15.0`
+    too), or `(no such key)`."""
     if value is NO_SUCH_KEY:
         return "(no such key)"
-    if type(value) is _Number:
-        return value.text
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return _written(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +179,16 @@ class Verification:
             f"{self.current_digest[:12]}: {len(self.differences)} field(s) differ"
         )
 
+    def to_json(self, indent: int | None = 2) -> str:
+        """`as_dict()` as JSON text, keys sorted, each recorded number as the record writes it: a
+        difference between `1.5e1` and `15.0` shows both (`json.dumps` of `as_dict()` shows
+        `15.0` twice)."""
+        return _written(self.as_dict(), indent)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (differences with their pointers and values; a side that has no such
-        key has no `recorded` or `replayed` key in its difference)."""
+        key has no `recorded` or `replayed` key in its difference). A number written with a
+        fraction or an exponent is a float subclass that keeps its text: `to_json` writes it."""
         return {
             "status": self.status,
             "ticket_id": self.ticket_id,
@@ -225,7 +260,7 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
         raise AuditError("invalid-decision", message, file) from None
     written: Any = None
     try:  # a key given twice reads as its last value: refused
-        written = json.loads(text, object_pairs_hook=unique_keys, parse_float=_Number)
+        written = json.loads(text, object_pairs_hook=unique_keys, parse_float=_Number, parse_int=_integer)
     except DuplicateKeyError as exc:
         raise AuditError("invalid-decision", f"not a decision: {exc}", file) from None
     except (ValueError, RecursionError):
@@ -304,7 +339,7 @@ def verify(engine: Engine, decision: Decision | str | bytes | Mapping[str, Any])
         differences: tuple[Difference, ...] = (Difference("", "a decision", "no decision"),)
     else:
         # As written, both: the replay's canonical JSON read back as the record's was.
-        replay = json.loads(replayed.to_json(), parse_float=_Number)
+        replay = json.loads(replayed.to_json(), parse_float=_Number, parse_int=_integer)
         differences = tuple(_diff(written, replay))
     if changed:
         status: Status = "policy-changed"

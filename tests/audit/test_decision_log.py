@@ -240,6 +240,12 @@ def test_cli_log_verify_show_and_repair(
         assert capsys.readouterr().err == (
             f"csrules: error: --since: expected an ISO 8601 date or datetime, got `{since}`\n"
         )
+    # a date and time without an offset was read as UTC, where tickets and --now refuse it
+    assert main(["log", "show", str(path), "--since", "2026-11-23T15:00:00"]) == 2
+    assert capsys.readouterr().err == (
+        "csrules: error: --since needs a date, or a date and time with a UTC offset "
+        "(e.g. `2026-11-23T15:00:00Z`), got `2026-11-23T15:00:00`\n"
+    )
     for since, listed in (("2026-11-23T16:00:00+01:00", 6), ("2026-11-23 15:00:01Z", 0), ("2026-11-23", 6)):
         assert main(["log", "show", str(path), "--since", since]) == 0
         assert len(capsys.readouterr().out.splitlines()) == listed

@@ -1177,3 +1177,115 @@ def test_a_head_file_that_is_a_fifo_is_unreadable_not_waited_on(
     with pytest.raises(csrules.AuditError) as info:
         log.append(engine.evaluate(refund("5.00"), now=NOW))
     assert info.value.code == "invalid-head"
+
+
+def _changed_decisions(engine: csrules.Engine) -> dict[str, csrules.Decision]:
+    decision = engine.evaluate(refund("45.00"), now=NOW)
+    mutated = engine.evaluate(refund("45.00"), now=NOW)
+    mutated.actions.append("not an action")  # type: ignore[arg-type]
+    return {
+        "model_copy": decision.model_copy(update={"outcome": "maybe"}),
+        "model_construct": csrules.Decision.model_construct(**{**dict(decision), "required_role": 3}),
+        "mutated": mutated,
+    }
+
+
+@pytest.mark.parametrize("how", ["model_copy", "model_construct", "mutated"])
+def test_an_append_refuses_a_decision_no_reader_would_read_back(
+    tmp_path: Path, engine: csrules.Engine, how: str
+) -> None:
+    """A Decision changed after it was made was hashed and chained: every reader then refused the
+    log (`invalid-decision` at line 1) and no edit could remove the record without breaking the
+    chain; appends went on."""
+    path = tmp_path / "log.jsonl"
+    log = _fill(path, engine, 1)
+    before = path.read_bytes(), (tmp_path / "log.jsonl.head").read_bytes()
+    with pytest.raises(csrules.AuditError) as caught:
+        log.append(_changed_decisions(engine)[how])
+    assert caught.value.code == "invalid-decision"
+    assert caught.value.message.startswith("not a decision: /")
+    assert caught.value.message.endswith("; nothing was appended")
+    assert (path.read_bytes(), (tmp_path / "log.jsonl.head").read_bytes()) == before
+    assert log.append(engine.evaluate(refund("5.00"), now=NOW)).seq == 2
+    assert verify_log(path).ok
+
+
+def test_a_log_reached_through_a_link_has_its_head_beside_the_log_itself(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The head was looked for beside the path as spelled: an intact log read through a link was
+    `tampered: the head file is missing`, appending through it refused, and appending through both
+    names split the head in two."""
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "real.jsonl"
+    _fill(real, engine, 2)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(Path("data") / "real.jsonl")
+    assert csrules.DecisionLog(link).append(engine.evaluate(refund("7.00"), now=NOW)).seq == 3
+    _fill(real, engine, 1)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "data",
+        "link.jsonl",
+        "real.jsonl",
+        "real.jsonl.head",
+    ]
+    for path in (link, real):
+        report = verify_log(path)
+        assert (report.ok, report.records, report.notes) == (True, 4, ())
+        assert main(["log", "verify", str(path)]) == 0
+        assert capsys.readouterr().out.startswith("ok: 4 records, head ")
+    assert decision_log.head_file(link) == real.with_name("real.jsonl.head")
+
+
+def test_a_long_log_name_gets_a_short_temporary_head_and_one_too_long_for_its_head_is_refused(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """A name of 231-250 bytes: the temporary head `NAME.head.<pid>.<thread>.tmp` was too long, so
+    the first append wrote its record then raised `File name too long` (from its own clean-up), and
+    every later one failed: a log stuck at one record. A name of 251-255 bytes has no room for
+    `.head`: refused before anything is written."""
+    long = tmp_path / ("x" * 236 + ".jsonl")
+    log = _fill(long, engine, 3)
+    assert verify_log(long).records == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long.name, long.name + ".head"]
+    assert log.append(engine.evaluate(refund("7.00"), now=NOW)).seq == 4
+    too_long = tmp_path / ("y" * 246 + ".jsonl")
+    with pytest.raises(csrules.AuditError) as caught:
+        csrules.DecisionLog(too_long).append(engine.evaluate(refund("7.00"), now=NOW))
+    assert caught.value.code == "no-such-file"
+    assert caught.value.message == (
+        "the log's name is too long: its head file `yyyyyyyyyyyyyyyyyyyyyyyy....head` would be longer "
+        "than the 255 bytes a file name may have; nothing was appended"
+    )
+    assert not too_long.exists()
+
+
+def test_repair_that_cannot_write_the_head_is_one_line_not_an_internal_error(
+    tmp_path: Path,
+    engine: csrules.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A folder the system refuses to write in (read-only, full): `repair` raised the OSError of
+    the temporary head file, and the CLI said `internal error`, exit 3."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    head = (tmp_path / "log.jsonl.head").read_bytes()
+    _fill(path, engine, 1)
+    (tmp_path / "log.jsonl.head").write_bytes(head)  # a third record, its head update lost in a crash
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(Path, "write_text", refused)
+    assert main(["log", "repair", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {path}: cannot write the head file: Operation not permitted; the log ends with "
+        "a whole record (record 3) the head does not name yet: repair again once the head file can be "
+        "written [no-such-file]\n"
+    )
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "log.jsonl.head"]
+    assert (tmp_path / "log.jsonl.head").read_bytes() == head
+    assert main(["log", "repair", str(path)]) == 0
+    assert verify_log(path).records == 3

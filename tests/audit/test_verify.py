@@ -384,3 +384,41 @@ def test_a_decision_with_small_floats_replays_identically_in_every_form(engine: 
     decision = engine.evaluate(make_ticket(attributes={"score": 1e-7, "tiny": 0.00001}), now=NOW)
     for form in (decision, decision.to_json(), decision.model_dump_json()):
         assert engine.verify(form).status == "identical"
+
+
+def test_json_output_shows_a_rewritten_number_as_written(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--format json` and `json.dumps(as_dict())` showed `"recorded": 15.0, "replayed": 15.0`:
+    a difference between two equal values, the edit it reports hidden."""
+    text = engine.evaluate(refund("45.00"), now=NOW).to_json().replace('"amount":45.0', '"amount":4.5e1')
+    result = engine.verify(text)
+    assert json.loads(result.to_json())["differences"] == [
+        {"path": "/trace/facts/request/amount", "recorded": 45.0, "replayed": 45.0}
+    ]
+    assert '"recorded": 4.5e1,\n      "replayed": 45.0\n' in result.to_json()
+    assert result.to_json(indent=None).endswith(
+        '"differences": [{"path": "/trace/facts/request/amount", "recorded": 4.5e1, "replayed": 45.0}], '
+        f'"notes": [], "recorded_digest": "{engine.policy_digest}", "status": "different", "ticket_id": "T-1"}}'
+    )
+    path = tmp_path / "edited.json"
+    path.write_text(text, encoding="utf-8")
+    assert main(["verify", str(path), "--format", "json"]) == 1
+    out = capsys.readouterr().out
+    assert out == result.to_json() + "\n"
+    assert '"recorded": 4.5e1' in out
+    # Without a number written otherwise, the text is json.dumps' own
+    same = engine.verify(engine.evaluate(refund("45.00"), now=NOW))
+    assert same.to_json() == json.dumps(same.as_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+
+
+def test_an_integer_rewritten_as_minus_zero_does_not_replay_identically(engine: csrules.Engine) -> None:
+    """Only fractions and exponents were kept as written: `"n":0` edited to `"n":-0` replayed
+    "identical: byte for byte"."""
+    text = engine.evaluate(make_ticket(attributes={"n": 0}), now=NOW).to_json()
+    assert text.count('"n":0') == 1
+    result = engine.verify(text.replace('"n":0', '"n":-0'))
+    assert result.status == "different"
+    assert [str(d) for d in result.differences] == ["/trace/facts/attributes/n: -0 -> 0"]
+    assert '"recorded": -0,' in result.to_json()
+    assert engine.verify(text).status == "identical"

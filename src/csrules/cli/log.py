@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 from ..decision_log import DecisionLog, verify_log
@@ -20,7 +20,11 @@ def _since(text: str | None) -> datetime | None:
     moment = datetime_text(f"{text}T00:00:00Z" if DATE_TEXT.fullmatch(text) else text)
     if moment is None:
         raise UsageError(f"--since: expected an ISO 8601 date or datetime, got `{text}`")
-    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    if moment.utcoffset() is None:  # as tickets and --now: no guess at the zone
+        raise UsageError(
+            f"--since needs a date, or a date and time with a UTC offset (e.g. `{text}Z`), got `{text}`"
+        )
+    return moment
 
 
 def run(args: argparse.Namespace, out: TextIO) -> ExitCode:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..decision import Decision
-from ..decision_log import LogReport, verify_log
+from ..decision_log import LogReport, head_file, verify_log
 from ..engine import load
 from ..errors import AuditError, one_line
 from ..report_html import render_html
@@ -113,7 +113,7 @@ class _Input:
         self.notes: list[str] = []
         self._source = _Source(path)
         self.regular = self._source.regular
-        head = Path(_head_file(path)).exists()
+        head = head_file(path).exists()
         first, lines, records = None, 0, False
         for number, line in self._source.lines():  # a first pass, keeping nothing
             if not line.strip():
@@ -203,16 +203,11 @@ def _line(label: str) -> int | None:
     return int(label.rsplit(" ", 1)[-1]) if label else None
 
 
-def _head_file(path: str) -> str:
-    """The head file beside a decision log (decision_log: `LOG.head`), for any input path."""
-    return path + ".head"
-
-
 def _not_an_input(html: str, source: str) -> None:
     """Refuse an --html path that is the input or, for a log, its head file: the report would
     replace the records it reports on (a hash-chained log turned into a page)."""
     target = os.path.realpath(html)
-    for path in (source, _head_file(source)):
+    for path in (source, str(head_file(source))):
         if target == os.path.realpath(path) or _same_file(html, path):
             raise UsageError(f"--html: `{html}` is {'the input' if path == source else 'the input log head'}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from typing import TextIO
 
 from ..engine import Engine, load
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     if params is not None:
         verification = _with_override_notes(verification, engine)
     if args.format == "json":
-        out.write(json.dumps(verification.as_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+        out.write(verification.to_json() + "\n")
     else:
         out.write(report(verification) + "\n")
     return ExitCode.OK if verification.ok else ExitCode.FAILED
