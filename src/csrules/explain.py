@@ -20,9 +20,11 @@ from .values import DECIMAL, quoted_if_typed
 _CENT = Decimal("0.01")
 
 # Text shown bare: no edge spaces, nothing that separates or brackets values in a line (`a, b`,
-# `k=v`, `[...]`, `(...)`), no quote. Anything else is shown in JSON quotes, as is text a reader
-# would take for a number, a boolean, null or an absent fact (`"100"`, `"true"`, `"absent"`).
-_BARE_TEXT = re.compile(r'[^\s,=\[\]()"](?:[^,=\[\]()"]*[^\s,=\[\]()"])?')
+# `k=v`, `[...]`, `(...)`), no quote, no backslash (`one_line` writes an invisible character as
+# `\u200b`: bare, a backslash typed in the text would read the same). Anything else is shown in
+# JSON quotes, as is text a reader would take for a number, a boolean, null or an absent fact
+# (`"100"`, `"true"`, `"absent"`).
+_BARE_TEXT = re.compile(r'[^\s,=\[\]()"\\](?:[^,=\[\]()"\\]*[^\s,=\[\]()"\\])?')
 
 __all__ = [
     "explain",
@@ -32,6 +34,7 @@ __all__ = [
     "format_condition",
     "format_effect",
     "format_test",
+    "format_ticket_id",
     "format_value",
 ]
 
@@ -78,6 +81,15 @@ def _value(value: Any, cents: bool = True) -> str:
         bare = value != "absent" and _BARE_TEXT.fullmatch(value) and quoted_if_typed(value) == value
         return one_line(value if bare else json.dumps(value, ensure_ascii=False))
     return one_line(str(value))  # a ticket's text may hold a line break or a terminal escape
+
+
+def format_ticket_id(ticket_id: str) -> str:
+    """A ticket id as the subject of a line (`Ticket T-7: APPROVE`): as `format_value`, and in
+    JSON quotes when it holds a `:` (`T-7: DENY` would read as the line's own words)."""
+    shown = _value(ticket_id)
+    if ":" in shown and not shown.startswith('"'):
+        shown = one_line(json.dumps(ticket_id, ensure_ascii=False))
+    return shown
 
 
 def format_value(value: Any) -> str:
@@ -268,10 +280,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         raise ValueError(f'explain(): `steps` must be "fired" or "all", got {steps!r}')
     trace = decision.trace
     lines: list[str] = []
-    ticket_id = _value(decision.ticket_id)
-    if ":" in ticket_id and not ticket_id.startswith('"'):  # `Ticket T-7: APPROVE | x: DENY` reads two ways
-        ticket_id = one_line(json.dumps(decision.ticket_id, ensure_ascii=False))
-    head = f"Ticket {ticket_id}: {decision.outcome.upper()}"
+    head = f"Ticket {format_ticket_id(decision.ticket_id)}: {decision.outcome.upper()}"
     if decision.outcome == "escalate":
         head += f" to {decision.required_role}"
     lines.append(f"{head} (agent role {decision.agent_role}, required role {decision.required_role})")

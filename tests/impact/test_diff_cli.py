@@ -597,3 +597,35 @@ def test_an_override_error_names_its_side_and_flag(
 ) -> None:
     code, out, err = diff(capsys, POLICIES, POLICIES, "--tickets", str(corpus), flag, value)
     assert (code, out, err) == (2, "", f"csrules: error: {message}\n")
+
+
+def test_ticket_ids_in_the_text_report_read_one_way(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    """Ids were printed bare: one holding `: outcome deny->approve, ...` read as the example's
+    transitions, one holding `), line 9 (` as another example, and a typed `\\u200b` as the
+    invisible character `csrules eval` writes out that way."""
+    ids = [
+        "T-9: outcome deny->approve, required_role manager->front_line",
+        "x), line 9 (y",
+        "T-\u200b1",
+        "T-\\u200b1",
+    ]
+    corpus = tmp_path / "ids.jsonl"
+    ticket = {"customer": {"id": "C"}, "agent": {"id": "A", "role": "front_line"}}
+    corpus.write_text(
+        "".join(
+            json.dumps({**ticket, "id": i, "request": {"kind": "refund", "amount": "22.00"}}) + "\n"
+            for i in ids
+        ),
+        encoding="utf-8",
+    )
+    code, text, _ = diff(capsys, POLICIES, str(raised), "--tickets", str(corpus), "--examples", "4")
+    assert code == 0
+    assert (
+        '  outcome escalate->approve: line 1 ("T-9: outcome deny->approve, required_role manager->front_line"), '
+        'line 2 ("x), line 9 (y"), line 3 (T-\\u200b1), line 4 ("T-\\\\u200b1")'
+    ) in text.splitlines()
+    assert 'line 1, ticket "T-9: outcome deny->approve, required_role manager->front_line": outcome ' in text
+    assert "line 3, ticket T-\\u200b1: outcome escalate->approve" in text
+    assert 'line 4, ticket "T-\\\\u200b1": outcome escalate->approve' in text

@@ -123,6 +123,10 @@ def test_an_untraced_decision_lists_the_rules_that_fired(engine: csrules.Engine)
         ("zendesk:7", 'Ticket "zendesk:7": APPROVE'),
         ("T-7: DENY | ref", 'Ticket "T-7: DENY | ref": APPROVE'),
         ("T-7: DENY (agent role x, required role x) | ref", 'Ticket "T-7: DENY (agent role x,'),
+        # an invisible character is written out; a backslash typed in the id reads otherwise
+        ("T-\u200b1", "Ticket T-\\u200b1: APPROVE"),
+        ("T-\\u200b1", 'Ticket "T-\\\\u200b1": APPROVE'),
+        ("a\\b", 'Ticket "a\\\\b": APPROVE'),
     ],
 )
 def test_the_ticket_id_in_the_first_line_reads_one_way(
@@ -170,3 +174,21 @@ def test_a_custom_attribute_number_is_shown_as_given_not_as_money(tmp_path: Path
     page = render_html([(decision, None)], title="t")
     assert "<td><code>2.0</code></td>" in page
     assert "2.00" not in page
+
+
+def test_a_typed_backslash_escape_and_the_character_it_names_read_apart(tmp_path: Path) -> None:
+    """`gold` followed by a zero-width space, and `gold` followed by the six characters `\\u200b`,
+    were both shown `actual gold\\u200b`."""
+    engine = csrules.load(
+        write_policy(
+            tmp_path,
+            "policy: p\ndescription: d\nrules:\n  - id: vip\n    description: d\n    rationale: r\n"
+            "    when: [attributes.vip: gold]\n    then: {require_role: senior}\n",
+        )
+    )
+    shown = [
+        engine.evaluate(make_ticket(attributes={"vip": vip}), now=NOW).explain(steps="all")
+        for vip in ("gold\u200b", "gold\\u200b")
+    ]
+    assert "    - attributes.vip == gold: actual gold\\u200b, fails" in shown[0].splitlines()
+    assert '    - attributes.vip == gold: actual "gold\\\\u200b", fails' in shown[1].splitlines()

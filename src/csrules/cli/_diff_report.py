@@ -21,7 +21,7 @@ from typing import Any
 
 from ..decision import Decision
 from ..errors import one_line
-from ..explain import format_condition, format_effect, format_value
+from ..explain import format_condition, format_effect, format_ticket_id, format_value
 from ..impact import ImpactReport, ParamChange
 from ..trace import TraceStep
 from ..values import json_value, to_json
@@ -231,14 +231,16 @@ def render_text(compared: Compared) -> str:
         lines.append("")
         lines.append(f"Examples (the first {report.per_transition} of each transition):")
         for stats in report.transitions:
-            shown = ", ".join(f"line {n} ({one_line(report.examples[n].ticket_id)})" for n in stats.examples)
+            shown = ", ".join(
+                f"line {n} ({format_ticket_id(report.examples[n].ticket_id)})" for n in stats.examples
+            )
             lines.append(f"  {stats.transition.key}: {shown}")
         for line, (old, new) in sorted(compared.examples.items()):
             example = report.examples[line]
             lines.append("")
             keys = ", ".join(t.key for t in example.change.transitions())
             lines += textwrap.wrap(
-                f"line {line}, ticket {one_line(example.ticket_id)}: {keys}",
+                f"line {line}, ticket {format_ticket_id(example.ticket_id)}: {keys}",
                 110,
                 subsequent_indent="  ",
                 break_on_hyphens=False,
