@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -488,10 +489,17 @@ class JsonLinesSink:
         self._path = Path.cwd() / path
         self._lock = threading.Lock()
         try:
-            with self._path.open("ab"):
-                pass
+            os.close(self._open())
         except ValueError as exc:  # a NUL in the path: no file can have that name
             raise OSError(f"cannot open {str(path)!r} for appending: {exc}") from None
+
+    def _open(self) -> int:
+        """The file opened for appending, created as `open(path, "ab")` creates it. A FIFO that no
+        process reads is `OSError` (ENXIO), not a wait: the sink runs in the evaluating thread,
+        and `open` would block it until a reader came. Writes then block as any pipe's do."""
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        os.set_blocking(fd, True)
+        return fd
 
     def __repr__(self) -> str:
         return f"JsonLinesSink({str(self._path)!r})"
@@ -513,7 +521,7 @@ class JsonLinesSink:
                 f"got {type(record).__name__}"
             )
         line = (record.to_json() + "\n").encode("utf-8")
-        with self._lock, self._path.open("ab", buffering=0) as handle:
+        with self._lock, open(self._open(), "ab", buffering=0) as handle:
             handle.write(line)
 
 

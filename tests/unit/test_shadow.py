@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import threading
@@ -443,6 +445,45 @@ def test_json_lines_sink_at_a_path_no_file_can_have_fails_with_os_error(tmp_path
     """A NUL in the path raised ValueError("embedded null byte"); the documented failure is OSError."""
     with pytest.raises(OSError, match=r"^cannot open '.*a\\x00b' for appending: embedded null byte$"):
         csrules.JsonLinesSink(f"{tmp_path}/a\0b")
+
+
+def test_json_lines_sink_on_a_fifo_no_one_reads_fails_instead_of_blocking(
+    tmp_path: Path, candidate_dir: Path
+) -> None:
+    """Opening a FIFO for appending waits for a reader: making the sink, and later each record, in
+    the evaluating thread, blocked for as long as no process read the FIFO."""
+    fifo = tmp_path / "divergences.fifo"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(_made(fifo)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "JsonLinesSink blocked on a FIFO with no reader"
+    (error,) = outcome
+    assert isinstance(error, OSError)
+    assert error.errno == errno.ENXIO
+    # With a reader the records arrive; once it left, a record is a counted sink failure, no wait.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sink = csrules.JsonLinesSink(fifo)
+    shadow = csrules.load(shadow=candidate_dir, sink=sink)
+    diverging = [t for t in tickets() if compare_decisions(*_both(shadow, t)) is not None][:2]
+    shadow.evaluate(diverging[0], now=NOW)
+    line = os.read(reader, 1 << 20).decode("utf-8")
+    assert line.endswith("\n")
+    assert json.loads(line)["record"] == "divergence"
+    os.close(reader)
+    worker = threading.Thread(target=lambda: shadow.evaluate(diverging[1], now=NOW), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "a record to a FIFO whose reader left blocked the evaluation"
+    assert shadow.stats.sink_failures == 1
+
+
+def _made(path: Path) -> object:
+    try:
+        return csrules.JsonLinesSink(path)
+    except OSError as exc:
+        return exc
 
 
 def test_shadow_evaluate_many_checks_its_tickets_at_the_call() -> None:
