@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._regions import Lit, Regions, Solution, Term, TooLarge, json_form, section_of
-from .conditions import evaluate_condition
+from .conditions import Check, compile_condition
 from .decision import Decision, role_rank
 from .engine import Engine
 from .errors import Error, one_line
@@ -27,7 +27,7 @@ from .evaluate import derived_values
 from .facts import fact_values
 from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule, compares
 from .source import SourceSpan
-from .ticket import FACT_TYPES, parse_ticket
+from .ticket import FACT_TYPES, Ticket, parse_ticket
 from .values import DECIMAL
 
 __all__ = ["ANALYSIS_NOW", "PolicyWarning", "analyze"]
@@ -132,6 +132,8 @@ class _Analysis:
         self._terms: dict[str, list[Term] | None] = {}
         self._solved: dict[str, list[tuple[Term, Solution]]] = {}
         self._firing: dict[str, list[dict[str, Any]]] = {}
+        self._checks: dict[str, Check] = {}
+        self._by_id = {rule.id: rule for rule in self.bundle.rules}
         by_stage: dict[int, list[Rule]] = {}
         for rule in self.bundle.rules:
             if not rule.tests_decision:
@@ -162,6 +164,13 @@ class _Analysis:
 
     # -- helpers --
 
+    def check(self, rule: Rule) -> Check:
+        """`rule`'s conditions compiled (conditions.py, as the trace evaluates them): whether they
+        hold on a ticket's fact values, `derived.*` included."""
+        if rule.id not in self._checks:
+            self._checks[rule.id] = compile_condition(rule.when, self.bundle.params)
+        return self._checks[rule.id]
+
     def terms(self, rule: Rule) -> list[Term] | None:
         if rule.id not in self._terms:
             try:
@@ -182,45 +191,64 @@ class _Analysis:
         return self._solved[rule.id]
 
     def firing_facts(self, rule: Rule) -> list[dict[str, Any]]:
-        """Fact values of tickets that fire `rule` for sure (exact solutions of a rule that reads
-        no derived or decision fact, checked with `conditions.py`): counterexamples to test claims
-        against before proving them. Empty when there are none of those."""
+        """Fact values, derived facts' final values included, of tickets that fire `rule` for sure
+        (exact solutions, screened stage by stage with `conditions.py`, as the engine decides):
+        counterexamples to test claims against before proving them. Empty when there are none of
+        those, and for a rule of the decision stage (the screening does not run it)."""
         if rule.id not in self._firing:
             found: list[dict[str, Any]] = []
-            if not _reads_inferred(rule):
+            if not rule.tests_decision:
                 for _, solution in self.solved(rule):
                     if not solution.exact:
                         continue
-                    try:
-                        ticket = parse_ticket(self.example(solution))
-                    except Error:
-                        continue
-                    facts = fact_values(ticket)
-                    if evaluate_condition(rule.when, facts, self.bundle.params, None):
-                        found.append(facts)
+                    screened = self._screened(solution.values, solution.sections)
+                    if screened is not None and rule in screened[1]:
+                        found.append(screened[0])
             self._firing[rule.id] = found
         return self._firing[rule.id]
 
     def refuted(self, b: Rule, a: Rule) -> bool:
-        """Whether a ticket known to fire `b` does not satisfy `a` (so `b` does not imply `a`): a
-        cheap, exact test before `implies`' proof."""
-        if _reads_inferred(a):
+        """Whether a ticket known to fire `b` does not fire `a` (so `b` does not imply `a`): a
+        cheap, exact test before `implies`' proof. A rule reading a derived fact sees its final
+        value (every rule deriving it runs in an earlier stage), which the facts hold."""
+        if a.tests_decision:
             return False
-        params = self.bundle.params
-        return any(not evaluate_condition(a.when, facts, params, None) for facts in self.firing_facts(b))
+        holds = self.check(a)
+        return any(not holds(facts, facts, None) for facts in self.firing_facts(b))
 
     def example(self, solution: Solution) -> dict[str, Any]:
         return self.regions.ticket(solution.values, solution.sections)
 
     def evaluate(self, ticket: dict[str, Any]) -> Decision | None:
+        """The engine's decision (without trace steps: the analysis reads the fired rules, the
+        required role and its reasons), or None for a ticket it refuses."""
         try:
-            return self.engine.evaluate(ticket, now=ANALYSIS_NOW)
+            result = next(self.engine.evaluate_many([ticket], now=ANALYSIS_NOW, trace=False))
         except Error:
             return None
+        return result if isinstance(result, Decision) else None
 
     def fires(self, ticket: dict[str, Any], *rule_ids: str) -> bool:
+        """Whether the engine fires every one of `rule_ids` on `ticket`. A screening that finds
+        one of them does not fire answers first: the engine decides as it does (conditions.py,
+        stage by stage), and costs a whole decision of the bundle per ticket."""
+        wanted = set(rule_ids)
+        rules = [self._by_id[rule_id] for rule_id in rule_ids]
+        if not any(r.tests_decision for r in rules):
+            try:
+                parsed = parse_ticket(ticket)
+            except Error:
+                return False
+            if any(_reads_inferred(r) for r in rules):
+                screened = self._screened_ticket(parsed)
+                if screened is None or not wanted <= {r.id for r in screened[1]}:
+                    return False
+            else:  # their conditions read the ticket's facts alone: no other rule needs screening
+                facts = fact_values(parsed)
+                if not all(self.check(r)(facts, facts, None) for r in rules):
+                    return False
         decision = self.evaluate(ticket)
-        return decision is not None and set(rule_ids) <= set(decision.trace.fired)
+        return decision is not None and wanted <= set(decision.trace.fired)
 
     def implies(self, b: Rule, a: Rule) -> bool:
         """Whether every ticket firing `b` fires `a` (exact when True)."""
@@ -232,7 +260,7 @@ class _Analysis:
         A shadowing that holds only because two parameters happen to be equal (a limit for
         high-value customers set to the senior limit) is not reported: parameters exist to be tuned.
         """
-        names = sorted(set(_params_refs(a.when)) | set(_params_refs(b.when)))
+        names = sorted(self._params_reached(a) | self._params_reached(b))
         condition = AllOf((b.when, Not(a.when)))
         for name in names:
             value = self.bundle.params[name]
@@ -241,6 +269,25 @@ class _Analysis:
                 if regions.satisfiable(condition) is not False:
                     return False
         return True
+
+    def _params_reached(self, rule: Rule) -> set[str]:
+        """The parameters `rule`'s analysis reads: in its conditions, in the conditions of the
+        rules deriving a fact it tests (inlined into its terms), and in the values a derived fact
+        it tests can take."""
+        names = set(_params_refs(rule.when))
+        derived: set[str] = set()
+        for term in self.terms(rule) or []:
+            for lit in term:
+                operand = lit.compare.operand
+                if isinstance(operand, ParamRef):
+                    names.add(operand.name)
+                if lit.compare.path.startswith("derived."):
+                    derived.add(lit.compare.path.removeprefix("derived."))
+        for other in self.bundle.rules:
+            names.update(
+                n for name, value in other.then.derive if name in derived for n in _params_refs(value)
+            )
+        return names
 
     def duration(self, d: Duration) -> timedelta:
         def part(value: int | ParamRef) -> int:
@@ -289,14 +336,34 @@ class _Analysis:
 
         `known`: verdicts of rules that read none of the facts that differ between the tickets of
         one screening (filled on first use, then reused: a ladder varies one fact)."""
+        screened = self._screened(values, sections, known)
+        if screened is None:
+            return None
+        roles = [r.then.require_role for r in screened[1] if r.then.require_role]
+        return max(roles, key=role_rank, default="front_line")
+
+    def _screened(
+        self,
+        values: Mapping[str, Any],
+        sections: Mapping[str, bool],
+        known: dict[str, bool | None] | None = None,
+    ) -> tuple[dict[str, Any], list[Rule]] | None:
+        """`_screened_ticket` of the example ticket of `values` and `sections`."""
         try:
             ticket = parse_ticket(self.regions.ticket(values, sections))
         except Error:
             return None
+        return self._screened_ticket(ticket, known)
+
+    def _screened_ticket(
+        self, ticket: Ticket, known: dict[str, bool | None] | None = None
+    ) -> tuple[dict[str, Any], list[Rule]] | None:
+        """The ticket's facts with the derived facts' final values, and the rules that fire, by
+        `conditions.py` stage by stage as the engine decides (the decision stage left out); None
+        for a ticket the engine refuses (another currency). See `screen` for `known`."""
         if ticket.request is not None and ticket.request.currency != self.bundle.currency:
             return None
         facts = fact_values(ticket)
-        params = self.bundle.params
         fired: list[Rule] = []
         for stage in self._stages:
             derived = derived_values(self.bundle, fired)  # the engine's own rule for derived facts
@@ -304,13 +371,13 @@ class _Analysis:
             for rule in stage:
                 verdict = known.get(rule.id) if known is not None else None
                 if verdict is None:
-                    verdict = evaluate_condition(rule.when, facts, params, None)
+                    verdict = self.check(rule)(facts, facts, None)
                     if known is not None and rule.id in known:
                         known[rule.id] = verdict
                 if verdict:
                     fired.append(rule)
-        roles = [r.then.require_role for r in fired if r.then.require_role]
-        return max(roles, key=role_rank, default="front_line")
+        facts.update((f"derived.{name}", value) for name, value in derived_values(self.bundle, fired).items())
+        return facts, fired
 
     # -- never-fires --
 
@@ -378,9 +445,9 @@ class _Analysis:
                     continue  # identical in effect: reported once, on the later rule
                 if not self.robust(b, a):
                     continue
+                # A proof: reported with a ticket firing both when the analysis can build one (it
+                # writes no custom attribute and no fact equal to another), else without.
                 example = self._firing_example(b, a)
-                if example is None:
-                    continue
                 message = (
                     f"rule `{b.id}` is shadowed by rule `{a.id}` ({a.source}): every ticket that fires "
                     f"it also fires `{a.id}`, whose effects include all of its own"
@@ -487,7 +554,10 @@ class _Analysis:
         reported: set[tuple[str, ...]] = set()
         # Rules that read neither `path` nor a derived or decision fact decide alike at every point.
         steady = [r.id for r in self.bundle.rules if not _reads(r, path)]
-        for base, sections in itertools.islice(contexts.values(), budget):
+        # In the order of their tickets' text, not of the rules' files: which contexts fit the
+        # budget must not depend on how the bundle is split into files.
+        chosen = [contexts[key] for key in sorted(contexts)][:budget]
+        for base, sections in chosen:
             known: dict[str, bool | None] = dict.fromkeys(steady)  # None until screened once
             ladder = [(p, self.screen({**base, path: p}, sections, known)) for p in points]
             for low, start, end in _gaps([(p, role) for p, role in ladder if role is not None]):
@@ -562,8 +632,13 @@ _CENT = Decimal("0.01")
 
 
 def _nudged(value: object) -> list[Any]:
-    """A parameter value one unit down and up (money by a cent, dates by a day)."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | date):
+    """A parameter value one unit down and up (money by a cent, dates by a day), the other
+    boolean, or another text."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, str):
+        return [f"{value}~"]
+    if not isinstance(value, int | Decimal | date):
         return []
     if isinstance(value, Decimal):  # in csrules' own context, not the caller's
         return [DECIMAL.subtract(value, _CENT), DECIMAL.add(value, _CENT)]

@@ -3,6 +3,7 @@ and a close variant that does not."""
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,90 @@ def test_shadowing_that_holds_only_because_two_parameters_are_equal_is_not_repor
     assert only(found(bundle(tmp_path, by_param, same), "shadowed-rule")).rules == ("same", "by_param")
 
 
+def test_shadowing_through_derived_facts_whose_parameters_are_equal_is_not_reported(tmp_path: Path) -> None:
+    """Only the parameters written in the two rules' own conditions were nudged: two limits equal
+    by chance behind derived facts (the default bundle's `high_value` shape) were reported."""
+    head = """\
+parameters:
+  high_value_lifetime_value: {type: money, default: 1000, description: d}
+  vip_lifetime_value: {type: money, default: 1000, description: d}
+derived:
+  high_value: {type: boolean, default: false, description: d}
+  vip: {type: boolean, default: false, description: d}
+rules:
+"""
+    rules = [
+        rule(
+            "high_value_customer",
+            "- customer.lifetime_value: {gte: {param: high_value_lifetime_value}}",
+            "derive: {high_value: true}",
+        ),
+        rule(
+            "vip_customer",
+            "- customer.lifetime_value: {gte: {param: vip_lifetime_value}}",
+            "derive: {vip: true}",
+        ),
+        rule(
+            "high_value_refund", "- derived.high_value: true\n- request.kind: refund", "require_role: senior"
+        ),
+        rule("vip_request", "- derived.vip: true", "require_role: senior"),
+    ]
+    assert found(bundle(tmp_path, *rules, head=head), "shadowed-rule") == []
+    # With one limit, the shadowing holds whatever it is set to: reported.
+    same = head.replace("  vip_lifetime_value: {type: money, default: 1000, description: d}\n", "")
+    rules[1] = rule(
+        "vip_customer",
+        "- customer.lifetime_value: {gte: {param: high_value_lifetime_value}}",
+        "derive: {vip: true}",
+    )
+    engine = bundle(tmp_path, *rules, head=same)
+    warning = only(found(engine, "shadowed-rule"))
+    assert warning.rules == ("high_value_refund", "vip_request")
+    assert {"high_value_refund", "vip_request"} <= set(fired(engine, warning.example))
+
+
+def test_shadowing_that_holds_only_because_two_text_parameters_are_equal_is_not_reported(
+    tmp_path: Path,
+) -> None:
+    """Only numbers and dates were nudged: two severities set alike were reported."""
+    head = """\
+parameters:
+  senior_severity: {type: string, default: urgent, description: d}
+  supervisor_severity: {type: string, default: urgent, description: d}
+rules:
+"""
+    senior = rule("senior", "- severity: {eq: {param: senior_severity}}", "require_role: senior")
+    supervisor = rule(
+        "supervisor", "- severity: {eq: {param: supervisor_severity}}", "require_role: supervisor"
+    )
+    assert found(bundle(tmp_path, senior, supervisor, head=head), "shadowed-rule") == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "- request.amount: {gt: 70}\n- attributes.vip: true",
+        "- request.amount: {gt: 70}\n- promise.delivery_date: {gt: {fact: promise.earliest_feasible}}",
+    ],
+)
+def test_a_shadowed_rule_testing_an_attribute_or_another_fact_is_reported_without_an_example(
+    tmp_path: Path, when: str
+) -> None:
+    """The proof held, but the warning was dropped because the analysis writes no attribute and no
+    fact equal to another into its example tickets, so it found no ticket firing the rule."""
+    engine = bundle(tmp_path, BROAD, rule("narrow", when, "require_role: senior"))
+    warning = only(found(engine, "shadowed-rule"))
+    assert warning.rules == ("narrow", "broad")
+    assert warning.example is None
+    # The claim holds: a ticket that fires `narrow` fires `broad`.
+    ticket = make_ticket(
+        request={"kind": "refund", "amount": "70.01"},
+        attributes={"vip": True},
+        promise={"delivery_date": "2026-02-02", "earliest_feasible": "2026-02-01"},
+    )
+    assert {"narrow", "broad"} <= set(fired(engine, ticket))
+
+
 # -- conflicting-effects ---------------------------------------------------------------------------
 
 
@@ -392,6 +477,44 @@ def test_every_gap_of_a_ladder_is_reported(tmp_path: Path) -> None:
     ]
     for warning in warnings:
         assert fired(engine, warning.example) == []
+
+
+def test_the_ladder_gaps_found_do_not_depend_on_how_the_bundle_is_split_into_files(tmp_path: Path) -> None:
+    """With more contexts than the budget, they were taken in file order: a hole between two phone
+    bands was reported with the phone rules in `a_phone.yaml`, not in `z_phone.yaml`."""
+    bands = "".join(
+        rule(
+            f"band_{i}",
+            f"- severity: {severity}\n- customer.tier: {tier}\n- request.kind: {kind}\n"
+            f"- request.amount: {{gt: {100 + 10 * i}}}",
+            "require_role: supervisor",
+        )
+        for i, (severity, tier, kind) in enumerate(
+            itertools.islice(
+                itertools.product(
+                    ("low", "high", "urgent"),
+                    ("occasional", "frequent", "loyal", "advocate"),
+                    ("refund", "credit", "replacement", "discount"),
+                ),
+                40,
+            )
+        )
+    )
+    phone = rule("phone_band", "- channel: phone\n- request.amount: {gt: 1, lte: 2}", "require_role: senior")
+    phone += rule("phone_big", "- channel: phone\n- request.amount: {gt: 5}", "require_role: supervisor")
+    reports = []
+    for name in ("a_phone.yaml", "z_phone.yaml"):
+        folder = tmp_path / name.removesuffix(".yaml")
+        folder.mkdir()
+        (folder / "bands.yaml").write_text("rules:\n" + bands, encoding="utf-8")
+        (folder / name).write_text("rules:\n" + phone, encoding="utf-8")
+        reports.append([(w.rules, w.message) for w in found(csrules.load(folder), "ladder-gap")])
+    assert reports[0] == reports[1]
+    assert (
+        ("phone_band",),
+        "`request.amount` 2.01 to 5.00 requires front_line but 2.00 requires senior (rule `phone_band`), "
+        "other facts as in the example",
+    ) in reports[0]
 
 
 def test_a_gap_in_datetimes_runs_to_the_last_instant_a_ticket_can_have(tmp_path: Path) -> None:
