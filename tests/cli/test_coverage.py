@@ -239,6 +239,36 @@ def test_a_share_just_under_the_gate_is_shown_with_the_decimals_that_tell_them_a
     assert run(capsys, "test", str(tmp_path), "--examples", "0", "--fail-under", "5.88")[0] == 0
 
 
+def test_a_share_short_of_all_is_never_shown_as_100_percent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,999 of 2,000 condition outcomes read `(100.0%)` in the report while the gate of the same
+    run said `99.95% < 100%`."""
+    rules = "".join(
+        f"  - id: r{i}\n    description: d\n    rationale: r\n    when: [request.amount: {{gt: {i}}}]\n"
+        "    then: {require_role: senior}\n"
+        for i in range(1000)
+    )
+    (tmp_path / "big.yaml").write_text("rules:\n" + rules, encoding="utf-8")
+    case = (
+        "  - name: {name}\n    ticket: {{id: T, customer: {{id: C}}, agent: {{id: A, role: front_line}}, "
+        'request: {{kind: refund, amount: "{amount}"}}}}\n    expect: {{}}\n'
+    )
+    (tmp_path / "a.cases.yaml").write_text(
+        "policies: big.yaml\ncases:\n"
+        + case.format(name="low", amount="0")
+        + case.format(name="high", amount="999.00"),
+        encoding="utf-8",
+    )
+    code, lines = run(
+        capsys, "test", str(tmp_path / "a.cases.yaml"), "--examples", "0", "--coverage", "--fail-under", "100"
+    )
+    assert code == 1
+    assert "rules fired: 999/1000 (99.9%)" in lines
+    assert "condition outcomes: 1999/2000 (99.95%)" in lines
+    assert lines[-1] == "coverage too low: rules 99.9% < 100%; condition outcomes 99.95% < 100%"
+
+
 def test_cases_on_other_policies_do_not_count_towards_the_first_bundles_coverage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

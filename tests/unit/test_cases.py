@@ -482,3 +482,53 @@ def test_a_case_attribute_no_float_holds_is_refused_not_rounded(tmp_path: Path) 
     assert not result.passed
     assert result.error is not None
     assert (result.error.code, result.error.path) == ("invalid-attribute", "/attributes/score")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            f"cases:\n  - name: a\n    ticket: {TICKET}\n    expects:\n      outcome: deny\n",
+            (4, 5),
+            "`cases.0.expects`: extra inputs are not permitted (`expect` is required there)",
+        ),
+        (
+            "case:\n  - name: a\n",
+            (1, 1),
+            "`case`: extra inputs are not permitted (`cases` is required there)",
+        ),
+        (  # a missing key alone is still named where its mapping is
+            f"cases:\n  - name: a\n    ticket: {TICKET}\n",
+            (2, 5),
+            "`cases.0.expect`: field required",
+        ),
+    ],
+)
+def test_a_misspelt_required_key_is_named_where_it_is_written(
+    tmp_path: Path, text: str, where: tuple[int, int], message: str
+) -> None:
+    """`expects:` for `expect:` was reported as `cases.0.expect: field required` at the case's
+    first key: the misspelt key was never named, nor pointed at."""
+    (tmp_path / "a.cases.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert (info.value.line, info.value.column) == where
+    assert info.value.message == f"invalid case file: {message}"
+
+
+@pytest.mark.parametrize("name", ["str", "_x", "list[int]", "function-plain"])
+def test_a_bad_expected_parameter_is_named_whatever_its_name(tmp_path: Path, name: str) -> None:
+    """A parameter named like one of pydantic's union labels (`str`, `_...`, `list[...`) was left
+    out of the path and reported at the first parameter instead."""
+    text = (
+        f"cases:\n  - name: a\n    ticket: {TICKET}\n    expect:\n      actions:\n"
+        f"        - kind: k\n          params: {{ok: 1, '{name}': [1]}}\n"
+    )
+    (tmp_path / "a.cases.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases([tmp_path])
+    assert info.value.message == (
+        f"invalid case file: `cases.0.expect.actions.0.params.{name}`: an action parameter is a string, "
+        "a finite number, true, false or null"
+    )
+    assert (info.value.line, info.value.column) == (7, 31 + len(name))  # at the value

@@ -240,10 +240,23 @@ def _aware(moment: datetime | None, fallback: datetime) -> datetime:
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
-def _branch(part: str) -> bool:
-    """Whether a location part names a union's alternative (`str`, `_ActionDoc`,
-    `constrained-str`, `list[str]`), not a field."""
-    return part in ("str", "constrained-str") or part.startswith(("_", "list[", "function-"))
+def _written_loc(data: Any, loc: tuple[str | int, ...], missing: bool) -> tuple[str | int, ...]:
+    """The parts of a pydantic error's location that are keys or indexes of the case file,
+    followed through its data: the others name a union's alternative (`str`, `_ActionDoc`,
+    `list[str]`), wherever they are, while a key a user wrote is kept, even one spelt `str`. With
+    `missing`, the last part is the key that is not there."""
+    out: list[str | int] = []
+    node = data
+    for number, part in enumerate(loc):
+        written = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if written:
+            node = node[part]
+        elif not (missing and number == len(loc) - 1):
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
@@ -272,14 +285,25 @@ def _cases_of(doc: RawDocument) -> list[Case]:
         shape = _CaseFileDoc.model_validate(doc.data)
     except ValidationError as exc:
         # Of a union's errors (one per alternative), the deepest says what is wrong; at one depth,
-        # the alternative of the value's own type (not "input should be a valid string").
+        # the alternative of the value's own type (not "input should be a valid string"), and an
+        # unknown key before a missing one (`expects:` for `expect:` is both: the key is the typo).
+        errors = exc.errors(include_url=False)
         error = max(
-            exc.errors(include_url=False), key=lambda e: (len(e["loc"]), not e["type"].endswith("_type"))
+            errors,
+            key=lambda e: (len(e["loc"]), not e["type"].endswith("_type"), e["type"] == "extra_forbidden"),
         )
-        loc = tuple(p for p in error["loc"] if isinstance(p, int) or (isinstance(p, str) and not _branch(p)))
+        loc = _written_loc(doc.data, error["loc"], missing=error["type"] == "missing")
         where = ".".join(str(p) for p in loc)
         said = error["msg"].removeprefix("Value error, ")
         message = f"invalid case file: `{where}`: {said[0].lower()}{said[1:]}"
+        if error["type"] == "extra_forbidden":  # and a key this one may stand for
+            required = [
+                str(e["loc"][-1])
+                for e in errors
+                if e["type"] == "missing" and _written_loc(doc.data, e["loc"], missing=True)[:-1] == loc[:-1]
+            ]
+            if required:
+                message += f" (`{'`, `'.join(required)}` is required there)"
         span = doc.span(loc, key=error["type"] == "extra_forbidden")  # an unknown key: point at it
         raise PolicyError([Diagnostic("invalid-case", message, span)]) from None
     base = Path(doc.file).parent

@@ -157,8 +157,16 @@ def summary(results: Sequence[CaseResult], invariants: Sequence[InvariantResult]
 
 
 def _share(seen: int, total: int) -> str:
+    """`1999/2000 (99.95%)`: as many decimals as it takes for a share short of all (or above
+    none) not to read as 100.0% (or 0.0%), as `Coverage.below` words the gate."""
     percent = 100.0 * seen / total if total else 100.0
-    return f"{seen}/{total} ({percent:.1f}%)"
+    places = 1
+    while places < 9 and (
+        (seen < total and float(f"{percent:.{places}f}") >= 100)
+        or (seen > 0 and float(f"{percent:.{places}f}") == 0)
+    ):
+        places += 1
+    return f"{seen}/{total} ({percent:.{places}f}%)"
 
 
 def coverage_report(coverage: Coverage) -> str:
