@@ -521,7 +521,7 @@ class JsonLinesSink:
                 f"got {type(record).__name__}"
             )
         line = (record.to_json() + "\n").encode("utf-8")
-        with self._lock, open(self._open(), "ab", buffering=0) as handle:
+        with self._lock, os.fdopen(self._open(), "ab", buffering=0) as handle:
             handle.write(line)
 
 
