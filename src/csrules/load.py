@@ -44,6 +44,7 @@ Loc = tuple[str | int, ...]
 _TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
 )
+_VALUE_TAG, _STR_TAG = "tag:yaml.org,2002:value", "tag:yaml.org,2002:str"
 PolicyPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
@@ -100,6 +101,7 @@ class _Converter:
         if len(loc) > MAX_DEPTH:
             raise _TooLarge(self.span(node), "depth")
         self.spans[loc] = self.span(node)
+        self._plain_equals(node)
         if node.tag not in _TAGS:
             # Only YAML's standard types: a tag such as !!python/object is refused, never built.
             self.problems.append(
@@ -112,6 +114,12 @@ class _Converter:
             return [self.convert(item, (*loc, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
         return self.scalar(node)
+
+    def _plain_equals(self, node: Node) -> None:
+        """A plain `=` is text, as in YAML 1.2: PyYAML (YAML 1.1) resolves it to the `value` tag,
+        which csrules refuses when it is written out (`!!value =`)."""
+        if node.tag == _VALUE_TAG and (node.start_mark.line, node.start_mark.column) not in self.explicit:
+            node.tag = _STR_TAG
 
     def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -126,6 +134,7 @@ class _Converter:
                     Diagnostic("yaml-syntax", "mapping keys must be plain strings", self.span(key_node))
                 )
                 continue
+            self._plain_equals(key_node)  # `=:` is the key "=" (and no key of ours)
             if key_node.tag not in _TAGS:  # `!!python/name:os.system severity:` is no key of ours
                 self.problems.append(
                     Diagnostic("yaml-syntax", f"unsupported YAML tag `{key_node.tag}`", self.span(key_node))

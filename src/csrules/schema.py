@@ -24,7 +24,7 @@ from .decision import Decision, Outcome
 from .policy import DECISION_TYPES
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, ROLES, Ticket
 from .validate import MAX_IN_VALUES, PolicyDocument
-from .values import DATETIME_TEXT, MONEY_MAX, FactType
+from .values import DATE_TEXT, DATETIME_TEXT, MONEY_MAX, FactType
 
 __all__ = [
     "DECISION_SCHEMA_ID",
@@ -184,14 +184,37 @@ def _given(key: str) -> JsonSchema:
 def ticket_schema() -> JsonSchema:
     """The JSON Schema of a ticket in its JSON form."""
     schema = Ticket.model_json_schema()
+    _ticket_limits(schema, schema)
+    _close_pattern_maps(schema)
+    return _document(
+        schema,
+        TICKET_SCHEMA_ID,
+        "csrules ticket",
+        "The facts of one customer-service ticket, as JSON (docs/language.md#fact-paths). Editor "
+        "support only: csrules validates every ticket it evaluates.",
+    )
+
+
+def _ticket_limits(schema: JsonSchema, ticket: JsonSchema) -> None:
+    """What a ticket's JSON Schema (`ticket`, a node of `schema`) can say beyond its models: money
+    from 0 to its maximum, written without a sign; dates and times as csrules reads them (a
+    pattern: `format` is only an annotation to most validators); the attributes' count, names
+    and values."""
     for path, fact_type in FACT_TYPES.items():
         if fact_type.kind == "money":
-            _money(_property(schema, path))
-        elif fact_type.kind == "datetime":  # as csrules reads it, not RFC 3339 (`10:00Z`, a space)
-            for branch in _property(schema, path).get("anyOf", []):
-                if branch.pop("format", None) == "date-time":
-                    branch["pattern"] = f"^{_AWARE_DATETIME}$"
-    attributes = schema["properties"]["attributes"]
+            _money(_property(schema, path, ticket))
+        elif fact_type.kind in ("datetime", "date"):  # datetimes not RFC 3339: `10:00Z`, a space
+            formats = {
+                "datetime": ("date-time", f"^{_AWARE_DATETIME}$"),
+                "date": ("date", f"^{DATE_TEXT.pattern}$"),
+            }
+            written, pattern = formats[fact_type.kind]
+            node = _property(schema, path, ticket)
+            for branch in [node, *node.get("anyOf", [])]:
+                if branch.get("format") == written:
+                    del branch["format"]
+                    branch["pattern"] = pattern
+    attributes = ticket["properties"]["attributes"]
     attributes["maxProperties"] = MAX_ATTRIBUTES
     attributes["description"] = (
         f"Custom facts (`attributes.<name>` in policies): at most {MAX_ATTRIBUTES}, each a string, "
@@ -205,21 +228,17 @@ def ticket_schema() -> JsonSchema:
                 {"type": "boolean"},
             ]
         }
-    _close_pattern_maps(schema)
-    return _document(
-        schema,
-        TICKET_SCHEMA_ID,
-        "csrules ticket",
-        "The facts of one customer-service ticket, as JSON (docs/language.md#fact-paths). Editor "
-        "support only: csrules validates every ticket it evaluates.",
-    )
 
 
 def decision_schema() -> JsonSchema:
     """The JSON Schema of a Decision in its JSON form (`model_dump_json`), for the systems that
-    store decisions: every decision csrules writes validates against it."""
+    store decisions: every decision csrules writes validates against it. Its recorded ticket
+    (`trace.facts`) has the ticket schema's limits."""
+    schema = Decision.model_json_schema(mode="serialization")
+    _ticket_limits(schema, schema["$defs"]["Ticket"])
+    _close_pattern_maps(schema)
     return _document(
-        Decision.model_json_schema(mode="serialization"),
+        schema,
         DECISION_SCHEMA_ID,
         "csrules decision",
         "A csrules decision with its justification trace, as JSON (docs/decisions.md). Only a "
@@ -268,9 +287,10 @@ def _close_pattern_maps(schema: JsonSchema) -> None:
             node.setdefault("additionalProperties", False)
 
 
-def _property(schema: JsonSchema, path: str) -> JsonSchema:
-    """The schema of the ticket field at a fact path, following `$ref`s (also inside anyOf)."""
-    node = schema
+def _property(schema: JsonSchema, path: str, ticket: JsonSchema) -> JsonSchema:
+    """The schema of the ticket field at a fact path, from the ticket's node, following `$ref`s
+    (also inside anyOf)."""
+    node = ticket
     for part in path.split("."):
         node = _resolve(schema, node)["properties"][part]
     return node
@@ -285,7 +305,7 @@ def _resolve(schema: JsonSchema, node: JsonSchema) -> JsonSchema:
 
 
 def _money(node: JsonSchema) -> None:
-    for branch in node.get("anyOf", []):
+    for branch in [node, *node.get("anyOf", [])]:
         if branch.get("type") == "number":
             branch.update(minimum=0, maximum=int(MONEY_MAX))
         elif branch.get("type") == "string":  # its digits: no sign, exponent, space or `_`

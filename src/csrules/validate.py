@@ -929,6 +929,14 @@ class _Validator:
             return NowPlus(self.duration(doc, spec, (*loc, "now_plus")))
         if raw is None or isinstance(raw, str | bool) or _safe_number(raw):
             return _text(raw)
+        if isinstance(raw, date):  # YAML reads `2026-12-31` unquoted as a date, which JSON has not
+            shown = raw.isoformat()
+            self.problem(
+                "invalid-value",
+                f"an action parameter is text, a number, true, false or null: quote a date (`'{shown}'`)",
+                span,
+            )
+            return None
         self.problem(
             "invalid-value",
             "an action parameter is a scalar, `{param: name}`, `{fact: path}` or `{now_plus: duration}`",

@@ -188,8 +188,8 @@ def parse_money(value: object) -> Decimal:
     """Validate a money amount and return it as a Decimal with two decimal places.
 
     Accepts Decimal, int, finite float and text of ASCII digits with an optional fraction
-    (`"45.00"`; not `"1e3"`, `"+20"`, `" 20"`, `"5_000"` or Arabic-Indic digits, which `Decimal()`
-    takes); rejects bool. Zero is 0.00, never -0.00.
+    (`"45.00"`; not `"1e3"`, `"+20"`, `"-0.00"`, `" 20"`, `"5_000"` or Arabic-Indic digits, which
+    `Decimal()` takes); rejects bool. Zero is 0.00, never -0.00 (a number `-0.0` is 0.00).
     Raises ValueError with the expectation in words.
     """
     if type(value) is str and _CENTS_TEXT.fullmatch(value):  # the commonest form, `45.00`: exact as it is
@@ -206,6 +206,8 @@ def parse_money(value: object) -> Decimal:
         raise ValueError("money >= 0" if value < 0 else "money <= 1000000000")
     if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
         raise ValueError("money (a number, or its digits as text such as `45.00`)")
+    if isinstance(value, str) and value.startswith("-"):  # `-0.00` too: money text has no sign
+        raise ValueError("money >= 0")
     try:
         amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
     except InvalidOperation:

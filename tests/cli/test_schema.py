@@ -262,6 +262,9 @@ def test_bad_conditions_are_rejected(when: Any) -> None:
     ("request", {"kind": "refund", "amount": "twenty"}, ("/request", "{'kind': 'refund', 'amount': 'twenty'} is not valid under any of the given schemas")),
     ("request", {"kind": "refund", "amount": "1e3"}, ("/request", "{'kind': 'refund', 'amount': '1e3'} is not valid under any of the given schemas")),
     ("opened_at", "2026-11-23T10:00:00", ("/opened_at", "'2026-11-23T10:00:00' is not valid under any of the given schemas")),
+    # a date was only `format: date`, which validators do not check by default
+    ("promise", {"delivery_date": "2026-W01-1", "earliest_feasible": "2026-01-01"}, ("/promise", "{'delivery_date': '2026-W01-1', 'earliest_feasible': '2026-01-01'} is not valid under any of the given schemas")),
+    ("request", {"kind": "refund", "amount": "-0.00"}, ("/request", "{'kind': 'refund', 'amount': '-0.00'} is not valid under any of the given schemas")),
 ])  # fmt: skip
 def test_bad_tickets_are_rejected(part: str, value: Any, problem: tuple[str, str]) -> None:
     """Each of these is also a TicketError in csrules."""
@@ -290,6 +293,39 @@ def test_the_decision_schema_refuses_what_is_no_decision() -> None:
     assert [pointer for pointer, _ in problems(schema, wrong)] == ["/outcome"]
     del wrong["outcome"]
     assert problems(schema, wrong)[0][1] == "'outcome' is a required property"
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value", "where"),
+    [
+        ("request/amount", -5, "/trace/facts/request"),
+        ("request/amount", 2000000000, "/trace/facts/request"),
+        ("attributes", {"Not-An-Attribute": 1}, "/trace/facts/attributes"),
+        ("attributes", {f"a{i}": 1 for i in range(65)}, "/trace/facts/attributes"),
+        ("opened_at", "2026-11-23T10:00:00", "/trace/facts/opened_at"),
+        ("promise/delivery_date", "next week", "/trace/facts/promise"),
+    ],
+)
+def test_the_decision_schema_has_the_ticket_limits_in_the_recorded_facts(
+    pointer: str, value: Any, where: str
+) -> None:
+    """`trace.facts` was the bare model: a recorded amount of -5, 65 attributes or a naive time
+    validated, though csrules reads none of them back (`invalid-decision`)."""
+    ticket = make_ticket(
+        request={"kind": "refund", "amount": "5.00"},
+        promise={"delivery_date": "2026-01-02", "earliest_feasible": "2026-01-01"},
+    )
+    decision = json.loads(ENGINE.evaluate(ticket, now=NOW).model_dump_json())
+    assert problems(decision_schema(), decision) == []
+    *parents, last = pointer.split("/")
+    holder = decision["trace"]["facts"]
+    for part in parents:
+        holder = holder[part]
+    holder[last] = value
+    assert [found for found, _ in problems(decision_schema(), decision)] == [where]
+    with pytest.raises(csrules.AuditError) as refused:
+        csrules.verify(ENGINE, decision)
+    assert refused.value.code == "invalid-decision"
 
 
 @pytest.mark.parametrize(

@@ -554,3 +554,21 @@ def test_a_policy_files_odd_key_is_written_out_in_the_message(tmp_path: Path) ->
     [unknown] = [d for d in error.diagnostics if d.code == "unknown-key"]
     assert str(unknown).startswith(f"{path}:3:5: unknown key `descr\\nipton\\u202e`")
     assert "\n" not in str(error)
+
+
+def test_a_plain_equals_sign_is_text_as_in_yaml_1_2(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) resolves a plain `=` to its `value` tag: `description: =` was refused as
+    "unsupported YAML tag `tag:yaml.org,2002:value`", a tag no one wrote."""
+    path = write_policy(
+        tmp_path,
+        "rules:\n  - id: r\n    description: =\n    rationale: r\n    when: [request.amount: {gt: 5}]\n"
+        "    then: {actions: [{kind: k, params: {sign: =}}]}\n",
+    )
+    engine = csrules.load(path)
+    assert engine.bundle.rules[0].description == "="
+    decision = engine.evaluate(refund("6.00"), now=NOW)
+    assert [dict(a.params) for a in decision.actions] == [{"sign": "="}]
+    written = write_policy(tmp_path, "rules:\n  - id: r\n    description: !!value =\n")
+    error = policy_error(written)
+    assert (error.code, error.line, error.column) == ("yaml-syntax", 3, 18)
+    assert error.message == "unsupported YAML tag `tag:yaml.org,2002:value`"

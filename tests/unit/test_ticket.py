@@ -34,6 +34,9 @@ def with_amount(amount: Any) -> dict[str, Any]:
     [
         (-1, "money >= 0"),
         ("-0.01", "money >= 0"),
+        # money text has no sign: `-0` and `-0.00` were read as 0.00, which the ticket schema refuses
+        ("-0", "money >= 0"),
+        ("-0.00", "money >= 0"),
         (float("nan"), "money (a finite number)"),
         ("NaN", "money (a finite number)"),
         (float("inf"), "money (a finite number)"),

@@ -610,3 +610,16 @@ def test_a_collision_with_a_comparison_sent_as_a_difference_names_the_comparison
         "durable_rules' 32-bit name hash"
     )
     assert error.diagnostics[0].help == "rename the attribute or derived fact; a ticket path's name is fixed"
+
+
+def test_an_unquoted_date_as_an_action_parameter_is_told_to_be_quoted(tmp_path: Path) -> None:
+    """YAML reads `2026-12-31` as a date: the message said a parameter "is a scalar", which a date is."""
+    text = "rules:\n" + rule(
+        "      - request.amount: {gt: 5}\n", "{actions: [{kind: k, params: {valid_until: 2026-12-31}}]}"
+    )
+    error = policy_error(tmp_path, text)
+    assert (error.code, error.message) == (
+        "invalid-value",
+        "an action parameter is text, a number, true, false or null: quote a date (`'2026-12-31'`)",
+    )
+    assert (error.line, error.column) == (7, 54)
