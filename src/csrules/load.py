@@ -254,16 +254,25 @@ def _cut(text: str) -> str:
 
 def parse_value(text: str) -> Any:
     """Read one scalar the way policy files are read (`35` is 35, `yes` is a string, `1.5` a
-    Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`."""
+    Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`.
+
+    Raises:
+        ValueError: a tag is written that csrules refuses in a file (`!!bool yes`, `!!int 0x1F`,
+            `!!python/object:x y`), with the file's message: its value is not the text either.
+    """
     try:  # as a file is composed: within its limits, and knowing where a tag is written (`!!str 20`)
         node, explicit, _ = _compose(text)
     except (yaml.YAMLError, _TooDeep, RecursionError):  # `[[[...` 5,000 deep
         return text
-    if not isinstance(node, ScalarNode) or node.tag not in _TAGS:
+    if not isinstance(node, ScalarNode):
         return text
     converter = _Converter("<param>", explicit)
-    value = converter.scalar(node)
-    return text if converter.problems else value
+    value = converter.convert(node, ())
+    if converter.problems:
+        if explicit:  # what a file refuses for its tag: not silently the text `!!bool yes`
+            raise ValueError(converter.problems[0].message)
+        return text
+    return value
 
 
 class _TooLarge(Exception):

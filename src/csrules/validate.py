@@ -953,15 +953,16 @@ class _Validator:
             for i, spec in enumerate(shape.rules):
                 loc: Loc = ("rules", i)
                 span = doc.span((*loc, "id"))
-                if spec.id in seen:
+                duplicate = spec.id in seen
+                if duplicate:  # still checked below, for its own problems, but not kept
                     self.problem(
                         "duplicate-rule-id",
                         f"duplicate rule id `{spec.id}`",
                         span,
                         f"first defined at {seen[spec.id]}",
                     )
-                    continue
-                seen[spec.id] = span
+                else:
+                    seen[spec.id] = span
                 tested: set[str] = set()
                 when_raw = spec.when if spec.when is not None else []
                 parsed = self.condition(doc, when_raw, (*loc, "when"), "when", tested)
@@ -994,7 +995,8 @@ class _Validator:
                     0,
                     tests_decision,
                 )
-                out.append((rule, tested - {_TESTS_DECISION}))
+                if not duplicate:
+                    out.append((rule, tested - {_TESTS_DECISION}))
         if len(out) > MAX_RULES:
             self.problem(
                 "too-many-rules",

@@ -153,9 +153,18 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
             "csrules: error: params: parameter `front_line_limit` must be money, got `cheap`",
         ),
         (("--param", "nope=1"), "csrules: error: params: unknown parameter `nope`"),
-        (  # a tag is read as in a policy file: `!!bool yes` was the text "yes", now the whole value is refused
+        (  # a tag is read as in a policy file: `!!bool yes` was the text "yes", then the text
+            # `!!bool yes` (a string parameter took it as its value); now the file's error
             ("--param", "front_line_limit=!!bool yes"),
-            "csrules: error: params: parameter `front_line_limit` must be money, got `!!bool yes`",
+            "csrules: error: --param front_line_limit: `!!bool` needs `true` or `false`, got `yes`",
+        ),
+        (
+            ("--param", "currency=!!python/object:os.system x"),
+            "csrules: error: --param currency: unsupported YAML tag `tag:yaml.org,2002:python/object:os.system`",
+        ),
+        (
+            ("--param", "front_line_limit=!!int 0x1F"),
+            "csrules: error: --param front_line_limit: `!!int` needs a decimal integer, got `0x1F`",
         ),
         (
             ("--param", "front_line_limit"),

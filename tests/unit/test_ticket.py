@@ -124,9 +124,10 @@ def test_money_limit_in_each_written_form(engine: csrules.Engine, amount: Any, e
     assert _amount_or_error(engine, amount) == expected
 
 
-@pytest.mark.parametrize("zero", ["-0", "-0.00", -0.0, Decimal("-0"), 0, "0"])
+@pytest.mark.parametrize("zero", [-0.0, Decimal("-0"), 0, "0"])
 def test_negative_zero_is_zero_in_the_decision(engine: csrules.Engine, zero: Any) -> None:
-    """`-0` gave `"amount":-0.0`: equal tickets, different bytes."""
+    """`-0` gave `"amount":-0.0`: equal tickets, different bytes. (As text, `"-0"` is refused: money
+    text has no sign.)"""
     decision = engine.evaluate(with_amount(zero), now=NOW)
     assert decision.trace.facts.request is not None
     assert str(decision.trace.facts.request.amount) == "0.00"

@@ -51,6 +51,22 @@ def test_duplicate_rule_id_is_reported_at_the_second(tmp_path: Path) -> None:
     assert error.diagnostics[0].help == f"first defined at {tmp_path / 'policy.yaml'}:2:9"
 
 
+def test_a_rule_with_a_duplicate_id_is_still_checked_for_its_own_problems(tmp_path: Path) -> None:
+    """Its checks were skipped: a misspelt fact path and an empty `then` in it showed only once the
+    id was fixed, though `.diagnostics` holds every problem found."""
+    text = (
+        "rules:\n"
+        + rule("      - customer.abusive: true\n", rule_id="same")
+        + rule("      - item.onsale: true\n", "{deny: false}", rule_id="same")
+    )
+    error = policy_error(tmp_path, text)
+    assert [(d.code, d.span.line) for d in error.diagnostics] == [
+        ("duplicate-rule-id", 8),
+        ("unknown-fact-path", 12),
+        ("empty-effects", 13),
+    ]
+
+
 def test_duplicate_rule_id_across_files(tmp_path: Path) -> None:
     text = "rules:\n" + rule("      - customer.abusive: true\n", rule_id="same")
     write_policy(tmp_path, text, "a.yaml")

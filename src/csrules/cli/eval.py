@@ -26,7 +26,10 @@ def parse_params(items: list[str], flag: str = "--param") -> dict[str, Any]:
         name, sep, raw = item.partition("=")
         if not sep or not name:
             raise UsageError(f"{flag} expects NAME=VALUE, got `{item}`")
-        params[name] = parse_value(raw)
+        try:
+            params[name] = parse_value(raw)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {name}: {exc}") from None
     return params
 
 
