@@ -184,9 +184,16 @@ class _Head(NamedTuple):
 
 def head_file(path: str | os.PathLike[str]) -> Path:
     """The head file of the log at `path`: `LOG.head` beside the log itself, wherever links to it
-    are (`link.jsonl` -> `data/real.jsonl` has `data/real.jsonl.head`)."""
+    are (`link.jsonl` -> `data/real.jsonl` has `data/real.jsonl.head`). A log a link led to
+    before csrules looked through links (2026-11-29) has its head beside the link: that one is
+    kept, while there is none beside the log itself."""
     real = Path(os.path.realpath(path))
-    return real.with_name(real.name + ".head")
+    head = real.with_name(real.name + ".head")
+    given = Path(path)
+    legacy = given.with_name(given.name + ".head")
+    if given.name and legacy != head and not os.path.lexists(head) and os.path.lexists(legacy):
+        return legacy
+    return head
 
 
 def _name_max(directory: Path) -> int:

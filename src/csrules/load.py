@@ -45,6 +45,7 @@ _TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
 )
 _VALUE_TAG, _STR_TAG = "tag:yaml.org,2002:value", "tag:yaml.org,2002:str"
+_YAML_TAGS = "tag:yaml.org,2002:"  # `!!x`: YAML's own namespace (`!x` is a local tag)
 PolicyPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
@@ -257,8 +258,9 @@ def parse_value(text: str) -> Any:
     Decimal); anything that is not a plain scalar comes back as the text itself. For `--param`.
 
     Raises:
-        ValueError: a tag is written that csrules refuses in a file (`!!bool yes`, `!!int 0x1F`,
-            `!!python/object:x y`), with the file's message: its value is not the text either.
+        ValueError: one of YAML's own tags is written that csrules refuses in a file (`!!bool yes`,
+            `!!int 0x1F`, `!!python/object:x y`), with the file's message: its value is not the
+            text either. Text that starts with a single `!` (`!important`) is text.
     """
     try:  # as a file is composed: within its limits, and knowing where a tag is written (`!!str 20`)
         node, explicit, _ = _compose(text)
@@ -269,9 +271,9 @@ def parse_value(text: str) -> Any:
     converter = _Converter("<param>", explicit)
     value = converter.convert(node, ())
     if converter.problems:
-        if explicit:  # what a file refuses for its tag: not silently the text `!!bool yes`
+        if explicit and node.tag.startswith(_YAML_TAGS):  # `!!bool yes`: not silently its text
             raise ValueError(converter.problems[0].message)
-        return text
+        return text  # not YAML (`a: b`), or a local tag (`!important`, `!=`): the text as typed
     return value
 
 

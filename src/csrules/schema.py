@@ -310,7 +310,9 @@ def _money(node: JsonSchema) -> None:
             branch.update(minimum=0, maximum=int(MONEY_MAX))
         elif branch.get("type") == "string":  # its digits: no sign, exponent, space or `_`
             branch["pattern"] = "^[0-9]+(\\.[0-9]+)?$"
-    node["description"] = "Money: a number or numeric string, 0 to 1000000000, at most 2 decimals."
+    texts = any(branch.get("type") == "string" for branch in node.get("anyOf", []))
+    written = "a number or numeric string" if texts else "a number"  # a decision writes numbers
+    node["description"] = f"Money: {written}, 0 to 1000000000, at most 2 decimals."
 
 
 # --- the condition language ---------------------------------------------------------------------

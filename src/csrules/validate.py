@@ -930,10 +930,10 @@ class _Validator:
         if raw is None or isinstance(raw, str | bool) or _safe_number(raw):
             return _text(raw)
         if isinstance(raw, date):  # YAML reads `2026-12-31` unquoted as a date, which JSON has not
-            shown = raw.isoformat()
             self.problem(
                 "invalid-value",
-                f"an action parameter is text, a number, true, false or null: quote a date (`'{shown}'`)",
+                "an action parameter is text, a number, true, false or null: a date or time written "
+                "unquoted is a date to YAML, quote it (`'2026-12-31'`)",
                 span,
             )
             return None

@@ -1237,6 +1237,26 @@ def test_a_log_reached_through_a_link_has_its_head_beside_the_log_itself(
     assert decision_log.head_file(link) == real.with_name("real.jsonl.head")
 
 
+def test_a_log_whose_head_an_earlier_release_put_beside_its_link_keeps_it_there(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    """Before csrules looked through links, `link.jsonl` had `link.jsonl.head`: once the head was
+    looked for beside the log itself, such a log read as `the head file is missing` and no append,
+    nor repair, could go on."""
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "real.jsonl"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(Path("data") / "real.jsonl")
+    _fill(real, engine, 2)
+    (tmp_path / "data" / "real.jsonl.head").rename(tmp_path / "link.jsonl.head")  # where it was written
+    assert decision_log.head_file(link) == tmp_path / "link.jsonl.head"
+    report = verify_log(link)
+    assert (report.ok, report.records, report.notes) == (True, 2, ())
+    assert csrules.DecisionLog(link).append(engine.evaluate(refund("7.00"), now=NOW)).seq == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link.jsonl", "link.jsonl.head"]
+    assert verify_log(link).records == 3
+
+
 def test_a_long_log_name_gets_a_short_temporary_head_and_one_too_long_for_its_head_is_refused(
     tmp_path: Path, engine: csrules.Engine
 ) -> None:

@@ -166,6 +166,10 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
             ("--param", "front_line_limit=!!int 0x1F"),
             "csrules: error: --param front_line_limit: `!!int` needs a decimal integer, got `0x1F`",
         ),
+        (  # a single `!` is a local tag to YAML, but on a command line it is text, as it was
+            ("--param", "currency=!USD"),
+            "csrules: error: params: parameter `currency` must be 3 capital letters, got `!USD`",
+        ),
         (
             ("--param", "front_line_limit"),
             "csrules: error: --param expects NAME=VALUE, got `front_line_limit`",

@@ -497,6 +497,11 @@ def test_a_case_attribute_no_float_holds_is_refused_not_rounded(tmp_path: Path) 
             (1, 1),
             "`case`: extra inputs are not permitted (`cases` is required there)",
         ),
+        (
+            "cases:\n  - name: a\n    tickets: {id: T}\n    expects: {}\n",
+            (3, 5),
+            "`cases.0.tickets`: extra inputs are not permitted (`ticket`, `expect` are required there)",
+        ),
         (  # a missing key alone is still named where its mapping is
             f"cases:\n  - name: a\n    ticket: {TICKET}\n",
             (2, 5),

@@ -636,6 +636,7 @@ def test_an_unquoted_date_as_an_action_parameter_is_told_to_be_quoted(tmp_path: 
     error = policy_error(tmp_path, text)
     assert (error.code, error.message) == (
         "invalid-value",
-        "an action parameter is text, a number, true, false or null: quote a date (`'2026-12-31'`)",
+        "an action parameter is text, a number, true, false or null: a date or time written unquoted "
+        "is a date to YAML, quote it (`'2026-12-31'`)",
     )
     assert (error.line, error.column) == (7, 54)

@@ -303,7 +303,8 @@ def _cases_of(doc: RawDocument) -> list[Case]:
                 if e["type"] == "missing" and _written_loc(doc.data, e["loc"], missing=True)[:-1] == loc[:-1]
             ]
             if required:
-                message += f" (`{'`, `'.join(required)}` is required there)"
+                verb = "is" if len(required) == 1 else "are"
+                message += f" (`{'`, `'.join(required)}` {verb} required there)"
         span = doc.span(loc, key=error["type"] == "extra_forbidden")  # an unknown key: point at it
         raise PolicyError([Diagnostic("invalid-case", message, span)]) from None
     base = Path(doc.file).parent
