@@ -69,6 +69,7 @@ __all__ = [
     "LogRecord",
     "LogRepair",
     "LogReport",
+    "decision_text",
     "head_file",
     "read_decisions",
     "verify_log",
@@ -246,6 +247,18 @@ def _chained(fd: int, start: int, raw: bytes, path: Path) -> tuple[int, str, str
 
 _RECORD_END = re.compile(rb',"hash":"([0-9a-f]{64})","prev":"[0-9a-f]{64}","seq":([1-9][0-9]*)\}\Z')
 """How a record line ends (its keys sorted, `decision` first): its hash and sequence number."""
+
+
+def decision_text(line: str) -> str | None:
+    """The decision's JSON text in a record line as csrules writes it (its keys sorted, `decision`
+    first, then `hash`, `prev` and `seq`), as written: its numbers' digits, its offsets. None for a
+    line of another form."""
+    if not line.startswith(_DECISION_KEY):
+        return None
+    end = _RECORD_END.search(line.encode("utf-8"))
+    if end is None:
+        return None
+    return line.encode("utf-8")[len(_DECISION_KEY) : end.start()].decode("utf-8")
 
 
 def _follows(fd: int, start: int, seq: int, prev: str) -> bool:

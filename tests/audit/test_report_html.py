@@ -546,3 +546,88 @@ def test_a_log_with_a_head_and_a_tampered_first_line_is_read_a_line_at_a_time(
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('"amount":45.0', '"amount":4.5e1'), ('"amount":45.0', '"amount":45.00'), ('"channel":"phone",', "")],
+)
+def test_the_report_replays_each_record_as_written_as_verify_does(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], old: str, new: str
+) -> None:
+    """The record was read into a Decision first and that was replayed: `4.5e1` had become 45.0
+    and a removed key its default, so the page said `identical` where `csrules verify` said
+    `different`, for a decision file, a JSON Lines file and a log alike."""
+    ticket = {**refund("45.00"), "channel": "phone"}
+    text = engine.evaluate(ticket, now=NOW).to_json()
+    assert text.count(old) == 1
+    edited = text.replace(old, new)
+    single, lines = tmp_path / "decision.json", tmp_path / "decisions.jsonl"
+    single.write_text(edited, encoding="utf-8")
+    lines.write_text(text + "\n" + edited + "\n", encoding="utf-8")
+    assert main(["verify", str(single)]) == 1
+    out = tmp_path / "out.html"
+    for path, count in ((single, 1), (lines, 2)):
+        capsys.readouterr()
+        assert main(["report", str(path), "--html", str(out)]) == 0
+        assert capsys.readouterr().out == f"wrote {out}: {count} decision(s), 1 not replayed identically\n"
+        assert '<span class="badge different">different</span>' in out.read_text(encoding="utf-8")
+    # In a log, the record's text as written too (its chain then says it was edited as well).
+    log = tmp_path / "log.jsonl"
+    log.write_text("", encoding="utf-8")
+    csrules.DecisionLog(log).append(engine.evaluate(ticket, now=NOW))
+    log.write_text(log.read_text(encoding="utf-8").replace(text, edited), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", str(log), "--html", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"wrote {out}: 1 decision(s), 1 not replayed identically, log tampered"
+    )
+
+
+def test_a_json_string_holding_a_decision_is_no_decision(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`"{...}"`, a decision's JSON as a JSON string, was read as the decision it holds."""
+    path = tmp_path / "string.json"
+    path.write_text(json.dumps(engine.evaluate(refund("5.00"), now=NOW).to_json()) + "\n", encoding="utf-8")
+    assert main(["report", str(path), "--html", str(tmp_path / "out.html")]) == 2
+    assert capsys.readouterr().err == (
+        f"csrules: error: {path}:1: not a decision: input should be an object [invalid-decision]\n"
+    )
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_an_input_whose_name_leaves_no_room_for_a_head_file_is_reported(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Looking for `NAME.head` beside a 252-byte name raised `File name too long`: internal error."""
+    path = tmp_path / ("a" * 252)
+    path.write_text(engine.evaluate(refund("5.00"), now=NOW).to_json(), encoding="utf-8")
+    assert main(["report", str(path), "--html", str(tmp_path / "out.html")]) == 0
+    assert capsys.readouterr().out.endswith(": 1 decision(s), 0 not replayed identically\n")
+
+
+def test_records_appended_after_the_log_was_checked_are_not_shown_as_checked(
+    tmp_path: Path,
+    engine: csrules.Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The log was checked in one read and its records listed in another: records appended in
+    between were shown under `intact 2 record(s), every hash and link checked`."""
+    log = tmp_path / "decisions.jsonl"
+    fill_log(log, engine, ["5.00", "20.01"])
+
+    def checked_then_appended(path: str) -> csrules.LogReport:
+        report = verify_log(path)
+        csrules.DecisionLog(path).append(engine.evaluate({**refund("7.00"), "id": "T-late"}, now=NOW))
+        return report
+
+    monkeypatch.setattr("csrules.cli.report.verify_log", checked_then_appended)
+    out = tmp_path / "out.html"
+    assert main(["report", str(log), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "intact</span> 2 record(s)" in html
+    assert re.findall(r"Ticket <code>([^<]+)</code>", html) == ["T-1", "T-2"]
+    assert "1 record(s) appended after the log was checked are not shown" in html
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 2 decision(s), 0 not replayed identically")

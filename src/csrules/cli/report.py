@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..decision import Decision
-from ..decision_log import LogReport, head_file, verify_log
+from ..decision_log import LogReport, decision_text, head_file, verify_log
 from ..engine import load
 from ..errors import AuditError, one_line
 from ..report_html import render_html
@@ -113,7 +113,9 @@ class _Input:
         self.notes: list[str] = []
         self._source = _Source(path)
         self.regular = self._source.regular
-        head = head_file(path).exists()
+        self.upto: int | None = None  # a log's records after this seq were not checked: not shown
+        self.later = 0
+        head = os.path.exists(head_file(path))  # False, not an error, for a name too long for `.head`
         first, lines, records = None, 0, False
         for number, line in self._source.lines():  # a first pass, keeping nothing
             if not line.strip():
@@ -148,7 +150,7 @@ class _Input:
         if isinstance(whole, Mapping) and not _is_record(whole):
             parse_decision(whole, path)  # names the first wrong field when it is no decision
             self.kind = "decision"
-            self.entries: Iterable[tuple[str, Any]] = [("", whole)]
+            self.entries: Iterable[tuple[str, Any, str | None]] = [("", whole, text)]
             return
         if head or records:
             self.kind = "log"
@@ -160,7 +162,8 @@ class _Input:
             self.kind = "decisions"
         self.entries = self._entries()
 
-    def _entries(self) -> Iterator[tuple[str, Any]]:
+    def _entries(self) -> Iterator[tuple[str, Any, str | None]]:
+        """(label, the decision's JSON value, its JSON text as written or None) per decision."""
         for number, line in self._source.lines():
             if not line.strip():
                 continue
@@ -175,23 +178,31 @@ class _Input:
                 if not _is_record(data):
                     self.notes.append(f"line {number} is not a log record and is not shown")
                     continue
-                yield f"record {data['seq']}, line {number}", data["decision"]
+                if self.upto is not None and type(data["seq"]) is int and data["seq"] > self.upto:
+                    self.later += 1  # appended after the log was checked
+                    continue
+                yield f"record {data['seq']}, line {number}", data["decision"], decision_text(line)
             else:
-                yield f"line {number}", data
+                yield f"line {number}", data, line
 
 
-def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[str, Decision]], int]:
-    """The first `limit` decisions (of `ticket` only, if given) and how many more there are."""
-    chosen: list[tuple[str, Decision]] = []
+def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[str, Decision, Any]], int]:
+    """The first `limit` decisions (of `ticket` only, if given), each with what to replay (its
+    JSON text as written, which `verify` compares number for number, or its value), and how many
+    more there are."""
+    chosen: list[tuple[str, Decision, Any]] = []
     omitted = 0
-    for label, data in source.entries:
+    for label, data, text in source.entries:
         if ticket is not None and not (isinstance(data, Mapping) and data.get("ticket_id") == ticket):
             continue
         if len(chosen) >= limit:
             omitted += 1
             continue
+        written = text if text is not None else data
         try:
-            chosen.append((label, parse_decision(data, source.path)))
+            if not isinstance(data, Mapping):  # a JSON string holding a decision is not one
+                raise AuditError("invalid-decision", "not a decision: input should be an object", source.path)
+            chosen.append((label, parse_decision(written, source.path), written))
         except AuditError as error:
             if source.kind != "log":
                 raise AuditError("invalid-decision", error.message, source.path, _line(label)) from None
@@ -232,22 +243,30 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             "file are checked, not from a pipe or a device"
         )
     log_status: LogReport | None = verify_log(args.input) if source.kind == "log" else None
+    if log_status is not None and log_status.ok:
+        source.upto = log_status.records  # records appended since were not checked
     chosen, omitted = _select(source, args.ticket, args.limit)
+    if source.later:
+        source.notes.append(f"{source.later} record(s) appended after the log was checked are not shown")
     verifications: list[Verification | None]
     if args.no_verify:
         verifications = [None] * len(chosen)
         source.notes.append("decisions not replayed (--no-verify)")
     else:
         engine = load(args.policies)
-        verifications = [verify(engine, decision) for _, decision in chosen]
+        # The record as written: read back as a Decision, `1.5e1` is 15.0 and an edit replays.
+        verifications = [verify(engine, written) for _, _, written in chosen]
     if args.ticket is not None:
         source.notes.insert(0, f"only ticket {args.ticket}")
     page = render_html(
-        [(decision, verification) for (_, decision), verification in zip(chosen, verifications, strict=True)],
+        [
+            (decision, verification)
+            for (_, decision, _), verification in zip(chosen, verifications, strict=True)
+        ],
         title=f"Audit report: {Path(args.input).name}",
         source=args.input,
         log_status=log_status,
-        labels=[label for label, _ in chosen],
+        labels=[label for label, _, _ in chosen],
         omitted=omitted,
         notes=source.notes,
     )
