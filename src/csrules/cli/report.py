@@ -181,7 +181,10 @@ class _Input:
                 if self.upto is not None and type(data["seq"]) is int and data["seq"] > self.upto:
                     self.later += 1  # appended after the log was checked
                     continue
-                yield f"record {data['seq']}, line {number}", data["decision"], decision_text(line)
+                text = decision_text(line)
+                if text is not None and _json(text) != data["decision"]:  # `"decision":{...},"x":1,`
+                    text = None
+                yield f"record {data['seq']}, line {number}", data["decision"], text
             else:
                 yield f"line {number}", data, line
 
