@@ -163,7 +163,7 @@ class _Input:
         self.entries = self._entries()
 
     def _entries(self) -> Iterator[tuple[str, Any, str | None]]:
-        """(label, the decision's JSON value, its JSON text as written or None) per decision."""
+        """(label, the decision's JSON value, the line it is on) per decision (`_written`)."""
         for number, line in self._source.lines():
             if not line.strip():
                 continue
@@ -181,10 +181,7 @@ class _Input:
                 if self.upto is not None and type(data["seq"]) is int and data["seq"] > self.upto:
                     self.later += 1  # appended after the log was checked
                     continue
-                text = decision_text(line)
-                if text is not None and _json(text) != data["decision"]:  # `"decision":{...},"x":1,`
-                    text = None
-                yield f"record {data['seq']}, line {number}", data["decision"], text
+                yield f"record {data['seq']}, line {number}", data["decision"], line
             else:
                 yield f"line {number}", data, line
 
@@ -201,7 +198,7 @@ def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[
         if len(chosen) >= limit:
             omitted += 1
             continue
-        written = text if text is not None else data
+        written = _written(source, data, text)
         try:
             if not isinstance(data, Mapping):  # a JSON string holding a decision is not one
                 raise AuditError("invalid-decision", "not a decision: input should be an object", source.path)
@@ -211,6 +208,17 @@ def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[
                 raise AuditError("invalid-decision", error.message, source.path, _line(label)) from None
             source.notes.append(f"{label}: {error.message}; not shown")
     return chosen, omitted
+
+
+def _written(source: _Input, data: Any, text: str | None) -> Any:
+    """What to replay a chosen decision from: its JSON text as written (a log record's decision
+    text, when it reads as the record's decision: not `"decision":{...},"x":1,`), else its value.
+    Worked out for the decisions shown only: a log's other records cost no second parse."""
+    if source.kind == "log" and text is not None:
+        text = decision_text(text)
+        if text is not None and _json(text) != data:
+            text = None
+    return text if text is not None else data
 
 
 def _line(label: str) -> int | None:
