@@ -469,11 +469,12 @@ class DecisionLog:
             decision = self._redactor.redact(decision)
         data = self._record_json(decision)
         head = head_file(self.path)
-        if len(os.fsencode(head.name)) > _name_max(head.parent):  # a record no head could follow
+        longest = _name_max(head.parent)
+        if len(os.fsencode(head.name)) > longest:  # a record no head could follow
             raise AuditError(
                 "no-such-file",
                 f"the log's name is too long: its head file `{head.name[:24]}....head` would be longer "
-                f"than the {_name_max(head.parent)} bytes a file name may have; nothing was appended",
+                f"than the {longest} bytes a file name may have; nothing was appended",
                 str(self.path),
             )
         with self._lock:

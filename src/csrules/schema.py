@@ -130,6 +130,11 @@ def policy_schema() -> JsonSchema:
 
 # A ticket's date and time as csrules reads one, with its UTC offset (a naive one is refused).
 _AWARE_DATETIME = DATETIME_TEXT.pattern.removesuffix("?")
+# Per kind of ticket fact, the `format` pydantic writes and the pattern that says what csrules reads.
+_TIME_PATTERNS = {
+    "datetime": ("date-time", f"^{_AWARE_DATETIME}$"),
+    "date": ("date", f"^{DATE_TEXT.pattern}$"),
+}
 
 
 def _effects_and_invariants(defs: dict[str, JsonSchema]) -> None:
@@ -203,12 +208,8 @@ def _ticket_limits(schema: JsonSchema, ticket: JsonSchema) -> None:
     for path, fact_type in FACT_TYPES.items():
         if fact_type.kind == "money":
             _money(_property(schema, path, ticket))
-        elif fact_type.kind in ("datetime", "date"):  # datetimes not RFC 3339: `10:00Z`, a space
-            formats = {
-                "datetime": ("date-time", f"^{_AWARE_DATETIME}$"),
-                "date": ("date", f"^{DATE_TEXT.pattern}$"),
-            }
-            written, pattern = formats[fact_type.kind]
+        elif fact_type.kind in _TIME_PATTERNS:  # datetimes not RFC 3339: `10:00Z`, a space
+            written, pattern = _TIME_PATTERNS[fact_type.kind]
             node = _property(schema, path, ticket)
             for branch in [node, *node.get("anyOf", [])]:
                 if branch.get("format") == written:
