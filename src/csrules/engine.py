@@ -276,7 +276,7 @@ class Engine:
                     "/request/currency",
                     "currency-mismatch",
                     f"`{currency}` (the bundle currency)",
-                    f"`{request.currency}`",
+                    f'`"{request.currency}"`',  # as JSON, as every `got` (3 capital letters)
                 )
             # A request that names no currency is in the bundle's (the model's default is USD).
             facts = facts.model_copy(update={"request": request.model_copy(update={"currency": currency})})

@@ -150,8 +150,10 @@ class TicketError(Error, ValueError):
     def __init__(self, path: str, code: str, expected: str, got: str | None) -> None:
         self.path = path
         self.code = code
-        self.expected = expected
-        self.got = got
+        # Written escaped (errors.md): a value of the caller's may hold a line break or a lone
+        # surrogate, and `got` must print and log as it is. Escaping again changes nothing.
+        self.expected = one_line(expected)
+        self.got = None if got is None else one_line(got)
         where = f"ticket {path}" if path else "ticket"  # "/" is the pointer to a key ""
         found = "nothing" if got is None else got
         super().__init__(one_line(f"{where}: expected {expected}, got {found} [{code}]"))

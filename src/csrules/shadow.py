@@ -429,6 +429,10 @@ class ShadowEngine:
         now = decision.trace.evaluated_at
         try:
             record = compare_decisions(decision, self._candidate_decision(ticket, now, trace=trace))
+        except OSError:
+            # The candidate decides in this thread without any I/O: an OSError is a signal
+            # handler's (a request timeout: `TimeoutError`), not the candidate's, and goes on.
+            raise
         except Exception as exc:  # a shadow failure must never reach the caller
             if self._live.closed and self._candidate.closed:
                 # `close()` (a reload) came between the two decisions: the candidate is not at

@@ -16,7 +16,7 @@ import types
 import typing
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from .errors import TicketError
+from .errors import TicketError, one_line
 from .source import pointer
 from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, Record, in_utc, json_kind, plain
 
@@ -138,7 +138,7 @@ def _validate_attribute(value: object) -> str | int | float | bool:
         return composed
     raise PydanticCustomError(
         "invalid-attribute",
-        "a string (<= 10000 characters, composed: NFC), a number with |n| < 2**53, or a boolean",
+        "a string (<= 10000 characters as given and composed: NFC), a number with |n| < 2**53, or a boolean",
     )
 
 
@@ -289,6 +289,8 @@ def _shown(value: object) -> str:
     """`value` as JSON; a value that is no JSON (a Decimal, a datetime) as Python writes it,
     never in JSON quotes, where `Decimal("1.5")` would read as the string "1.5"."""
     try:
+        if _holds_tuple(value):  # json.dumps writes a tuple as an array: a JSON value it is not
+            raise TypeError
         text = json.dumps(value, ensure_ascii=False)
     except TypeError:
         try:
@@ -298,6 +300,58 @@ def _shown(value: object) -> str:
     except Exception:  # an int of 4,300+ digits, a very deep value
         text = f"a {type(value).__name__} that cannot be shown"
     return "`" + (text if len(text) <= 60 else text[:57] + "...") + "`"
+
+
+_PLAIN_LEAVES = (str, int, float, bool, type(None), Decimal, date)
+
+
+def _plain(data: object) -> bool:
+    """Whether reading `data` runs no code of the caller's: built-in JSON values, Decimal, date
+    and datetime (with no time zone or a fixed offset), and csrules' own ticket models holding
+    only those (walked without recursion)."""
+    pending, seen = [data], set()
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind in _PLAIN_LEAVES:
+            continue
+        if kind is datetime and isinstance(item, datetime):
+            if item.tzinfo is not None and type(item.tzinfo) is not timezone:
+                return False
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if kind is dict and isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif kind is list and isinstance(item, list):
+            pending.extend(item)
+        elif kind in _TICKET_MODELS:
+            pending.extend(item.__dict__.values())
+        else:
+            return False
+    return True
+
+
+def _holds_tuple(value: object) -> bool:
+    """Whether `value` is or holds a tuple (walked without recursion: it may be very deep, or
+    hold itself)."""
+    pending, seen = [value], set()
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is tuple:
+            return True
+        if kind in (list, dict):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+        if kind is list and isinstance(item, list):
+            pending.extend(item)
+        elif kind is dict and isinstance(item, dict):
+            pending.extend(item.values())
+    return False
 
 
 def _written(value: object, inside: frozenset[int] = frozenset()) -> str:
@@ -333,7 +387,7 @@ def _shown_key(key: object) -> str:
 
 def _kind(data: object) -> str:
     """What a ticket that is no object is: its JSON kind (`null`, `an array`), else its Python type."""
-    return json_kind(data) or _shown(type(data).__name__)
+    return json_kind(data) or f"a Python `{one_line(type(data).__name__)}`"
 
 
 def parse_ticket(data: object) -> Ticket:
@@ -382,12 +436,19 @@ def parse_ticket(data: object) -> Ticket:
         raise TicketError(pointer(loc), code, expected, got) from None
     except Exception as exc:  # the caller's own object failed while read: a mapping whose
         # `keys()` raises, a value whose `__eq__` or `__hash__` does (no JSON value does)
+        if _plain(data):
+            # No code of the caller's ran: the exception came from a signal handler (a request
+            # timeout that is an `Exception`), and goes on to the caller as it is.
+            raise
         raise TicketError(
             "",
             "invalid-type",
             "plain JSON values (dict, list, str, int, float, bool, null)",
             f"`{type(exc).__name__}` raised while reading the ticket",
         ) from None
+
+
+_TICKET_MODELS = frozenset({Ticket, Customer, Agent, Request, Item, Promise})
 
 
 # --- fact paths ---------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def test_a_ticket_rejected_by_one_side_only_names_it(engine: csrules.Engine) -> 
     message = decide_line(engine, euro, json.dumps(usd), NOW)
     assert message == (
         "rejected by the new policies only: ticket /request/currency: "
-        "expected `EUR` (the bundle currency), got `USD` [currency-mismatch]"
+        'expected `EUR` (the bundle currency), got `"USD"` [currency-mismatch]'
     )
     assert decide_line(engine, engine, '{"id": "T"}', NOW) == (
         "ticket /customer: expected a value (the field is required), got nothing [missing-field]"

@@ -263,6 +263,31 @@ def test_any_candidate_exception_becomes_a_failure_record(
     assert (failure.error_type, failure.code, failure.message) == expected
 
 
+@pytest.mark.parametrize("trace", [True, False])
+def test_a_timeout_landing_in_the_candidates_turn_reaches_the_caller(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch, trace: bool
+) -> None:
+    """A signal-based request timeout (`TimeoutError`, an Exception) that landed while the
+    candidate decided was swallowed: the call returned after its deadline, and the sink got a
+    ShadowFailure blaming the candidate."""
+    candidate = csrules.load()
+
+    def deadline(*args: Any, **kwargs: Any) -> None:
+        raise TimeoutError("request deadline")
+
+    monkeypatch.setattr(candidate, "evaluate" if trace else "evaluate_many", deadline)
+    records: list[Record] = []
+    shadow = csrules.ShadowEngine(engine, candidate, sink=records.append)
+    decide = (
+        (lambda: shadow.evaluate(refund("30.00"), now=NOW))
+        if trace
+        else (lambda: list(shadow.evaluate_many([refund("30.00")], now=NOW, trace=False)))
+    )
+    with pytest.raises(TimeoutError, match="request deadline"):
+        decide()
+    assert records == []
+
+
 def test_a_raising_sink_is_counted_and_the_live_decision_returned(
     engine: csrules.Engine, candidate_dir: Path
 ) -> None:

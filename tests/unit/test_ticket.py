@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import typing
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -230,7 +232,7 @@ def test_wrong_currency_is_a_ticket_error(engine: csrules.Engine) -> None:
     assert (error.path, error.code) == ("/request/currency", "currency-mismatch")
     assert (
         str(error)
-        == "ticket /request/currency: expected `USD` (the bundle currency), got `EUR` [currency-mismatch]"
+        == 'ticket /request/currency: expected `USD` (the bundle currency), got `"EUR"` [currency-mismatch]'
     )
 
 
@@ -252,7 +254,7 @@ def test_a_request_naming_no_currency_is_in_the_bundles_currency() -> None:
     assert named.to_json() == decision.to_json()
     error = error_for(euro, make_ticket(request={"kind": "refund", "amount": "45.00", "currency": "USD"}))
     assert str(error) == (
-        "ticket /request/currency: expected `EUR` (the bundle currency), got `USD` [currency-mismatch]"
+        'ticket /request/currency: expected `EUR` (the bundle currency), got `"USD"` [currency-mismatch]'
     )
     usd = csrules.load().evaluate(ticket, now=NOW)  # the default bundle is in USD: unchanged
     assert usd.trace.facts.request is not None
@@ -419,6 +421,49 @@ def test_a_message_quoting_a_lone_surrogate_can_be_printed(engine: csrules.Engin
     str(error).encode("utf-8")  # printable
 
 
+@pytest.mark.parametrize(
+    ("ticket", "path", "got"),
+    [
+        (make_ticket(id="T\ud800"), "/id", '`"T\\ud800"`'),
+        (make_ticket(channel="fax\x85x"), "/channel", '`"fax\\x85x"`'),
+        (make_ticket(channel="fax\u2028x"), "/channel", '`"fax\\u2028x"`'),
+        (make_ticket(channel="fax\x9bx"), "/channel", '`"fax\\x9bx"`'),
+    ],
+)
+def test_got_is_written_escaped_as_the_docs_say(
+    engine: csrules.Engine, ticket: dict[str, Any], path: str, got: str
+) -> None:
+    """`str(error)` was escaped but `.got` kept the raw surrogate (`.got.encode()` raised) or line
+    break (`.got.splitlines()` gave two lines)."""
+    error = error_for(engine, ticket)
+    assert (error.path, error.got) == (path, got)
+    error.got.encode("utf-8")
+    assert got in str(error)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "got"),
+    [
+        ({"x": (1, 2)}, "`(1, 2)`"),
+        ({"x": [1, (2,)]}, "`[1, (2,)]`"),
+        ({"x": [1, 2]}, "`[1, 2]`"),  # a JSON array: as JSON
+    ],
+)
+def test_a_tuple_is_not_shown_as_a_json_array(
+    engine: csrules.Engine, attributes: dict[str, Any], got: str
+) -> None:
+    """A tuple, no JSON value, was shown as `[1, 2]`, which reads as the array that was not sent."""
+    error = error_for(engine, make_ticket(attributes=attributes))
+    assert (error.path, error.code, error.got) == ("/attributes/x", "invalid-attribute", got)
+
+
+def test_got_of_a_value_holding_itself_is_shown(engine: csrules.Engine) -> None:
+    looped: list[Any] = [1]
+    looped.append(looped)
+    error = error_for(engine, make_ticket(attributes={"x": looped}))
+    assert error.got == "`a list that cannot be shown`"
+
+
 def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> None:
     """A float subclass of 1e-05 reached the engine as `1e-05` (error 204): after 4 such tickets
     the ruleset was disabled for every Engine of the bundle. A subclass's repr made money
@@ -516,7 +561,7 @@ def test_money_as_text_is_digits_with_an_optional_fraction(
         ("T-1", "a string"),
         (45, "a number"),
         (True, "a boolean"),
-        (b"{}", '`"bytes"`'),
+        (b"{}", "a Python `bytes`"),
     ],
 )
 def test_a_ticket_that_is_no_object_is_named_by_its_json_kind(
@@ -537,6 +582,11 @@ def test_a_ticket_that_is_no_object_is_named_by_its_json_kind(
         ("id", "x" * 10_001, True),
         ("attribute", "\ufb2c" * 3333, False),  # 3 characters each composed: 9,999
         ("attribute", "\ufb2c" * 3334, True),  # 10,002 composed
+        # The limit holds as given too (docs/language.md#limits), as the ticket schema's maxLength:
+        # 10,000 decomposed characters, 5,000 composed, are accepted; 10,002 are not.
+        ("id", "e\u0301" * 5000, False),
+        ("id", "e\u0301" * 5001, True),
+        ("attribute", "e\u0301" * 5001, True),
     ],
 )
 def test_the_text_limit_holds_for_the_composed_text_the_decision_keeps(
@@ -557,7 +607,7 @@ def test_the_text_limit_holds_for_the_composed_text_the_decision_keeps(
             assert error.expected.startswith("a non-empty string of at most 10000 characters")
         else:
             assert (error.code, error.path) == ("invalid-attribute", "/attributes/note")
-            assert error.expected.startswith("a string (<= 10000 characters, composed: NFC)")
+            assert error.expected.startswith("a string (<= 10000 characters as given and composed: NFC)")
         return
     decision = engine.evaluate(ticket, now=NOW)
     again = csrules.Decision.model_validate_json(decision.model_dump_json())
@@ -572,3 +622,55 @@ def test_a_value_that_is_no_json_is_shown_as_python_writes_it_not_as_a_string() 
     assert (error.code, error.path, error.got) == ("invalid-attribute", "/attributes/a", "`Decimal('1.5')`")
     error = error_for(engine, make_ticket(opened_at=datetime(2026, 1, 1)))  # naive
     assert (error.code, error.got) == ("naive-datetime", "`datetime.datetime(2026, 1, 1, 0, 0)`")
+
+
+def _deadline_in(function: str) -> Any:
+    """A trace function raising TimeoutError when `function` is called: a signal-based request
+    timeout landing there, at a place a test can choose."""
+
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name == function:
+            sys.settrace(None)
+            raise TimeoutError("request deadline")
+
+    return tracer
+
+
+@pytest.mark.parametrize("given", ["dict", "model"])
+def test_a_timeout_landing_while_a_plain_ticket_is_read_is_no_ticket_error(
+    engine: csrules.Engine, given: str
+) -> None:
+    """A request timeout raised by a signal handler while csrules validated a ticket of plain
+    values became `TicketError` (invalid-type, "`TimeoutError` raised while reading the ticket"):
+    a service would answer 400 for its own deadline. In evaluate_many it was yielded as that
+    ticket's error, and the batch ran on past the deadline."""
+    ticket: Any = make_ticket() if given == "dict" else csrules.Ticket.model_validate(make_ticket())
+    sys.settrace(_deadline_in("_nfc"))
+    try:
+        with pytest.raises(TimeoutError, match="request deadline"):
+            engine.evaluate(ticket, now=NOW)
+    finally:
+        sys.settrace(None)
+    sys.settrace(_deadline_in("_nfc"))
+    try:
+        with pytest.raises(TimeoutError, match="request deadline"):
+            list(engine.evaluate_many([ticket, ticket], now=NOW))
+    finally:
+        sys.settrace(None)
+    assert engine.evaluate(ticket, now=NOW).outcome == "approve"  # the engine goes on
+
+
+def test_an_object_of_the_callers_raising_while_read_is_still_a_ticket_error(engine: csrules.Engine) -> None:
+    class Shaky(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise TimeoutError("could be the caller's own")
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(make_ticket())
+
+        def __len__(self) -> int:
+            return 3
+
+    error = error_for(engine, Shaky())
+    assert (error.path, error.code) == ("", "invalid-type")
+    assert error.got == "`TimeoutError` raised while reading the ticket"
