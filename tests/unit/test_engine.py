@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import enum
+import gc
 import itertools
 import json
 import resource
@@ -11,6 +12,7 @@ import shutil
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -840,3 +842,16 @@ def test_a_log_takes_decisions_only_and_names_a_missing_folder(
         csrules.Redactor(engine, paths=["customer.id"], salt=b"s" * 16).redact(decision.to_json())  # type: ignore[arg-type]
     assert log.append(decision).seq == 1
     assert csrules.verify_log(tmp_path / "log.jsonl").records == 1
+
+
+def test_a_swapped_engine_no_one_refers_to_is_freed_without_close() -> None:
+    """embedding.md's reload pattern swaps the reference and lets the old Engine go (closing it
+    would fail the requests that took it just before the swap): it must then be freed, with the
+    condition records it kept."""
+    engine = csrules.load(params={"front_line_limit": 20})
+    engine.evaluate(refund("30.00"), now=NOW)
+    gone = weakref.ref(engine)
+    engine = csrules.load(params={"front_line_limit": 25})
+    gc.collect()
+    assert gone() is None
+    assert engine.evaluate(refund("22.50"), now=NOW).outcome == "approve"
