@@ -10,8 +10,9 @@ and waits for its result forever, and restarts a worker whose initializer fails,
 
 Here each worker has two pipes of its own (payloads in, answers out), and nothing else is shared:
 stopping a worker, or losing one, can block no one.
-- The workers start at the first `submit` (an empty input starts none), all at once, from a
-  thread of their own with every signal blocked: a worker inherits the mask and drops a Ctrl-C
+- A worker starts at the `submit` that first needs it (an empty input starts none; a single
+  payload starts one; the `count`th payload the last), each from a thread of its own with every
+  signal blocked: a worker inherits the mask and drops a Ctrl-C
   sent to the whole process group (a terminal's) before it unblocks its signals, so Ctrl-C is the
   caller's alone; and since Python runs signal handlers in the main thread only, none can raise
   between the start of a process and its being recorded here (the caller waits for the start to
@@ -156,9 +157,10 @@ class Workers:
         if self._closed:
             raise ValueError("the worker processes were stopped")
         data = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
-        if not self._workers:
+        turn = self._submitted % self._count
+        if turn == len(self._workers):  # the first payload for this worker: start it
             self._start()
-        worker = self._workers[self._submitted % len(self._workers)]
+        worker = self._workers[turn]
         self._submitted += 1
         self._waiting.append(worker)
         self._outbox.put((worker.payloads, data))
@@ -218,7 +220,7 @@ class Workers:
         self.close()
 
     def _start(self) -> None:
-        """Start every worker from a thread of its own with every signal blocked (see the
+        """Start the next worker from a thread of its own with every signal blocked (see the
         module's notes), and wait for it; on any failure, none is left running."""
         failed: list[Exception] = []
         done = threading.Event()  # not Thread.join: interrupted, it can return before the thread ends
@@ -240,33 +242,33 @@ class Workers:
         if failed:
             self.close()
             raise EngineError(f"the worker processes could not start: {failed[0]}") from failed[0]
-        self._sender.start()
+        if len(self._workers) == 1:
+            self._sender.start()
 
     def _spawn(self, claim: threading.Lock, failed: list[Exception], done: threading.Event) -> None:
-        """The starter thread. Python runs signal handlers in the main thread only, so nothing
-        interrupts this between the start of a process and its being recorded."""
+        """The starter thread of one worker. Python runs signal handlers in the main thread only,
+        so nothing interrupts this between the start of a process and its being recorded."""
         if not claim.acquire(blocking=False):  # the caller gave up before this thread ran
             return
         try:
             resource_tracker.ensure_running()  # it unblocks SIGINT and SIGTERM when it starts itself
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # the caller's
             context = multiprocessing.get_context("spawn")
-            for number in range(self._count):
-                payloads_in, payloads_out = context.Pipe(duplex=False)
-                answers_in, answers_out = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=_serve,
-                    args=(payloads_in, answers_out, self._target, mask),
-                    name=f"csrules-worker-{number + 1}",
-                    daemon=True,
-                )
-                try:
-                    process.start()
-                finally:
-                    # The worker's ends: a pipe whose worker ended must read as closed here.
-                    payloads_in.close()
-                    answers_out.close()
-                self._workers.append(_Worker(process, payloads_out, answers_in))
+            payloads_in, payloads_out = context.Pipe(duplex=False)
+            answers_in, answers_out = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_serve,
+                args=(payloads_in, answers_out, self._target, mask),
+                name=f"csrules-worker-{len(self._workers) + 1}",
+                daemon=True,
+            )
+            try:
+                process.start()
+            finally:
+                # The worker's ends: a pipe whose worker ended must read as closed here.
+                payloads_in.close()
+                answers_out.close()
+            self._workers.append(_Worker(process, payloads_out, answers_in))
         except Exception as exc:  # out of processes or file descriptors, initargs that do not pickle
             failed.append(exc)
         finally:

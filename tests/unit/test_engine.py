@@ -673,7 +673,7 @@ if __name__ == "__main__":
     engine = csrules.load()
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     try:
-        list(engine.evaluate_many([ticket] * 10, now=NOW, workers=64))
+        list(engine.evaluate_many([ticket] * 100, now=NOW, workers=64, chunk_size=1))
     except csrules.EngineError as exc:
         print("EngineError:", exc)
     print("workers left:", len(multiprocessing.active_children()))
@@ -855,3 +855,21 @@ def test_a_swapped_engine_no_one_refers_to_is_freed_without_close() -> None:
     gc.collect()
     assert gone() is None
     assert engine.evaluate(refund("22.50"), now=NOW).outcome == "approve"
+
+
+@pytest.mark.parametrize(("tickets", "chunk_size", "started"), [(2, 200, 1), (3, 1, 3), (9, 1, 4)])
+def test_evaluate_many_starts_no_more_workers_than_chunks(
+    tickets: int, chunk_size: int, started: int
+) -> None:
+    """workers=4 started 4 processes, each loading the bundle, for a batch of 2 tickets: the first
+    result waited for all of them (32 workers: 23 s for 2 tickets)."""
+    import multiprocessing  # noqa: PLC0415
+
+    engine = csrules.load()
+    batch = [refund(f"{n}.00") for n in range(tickets)]
+    results = engine.evaluate_many(batch, now=NOW, workers=4, chunk_size=chunk_size)
+    first = next(results)
+    assert len(multiprocessing.active_children()) == started
+    decided = [first, *results]
+    assert [d.to_json() for d in decided] == [engine.evaluate(t, now=NOW).to_json() for t in batch]
+    assert multiprocessing.active_children() == []
