@@ -236,7 +236,7 @@ class _Analysis:
         rules = [self._by_id[rule_id] for rule_id in rule_ids]
         if not any(r.tests_decision for r in rules):
             try:
-                parsed = parse_ticket(ticket)
+                parsed = parse_ticket(ticket, self.bundle.currency)
             except Error:
                 return False
             if any(_reads_inferred(r) for r in rules):
@@ -350,7 +350,7 @@ class _Analysis:
     ) -> tuple[dict[str, Any], list[Rule]] | None:
         """`_screened_ticket` of the example ticket of `values` and `sections`."""
         try:
-            ticket = parse_ticket(self.regions.ticket(values, sections))
+            ticket = parse_ticket(self.regions.ticket(values, sections), self.bundle.currency)
         except Error:
             return None
         return self._screened_ticket(ticket, known)

@@ -267,19 +267,16 @@ class Engine:
                 yield exc
 
     def _decide(self, ticket: Ticket | Mapping[str, Any], moment: datetime, *, trace: bool) -> Decision:
-        facts = parse_ticket(ticket)
         currency = self._compiled.bundle.currency
+        facts = parse_ticket(ticket, currency)  # a request naming no currency is in the bundle's
         request = facts.request
         if request is not None and request.currency != currency:
-            if "currency" in request.model_fields_set:
-                raise TicketError(
-                    "/request/currency",
-                    "currency-mismatch",
-                    f"`{currency}` (the bundle currency)",
-                    f'`"{request.currency}"`',  # as JSON, as every `got` (3 capital letters)
-                )
-            # A request that names no currency is in the bundle's (the model's default is USD).
-            facts = facts.model_copy(update={"request": request.model_copy(update={"currency": currency})})
+            raise TicketError(
+                "/request/currency",
+                "currency-mismatch",
+                f"`{currency}` (the bundle currency)",
+                f'`"{request.currency}"`',  # as JSON, as every `got` (3 capital letters)
+            )
         evaluation = evaluate_rules(
             self._compiled, self._rulesets, facts, moment, trace=trace, prepared=self._plan
         )

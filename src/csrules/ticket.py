@@ -28,6 +28,8 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -184,7 +186,25 @@ class Request(_Model):
 
     kind: Literal["refund", "credit", "replacement", "discount", "goodwill", "price_match", "raincheck"]
     amount: Money
-    currency: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")] = "USD"
+    # None (absent or null): the bundle's currency, which `parse_ticket(..., currency=)` fills in
+    # (the engine passes its bundle's). A fixed default would be wrong for a EUR bundle, and a
+    # ticket built in Python and dumped would then name a currency it was never given.
+    currency: Annotated[
+        str | None,
+        Field(
+            strict=True,
+            pattern=r"^[A-Z]{3}$",
+            validate_default=True,
+            description="3 capital letters; absent or null: the bundle currency (the `currency` parameter)",
+        ),
+    ] = None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _bundle_currency(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.context is not None:
+            return info.context.get("currency")
+        return value
 
 
 class Item(_Model):
@@ -390,9 +410,10 @@ def _kind(data: object) -> str:
     return json_kind(data) or f"a Python `{one_line(type(data).__name__)}`"
 
 
-def parse_ticket(data: object) -> Ticket:
+def parse_ticket(data: object, currency: str | None = None) -> Ticket:
     """Validate a ticket given as a `Ticket` (validated again: one made with `model_construct`
-    may hold anything), or as a dict in Python or JSON form.
+    may hold anything), or as a dict in Python or JSON form. A request that names no currency
+    (absent or null) is in `currency`, the bundle's (None: it is left unnamed).
 
     Raises:
         TicketError: for the first problem, in the order of Ticket's fields, with its JSON pointer.
@@ -400,7 +421,8 @@ def parse_ticket(data: object) -> Ticket:
     if not isinstance(data, Mapping | Ticket):
         raise TicketError("", "invalid-type", "a JSON object (a mapping)", _kind(data))
     try:
-        return Ticket.model_validate(data if isinstance(data, Ticket) else dict(data))
+        context = None if currency is None else {"currency": currency}
+        return Ticket.model_validate(data if isinstance(data, Ticket) else dict(data), context=context)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # An unknown field is usually a misspelt required one: point at the misspelling first.

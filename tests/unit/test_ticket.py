@@ -261,6 +261,27 @@ def test_a_request_naming_no_currency_is_in_the_bundles_currency() -> None:
     assert usd.trace.facts.request.currency == "USD"
 
 
+def test_a_ticket_model_naming_no_currency_round_trips_in_any_bundle() -> None:
+    """A `csrules.Ticket` built in Python without a currency read `request.currency == "USD"`
+    whatever the bundle: its own dump (`model_dump`, to queue or store it) named USD, and a EUR
+    bundle that decided the model refused the dump (`currency-mismatch`)."""
+    euro = csrules.load(params={"currency": "EUR"})
+    raw = make_ticket(request={"kind": "refund", "amount": "15.00"})
+    model = csrules.Ticket.model_validate(raw)
+    assert model.request is not None
+    assert model.request.currency is None
+    expected = euro.evaluate(raw, now=NOW).to_json()
+    forms = [
+        model,
+        model.model_dump(mode="json"),
+        json.loads(model.model_dump_json()),
+        csrules.Ticket.model_validate_json(model.model_dump_json()),
+        make_ticket(request={"kind": "refund", "amount": "15.00", "currency": None}),  # null: as absent
+    ]
+    assert [euro.evaluate(form, now=NOW).to_json() for form in forms] == [expected] * len(forms)
+    assert json.loads(expected)["trace"]["facts"]["request"]["currency"] == "EUR"
+
+
 @pytest.mark.parametrize("ticket", [None, [], "ticket", 42])
 def test_a_ticket_must_be_a_mapping(engine: csrules.Engine, ticket: Any) -> None:
     error = error_for(engine, ticket)
@@ -291,8 +312,13 @@ def test_json_form_round_trips_through_the_model(engine: csrules.Engine) -> None
 def test_a_ticket_model_is_validated_again_keeping_its_fields_set(engine: csrules.Engine) -> None:
     model = csrules.Ticket.model_validate(refund("5"))
     facts = engine.evaluate(model, now=NOW).trace.facts
-    assert facts == model
+    assert model.request is not None
+    assert facts.request is not None
+    # The one difference: the request's currency, unnamed in the model, is the bundle's.
+    assert (model.request.currency, facts.request.currency) == (None, "USD")
+    assert facts.model_dump(exclude={"request"}) == model.model_dump(exclude={"request"})
     assert facts.model_fields_set == model.model_fields_set == {"id", "customer", "agent", "request"}
+    assert facts.request.model_fields_set == model.request.model_fields_set == {"kind", "amount"}
 
 
 def test_an_attribute_name_too_long_says_so(engine: csrules.Engine) -> None:
