@@ -39,16 +39,19 @@ def refund(amount: str, *, role: str = "front_line", **customer: Any) -> dict[st
     )
 
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m csrules ARGS` from the repository's root, its output as text."""
+def run_cli(
+    *args: str, stdin: str | None = None, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m csrules ARGS` from the repository's root (or `cwd`), its output as text."""
     return subprocess.run(
         [sys.executable, "-m", "csrules", *args],
         capture_output=True,
         text=True,
         input=stdin,
-        cwd=ROOT,
+        cwd=cwd,
+        env=env,
         check=False,
-        timeout=60,
+        timeout=120,
     )
 
 

@@ -702,9 +702,10 @@ def load_documents(paths: PolicyPaths) -> list[RawDocument]:
     seen: set[Path] = set()
     for entry in given:
         for path, name in _files(entry):
-            if path.resolve() in seen:
+            real = Path(os.path.realpath(path))  # `Path.resolve` raises RuntimeError for a loop of links
+            if real in seen:
                 continue
-            seen.add(path.resolve())
+            seen.add(real)
             try:
                 documents.append(read_document(path, name))
             except PolicyError as error:

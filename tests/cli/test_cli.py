@@ -338,6 +338,31 @@ def test_a_reader_leaving_early_is_no_internal_error() -> None:
     assert json.loads(result.stdout)["id"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["schema", "policy"],  # one write of 52 KB
+        ["schema", "policy", "--output", "/dev/stdout"],  # a path that is no regular file
+    ],
+)
+def test_a_reader_leaving_during_one_large_write_is_141_not_success(args: list[str]) -> None:
+    """A large output is one write; when the pipe took only part of it and its reader left,
+    Python's buffered writer returned the partial count without an error and the rest was
+    dropped: exit 0 (a full disk the same: a cut report, exit 0). The pipe here holds 4 KiB."""
+    import fcntl  # noqa: PLC0415 - Linux only, as F_SETPIPE_SZ
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "csrules", *args], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.readline() == b"{\n"  # the writer is blocked in its one write, part written
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (141, b"")
+
+
 def _with_streams(
     args: list[str], *, close: int | None = None, **kwargs: object
 ) -> subprocess.CompletedProcess[bytes]:

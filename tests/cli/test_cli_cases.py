@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_cli
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -167,3 +168,17 @@ def test_a_monotonicity_break_names_the_rule_that_fired_for_one_ticket_only(tmp_
         "over_front_line_limit [policies/empowerment.yaml:52] did not fire:",
     ]
     assert "escalation_update" not in report  # a follow-up that only followed the outcome: no cause
+
+
+def test_checking_invariants_leaves_no_files_where_it_runs(tmp_path: Path) -> None:
+    """hypothesis cached the constants of local modules in `./.hypothesis/constants`: a
+    `csrules test` run dirtied the directory it ran in (a repository, a CI workspace)."""
+    cases = ROOT / "tests" / "policy_cases" / "conduct.cases.yaml"
+    environment = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    policies = str(ROOT / "policies")
+    result = run_cli(
+        "test", str(cases), "--policies", policies, "--examples", "5", cwd=tmp_path, env=environment
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "invariant" in result.stdout
+    assert sorted(os.listdir(tmp_path)) == []

@@ -366,6 +366,20 @@ def test_symbolic_links_in_a_directory_are_followed_or_fail_loudly(tmp_path: Pat
     assert info.value.file == str(bundle / "gone.yaml")
 
 
+@pytest.mark.parametrize("links", [{"loop.yaml": "loop.yaml"}, {"x.yaml": "y.yaml", "y.yaml": "x.yaml"}])
+def test_a_loop_of_links_in_a_directory_is_a_policy_error(tmp_path: Path, links: dict[str, str]) -> None:
+    """`Path.resolve` raised RuntimeError ("Symlink loop") for a loop found while walking a
+    directory: every command said "internal error", exit 3; the same link given by name was a
+    PolicyError."""
+    write_policy(tmp_path, "rules: []\n", name="a.yaml")
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    error = policy_error(tmp_path)
+    assert [(d.code, d.message) for d in error.diagnostics] == [
+        ("no-such-file", "cannot read the file (Too many levels of symbolic links)")
+    ] * len(links)
+
+
 @pytest.mark.parametrize(
     ("paths", "message"),
     [

@@ -8,13 +8,14 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
 from ..errors import Error
 
-__all__ = ["ExitCode", "UsageError", "write_file"]
+__all__ = ["ExitCode", "FullWrites", "UsageError", "write_file"]
 
 
 class ExitCode(enum.IntEnum):
@@ -30,6 +31,50 @@ class UsageError(Error):
     """A command-line argument is wrong (a file that does not exist, a malformed --param)."""
 
 
+class FullWrites:
+    """Text written to a file descriptor, every byte of it or an OSError.
+
+    CPython's `BufferedWriter.write` can return after a partial write (a disk that fills during
+    a large write, seen with 3.11) without raising, and `TextIOWrapper` ignores the count: the
+    rest was dropped silently, and a command exited 0 with a cut report or file. Here text is
+    kept up to 64 KiB, then encoded and written with `os.write` until every byte is written: a
+    partial write is followed by another, which raises the error (ENOSPC; BrokenPipeError when a
+    pipe's reader left). `flush` writes what is kept.
+    """
+
+    _LIMIT = 1 << 16
+
+    def __init__(
+        self, descriptor: int, encoding: str = "utf-8", errors: str = "strict", *, lines: bool = False
+    ) -> None:
+        self._descriptor = descriptor
+        self._encoding = encoding
+        self._errors = errors
+        self._lines = lines  # a terminal's: each line shown when written
+        self._kept: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._kept.append(text)
+        self._size += len(text)
+        if self._size >= self._LIMIT or (self._lines and "\n" in text):
+            self.flush()
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._kept:
+            return
+        data = memoryview("".join(self._kept).encode(self._encoding, self._errors))
+        self._kept.clear()
+        self._size = 0
+        while data:
+            data = data[os.write(self._descriptor, data) :]
+
+
 def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     """`write(handle)` into a temporary file beside `path`, then renamed over it: however it ends
     (an error, Ctrl-C, a full disk), `path` holds its old content or the whole new one, never a
@@ -43,8 +88,7 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     """
     _check_writable_name(path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            write(handle)
+        _write_to(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), write)
         return
     try:  # strict: a link that is its own target (a loop) is an error, as for `open`, not a file
         target = Path(os.path.realpath(path, strict=True))
@@ -59,8 +103,7 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
     # file it replaces, if any.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            write(handle)
+        _write_to(descriptor, write)
         if target.exists():
             os.chmod(temporary, target.stat().st_mode & 0o7777)
         os.replace(temporary, target)
@@ -68,6 +111,16 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _write_to(descriptor: int, write: Callable[[TextIO], object]) -> None:
+    """`write(handle)` to `descriptor` as UTF-8, then closed (also on an error)."""
+    try:
+        handle = FullWrites(descriptor)
+        write(typing.cast(TextIO, handle))
+        handle.flush()
+    finally:
+        os.close(descriptor)
 
 
 def _check_writable_name(path: str | Path) -> None:

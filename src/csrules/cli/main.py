@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import EngineError, Error, one_line
 from . import check, coverage, diff, eval, generate, log, report, schema, test, verify
-from ._common import ExitCode
+from ._common import ExitCode, FullWrites
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,12 +66,24 @@ class _Output:
 
     def __init__(self, stream: typing.TextIO | None) -> None:
         self._stream = stream  # None: the shell closed it (`>&-`), an error only if written to
+        # Written through FullWrites when it is a file descriptor's (see why there); a stream
+        # with none (a test's capture) is written to as it is.
+        self._writer: typing.TextIO | FullWrites | None = stream
+        if isinstance(stream, io.TextIOWrapper):
+            try:
+                descriptor = stream.fileno()
+            except (OSError, ValueError):  # io.UnsupportedOperation is both
+                descriptor = -1
+            if descriptor >= 0:
+                stream.flush()  # anything written before goes first
+                errors = stream.errors or "strict"
+                self._writer = FullWrites(descriptor, stream.encoding, errors, lines=stream.line_buffering)
 
     def write(self, text: str) -> int:
-        if self._stream is None:
+        if self._writer is None:
             raise _OutputFailed("standard output is closed")
         try:
-            return self._stream.write(text)
+            return self._writer.write(text)
         except BrokenPipeError:
             raise
         except OSError as exc:
@@ -82,14 +94,20 @@ class _Output:
             self.write(line)
 
     def flush(self) -> None:
-        if self._stream is None:
+        if self._writer is None:
             return
         try:
-            self._stream.flush()
+            self._writer.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise _OutputFailed(exc.strerror or str(exc)) from None
+
+    def flush_before_error(self) -> None:
+        """What the command wrote before its error, as Python's own flush at exit wrote it; a
+        failure of that write is left unsaid (the error is the message)."""
+        with contextlib.suppress(Exception):
+            self.flush()
 
     def isatty(self) -> bool:
         return self._stream is not None and self._stream.isatty()
@@ -303,19 +321,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or an argument error (`_Parser.error`)
         code = exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
         return ExitCode.BAD_INPUT if code == 2 else int(code)
+    out = _Output(sys.stdout)
     try:
         commands = {"eval": eval, "check": check, "test": test, "schema": schema, "coverage": coverage}
         commands |= {"verify": verify, "log": log, "report": report}
         commands |= {"diff": diff, "generate-tickets": generate}
         command = commands[args.command]
-        out = _Output(sys.stdout)
         code = int(command.run(args, out))
         out.flush()  # here, where a failure is reported, not at exit
         return code
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
+        out.flush_before_error()
         _stderr(f"csrules: engine error: {one_line(str(exc))}")
         return ExitCode.INTERNAL
     except Error as exc:
+        out.flush_before_error()
         _stderr(f"csrules: error: {one_line(str(exc))}")
         return ExitCode.BAD_INPUT
     except _OutputFailed as exc:  # `> /dev/full`
@@ -323,11 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"csrules: error: cannot write the output: {one_line(str(exc))}")
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
+        out.flush_before_error()
         return 130
     except BrokenPipeError:  # `csrules generate-tickets | head`: the reader left, nothing is wrong
         _silence_stdout()
         return 141  # as a shell reports a process ended by SIGPIPE
     except Exception as exc:
+        out.flush_before_error()
         if os.environ.get("CSRULES_DEBUG"):
             raise
         _stderr(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from ..testing.cases import Engines, load_cases, run_cases
@@ -49,9 +52,10 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     checked = []
     if args.examples > 0 and any(e.bundle.invariants for e in engines.as_written()):
         check_invariants = _invariant_checker()
-        for engine in engines.as_written():
-            observe = coverage.add if coverage is not None and engine is measured else None
-            checked += check_invariants(engine, examples=args.examples, seed=args.seed, observe=observe)
+        with _scratch_hypothesis_home():
+            for engine in engines.as_written():
+                observe = coverage.add if coverage is not None and engine is measured else None
+                checked += check_invariants(engine, examples=args.examples, seed=args.seed, observe=observe)
     blocks = [text for text in (table(results), invariant_table(checked)) if text]
     if coverage is not None and args.coverage:
         blocks.append(coverage_report(coverage))
@@ -65,6 +69,26 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             out.write("coverage too low: " + "; ".join(short) + "\n")
             passed = False
     return ExitCode.OK if passed else ExitCode.FAILED
+
+
+@contextlib.contextmanager
+def _scratch_hypothesis_home() -> Iterator[None]:
+    """hypothesis keeps a cache of the constants it draws from local modules in `./.hypothesis`
+    (`invariants.py` keeps no example database): a command must leave no files in the directory
+    it runs in, so the run gets a scratch home, removed after it. An explicit
+    `HYPOTHESIS_STORAGE_DIRECTORY` is the user's choice and is kept."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    from hypothesis import configuration  # noqa: PLC0415 - the `testing` extra, checked by the caller
+
+    before = configuration.storage_directory(intent_to_write=False).home_directory
+    with tempfile.TemporaryDirectory(prefix="csrules-hypothesis-") as scratch:
+        configuration.set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(before)
 
 
 def _invariant_checker() -> Callable[..., list[InvariantResult]]:
