@@ -670,10 +670,15 @@ def find_case_files(paths: PolicyPaths) -> list[Path]:
             found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
         elif path.is_file():
             found.append(path)
-        else:
-            raise PolicyError(
-                [Diagnostic("no-such-file", "no such file or directory", SourceSpan(str(path), 1, 1))]
-            )
+        else:  # as `load` says it of a policy path: why it is neither
+            try:
+                path.stat()
+                message = "not a file or a directory (a FIFO, a socket or a device)"
+            except FileNotFoundError:
+                message = "no such file or directory"
+            except OSError as exc:  # a loop of links, a name too long
+                message = f"cannot read the path ({exc.strerror})"
+            raise PolicyError([Diagnostic("no-such-file", message, SourceSpan(str(path), 1, 1))])
     first: dict[str, Path] = {}
     for p in found:
         first.setdefault(os.path.realpath(p), p)

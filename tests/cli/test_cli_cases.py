@@ -182,3 +182,20 @@ def test_checking_invariants_leaves_no_files_where_it_runs(tmp_path: Path) -> No
     assert (result.returncode, result.stderr) == (0, "")
     assert "invariant" in result.stdout
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_case_path_that_is_no_file_says_why(tmp_path: Path) -> None:
+    """A loop of links and a FIFO given by name were both "no such file or directory"."""
+    (tmp_path / "loop.cases.yaml").symlink_to("loop.cases.yaml")
+    os.mkfifo(tmp_path / "fifo.cases.yaml")
+    expected = {
+        "loop.cases.yaml": "cannot read the path (Too many levels of symbolic links)",
+        "fifo.cases.yaml": "not a file or a directory (a FIFO, a socket or a device)",
+        "gone.cases.yaml": "no such file or directory",
+    }
+    for name, message in expected.items():
+        result = run(str(tmp_path / name))
+        assert (result.returncode, result.stderr) == (
+            2,
+            f"csrules: error: {tmp_path / name}:1:1: {message}\n",
+        )
