@@ -363,6 +363,85 @@ def test_a_reader_leaving_during_one_large_write_is_141_not_success(args: list[s
     assert (process.returncode, stderr) == (141, b"")
 
 
+_DRIVER = """
+import os, signal, sys
+from csrules.cli import generate, main
+
+def run(args, out):
+    out.write("line 1\\n")
+    out.write("line 2\\n")
+    print(os.fstat(1).st_size, file=sys.stderr)  # what reached the file so far
+    if os.environ.get("DRIVER_SIGNAL"):
+        os.kill(os.getpid(), int(os.environ["DRIVER_SIGNAL"]))
+    return 0
+
+generate.run = run
+main.entry()
+"""
+
+
+def _drive(tmp_path: Path, environment: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """`_DRIVER` (csrules' entry point with a command that writes two lines) with its standard
+    output a file: the run, and what the file holds at the end."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open(tmp_path / "out.txt", "wb") as output:
+        result = subprocess.run(
+            [sys.executable, str(driver), "generate-tickets"],
+            stdout=output,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**clean, **environment},
+            cwd=ROOT,
+            check=False,
+            timeout=60,
+        )
+    return result, (tmp_path / "out.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("environment", "reached"),
+    [
+        ({}, 0),  # a file: written at the end
+        ({"PYTHONUNBUFFERED": "1"}, 14),  # `python -u`: each write at once, as Python's own stream
+    ],
+)
+def test_standard_output_keeps_pythons_buffering(
+    tmp_path: Path, environment: dict[str, str], reached: int
+) -> None:
+    """Under PYTHONUNBUFFERED (usual in containers), output was held until 64 KiB or the end."""
+    result, written = _drive(tmp_path, environment)
+    assert (result.returncode, result.stderr, written) == (0, f"{reached}\n", "line 1\nline 2\n")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(15, 143), (1, 129)])
+def test_output_written_before_sigterm_or_sighup_is_kept(tmp_path: Path, signum: int, code: int) -> None:
+    """Python's flush at exit wrote it; once csrules held its own output, SIGTERM and SIGHUP
+    dropped up to 64 KiB of it (Ctrl-C did not)."""
+    result, written = _drive(tmp_path, {"DRIVER_SIGNAL": str(signum)})
+    assert (result.returncode, result.stderr, written) == (code, "0\n", "line 1\nline 2\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_an_encoding_with_a_byte_order_mark_writes_it_once(encoding: str) -> None:
+    """Each 64 KiB block was encoded on its own: a byte order mark before every block, and the
+    output no longer read back."""
+    result = subprocess.run(
+        [sys.executable, "-m", "csrules", "generate-tickets", "--count", "2000"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert len(result.stdout) > 3 * 65536
+    lines = result.stdout.decode(encoding).splitlines()
+    assert len(lines) == 2000
+    assert all(json.loads(line)["id"] for line in lines)
+
+
 def _with_streams(
     args: list[str], *, close: int | None = None, **kwargs: object
 ) -> subprocess.CompletedProcess[bytes]:

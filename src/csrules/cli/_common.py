@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import enum
 import errno
@@ -45,19 +46,27 @@ class FullWrites:
     _LIMIT = 1 << 16
 
     def __init__(
-        self, descriptor: int, encoding: str = "utf-8", errors: str = "strict", *, lines: bool = False
+        self,
+        descriptor: int,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        *,
+        lines: bool = False,
+        each: bool = False,
     ) -> None:
         self._descriptor = descriptor
-        self._encoding = encoding
-        self._errors = errors
-        self._lines = lines  # a terminal's: each line shown when written
+        # One encoder for the stream: `str.encode` per block would repeat a byte order mark
+        # (`utf-8-sig`, `utf-16`) at every block.
+        self._encode = codecs.getincrementalencoder(encoding)(errors).encode
+        self._lines = lines  # a terminal's (line buffered): each line written when complete
+        self._each = each  # unbuffered (`python -u`, PYTHONUNBUFFERED): each write at once
         self._kept: list[str] = []
         self._size = 0
 
     def write(self, text: str) -> int:
         self._kept.append(text)
         self._size += len(text)
-        if self._size >= self._LIMIT or (self._lines and "\n" in text):
+        if self._each or self._size >= self._LIMIT or (self._lines and "\n" in text):
             self.flush()
         return len(text)
 
@@ -68,7 +77,7 @@ class FullWrites:
     def flush(self) -> None:
         if not self._kept:
             return
-        data = memoryview("".join(self._kept).encode(self._encoding, self._errors))
+        data = memoryview(self._encode("".join(self._kept)))
         self._kept.clear()
         self._size = 0
         while data:
@@ -116,7 +125,7 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
 def _write_to(descriptor: int, write: Callable[[TextIO], object]) -> None:
     """`write(handle)` to `descriptor` as UTF-8, then closed (also on an error)."""
     try:
-        handle = FullWrites(descriptor)
+        handle = FullWrites(descriptor, lines=os.isatty(descriptor))  # `--output /dev/tty`
         write(typing.cast(TextIO, handle))
         handle.flush()
     finally:

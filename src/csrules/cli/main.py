@@ -76,8 +76,9 @@ class _Output:
                 descriptor = -1
             if descriptor >= 0:
                 stream.flush()  # anything written before goes first
+                lines, each = stream.line_buffering, stream.write_through  # a terminal; `python -u`
                 errors = stream.errors or "strict"
-                self._writer = FullWrites(descriptor, stream.encoding, errors, lines=stream.line_buffering)
+                self._writer = FullWrites(descriptor, stream.encoding, errors, lines=lines, each=each)
 
     def write(self, text: str) -> int:
         if self._writer is None:
@@ -357,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set CSRULES_DEBUG=1 for a traceback)"
         )
         return ExitCode.INTERNAL
+    except BaseException:  # SIGTERM or SIGHUP (`_Terminated`): what was written goes out, as for Ctrl-C
+        out.flush_before_error()
+        raise
 
 
 def _json_escape(error: UnicodeError) -> tuple[str, int]:
