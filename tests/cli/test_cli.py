@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -368,6 +369,8 @@ import os, signal, sys
 from csrules.cli import generate, main
 
 def run(args, out):
+    for n in range(int(os.environ.get("DRIVER_LONG_LINES", "0"))):  # blocks on a full pipe
+        out.write(str(n % 10) * 999 + "\\n")
     out.write("line 1\\n")
     out.write("line 2\\n")
     print(os.fstat(1).st_size, file=sys.stderr)  # what reached the file so far
@@ -421,6 +424,36 @@ def test_output_written_before_sigterm_or_sighup_is_kept(tmp_path: Path, signum:
     dropped up to 64 KiB of it (Ctrl-C did not)."""
     result, written = _drive(tmp_path, {"DRIVER_SIGNAL": str(signum)})
     assert (result.returncode, result.stderr, written) == (code, "0\n", "line 1\nline 2\n")
+
+
+@pytest.mark.parametrize("signum", [15, 2])
+def test_a_signal_during_a_write_blocked_on_a_slow_reader_leaves_whole_lines(
+    tmp_path: Path, signum: int
+) -> None:
+    """The bytes of a write that SIGTERM or Ctrl-C cut short were dropped: the reader got
+    exactly 64 KiB, ending in the middle of a JSON line."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(
+        [sys.executable, str(driver), "generate-tickets"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**clean, "DRIVER_LONG_LINES": "1000"},  # 1 MB: far more than a pipe holds
+        cwd=ROOT,
+        bufsize=0,  # `communicate` reads the descriptor: nothing may sit in a reader's buffer
+    )
+    assert process.stdout is not None
+    first = process.stdout.read(1000)  # started, and blocked on the full pipe soon after
+    time.sleep(1.0)
+    process.send_signal(signum)
+    rest, stderr = process.communicate(timeout=60)
+    written = first + rest
+    assert (process.returncode, stderr) == ({15: 143, 2: 130}[signum], b"")
+    lines = written.split(b"\n")
+    assert lines[-1] == b""  # ends with a whole line
+    assert 60 <= len(lines) - 1 < 1000
+    assert all(line == str(n % 10).encode() * 999 for n, line in enumerate(lines[:-1]))
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])

@@ -38,12 +38,17 @@ class FullWrites:
     CPython's `BufferedWriter.write` can return after a partial write (a disk that fills during
     a large write, seen with 3.11) without raising, and `TextIOWrapper` ignores the count: the
     rest was dropped silently, and a command exited 0 with a cut report or file. Here text is
-    kept up to 64 KiB, then encoded and written with `os.write` until every byte is written: a
-    partial write is followed by another, which raises the error (ENOSPC; BrokenPipeError when a
-    pipe's reader left). `flush` writes what is kept.
+    kept up to 8 KiB (Python's own buffer size), then encoded and written with `os.write` until
+    every byte is written: a partial write is followed by another, which raises the error
+    (ENOSPC; BrokenPipeError when a pipe's reader left). `flush` writes what is kept.
+
+    A write blocked on a slow reader and cut short by a signal handler's exception (Ctrl-C,
+    SIGTERM) leaves its unwritten bytes here, and the next `flush` writes them: the output then
+    ends where the command stopped, not in the middle of a line. Each `os.write`'s count is kept
+    by C (`list.extend(map(...))`), before a handler can run, so no byte is written twice.
     """
 
-    _LIMIT = 1 << 16
+    _LIMIT = 8192
 
     def __init__(
         self,
@@ -62,6 +67,8 @@ class FullWrites:
         self._each = each  # unbuffered (`python -u`, PYTHONUNBUFFERED): each write at once
         self._kept: list[str] = []
         self._size = 0
+        self._pending = b""  # encoded, not yet all written
+        self._sent: list[int] = []  # the counts of the writes of `_pending` so far
 
     def write(self, text: str) -> int:
         self._kept.append(text)
@@ -75,13 +82,14 @@ class FullWrites:
             self.write(line)
 
     def flush(self) -> None:
-        if not self._kept:
-            return
-        data = memoryview(self._encode("".join(self._kept)))
-        self._kept.clear()
-        self._size = 0
-        while data:
-            data = data[os.write(self._descriptor, data) :]
+        if self._kept:
+            self._pending += self._encode("".join(self._kept))
+            self._kept.clear()
+            self._size = 0
+        sent, pending = self._sent, self._pending
+        while (done := sum(sent)) < len(pending):
+            sent.extend(map(os.write, (self._descriptor,), (pending[done:],)))
+        self._pending, self._sent = b"", []
 
 
 def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
@@ -123,10 +131,16 @@ def write_file(path: str | Path, write: Callable[[TextIO], object]) -> None:
 
 
 def _write_to(descriptor: int, write: Callable[[TextIO], object]) -> None:
-    """`write(handle)` to `descriptor` as UTF-8, then closed (also on an error)."""
+    """`write(handle)` to `descriptor` as UTF-8, then closed; after an error or a signal, what
+    was written goes out first (a FIFO's reader gets whole lines), as `open`'s close wrote it."""
+    handle = FullWrites(descriptor, lines=os.isatty(descriptor))  # `--output /dev/tty`
     try:
-        handle = FullWrites(descriptor, lines=os.isatty(descriptor))  # `--output /dev/tty`
         write(typing.cast(TextIO, handle))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            handle.flush()
+        raise
+    else:
         handle.flush()
     finally:
         os.close(descriptor)
