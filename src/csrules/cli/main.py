@@ -75,7 +75,8 @@ class _Output:
             except (OSError, ValueError):  # io.UnsupportedOperation is both
                 descriptor = -1
             if descriptor >= 0:
-                stream.flush()  # anything written before goes first
+                with contextlib.suppress(OSError, ValueError):  # reported, if at all, by our writes
+                    stream.flush()  # anything written before goes first
                 lines, each = stream.line_buffering, stream.write_through  # a terminal; `python -u`
                 errors = stream.errors or "strict"
                 self._writer = FullWrites(descriptor, stream.encoding, errors, lines=lines, each=each)
