@@ -561,14 +561,26 @@ def _files(given: str) -> Iterator[tuple[Path, str]]:
         elif path.is_file():
             yield path, _shown(path.name)
         else:
-            path.stat()  # a missing file or a loop of links: OSError, reported below with its reason
-            message = "not a file or a directory (a FIFO, a socket or a device)"
-            raise PolicyError([Diagnostic("no-such-file", message, span)])
-    except FileNotFoundError:
-        raise PolicyError([Diagnostic("no-such-file", "no such file or directory", span)]) from None
-    except OSError as exc:  # a name too long, a directory that cannot be read
-        message = f"cannot read the path ({exc.strerror})"
-        raise PolicyError([Diagnostic("no-such-file", message, span)]) from None
+            raise _neither(path, span)
+    except OSError as exc:  # a directory that cannot be read
+        raise _path_error(exc, span) from None
+
+
+def _neither(path: Path, span: SourceSpan) -> PolicyError:
+    """The error for a path that is neither a file nor a directory, saying why."""
+    try:
+        path.stat()
+    except OSError as exc:  # a missing file, a loop of links, a name too long
+        return _path_error(exc, span)
+    return PolicyError(
+        [Diagnostic("no-such-file", "not a file or a directory (a FIFO, a socket or a device)", span)]
+    )
+
+
+def _path_error(exc: OSError, span: SourceSpan) -> PolicyError:
+    missing = isinstance(exc, FileNotFoundError)
+    message = "no such file or directory" if missing else f"cannot read the path ({exc.strerror})"
+    return PolicyError([Diagnostic("no-such-file", message, span)])
 
 
 def read_document(path: Path, name: str | None = None) -> RawDocument:
@@ -670,15 +682,8 @@ def find_case_files(paths: PolicyPaths) -> list[Path]:
             found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
         elif path.is_file():
             found.append(path)
-        else:  # as `load` says it of a policy path: why it is neither
-            try:
-                path.stat()
-                message = "not a file or a directory (a FIFO, a socket or a device)"
-            except FileNotFoundError:
-                message = "no such file or directory"
-            except OSError as exc:  # a loop of links, a name too long
-                message = f"cannot read the path ({exc.strerror})"
-            raise PolicyError([Diagnostic("no-such-file", message, SourceSpan(str(path), 1, 1))])
+        else:  # as `load` says it of a policy path
+            raise _neither(path, SourceSpan(str(path), 1, 1))
     first: dict[str, Path] = {}
     for p in found:
         first.setdefault(os.path.realpath(p), p)
