@@ -52,10 +52,13 @@ _recorders: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
 def rebuild(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None = None) -> _M:
     """A record again from its values and fields set, as `recorder` builds it (None: every field,
     the set shared by the class's records); for records another process already validated
-    (`_transport`)."""
-    instance = recorder(cls)(values)
-    if fields_set is not None:
-        _SET_FIELDS(instance, fields_set)
+    (`_transport`, once per record it unpickles: `recorder`'s work inlined, one call, not three).
+    """
+    instance = cls.__new__(cls)
+    _SET_DICT(instance, values)
+    _SET_FIELDS(instance, fields_set if fields_set is not None else _shared.get(cls) or _fields(cls))
+    _SET_EXTRA(instance, None)
+    _SET_PRIVATE(instance, None)
     return instance
 
 
@@ -67,9 +70,19 @@ _SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = (
 )
 
 
+_shared: dict[type[BaseModel], set[str]] = {}  # each class's fields-set, shared by its records
+
+
+def _fields(cls: type[BaseModel]) -> set[str]:
+    found = _shared.get(cls)
+    if found is None:
+        found = _shared[cls] = set(cls.model_fields)
+    return found
+
+
 def _recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     new = cls.__new__
-    fields = set(cls.model_fields)
+    fields = _fields(cls)
 
     def make(values: dict[str, Any]) -> _M:
         instance = new(cls)
