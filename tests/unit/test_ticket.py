@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 import csrules
 from csrules.ticket import FACT_TYPES, Agent, Request
-from tests.helpers import NOW, Float64, LyingInt, Zone, make_ticket, refund
+from tests.helpers import NOW, Float64, LyingInt, Zone, make_ticket, refund, write_policy
 
 
 def error_for(engine: csrules.Engine, ticket: Any) -> csrules.TicketError:
@@ -521,6 +521,59 @@ def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> Non
     assert default.evaluate(subclassed, now=NOW).to_json() == default.evaluate(plain, now=NOW).to_json()
 
 
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        (Decimal("1.5"), 1.5),
+        (Decimal("0.1"), 0.1),
+        (Decimal("5"), 5),
+        (Decimal("5.0"), 5.0),
+        (Decimal("5E+1"), 50.0),
+        (Decimal("-0"), 0),
+        (Decimal(2**53 - 1), 2**53 - 1),
+    ],
+)
+def test_a_decimal_attribute_is_read_as_json_reads_its_text(
+    tmp_path: Path, given: Decimal, read: float
+) -> None:
+    """A database's NUMERIC column comes to Python as a Decimal: it was refused as an attribute
+    (`invalid-attribute`) though money facts take Decimals. It is read as the CLI reads the same
+    number in a ticket's JSON: an int, or a float that holds it exactly; the decision is the one
+    the JSON ticket gets, byte for byte."""
+    rule = "    rationale: r\n    when: [{attributes.x: {gte: 0.1}}]\n    then: {deny: true}\n"
+    engine = csrules.load([str(write_policy(tmp_path, "rules:\n  - id: r\n    description: d\n" + rule))])
+    decision = engine.evaluate(make_ticket(attributes={"x": given}), now=NOW)
+    (value,) = decision.trace.facts.attributes.values()
+    assert (type(value), value) == (type(read), read)
+    as_json = json.loads(
+        json.dumps(make_ticket(attributes={"x": str(given)})).replace(f'"{given}"', str(given))
+    )
+    assert decision.to_json() == engine.evaluate(as_json, now=NOW).to_json()
+    assert decision.outcome == ("deny" if read >= 0.1 else "approve")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        Decimal("0.1000000000000000055511151231257827"),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        Decimal("1e-400"),
+        Decimal("9007199254740991.5"),
+        Decimal("1" + "0" * 5000),
+    ],
+)
+def test_a_decimal_attribute_no_double_holds_is_refused(engine: csrules.Engine, given: Decimal) -> None:
+    error = error_for(engine, make_ticket(attributes={"x": given}))
+    assert (error.path, error.code) == ("/attributes/x", "invalid-attribute")
+    assert error.expected == (
+        "a number with |n| < 2**53 that a double holds exactly (a Decimal is read as JSON reads its "
+        "text), a string or a boolean"
+    )
+    error = error_for(engine, make_ticket(attributes={"x": Decimal(2**53)}))
+    assert (error.code, error.got) == ("invalid-attribute", "`Decimal('9007199254740992')`")
+
+
 class _ShownDate(date):
     def isoformat(self) -> str:  # the trace would show another date than the engine decided on
         return "1999-01-01"
@@ -644,8 +697,12 @@ def test_the_text_limit_holds_for_the_composed_text_the_decision_keeps(
 def test_a_value_that_is_no_json_is_shown_as_python_writes_it_not_as_a_string() -> None:
     """A Decimal attribute was shown as got `"1.5"`, which reads as the string "1.5"."""
     engine = csrules.load()
-    error = error_for(engine, make_ticket(attributes={"a": Decimal("1.5")}))
-    assert (error.code, error.path, error.got) == ("invalid-attribute", "/attributes/a", "`Decimal('1.5')`")
+    error = error_for(engine, make_ticket(attributes={"a": Decimal("1e-400")}))
+    assert (error.code, error.path, error.got) == (
+        "invalid-attribute",
+        "/attributes/a",
+        "`Decimal('1E-400')`",
+    )
     error = error_for(engine, make_ticket(opened_at=datetime(2026, 1, 1)))  # naive
     assert (error.code, error.got) == ("naive-datetime", "`datetime.datetime(2026, 1, 1, 0, 0)`")
 
