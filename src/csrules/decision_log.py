@@ -34,6 +34,7 @@ leaves the head one record behind again, never two.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -142,12 +143,15 @@ class LogRepair:
         problem: what repair found and left as it is because no crash leaves it (an edited last
             record, a head naming another record): the log still refuses appends, and
             `csrules log verify` says where. None when the log can be appended to.
+        leftovers: temporary head files removed, left beside the log by writers killed while
+            they replaced the head (`LOG.head.<pid>.<thread>.tmp`).
     """
 
     removed: int = 0
     newline_restored: bool = False
     adopted: int | None = None
     problem: AuditError | None = None
+    leftovers: int = 0
 
     @property
     def ok(self) -> bool:
@@ -166,6 +170,9 @@ class LogRepair:
                 f"brought the head file up to record {self.adopted}, written without its head update "
                 "(`log verify` keeps noting it)"
             )
+        if self.leftovers:
+            files = "file" if self.leftovers == 1 else "files"
+            done.append(f"removed {self.leftovers} temporary head {files} left by killed writers")
         text = "; ".join(done) if done else "nothing to repair"
         if self.problem is not None:
             text += (
@@ -544,6 +551,8 @@ class DecisionLog:
         - A head file one record behind the last record (a crash between the write and the head's
           update; no head file at all when that record is the first) is brought up to it, and the
           record is listed as adopted, which `verify_log` keeps noting.
+        - Temporary head files that writers killed while they replaced the head left beside the
+          log (`LOG.head.<pid>.<thread>.tmp`) are removed.
 
         Anything else is left as it is and returned as `LogRepair.problem`: a head naming another
         record, a missing head with more than one record, an edited last record, a last record
@@ -562,58 +571,86 @@ class DecisionLog:
             raise AuditError("no-such-file", f"cannot open the log: {exc.strerror}", str(target)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            stored = _read_head(target)  # before any change: an unreadable head changes nothing
-            size = os.fstat(fd).st_size
-            removed, restored = 0, False
-            if size:
-                os.lseek(fd, size - 1, os.SEEK_SET)
-                if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
-                    try:
-                        raw, start = _last_line(fd, size + 1, str(target))
-                    except AuditError as problem:  # far longer than any record: evidence, left alone
-                        return LogRepair(problem=problem)
-                    kept = _torn_end(raw, str(target))
-                    if kept is None:
-                        return LogRepair(problem=_unterminated(kept, str(target), None))
-                    if kept:  # a whole record: its newline back only if it follows the record before
-                        try:
-                            _chained(fd, start, raw[:kept], target)
-                        except AuditError as problem:
-                            return LogRepair(problem=problem)
-                    if kept < len(raw):
-                        os.ftruncate(fd, start + kept)
-                        removed = len(raw) - kept
-                        size = start + kept
-                    if kept:  # a whole record: its newline back
-                        os.lseek(fd, 0, os.SEEK_END)
-                        os.write(fd, b"\n")
-                        restored = True
-                        size += 1
-                    os.fsync(fd)
-            try:
-                last = _last_record(fd, size, target)
-            except AuditError as problem:  # an edited last record: nothing to bring the head up to
-                return LogRepair(removed, restored, problem=problem)
-            if last[0] and _head_lags(stored, last):
-                try:
-                    _write_head(target, _next_head(stored, last), fsync=True)
-                except OSError as exc:  # a read-only folder, a full disk: one line, as for the log
-                    raise AuditError(
-                        "no-such-file",
-                        f"cannot write the head file: {exc.strerror or exc}; the log ends with a whole "
-                        f"record (record {last[0]}) the head does not name yet: repair again once the "
-                        "head file can be written",
-                        str(target),
-                    ) from None
-                return LogRepair(removed, restored, last[0])
-            if not _head_follows(stored, last):
-                what = "the head file is missing"
-                if stored is not None:
-                    what = f"the head file names record {stored.seq}, the log ends at record {last[0]}"
-                return LogRepair(removed, restored, problem=AuditError("truncated-log", what, str(target)))
-            return LogRepair(removed, restored)
+            done = _repaired(fd, target)
+            # After the rest: an unreadable head file, say, changes nothing (docstring).
+            return dataclasses.replace(done, leftovers=_remove_leftover_heads(target))
         finally:
             os.close(fd)
+
+
+def _repaired(fd: int, target: Path) -> LogRepair:
+    """`DecisionLog.repair` of the log open at `fd`, whose lock the caller holds."""
+    stored = _read_head(target)  # before any change: an unreadable head changes nothing
+    size = os.fstat(fd).st_size
+    removed, restored = 0, False
+    if size:
+        os.lseek(fd, size - 1, os.SEEK_SET)
+        if os.read(fd, 1) != b"\n":  # only a line without its newline is a cut write (_last_record)
+            try:
+                raw, start = _last_line(fd, size + 1, str(target))
+            except AuditError as problem:  # far longer than any record: evidence, left alone
+                return LogRepair(problem=problem)
+            kept = _torn_end(raw, str(target))
+            if kept is None:
+                return LogRepair(problem=_unterminated(kept, str(target), None))
+            if kept:  # a whole record: its newline back only if it follows the record before
+                try:
+                    _chained(fd, start, raw[:kept], target)
+                except AuditError as problem:
+                    return LogRepair(problem=problem)
+            if kept < len(raw):
+                os.ftruncate(fd, start + kept)
+                removed = len(raw) - kept
+                size = start + kept
+            if kept:  # a whole record: its newline back
+                os.lseek(fd, 0, os.SEEK_END)
+                os.write(fd, b"\n")
+                restored = True
+                size += 1
+            os.fsync(fd)
+    try:
+        last = _last_record(fd, size, target)
+    except AuditError as problem:  # an edited last record: nothing to bring the head up to
+        return LogRepair(removed, restored, problem=problem)
+    if last[0] and _head_lags(stored, last):
+        try:
+            _write_head(target, _next_head(stored, last), fsync=True)
+        except OSError as exc:  # a read-only folder, a full disk: one line, as for the log
+            raise AuditError(
+                "no-such-file",
+                f"cannot write the head file: {exc.strerror or exc}; the log ends with a whole "
+                f"record (record {last[0]}) the head does not name yet: repair again once the "
+                "head file can be written",
+                str(target),
+            ) from None
+        return LogRepair(removed, restored, last[0])
+    if not _head_follows(stored, last):
+        what = "the head file is missing"
+        if stored is not None:
+            what = f"the head file names record {stored.seq}, the log ends at record {last[0]}"
+        return LogRepair(removed, restored, problem=AuditError("truncated-log", what, str(target)))
+    return LogRepair(removed, restored)
+
+
+def _remove_leftover_heads(target: Path) -> int:
+    """Remove the temporary head files (`LOG.head.<pid>.<thread>.tmp`, `_write_head`) that writers
+    killed between writing one and renaming it over the head left beside the log; how many. The
+    caller holds the log's lock, under which alone one is written: none is in use. (The shared
+    fallback name of a log whose name is too long for them, `.csrules-head.*.tmp`, may be another
+    log's: those are left.)"""
+    head = head_file(target)
+    pattern = re.compile(re.escape(head.name) + r"\.[0-9]+\.[0-9]+\.tmp")
+    try:
+        names = os.listdir(head.parent)
+    except OSError:  # no permission to list the folder: nothing removed
+        return 0
+    removed = 0
+    for name in names:
+        if pattern.fullmatch(name):
+            with contextlib.suppress(OSError):  # gone meanwhile, a read-only folder: left
+                os.unlink(head.parent / name)
+                removed += 1
+    return removed
 
 
 def _torn_end(raw: bytes, file: str) -> int | None:

@@ -1309,3 +1309,48 @@ def test_repair_that_cannot_write_the_head_is_one_line_not_an_internal_error(
     assert (tmp_path / "log.jsonl.head").read_bytes() == head
     assert main(["log", "repair", str(path)]) == 0
     assert verify_log(path).records == 3
+
+
+def _killed_while_replacing_the_head(path: str) -> None:
+    """A writer SIGKILLed after writing its temporary head file, before renaming it over the head
+    (the OOM killer, `kill -9`): what it leaves beside the log."""
+    import signal  # noqa: PLC0415 - this child process alone
+
+    engine = csrules.load()
+    log = csrules.DecisionLog(path, fsync=False)
+    os.replace = lambda *_: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[assignment]
+    log.append(engine.evaluate(refund("45.00"), now=NOW))
+
+
+def test_repair_removes_the_temporary_head_files_of_killed_writers_and_no_other_file(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each writer killed while it replaced the head left `LOG.head.<pid>.<thread>.tmp` beside
+    the log, for good."""
+    path = tmp_path / "log.jsonl"
+    _fill(path, engine, 2)
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_killed_while_replacing_the_head, args=(str(path),)
+    )
+    writer.start()
+    writer.join()
+    assert writer.exitcode == -9
+    (leftover,) = (p.name for p in tmp_path.glob("log.jsonl.head.*.tmp"))
+    assert leftover.startswith(f"log.jsonl.head.{writer.pid}.")
+    others = [
+        "log.jsonl.head.tmp",  # not a name csrules writes
+        "log.jsonl.head.1.2.tmp.bak",
+        "log.jsonl.head.x.head.1.2.tmp",  # another log's: `log.jsonl.head.x`
+        ".csrules-head.1.2.tmp",  # the shared fallback name: maybe another log's, mid-write
+    ]
+    for name in others:
+        (tmp_path / name).write_text("{}\n")
+    (tmp_path / "log.jsonl.head.7.8.tmp").write_text("{}\n")
+
+    repair = csrules.DecisionLog.repair(path)
+    assert (repair.ok, repair.adopted, repair.leftovers) == (True, 3, 2)
+    assert "removed 2 temporary head files left by killed writers" in repair.describe()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "log.jsonl", "log.jsonl.head"])
+    assert verify_log(path).records == 3
+    assert main(["log", "repair", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("nothing to repair")
