@@ -119,6 +119,19 @@ def plain(value: object) -> object:
     return value
 
 
+def field_text(text: str) -> str:
+    """`text` as one field of a line whose fields are separated by spaces (the ticket id of
+    `csrules log show`, of a replay's summary): bare when it is one run of printable characters
+    that would not pass for a number, a boolean or null, else in JSON quotes, so that no id can
+    read as more fields (`T-1  approve  front_line`) or another value. Raw, not yet `one_line`."""
+    if _FIELD.fullmatch(text) and quoted_if_typed(text) == text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+_FIELD = re.compile(r"""[^\s"'\\:,=()\[\]\x00-\x1f\x7f-\x9f]+""")
+
+
 def quoted_if_typed(text: str) -> str:
     """`text` as shown in a message: in JSON quotes if, shown bare, it would pass for a number, a
     boolean or null (the text "20", not the number 20); else as it is."""

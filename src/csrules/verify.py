@@ -32,7 +32,7 @@ from .decision import Decision
 from .engine import ENGINE_VERSION, Engine
 from .errors import AuditError, TicketError, one_line
 from .source import DuplicateKeyError, pointer, unique_keys
-from .values import json_value
+from .values import field_text, json_value
 
 __all__ = ["NO_SUCH_KEY", "Difference", "Verification", "parse_decision", "shown", "verify"]
 
@@ -163,19 +163,20 @@ class Verification:
         return one_line(self._summary())
 
     def _summary(self) -> str:
+        ticket = field_text(self.ticket_id)  # no id reads as the line's own words
         if self.status == "identical":
             return (
-                f"identical: decision {self.ticket_id} replays byte for byte under policy "
+                f"identical: decision {ticket} replays byte for byte under policy "
                 f"{self.current_digest[:12]}"
             )
         if self.status == "policy-changed":
             return (
-                f"policy-changed: decision {self.ticket_id} was made under policy "
+                f"policy-changed: decision {ticket} was made under policy "
                 f"{self.recorded_digest[:12]}, the policies are now {self.current_digest[:12]}; "
                 f"{len(self.differences)} field(s) would differ"
             )
         return (
-            f"different: decision {self.ticket_id} does not replay under its own policy "
+            f"different: decision {ticket} does not replay under its own policy "
             f"{self.current_digest[:12]}: {len(self.differences)} field(s) differ"
         )
 

@@ -1354,3 +1354,26 @@ def test_repair_removes_the_temporary_head_files_of_killed_writers_and_no_other_
     assert verify_log(path).records == 3
     assert main(["log", "repair", str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith("nothing to repair")
+
+
+def test_log_show_and_a_replay_summary_quote_a_ticket_id_that_could_read_as_more_columns(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`log show` printed an id holding two spaces bare: `T-1010  approve  front_line ...` read,
+    column by column, as an approval by the front line of a decision escalated to a manager."""
+    path = tmp_path / "log.jsonl"
+    log = csrules.DecisionLog(path, fsync=False)
+    spoof = "T-1010  approve  front_line  policy 692223280240"
+    escalated = {**refund("500.00"), "id": spoof}
+    log.append(engine.evaluate(escalated, now=NOW))
+    log.append(engine.evaluate({**refund("5.00"), "id": "T-7"}, now=NOW))
+    log.append(engine.evaluate({**refund("5.00"), "id": "100"}, now=NOW))
+    assert main(["log", "show", str(path)]) == 0
+    digest = engine.policy_digest[:12]
+    assert capsys.readouterr().out.splitlines() == [
+        f'     1  2026-11-23T15:00:00Z  "{spoof}"  escalate  manager  policy {digest}',
+        f"     2  2026-11-23T15:00:00Z  T-7  approve  front_line  policy {digest}",
+        f'     3  2026-11-23T15:00:00Z  "100"  approve  front_line  policy {digest}',
+    ]
+    summary = engine.verify(engine.evaluate({**refund("5.00"), "id": "T-1 replays"}, now=NOW)).summary()
+    assert summary == f'identical: decision "T-1 replays" replays byte for byte under policy {digest}'

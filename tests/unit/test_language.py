@@ -340,3 +340,50 @@ def test_a_derived_fact_may_be_named_decision(tmp_path: Path) -> None:
         ("c", 1, True),
     ]
     assert engine.evaluate(refund("10.00"), now=NOW).trace.fired == []
+
+
+def test_datetime_literals_are_taken_in_utc_as_a_tickets_are(tmp_path: Path) -> None:
+    """A policy's `2026-11-23T10:00:00+05:00` was kept in its own zone: the trace showed it as the
+    expected value beside the ticket's actual value in UTC, and an `in` list kept the first of
+    two spellings of one instant, in its zone."""
+    rules = one_rule(
+        "      - opened_at: {gte: 2026-11-23T10:00:00+05:00}\n"
+        "      - opened_at: {in: [2026-11-23T09:12:00-05:00, 2026-11-23T14:12:00Z]}\n"
+    )
+    (tmp_path / "a").mkdir()
+    engine = engine_for(tmp_path / "a", rules)
+    decision = engine.evaluate(make_ticket(opened_at="2026-11-23T09:12:00-05:00"), now=NOW)
+    (gte, listed) = decision.trace.step("r").conditions
+    assert decision.trace.step("r").fired
+    assert (gte.expected, listed.expected) == ("2026-11-23T05:00:00Z", ["2026-11-23T14:12:00Z"])
+    assert "opened_at >= 2026-11-23T05:00:00Z: actual 2026-11-23T14:12:00Z, holds" in decision.explain()
+    # The same rules written in UTC are the same policy.
+    (tmp_path / "b").mkdir()
+    in_utc = one_rule(
+        "      - opened_at: {gte: 2026-11-23T05:00:00Z}\n      - opened_at: {in: [2026-11-23T14:12:00Z]}\n"
+    )
+    assert engine_for(tmp_path / "b", in_utc).policy_digest == engine.policy_digest
+    # At the instant, and a microsecond before it (the `in` list aside).
+    at = make_ticket(opened_at="2026-11-23T10:00:00+05:00")
+    before = make_ticket(opened_at="2026-11-23T04:59:59.999999Z")
+    assert [c.passed for c in engine.evaluate(at, now=NOW).trace.step("r").conditions] == [True, False]
+    assert [c.passed for c in engine.evaluate(before, now=NOW).trace.step("r").conditions] == [False, False]
+
+
+def test_a_datetime_literal_outside_the_years_of_tickets_stays_as_written(tmp_path: Path) -> None:
+    """A sentinel such as `9999-12-31T23:00:00-01:00` has no UTC form in Python's calendar: kept as
+    written (`csrules check` says such a rule never fires), not refused."""
+    engine = engine_for(tmp_path, one_rule("      - opened_at: {lt: 9999-12-31T23:00:00-01:00}\n"))
+    (condition,) = (
+        engine.evaluate(make_ticket(opened_at="2026-11-23T10:00:00Z"), now=NOW).trace.step("r").conditions
+    )
+    assert (condition.expected, condition.passed) == ("9999-12-31T23:00:00-01:00", True)
+
+
+def test_a_datetime_literal_of_another_form_says_what_is_expected(tmp_path: Path) -> None:
+    with pytest.raises(csrules.PolicyError) as info:
+        engine_for(tmp_path, one_rule("      - opened_at: {lt: 2026-11-23}\n"))
+    assert str(info.value).endswith(
+        ":6:25: `opened_at` lt: `opened_at` is datetime, got `2026-11-23` (expected a date and time with "
+        "a UTC offset, such as `2026-11-23T10:00:00Z`)"
+    )

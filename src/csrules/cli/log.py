@@ -8,7 +8,7 @@ from typing import TextIO
 
 from ..decision_log import DecisionLog, verify_log
 from ..errors import AuditError, one_line
-from ..values import DATE_TEXT, datetime_text
+from ..values import DATE_TEXT, datetime_text, field_text
 from ._common import ExitCode, UsageError
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
             # in a decision's fields (its policy_digest included) and still verify.
             out.write(
                 one_line(
-                    f"{record.seq:>6}  {moment}  {decision.ticket_id}  {decision.outcome}  "
+                    f"{record.seq:>6}  {moment}  {field_text(decision.ticket_id)}  {decision.outcome}  "
                     f"{decision.required_role}  policy {decision.trace.policy_digest[:12]}"
                 )
                 + "\n"
