@@ -166,8 +166,7 @@ class Verification:
         ticket = field_text(self.ticket_id)  # no id reads as the line's own words
         if self.status == "identical":
             return (
-                f"identical: decision {ticket} replays byte for byte under policy "
-                f"{self.current_digest[:12]}"
+                f"identical: decision {ticket} replays byte for byte under policy {self.current_digest[:12]}"
             )
         if self.status == "policy-changed":
             return (
