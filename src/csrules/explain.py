@@ -7,6 +7,7 @@ decisions lives here.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -66,13 +67,13 @@ def _value(value: Any, cents: bool = True) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        if not cents:  # a custom attribute's number: as the ticket gave it (`2.0`, `0.1`)
-            return str(value)
+        if not cents:  # a custom attribute's number as the ticket's float: `2.0`, `0.1`, `1e-07`
+            return _float_text(value)
         try:
             rounded = value.quantize(_CENT, context=DECIMAL)
         except InvalidOperation:  # too large for cents in DECIMAL's precision (`1e300`)
             return str(value)
-        return f"{value:.2f}" if value == rounded else str(value)
+        return f"{value:.2f}" if value == rounded else _float_text(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v, cents) for v in value) + "]"
     if isinstance(value, dict):  # by key: a decision read back (canonical JSON) reads as it was made
@@ -81,6 +82,19 @@ def _value(value: Any, cents: bool = True) -> str:
         bare = value != "absent" and _BARE_TEXT.fullmatch(value) and quoted_if_typed(value) == value
         return one_line(value if bare else json.dumps(value, ensure_ascii=False))
     return one_line(str(value))  # a ticket's text may hold a line break or a terminal escape
+
+
+def _float_text(value: Decimal) -> str:
+    """A number that is no amount of cents (a custom attribute's float, which the trace holds as the
+    Decimal of its repr; a parameter of `0.000001`) as the float's repr, as the decision's JSON and
+    the ticket's facts show it (`1e-07`, not `1E-7`); a Decimal no float holds exactly (a decision
+    read back, edited) as it is."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return str(value)
+    text = repr(number)
+    return text if math.isfinite(number) and Decimal(text) == value else str(value)
 
 
 def format_ticket_id(ticket_id: str) -> str:

@@ -176,6 +176,28 @@ def test_a_custom_attribute_number_is_shown_as_given_not_as_money(tmp_path: Path
     assert "2.00" not in page
 
 
+def test_a_small_number_reads_alike_in_the_explanation_both_tables_and_the_json(tmp_path: Path) -> None:
+    """`1e-7` was `1E-7` in the explanation and the trace table, `1e-07` in the facts table and the
+    JSON; a parameter of `0.000001` taken from the policy was `0.000001` beside them."""
+    rule = (
+        "    when: [attributes.score: {gt: 0.00000001}]\n"
+        "    then: {actions: [{kind: k, params: {s: {fact: attributes.score}, lit: 0.000001, cents: 45}}]}\n"
+    )
+    engine = csrules.load(
+        write_policy(tmp_path, "rules:\n  - id: r\n    description: d\n    rationale: r\n" + rule)
+    )
+    decision = engine.evaluate(make_ticket(attributes={"score": 1e-7}), now=NOW)
+    text = decision.explain()
+    assert "    - attributes.score > 1e-08: actual 1e-07, holds" in text
+    assert "  k (cents=45, lit=1e-06, s=1e-07)  <- r" in text
+    page = render_html([(decision, None)], title="t")
+    assert "<td><code>1e-07</code></td>" in page
+    assert "E-" not in text + page
+    written = json.loads(decision.to_json())
+    assert written["actions"][0]["params"] == {"cents": 45, "lit": 1e-06, "s": 1e-07}
+    assert '"params":{"cents":45,"lit":1e-06,"s":1e-07}' in decision.to_json()
+
+
 def test_a_typed_backslash_escape_and_the_character_it_names_read_apart(tmp_path: Path) -> None:
     """`gold` followed by a zero-width space, and `gold` followed by the six characters `\\u200b`,
     were both shown `actual gold\\u200b`."""
