@@ -333,6 +333,9 @@ class _Places:
 
     def __init__(self) -> None:
         self.aliases: dict[Loc, tuple[int, int]] = {}  # location -> (line, column), 0-based
+        # A key that is an alias (`*path : {gt: 5}`), by the location of its value: where it is.
+        self.keys: dict[Loc, tuple[int, int]] = {}
+        self._anchors: dict[str, str] = {}  # each anchored scalar's text, for an alias used as a key
         # One frame per open mapping or sequence: [its key or index so far, awaiting a key?]
         self._frames: list[list[Any]] = []
 
@@ -344,12 +347,20 @@ class _Places:
             return
         if not isinstance(event, (*_OPEN, *_LEAF)):
             return
+        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            self._anchors[event.anchor] = str(event.value)
         top = frames[-1] if frames else None
         if top is not None and top[1]:  # a mapping's key
-            top[0], top[1] = (
-                (str(event.value) if isinstance(event, yaml.ScalarEvent) else self._UNKNOWN),
-                False,
-            )
+            key: Any = self._UNKNOWN
+            if isinstance(event, yaml.ScalarEvent):
+                key = str(event.value)
+            elif isinstance(event, yaml.AliasEvent):  # an anchored scalar's text, or unknown
+                key = self._anchors.get(event.anchor, self._UNKNOWN)
+            top[0], top[1] = key, False
+            loc = tuple(frame[0] for frame in frames)
+            mark = event.start_mark if isinstance(event, yaml.AliasEvent) else None
+            if mark is not None and self._UNKNOWN not in loc:
+                self.keys[loc] = (mark.line, mark.column)
             if isinstance(event, _OPEN):  # a mapping or sequence as a key: skipped as a whole
                 frames.append([self._UNKNOWN, False])
             return
@@ -374,7 +385,7 @@ class _Places:
                 top[1] = True
 
 
-def _compose(text: str) -> tuple[Node | None, frozenset[tuple[int, int]], dict[Loc, tuple[int, int]]]:
+def _compose(text: str) -> tuple[Node | None, frozenset[tuple[int, int]], _Places]:
     """The document's node tree, where a scalar has a tag written out (a node does not say), and
     where each alias is used (`_Places`).
 
@@ -403,12 +414,26 @@ def _compose(text: str) -> tuple[Node | None, frozenset[tuple[int, int]], dict[L
         if depth > MAX_DEPTH + 1 or nodes > MAX_NODES:
             raise _TooDeep(event.start_mark, nodes > MAX_NODES)
     node = yaml.compose(text, Loader=yaml.CSafeLoader if libyaml else _Loader)
-    return node, frozenset(explicit), places.aliases
+    return node, frozenset(explicit), places
+
+
+def _yaml_context(exc: yaml.MarkedYAMLError) -> str | None:
+    """What the parser was reading when it found the problem, and where that started, as the hint
+    of its diagnostic: `while scanning a quoted scalar at line 3, column 18` points at the quote an
+    end of stream left open, `found duplicate anchor 'a'; first occurrence at line 1, column 14`
+    names the anchor a "second occurrence" repeats."""
+    if not exc.context:
+        return None
+    context = " ".join(str(exc.context).split())
+    where, found = exc.context_mark, exc.problem_mark
+    if where is None or (found is not None and (where.line, where.column) == (found.line, found.column)):
+        return context
+    return f"{context} at line {where.line + 1}, column {where.column + 1}"
 
 
 def _parse(file: str, name: str, text: str) -> RawDocument:
     try:
-        node, explicit, aliases = _compose(text)
+        node, explicit, places = _compose(text)
     except _TooDeep as exc:
         span = SourceSpan(file, exc.mark.line + 1, exc.mark.column + 1)
         limit = f"{MAX_NODES} nodes" if exc.nodes else f"a nesting depth of {MAX_DEPTH}"
@@ -421,6 +446,7 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
         if exc.problem and str(exc.context or "").startswith("expected"):  # not "while parsing ..."
             said.insert(0, str(exc.context))  # "expected a single document in the stream, but found ..."
         problem = " ".join(", ".join(str(part) for part in said).split())
+        hint = _yaml_context(exc) if exc.problem and len(said) == 1 else None
         if "maximum nesting depth" in problem:
             # LibYAML >= 0.2.6 (PyYAML 6.0.4 wheels) stops at 1,000 levels while scanning ahead,
             # which can come before the event that would pass MAX_DEPTH: the same limit, exceeded.
@@ -428,7 +454,8 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
             raise PolicyError(
                 [Diagnostic("document-too-large", message, SourceSpan(file, line, column))]
             ) from None
-        raise PolicyError([Diagnostic("yaml-syntax", problem, SourceSpan(file, line, column))]) from None
+        found = Diagnostic("yaml-syntax", problem, SourceSpan(file, line, column), hint)
+        raise PolicyError([found]) from None
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())
         raise PolicyError([Diagnostic("yaml-syntax", message, SourceSpan(file, 1, 1))]) from None
@@ -457,6 +484,10 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
             unique.setdefault((found.code, found.span), found)  # the first: later ones may say less
         raise PolicyError(list(unique.values()))
     spans, key_spans = converter.spans, converter.key_spans
+    for loc, used in places.keys.items():  # a key that is an alias is where it is written
+        if loc in key_spans:
+            key_spans[loc] = SourceSpan(file, used[0] + 1, used[1] + 1)
+    aliases = places.aliases
     if aliases:  # a value reached through an alias is where the alias is used, not the anchor
         # A key is written where it is: only a key inside the alias's value (a strict prefix) moves.
         for table, own in ((spans, 0), (key_spans, 1)):

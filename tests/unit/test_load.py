@@ -30,6 +30,34 @@ def test_yaml_syntax_error_points_where_the_parser_found_it(tmp_path: Path) -> N
     assert str(error).startswith(f"{path}:4:1: ")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # the end of the file left a quote open: where it opened
+            'rules:\n  - id: a\n    description: "d\n    rationale: r\n    then: {deny: true}\n',
+            ":6:1: found unexpected end of stream (while scanning a quoted scalar at line 3, column 18)",
+        ),
+        (  # "second occurrence" of what: the anchor, and where the first is
+            "description: &a x\npolicy: &a y\nrules: []\n",
+            ":2:9: second occurrence (found duplicate anchor; first occurrence at line 1, column 14)",
+        ),
+        (
+            "rules:\n  - id: a\n   description: x\n",
+            ":3:4: did not find expected '-' indicator (while parsing a block collection at line 2, column 3)",
+        ),
+        ("a: b: c\n", ":1:5: mapping values are not allowed in this context"),
+    ],
+    ids=["open-quote", "duplicate-anchor", "indentation", "no-context"],
+)
+def test_a_yaml_syntax_error_says_what_the_parser_was_reading_and_where_it_started(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Only PyYAML's problem was kept: `found unexpected end of stream` at the end of the file
+    named no line of the quote left open, and `second occurrence` no anchor."""
+    path = write_policy(tmp_path, text)
+    assert str(policy_error(path)) == f"{path}{expected}"
+
+
 def test_every_file_s_yaml_syntax_error_is_listed(tmp_path: Path) -> None:
     """Only the first bad file's error was reported ("every problem" said the docs)."""
     write_policy(tmp_path, "rules: [\n", "a.yaml")
@@ -94,8 +122,20 @@ def test_alias_expansion_is_bounded(tmp_path: Path) -> None:
             "    then:\n      require_role: senior\n      deny_reason:\n        *d\n",
             [("unknown-key", 8, 7)],
         ),
+        (  # an alias as a key: where it is written, not at the anchor in the description
+            "description: &path request.amout\nrules:\n  - id: r\n    description: d\n    rationale: r\n"
+            "    when:\n      - *path : {gt: 5}\n    then: {deny: true}\n",
+            [("unknown-fact-path", 7, 9)],
+        ),
+        (  # an alias key with an alias value in a valid rule's neighbour: the problem is in `r2`
+            "description: &path severity\nrules:\n  - id: r1\n    description: d\n    rationale: r\n"
+            "    when:\n      - request.amount: &test {gt: 1}\n    then: {deny: true}\n"
+            "  - id: r2\n    description: d\n    rationale: r\n    when:\n      - *path : *test\n"
+            "    then: {deny: true}\n",
+            [("invalid-operator", 13, 17)],
+        ),
     ],
-    ids=["scalar", "rule", "condition", "key-of-an-alias"],
+    ids=["scalar", "rule", "condition", "key-of-an-alias", "alias-as-a-key", "alias-key-and-value"],
 )
 def test_a_value_reached_through_an_alias_is_reported_where_the_alias_is(
     tmp_path: Path, text: str, expected: list[tuple[str, int, int]]
