@@ -355,7 +355,7 @@ class _Places:
             if isinstance(event, yaml.ScalarEvent):
                 key = str(event.value)
             elif isinstance(event, yaml.AliasEvent):  # an anchored scalar's text, or unknown
-                key = self._anchors.get(event.anchor, self._UNKNOWN)
+                key = self._anchors.get(event.anchor or "", self._UNKNOWN)
             top[0], top[1] = key, False
             loc = tuple(frame[0] for frame in frames)
             mark = event.start_mark if isinstance(event, yaml.AliasEvent) else None
@@ -484,9 +484,9 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
             unique.setdefault((found.code, found.span), found)  # the first: later ones may say less
         raise PolicyError(list(unique.values()))
     spans, key_spans = converter.spans, converter.key_spans
-    for loc, used in places.keys.items():  # a key that is an alias is where it is written
+    for loc, (row, column) in places.keys.items():  # a key that is an alias is where it is written
         if loc in key_spans:
-            key_spans[loc] = SourceSpan(file, used[0] + 1, used[1] + 1)
+            key_spans[loc] = SourceSpan(file, row + 1, column + 1)
     aliases = places.aliases
     if aliases:  # a value reached through an alias is where the alias is used, not the anchor
         # A key is written where it is: only a key inside the alias's value (a strict prefix) moves.
