@@ -466,10 +466,15 @@ class _Validator:
                 self.broken_parameters.add(name)
                 continue
             if name == "currency" and not (spec.type == "string" and _CURRENCY.fullmatch(str(value))):
+                # At what is wrong, as any other default: its type, else its value.
+                if spec.type != "string":
+                    got, place = f"type `{spec.type}`", doc.span(("parameters", name, "type"))
+                else:
+                    got, place = _shown(spec.default, fact_type), doc.span(("parameters", name, "default"))
                 self.problem(
                     "invalid-parameter-value",
-                    "parameter `currency` must be a string of 3 capital letters",
-                    span,
+                    f"parameter `currency` must be a string of 3 capital letters, got {got}",
+                    place,
                 )
                 self.broken_parameters.add(name)
                 continue

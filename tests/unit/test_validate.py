@@ -640,3 +640,19 @@ def test_an_unquoted_date_as_an_action_parameter_is_told_to_be_quoted(tmp_path: 
         "is a date to YAML, quote it (`'2026-12-31'`)",
     )
     assert (error.line, error.column) == (7, 54)
+
+
+@pytest.mark.parametrize(
+    ("declared", "where", "got"),
+    [
+        ("  currency:\n    type: string\n    default: usd\n", (4, 14), "got `usd`"),
+        ("  currency:\n    type: money\n    default: 5\n", (3, 11), "got type `money`"),
+    ],
+)
+def test_a_bad_currency_default_is_reported_at_what_is_wrong_and_shows_it(
+    tmp_path: Path, declared: str, where: tuple[int, int], got: str
+) -> None:
+    """It was reported at the parameter's name without the value, unlike every other default."""
+    error = policy_error(tmp_path, "parameters:\n" + declared)
+    assert (error.code, (error.line, error.column)) == ("invalid-parameter-value", where)
+    assert error.message == f"parameter `currency` must be a string of 3 capital letters, {got}"
