@@ -28,7 +28,7 @@ from .facts import fact_values
 from .policy import AllOf, AnyOf, Compare, Condition, Duration, FactRef, Not, ParamRef, Rule, compares
 from .source import SourceSpan
 from .ticket import FACT_TYPES, Ticket, parse_ticket
-from .values import DECIMAL
+from .values import DECIMAL, number_text
 
 __all__ = ["ANALYSIS_NOW", "PolicyWarning", "analyze"]
 
@@ -96,11 +96,13 @@ def analyze(engine: Engine) -> list[PolicyWarning]:
 # -- wording -------------------------------------------------------------------------------------
 
 
-def _shown(value: object) -> str:
+def _shown(value: object, cents: bool = True) -> str:
+    """A value as a message quotes it: money with cents, any other number (a custom attribute's
+    `0.125`) as its JSON writes it."""
     if isinstance(value, tuple):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
+        return "[" + ", ".join(_shown(v, cents) for v in value) + "]"
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return f"{value:.2f}" if cents else number_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(json_form(value))
@@ -148,12 +150,13 @@ class _Analysis:
         derived fact `rule` tests), that rule, its `where` and its file and line."""
         c = lit.compare
         operand = c.operand
+        cents = self.money(c.path)
         if isinstance(operand, ParamRef):
-            shown = f"{{param: {operand.name}}} = {_shown(self.regions.resolve(operand))}"
+            shown = f"{{param: {operand.name}}} = {_shown(self.regions.resolve(operand), cents)}"
         elif isinstance(operand, FactRef):
             shown = f"{{fact: {operand.path}}}"
         else:
-            shown = _shown(operand)
+            shown = _shown(operand, cents)
         text = f"`{c.path} {c.op} {shown}`"
         if not lit.positive:
             text = f"not {text}"
@@ -163,6 +166,14 @@ class _Analysis:
         return f"{text} ({c.where}, line {c.span.line})"
 
     # -- helpers --
+
+    def money(self, path: str) -> bool:
+        """Whether fact `path` is money, whose numbers a message shows with cents."""
+        if path.startswith("derived."):
+            fact = self.bundle.derived.get(path.removeprefix("derived."))
+            return fact is not None and fact.type.kind == "money"
+        found = FACT_TYPES.get(path)
+        return found is not None and found.kind == "money"
 
     def check(self, rule: Rule) -> Check:
         """`rule`'s conditions compiled (conditions.py, as the trace evaluates them): whether they
@@ -255,7 +266,8 @@ class _Analysis:
         return self.regions.satisfiable(AllOf((b.when, Not(a.when)))) is False
 
     def robust(self, b: Rule, a: Rule) -> bool:
-        """Whether `b` still implies `a` with each parameter of their conditions one unit off.
+        """Whether `b` still implies `a` with each parameter of their conditions one unit off, and
+        `a`'s effects still cover `b`'s with each parameter of their effects one unit off.
 
         A shadowing that holds only because two parameters happen to be equal (a limit for
         high-value customers set to the senior limit) is not reported: parameters exist to be tuned.
@@ -267,6 +279,12 @@ class _Analysis:
             for other in _nudged(value):
                 regions = Regions(self.bundle, {**self.bundle.params, name: other})
                 if regions.satisfiable(condition) is not False:
+                    return False
+        # Nor one whose effects are alike only because two parameters are: two follow-up windows
+        # both of 24 hours, two action parameters of one value.
+        for name in sorted(set(_params_refs(a.then)) | set(_params_refs(b.then))):
+            for other in _nudged(self.bundle.params[name]):
+                if not self.covers(a, b, Regions(self.bundle, {**self.bundle.params, name: other})):
                     return False
         return True
 
@@ -289,40 +307,47 @@ class _Analysis:
             )
         return names
 
-    def duration(self, d: Duration) -> timedelta:
+    def duration(self, d: Duration, regions: Regions | None = None) -> timedelta:
+        """A due-in span, its parameters resolved (by `regions`: the bundle's own by default)."""
+        resolve = (regions or self.regions).resolve
+
         def part(value: int | ParamRef) -> int:
-            return int(self.regions.resolve(value))
+            return int(resolve(value))
 
         return timedelta(days=part(d.days), hours=part(d.hours), minutes=part(d.minutes))
 
-    def resolved(self, value: object) -> str:
+    def resolved(self, value: object, regions: Regions | None = None) -> str:
         """A canonical text of an action parameter or derived value with parameters resolved."""
         if isinstance(value, ParamRef):
-            value = self.regions.resolve(value)
+            value = (regions or self.regions).resolve(value)
         if is_dataclass(value) and not isinstance(value, type):
-            parts = {f.name: self.resolved(getattr(value, f.name)) for f in fields(value)}
+            parts = {f.name: self.resolved(getattr(value, f.name), regions) for f in fields(value)}
             return f"{type(value).__name__}{json.dumps(parts, sort_keys=True)}"
         return f"{type(value).__name__}:{json.dumps(json_form(value), default=str)}"
 
-    def effects(self, rule: Rule) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+    def effects(
+        self, rule: Rule, regions: Regions | None = None
+    ) -> tuple[set[str], set[str], set[tuple[str, str]]]:
         then = rule.then
         actions = {
-            a.kind + json.dumps(sorted((n, self.resolved(v)) for n, v in a.params)) for a in then.actions
+            a.kind + json.dumps(sorted((n, self.resolved(v, regions)) for n, v in a.params))
+            for a in then.actions
         }
-        follow_ups = {f"{f.kind}@{self.duration(f.due_in)}" for f in then.follow_ups}
-        derives = {(name, self.resolved(value)) for name, value in then.derive}
+        follow_ups = {f"{f.kind}@{self.duration(f.due_in, regions)}" for f in then.follow_ups}
+        derives = {(name, self.resolved(value, regions)) for name, value in then.derive}
         return actions, follow_ups, derives
 
-    def covers(self, a: Rule, b: Rule) -> bool:
-        """Whether `a`'s effects include everything `b` contributes when both fire."""
+    def covers(self, a: Rule, b: Rule, regions: Regions | None = None) -> bool:
+        """Whether `a`'s effects include everything `b` contributes when both fire (parameters
+        resolved by `regions`: the bundle's own by default)."""
         if b.then.require_role and (
             not a.then.require_role or role_rank(b.then.require_role) > role_rank(a.then.require_role)
         ):
             return False
         if b.then.deny and not a.then.deny:
             return False
-        a_actions, a_follow_ups, a_derives = self.effects(a)
-        b_actions, b_follow_ups, b_derives = self.effects(b)
+        a_actions, a_follow_ups, a_derives = self.effects(a, regions)
+        b_actions, b_follow_ups, b_derives = self.effects(b, regions)
         if not (b_actions <= a_actions and b_follow_ups <= a_follow_ups and b_derives <= a_derives):
             return False
         # b's derivation must never be the one that wins: a ranks ahead (priority, then order).
@@ -400,15 +425,18 @@ class _Analysis:
     def _contradiction(self, rule: Rule, terms: list[Term]) -> tuple[str, dict[str, Any] | None]:
         """Why no alternative can hold (the first one's contradiction), and a near-miss ticket."""
         if not terms:
-            for c in compares(rule.when):
+            # A comparison that never holds where the rule needs it to (not one under `not`, which
+            # the rule needs to fail: that one always does).
+            for c, positive in _polarcompares(rule.when, True):
                 inlined = self.regions.inline(c)
-                if isinstance(inlined, AnyOf) and not inlined.items:
+                if positive and isinstance(inlined, AnyOf) and not inlined.items:
                     name = c.path.removeprefix("derived.")
                     if c.op != "eq":  # an ordered test: which values there are says why
-                        values = ", ".join(_shown(v) for v in self.regions.points(c.path, [Lit(c, True)]))
+                        points = self.regions.points(c.path, [Lit(c, True)])
+                        values = ", ".join(_shown(v, self.money(c.path)) for v in points)
                         why = f"`{name}` is only ever {values} (its default and the values rules derive)"
                     else:
-                        value = _shown(self.regions.resolve(c.operand))
+                        value = _shown(self.regions.resolve(c.operand), self.money(c.path))
                         why = f"no rule derives `{name}` = {value} and it is not the default"
                     return f"{self._describe(Lit(c, True), rule)} never holds: {why}", None
             return "its conditions can never all hold", None
@@ -485,9 +513,10 @@ class _Analysis:
         for name, va in a.then.derive:
             for other, vb in b.then.derive:
                 if name == other and self.resolved(va) != self.resolved(vb):
+                    cents = self.money(f"derived.{name}")
                     found.append(
-                        f"they derive `{name}` = {_shown(self.regions.resolve(va))} and "
-                        f"{_shown(self.regions.resolve(vb))}"
+                        f"they derive `{name}` = {_shown(self.regions.resolve(va), cents)} and "
+                        f"{_shown(self.regions.resolve(vb), cents)}"
                     )
         return sorted(set(found), key=found.index)
 
@@ -576,10 +605,15 @@ class _Analysis:
                     continue
                 reported.add(rules)
                 rule = next(r for r in self.bundle.rules if r.id == rules[0])
-                values = f"{_shown(start)} to {_shown(end)}" if start != end else _shown(start)
+                cents = self.money(path)
+                values = (
+                    f"{_shown(start, cents)} to {_shown(end, cents)}"
+                    if start != end
+                    else _shown(start, cents)
+                )
                 message = (
-                    f"`{path}` {values} requires {gap_decision.required_role} but {_shown(low)} requires "
-                    f"{low_decision.required_role} (rule `{rule.id}`), other facts as in the example"
+                    f"`{path}` {values} requires {gap_decision.required_role} but {_shown(low, cents)} "
+                    f"requires {low_decision.required_role} (rule `{rule.id}`), other facts as in the example"
                 )
                 yield _warning("ladder-gap", message, rule.span, rules, ticket)
 

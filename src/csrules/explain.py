@@ -7,7 +7,6 @@ decisions lives here.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -16,7 +15,7 @@ from typing import Any, Literal
 from .decision import Decision
 from .errors import one_line
 from .trace import ConditionResult, Trace, TraceEffect, TraceStep
-from .values import DECIMAL, quoted_if_typed
+from .values import DECIMAL, number_text, quoted_if_typed
 
 _CENT = Decimal("0.01")
 
@@ -68,12 +67,12 @@ def _value(value: Any, cents: bool = True) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         if not cents:  # a custom attribute's number as the ticket's float: `2.0`, `0.1`, `1e-07`
-            return _float_text(value)
+            return number_text(value)
         try:
             rounded = value.quantize(_CENT, context=DECIMAL)
         except InvalidOperation:  # too large for cents in DECIMAL's precision (`1e300`)
             return str(value)
-        return f"{value:.2f}" if value == rounded else _float_text(value)
+        return f"{value:.2f}" if value == rounded else number_text(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v, cents) for v in value) + "]"
     if isinstance(value, dict):  # by key: a decision read back (canonical JSON) reads as it was made
@@ -82,19 +81,6 @@ def _value(value: Any, cents: bool = True) -> str:
         bare = value != "absent" and _BARE_TEXT.fullmatch(value) and quoted_if_typed(value) == value
         return one_line(value if bare else json.dumps(value, ensure_ascii=False))
     return one_line(str(value))  # a ticket's text may hold a line break or a terminal escape
-
-
-def _float_text(value: Decimal) -> str:
-    """A number that is no amount of cents (a custom attribute's float, which the trace holds as the
-    Decimal of its repr; a parameter of `0.000001`) as the float's repr, as the decision's JSON and
-    the ticket's facts show it (`1e-07`, not `1E-7`); a Decimal no float holds exactly (a decision
-    read back, edited) as it is."""
-    try:
-        number = float(value)
-    except (OverflowError, ValueError):
-        return str(value)
-    text = repr(number)
-    return text if math.isfinite(number) and Decimal(text) == value else str(value)
 
 
 def format_ticket_id(ticket_id: str) -> str:

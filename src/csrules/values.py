@@ -119,6 +119,19 @@ def plain(value: object) -> object:
     return value
 
 
+def number_text(value: Decimal) -> str:
+    """A number that is no amount of cents (a custom attribute's float, which a trace holds as the
+    Decimal of its repr; a parameter of `0.000001`) as the float's repr, as a decision's JSON writes
+    it (`1e-07`, `2.0`, not `1E-7`); a Decimal no float holds exactly (a decision read back,
+    edited) as it is."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return str(value)
+    text = repr(number)
+    return text if math.isfinite(number) and Decimal(text) == value else str(value)
+
+
 def field_text(text: str) -> str:
     """`text` as one field of a line whose fields are separated by spaces (the ticket id of
     `csrules log show`, of a replay's summary): bare when it is one run of printable characters

@@ -773,3 +773,74 @@ def test_a_chain_of_derived_facts_each_tested_four_ways_is_analysed_in_linear_wo
         ).required_role
         == "senior"
     )
+
+
+def test_never_fires_blames_the_comparison_that_never_holds_not_one_under_not(tmp_path: Path) -> None:
+    """It blamed `derived.blocked eq true` under `not` (which always holds there, the default
+    being false), sending the author to the wrong line: `vip` is what no rule derives."""
+    head = HEAD.replace(
+        "derived:\n", "derived:\n  blocked: {type: boolean, default: false, description: d}\n"
+    )
+    engine = bundle(
+        tmp_path,
+        rule("r", "- not: {derived.blocked: true}\n- derived.vip: true", "require_role: senior"),
+        head=head,
+    )
+    warning = only(found(engine, "never-fires"))
+    assert warning.message == (
+        "rule `r` can never fire: `derived.vip eq true` (when[1].derived.vip, line 14) never holds: no rule "
+        "derives `vip` = true and it is not the default"
+    )
+
+
+def test_a_custom_attribute_s_numbers_are_quoted_as_written_not_as_cents(tmp_path: Path) -> None:
+    """`0.125` was quoted `0.12`, and `[0.001, 0.004]` `[0.00, 0.00]`: comparisons not in the file."""
+    engine = bundle(
+        tmp_path,
+        rule("band", "- attributes.score: {gt: 0.125}\n- not: {attributes.score: {gt: 0.125}}", "deny: true"),
+        rule(
+            "tiny",
+            "- attributes.risk: {in: [0.001, 0.004]}\n- not: {attributes.risk: {in: [0.001, 0.004]}}",
+            "deny: true",
+        ),
+        rule("money", "- request.amount: {gt: 20.5}\n- not: {request.amount: {gt: 20.5}}", "deny: true"),
+    )
+    messages = [w.message for w in found(engine, "never-fires")]
+    assert (
+        "`attributes.score gt 0.125` (when[0].attributes.score, line 12) contradicts not `attributes.score gt 0.125`"
+        in messages[0]
+    )
+    assert "`attributes.risk in [0.001, 0.004]` (when[0].attributes.risk, line 20) contradicts" in messages[1]
+    assert "`request.amount gt 20.50` (when[0].request.amount, line 28) contradicts" in messages[2]
+
+
+def test_rules_alike_only_because_two_effect_parameters_are_equal_are_not_shadowed(tmp_path: Path) -> None:
+    """Two follow-up windows, both 24 hours, made the narrower rule "shadowed": deleting it as
+    advised loses a window someone meant to tune (with 4 hours, a ticket gets both follow-ups)."""
+    head = HEAD.replace(
+        "parameters:\n",
+        "parameters:\n  update_hours: {type: integer, default: 24, description: d}\n"
+        "  update_hours_vip: {type: integer, default: 24, description: d}\n",
+    )
+
+    def update(name: str, hours: str, when: str) -> str:
+        return rule(name, when, f"follow_ups: [{{kind: escalation_update, due_in: {{hours: {hours}}}}}]")
+
+    wide = update("update_all", "{param: update_hours}", "- request.amount: {gt: 50}")
+    narrow_when = "- request.amount: {gt: 50}\n- customer.tier: advocate"
+    assert (
+        found(
+            bundle(tmp_path, wide, update("update_vip", "{param: update_hours_vip}", narrow_when), head=head),
+            "shadowed-rule",
+        )
+        == []
+    )
+    # The same parameter in both, or the same literal: shadowed whatever it is set to.
+    for hours in ("{param: update_hours}", "24"):
+        wide = update("update_all", hours, "- request.amount: {gt: 50}")
+        warning = only(
+            found(
+                bundle(tmp_path, wide, update("update_vip", hours, narrow_when), head=head), "shadowed-rule"
+            )
+        )
+        assert warning.rules == ("update_vip", "update_all")
