@@ -220,6 +220,10 @@ class _Converter:
                 )
                 return None
             return unicodedata.normalize("NFC", text)
+        if tag == "timestamp" and _SUBMICROSECONDS.search(text):
+            # PyYAML would cut `.123456789` to microseconds: text, which validation refuses as it
+            # refuses the same datetime quoted, instead of a value the policy does not say.
+            return text
         if tag in ("map", "seq"):  # `!!map foo`: a scalar where the tag says otherwise
             self.problems.append(
                 Diagnostic(
@@ -247,6 +251,7 @@ _FLOAT = re.compile(r"[-+]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")  # YAML's spellings
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # _FLOAT, any length
 _KIND = {"map": "mapping", "seq": "sequence"}
+_SUBMICROSECONDS = re.compile(r"\.[0-9]{7}")  # a fraction of a second finer than microseconds
 
 
 def _cut(text: str) -> str:

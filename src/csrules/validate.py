@@ -746,7 +746,10 @@ class _Validator:
             except ValueError as exc:  # which limit: >= 0, <= 1e9, two decimal places
                 help_text = f"expected {exc}"
         elif fact_type.kind == "datetime":
-            help_text = "expected a date and time with a UTC offset, such as `2026-11-23T10:00:00Z`"
+            help_text = (
+                "expected a date and time with a UTC offset, such as `2026-11-23T10:00:00Z`, and at most "
+                "6 decimal places of a second"
+            )
         elif fact_type.kind in ("scalar", "number") and number and not _safe_number(raw):
             help_text = (
                 "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits"
