@@ -290,6 +290,17 @@ def _item_span(doc: RawDocument, loc: Loc, index: int) -> SourceSpan:
     return doc.span((*loc, index))
 
 
+def _money_limit(fact_type: FactType, raw: object) -> str | None:
+    """Which limit of money a number breaks (>= 0, <= 1e9, two decimal places), as a hint."""
+    if fact_type.kind != "money" or not isinstance(raw, int | Decimal) or isinstance(raw, bool):
+        return None
+    try:
+        parse_money(raw)
+    except ValueError as exc:
+        return f"expected {exc}"
+    return None
+
+
 def _integer_limit(value: int | Decimal) -> str:
     """Which limit an integer parameter's value, a number, breaks (parameters have no `number`
     type)."""
@@ -462,6 +473,7 @@ class _Validator:
                     f"parameter `{name}`: default must be {fact_type.describe()}, "
                     f"got {_shown(spec.default, fact_type)}",
                     doc.span(("parameters", name, "default")),
+                    _money_limit(fact_type, spec.default),
                 )
                 self.broken_parameters.add(name)
                 continue
@@ -741,10 +753,7 @@ class _Validator:
         if fact_type.kind == "enum" and isinstance(raw, str):
             help_text = _suggest(raw, fact_type.values)
         elif fact_type.kind == "money" and number:
-            try:
-                parse_money(raw)
-            except ValueError as exc:  # which limit: >= 0, <= 1e9, two decimal places
-                help_text = f"expected {exc}"
+            help_text = _money_limit(fact_type, raw)
         elif fact_type.kind == "datetime":
             help_text = (
                 "expected a date and time with a UTC offset, such as `2026-11-23T10:00:00Z`, and at most "

@@ -656,3 +656,27 @@ def test_a_bad_currency_default_is_reported_at_what_is_wrong_and_shows_it(
     error = policy_error(tmp_path, "parameters:\n" + declared)
     assert (error.code, (error.line, error.column)) == ("invalid-parameter-value", where)
     assert error.message == f"parameter `currency` must be a string of 3 capital letters, {got}"
+
+
+@pytest.mark.parametrize(
+    ("default", "hint"),
+    [
+        ("20.005", "expected money with at most 2 decimal places"),
+        ("-1", "expected money >= 0"),
+        ('"20"', None),  # text: no limit of money to name
+    ],
+)
+def test_a_bad_money_default_names_the_limit_it_breaks_as_a_bad_literal_does(
+    tmp_path: Path, default: str, hint: str | None
+) -> None:
+    """`default must be money, got `20.005`` said no more, while the same number in a condition
+    said which limit it breaks."""
+    error = policy_error(
+        tmp_path, f"parameters:\n  lim: {{type: money, default: {default}, description: d}}\n"
+    )
+    (diagnostic,) = error.diagnostics
+    assert (diagnostic.code, diagnostic.message) == (
+        "invalid-parameter-value",
+        f"parameter `lim`: default must be money, got `{default}`",
+    )
+    assert diagnostic.help == hint
