@@ -787,7 +787,9 @@ class _Validator:
         if not isinstance(raw, dict) or not raw:
             self.problem(
                 "invalid-condition",
-                "a condition must be a mapping `path: test`, or `all`, `any`, `not`",
+                "an empty mapping is no condition: write `path: test`, or `all`, `any`, `not`"
+                if isinstance(raw, dict)
+                else "a condition must be a mapping `path: test`, or `all`, `any`, `not`",
                 span,
             )
             return None

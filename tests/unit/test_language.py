@@ -283,6 +283,22 @@ def test_yaml_1_1_boolean_words_are_strings(tmp_path: Path, word: str) -> None:
     assert engine_for(tmp_path, rules).bundle.rules[0].description == word
 
 
+@pytest.mark.parametrize("when", ["{}", "[{}]", "[{all: [{}]}]"])
+def test_an_empty_mapping_as_a_condition_is_refused_saying_it_is_empty(tmp_path: Path, when: str) -> None:
+    """It said "a condition must be a mapping", of a mapping."""
+    text = (
+        "rules:\n  - id: r\n    description: d\n    rationale: r\n    when: "
+        + when
+        + "\n    then: {deny: true}\n"
+    )
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(write_policy(tmp_path, text))
+    assert (info.value.code, info.value.line) == ("invalid-condition", 5)
+    assert (
+        info.value.message == "an empty mapping is no condition: write `path: test`, or `all`, `any`, `not`"
+    )
+
+
 def test_empty_condition_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(csrules.PolicyError) as info:
         engine_for(tmp_path, one_rule("      - not: []\n"))
