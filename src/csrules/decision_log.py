@@ -55,6 +55,7 @@ from .redact import Redactor
 from .source import (
     DuplicateKeyError,
     TooLarge,
+    blank_line,
     limit_text,
     limited_lines,
     no_constant,
@@ -1012,7 +1013,7 @@ def _decision_lines(lines: Iterable[bytes], file: str) -> Iterator[Decision]:
             line = (raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw).decode("utf-8")
         except UnicodeDecodeError:
             raise AuditError("invalid-decision", "not UTF-8 text", file, number) from None
-        if not line.strip():
+        if blank_line(line):
             continue
         try:
             data = json.loads(line, object_pairs_hook=unique_keys)

@@ -22,6 +22,7 @@ __all__ = [
     "DuplicateKeyError",
     "SourceSpan",
     "TooLarge",
+    "blank_line",
     "exact_float",
     "json_problem",
     "limit_text",
@@ -74,6 +75,13 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise DuplicateKeyError(key)
             seen.add(key)
     return out
+
+
+def blank_line(text: str) -> bool:
+    """Whether a line of JSON Lines is blank: JSON's whitespace only (space, tab, CR, LF). A line
+    of a no-break space, a form feed or U+2028, which Python's `str.strip` would clear, is no JSON
+    and is reported as a bad line, not skipped."""
+    return not text.strip(" \t\r\n")
 
 
 def exact_float(text: str) -> float:

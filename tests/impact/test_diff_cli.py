@@ -629,3 +629,19 @@ def test_ticket_ids_in_the_text_report_read_one_way(
     assert 'line 1, ticket "T-9: outcome deny->approve, required_role manager->front_line": outcome ' in text
     assert "line 3, ticket T-\\u200b1: outcome escalate->approve" in text
     assert 'line 4, ticket "T-\\\\u200b1": outcome escalate->approve' in text
+
+
+def test_a_line_of_unicode_whitespace_is_a_bad_line_not_a_blank_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, raised: Path
+) -> None:
+    """Lines of a no-break space, a form feed, U+2028 or a record separator (no JSON; Python's
+    `str.strip` clears them) were skipped as blank: in neither the tickets nor the errors."""
+    good = json.dumps(known_corpus()[0])
+    corpus = tmp_path / "odd.jsonl"
+    corpus.write_text(
+        "\n".join([good, "\u00a0", "\f", "\u2028", "\x1e", " \t\r", good]) + "\n", encoding="utf-8"
+    )
+    report = diff_json(capsys, POLICIES, str(raised), "--tickets", str(corpus))
+    assert report["tickets"] == 2
+    assert [line["line"] for line in report["errors"]["lines"]] == [2, 3, 4, 5]  # line 6 is blank
+    assert all(line["message"].startswith("invalid JSON: ") for line in report["errors"]["lines"])

@@ -185,7 +185,8 @@ def test_a_policy_error_at_a_revision_names_the_revision_not_a_temporary_copy(
     code, out, err = diff(capsys, "git:HEAD:policies", "git:HEAD~1:policies", "--tickets", "tickets.jsonl")
     assert (code, out) == (2, "")
     assert (
-        err == "csrules: error: git:HEAD:policies/empowerment.yaml:14:12: did not find expected ',' or ']'\n"
+        err == "csrules: error: git:HEAD:policies/empowerment.yaml:14:12: did not find expected ',' or ']' "
+        "(while parsing a flow sequence at line 12, column 21)\n"
     )
 
 

@@ -223,7 +223,7 @@ def test_audit_output_keeps_a_record_s_text_on_one_line_and_in_order(
     assert main(["verify", str(path)]) == 1
     out = capsys.readouterr().out
     assert out.splitlines()[0] == (
-        f"different: decision T-5\\nidentical: decision T-5\\u202e does not replay under its own policy "
+        f'different: decision "T-5\\nidentical: decision T-5\\u202e" does not replay under its own policy '
         f"{engine.policy_digest[:12]}: 1 field(s) differ"
     )
     assert "\u202e" not in out
@@ -450,6 +450,6 @@ def test_explain_and_log_show_keep_control_characters_of_a_ticket_on_one_line(
     csrules.DecisionLog(log).append(decision)
     assert main(["log", "show", str(log)]) == 0
     out = capsys.readouterr().out
-    assert "T\\n\\x1b[2J-1" in out
+    assert '"T\\n\\u001b[2J-1"' in out  # quoted as `explain` quotes it: a bracket, a line break
     assert "\x1b" not in out
     assert len(out.splitlines()) == 1

@@ -30,7 +30,7 @@ from ..decision import Decision
 from ..engine import Engine
 from ..errors import Diagnostic, PolicyError
 from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus, param_changes
-from ..source import TooLarge, limited_lines
+from ..source import TooLarge, blank_line, limited_lines
 from ._common import ExitCode, UsageError
 from ._diff_report import Compared, Side, render_json, render_markdown, render_text
 from ._git import is_git_spec, materialise
@@ -50,7 +50,7 @@ def read_lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
             text = raw.decode("utf-8", "surrogateescape")
             if number == 1:
                 text = text.removeprefix("\ufeff")
-            if text.strip():
+            if not blank_line(text):
                 yield number, text
     except OSError as exc:
         raise UsageError(f"{name}: cannot read the tickets: {exc.strerror or exc}") from None

@@ -23,7 +23,15 @@ from ..decision_log import LogReport, decision_text, head_file, verify_log
 from ..engine import load
 from ..errors import AuditError, one_line
 from ..report_html import render_html
-from ..source import DuplicateKeyError, TooLarge, limit_text, limited_lines, read_limited, unique_keys
+from ..source import (
+    DuplicateKeyError,
+    TooLarge,
+    blank_line,
+    limit_text,
+    limited_lines,
+    read_limited,
+    unique_keys,
+)
 from ..verify import Verification, parse_decision, verify
 from ._common import ExitCode, UsageError, write_file
 
@@ -118,7 +126,7 @@ class _Input:
         head = os.path.exists(head_file(path))  # False, not an error, for a name too long for `.head`
         first, lines, records = None, 0, False
         for number, line in self._source.lines():  # a first pass, keeping nothing
-            if not line.strip():
+            if blank_line(line):
                 continue
             lines += 1
             first = first or (number, line)
@@ -165,7 +173,7 @@ class _Input:
     def _entries(self) -> Iterator[tuple[str, Any, str | None]]:
         """(label, the decision's JSON value, the line it is on) per decision (`_written`)."""
         for number, line in self._source.lines():
-            if not line.strip():
+            if blank_line(line):
                 continue
             try:
                 data = json.loads(line, object_pairs_hook=unique_keys)
