@@ -33,6 +33,7 @@ __all__ = [
     "format_actual",
     "format_condition",
     "format_effect",
+    "format_listed",
     "format_test",
     "format_ticket_id",
     "format_value",
@@ -147,8 +148,9 @@ def _effect(effect: TraceEffect) -> str:
     return f"{kind.replace('_', '-')} {_value(value)}"
 
 
-def _listed(result: ConditionResult) -> str:
-    """A comparison in a rule's list: marked when it is under `not` (the rule needs it to fail)."""
+def format_listed(result: ConditionResult) -> str:
+    """A comparison in a rule's list, as `format_condition`, marked `under `not`:` when the rule
+    needs it to fail: a fired rule's comparison that "fails" is then read as it is meant."""
     return ("under `not`: " if result.negated else "") + format_condition(result)
 
 
@@ -168,7 +170,7 @@ def _why_not(step: TraceStep) -> str:
         blamed = next((r for r in step.conditions if not r.passed and not r.negated), None)
     if blamed is None:
         blamed = next((r for r in step.conditions if r.passed and r.negated), None)
-    return _listed(blamed) if blamed is not None else "no comparison failed"
+    return format_listed(blamed) if blamed is not None else "no comparison failed"
 
 
 class _Unreadable(Exception):
@@ -258,7 +260,7 @@ def _fired(trace: Trace) -> list[str]:
         # each of its lines indented, every control character escaped.
         lines.extend(f"    {one_line(part)}" for part in step.rationale.split("\n"))
         for result in step.conditions:
-            lines.append(f"    - {_listed(result)}")
+            lines.append(f"    - {format_listed(result)}")
         if step.effects:
             lines.append("    => " + "; ".join(_effect(e) for e in step.effects))
     if not fired:
@@ -323,7 +325,7 @@ def explain(decision: Decision, *, steps: Literal["fired", "all"] = "fired") -> 
         for step in not_fired:
             if steps == "all":
                 lines.append(_heading(step))
-                lines.extend(f"    - {_listed(r)}" for r in step.conditions)
+                lines.extend(f"    - {format_listed(r)}" for r in step.conditions)
             else:
                 lines.append(f"  {step.rule}: {_why_not(step)}")
 

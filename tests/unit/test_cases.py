@@ -537,3 +537,53 @@ def test_a_bad_expected_parameter_is_named_whatever_its_name(tmp_path: Path, nam
         "a finite number, true, false or null"
     )
     assert (info.value.line, info.value.column) == (7, 31 + len(name))  # at the value
+
+
+def test_a_failure_report_marks_the_comparisons_a_fired_rule_needs_to_fail(tmp_path: Path) -> None:
+    """`deny_raincheck ... fired:` listed `item.in_stock == false: actual true, fails` without its
+    `under `not``: a fired rule with a failing condition, as `csrules eval` does not show it."""
+    (tmp_path / "a.cases.yaml").write_text(
+        "cases:\n  - name: denied\n    ticket: {id: T, customer: {id: C}, agent: {id: A, role: front_line}, "
+        'request: {kind: raincheck, amount: "2.50"}, item: {sku: B, on_sale: true, in_stock: true, '
+        'sale_price: "4.00"}}\n    expect: {outcome: approve}\n',
+        encoding="utf-8",
+    )
+    (result,) = run_cases(load_cases([tmp_path]))
+    lines = [line.strip() for line in describe_failure(result).splitlines()]
+    start = lines.index("deny_raincheck [policies/rainchecks.yaml:33] fired:")
+    listed = [
+        "- request.kind == raincheck: actual raincheck, holds",
+        "- under `not`: item.on_sale == true: actual true, holds",
+        "- under `not`: item.in_stock == false: actual true, fails",
+        "- under `not`: item.sale_price exists: actual 4.00, holds",
+    ]
+    assert lines[start + 1 : start + 5] == listed
+    explained = csrules.load().evaluate(result.case.ticket, now=result.case.now).explain(steps="all")
+    assert all(line in explained for line in listed)
+
+
+@pytest.mark.parametrize(
+    ("written", "path", "got"),
+    [
+        ("request: {kind: refund, amount: 20.001}", "/request/amount", "`20.001`"),
+        ("opened_at: 2026-11-23 10:00:00", "/opened_at", '`"2026-11-23T10:00:00"`'),
+        ("promise: {delivery_date: 2026-02-30}", None, None),  # no date: a YAML error of the file
+    ],
+)
+def test_a_refused_case_ticket_shows_its_values_as_json_would_not_as_python(
+    tmp_path: Path, written: str, path: str | None, got: str | None
+) -> None:
+    """`got `Decimal('20.001')``, `got `datetime.datetime(2026, 11, 23, 10, 0)``: YAML's values
+    reached the ticket as Python objects, where `csrules eval` of the same JSON shows `20.001`."""
+    (tmp_path / "a.cases.yaml").write_text(
+        f"cases:\n  - name: x\n    ticket: {{id: T, customer: {{id: C}}, agent: {{id: A, role: front_line}}, "
+        f"{written}}}\n    expect: {{outcome: approve}}\n",
+        encoding="utf-8",
+    )
+    if path is None:
+        with pytest.raises(csrules.PolicyError):
+            load_cases([tmp_path])
+        return
+    (result,) = run_cases(load_cases([tmp_path]))
+    assert result.error is not None
+    assert (result.error.path, result.error.got) == (path, got)

@@ -527,3 +527,41 @@ def test_an_equality_with_a_parameter_in_when_is_pinned_to_its_value(tmp_path: P
     assert witness.ticket["category"] == "employee_behavior"
     assert witness.decision.required_role == "manager"
     assert witness.ticket["request"]["amount"] == "37.12"
+
+
+LEGAL = """\
+policy: legal
+description: d
+rules:
+  - id: legal_threat
+    description: d
+    rationale: A manager handles legal threats, but the store manager those made in store.
+    when:
+      - attributes.legal_threat: "yes"
+      - not: {channel: in_store}
+    then:
+      require_role: manager
+invariants:
+  - id: never_below_manager
+    description: A legal threat is never handled below a manager.
+    never:
+      required_role: [front_line, senior, supervisor]
+      when:
+        - attributes.legal_threat: "yes"
+"""
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_never_invariant_on_a_custom_attribute_reaches_its_region_and_finds_the_violation(
+    tmp_path: Path, seed: int
+) -> None:
+    """Equalities on custom attributes were never set on the drawn tickets: `when` held on 1-20 of
+    ~200 tickets, and a ticket in store (front line) passed the invariant for seeds 1 and 6."""
+    (result,) = check_invariants(load_text(tmp_path, LEGAL), examples=EXAMPLES, seed=seed)
+    assert result.problem == "a ticket satisfying `when` gets outcome approve, required role front_line"
+    (witness,) = result.witnesses
+    assert (witness.ticket["attributes"], witness.ticket["channel"]) == ({"legal_threat": "yes"}, "in_store")
+    fixed = LEGAL.replace("      - not: {channel: in_store}\n", "")
+    (held,) = check_invariants(load_text(tmp_path, fixed), examples=EXAMPLES, seed=seed)
+    assert held.problem is None
+    assert held.relevant >= 15  # a fifth to a half of the tickets are in its region

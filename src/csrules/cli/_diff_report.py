@@ -3,7 +3,7 @@
 Text and Markdown share the side-by-side view of an example: for each rule that fired under one
 policy only, and each rule that set the outcome or the required role on either side, the rule's
 comparisons under the old policies (left) and the new (right), worded as `csrules eval` words
-them (`explain.format_condition`). JSON is one object with stable keys (docs/impact.md).
+them (`explain.format_listed`). JSON is one object with stable keys (docs/impact.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from ..decision import Decision
 from ..errors import one_line
-from ..explain import format_condition, format_effect, format_ticket_id, format_value
+from ..explain import format_effect, format_listed, format_ticket_id, format_value
 from ..impact import ImpactReport, ParamChange
 from ..trace import TraceStep
 from ..values import json_value, to_json
@@ -125,7 +125,7 @@ def _step_cell(step: TraceStep | None, rule: str) -> list[str]:
     if step is None:
         return [f"{rule}: (no such rule)"]
     lines = [f"{rule}: {'fired' if step.fired else 'did not fire'}"]
-    lines.extend(f"- {format_condition(result)}" for result in step.conditions)
+    lines.extend(f"- {format_listed(result)}" for result in step.conditions)
     if step.fired:
         lines.extend(f"=> {format_effect(e)}" for e in step.effects)
     return lines

@@ -260,20 +260,38 @@ def _written_loc(data: Any, loc: tuple[str | int, ...], missing: bool) -> tuple[
 
 
 def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
-    """A case's ticket as the same ticket in JSON would be read: csrules reads a YAML number
-    with a fraction as a Decimal (money stays exact), but a custom attribute's number is a
-    JSON number (`score: 0.5` is `"score": 0.5`), which a ticket refuses as a Decimal."""
-    attributes = ticket.get("attributes")
-    if not isinstance(attributes, dict):
-        return ticket
-    # Only a number a float holds exactly, as `csrules eval` reads JSON: another
-    # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
-    numbers = {}
-    for name, value in attributes.items():
-        if isinstance(value, Decimal):
-            with contextlib.suppress(ValueError):
-                numbers[name] = exact_float(str(value))
-    return {**ticket, "attributes": {**attributes, **numbers}} if numbers else ticket
+    """A case's ticket as the same ticket in JSON would be read (`csrules eval`): YAML's numbers
+    with a fraction, which csrules reads as Decimals, as JSON numbers (`amount: 20.001` is refused
+    showing `20.001`, not `Decimal('20.001')`), and its dates and datetimes as the text JSON
+    would hold (`opened_at: 2026-11-23 10:00:00`, without an offset, is refused as the text it is).
+    A custom attribute's date stays one: attributes are strings, numbers or booleans, and one
+    written unquoted is refused (quote it for text), as in a policy."""
+    converted = {key: _json_value(value) for key, value in ticket.items() if key != "attributes"}
+    if "attributes" in ticket:
+        attributes = ticket["attributes"]
+        if isinstance(attributes, dict):
+            attributes = {
+                name: value if isinstance(value, date) else _json_value(value)
+                for name, value in attributes.items()
+            }
+        converted["attributes"] = attributes
+    return converted
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Decimal):
+        # Only a number a float holds exactly, as `csrules eval` reads JSON: another
+        # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
+        with contextlib.suppress(ValueError):
+            return exact_float(str(value))
+        return value
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    return value
 
 
 def _cases_of(doc: RawDocument) -> list[Case]:

@@ -191,11 +191,11 @@ def _evaluate(engine: Engine, ticket: dict[str, Any], run: _Run) -> Decision:
 
 
 def _with(ticket: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of `ticket` with the fact `path` set (its section must exist)."""
+    """A copy of `ticket` with the fact `path` set (its section must exist, but `attributes`)."""
     head, _, tail = path.partition(".")
     out = dict(ticket)
     if tail:
-        out[head] = {**out[head], tail: value}
+        out[head] = {**(out.get(head) or {} if head == "attributes" else out[head]), tail: value}
     else:
         out[head] = value
     return out
@@ -279,13 +279,15 @@ def _pins(
     parameter's (the reference itself set on a ticket made every such ticket invalid)."""
     out: list[tuple[str, Any]] = []
     for item in invariant.when.items:
-        if not (isinstance(item, Compare) and item.op == "eq"):
+        if not (isinstance(item, Compare) and item.op == "eq") or isinstance(item.operand, FactRef):
             continue
         head = item.path.split(".")[0]
-        if (head in _OPTIONAL_SECTIONS and head not in sections) or head == "attributes":
+        if head in _OPTIONAL_SECTIONS and head not in sections:
             continue
-        if item.type.kind in ("enum", "boolean") and not isinstance(item.operand, FactRef):
+        if item.type.kind in ("enum", "boolean", "scalar"):  # scalar: a custom attribute
             value = params[item.operand.name] if isinstance(item.operand, ParamRef) else item.operand
+            if isinstance(value, Decimal):  # an attribute's number: exact as a double (validate.py)
+                value = float(value)
             out.append((item.path, value))
     return out
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..decision import Decision
 from ..errors import one_line
-from ..explain import format_condition
+from ..explain import format_listed
 from ..values import quoted_if_typed
 from .cases import CaseResult
 from .coverage import Coverage
@@ -62,7 +62,7 @@ def describe_failure(result: CaseResult) -> str:
             continue
         state = "fired" if step.fired else "did not fire"
         lines.append(f"  {step.rule} [{step.source}] {state}:")
-        lines += [f"    - {format_condition(c)}" for c in step.conditions]
+        lines += [f"    - {format_listed(c)}" for c in step.conditions]
     return _text(lines)
 
 
@@ -89,7 +89,7 @@ def _deciding_steps(decision: Decision, differing: frozenset[str] = frozenset())
     for step in decision.trace.steps:
         if (step.fired and step.rule in deciding) or step.rule in differing:
             lines.append(f"  {step.rule} [{step.source}] {'fired' if step.fired else 'did not fire'}:")
-            lines += [f"    - {format_condition(c)}" for c in step.conditions]
+            lines += [f"    - {format_listed(c)}" for c in step.conditions]
     return lines
 
 
