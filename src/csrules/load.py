@@ -221,9 +221,11 @@ class _Converter:
                 return None
             return unicodedata.normalize("NFC", text)
         if tag == "timestamp" and _SUBMICROSECONDS.search(text):
-            # PyYAML would cut `.123456789` to microseconds: text, which validation refuses as it
-            # refuses the same datetime quoted, instead of a value the policy does not say.
-            return text
+            # PyYAML would cut `.123456789` to microseconds, a value the policy does not say: refused
+            # wherever it is (a date and time where text is expected is refused too).
+            message = f"a date and time with more than 6 decimal places of a second: `{text[:48]}`"
+            self.problems.append(Diagnostic("yaml-syntax", message, self.span(node), "quote it for text"))
+            return None
         if tag in ("map", "seq"):  # `!!map foo`: a scalar where the tag says otherwise
             self.problems.append(
                 Diagnostic(

@@ -137,8 +137,7 @@ def _validate_attribute(value: object) -> str | int | float | bool:
         if isinstance(value, Decimal):
             raise PydanticCustomError(
                 "invalid-attribute",
-                "a number with |n| < 2**53 that a double holds exactly (a Decimal is read as JSON "
-                "reads its text), a string or a boolean",
+                "a number with |n| < 2**53 that a double holds exactly, a string or a boolean",
             )
     if isinstance(value, int) and -_SAFE_INT < value < _SAFE_INT:
         return value

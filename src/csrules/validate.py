@@ -14,7 +14,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -45,7 +45,7 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_TEXT, ROLES
-from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, in_utc, parse_money, quoted_if_typed
+from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -436,15 +436,10 @@ class _Validator:
                     parsed = datetime.fromisoformat(value)
                 except ValueError:
                     return False, None
-            if not isinstance(parsed, datetime) or parsed.utcoffset() is None:
-                return False, None
-            # In UTC, as a ticket's: the trace shows `expected` beside `actual` in one zone, and
-            # two spellings of one instant in an `in` list are one value. One outside the years a
-            # ticket's may have (a sentinel such as 9999-12-31T23:00:00-01:00) stays as written.
-            utc = in_utc(parsed)
-            if utc is None and type(parsed.tzinfo) is not timezone:  # a caller's tzinfo that fails
-                return False, None
-            return True, parsed if utc is None else utc
+            # Kept as written, with its offset (not in UTC): the policy digest covers it, and a
+            # decision recorded under these files must replay byte for byte (docs/language.md).
+            ok = isinstance(parsed, datetime) and parsed.utcoffset() is not None
+            return ok, parsed
         # scalar: a custom attribute, any JSON scalar
         if isinstance(value, str):
             text = unicodedata.normalize("NFC", value)

@@ -50,6 +50,7 @@ from ..engine import Engine, default_policies, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
 from ..source import SourceSpan, exact_float
+from ..ticket import FACT_TYPES
 from ..validate import MAX_DURATION
 from ..values import YEARS, datetime_text, in_utc, json_value
 
@@ -262,35 +263,27 @@ def _written_loc(data: Any, loc: tuple[str | int, ...], missing: bool) -> tuple[
 def _as_json(ticket: dict[str, Any]) -> dict[str, Any]:
     """A case's ticket as the same ticket in JSON would be read (`csrules eval`): YAML's numbers
     with a fraction, which csrules reads as Decimals, as JSON numbers (`amount: 20.001` is refused
-    showing `20.001`, not `Decimal('20.001')`), and its dates and datetimes as the text JSON
-    would hold (`opened_at: 2026-11-23 10:00:00`, without an offset, is refused as the text it is).
-    A custom attribute's date stays one: attributes are strings, numbers or booleans, and one
-    written unquoted is refused (quote it for text), as in a policy."""
-    converted = {key: _json_value(value) for key, value in ticket.items() if key != "attributes"}
-    if "attributes" in ticket:
-        attributes = ticket["attributes"]
-        if isinstance(attributes, dict):
-            attributes = {
-                name: value if isinstance(value, date) else _json_value(value)
-                for name, value in attributes.items()
-            }
-        converted["attributes"] = attributes
-    return converted
+    showing `20.001`, not `Decimal('20.001')`), and a date or datetime YAML reads for a date or
+    datetime fact as the text JSON would hold (`opened_at: 2026-11-23 10:00:00`, without an
+    offset, is refused as that text). Elsewhere (an id, a sku, an attribute) an unquoted date stays
+    one, and is refused, as in a policy: quote it for text."""
+    return _json_value(ticket, "")  # type: ignore[no-any-return]
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, path: str) -> Any:
     if isinstance(value, dict):
-        return {key: _json_value(item) for key, item in value.items()}
+        return {key: _json_value(item, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
     if isinstance(value, list):
-        return [_json_value(item) for item in value]
+        return [_json_value(item, path) for item in value]
     if isinstance(value, Decimal):
         # Only a number a float holds exactly, as `csrules eval` reads JSON: another
         # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
         with contextlib.suppress(ValueError):
             return exact_float(str(value))
         return value
-    if isinstance(value, date):  # a datetime too
-        return value.isoformat()
+    fact = FACT_TYPES.get(path)
+    if isinstance(value, date) and fact is not None and fact.kind in ("date", "datetime"):
+        return value.isoformat()  # a datetime too
     return value
 
 
