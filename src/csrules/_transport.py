@@ -75,6 +75,8 @@ class TicketChunk:
         Raises:
             Foreign: the ticket holds something a worker process might not rebuild; the chunk is
                 left as it was.
+            OSError, MemoryError: raised meanwhile (a signal handler's TimeoutError), as they are;
+                the chunk is left as it was.
         """
         mark = self._buffer.tell()
         try:
@@ -82,6 +84,11 @@ class TicketChunk:
         except Exception as exc:  # Foreign, RecursionError (deep nesting), PicklingError...
             self._buffer.seek(mark)
             self._buffer.truncate()
+            if isinstance(exc, OSError | MemoryError):
+                # Not the ticket's doing (`reducer_override` refuses any object of the caller's
+                # before its own code runs): a deadline's TimeoutError a signal handler raised
+                # meanwhile, which deciding the ticket here would swallow, or no memory left.
+                raise
             raise exc if isinstance(exc, Foreign) else Foreign(type(exc).__name__) from None
         finally:
             self._pickler.clear_memo()  # no reference to an earlier ticket: each one whole

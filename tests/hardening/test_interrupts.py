@@ -544,3 +544,41 @@ def test_a_sigterm_after_the_command_ended_ends_python_as_its_default_does(tmp_p
     in an atexit callback and printed its traceback. Now the default is back: it ends at once."""
     done = _run_script(tmp_path / "late.py", _LATE_SIGTERM)
     assert (done.returncode, done.stdout, done.stderr) == (-signal.SIGTERM, "", "")
+
+
+_PACKING = textwrap.dedent(
+    """
+    import sys
+    from decimal import Decimal
+    from datetime import datetime, timezone
+    import csrules
+
+    NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    ticket = {"id": "T", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+              "request": {"kind": "refund", "amount": Decimal("45.00")}}
+
+    def deadline(frame, event, arg):  # a signal handler's TimeoutError, landing while a ticket is packed
+        if event == "call" and frame.f_code.co_name == "reducer_override":
+            sys.settrace(None)
+            raise TimeoutError("deadline")
+
+    if __name__ == "__main__":
+        engine = csrules.load()
+        decided = 0
+        sys.settrace(deadline)
+        try:
+            for _ in engine.evaluate_many([ticket] * 5, now=NOW, workers=2):
+                decided += 1
+        except TimeoutError as exc:
+            print("TimeoutError:", exc)
+        print("decided:", decided)
+    """
+)
+
+
+def test_a_deadline_landing_while_a_ticket_is_packed_for_a_worker_is_the_callers(tmp_path: Path) -> None:
+    """It was taken for a ticket a worker could not rebuild: the ticket was decided in this
+    process and the batch ran on past the deadline (a run of 10**8 tickets, for good: once seen
+    as a 120 s timeout of the test above, in a full run on a loaded machine)."""
+    done = _run_script(tmp_path / "packing.py", _PACKING)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "TimeoutError: deadline\ndecided: 0\n", "")
