@@ -34,8 +34,19 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import TicketError, one_line
-from .source import exact_float, pointer
-from .values import DATE_TEXT, DATETIME_TEXT, YEARS, FactType, Money, Record, in_utc, json_kind, plain
+from .source import pointer
+from .values import (
+    DATE_TEXT,
+    DATETIME_TEXT,
+    YEARS,
+    FactType,
+    Money,
+    Record,
+    in_utc,
+    json_kind,
+    json_number,
+    plain,
+)
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -133,7 +144,7 @@ def _validate_attribute(value: object) -> str | int | float | bool:
     # its `repr`, `str` or comparisons never reach the engine or the trace.
     value = plain(value)
     if isinstance(value, Decimal):  # a database's NUMERIC, say: as JSON would read its text
-        value = _decimal_number(value)
+        value = json_number(value)
         if isinstance(value, Decimal):
             raise PydanticCustomError(
                 "invalid-attribute",
@@ -149,21 +160,6 @@ def _validate_attribute(value: object) -> str | int | float | bool:
         "invalid-attribute",
         "a string (<= 10000 characters as given and composed: NFC), a number with |n| < 2**53, or a boolean",
     )
-
-
-def _decimal_number(value: Decimal) -> int | float | Decimal:
-    """A Decimal attribute as JSON reads its text (`str(value)`): an int when written without a
-    fraction or an exponent (`Decimal(5)`), else a float that reads back as the same number
-    (`Decimal("1.5")`, `Decimal("5.0")`), as the CLI reads a ticket's JSON. A Decimal no float
-    holds exactly (`Decimal("0.1000000000000000055")`, NaN) stays one: it is refused."""
-    text = str(value)
-    if text.lstrip("-").isdigit():
-        # Longer than 2**53's 16 digits (and Python's 4,300-digit limit): too large, refused.
-        return int(text) if len(text) < 20 else value
-    try:
-        return exact_float(text)
-    except ValueError:  # more digits than a double holds, NaN or an infinity
-        return value
 
 
 AttributeValue = Annotated[

@@ -16,7 +16,16 @@ from pydantic import BaseModel, Field
 from .ticket import Ticket
 from .values import JsonValue, Record
 
-__all__ = ["ConditionResult", "Trace", "TraceEffect", "TraceStep", "rebuild", "record", "recorder"]
+__all__ = [
+    "ConditionResult",
+    "Trace",
+    "TraceEffect",
+    "TraceStep",
+    "field_names",
+    "rebuild",
+    "record",
+    "recorder",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -56,7 +65,7 @@ def rebuild(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None =
     """
     instance = cls.__new__(cls)
     _SET_DICT(instance, values)
-    _SET_FIELDS(instance, fields_set if fields_set is not None else _shared.get(cls) or _fields(cls))
+    _SET_FIELDS(instance, fields_set if fields_set is not None else _shared.get(cls) or field_names(cls))
     _SET_EXTRA(instance, None)
     _SET_PRIVATE(instance, None)
     return instance
@@ -73,7 +82,9 @@ _SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = (
 _shared: dict[type[BaseModel], set[str]] = {}  # each class's fields-set, shared by its records
 
 
-def _fields(cls: type[BaseModel]) -> set[str]:
+def field_names(cls: type[BaseModel]) -> set[str]:
+    """The fields-set every record of `cls` that `recorder` built shares (every field set): read,
+    never changed. Kept per class: `cls.model_fields` goes through a pydantic descriptor."""
     found = _shared.get(cls)
     if found is None:
         found = _shared[cls] = set(cls.model_fields)
@@ -82,7 +93,7 @@ def _fields(cls: type[BaseModel]) -> set[str]:
 
 def _recorder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     new = cls.__new__
-    fields = _fields(cls)
+    fields = field_names(cls)
 
     def make(values: dict[str, Any]) -> _M:
         instance = new(cls)

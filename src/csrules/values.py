@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .source import exact_float
+
 __all__ = [
     "DATETIME_TEXT",
     "DATE_TEXT",
@@ -117,6 +119,21 @@ def plain(value: object) -> object:
     if isinstance(value, date) and not isinstance(value, datetime):
         return date.fromordinal(date.toordinal(value))
     return value
+
+
+def json_number(value: Decimal) -> int | float | Decimal:
+    """A Decimal as JSON reads its text (`str(value)`), as the CLI reads a ticket's JSON: an int
+    when written without a fraction or an exponent (`Decimal(5)`), else a float that reads back
+    as the same number (`Decimal("1.5")`, `Decimal("5.0")`). A Decimal no float holds exactly
+    (`Decimal("0.1000000000000000055")`, NaN) is returned as it is, for the caller to refuse."""
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        # Longer than 2**53's 16 digits (and Python's 4,300-digit limit): too large, as it is.
+        return int(text) if len(text) < 20 else value
+    try:
+        return exact_float(text)
+    except ValueError:  # more digits than a double holds, NaN or an infinity
+        return value
 
 
 def number_text(value: Decimal) -> str:

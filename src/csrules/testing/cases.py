@@ -25,7 +25,6 @@ through load.py (positions for every case); this module validates and runs. No c
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -49,10 +48,10 @@ from ..decision import Decision
 from ..engine import Engine, default_policies, load
 from ..errors import Diagnostic, PolicyError, TicketError
 from ..load import PolicyPaths, RawDocument, find_case_files, read_document
-from ..source import SourceSpan, exact_float
+from ..source import SourceSpan
 from ..ticket import FACT_TYPES
 from ..validate import MAX_DURATION
-from ..values import YEARS, datetime_text, in_utc, json_value
+from ..values import YEARS, datetime_text, in_utc, json_number, json_value
 
 __all__ = ["DEFAULT_NOW", "Case", "CaseResult", "Engines", "Mismatch", "load_cases", "run_case", "run_cases"]
 
@@ -278,9 +277,7 @@ def _json_value(value: Any, path: str) -> Any:
     if isinstance(value, Decimal):
         # Only a number a float holds exactly, as `csrules eval` reads JSON: another
         # (`0.30000000000000001`) stays a Decimal, which the ticket refuses, not rounded silently.
-        with contextlib.suppress(ValueError):
-            return exact_float(str(value))
-        return value
+        return json_number(value)
     fact = FACT_TYPES.get(path)
     if isinstance(value, date) and fact is not None and fact.kind in ("date", "datetime"):
         return value.isoformat()  # a datetime too
