@@ -47,9 +47,10 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "ENGINE_VERSION",
     "Engine",
-    "Origin",
     "default_policies",
+    "from_portable",
     "load",
+    "portable",
     "ticket_iterator",
 ]
 
@@ -60,18 +61,6 @@ DEFAULT_CHUNK_SIZE = 200
 """Tickets per task of `evaluate_many` with workers: large enough that the per-task cost of
 pickling and inter-process queues is small next to ~0.1-0.5 ms per ticket, small enough that a
 few chunks in flight stay a few hundred tickets."""
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """How `load()` built an Engine, so a worker process can build the same one.
-
-    `paths` are absolute (a worker may start in another directory; the names traces show do not
-    depend on it), `params` the overrides as given.
-    """
-
-    paths: tuple[str, ...]
-    params: dict[str, object] | None
 
 
 def default_policies() -> Path:
@@ -86,10 +75,10 @@ def default_policies() -> Path:
 class Engine:
     """A loaded, validated and compiled policy bundle. Create it with `csrules.load()`."""
 
-    def __init__(self, compiled: CompiledBundle, *, origin: Origin | None = None) -> None:
+    def __init__(self, compiled: CompiledBundle) -> None:
         self._compiled = compiled
-        self._origin = origin
         self._closed = False
+        self._portable: bytes | None = None  # `portable(self)`, made when workers first need it
         self._rulesets = _durable.rulesets_for(compiled.rulesets)
         try:
             self._rulesets.register()
@@ -128,6 +117,7 @@ class Engine:
         """
         self._closed = True
         self._plan.interned.clear()  # the ticket values the reused condition records show
+        self._portable = None
 
     @property
     def closed(self) -> bool:
@@ -217,9 +207,9 @@ class Engine:
             now: the evaluation time for the whole batch; when omitted, the current UTC time,
                 read once when this method is called, so every decision has the same `evaluated_at`.
             workers: 1 decides in this process (and thread); N > 1 in N worker processes
-                (started with `spawn`, each loading the bundle again); 0 means one per CPU this
-                process may run on (its affinity, as `taskset` or a container's cpuset limit it).
-                Workers need an Engine made by `csrules.load()`.
+                (started with `spawn`, each rebuilding this Engine from its compiled bundle, not
+                from the policy files); 0 means one per CPU this process may run on (its
+                affinity, as `taskset` or a container's cpuset limit it).
             trace: False skips the trace's steps (durable_rules alone decides which rules fire;
                 `trace.steps` is empty, `trace.fired` still lists the fired rules): faster
                 (docs/performance.md). Outcome, required role, reasons, actions and follow-ups
@@ -228,10 +218,9 @@ class Engine:
 
         Raises:
             EngineError: the engine is closed, durable_rules failed, or a worker process failed
-                (could not load the same bundle, or died).
+                (could not rebuild this Engine, or died).
             TicketError: `now` is not an aware datetime.
-            ValueError: `workers` is negative or `chunk_size` below 1, or workers were asked of
-                an Engine not made by `csrules.load()`.
+            ValueError: `workers` is negative or `chunk_size` below 1.
             TypeError: `tickets` is not an iterable of tickets (a ticket or a mapping itself), or
                 `trace` is not a bool.
         """
@@ -249,11 +238,6 @@ class Engine:
         count = workers or _usable_cpus()
         if count == 1:
             return self._in_process(items, moment, trace)
-        if self._origin is None:
-            raise ValueError(
-                "evaluate_many(): workers > 1 need an Engine made by csrules.load(), which records "
-                "the paths and parameters each worker process loads again"
-            )
         return _in_workers(self, items, moment, workers=count, trace=bool(trace), chunk_size=chunk_size)
 
     def _in_process(
@@ -314,22 +298,45 @@ Result = tuple[str, Any]  # ("decision", Decision) | ("ticket-error", args) | ("
 _worker: Engine | str | None = None  # in a worker process: its Engine, or why it could not build one
 
 
-def _worker_start(origin: Origin, digest: str) -> None:
-    """Worker initializer (`_workers.Workers`): build this worker's Engine the way `load()`
-    built the parent's."""
+def portable(engine: Engine) -> bytes:
+    """`engine`'s compiled bundle as bytes a worker process rebuilds the same Engine from
+    (`from_portable`): the bundle as the parent read, validated and compiled it, so a worker
+    decides with exactly its rules and parameters even if the policy files changed since, and
+    starts without reading, parsing or validating them again. Made once per Engine.
+
+    Raises:
+        EngineError: the bundle holds something that does not pickle (an Engine built by hand
+            from a CompiledBundle of the caller's).
+    """
+    found = engine._portable
+    if found is None:
+        import pickle  # noqa: PLC0415 - only workers need it, and it costs import time
+
+        try:
+            found = pickle.dumps(engine._compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # PicklingError, TypeError, RecursionError...
+            message = one_line(str(exc)) or type(exc).__name__
+            raise EngineError(f"this Engine's bundle cannot be sent to worker processes: {message}") from None
+        engine._portable = found
+    return found
+
+
+def from_portable(data: bytes) -> Engine:
+    """The Engine `portable` made `data` of, in a worker process. Only for bytes this process's
+    parent made: unpickling runs what the bytes name."""
+    import pickle  # noqa: PLC0415 - only workers need it, and it costs import time
+
+    compiled: CompiledBundle = pickle.loads(data)  # our own parent's bundle (the docstring)
+    return Engine(compiled)
+
+
+def _worker_start(data: bytes) -> None:
+    """Worker initializer (`_workers.Workers`): this worker's Engine, the parent's rebuilt."""
     global _worker  # noqa: PLW0603 - one Engine per worker process, set once by the pool
     try:
-        engine = load(list(origin.paths), params=origin.params)
+        _worker = from_portable(data)
     except Exception as exc:  # reported by the first answer, with this message
-        _worker = f"a worker process could not load the policies again: {exc}"
-        return
-    if engine.policy_digest != digest:
-        _worker = (
-            f"a worker process loaded policy {engine.policy_digest[:12]}, not {digest[:12]}: "
-            "the policy files changed since load()"
-        )
-        return
-    _worker = engine
+        _worker = f"a worker process could not rebuild the engine: {type(exc).__name__}: {exc}"
 
 
 def _worker_run(task: tuple[bytes, datetime, bool]) -> bytes:
@@ -393,12 +400,12 @@ def _in_workers(
     from ._transport import Foreign, TicketChunk  # noqa: PLC0415
     from ._workers import Workers  # noqa: PLC0415
 
-    assert engine._origin is not None  # checked by evaluate_many
+    data = portable(engine)  # EngineError before any worker starts
     # Oldest first: None is the workers' next answer, in the order chunks were submitted.
     pending: collections.deque[_DecidedHere | None] = collections.deque()
     failure: Exception | None = None
     items = iter(tickets)
-    with Workers(workers, _worker_run, _worker_start, (engine._origin, engine.policy_digest)) as pool:
+    with Workers(workers, _worker_run, _worker_start, (data,)) as pool:
 
         def send(chunk: TicketChunk) -> TicketChunk:
             if chunk.count:
@@ -451,14 +458,6 @@ def _results(engine: Engine, pool: Workers, task: _DecidedHere | None) -> Iterat
             yield TicketError(*payload)
         else:
             raise EngineError(payload)
-
-
-def _resolved(path: str) -> str:
-    """`path` absolute, its directories as the system resolves them (symlinks, then `..`:
-    `link/../policies` is not `./policies` when `link` is a symlink) and its own name as given:
-    a file linked under another name keeps the name its rules' sources show (and the digest)."""
-    head, tail = os.path.split(path)
-    return os.path.join(os.path.realpath(head or os.curdir), tail)
 
 
 def ticket_iterator(tickets: object) -> Iterator[Any]:
@@ -528,8 +527,7 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
     given = policy_paths(default_policies() if paths is None else paths)  # a generator is read once
     overrides = _overrides(params)
     bundle = validate_bundle(load_documents(given), overrides)
-    origin = Origin(tuple(_resolved(p) for p in given), overrides)
-    return Engine(compile_bundle(bundle), origin=origin)
+    return Engine(compile_bundle(bundle))
 
 
 def _overrides(params: object) -> dict[str, object] | None:

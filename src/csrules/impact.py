@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from ._workers import Workers
 from .decision import Decision
-from .engine import Engine, load
+from .engine import Engine, from_portable, portable
 from .errors import EngineError, TicketError
 from .source import exact_float, json_problem, no_constant, unique_keys
 from .trace import TraceStep
@@ -32,7 +32,6 @@ from .values import YEARS, datetime_text, in_utc
 __all__ = [
     "DEFAULT_NOW",
     "Change",
-    "EngineSpec",
     "Example",
     "FollowUpMove",
     "ImpactReport",
@@ -415,26 +414,15 @@ def compare_line(old: Engine, new: Engine, line: int, text: str, default_now: da
 # --- a corpus, in this process or in workers -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EngineSpec:
-    """How to load a bundle in a worker process: what `csrules.load()` takes (picklable)."""
-
-    paths: tuple[str, ...] | None
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def load(self) -> Engine:
-        """Load the bundle (PolicyError when it is wrong)."""
-        return load(list(self.paths) if self.paths is not None else None, params=dict(self.params))
-
-
 _WORKER: tuple[Engine, Engine, datetime] | None = None
 
 
-def _init_worker(old: EngineSpec, new: EngineSpec, default_now: datetime) -> None:
-    # Each worker process loads its own engines: durable_rules keeps C state that must not be
-    # shared with, or forked from, another process.
+def _init_worker(old: bytes, new: bytes, default_now: datetime) -> None:
+    # Each worker process rebuilds the parent's two engines (engine.portable): durable_rules
+    # keeps C state that must not be shared with, or forked from, another process, and the
+    # policy files may have changed since the parent read them.
     global _WORKER  # noqa: PLW0603 - one pair of engines per worker process, set once
-    _WORKER = (old.load(), new.load(), default_now)
+    _WORKER = (from_portable(old), from_portable(new), default_now)
 
 
 def _work(chunk: list[tuple[int, str]]) -> list[LineResult]:
@@ -453,32 +441,31 @@ def _work(chunk: list[tuple[int, str]]) -> list[LineResult]:
 
 def evaluate_corpus(
     lines: Iterable[tuple[int, str]],
-    old: EngineSpec,
-    new: EngineSpec,
+    old: Engine,
+    new: Engine,
     *,
     default_now: datetime = DEFAULT_NOW,
     workers: int = 1,
     chunk: int = 64,
-    engines: tuple[Engine, Engine] | None = None,
 ) -> Iterator[LineResult]:
     """Compare every (line number, text) under both bundles, in corpus order, streaming.
 
     Args:
-        workers: 1 evaluates in this process (with `engines` when given); more starts that many
-            processes (spawn: each loads its own engines) and sends them `chunk` lines at a time,
-            at most 4 chunks a worker ahead of what was consumed.
+        workers: 1 evaluates in this process; more starts that many processes (spawn: each
+            rebuilds both engines from their compiled bundles, engine.portable) and sends them
+            `chunk` lines at a time, at most 4 chunks a worker ahead of what was consumed.
 
     Raises:
         EngineError: durable_rules failed on some line, or a worker process failed.
         Whatever reading `lines` raised, after the lines read before it.
     """
     if workers <= 1:
-        before, after = engines if engines is not None else (old.load(), new.load())
         for number, text in lines:
-            yield compare_line(before, after, number, text, default_now)
+            yield compare_line(old, new, number, text, default_now)
         return
     failure: Exception | None = None
-    with Workers(workers, _work, _init_worker, (old, new, default_now)) as pool:
+    shipped = (portable(old), portable(new), default_now)  # EngineError before any worker starts
+    with Workers(workers, _work, _init_worker, shipped) as pool:
 
         def answers() -> Iterator[LineResult]:
             for result in pool.result():

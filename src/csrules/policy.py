@@ -238,6 +238,12 @@ class Bundle:
         params = {n: p.value for n, p in sorted(self.parameters.items())}
         object.__setattr__(self, "params", MappingProxyType(params))
 
+    def __reduce__(self) -> tuple[type[Bundle], tuple[Any, ...]]:
+        # Pickled as its fields (a read-only view does not pickle): how a worker process gets
+        # the bundle its parent loaded (engine.portable).
+        fields = (self.rules, dict(self.parameters), dict(self.derived), self.stages, self.files)
+        return Bundle, (*fields, self.invariants)
+
     @property
     def currency(self) -> str:
         """The bundle currency: the `currency` parameter, USD when the bundle declares none."""

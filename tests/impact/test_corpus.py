@@ -6,6 +6,7 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -14,12 +15,14 @@ from typing import TypeVar
 
 import pytest
 
+import csrules
 from csrules import EngineError
+from csrules._workers import Workers
 from csrules.cli.diff import _Progress, read_lines
-from csrules.impact import EngineSpec, LineResult, evaluate_corpus
+from csrules.impact import DEFAULT_NOW, LineResult, compare_line, evaluate_corpus
 from tests.helpers import ROOT, refund
 
-SPEC = EngineSpec((str(ROOT / "policies"),))
+SPEC = csrules.load(ROOT / "policies")
 
 _T = TypeVar("_T")
 
@@ -73,17 +76,44 @@ def test_workers_keep_corpus_order() -> None:
     assert [r.ticket_id for r in results] == [f"T-{n}" for n in range(1, 301)]
 
 
-def test_a_worker_that_cannot_load_its_bundle_ends_the_stream_with_engine_error(tmp_path: Path) -> None:
+def _cannot_start() -> None:
+    """A worker initializer that fails (spawn imports it by name: module level)."""
+    raise RuntimeError("no engine for you")
+
+
+def _echo(payload: int) -> int:
+    return payload
+
+
+def test_a_worker_that_cannot_start_ends_the_stream_with_engine_error() -> None:
     """multiprocessing.Pool restarted a worker whose initializer failed, forever: the diff never ended."""
-    missing = EngineSpec((str(tmp_path / "nowhere"),))
-    lines = [(n, json.dumps(refund("5.00"))) for n in range(1, 41)]
+
+    def run() -> None:
+        with Workers(2, _echo, _cannot_start) as pool:
+            for number in range(8):
+                pool.submit(number)
+            pool.result()
+
     with pytest.raises(EngineError) as caught:
-        _within(60, lambda: list(evaluate_corpus(iter(lines), missing, SPEC, workers=2, chunk=4)))
-    assert str(caught.value) == (
-        "a worker process failed: it could not start: "
-        f"PolicyError: {tmp_path / 'nowhere'}:1:1: no such file or directory"
-    )
+        _within(60, run)
+    assert str(caught.value) == "a worker process failed: it could not start: RuntimeError: no engine for you"
     assert _workers() == []
+
+
+def test_workers_compare_under_the_engines_given_even_after_their_files_changed(tmp_path: Path) -> None:
+    """Workers loaded the policy paths again, unchecked: a file changed after `csrules diff`
+    loaded it (whose digest the report shows) changed the workers' decisions silently."""
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    new = csrules.load(tmp_path / "policies", params={"front_line_limit": 90})
+    empowerment = tmp_path / "policies" / "empowerment.yaml"
+    empowerment.write_text(
+        empowerment.read_text(encoding="utf-8").replace("front_line", "x"), encoding="utf-8"
+    )
+    lines = [(n, json.dumps(refund(f"{n}.00") | {"id": f"T-{n}"})) for n in range(1, 101)]
+    results = list(evaluate_corpus(iter(lines), SPEC, new, workers=2, chunk=7))
+    assert results == [compare_line(SPEC, new, number, text, DEFAULT_NOW) for number, text in lines]
+    changed = [r.line for r in results if r.change is not None]
+    assert changed == list(range(21, 91))  # above 20.00 (old limit), up to 90.00 (new)
 
 
 def test_a_killed_worker_ends_the_stream_with_engine_error() -> None:

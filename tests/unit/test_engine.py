@@ -7,6 +7,7 @@ import enum
 import gc
 import itertools
 import json
+import multiprocessing
 import resource
 import shutil
 import sys
@@ -326,11 +327,30 @@ def test_evaluate_many_refuses_bad_options_at_the_call(
         engine.evaluate_many([], **options)
 
 
-def test_workers_need_an_engine_made_by_load(engine: csrules.Engine) -> None:
+def test_workers_rebuild_an_engine_made_without_load(engine: csrules.Engine) -> None:
+    """Workers loaded the paths `load()` recorded: an Engine made from a compiled bundle had
+    none, and `workers=2` was a ValueError."""
     handmade = csrules.Engine(engine._compiled)
-    assert [d.ticket_id for d in handmade.evaluate_many([refund("5")], now=NOW)] == ["T-1"]
-    with pytest.raises(ValueError, match=r"need an Engine made by csrules\.load\(\)"):
-        handmade.evaluate_many([refund("5")], workers=2)
+    tickets = [refund("5"), refund("45.00")]
+    remote = list(handmade.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1))
+    assert remote == [engine.evaluate(t, now=NOW) for t in tickets]
+    assert [d.outcome for d in remote] == ["approve", "escalate"]  # type: ignore[union-attr]
+
+
+def test_workers_refuse_a_handmade_bundle_that_does_not_pickle_before_any_starts(
+    engine: csrules.Engine,
+) -> None:
+    import dataclasses  # noqa: PLC0415
+
+    compiled = dataclasses.replace(
+        engine._compiled, rules_by_id={**engine._compiled.rules_by_id, "x": lambda: 0}
+    )
+    handmade = csrules.Engine(compiled)
+    with pytest.raises(csrules.EngineError) as caught:
+        list(handmade.evaluate_many([refund("5")], now=NOW, workers=2))
+    assert str(caught.value).startswith("this Engine's bundle cannot be sent to worker processes: ")
+    assert multiprocessing.active_children() == []
+    assert [d.outcome for d in handmade.evaluate_many([refund("5")], now=NOW)] == ["approve"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -355,12 +375,16 @@ def test_workers_0_means_the_cpus_this_process_may_run_on(
 ) -> None:
     """It was `os.cpu_count()`, the host's: under `taskset -c 0` on two CPUs, two workers."""
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: cpus)
-    handmade = csrules.Engine(engine._compiled)  # no origin: workers > 1 are refused
-    if local:
-        assert [d.ticket_id for d in handmade.evaluate_many([refund("5")], now=NOW, workers=0)] == ["T-1"]
-    else:
-        with pytest.raises(ValueError, match=r"need an Engine made by csrules\.load\(\)"):
-            handmade.evaluate_many([refund("5")], now=NOW, workers=0)
+    started: list[int] = []
+    real = csrules.engine._in_workers
+
+    def spy(*args: Any, **options: Any) -> Any:
+        started.append(options["workers"])
+        return real(*args, **options)
+
+    monkeypatch.setattr(csrules.engine, "_in_workers", spy)
+    assert [d.ticket_id for d in engine.evaluate_many([refund("5")], now=NOW, workers=0)] == ["T-1"]
+    assert started == ([] if local else [2])
 
 
 def test_workers_load_the_policies_this_process_opened_through_a_symlink(tmp_path: Path) -> None:
@@ -623,14 +647,27 @@ def test_worker_processes_rebuild_an_engine_with_parameters_from_another_directo
     assert json.loads(got[0][1])["outcome"] == "approve"
 
 
-def test_workers_refuse_policy_files_changed_since_load(tmp_path: Any) -> None:
+def test_workers_decide_with_the_bundle_loaded_even_after_its_files_changed(tmp_path: Any) -> None:
+    """Workers loaded the policy files again, and the stream failed with "the policy files
+    changed since load()": a service whose policies/ was updated on disk could not use workers
+    until it reloaded. They now rebuild the parent's compiled bundle."""
     copy = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", copy)
     engine = csrules.load(copy)
-    conduct = copy / "conduct.yaml"
-    conduct.write_text(conduct.read_text(encoding="utf-8").replace("tolerate abuse", "put up with abuse"))
-    with pytest.raises(csrules.EngineError, match="the policy files changed since load"):
-        list(engine.evaluate_many([refund("5")], now=NOW, workers=2))
+    empowerment = copy / "empowerment.yaml"
+    text = empowerment.read_text(encoding="utf-8")
+    limit = "front_line_limit:\n    type: money\n    default: 20\n"
+    assert limit in text
+    empowerment.write_text(text.replace(limit, limit.replace("20", "90")), encoding="utf-8")
+    assert csrules.load(copy).evaluate(refund("45.00"), now=NOW).outcome == "approve"  # the files now say
+    tickets = [refund("45.00"), refund("5.00")]
+    remote = list(engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1))
+    assert remote == [engine.evaluate(t, now=NOW) for t in tickets]
+    assert [d.outcome for d in remote] == ["escalate", "approve"]  # type: ignore[union-attr]
+    assert {d.trace.policy_digest for d in remote} == {engine.policy_digest}  # type: ignore[union-attr]
+    empowerment.unlink()  # no file to read at all: the same
+    (again,) = engine.evaluate_many([refund("45.00")], now=NOW, workers=2)
+    assert again == remote[0]
 
 
 def test_a_worker_killed_while_the_consumer_is_busy_ends_the_stream_with_engine_error(

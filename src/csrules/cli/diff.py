@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from ..decision import Decision
-from ..engine import Engine
+from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError
-from ..impact import DEFAULT_NOW, EngineSpec, ImpactReport, decide_line, evaluate_corpus, param_changes
+from ..impact import DEFAULT_NOW, ImpactReport, decide_line, evaluate_corpus, param_changes
 from ..source import TooLarge, blank_line, limited_lines
 from ._common import ExitCode, UsageError
 from ._diff_report import Compared, Side, render_json, render_markdown, render_text
@@ -102,14 +102,14 @@ def _open_corpus(source: str, stack: ExitStack) -> BinaryIO:
         raise UsageError(f"{source}: cannot read the tickets: {exc.strerror or exc}") from None
 
 
-def _spec(given: str, params: dict[str, object], scratch: Path, side: str) -> EngineSpec:
+def _policies(given: str, scratch: Path, side: str) -> Path:
+    """The policy file or directory OLD or NEW names (`git:REV:path` written out under `scratch`)."""
     if is_git_spec(given):
-        path = materialise(given, scratch / side)
-    else:
-        path = Path(given)
-        if not path.exists():
-            raise UsageError(f"`{given}`: no such policy file or directory")
-    return EngineSpec((str(path),), params)
+        return materialise(given, scratch / side)
+    path = Path(given)
+    if not path.exists():
+        raise UsageError(f"`{given}`: no such policy file or directory")
+    return path
 
 
 def _flags(items: list[str], flag: str) -> dict[str, str]:
@@ -117,13 +117,15 @@ def _flags(items: list[str], flag: str) -> dict[str, str]:
     return {name: f"{flag} {name}" for name, _, _ in (item.partition("=") for item in items)}
 
 
-def _load(spec: EngineSpec, given: str, written: Path, side: str, flags: Mapping[str, str]) -> Engine:
-    """`spec.load()`; a PolicyError in policies of `git:REV:path` names each file as
+def _load(
+    path: Path, given: str, written: Path, side: str, flags: Mapping[str, str], *, params: dict[str, object]
+) -> Engine:
+    """`csrules.load(path, params=params)`; a PolicyError in policies of `git:REV:path` names each file as
     `git:REV:file` (its repository path), not as the temporary copy it was loaded from, and a
     problem with an override names the side and the flag that gave it (`flags`: parameter name ->
     flag): `params of the old policies (--param nosuch): ...`."""
     try:
-        return spec.load()
+        return load(path, params=params)
     except PolicyError as error:
         rev = given.removeprefix("git:").partition(":")[0] if is_git_spec(given) else None
 
@@ -163,22 +165,22 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     now = parse_now(args.now) or DEFAULT_NOW
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="csrules-diff-")))
-        old_spec = _spec(args.old, {**both, **only["old"]}, scratch, "old")
-        new_spec = _spec(args.new, {**both, **only["new"]}, scratch, "new")
-        # Loaded here even with workers: a policy error stops the diff before any worker starts,
-        # and the examples are decided again here.
-        old = _load(old_spec, args.old, scratch / "old", "old", flags["old"])
-        new = _load(new_spec, args.new, scratch / "new", "new", flags["new"])
+        old_path = _policies(args.old, scratch, "old")
+        new_path = _policies(args.new, scratch, "new")
+        # Loaded here, once: a policy error stops the diff before any worker starts, workers
+        # decide with these very engines (the digests the report shows), and the examples are
+        # decided again here.
+        old = _load(old_path, args.old, scratch / "old", "old", flags["old"], params={**both, **only["old"]})
+        new = _load(new_path, args.new, scratch / "new", "new", flags["new"], params={**both, **only["new"]})
         corpus = _open_corpus(args.tickets, stack)
         report = ImpactReport(examples=args.examples)
         progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
         results = evaluate_corpus(
             read_lines(corpus, args.tickets),
-            old_spec,
-            new_spec,
+            old,
+            new,
             default_now=now,
             workers=workers,
-            engines=(old, new),
         )
         try:
             for result in results:
