@@ -98,7 +98,8 @@ def _rule_effects(rule: Rule, params: Mapping[str, Any]) -> _Effects:
 
     then = rule.then
     return _Effects(
-        tuple((a.kind, tuple((name, *parameter(v)) for name, v in a.params)) for a in then.actions),
+        # Parameters by name, as a decision read back from canonical JSON has them.
+        tuple((a.kind, tuple((name, *parameter(v)) for name, v in sorted(a.params))) for a in then.actions),
         tuple((f.kind, _span(f.due_in, params)) for f in then.follow_ups),
         tuple(
             (name, json_value(params[v.name] if isinstance(v, ParamRef) else v)) for name, v in then.derive
@@ -132,7 +133,7 @@ def plan(compiled: CompiledBundle) -> Plan:
         sides = (difference.left,) if difference.param else (difference.left, difference.right)
         for path in sides:
             encoders.setdefault(path, encoder(difference.encoding))
-    defaults = {name: fact.default for name, fact in bundle.derived.items()}
+    defaults = {name: fact.default for name, fact in sorted(bundle.derived.items())}
     return Plan(
         tuple(compile_condition(rule.when, bundle.params, interned=interned) for rule in bundle.rules),
         steps,
@@ -226,7 +227,7 @@ def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
 def derived_values(bundle: Bundle, fired: list[Rule]) -> dict[str, Any]:
     """Each derived fact's value: from the fired rule of highest priority, else its default."""
     params = bundle.params
-    values = {name: fact.default for name, fact in bundle.derived.items()}
+    values = {name: fact.default for name, fact in sorted(bundle.derived.items())}  # by name, as read back
     assigned: set[str] = set()
     for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
         for name, value in rule.then.derive:
@@ -429,7 +430,7 @@ def _trace_effects(rule: Rule, effects: _Effects, fired: FiredRule) -> list[Trac
     for follow_up in fired.follow_ups:
         out.append(
             _effect(
-                {"effect": "follow_up", "value": {"kind": follow_up.kind, "due": json_value(follow_up.due)}}
+                {"effect": "follow_up", "value": {"due": json_value(follow_up.due), "kind": follow_up.kind}}
             )
         )
     return out

@@ -174,6 +174,12 @@ def _validate_attributes(value: object) -> object:
     return value
 
 
+def _sorted_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    # By name: the order the caller's JSON parser or ORM gave them in must not reach the decision
+    # (`model_dump_json`), and a decision read back from canonical JSON has them so.
+    return value if len(value) < 2 else dict(sorted(value.items()))
+
+
 AttributeName = Annotated[str, Field(strict=True, pattern=ATTRIBUTE_NAME.pattern + "$")]
 
 
@@ -258,9 +264,11 @@ class Ticket(_Model):
     request: Request | None = None
     item: Item | None = None
     promise: Promise | None = None
-    attributes: Annotated[dict[AttributeName, AttributeValue], BeforeValidator(_validate_attributes)] = Field(
-        default_factory=dict
-    )
+    attributes: Annotated[
+        dict[AttributeName, AttributeValue],
+        BeforeValidator(_validate_attributes),
+        AfterValidator(_sorted_attributes),
+    ] = Field(default_factory=dict)
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -42,6 +42,24 @@ def test_decision_round_trips_through_json(ticket: dict[str, Any]) -> None:
     assert csrules.Decision.model_validate_json(decision.model_dump_json()) == decision
 
 
+@given(tickets(), st.randoms(use_true_random=False))
+def test_the_json_of_a_decision_depends_on_no_dict_order_of_its_input(
+    ticket: dict[str, Any], rng: Any
+) -> None:
+    """`model_dump_json()` wrote custom attributes in the order the ticket gave them, and effect
+    values and action parameters in policy order where a decision read back from its canonical
+    JSON has them by name: equal decisions (`==`, `hash`, `to_json`) wrote different bytes."""
+    attributes = {f"k{n}": value for n, value in enumerate(["x", 2, True, 0.5, "y"])}
+    names = list(attributes)
+    rng.shuffle(names)
+    decision = ENGINE.evaluate({**ticket, "attributes": attributes}, now=NOW)
+    shuffled = ENGINE.evaluate({**ticket, "attributes": {n: attributes[n] for n in names}}, now=NOW)
+    again = csrules.Decision.model_validate_json(decision.to_json())
+    assert shuffled.model_dump_json() == decision.model_dump_json() == again.model_dump_json()
+    assert shuffled.model_dump(mode="json") == again.model_dump(mode="json")
+    assert list(decision.trace.facts.attributes) == sorted(attributes)
+
+
 @given(tickets())
 def test_equal_records_hash_alike(ticket: dict[str, Any]) -> None:
     """Decisions, traces and tickets are frozen records, but `hash()` raised `unhashable type:

@@ -507,7 +507,7 @@ def test_number_subclasses_are_read_as_their_plain_values(tmp_path: Path) -> Non
         )
         assert decision.outcome == "deny"
     assert decision.trace.facts.attributes == {"score": 1e-05, "n": 7}
-    assert [type(v) for v in decision.trace.facts.attributes.values()] == [float, int]
+    assert {k: type(v) for k, v in decision.trace.facts.attributes.items()} == {"score": float, "n": int}
     error = error_for(engine, make_ticket(attributes={"n": LyingInt(2**60)}))
     assert (error.path, error.code) == ("/attributes/n", "invalid-attribute")
     default = csrules.load()
