@@ -474,7 +474,10 @@ class DecisionLog:
         if not isinstance(decision, Decision):
             raise TypeError(f"append takes a csrules.Decision, got {type(decision).__name__}")
         if self._redactor is not None:
-            decision = self._redactor.redact(decision)
+            try:
+                decision = self._redactor.redact(decision)
+            except AuditError as exc:  # it does not read back as a Decision
+                raise AuditError(exc.code, f"{exc.message}; nothing was appended", str(self.path)) from None
         data = self._record_json(decision)
         head = head_file(self.path)
         longest = _name_max(head.parent)

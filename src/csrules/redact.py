@@ -25,9 +25,10 @@ from typing import Any
 
 from .decision import Decision
 from .engine import Engine
-from .errors import Diagnostic, PolicyError
+from .errors import AuditError, Diagnostic, PolicyError, one_line
 from .policy import FactRef, compares
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES
+from .verify import decision_from_json
 
 __all__ = ["TOKEN_PREFIX", "Redactor"]
 
@@ -128,6 +129,9 @@ class Redactor:
             TypeError: `decision` is not a Decision.
             ValueError: the decision was made under another policy version than the engine the
                 Redactor was made for: its rules may read the paths (make a Redactor per engine).
+            AuditError: `invalid-decision`, the decision does not read back as a Decision (it
+                was changed after it was made, with `model_copy(update=...)` say); the message
+                says where, never what value is there (it may be one of the values to hide).
         """
         if not isinstance(decision, Decision):
             raise TypeError(f"redact takes a csrules.Decision, got {type(decision).__name__}")
@@ -136,7 +140,13 @@ class Redactor:
                 f"the decision was made under policy {decision.trace.policy_digest[:12]}, this Redactor "
                 f"was made for policy {self._digest[:12]}: make a Redactor for that engine"
             )
-        data = json.loads(decision.to_json())
+        try:
+            # Its JSON-mode dump, as `to_json` makes it but with pydantic's warnings off: they
+            # would print the values of a decision changed after it was made, redacted ones too.
+            data = decision.model_dump(mode="json", warnings=False)
+        except Exception as exc:  # pydantic's serializer fails in many ways on such data
+            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise AuditError("invalid-decision", f"not a decision: {message}") from None
         facts = data["trace"]["facts"]
         for path in self.paths:
             parts = path.split(".")
@@ -146,4 +156,4 @@ class Redactor:
             if isinstance(holder, dict) and parts[-1] in holder:
                 holder[parts[-1]] = self._replace(holder[parts[-1]])
         data["ticket_id"] = facts["id"]
-        return Decision.model_validate_json(json.dumps(data))
+        return decision_from_json(json.dumps(data))  # AuditError naming only where

@@ -97,7 +97,7 @@ table.trace tbody.step.fired td { background: #f5fbf7; }
 table.trace td.rule { width: 30%; }
 .rule-id { font-weight: 700; }
 .source, .rationale { color: var(--muted); font-size: .9em; }
-.rationale { font-style: italic; }
+.rationale { font-style: italic; white-space: pre-line; }
 td.holds { color: var(--ok); font-weight: 700; }
 td.fails { color: var(--bad); font-weight: 700; }
 .negated { display: block; font-weight: 400; color: var(--muted); font-size: .88em; }
@@ -372,7 +372,7 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
     where = f' <span class="meta">{_e(label)}</span>' if label else ""
     return (
         f'<section class="decision" id="{anchor}">'
-        f'<div class="decision-head"><h2>Ticket <code>{_e(decision.ticket_id)}</code></h2>'
+        f'<div class="decision-head"><h2>Ticket <code>{_e(format_value(decision.ticket_id))}</code></h2>'
         f'<span class="badge {_e(outcome)}">{_e(outcome)}</span>{where}</div>'
         f'<div class="cards">{cards}</div>'
         f"<p>{_why(decision, anchor)}</p>"
@@ -410,7 +410,8 @@ def _log(status: LogReport) -> str:
 
 def _index(items: Sequence[tuple[Decision, Verification | None]], labels: Sequence[str]) -> str:
     rows = "".join(
-        f'<tr><td><a href="#d{i}">{_e(label or i)}</a></td><td><code>{_e(d.ticket_id)}</code></td>'
+        f'<tr><td><a href="#d{i}">{_e(label or i)}</a></td>'
+        f"<td><code>{_e(format_value(d.ticket_id))}</code></td>"
         f"<td>{_e(_outcome_text(d))}</td><td>{_e(_when(d.trace.evaluated_at))}</td>"
         f"<td><code>{_e(d.trace.policy_digest[:12])}</code></td><td>{_verification_badge(v)}</td></tr>"
         for i, ((d, v), label) in enumerate(zip(items, labels, strict=True), 1)

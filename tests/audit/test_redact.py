@@ -130,3 +130,40 @@ def test_a_decision_of_another_policy_version_is_refused(tmp_path: Path, engine:
     decision = other.evaluate({**TICKET, "attributes": {"email": "ceo@example.com"}}, now=NOW)
     with pytest.raises(ValueError, match="this Redactor was made for policy"):
         redactor.redact(decision)
+
+
+@pytest.mark.parametrize(
+    ("update", "where"),
+    [
+        ({"outcome": "maybe"}, "/outcome: input should be 'approve', 'escalate' or 'deny'"),
+        ({"attributes": {"email": ["bob@example.com"]}}, "/trace/facts/attributes/email: "),
+    ],
+)
+def test_a_decision_changed_after_it_was_made_is_refused_without_showing_its_values(
+    tmp_path: Path,
+    engine: csrules.Engine,
+    capfd: pytest.CaptureFixture[str],
+    update: dict[str, object],
+    where: str,
+) -> None:
+    """A redacting log raised pydantic's own ValidationError, quoting the input value (a value
+    named for redaction, too), and pydantic printed serializer warnings with it on stderr."""
+    redactor = Redactor(engine, ["customer.id", "attributes.email"], salt=SALT)
+    decision = engine.evaluate({**TICKET, "attributes": {"email": "bob@example.com"}}, now=NOW)
+    if "attributes" in update:
+        facts = decision.trace.facts.model_copy(update=update)
+        changed = decision.model_copy(update={"trace": decision.trace.model_copy(update={"facts": facts})})
+    else:
+        changed = decision.model_copy(update=update)
+    log = csrules.DecisionLog(tmp_path / "log.jsonl", redactor=redactor)
+    with pytest.raises(csrules.AuditError) as caught:
+        log.append(changed)
+    assert caught.value.code == "invalid-decision"
+    assert str(caught.value).startswith(f"{tmp_path / 'log.jsonl'}: not a decision: {where}")
+    assert str(caught.value).endswith("; nothing was appended [invalid-decision]")
+    with pytest.raises(csrules.AuditError, match=r"^not a decision: ") as direct:
+        redactor.redact(changed)
+    for text in (str(caught.value), str(direct.value), *capfd.readouterr()):
+        assert "bob@example.com" not in text
+        assert "maybe" not in text
+    assert not (tmp_path / "log.jsonl").exists() or (tmp_path / "log.jsonl").read_bytes() == b""

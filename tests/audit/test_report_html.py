@@ -291,6 +291,35 @@ def test_report_of_one_decision_file(tmp_path: Path, engine: csrules.Engine) -> 
     assert "Decision log" not in html
 
 
+@pytest.mark.parametrize("flags", [[], ["--limit", "1"], ["--ticket", "T-1"], ["--ticket", "T-9"]])
+def test_a_decisions_file_with_lines_that_are_no_decisions_is_refused_whatever_the_flags(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    """With `--limit 1` the lines past the first were counted as "4 more decision(s) not shown"
+    unread, and with `--ticket` the others were skipped unread: a file of junk was reported on."""
+    path = tmp_path / "mixed.jsonl"
+    decisions = [engine.evaluate(refund(amount), now=NOW).to_json() for amount in ("5.00", "45.00")]
+    path.write_text("\n".join([*decisions, '{"not":"a decision"}', "[1,2,3]"]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.html"
+    assert main(["report", str(path), "--html", str(out), "--no-verify", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err == f"csrules: error: {path}:3: not a decision: /ticket_id: field required [invalid-decision]\n"
+    assert not out.exists()
+
+
+def test_a_decisions_file_counts_the_decisions_it_does_not_show(
+    tmp_path: Path, engine: csrules.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "decisions.jsonl"
+    decisions = [engine.evaluate(refund(a), now=NOW).to_json() for a in ("5.00", "45.00", "50.01")]
+    path.write_text("\n".join(decisions) + "\n", encoding="utf-8")
+    out = tmp_path / "out.html"
+    assert main(["report", str(path), "--html", str(out), "--no-verify", "--limit", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 1 decision(s), 2 more not shown")
+    assert main(["report", str(path), "--html", str(out), "--no-verify", "--ticket", "T-9"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 0 decision(s)")
+
+
 def test_a_carriage_return_inside_a_line_does_not_split_it(tmp_path: Path, engine: csrules.Engine) -> None:
     """Read in text mode, `{\r...}` was two lines: "neither a decision nor JSON Lines", exit 2,
     while `csrules coverage` read the same file."""
@@ -631,3 +660,35 @@ def test_records_appended_after_the_log_was_checked_are_not_shown_as_checked(
     assert re.findall(r"Ticket <code>([^<]+)</code>", html) == ["T-1", "T-2"]
     assert "1 record(s) appended after the log was checked are not shown" in html
     assert capsys.readouterr().out.startswith(f"wrote {out}: 2 decision(s), 0 not replayed identically")
+
+
+def test_ticket_ids_that_differ_only_in_escapes_or_invisible_characters_read_apart(
+    engine: csrules.Engine,
+) -> None:
+    """The headings and the index showed `T-1\\n2` (a line break) and `T-1\\\\n2` (a backslash and
+    an n) alike, and `T-1` with a zero-width space as `T-1\\u200b` like the text of those six
+    characters, where the text outputs and the page's facts table tell them apart."""
+    ids = ["T-1\n2", "T-1\\n2", "T-1\u200b", "T-1\\u200b", "T-1"]
+    decisions = [engine.evaluate({**refund("5.00"), "id": ticket_id}, now=NOW) for ticket_id in ids]
+    html = render_html([(d, None) for d in decisions], title="t", source="d.jsonl")
+    headings = re.findall(r"<h2>Ticket <code>([^<]*)</code></h2>", html)
+    indexed = re.findall(r"</a></td><td><code>([^<]*)</code></td>", html)
+    assert (
+        headings
+        == indexed
+        == ["T-1\\n2", "&quot;T-1\\\\n2&quot;", "T-1\\u200b", "&quot;T-1\\\\u200b&quot;", "T-1"]
+    )
+    assert len(set(headings)) == len(ids)
+
+
+def test_the_lines_of_a_rationale_show_as_lines(tmp_path: Path) -> None:
+    """The breaks were kept in the page's text, but a browser joins lines: three numbered
+    lines of a rationale read as one run-on line."""
+    rule = (
+        "- id: r\n    description: a rule\n    rationale: |\n      1. First.\n      2. Second.\n"
+        "    when: [{request.amount: {gt: 1}}]\n    then: {require_role: senior}\n"
+    )
+    engine = csrules.load(write_policy(tmp_path, "rules:\n  " + rule))
+    html = render_html([(engine.evaluate(refund("5.00"), now=NOW), None)], title="t", source="d.json")
+    assert '<div class="rationale">1. First.\n2. Second.\n</div>' in html
+    assert re.search(r"\.rationale \{[^}]*white-space: pre-line;", html)

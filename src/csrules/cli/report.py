@@ -197,24 +197,34 @@ class _Input:
 def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[str, Decision, Any]], int]:
     """The first `limit` decisions (of `ticket` only, if given), each with what to replay (its
     JSON text as written, which `verify` compares number for number, or its value), and how many
-    more there are."""
+    more there are.
+
+    Every line of a decisions file is read as a decision, shown or not: a line that is none is
+    refused whatever `--limit` and `--ticket` say, and is never counted as a decision not shown.
+    A log's records are read as decisions when shown only: each was one when appended, and the
+    hash chain (`verify_log`) says whether it is still the record written."""
     chosen: list[tuple[str, Decision, Any]] = []
     omitted = 0
     for label, data, text in source.entries:
-        if ticket is not None and not (isinstance(data, Mapping) and data.get("ticket_id") == ticket):
-            continue
-        if len(chosen) >= limit:
-            omitted += 1
+        wanted = ticket is None or (isinstance(data, Mapping) and data.get("ticket_id") == ticket)
+        shown = wanted and len(chosen) < limit
+        if not shown and source.kind == "log":
+            omitted += 1 if wanted else 0
             continue
         written = _written(source, data, text)
         try:
             if not isinstance(data, Mapping):  # a JSON string holding a decision is not one
                 raise AuditError("invalid-decision", "not a decision: input should be an object", source.path)
-            chosen.append((label, parse_decision(written, source.path), written))
+            decision = parse_decision(written, source.path)
         except AuditError as error:
             if source.kind != "log":
                 raise AuditError("invalid-decision", error.message, source.path, _line(label)) from None
             source.notes.append(f"{label}: {error.message}; not shown")
+            continue
+        if shown:
+            chosen.append((label, decision, written))
+        elif wanted:
+            omitted += 1
     return chosen, omitted
 
 
