@@ -29,9 +29,15 @@ What it measures, in one process, on the same N deterministic tickets (benchmark
      their actions; "Learning and rainchecks": the 5 rules with actions, the raincheck follow-up and
      the denial) -> an expression node "Outcome" (required role = highest rank collected; deny,
      escalate or approve) -> a collect table "Follow-ups" (the 5 decision-stage rules) -> an
-     expression node "Decision" (outcome, required_role, action kinds, follow-up kinds, fired rule
-     names) -> output. Loaded once through a static loader and evaluated by key
-     (`ZenEngine.evaluate`), the fastest way we found: `ZenEngine.create_decision(...).evaluate`
+     expression node "Decision" (outcome, required_role; actions with their parameters, as
+     csrules computes them: the raincheck's sku, honored price and `valid_until` = now + 30 days,
+     the honest promise's delivery date; follow-ups with their due dates from `now`; the reasons
+     for the outcome and the required role; fired rule names) -> output. Its fact is (b)'s with
+     `now`, the item's sku and the promise's earliest feasible date added (`zen_fact`). Checked
+     against (a) on all of these, parameters and due dates included (before 2026-11-29 the model
+     gave action and follow-up kinds only, and did about 20% less work than a decision holds).
+     Loaded once through a static loader and evaluated by key (`ZenEngine.evaluate`), the fastest
+     way we found: `ZenEngine.create_decision(...).evaluate`
      and a callback loader cost about 250 µs more per call in zen-engine 2.1.3 (even for a model that
      only passes its input through).
 (e)  the same without trace.
@@ -68,10 +74,11 @@ import copy
 import importlib.metadata
 import itertools
 import json
+import operator
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -383,10 +390,10 @@ class ZenPeer:
         self._untraced = {"trace": False}
 
     def traced(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        return self.engine.evaluate(ZEN_KEY, flatten(ticket), self._traced)
+        return self.engine.evaluate(ZEN_KEY, zen_fact(ticket), self._traced)
 
     def untraced(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        return self.engine.evaluate(ZEN_KEY, flatten(ticket), self._untraced)
+        return self.engine.evaluate(ZEN_KEY, zen_fact(ticket), self._untraced)
 
     @staticmethod
     def decided(response: dict[str, Any]) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
@@ -394,9 +401,58 @@ class ZenPeer:
         return (
             result["outcome"],
             result["required_role"],
-            tuple(sorted(result["actions"])),
-            tuple(sorted(result["follow_ups"])),
+            tuple(sorted(action["kind"] for action in result["actions"])),
+            tuple(sorted(follow_up["kind"] for follow_up in result["follow_ups"])),
         )
+
+    @staticmethod
+    def effects(response: dict[str, Any]) -> tuple[list[Any], list[Any], dict[str, list[str]]]:
+        """Actions (kind, rule, parameters as canonical JSON), follow-ups (kind, rule, due) and
+        reasons, in the form `_effects` gives csrules' (zen writes a date as `2026-01-01 00:00:00 UTC`)."""
+        result = response["result"]
+        actions = sorted(
+            (
+                a["kind"],
+                a["rule"],
+                json.dumps(
+                    {k: _iso(v) if k == "valid_until" else v for k, v in a["params"].items()}, sort_keys=True
+                ),
+            )
+            for a in result["actions"]
+        )
+        follow_ups = sorted((f["kind"], f["rule"], _iso(f["due"])) for f in result["follow_ups"])
+        reasons = {k: sorted(v) for k, v in result["reasons"].items()}
+        return actions, follow_ups, reasons
+
+
+_NOW_TEXT = FIXED_NOW.isoformat()
+
+
+def zen_fact(ticket: dict[str, Any]) -> dict[str, Any]:
+    """(b)'s flat fact, with what the model needs for action parameters and due dates: `now`,
+    the item's sku, the promise's earliest feasible date."""
+    fact = flatten(ticket)
+    fact["now"] = _NOW_TEXT
+    item = ticket.get("item")
+    if item is not None:
+        fact["sku"] = item["sku"]
+    promise = ticket.get("promise")
+    if promise is not None:
+        fact["earliest_feasible"] = promise["earliest_feasible"]
+    return fact
+
+
+def _iso(text: str) -> str:
+    """zen's date text as the decision's JSON writes it."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _effects(decision: csrules.Decision) -> tuple[list[Any], list[Any], dict[str, list[str]]]:
+    data = json.loads(decision.to_json())
+    actions = sorted((a["kind"], a["rule"], json.dumps(a["params"], sort_keys=True)) for a in data["actions"])
+    follow_ups = sorted((f["kind"], f["rule"], f["due"]) for f in data["follow_ups"])
+    reasons = {k: sorted(v) for k, v in data["reasons"].items()}
+    return actions, follow_ups, reasons
 
 
 # --- (f) the floor -----------------------------------------------------------------------------
@@ -530,6 +586,9 @@ def check_agreement(
             "outcome+role (a) vs (d)": 0,
             "action kinds (a) vs (d)": 0,
             "follow-up kinds (a) vs (d)": 0,
+            "actions with parameters (a) vs (d)": 0,
+            "follow-ups with due dates (a) vs (d)": 0,
+            "reasons (a) vs (d)": 0,
             "fired rules (a) vs (d), high_value_customer aside": 0,
             "result (d) vs (e)": 0,
         }
@@ -571,6 +630,17 @@ def check_agreement(
                 "outcome+role (a) vs (d)": a == d[:2],
                 "action kinds (a) vs (d)": a_actions == d[2],
                 "follow-up kinds (a) vs (d)": a_follow_ups == d[3],
+                **dict(
+                    zip(
+                        (
+                            "actions with parameters (a) vs (d)",
+                            "follow-ups with due dates (a) vs (d)",
+                            "reasons (a) vs (d)",
+                        ),
+                        map(operator.eq, _effects(decision), peer.effects(d_response)),
+                        strict=True,
+                    )
+                ),
                 "fired rules (a) vs (d), high_value_customer aside": a_fired - {"high_value_customer"}
                 == d_fired,
                 "result (d) vs (e)": d_response["result"] == e_response["result"],
