@@ -94,3 +94,26 @@ class LyingInt(int):
 
     def __str__(self) -> str:
         return "many"
+
+
+def _not_rebuilt() -> None:
+    raise RuntimeError("not rebuilt in another process")
+
+
+class NotRebuilt:
+    """Pickles, but raises when unpickled: what a worker process cannot rebuild."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _not_rebuilt, ()
+
+
+def unrebuildable(engine: Any) -> Any:
+    """An Engine like `engine` whose compiled bundle pickles but cannot be unpickled."""
+    import dataclasses  # noqa: PLC0415
+
+    import csrules  # noqa: PLC0415
+
+    compiled = engine._compiled
+    return csrules.Engine(
+        dataclasses.replace(compiled, rules_by_id={**compiled.rules_by_id, "x": NotRebuilt()})
+    )

@@ -305,9 +305,10 @@ def portable(engine: Engine) -> bytes:
     starts without reading, parsing or validating them again. Made once per Engine.
 
     Raises:
-        EngineError: the bundle holds something that does not pickle (an Engine built by hand
-            from a CompiledBundle of the caller's).
+        EngineError: the engine is closed; or the bundle holds something that does not pickle
+            (an Engine built by hand from a CompiledBundle of the caller's).
     """
+    engine._check_open()
     found = engine._portable
     if found is None:
         import pickle  # noqa: PLC0415 - only workers need it, and it costs import time
@@ -318,6 +319,9 @@ def portable(engine: Engine) -> bytes:
             message = one_line(str(exc)) or type(exc).__name__
             raise EngineError(f"this Engine's bundle cannot be sent to worker processes: {message}") from None
         engine._portable = found
+        if engine._closed:  # closed meanwhile, by another thread: keep nothing
+            engine._portable = None
+            engine._check_open()
     return found
 
 
@@ -400,7 +404,7 @@ def _in_workers(
     from ._transport import Foreign, TicketChunk  # noqa: PLC0415
     from ._workers import Workers  # noqa: PLC0415
 
-    data = portable(engine)  # EngineError before any worker starts
+    data = portable(engine)  # EngineError (closed since the call, say) before any worker starts
     # Oldest first: None is the workers' next answer, in the order chunks were submitted.
     pending: collections.deque[_DecidedHere | None] = collections.deque()
     failure: Exception | None = None

@@ -23,7 +23,7 @@ from ._version import __version__
 from .decision import Decision
 from .decision_log import LogReport
 from .errors import one_line
-from .explain import format_actual, format_effect, format_test, format_value
+from .explain import format_actual, format_effect, format_test, format_ticket_id, format_value
 from .ticket import FACT_TYPES
 from .trace import ConditionResult, TraceStep
 from .verify import Verification, shown
@@ -372,7 +372,7 @@ def _decision(index: int, decision: Decision, verification: Verification | None,
     where = f' <span class="meta">{_e(label)}</span>' if label else ""
     return (
         f'<section class="decision" id="{anchor}">'
-        f'<div class="decision-head"><h2>Ticket <code>{_e(format_value(decision.ticket_id))}</code></h2>'
+        f'<div class="decision-head"><h2>Ticket <code>{_e(format_ticket_id(decision.ticket_id))}</code></h2>'
         f'<span class="badge {_e(outcome)}">{_e(outcome)}</span>{where}</div>'
         f'<div class="cards">{cards}</div>'
         f"<p>{_why(decision, anchor)}</p>"
@@ -411,7 +411,7 @@ def _log(status: LogReport) -> str:
 def _index(items: Sequence[tuple[Decision, Verification | None]], labels: Sequence[str]) -> str:
     rows = "".join(
         f'<tr><td><a href="#d{i}">{_e(label or i)}</a></td>'
-        f"<td><code>{_e(format_value(d.ticket_id))}</code></td>"
+        f"<td><code>{_e(format_ticket_id(d.ticket_id))}</code></td>"
         f"<td>{_e(_outcome_text(d))}</td><td>{_e(_when(d.trace.evaluated_at))}</td>"
         f"<td><code>{_e(d.trace.policy_digest[:12])}</code></td><td>{_verification_badge(v)}</td></tr>"
         for i, ((d, v), label) in enumerate(zip(items, labels, strict=True), 1)

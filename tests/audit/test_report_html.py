@@ -3,6 +3,7 @@ problems, nothing external; and in a real headless Chromium, offline, a page tha
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -668,7 +669,7 @@ def test_ticket_ids_that_differ_only_in_escapes_or_invisible_characters_read_apa
     """The headings and the index showed `T-1\\n2` (a line break) and `T-1\\\\n2` (a backslash and
     an n) alike, and `T-1` with a zero-width space as `T-1\\u200b` like the text of those six
     characters, where the text outputs and the page's facts table tell them apart."""
-    ids = ["T-1\n2", "T-1\\n2", "T-1\u200b", "T-1\\u200b", "T-1"]
+    ids = ["T-1\n2", "T-1\\n2", "T-1\u200b", "T-1\\u200b", "T-1", "T-7: x", "T 1"]
     decisions = [engine.evaluate({**refund("5.00"), "id": ticket_id}, now=NOW) for ticket_id in ids]
     html = render_html([(d, None) for d in decisions], title="t", source="d.jsonl")
     headings = re.findall(r"<h2>Ticket <code>([^<]*)</code></h2>", html)
@@ -676,8 +677,18 @@ def test_ticket_ids_that_differ_only_in_escapes_or_invisible_characters_read_apa
     assert (
         headings
         == indexed
-        == ["T-1\\n2", "&quot;T-1\\\\n2&quot;", "T-1\\u200b", "&quot;T-1\\\\u200b&quot;", "T-1"]
+        == [
+            "T-1\\n2",
+            "&quot;T-1\\\\n2&quot;",
+            "T-1\\u200b",
+            "&quot;T-1\\\\u200b&quot;",
+            "T-1",
+            "&quot;T-7: x&quot;",  # as `Ticket "T-7: x": APPROVE` in the text outputs
+            "T 1",
+        ]
     )
+    for decision, shown in zip(decisions, headings, strict=True):  # the text outputs' own form
+        assert decision.explain().startswith(f"Ticket {html_lib.unescape(shown)}: ")
     assert len(set(headings)) == len(ids)
 
 

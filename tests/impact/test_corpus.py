@@ -20,7 +20,7 @@ from csrules import EngineError
 from csrules._workers import Workers
 from csrules.cli.diff import _Progress, read_lines
 from csrules.impact import DEFAULT_NOW, LineResult, compare_line, evaluate_corpus
-from tests.helpers import ROOT, refund
+from tests.helpers import ROOT, refund, unrebuildable
 
 SPEC = csrules.load(ROOT / "policies")
 
@@ -97,6 +97,16 @@ def test_a_worker_that_cannot_start_ends_the_stream_with_engine_error() -> None:
     with pytest.raises(EngineError) as caught:
         _within(60, run)
     assert str(caught.value) == "a worker process failed: it could not start: RuntimeError: no engine for you"
+    assert _workers() == []
+
+
+def test_a_worker_that_cannot_rebuild_an_engine_ends_the_stream_with_engine_error() -> None:
+    lines = [(n, json.dumps(refund("5.00"))) for n in range(1, 41)]
+    with pytest.raises(EngineError) as caught:
+        _within(60, lambda: list(evaluate_corpus(iter(lines), SPEC, unrebuildable(SPEC), workers=2, chunk=4)))
+    assert str(caught.value) == (
+        "a worker process failed: it could not start: RuntimeError: not rebuilt in another process"
+    )
     assert _workers() == []
 
 

@@ -28,7 +28,7 @@ import csrules
 from csrules import _durable
 from csrules.engine import ENGINE_VERSION
 from csrules.testing.strategies import tickets
-from tests.helpers import NOW, ROOT, make_ticket, refund
+from tests.helpers import NOW, ROOT, make_ticket, refund, unrebuildable
 
 
 def test_same_input_gives_byte_identical_json(engine: csrules.Engine) -> None:
@@ -337,6 +337,33 @@ def test_workers_rebuild_an_engine_made_without_load(engine: csrules.Engine) -> 
     assert [d.outcome for d in remote] == ["approve", "escalate"]  # type: ignore[union-attr]
 
 
+def test_an_engine_closed_before_its_batch_starts_starts_no_worker(
+    engine: csrules.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream checked the Engine only after pickling its bundle (kept on the closed Engine)
+    and starting the workers: about a second, and the pickle, for nothing."""
+    started: list[int] = []
+    monkeypatch.setattr("csrules._workers.Workers.__init__", lambda self, count, *args: started.append(count))
+    handmade = csrules.Engine(engine._compiled)
+    batch = handmade.evaluate_many([refund("5")] * 3, now=NOW, workers=2)
+    handmade.close()
+    with pytest.raises(csrules.EngineError, match=r"^the engine is closed$"):
+        next(batch)
+    assert started == []
+    assert handmade._portable is None  # no pickle kept by a closed Engine
+
+
+def test_a_worker_that_cannot_rebuild_the_engine_ends_the_stream_with_engine_error(
+    engine: csrules.Engine,
+) -> None:
+    with pytest.raises(csrules.EngineError) as caught:
+        list(unrebuildable(engine).evaluate_many([refund("5")] * 3, now=NOW, workers=2))
+    assert str(caught.value) == (
+        "a worker process could not rebuild the engine: RuntimeError: not rebuilt in another process"
+    )
+    assert multiprocessing.active_children() == []
+
+
 def test_workers_refuse_a_handmade_bundle_that_does_not_pickle_before_any_starts(
     engine: csrules.Engine,
 ) -> None:
@@ -385,30 +412,6 @@ def test_workers_0_means_the_cpus_this_process_may_run_on(
     monkeypatch.setattr(csrules.engine, "_in_workers", spy)
     assert [d.ticket_id for d in engine.evaluate_many([refund("5")], now=NOW, workers=0)] == ["T-1"]
     assert started == ([] if local else [2])
-
-
-def test_workers_load_the_policies_this_process_opened_through_a_symlink(tmp_path: Path) -> None:
-    """`link/../policies`, with `link` a symlink into `real/`, is `real/policies` to the system;
-    the path was recorded as `./policies` (os.path.abspath), which workers could not open."""
-    shutil.copytree(ROOT / "policies", tmp_path / "real" / "policies")
-    (tmp_path / "real" / "inner").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real" / "inner")
-    engine = csrules.load(f"{tmp_path}/link/../policies")
-    tickets = [refund("45.00"), refund("5.00")]
-    remote = list(engine.evaluate_many(tickets, now=NOW, workers=2, chunk_size=1))
-    assert remote == [engine.evaluate(t, now=NOW) for t in tickets]
-    assert [d.outcome for d in remote] == ["escalate", "approve"]  # type: ignore[union-attr]
-
-
-def test_workers_load_a_file_linked_under_another_name_under_its_given_name(tmp_path: Path) -> None:
-    """Resolved to its target (`empowerment_v3.yaml`), a worker's rules had other sources, hence
-    another digest: "the policy files changed since load()"."""
-    shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    (tmp_path / "policies" / "empowerment.yaml").rename(tmp_path / "empowerment_v3.yaml")
-    (tmp_path / "policies" / "empowerment.yaml").symlink_to(tmp_path / "empowerment_v3.yaml")
-    engine = csrules.load(sorted((tmp_path / "policies").iterdir()))  # the files, each named
-    (remote,) = engine.evaluate_many([refund("45.00")], now=NOW, workers=2)
-    assert remote == engine.evaluate(refund("45.00"), now=NOW)
 
 
 @pytest.mark.parametrize("trace", [True, False])
