@@ -179,9 +179,11 @@ class _State:
         self.settled = True
 
 
+@functools.lru_cache(maxsize=64)
 def _retraction(count: int) -> str:
     """Facts f1 to f<count> of the state, as `retract_facts` takes them (a fact that is not there
-    is no error: the engine ignores its id)."""
+    is no error: the engine ignores its id). Kept per count: every session of a bundle asserts as
+    many facts as the one before (one per stage and part)."""
     return "[" + ",".join(f'{{"sid":"{_SID}","id":"f{n}"}}' for n in range(1, count + 1)) + "]"
 
 

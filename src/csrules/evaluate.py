@@ -69,6 +69,12 @@ class Plan:
     converted: tuple[str, ...]
     effects: tuple[_Effects, ...]  # each rule's effects, resolved as far as no ticket matters
     interned: Interned  # the condition records the checks keep for reuse
+    # The derived facts' JSON members by their values (`_derived_members`): values of the bundle's
+    # own (defaults, literals, parameters), never a ticket's; at most _STAGE_TEXTS of them.
+    stage_texts: dict[tuple[tuple[type, Any], ...], str]
+
+
+_STAGE_TEXTS = 1024
 
 
 # How an action parameter gets its value (`_Effects.actions`).
@@ -154,6 +160,7 @@ def plan(compiled: CompiledBundle) -> Plan:
         tuple(sorted(path for path in shown if _converted(path, bundle))),
         tuple(_rule_effects(rule, bundle.params) for rule in bundle.rules),
         interned,
+        {},
     )
 
 
@@ -215,6 +222,18 @@ def _stage_members(compiled: CompiledBundle, derived: Mapping[str, Any]) -> str:
     return _durable.fact_members(
         {f"d.{name}": encode(value, encodings[name]) for name, value in derived.items()}
     )
+
+
+def _derived_members(compiled: CompiledBundle, prepared: Plan, derived: Mapping[str, Any]) -> str:
+    """`_stage_members`, kept per combination of values: derived values are the bundle's own, so
+    few combinations occur. The type is part of the key (`True == 1`, `1 == Decimal("1.0")`)."""
+    key = tuple((type(value), value) for value in derived.values())
+    found = prepared.stage_texts.get(key)
+    if found is None:
+        found = _stage_members(compiled, derived)
+        if len(prepared.stage_texts) < _STAGE_TEXTS:  # threads may race here: the limit is approximate
+            prepared.stage_texts[key] = found
+    return found
 
 
 def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
@@ -360,7 +379,7 @@ def _run(
                     derives = derives or bool(rule.then.derive)
             if derives:  # later stages see what this one derived
                 derived = derived_values(bundle, fired_rules)
-                members = _stage_members(compiled, derived)
+                members = _derived_members(compiled, prepared, derived)
         return fired_rules, derived, outcome
 
     fired_rules, derived, outcome = rulesets.run(stages)
