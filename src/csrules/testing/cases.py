@@ -551,7 +551,8 @@ def run_case(case: Case, engine: Engine) -> CaseResult:
     """Evaluate one case with `engine` and compare the decision with the expectations."""
     try:
         decision = engine.evaluate(case.ticket, now=case.now)
-    except TicketError as error:
+    except TicketError as refused:
+        error = _as_written(refused, case.ticket)
         wanted = case.expect.error
         if wanted is None:
             where = error.path or "the ticket"
@@ -565,6 +566,28 @@ def run_case(case: Case, engine: Engine) -> CaseResult:
             found.append(Mismatch("error.path", wanted.path, error.path))
         return CaseResult(case, tuple(found), error=error)
     return CaseResult(case, tuple(_check(case, decision)), decision=decision)
+
+
+def _as_written(error: TicketError, ticket: Any) -> TicketError:
+    """`error` with the refused value shown as the case file writes it when YAML read it as
+    something JSON has not (an unquoted date where text is expected: `2026-01-01`, not
+    `datetime.date(2026, 1, 1)`; a number no double holds, as written)."""
+    value = ticket
+    for part in error.path.split("/")[1:] if error.path else ():
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return error
+    if isinstance(value, date):  # a datetime too
+        got = f"`{value.isoformat()}` (an unquoted YAML date or time: quote it to give text)"
+    elif isinstance(value, Decimal):
+        got = f"`{value}`"
+    else:
+        return error
+    return TicketError(error.path, error.code, error.expected, got)
 
 
 def run_cases(
