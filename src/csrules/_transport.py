@@ -23,13 +23,13 @@ never given data from anywhere else. The records are the worker's own, already v
 
 from __future__ import annotations
 
-import gc
 import io
 import pickle
 from typing import Any
 
 from pydantic import BaseModel
 
+from ._collector import paused
 from .trace import field_names, rebuild
 
 __all__ = ["Foreign", "TicketChunk", "pack", "unpack", "unpack_tickets"]
@@ -144,11 +144,6 @@ def unpack(data: bytes) -> list[Any]:
     """`pack`'s results again. Only for bytes `pack` made in a worker process of this one."""
     # The collector stays off while one chunk's ~10,000 objects are made (it would walk them again
     # and again as they are made) and sees them once after: a chunk holds no reference cycle.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused():
         results: list[Any] = pickle.loads(data)  # our own worker's output (module docstring)
-    finally:
-        if enabled:
-            gc.enable()
     return results

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _durable
+from ._collector import paused
 from ._version import __version__
 from .combine import combine
 from .compile import CompiledBundle, compile_bundle
@@ -530,8 +531,9 @@ def load(paths: PolicyPaths | None = None, *, params: Mapping[str, object] | Non
 
     given = policy_paths(default_policies() if paths is None else paths)  # a generator is read once
     overrides = _overrides(params)
-    bundle = validate_bundle(load_documents(given), overrides)
-    return Engine(compile_bundle(bundle))
+    with paused():  # millions of objects for thousands of rules: the collector sees them once, after
+        bundle = validate_bundle(load_documents(given), overrides)
+        return Engine(compile_bundle(bundle))
 
 
 def _overrides(params: object) -> dict[str, object] | None:

@@ -913,3 +913,33 @@ def test_evaluate_many_starts_no_more_workers_than_chunks(
     decided = [first, *results]
     assert [d.to_json() for d in decided] == [engine.evaluate(t, now=NOW).to_json() for t in batch]
     assert multiprocessing.active_children() == []
+
+
+def test_load_pauses_the_garbage_collector_and_leaves_it_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector walked every object in the process at each of ~15 full collections of a
+    5,000-rule load: a reload beside the Engine in use took 6.3 s instead of 4.0."""
+    seen: list[bool] = []
+    real = csrules.engine.compile_bundle
+
+    def spy(bundle: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(bundle)
+
+    monkeypatch.setattr(csrules.engine, "compile_bundle", spy)
+    assert gc.isenabled()
+    csrules.load()
+    assert (seen, gc.isenabled()) == ([False], True)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: [", encoding="utf-8")
+    with pytest.raises(csrules.PolicyError):
+        csrules.load(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        csrules.load()
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
+    assert seen == [False, False]
