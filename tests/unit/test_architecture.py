@@ -38,6 +38,7 @@ STAGES = [
 ]
 MODEL_ORDER = [
     "_version",
+    "_collector",
     "_network",
     "source",
     "errors",
