@@ -139,7 +139,7 @@ def plan(compiled: CompiledBundle) -> Plan:
         sides = (difference.left,) if difference.param else (difference.left, difference.right)
         for path in sides:
             encoders.setdefault(path, encoder(difference.encoding))
-    defaults = {name: fact.default for name, fact in sorted(bundle.derived.items())}
+    defaults = {name: fact.default for name, fact in bundle.derived.items()}
     return Plan(
         tuple(compile_condition(rule.when, bundle.params, interned=interned) for rule in bundle.rules),
         steps,
@@ -246,7 +246,7 @@ def _span(duration: Duration, params: Mapping[str, Any]) -> timedelta:
 def derived_values(bundle: Bundle, fired: list[Rule]) -> dict[str, Any]:
     """Each derived fact's value: from the fired rule of highest priority, else its default."""
     params = bundle.params
-    values = {name: fact.default for name, fact in sorted(bundle.derived.items())}  # by name, as read back
+    values = {name: fact.default for name, fact in bundle.derived.items()}  # by name (policy.Bundle)
     assigned: set[str] = set()
     for rule in sorted(fired, key=lambda r: (-r.priority, r.index)):
         for name, value in rule.then.derive:

@@ -234,7 +234,9 @@ class Bundle:
     def __post_init__(self) -> None:
         # Read-only views: the compiled ruleset was built from these values and cannot follow edits.
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
-        object.__setattr__(self, "derived", MappingProxyType(dict(self.derived)))
+        # Derived facts by name, as parameters: the order of a decision's `trace.derived`, which a
+        # decision read back from canonical JSON has (evaluate.py copies it, sorting nothing).
+        object.__setattr__(self, "derived", MappingProxyType(dict(sorted(self.derived.items()))))
         params = {n: p.value for n, p in sorted(self.parameters.items())}
         object.__setattr__(self, "params", MappingProxyType(params))
 

@@ -208,8 +208,9 @@ def _select(source: _Input, ticket: str | None, limit: int) -> tuple[list[tuple[
     for label, data, text in source.entries:
         wanted = ticket is None or (isinstance(data, Mapping) and data.get("ticket_id") == ticket)
         shown = wanted and len(chosen) < limit
-        if not shown and source.kind == "log":
-            omitted += 1 if wanted else 0
+        if not shown and source.kind == "log":  # read as a decision only when shown (docstring)
+            if wanted:
+                omitted += 1
             continue
         written = _written(source, data, text)
         try:
