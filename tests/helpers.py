@@ -5,12 +5,18 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+# One directory per test run for what cannot use pytest's tmp_path (hypothesis strategies,
+# module-level engines), made at the first use: worker processes that import this module (and
+# are killed, not ended) make none. Its finalizer removes it, and all under it, when the run ends.
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 BASE_TICKET: dict[str, Any] = {
     "id": "T-1",
@@ -53,6 +59,13 @@ def run_cli(
         check=False,
         timeout=120,
     )
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new directory under the run's scratch directory, removed when the test run ends."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="csrules-tests-"))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH[0].name))
 
 
 def write_policy(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,9 @@ POLICIES = [(name, text) for name, text in blocks("yaml") if re.search(r"^rules:
 
 
 @pytest.mark.parametrize(("name", "code"), PYTHON, ids=[n for n, _ in PYTHON])
-def test_python_examples_run(name: str, code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_examples_run(name: str, code: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # an example's `tempfile.mkdtemp()` is cleaned
     exec(compile(code, name, "exec"), {"__name__": "docs_example"})  # our own docs, nothing from outside
 
 

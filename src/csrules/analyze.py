@@ -80,7 +80,13 @@ def _warning(
 
 
 def analyze(engine: Engine) -> list[PolicyWarning]:
-    """Every warning about the engine's bundle, ordered by file, line and code."""
+    """Every warning about the engine's bundle, ordered by file, line and code.
+
+    Raises:
+        TypeError: `engine` is not an Engine.
+    """
+    if not isinstance(engine, Engine):
+        raise TypeError(f"analyze(engine): `engine` must be a csrules.Engine, got {type(engine).__name__}")
     analysis = _Analysis(engine)
     warnings = [
         *analysis.never_fires(),

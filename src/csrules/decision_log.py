@@ -417,11 +417,22 @@ class DecisionLog:
         fsync: flush every record to disk before `append` returns (default True).
         redactor: replaces personal data by salted hashes before a decision is written
             (`csrules.Redactor`); the records still verify.
+
+    Raises:
+        AuditError: the end of the existing log does not read as a log (`torn-record`: a torn
+            last line).
+        TypeError: `fsync` is not a bool, or `redactor` not a Redactor.
     """
 
     def __init__(
         self, path: str | os.PathLike[str], *, fsync: bool = True, redactor: Redactor | None = None
     ) -> None:
+        if not isinstance(fsync, bool):
+            raise TypeError(f"DecisionLog(): `fsync` must be a bool, got {type(fsync).__name__}")
+        if redactor is not None and not isinstance(redactor, Redactor):
+            raise TypeError(
+                f"DecisionLog(): `redactor` must be a csrules.Redactor or None, got {type(redactor).__name__}"
+            )
         self.path = Path(path)
         self._fsync = fsync
         self._redactor = redactor
@@ -767,7 +778,10 @@ def _open_file(path: Path, flags: int, mode: int = 0o644) -> int:
     from one read as empty: "ok: 0 records")."""
     fd = os.open(path, flags | os.O_NONBLOCK, mode)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISDIR(kind):  # read-only opens of a directory succeed
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(kind):
             raise OSError(errno.EINVAL, "not a regular file (a pipe or a device)")
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     except BaseException:

@@ -77,6 +77,10 @@ class Engine:
     """A loaded, validated and compiled policy bundle. Create it with `csrules.load()`."""
 
     def __init__(self, compiled: CompiledBundle) -> None:
+        if not isinstance(compiled, CompiledBundle):
+            raise TypeError(
+                f"Engine(compiled): `compiled` must be a CompiledBundle, got {type(compiled).__name__}"
+            )
         self._compiled = compiled
         self._closed = False
         self._portable: bytes | None = None  # `portable(self)`, made when workers first need it

@@ -179,7 +179,7 @@ class _Converter:
             if _LONG_INTEGER.fullmatch(text):
                 self.problems.append(
                     Diagnostic(
-                        "yaml-syntax", f"number `{text[:24]}...` has more than 20 digits", self.span(node)
+                        "yaml-syntax", f"number `{_cut(text)}` has more than 20 digits", self.span(node)
                     )
                 )
                 return None
@@ -267,7 +267,9 @@ def parse_value(text: str) -> Any:
     Raises:
         ValueError: one of YAML's own tags is written that csrules refuses in a file (`!!bool yes`,
             `!!int 0x1F`, `!!python/object:x y`), with the file's message: its value is not the
-            text either. Text that starts with a single `!` (`!important`) is text.
+            text either. Text that starts with a single `!` (`!important`) is text. Or a number
+            longer than a file may write (`123456789012345678901`, `1e12345`): an error there
+            too, never read as text.
     """
     try:  # as a file is composed: within its limits, and knowing where a tag is written (`!!str 20`)
         node, explicit, _ = _compose(text)
@@ -279,6 +281,8 @@ def parse_value(text: str) -> Any:
     value = converter.convert(node, ())
     if converter.problems:
         if explicit and node.tag.startswith(_YAML_TAGS):  # `!!bool yes`: not silently its text
+            raise ValueError(converter.problems[0].message)
+        if not node.style and _NUMBER.fullmatch(node.value):  # a number too long, as in a file
             raise ValueError(converter.problems[0].message)
         return text  # not YAML (`a: b`), or a local tag (`!important`, `!=`): the text as typed
     return value

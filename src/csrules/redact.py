@@ -63,9 +63,14 @@ class Redactor:
     Raises:
         PolicyError: `unredactable-path` for a path that is not a text fact, or that a rule reads.
         ValueError: a salt that is not bytes, or shorter than 16 bytes.
+        TypeError: `engine` is not an Engine.
     """
 
     def __init__(self, engine: Engine, paths: Iterable[str], *, salt: bytes) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError(
+                f"Redactor(engine, ...): `engine` must be a csrules.Engine, got {type(engine).__name__}"
+            )
         if not isinstance(salt, bytes | bytearray | memoryview):
             raise ValueError(
                 f"the salt must be bytes (a secret, kept out of the log), got {type(salt).__name__}"

@@ -45,7 +45,7 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_TEXT, ROLES
-from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, parse_money, quoted_if_typed
+from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, number_text, parse_money, quoted_if_typed
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -365,6 +365,8 @@ def _describe(value: object) -> str:
         return "null"
     if isinstance(value, str):
         value = quoted_if_typed(value)
+    if isinstance(value, Decimal) and "E" in str(value):  # `1e2`: `100.0`, as decisions write it, not `1E+2`
+        value = number_text(value)
     try:
         text = str(value)
     except ValueError:  # an int of more than 4,300 digits
@@ -564,7 +566,7 @@ class _Validator:
             if name == "currency" and ok and not _CURRENCY.fullmatch(str(value)):
                 self.problem(
                     "invalid-parameter-value",
-                    f"parameter `currency` must be 3 capital letters, got `{raw}`",
+                    f"parameter `currency` must be 3 capital letters, got {_shown(raw)}",
                     None,
                     param=name,
                 )

@@ -4,7 +4,6 @@ said never to fire never fires, and a shadowed rule never fires without its shad
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 import csrules
 from csrules.analyze import ANALYSIS_NOW
 from csrules.testing.strategies import tickets
+from tests.helpers import scratch_dir
 from tests.properties.test_generated_policies import CONDITIONS
 
 EFFECTS = st.sampled_from(
@@ -51,7 +51,7 @@ def bundles(draw: st.DrawFn) -> Path:
         if "derive" in then:
             when = [c for c in when if "derived.flag" not in repr(c)] or [{"severity": "high"}]
         rules.append({"id": f"r{i}", "description": "d", "rationale": "r", "when": when, "then": then})
-    directory = Path(tempfile.mkdtemp(prefix="csrules-analysis-"))
+    directory = scratch_dir("csrules-analysis-")
     (directory / "generated.yaml").write_text(
         yaml.safe_dump({"derived": {"flag": {"type": "boolean"}}, "rules": rules}), encoding="utf-8"
     )

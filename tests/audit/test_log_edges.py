@@ -1162,6 +1162,22 @@ def test_a_log_that_is_a_pipe_is_refused_not_read_as_empty(
     assert (report.problem.code, report.records) == ("no-such-file", 0)
 
 
+@pytest.mark.parametrize(
+    ("command", "verb"), [(["log", "verify"], "read"), (["log", "show"], "read"), (["log", "repair"], "open")]
+)
+def test_a_log_that_is_a_directory_is_called_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], verb: str
+) -> None:
+    """A directory was "not a regular file (a pipe or a device)"; `log show` added "(run `csrules
+    log verify`)", which could say no more."""
+    assert main([*command, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"csrules: error: {tmp_path}: cannot {verb} the log: Is a directory [no-such-file]\n"
+    with pytest.raises(csrules.AuditError, match="cannot read the log: Is a directory") as caught:
+        csrules.DecisionLog(tmp_path)
+    assert caught.value.code == "no-such-file"
+
+
 def test_a_head_file_that_is_a_fifo_is_unreadable_not_waited_on(
     tmp_path: Path, engine: csrules.Engine
 ) -> None:

@@ -171,6 +171,28 @@ def test_bad_policy_is_one_line_with_file_line_column(tmp_path: Path) -> None:
             ("--param", "currency=!USD"),
             "csrules: error: params: parameter `currency` must be 3 capital letters, got `!USD`",
         ),
+        (  # a number longer than a policy file may write is an error there too, not text
+            ("--param", "currency=123456789012345678901"),
+            "csrules: error: --param currency: number `123456789012345678901` has more than 20 digits",
+        ),
+        (
+            ("--param", "front_line_limit=1e12345"),
+            "csrules: error: --param front_line_limit: number `1e12345` has more than 30 digits before or "
+            "after the point, or an exponent of more than 4 digits",
+        ),
+        (  # quoted, it is text, as in a file
+            ("--param", 'currency="123456789012345678901"'),
+            "csrules: error: params: parameter `currency` must be 3 capital letters, "
+            'got `"123456789012345678901"`',
+        ),
+        (  # a number in exponent notation, as decisions write numbers: it was `1E+2`
+            ("--param", "currency=1e2"),
+            "csrules: error: params: parameter `currency` must be string, got `100.0`",
+        ),
+        (  # a number as written otherwise
+            ("--param", "currency=1.50"),
+            "csrules: error: params: parameter `currency` must be string, got `1.50`",
+        ),
         (
             ("--param", "front_line_limit"),
             "csrules: error: --param expects NAME=VALUE, got `front_line_limit`",

@@ -3,9 +3,7 @@ and the trace's own evaluation with the same result (evaluate() raises EngineErr
 
 from __future__ import annotations
 
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import csrules
-from tests.helpers import NOW, make_ticket
+from tests.helpers import NOW, make_ticket, scratch_dir
 
 TEXTS = ["gold", 'quote " and \\ backslash', "café", "日本", "a\nb", "", "\x00nul", "tab\tend"]
 NUMBERS = [0, -1.5, 20, 0.1, 1_000_000, 2**40]
@@ -41,7 +39,7 @@ RULES += [
     _rule("in_mixed", {"in": [1, "gold", True]}),
 ]
 
-_DIR = Path(tempfile.mkdtemp(prefix="csrules-attributes-"))
+_DIR = scratch_dir("csrules-attributes-")
 (_DIR / "attributes.yaml").write_text(yaml.safe_dump({"rules": RULES}, allow_unicode=True), encoding="utf-8")
 ENGINE = csrules.load(_DIR)
 

@@ -5,7 +5,6 @@ and nothing but a Decision comes back."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 import csrules
 from csrules.testing.strategies import tickets
-from tests.helpers import NOW
+from tests.helpers import NOW, scratch_dir
 
 THRESHOLDS = [0, 10, 20, 20.01, 50, 99.99, 100, 500]
 LEAVES: list[st.SearchStrategy[dict[str, Any]]] = [
@@ -85,7 +84,7 @@ def bundles(draw: st.DrawFn) -> tuple[Path, list[str]]:
                 ),
             }
         )
-    directory = Path(tempfile.mkdtemp(prefix="csrules-generated-"))
+    directory = scratch_dir("csrules-generated-")
     (directory / "generated.yaml").write_text(
         yaml.safe_dump({"derived": {"flag": {"type": "boolean"}}, "rules": rules}), encoding="utf-8"
     )
@@ -136,7 +135,7 @@ def threshold_bundles(draw: st.DrawFn) -> Path:
                 "then": {"actions": [{"kind": f"k{i}"}]},
             }
         )
-    directory = Path(tempfile.mkdtemp(prefix="csrules-thresholds-"))
+    directory = scratch_dir("csrules-thresholds-")
     (directory / "thresholds.yaml").write_text(yaml.safe_dump({"rules": rules}), encoding="utf-8")
     return directory
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import csrules
@@ -117,17 +118,35 @@ def test_only_the_adapter_imports_durable_rules() -> None:
             assert path.name == "_durable.py", path
 
 
+def _calls(path: Path) -> Iterator[tuple[ast.Call, str]]:
+    """Every call in a module, with the called expression as written (`sys.exit`)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            yield node, ast.unparse(node.func)
+
+
 def test_only_the_cli_prints_or_exits() -> None:
     for path in SRC.rglob("*.py"):
         if "cli" in path.parts or path.name == "__main__.py":
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                name = ast.unparse(node.func)
-                assert name not in ("print", "sys.exit", "exit", "open"), (
-                    f"{path.name}:{node.lineno} calls {name}"
-                )
+        for node, name in _calls(path):
+            assert name not in ("print", "sys.exit", "exit", "open"), (
+                f"{path.name}:{node.lineno} calls {name}"
+            )
+
+
+def test_tests_leave_no_temporary_files_behind() -> None:
+    # tmp_path is cleaned by pytest; what cannot use it takes tests.helpers.scratch_dir.
+    for path in (ROOT / "tests").rglob("*.py"):
+        if path.name == "helpers.py":
+            continue
+        for node, name in _calls(path):
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            assert name not in ("tempfile.mkdtemp", "tempfile.mkstemp", "mkdtemp", "mkstemp"), (
+                f"{where} calls {name}"
+            )
+            delete = [k for k in node.keywords if k.arg == "delete"]
+            assert not delete or ast.unparse(delete[0].value) != "False", f"{where} keeps its file"
 
 
 def test_no_eval_or_exec_anywhere() -> None:

@@ -851,6 +851,39 @@ def test_verify_with_its_arguments_the_other_way_round_is_a_type_error(engine: c
     assert csrules.verify(engine, decision).ok
 
 
+@pytest.mark.parametrize("wrong", ["policies", None, 0])
+def test_functions_taking_an_engine_refuse_anything_else_with_a_type_error(
+    tmp_path: Path, engine: csrules.Engine, wrong: object
+) -> None:
+    """`analyze("x")`, `Redactor("x", ...)` and `Engine("x")` raised AttributeError from inside."""
+    name = type(wrong).__name__
+    with pytest.raises(
+        TypeError, match=rf"^analyze\(engine\): `engine` must be a csrules\.Engine, got {name}$"
+    ):
+        csrules.analyze(wrong)  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=rf"^Redactor\(engine, ...\): `engine` must be a csrules\.Engine, got {name}$"
+    ):
+        csrules.Redactor(wrong, ["customer.id"], salt=b"s" * 16)  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=rf"^Engine\(compiled\): `compiled` must be a CompiledBundle, got {name}$"
+    ):
+        csrules.Engine(wrong)  # type: ignore[arg-type]
+    if wrong is not None:  # None: no redactor
+        with pytest.raises(
+            TypeError, match=rf"^DecisionLog\(\): `redactor` must be a csrules\.Redactor or None, got {name}$"
+        ):
+            csrules.DecisionLog(tmp_path / "log.jsonl", redactor=wrong)  # type: ignore[arg-type]
+    assert not (tmp_path / "log.jsonl").exists()
+    assert csrules.analyze(engine) == []  # the right argument still works
+
+
+def test_a_log_takes_fsync_as_a_bool_only(tmp_path: Path) -> None:
+    """`fsync="no"` was taken as true: every append flushed."""
+    with pytest.raises(TypeError, match=r"^DecisionLog\(\): `fsync` must be a bool, got str$"):
+        csrules.DecisionLog(tmp_path / "log.jsonl", fsync="no")  # type: ignore[arg-type]
+
+
 def test_explain_takes_fired_or_all_steps(engine: csrules.Engine) -> None:
     decision = engine.evaluate(refund("45.00"), now=NOW)
     assert decision.explain(steps="fired") == decision.explain()

@@ -161,7 +161,7 @@ def test_type_mismatch_is_reported(tmp_path: Path, when: str, message: str) -> N
         ),
         (
             "      - attributes.x: {gt: -1e-308}\n",
-            "`attributes.x` gt: `attributes.x` is scalar, got `-1E-308`",
+            "`attributes.x` gt: `attributes.x` is scalar, got `-1e-308`",
             "a number must be 0 or between 1e-307 and 2**53 in size, with at most 15 significant digits",
         ),
         ("      - attributes.x: 1e-307\n", None, None),

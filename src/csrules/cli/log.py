@@ -54,6 +54,8 @@ def run(args: argparse.Namespace, out: TextIO) -> ExitCode:
     # The whole log is checked first (chain and head), so a broken one lists nothing: a script
     # reading the list never gets a partial one. (A second read; the listing checks links again.)
     problem = verify_log(args.log).problem
+    if problem is not None and problem.code == "no-such-file":  # nothing `log verify` could say more of
+        raise problem
     if problem is not None:
         raise AuditError(
             problem.code, f"{problem.message} (run `csrules log verify`)", problem.file, problem.line
