@@ -22,9 +22,16 @@ __all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outc
 Outcome = Literal["approve", "escalate", "deny"]
 
 
+_RANKS = {role: rank for rank, role in enumerate(ROLES)}
+
+
 def role_rank(role: str) -> int:
-    """0 for front_line up to 3 for manager."""
-    return ROLES.index(role)
+    """0 for front_line up to 3 for manager.
+
+    Raises:
+        KeyError: `role` is none of ROLES.
+    """
+    return _RANKS[role]
 
 
 def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> tuple[Outcome, Role]:
@@ -34,10 +41,10 @@ def resolve_outcome(required: Iterable[str], denied: bool, agent_role: str) -> t
     agent escalates when its role ranks below the required role.
     """
     # INVARIANT: every role comes from a validated rule or ticket, so it is one of ROLES.
-    required_role = cast(Role, max(required, key=role_rank, default="front_line"))
+    required_role = cast(Role, max(required, key=_RANKS.__getitem__, default="front_line"))
     if denied:
         return "deny", required_role
-    if role_rank(agent_role) < role_rank(required_role):
+    if _RANKS[agent_role] < _RANKS[required_role]:
         return "escalate", required_role
     return "approve", required_role
 
