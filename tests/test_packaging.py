@@ -63,6 +63,9 @@ def test_wheel_contains_the_default_bundle(wheel: Path) -> None:
     assert "_csrules_entry.py" in names
     [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "csrules = _csrules_entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode().splitlines()
+    # The MIT licence's notice travels with every copy (it did not: `License-Expression` alone).
+    [licence] = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(wheel).read(licence).decode() == (ROOT / "LICENSE").read_text(encoding="utf-8")
 
 
 def test_wheel_installed_in_a_fresh_venv_loads_and_evaluates(wheel: Path, tmp_path: Path) -> None:

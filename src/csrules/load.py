@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from pathlib import Path, PosixPath, PurePath, PurePosixPath, PureWindowsPath, WindowsPath
 from typing import Any
 
 import yaml
@@ -237,7 +237,7 @@ class _Converter:
             return None
         try:
             return self.constructor.construct_object(node, deep=True)
-        except Exception as exc:  # PyYAML raises AttributeError for `!!timestamp foo`
+        except _CONSTRUCT_FAILURES as exc:  # PyYAML raises AttributeError for `!!timestamp foo`
             reason = f": {exc}" if isinstance(exc, ValueError | OverflowError) else ""
             self.problems.append(
                 Diagnostic(
@@ -246,6 +246,10 @@ class _Converter:
             )
             return None
 
+
+# What PyYAML's constructors raise for a value its tag cannot have (anything else, such as a
+# request timeout a signal handler raised meanwhile, goes on as it is: not the file's fault).
+_CONSTRUCT_FAILURES = (ValueError, ArithmeticError, AttributeError, TypeError, LookupError, yaml.YAMLError)
 
 _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
 _LONG_INTEGER = re.compile(r"[-+]?[0-9]{21,}")
@@ -531,6 +535,8 @@ def policy_paths(paths: object) -> list[str]:
         try:  # a PathLike of the caller's whose __fspath__ raises or returns no str
             text = os.fspath(entry) if isinstance(entry, str | os.PathLike) else entry
         except Exception as exc:
+            if isinstance(entry, str) or type(entry) in _STANDARD_PATHS:
+                raise  # no code of the caller's ran: a signal handler's exception (a timeout)
             raise refused(f"not a path: its __fspath__ failed ({type(exc).__name__})") from None
         if not isinstance(text, str):
             raise refused(f"not a path: {_a(type(text).__name__)}")
@@ -549,8 +555,13 @@ def policy_paths(paths: object) -> list[str]:
     try:
         entries = list(paths)
     except Exception as exc:  # a generator of the caller's that raises
+        if type(paths) in (list, tuple):
+            raise  # no code of the caller's ran: a signal handler's exception (a timeout)
         raise refused(f"the paths could not be read: {type(exc).__name__}: {exc}") from None
     return [one(entry) for entry in entries]
+
+
+_STANDARD_PATHS = frozenset({PurePath, PurePosixPath, PureWindowsPath, Path, PosixPath, WindowsPath})
 
 
 def _a(noun: str) -> str:

@@ -120,6 +120,10 @@ def _validate_datetime(value: object) -> datetime:
     try:
         offset = parsed.utcoffset()
     except Exception:  # a tzinfo of the caller's whose utcoffset() raises or returns a non-timedelta
+        if type(parsed) is datetime and (parsed.tzinfo is None or type(parsed.tzinfo) is timezone):
+            # No code of the caller's ran (a string's offset, say): the exception came from a
+            # signal handler (a request timeout that is an `Exception`), and goes on as it is.
+            raise
         expected = "a UTC offset strictly between -24 and +24 hours"
         raise PydanticCustomError("invalid-datetime", expected) from None
     if offset is None:

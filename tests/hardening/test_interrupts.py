@@ -24,9 +24,10 @@ from tests.helpers import ROOT
 
 SCALE = int(os.environ.get("CSRULES_FUZZ_SCALE", "1"))
 
-_SCRIPT = textwrap.dedent(
+# The start of the scripts below: `raised` (argv[2]) when the timer rings while `armed`.
+_ALARM = textwrap.dedent(
     """
-    import random, signal, sys, threading
+    import random, signal, sys
     from datetime import datetime, timezone
     import csrules
 
@@ -37,14 +38,6 @@ _SCRIPT = textwrap.dedent(
         pass
 
     raised = KeyboardInterrupt if sys.argv[2] == "KeyboardInterrupt" else RequestTimeout
-
-    def ticket(n, amount):
-        return {"id": f"T-{n}", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
-                "request": {"kind": "refund", "amount": amount}}
-
-    engine = csrules.load()
-    quiet = {"id": "Q", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"}}
-    baseline = [engine.evaluate(t, now=NOW).to_json() for t in (ticket(0, "45.00"), quiet)]
     armed = False
 
     def on_alarm(signum, frame):
@@ -55,6 +48,22 @@ _SCRIPT = textwrap.dedent(
 
     signal.signal(signal.SIGALRM, on_alarm)
     rng = random.Random(0)
+    """
+)
+
+_SCRIPT = _ALARM + textwrap.dedent(
+    """
+    import threading
+
+    def ticket(n, amount):
+        # `opened_at` as text with an offset: a timeout landing while it is checked was
+        # `invalid-datetime`, naming the ticket's own correct value
+        return {"id": f"T-{n}", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"},
+                "request": {"kind": "refund", "amount": amount}, "opened_at": "2026-11-23T09:12:00-05:00"}
+
+    engine = csrules.load()
+    quiet = {"id": "Q", "customer": {"id": "C-1"}, "agent": {"id": "A-1", "role": "front_line"}}
+    baseline = [engine.evaluate(t, now=NOW).to_json() for t in (ticket(0, "45.00"), quiet)]
     interrupted = 0
     for n in range(calls):
         try:
@@ -93,8 +102,13 @@ def test_interrupts_anywhere_in_a_decision_leave_no_lock_held_and_no_state_behin
     """An Exception subclass (a framework's request timeout) was taken for an engine failure: the
     ruleset was forgotten, and after 4 of them disabled ("reload the policies")."""
     calls = 3_000 * SCALE
+    assert _interrupted(_SCRIPT, calls, raised) > calls // 4  # the interrupts did land inside decisions
+
+
+def _interrupted(script: str, calls: int, *args: str) -> int:
+    """How many of `calls` an `_ALARM` script (given `args`) counted interrupted; it ended well."""
     result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(calls), raised],
+        [sys.executable, "-c", script, str(calls), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -102,8 +116,55 @@ def test_interrupts_anywhere_in_a_decision_leave_no_lock_held_and_no_state_behin
         timeout=120 * SCALE,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    interrupted = int(result.stdout)
-    assert interrupted > calls // 4  # the interrupts did land inside decisions
+    return int(result.stdout)
+
+
+_SERIALIZE = _ALARM + textwrap.dedent(
+    """
+    import gc, pathlib
+    engine = csrules.load()
+    ticket = {"id": "T", "customer": {"id": "C-1", "lifetime_value": "1200.00"},
+              "agent": {"id": "A-1", "role": "front_line"}, "request": {"kind": "refund", "amount": "45.00"},
+              "attributes": {"score": 0.25, "ratio": 1.5}}
+    decision = engine.evaluate(ticket, now=NOW)
+    log = csrules.DecisionLog(pathlib.Path(sys.argv[3]) / "decisions.jsonl", fsync=False)
+    paths = [str(p) for p in sorted(csrules.default_policies().glob("*.yaml"))]
+    # Each call and about how long it takes here, uninterrupted (seconds): timers land all along it.
+    work = [(decision.to_json, 0.0004), (lambda: decision.model_dump(mode="json"), 0.0001),
+            (decision.model_dump_json, 0.0002), (lambda: log.append(decision), 0.002),
+            (lambda: csrules.load(paths), 0.01)]
+    interrupted = off = 0
+    for n in range(calls):
+        try:
+            armed = True
+            call, takes = work[n % len(work)]
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.00001, takes * 1.5))
+            call()
+        except raised:
+            interrupted += 1
+        finally:
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        off += not gc.isenabled()
+    csrules.load(paths)  # uninterrupted: a pause whose end an interrupt cut short ends here
+    assert gc.isenabled(), f"load() left the garbage collector off (off after {off} interrupted calls)"
+    report = csrules.verify_log(log.path)  # interrupted appends leave a log that verifies
+    assert report.ok and report.records > 0, report
+    print(interrupted)
+    """
+)
+
+
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt", "RequestTimeout"])
+def test_interrupts_while_a_decision_is_written_or_a_bundle_loaded_reach_the_caller_as_raised(
+    raised: str, tmp_path: Path
+) -> None:
+    """pydantic wrapped an interrupt landing in a serializer function of csrules' into its own
+    PydanticSerializationError (a ValueError: Ctrl-C swallowed by `except Exception`; a log append
+    said "not a decision"); one landing in `load()` just after the garbage collector was paused
+    left it off for the rest of the process."""
+    calls = 2_000 * SCALE
+    assert _interrupted(_SERIALIZE, calls, raised, str(tmp_path)) > calls // 4  # they landed inside
 
 
 _BULK = textwrap.dedent(

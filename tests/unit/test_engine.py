@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 import csrules
 from csrules import _durable
@@ -882,6 +884,72 @@ def test_a_log_takes_fsync_as_a_bool_only(tmp_path: Path) -> None:
     """`fsync="no"` was taken as true: every append flushed."""
     with pytest.raises(TypeError, match=r"^DecisionLog\(\): `fsync` must be a bool, got str$"):
         csrules.DecisionLog(tmp_path / "log.jsonl", fsync="no")  # type: ignore[arg-type]
+
+
+class _Interrupt(BaseException):
+    pass
+
+
+class _Deadline(Exception):  # a web framework's request timeout
+    pass
+
+
+def _money_raising(decision: csrules.Decision, exc: BaseException) -> csrules.Decision:
+    """`decision` with a request amount whose JSON form raises `exc`, as a signal handler would
+    while pydantic calls csrules' serializer function for it."""
+
+    class Raising(Decimal):
+        def __float__(self) -> float:
+            raise exc
+
+    trace = decision.trace
+    request = trace.facts.request
+    assert request is not None
+    facts = trace.facts.model_copy(
+        update={"request": request.model_copy(update={"amount": Raising("45.00")})}
+    )
+    return decision.model_copy(update={"trace": trace.model_copy(update={"facts": facts})})
+
+
+@pytest.mark.parametrize("exc", [_Interrupt(), _Deadline(), TimeoutError()], ids=type)
+def test_an_exception_raised_while_a_decision_is_written_reaches_the_caller_as_raised(
+    tmp_path: Path, engine: csrules.Engine, exc: BaseException
+) -> None:
+    """pydantic wrapped it in its PydanticSerializationError (a ValueError: an `except Exception`
+    swallowed Ctrl-C), and a log's append called the decision "not a decision"."""
+    decision = _money_raising(engine.evaluate(refund("45.00"), now=NOW), exc)
+    log = csrules.DecisionLog(tmp_path / "log.jsonl")
+    writes = [
+        decision.to_json,
+        lambda: decision.model_dump(mode="json"),
+        decision.model_dump_json,
+        lambda: log.append(decision),
+    ]
+    for write in writes:
+        with pytest.raises(type(exc)) as caught:
+            write()
+        assert caught.value is exc
+    assert not log.path.exists()
+
+
+def test_a_value_that_cannot_be_written_is_still_a_serialization_error(
+    tmp_path: Path, engine: csrules.Engine
+) -> None:
+    decision = _money_raising(engine.evaluate(refund("45.00"), now=NOW), ValueError("no float"))
+    with pytest.raises(PydanticSerializationError, match="ValueError: no float"):
+        decision.model_dump_json()
+    with pytest.raises(
+        csrules.AuditError, match=r"not a decision: .*ValueError: no float; nothing was appended"
+    ):
+        csrules.DecisionLog(tmp_path / "log.jsonl").append(decision)
+
+
+def test_model_dump_json_writes_what_pydantic_writes(engine: csrules.Engine) -> None:
+    """It goes through `model_dump` (which keeps a serializer function's exception): same text."""
+    ticket = {**refund("45.00"), "attributes": {"f": 1e-7, "g": -0.0, "s": "Zoë \u2028 😀"}}
+    decision = engine.evaluate(ticket, now=NOW)
+    for options in ({}, {"indent": 2}, {"ensure_ascii": True}, {"exclude": {"trace"}}):
+        assert decision.model_dump_json(**options) == BaseModel.model_dump_json(decision, **options)
 
 
 def test_explain_takes_fired_or_all_steps(engine: csrules.Engine) -> None:
