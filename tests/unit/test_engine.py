@@ -919,11 +919,14 @@ def test_an_exception_raised_while_a_decision_is_written_reaches_the_caller_as_r
     swallowed Ctrl-C), and a log's append called the decision "not a decision"."""
     decision = _money_raising(engine.evaluate(refund("45.00"), now=NOW), exc)
     log = csrules.DecisionLog(tmp_path / "log.jsonl")
+    redactor = csrules.Redactor(engine, ["customer.id"], salt=b"s" * 16)
     writes = [
         decision.to_json,
         lambda: decision.model_dump(mode="json"),
         decision.model_dump_json,
         lambda: log.append(decision),
+        lambda: csrules.verify(engine, decision),
+        lambda: redactor.redact(decision),
     ]
     for write in writes:
         with pytest.raises(type(exc)) as caught:
