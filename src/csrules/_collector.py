@@ -12,24 +12,33 @@ the collector is off from the start of the first to the end of the last, then on
 was on before the first (a caller that turned it off keeps it off).
 
 An exception a signal handler raises (Ctrl-C, a request timeout) lands between two bytecodes, in
-the main thread, also while a pause is recorded or ended. A pause is recorded inside the `try`
-whose `finally` ends it; an end cut short heals: a thread has one pause at a time, recorded by its
-ident, so the thread's next pause takes over a record its last one left, and whether to switch the
-collector back on is kept until a pause's end has done so.
+the main thread, also while a pause is recorded or ended; the handler itself may load (a reload
+on SIGHUP), in the middle of either. So no lock (the handler would wait for its own thread), and
+each step is one operation the interpreter does at once, in an order in which any cut is safe:
+- a pause is recorded (its thread's ident, in a set) before the collector is switched off, inside
+  the `try` whose `finally` ends it;
+- a pause that finds the collector on notes so, and leaves a mark; the end that switches it back
+  on (one that found it on, or that sees marks) removes the marks it saw before it did, and only
+  those: a pause starting meanwhile in another thread (which then finds it on) keeps its own;
+- an end cut short before its record went is finished by the thread's next pause (a retried
+  load); one cut short after leaves marks, which the next end of any pause acts on.
+A pause inside a pause of the same thread (a handler's) ends both records: the collector may come
+back on before the outer one ends, which costs time, never memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import threading
 from collections.abc import Iterator
 
 __all__ = ["paused"]
 
-_lock = threading.Lock()
 _pauses: set[int] = set()  # the threads whose pause is in progress
-_restore = [False]  # whether the collector was on when the first of them began (until switched back on)
+_found_on: set[int] = set()  # a mark per pause that found the collector on, until switched back on
+_marks = itertools.count()
 
 
 @contextlib.contextmanager
@@ -37,17 +46,17 @@ def paused() -> Iterator[None]:
     """The collector off for the block, then on again once no pause is left if it was on before
     the first (however the block ends)."""
     me = threading.get_ident()
+    found_on = False  # this pause's own account: a handler's pause may end meanwhile and take the marks
     try:
-        with _lock:
-            if not _pauses:  # True already: an end cut short after its record went, before it switched
-                _restore[0] = _restore[0] or gc.isenabled()
-            _pauses.add(me)
-            gc.disable()
+        _pauses.add(me)
+        found_on = gc.isenabled()
+        if found_on:
+            _found_on.add(next(_marks))
+        gc.disable()
         yield
     finally:
-        with _lock:
-            _pauses.discard(me)
-            if not _pauses:
-                if _restore[0]:
-                    gc.enable()
-                _restore[0] = False
+        _pauses.discard(me)
+        if not _pauses and (found_on or _found_on):
+            seen = set(_found_on)
+            gc.enable()
+            _found_on.difference_update(seen)

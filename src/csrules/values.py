@@ -409,7 +409,12 @@ class Record(BaseModel):
     def model_dump_json(self, *, indent: int | None = None, ensure_ascii: bool = False, **kwargs: Any) -> str:
         """pydantic's, through `model_dump` (the same text, ~10% slower): pydantic's own keeps
         only the text of what a serializer function raised, `model_dump` the exception."""
-        data = self.model_dump(mode="json", **kwargs)
+        try:
+            data = self.model_dump(mode="json", **kwargs)
+        except ValueError as exc:  # bytes that are no UTF-8: pydantic's own says so in its error
+            if isinstance(exc, PydanticSerializationError):
+                raise
+            raise PydanticSerializationError(f"{type(exc).__name__}: {exc}") from exc
         # `ensure_ascii` only when asked for: pydantic before 2.12 has no such option
         options: dict[str, Any] = {"ensure_ascii": True} if ensure_ascii else {}
         return pydantic_core.to_json(data, indent=indent, **options).decode()

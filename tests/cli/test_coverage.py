@@ -92,6 +92,10 @@ def test_fail_under_passes_at_the_measure(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "thin.cases.yaml").write_text(CASES, encoding="utf-8")
     assert run(capsys, "test", str(tmp_path), "--fail-under", "50")[0] == 0
     assert run(capsys, "test", str(tmp_path), "--fail-under", "50.1")[0] == 1
+    # just above: the threshold as given, not rounded to `50%` (it read "50.0% < 50%")
+    code, lines = run(capsys, "test", str(tmp_path), "--fail-under", "50.00001")
+    assert code == 1
+    assert lines[-1] == "coverage too low: rules 50.0% < 50.00001%; condition outcomes 50.0% < 50.00001%"
 
 
 def test_invariant_runs_count_towards_coverage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

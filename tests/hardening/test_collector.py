@@ -5,6 +5,8 @@ test_interrupts.py lands real signals in `load()`."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import pytest
 
 import csrules
 from csrules import _collector
+from tests.helpers import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +97,52 @@ def test_a_pause_whose_end_was_cut_short_is_ended_by_the_threads_next_pause(
     assert not gc.isenabled()
     csrules.load()
     assert gc.isenabled()
+
+
+def test_a_pause_inside_a_pause_of_the_same_thread_leaves_the_collector_on_after_both() -> None:
+    # The second ends first, inside the first: it may switch the collector on already (a
+    # handler's load inside a load: time, not memory).
+    with _collector.paused(), _collector.paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+_RELOAD_IN_A_HANDLER = """
+import faulthandler, gc, signal, sys, time
+import csrules
+from csrules import _collector
+faulthandler.dump_traceback_later(20, exit=True)  # a hang ends the run (exit 1), with the stacks
+busy = False
+def reload(signum, frame):  # as `csrules.load()` pauses: the pause is all that matters here
+    global busy
+    if not busy:
+        busy = True
+        try:
+            with _collector.paused():
+                pass
+        finally:
+            busy = False
+signal.signal(signal.SIGALRM, reload)
+signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:  # pauses back to back: the handler lands in their bookkeeping
+    with _collector.paused():
+        pass
+signal.setitimer(signal.ITIMER_REAL, 0)
+csrules.load()
+assert gc.isenabled()
+"""
+
+
+def test_a_signal_handler_that_reloads_during_a_load_neither_hangs_nor_leaves_the_collector_off() -> None:
+    """With a lock around the pause's bookkeeping, a handler's load (a reload on SIGHUP) landing
+    inside it waited for its own thread: the process hung."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD_IN_A_HANDLER, "3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

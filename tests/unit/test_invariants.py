@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -565,3 +566,62 @@ def test_a_never_invariant_on_a_custom_attribute_reaches_its_region_and_finds_th
     (held,) = check_invariants(load_text(tmp_path, fixed), examples=EXAMPLES, seed=seed)
     assert held.problem is None
     assert held.relevant >= 15  # a fifth to a half of the tickets are in its region
+
+
+def _drawn(engine: csrules.Engine, count: int) -> list[dict[str, object]]:
+    drawn: list[dict[str, object]] = []
+
+    @settings(max_examples=count, database=None, derandomize=True)
+    @given(tickets(engine=engine))
+    def draw(ticket: dict[str, object]) -> None:
+        drawn.append(ticket)
+
+    draw()
+    return drawn
+
+
+def test_tickets_drawn_at_the_most_money_may_be_are_valid(tmp_path: Path) -> None:
+    """A limit of 1,000,000,000 drew 1,000,000,000.01 (`invalid-money`) one ticket in 30."""
+    write_policy(
+        tmp_path,
+        "rules:\n"
+        "  - {id: huge, description: d, rationale: r, when: [{request.amount: {gte: 1000000000}}],"
+        " then: {require_role: manager}}\n"
+        "  - {id: dear, description: d, rationale: r, when: [{item.sale_price: {gte: 1000000000}}],"
+        " then: {require_role: manager}}\n",
+    )
+    engine = csrules.load(tmp_path)
+    assert boundaries([Decimal("1000000000")]) == [Decimal("999999999.99"), Decimal("1000000000.00")]
+    drawn = _drawn(engine, 300)
+    assert any(t.get("request", {}).get("amount") == "1000000000.00" for t in drawn)  # type: ignore[union-attr]
+    for ticket in drawn:
+        engine.evaluate(ticket, now=NOW)  # a TicketError fails the test
+
+
+def test_tickets_drawn_for_a_bundle_reading_many_attributes_have_at_most_64(tmp_path: Path) -> None:
+    rules = "".join(
+        f"  - {{id: r{n}, description: d, rationale: r, when: [{{attributes.a{n}: true}}], then: {{deny: true}}}}\n"
+        for n in range(70)
+    )
+    write_policy(tmp_path, "rules:\n" + rules)
+    engine = csrules.load(tmp_path)
+    drawn = _drawn(engine, 200)
+    assert max(len(t.get("attributes", {})) for t in drawn) > 40  # type: ignore[arg-type]
+    for ticket in drawn:
+        engine.evaluate(ticket, now=NOW)  # 65 attributes or more: TicketError too-many-attributes
+
+
+@pytest.mark.parametrize(
+    ("pin", "message"),
+    [
+        (
+            {"agent_role": "Manager"},
+            "`agent.role` must be one of front_line, senior, supervisor, manager, got 'Manager'",
+        ),
+        ({"request_kind": "refunds"}, "`request.kind` must be one of refund, credit, "),
+    ],
+)
+def test_a_pinned_value_no_ticket_may_have_is_refused(pin: dict[str, str], message: str) -> None:
+    """Every ticket drawn was invalid (`invalid-enum`), silently."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tickets(**pin)  # type: ignore[arg-type]

@@ -135,5 +135,11 @@ class Coverage:
             share = 100.0 * seen / total if total else 100.0
             if share < percent:
                 places = next((p for p in range(1, 9) if float(f"{share:.{p}f}") < percent), 9)
-                out.append(f"{name} {share:.{places}f}% < {percent:g}%")
+                out.append(f"{name} {share:.{places}f}% < {_as_given(percent)}%")
         return out
+
+
+def _as_given(percent: float) -> str:
+    """A threshold with every digit it was given (`50.00001`, not `50`), and `100` for `100.0`."""
+    text = repr(float(percent))
+    return text.removesuffix(".0")

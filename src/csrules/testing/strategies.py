@@ -20,8 +20,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..engine import Engine
 from ..policy import Compare, FactRef, NowPlus, ParamRef, compares
-from ..ticket import FACT_TYPES, MAX_TEXT, ROLES
-from ..values import DECIMAL, in_utc
+from ..ticket import FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, ROLES
+from ..values import DECIMAL, MONEY_MAX, in_utc
 
 __all__ = ["around", "boundaries", "limits", "money", "tickets"]
 
@@ -40,15 +40,16 @@ def money(max_value: Decimal = Decimal("1000")) -> st.SearchStrategy[Decimal]:
 
 
 def boundaries(limits: Iterable[Decimal]) -> list[Decimal]:
-    """Amounts at, one cent below and one cent above each limit (never below zero), sorted; a
-    limit finer than a cent is taken to its cent first: money has at most 2 decimals."""
+    """Amounts at, one cent below and one cent above each limit (never below zero nor above the
+    most money may be, 1,000,000,000), sorted; a limit finer than a cent is taken to its cent
+    first: money has at most 2 decimals."""
     cents = {Decimal(limit).quantize(_CENT, context=DECIMAL) for limit in limits}
     return sorted(
         {
             v
             for limit in cents
             for v in (DECIMAL.subtract(limit, _CENT), limit, DECIMAL.add(limit, _CENT))
-            if v >= 0
+            if 0 <= v <= MONEY_MAX
         }
     )
 
@@ -176,7 +177,14 @@ def tickets(
         request_kind: the request's kind (default: any).
         engine: also draw money facts at and around the limits its bundle mentions.
         sections: optional sections every ticket has, e.g. `("request",)`.
+
+    Raises:
+        ValueError: a pinned role or request kind that no ticket may have, an unknown section.
     """
+    for pinned, path in ((agent_role, "agent.role"), (request_kind, "request.kind")):
+        allowed = FACT_TYPES[path].values
+        if pinned is not None and pinned not in allowed:
+            raise ValueError(f"`{path}` must be one of {', '.join(allowed)}, got {pinned!r}")
     amount_strategy = (
         amounts
         if amounts is not None
@@ -218,8 +226,12 @@ def tickets(
     )
     promise = st.fixed_dictionaries({"delivery_date": delivery, "earliest_feasible": feasible})
     attribute = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.floats(-1e6, 1e6))
-    attributes = st.dictionaries(st.sampled_from(["order_id", "score", "vip"]), attribute, max_size=3)
-    read = _attribute_names(engine)
+    read = _attribute_names(engine)[:MAX_ATTRIBUTES]
+    # Others besides: as many as a ticket may still have (at most MAX_ATTRIBUTES in all).
+    others = [name for name in ("order_id", "score", "vip") if name not in read][: MAX_ATTRIBUTES - len(read)]
+    attributes = (
+        st.dictionaries(st.sampled_from(others), attribute, max_size=len(others)) if others else st.just({})
+    )
     if read:  # the attributes the bundle reads, each with the values it compares them with
         named = st.fixed_dictionaries(
             {}, optional={name: _with_constants(engine, f"attributes.{name}", attribute) for name in read}
