@@ -183,7 +183,7 @@ def tickets(
     """
     for pinned, path in ((agent_role, "agent.role"), (request_kind, "request.kind")):
         allowed = FACT_TYPES[path].values
-        if pinned is not None and pinned not in allowed:
+        if pinned and pinned not in allowed:  # "" and None: any
             raise ValueError(f"`{path}` must be one of {', '.join(allowed)}, got {pinned!r}")
     amount_strategy = (
         amounts
