@@ -62,7 +62,7 @@ from .source import (
     read_limited,
     unique_keys,
 )
-from .values import SERIALIZATION_FAILURES, json_kind
+from .values import SERIALIZATION_FAILURES, failure_text, json_kind
 from .verify import decision_from_json, parse_decision
 
 __all__ = [
@@ -456,7 +456,7 @@ class DecisionLog:
             # warnings about values of other types off: validating the text says what is wrong.
             text = _canonical(decision.model_dump(mode="json", warnings=False))
         except SERIALIZATION_FAILURES as exc:  # pydantic's serializer fails in many ways on such data
-            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            message = one_line(failure_text(exc))
             raise AuditError(
                 "invalid-decision", f"not a decision: {message}; nothing was appended", str(self.path)
             ) from None

@@ -243,8 +243,14 @@ class Bundle:
     def __reduce__(self) -> tuple[type[Bundle], tuple[Any, ...]]:
         # Pickled as its fields (a read-only view does not pickle): how a worker process gets
         # the bundle its parent loaded (engine.portable).
-        fields = (self.rules, dict(self.parameters), dict(self.derived), self.stages, self.files)
-        return Bundle, (*fields, self.invariants)
+        return Bundle, (
+            self.rules,
+            dict(self.parameters),
+            dict(self.derived),
+            self.stages,
+            self.files,
+            self.invariants,
+        )
 
     @property
     def currency(self) -> str:

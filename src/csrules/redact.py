@@ -28,7 +28,7 @@ from .engine import Engine
 from .errors import AuditError, Diagnostic, PolicyError, one_line
 from .policy import FactRef, compares
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES
-from .values import SERIALIZATION_FAILURES
+from .values import SERIALIZATION_FAILURES, failure_text
 from .verify import decision_from_json
 
 __all__ = ["TOKEN_PREFIX", "Redactor"]
@@ -151,7 +151,7 @@ class Redactor:
             # would print the values of a decision changed after it was made, redacted ones too.
             data = decision.model_dump(mode="json", warnings=False)
         except SERIALIZATION_FAILURES as exc:  # pydantic's serializer fails in many ways on such data
-            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            message = one_line(failure_text(exc))
             raise AuditError("invalid-decision", f"not a decision: {message}") from None
         facts = data["trace"]["facts"]
         for path in self.paths:

@@ -365,12 +365,12 @@ def _describe(value: object) -> str:
         return "null"
     if isinstance(value, str):
         value = quoted_if_typed(value)
-    if isinstance(value, Decimal) and "E" in str(value):  # `1e2`: `100.0`, as decisions write it, not `1E+2`
-        value = number_text(value)
     try:
         text = str(value)
     except ValueError:  # an int of more than 4,300 digits
         return f"a {type(value).__name__} too large to show"
+    if isinstance(value, Decimal) and "E" in text:  # `1e2`: `100.0`, as decisions write it, not `1E+2`
+        text = number_text(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -411,9 +411,9 @@ class Record(BaseModel):
         only the text of what a serializer function raised, `model_dump` the exception."""
         try:
             data = self.model_dump(mode="json", **kwargs)
+        except PydanticSerializationError:
+            raise
         except ValueError as exc:  # bytes that are no UTF-8: pydantic's own says so in its error
-            if isinstance(exc, PydanticSerializationError):
-                raise
             raise PydanticSerializationError(f"{type(exc).__name__}: {exc}") from exc
         # `ensure_ascii` only when asked for: pydantic before 2.12 has no such option
         options: dict[str, Any] = {"ensure_ascii": True} if ensure_ascii else {}
@@ -424,6 +424,13 @@ SERIALIZATION_FAILURES = (ValueError, TypeError, ArithmeticError, RecursionError
 """What serializing a record's values can raise because of the values (a decision changed after
 it was made: a float that is NaN, nesting deeper than Python recurses); anything else raised
 while a serializer function ran came from elsewhere (a signal handler's exception)."""
+
+
+def failure_text(error: BaseException) -> str:
+    """What writing a decision failed with, for a message: the first line (pydantic's run to
+    several, quoting the value), or the exception's name when it says nothing."""
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def unwrapped(error: PydanticSerializationError) -> BaseException:

@@ -32,7 +32,7 @@ from .decision import Decision
 from .engine import ENGINE_VERSION, Engine
 from .errors import AuditError, TicketError, one_line
 from .source import DuplicateKeyError, pointer, unique_keys
-from .values import SERIALIZATION_FAILURES, field_text, json_value
+from .values import SERIALIZATION_FAILURES, failure_text, field_text, json_value
 
 __all__ = ["NO_SUCH_KEY", "Difference", "Verification", "parse_decision", "shown", "verify"]
 
@@ -243,7 +243,7 @@ def _read(data: Decision | str | bytes | Mapping[str, Any], file: str | None) ->
         try:
             data = data.model_dump_json(warnings=False)
         except SERIALIZATION_FAILURES as exc:  # pydantic's serializer fails in many ways on such data
-            message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            message = one_line(failure_text(exc))
             raise AuditError("invalid-decision", f"not a decision: {message}", file) from None
     try:
         text = (
