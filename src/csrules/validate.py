@@ -18,7 +18,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from .errors import Diagnostic, PolicyError
 from .load import Loc, RawDocument
@@ -54,7 +55,24 @@ MAX_IN_VALUES = 50
 
 # --- document shape (pydantic) ------------------------------------------------------------------
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_IDENTIFIER = r"^[a-z][a-z0-9_]{0,63}$"
+_IDENTIFIER_TEXT = re.compile(r"[a-z][a-z0-9_]{0,63}")  # fullmatch: `$` would let a final newline by
+
+
+def _identifier(value: str) -> str:
+    # Checked here rather than by pydantic's `pattern`: an exception a signal handler raises while
+    # pydantic's own check runs (SIGTERM during `csrules diff`) is swallowed ("Exception ignored")
+    # and the check reads as failed, refusing a correct file; here it goes on as raised.
+    if _IDENTIFIER_TEXT.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "string_pattern_mismatch", "String should match pattern '{pattern}'", {"pattern": _IDENTIFIER}
+        )
+    return value
+
+
+Identifier = Annotated[
+    str, AfterValidator(_identifier), WithJsonSchema({"pattern": _IDENTIFIER, "type": "string"})
+]
 RoleName = Literal["front_line", "senior", "supervisor", "manager"]
 
 

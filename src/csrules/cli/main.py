@@ -333,10 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()  # here, where a failure is reported, not at exit
         return code
     except EngineError as exc:  # not bad input: csrules could not get a trustworthy answer
+        _ended()
         out.flush_before_error()
         _stderr(f"csrules: engine error: {one_line(str(exc))}")
         return ExitCode.INTERNAL
     except Error as exc:
+        _ended()
         out.flush_before_error()
         _stderr(f"csrules: error: {one_line(str(exc))}")
         return ExitCode.BAD_INPUT
@@ -351,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 141  # as a shell reports a process ended by SIGPIPE
     except Exception as exc:
+        _ended()
         out.flush_before_error()
         if os.environ.get("CSRULES_DEBUG"):
             raise
@@ -398,9 +401,22 @@ class _Terminated(BaseException):
 _ENDING = (signal.SIGTERM, signal.SIGHUP)
 
 
+_received: list[int] = []  # the SIGTERM or SIGHUP `_terminate` raised `_Terminated` for
+
+
 def _terminate(signum: int, frame: object) -> None:
     _default_endings()  # a second one (SIGHUP then SIGTERM) ends the process at once, not mid-cleanup
+    _received.append(signum)
     raise _Terminated(signum)
+
+
+def _ended() -> None:
+    """`_Terminated` again if one was raised and the code it landed in turned it into an error of
+    its own (pydantic wraps an exception raised while it builds a model's schema in a SchemaError,
+    and reports one raised while it matches a pattern as a mismatch): the command was ended, and
+    ends as such (exit 143 or 129, no message), not with that error."""
+    if _received:
+        raise _Terminated(_received[0])
 
 
 def _default_endings() -> None:
