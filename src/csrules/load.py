@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -569,19 +570,25 @@ def _a(noun: str) -> str:
 
 
 def _walk(directory: Path) -> Iterator[Path]:
-    """Every regular file under `directory`, and every symbolic link to a missing file (reading it
-    then fails with `no-such-file`, instead of the file being left out); no FIFOs or sockets.
+    """Everything under `directory` but directories: regular files, and also FIFOs, sockets,
+    devices and symbolic links to missing files, which reading then refuses (`no-such-file`)
+    instead of their being left out: a policy file that is silently not read is a rule that
+    silently stops applying.
 
     Symbolic links to directories are followed after the real directories, each real directory
     once (a link cycle ends): a directory reached both ways keeps its real path, whatever order
     the file system lists names in.
+
+    Raises:
+        OSError: a directory below `directory` (or itself) cannot be listed (`os.walk` would skip
+            it, and its files with it).
     """
     seen: set[str] = set()
     queue = [directory]
     while queue:
         links: list[Path] = []
         for top in queue:
-            for root, dirs, files in os.walk(top):  # links to directories: listed, not entered
+            for root, dirs, files in os.walk(top, onerror=_unlistable):  # links to directories: not entered
                 if os.path.realpath(root) in seen:
                     dirs[:] = []
                     continue
@@ -589,10 +596,21 @@ def _walk(directory: Path) -> Iterator[Path]:
                 dirs.sort()
                 links.extend(Path(root, name) for name in dirs if os.path.islink(os.path.join(root, name)))
                 for name in sorted(files):
-                    path = Path(root, name)
-                    if path.is_file() or (path.is_symlink() and not path.exists()):
-                        yield path
+                    yield Path(root, name)
         queue = [link for link in links if os.path.realpath(link) not in seen]
+
+
+def _unlistable(exc: OSError) -> None:
+    raise exc
+
+
+def _listing_error(exc: OSError, span: SourceSpan) -> PolicyError:
+    """The error for a directory that cannot be listed, named by its path as the files below it
+    are in their errors (`policies/private`); `span` names the directory the caller gave."""
+    if isinstance(exc.filename, str):
+        span = SourceSpan(_shown(exc.filename), 1, 1)
+    message = f"cannot read the directory ({exc.strerror})" if exc.strerror else "cannot read the directory"
+    return PolicyError([Diagnostic("no-such-file", message, span)])
 
 
 def _files(given: str) -> Iterator[tuple[Path, str]]:
@@ -601,10 +619,11 @@ def _files(given: str) -> Iterator[tuple[Path, str]]:
     span = SourceSpan(_shown(given), 1, 1)
     try:
         if path.is_dir():
-            found = sorted(
-                (p for p in _walk(path) if p.suffix in (".yaml", ".yml") and not _is_case_file(p)),
-                key=lambda p: p.relative_to(path).as_posix(),
-            )
+            try:
+                listed = [p for p in _walk(path) if p.suffix in (".yaml", ".yml") and not _is_case_file(p)]
+            except OSError as exc:
+                raise _listing_error(exc, span) from None
+            found = sorted(listed, key=lambda p: p.relative_to(path).as_posix())
             if not found:
                 raise PolicyError(
                     [Diagnostic("no-policy-files", "no *.yaml or *.yml files in the directory", span)]
@@ -645,6 +664,12 @@ def read_document(path: Path, name: str | None = None) -> RawDocument:
     file = str(path)
     span = SourceSpan(file, 1, 1)
     try:
+        # A FIFO or a device found in a directory could block the load, or read as an empty file:
+        # refused before it is opened (one put in its place between the two is the writer's doing).
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise PolicyError(
+                [Diagnostic("no-such-file", "not a regular file (a FIFO, a socket or a device)", span)]
+            )
         with path.open("rb") as handle:  # one byte past the limit tells: a 2 GB file is not read whole
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -732,7 +757,10 @@ def find_case_files(paths: PolicyPaths) -> list[Path]:
     for entry in policy_paths(paths):
         path = Path(entry)
         if path.is_dir():
-            found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
+            try:
+                found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
+            except OSError as exc:
+                raise _listing_error(exc, SourceSpan(str(path), 1, 1)) from None
         elif path.is_file():
             found.append(path)
         else:  # as `load` says it of a policy path

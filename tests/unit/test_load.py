@@ -5,15 +5,18 @@ from __future__ import annotations
 import enum
 import os
 import shutil
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import csrules
 from csrules.load import MAX_FILE_BYTES
+from csrules.testing.cases import load_cases
 from tests.helpers import NOW, ROOT, refund, write_policy
 
 
@@ -565,17 +568,87 @@ def test_a_directory_reached_through_a_link_and_itself_keeps_its_real_path(tmp_p
     assert len(digests) == 1
 
 
-def test_fifos_in_a_policy_directory_are_not_read(tmp_path: Path) -> None:
-    """`os.walk` lists a FIFO among the files: reading `pipe.yaml` blocked `load` for good."""
+def test_a_fifo_socket_or_device_in_a_policy_directory_is_refused_without_blocking(tmp_path: Path) -> None:
+    """`os.walk` lists a FIFO among the files: reading `pipe.yaml` blocked `load` for good; then
+    FIFOs, sockets and devices were left out silently (a `null.yaml` link to /dev/null, a FIFO
+    `zz.yaml`): a policy file that is not read is a rule that silently stops applying."""
     shutil.copy(ROOT / "policies" / "conduct.yaml", tmp_path / "top.yaml")
     os.mkfifo(tmp_path / "pipe.yaml")
     os.mkfifo(tmp_path / "pipe.cases.yaml")
-    assert {r.source.split(":")[0].split("/")[-1] for r in csrules.load(tmp_path).bundle.rules} == {
-        "top.yaml"
-    }
+    (tmp_path / "null.yaml").symlink_to("/dev/null")
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            csrules.load(tmp_path)
+        except csrules.PolicyError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "load blocked on a FIFO"
+    (error,) = outcome
+    assert isinstance(error, csrules.PolicyError)
+    assert [(d.code, d.message, d.span.file if d.span else None) for d in error.diagnostics] == [
+        ("no-such-file", "not a regular file (a FIFO, a socket or a device)", str(tmp_path / "null.yaml")),
+        ("no-such-file", "not a regular file (a FIFO, a socket or a device)", str(tmp_path / "pipe.yaml")),
+    ]
     from csrules.load import find_case_files  # noqa: PLC0415
 
-    assert find_case_files(tmp_path) == []
+    assert find_case_files(tmp_path) == [tmp_path / "pipe.cases.yaml"]
+
+
+def _unlistable(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """Listing `directory` fails as a directory of mode 000 does for any user but root."""
+    scandir = os.scandir
+
+    def refusing(path: Any = ".") -> Any:
+        if os.fspath(path) == os.fspath(directory):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+
+
+def test_a_policy_subdirectory_that_cannot_be_listed_is_an_error_not_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`os.walk` skips a directory it cannot list: with `conduct.yaml` in a subdirectory of mode
+    700 owned by another user, `csrules check` said "ok: 15 rules in 4 files" and an abusive
+    caller's ticket was approved by a front-line agent."""
+    bundle = tmp_path / "pol"
+    shutil.copytree(ROOT / "policies", bundle)
+    (bundle / "sub").mkdir()
+    shutil.move(bundle / "conduct.yaml", bundle / "sub" / "conduct.yaml")
+    _unlistable(monkeypatch, bundle / "sub")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(bundle)
+    (diagnostic,) = info.value.diagnostics
+    expected = f"{bundle / 'sub'}:1:1: cannot read the directory (Permission denied)"
+    assert (diagnostic.code, str(info.value)) == ("no-such-file", expected)
+    with pytest.raises(csrules.PolicyError) as info:
+        load_cases(bundle)
+    assert str(info.value) == expected
+    _unlistable(monkeypatch, bundle)
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load(bundle)
+    assert str(info.value) == f"{bundle}:1:1: cannot read the directory (Permission denied)"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root lists any directory")
+def test_a_policy_subdirectory_of_mode_000_is_an_error(tmp_path: Path) -> None:
+    bundle = tmp_path / "pol"
+    shutil.copytree(ROOT / "policies", bundle)
+    (bundle / "sub").mkdir()
+    shutil.move(bundle / "conduct.yaml", bundle / "sub" / "conduct.yaml")
+    (bundle / "sub").chmod(0)
+    try:
+        with pytest.raises(csrules.PolicyError) as info:
+            csrules.load(bundle)
+        assert str(info.value) == f"{bundle / 'sub'}:1:1: cannot read the directory (Permission denied)"
+    finally:
+        (bundle / "sub").chmod(0o755)
 
 
 @pytest.mark.parametrize(
