@@ -31,7 +31,7 @@ def test_the_bundle_case_suite_passes() -> None:
     assert lines[-1] == f"{len(cases)} passed, 0 failed; invariants: 8 held, 0 violated"
     assert len(cases) + len(invariants) == len(lines) - 1
     assert invariants[0].startswith(
-        "PASS  policies/conduct.yaml:29  invariant abuse_never_handled_below_supervisor (244 tickets, "
+        "PASS  policies/conduct.yaml:29  invariant abuse_never_handled_below_supervisor (728 tickets, "
     )
 
 

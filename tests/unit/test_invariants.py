@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 import csrules
 from csrules.testing.invariants import check_invariant, check_invariants
-from csrules.testing.strategies import boundaries, limits, tickets
+from csrules.testing.strategies import boundaries, limits, named_values, tickets
 from tests.helpers import NOW, ROOT, write_policy
 
 EXAMPLES = 100
@@ -211,11 +211,8 @@ _IN_STORE_MANAGER = """
 """
 
 
-def test_random_tickets_reach_the_enum_values_and_sections_a_bundle_reads(tmp_path: Path) -> None:
-    """Channels, severities, categories, tiers and request kinds were drawn uniformly, never as
-    the values the bundle compares them with, and an optional field was there a quarter of the
-    time: `channel: in_store` came in 4% of tickets, and a planted rule sending $7.01 in store to
-    a manager broke three invariants that seeds 1, 2 and 4 (of 0 to 7) reported all held."""
+def _with_in_store_manager(tmp_path: Path) -> csrules.Engine:
+    """The default bundle with the planted rule `_IN_STORE_MANAGER`."""
     bundle = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", bundle)
     empowerment = bundle / "empowerment.yaml"
@@ -223,7 +220,15 @@ def test_random_tickets_reach_the_enum_values_and_sections_a_bundle_reads(tmp_pa
     empowerment.write_text(
         text.replace("\ninvariants:", _IN_STORE_MANAGER + "\ninvariants:", 1), encoding="utf-8"
     )
-    engine = csrules.load(bundle)
+    return csrules.load(bundle)
+
+
+def test_random_tickets_reach_the_enum_values_and_sections_a_bundle_reads(tmp_path: Path) -> None:
+    """Channels, severities, categories, tiers and request kinds were drawn uniformly, never as
+    the values the bundle compares them with, and an optional field was there a quarter of the
+    time: `channel: in_store` came in 4% of tickets, and a planted rule sending $7.01 in store to
+    a manager broke three invariants that seeds 1, 2 and 4 (of 0 to 7) reported all held."""
+    engine = _with_in_store_manager(tmp_path)
     drawn: list[dict[str, object]] = []
 
     @settings(max_examples=400, database=None, derandomize=True)
@@ -625,3 +630,118 @@ def test_a_pinned_value_no_ticket_may_have_is_refused(pin: dict[str, str], messa
     """Every ticket drawn was invalid (`invalid-enum`), silently."""
     with pytest.raises(ValueError, match=re.escape(message)):
         tickets(**pin)  # type: ignore[arg-type]
+
+
+PHONE_BAND = """\
+rules:
+  - id: small_phone_refunds
+    description: Small refunds by phone
+    rationale: Made up so that a larger amount needs less, on the phone only.
+    when:
+      - channel: phone
+      - request.amount: {lte: 10}
+    then: {require_role: supervisor}
+invariants:
+  - {id: monotonic, description: d, monotonic_in: request.amount}
+"""
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_break_found_by_random_tickets_is_narrowed_to_adjacent_cents(tmp_path: Path, seed: int) -> None:
+    """The sweep's minimal ticket has no channel, so random tickets find this break, with any two
+    amounts either side of 10 (it reported 9.99 against 10.01 for every seed): the pair is
+    narrowed to the closest one."""
+    (result,) = check_invariants(load_text(tmp_path, PHONE_BAND), examples=200, seed=seed)
+    assert result.problem == (
+        "request.amount 10.00 requires supervisor, but the larger 10.01 requires only front_line"
+    )
+    low, high = result.witnesses
+    assert (low.label, high.label) == ("request.amount 10.00", "request.amount 10.01")
+    assert (low.ticket["request"]["amount"], high.ticket["request"]["amount"]) == ("10.00", "10.01")
+    assert low.ticket["channel"] == high.ticket["channel"] == "phone"
+    assert (low.decision.required_role, high.decision.required_role) == ("supervisor", "front_line")
+    assert {**low.ticket, "request": None} == {**high.ticket, "request": None}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_break_that_needs_one_value_the_bundle_names_is_found_by_the_sweep(
+    tmp_path: Path, seed: int
+) -> None:
+    """The planted rule needs `channel: in_store` besides an amount over 7: the random tickets
+    found it for 13 seeds of 20 with 200 examples (11 with 100), and this test's module, by the
+    constants hypothesis reads from it, changed which. The sweep sets each value the bundle names
+    on each of its tickets, so one example is enough, whatever the seed."""
+    engine = _with_in_store_manager(tmp_path)
+    results = {r.invariant.id: r for r in check_invariants(engine, examples=1, seed=seed)}
+    broken = sorted(name for name, result in results.items() if not result.passed)
+    assert broken == [
+        "front_line_decides_up_to_front_line_limit",
+        "senior_decides_up_to_senior_limit",
+        "supervisor_decides_up_to_supervisor_limit",
+    ]
+    for name in broken:
+        assert (
+            results[name].problem == "a ticket satisfying `when` gets outcome escalate, required role manager"
+        )
+        (witness,) = results[name].witnesses
+        assert witness.ticket == {
+            "id": "T-0",
+            "customer": {"id": "C-1"},
+            "agent": {"id": "A-1", "role": "front_line"},
+            "request": {"kind": "refund", "amount": "7.01"},
+            "channel": "in_store",
+        }
+        assert witness.decision.reasons.required_role == ["in_store_manager"]
+
+
+def test_named_values_are_the_values_a_ticket_can_hold_that_the_bundle_compares(tmp_path: Path) -> None:
+    engine = load_text(
+        tmp_path,
+        """\
+rules:
+  - id: r
+    description: d
+    rationale: r
+    when:
+      - channel: {in: [in_store, phone]}
+      - customer.abusive: {ne: true}
+      - attributes.legal_threat: "yes"
+      - attributes.score: {gt: 2.5}
+      - item.sku: KETTLE-2L
+      - opened_at: {lt: 2026-01-01T00:00:00+01:00}
+      - severity: {ne: urgent}
+      - channel: phone
+      - request.amount: {gt: 20}
+      - customer.id: ""
+    then: {require_role: senior}
+""",
+    )
+    assert named_values(engine) == [
+        ("channel", "in_store"),
+        ("channel", "phone"),
+        ("customer.abusive", True),
+        ("attributes.legal_threat", "yes"),
+        ("attributes.score", 2.5),
+        ("item.sku", "KETTLE-2L"),
+        ("opened_at", "2025-12-31T23:00:00Z"),
+        ("severity", "urgent"),
+    ]
+    # The default bundle compares derived facts and the decision too: no ticket holds those.
+    assert named_values(csrules.load(ROOT / "policies")) == [
+        ("customer.abusive", True),
+        ("category", "employee_behavior"),
+        ("customer.tier", "loyal"),
+        ("customer.tier", "advocate"),
+        ("severity", "urgent"),
+        ("severity", "high"),
+        ("severity", "normal"),
+        ("severity", "low"),
+        ("category", "stock"),
+        ("category", "product"),
+        ("request.kind", "raincheck"),
+        ("item.on_sale", True),
+        ("item.in_stock", False),
+        ("agent.role", "front_line"),
+        ("agent.role", "senior"),
+        ("item.on_sale", False),
+    ]

@@ -14,7 +14,8 @@ compares with a limit at, one cent below and one cent above each of its limits (
 fact a ticket may leave out), in every combination (`_sweep`); for `monotonic_in`, each of its
 fact's points against the next one up. Then it draws `examples` tickets with
 `strategies.tickets(engine=...)` and, on a violation, lets hypothesis shrink the ticket to a
-minimal counterexample, returned with its decisions (and so its traces). The sweep makes a
+minimal counterexample (a `monotonic_in` pair narrowed to adjacent cents), returned with its
+decisions (and so its traces). The sweep makes a
 violation at a limit, or at a combination of limits (a front-line limit that depends on the
 customer's lifetime value), certain to be found, and found at the smallest such amount; random
 tickets find the rest. Runs are deterministic for a given `seed`: no clock, no example database.
@@ -22,6 +23,7 @@ tickets find the rest. Runs are deterministic for a given `seed`: no clock, no e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,10 +41,10 @@ from ..engine import Engine
 from ..errors import TicketError
 from ..facts import fact_values
 from ..policy import Compare, FactRef, Invariant, ParamRef
-from ..ticket import FACT_TYPES, ROLES
+from ..ticket import FACT_TYPES, ROLES, parse_ticket
 from ..values import DECIMAL
 from .cases import DEFAULT_NOW
-from .strategies import around, boundaries, limits, money, tickets
+from .strategies import around, boundaries, limits, money, named_values, tickets
 
 __all__ = ["DEFAULT_EXAMPLES", "InvariantResult", "Witness", "check_invariant", "check_invariants"]
 
@@ -201,6 +203,13 @@ def _with(ticket: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return out
 
 
+_CENT = Decimal("0.01")
+
+
+def _cents(value: Decimal) -> int:
+    return int(DECIMAL.multiply(value, 100))
+
+
 def _shown(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -224,6 +233,16 @@ def _monotonic(engine: Engine, invariant: Invariant, run: _Run) -> Any:
         first, second = _evaluate(engine, lower, run), _evaluate(engine, higher, run)
         run.tried += 1
         if role_rank(second.required_role) < role_rank(first.required_role):
+            # Narrow the pair to adjacent cents by bisection, keeping a pair whose larger value
+            # requires less: hypothesis shrinks the ticket, not the distance between the values.
+            while high - low > _CENT:
+                middle = DECIMAL.multiply(Decimal((_cents(low) + _cents(high)) // 2), _CENT)
+                between = _with(ticket, path, str(middle))
+                decided = _evaluate(engine, between, run)
+                if role_rank(decided.required_role) < role_rank(first.required_role):
+                    high, higher, second = middle, between, decided
+                else:
+                    low, lower, first = middle, between, decided
             raise _Violation(
                 f"{path} {_shown(low)} requires {first.required_role}, "
                 f"but the larger {_shown(high)} requires only {second.required_role}",
@@ -292,6 +311,34 @@ def _pins(
     return out
 
 
+def _regions(
+    engine: Engine, invariant: Invariant, sections: tuple[str, ...]
+) -> list[tuple[str, list[Decimal]]]:
+    """Money facts `when` compares with a constant or parameter at its top level, each with the
+    boundary points of the bundle's limits on it (`strategies.boundaries`) that satisfy all of
+    those comparisons: one is set half of the time, so a region narrower than the amounts drawn
+    (up to the front-line limit, in store) is reached often, at the limits inside it."""
+    compared: dict[str, list[Compare]] = {}
+    for item in invariant.when.items:
+        if not isinstance(item, Compare) or item.type.kind != "money" or item.op == "exists":
+            continue
+        head = item.path.split(".")[0]
+        if isinstance(item.operand, FactRef) or (head in _OPTIONAL_SECTIONS and head not in sections):
+            continue
+        compared.setdefault(item.path, []).append(item)
+    params = engine.bundle.params
+    out = []
+    for path, compares in compared.items():
+        inside = [
+            point
+            for point in boundaries(limits(engine, path))
+            if all(evaluate_condition(c, {path: point}, params, None) for c in compares)
+        ]
+        if inside:
+            out.append((path, inside))
+    return out
+
+
 def _sections(invariant: Invariant) -> tuple[str, ...]:
     """Optional sections `when` requires (a top-level comparison other than `exists`)."""
     heads = {
@@ -305,14 +352,19 @@ def _sections(invariant: Invariant) -> tuple[str, ...]:
 def _never(engine: Engine, invariant: Invariant, run: _Run) -> Any:
     sections = _sections(invariant)
     pins = _pins(invariant, sections, engine.bundle.params)
+    regions = _regions(engine, invariant, sections)
     params = engine.bundle.params
     strategy = tickets(engine=engine, sections=sections)
+    inside = st.tuples(*(st.none() | st.sampled_from(points) for _, points in regions))
 
-    @given(strategy, st.lists(st.booleans(), min_size=len(pins), max_size=len(pins)))
-    def probe(ticket: dict[str, Any], use: list[bool]) -> None:
+    @given(strategy, st.lists(st.booleans(), min_size=len(pins), max_size=len(pins)), inside)
+    def probe(ticket: dict[str, Any], use: list[bool], amounts: tuple[Decimal | None, ...]) -> None:
         for (path, value), chosen in zip(pins, use, strict=True):
             if chosen:
                 ticket = _with(ticket, path, value)
+        for (path, _), amount in zip(regions, amounts, strict=True):
+            if amount is not None:
+                ticket = _with(ticket, path, str(amount))
         decision = _evaluate(engine, ticket, run)
         run.tried += 1
         if not evaluate_condition(invariant.when, fact_values(decision.trace.facts), params, None):
@@ -326,8 +378,42 @@ def _never(engine: Engine, invariant: Invariant, run: _Run) -> Any:
 
     if "request" not in sections and not any(p.startswith("request.") for p, _ in pins):
         sections = ("request", *sections)
-    every = [True] * len(pins)
-    return _explicit(probe, [(ticket, every) for ticket in _sweep(engine, _minimal(sections))])
+    every, unset = [True] * len(pins), (None,) * len(regions)
+    return _explicit(
+        probe, [(ticket, every, unset) for ticket in _named_sweep(engine, invariant, sections, pins)]
+    )
+
+
+def _named_sweep(
+    engine: Engine, invariant: Invariant, sections: tuple[str, ...], pins: list[tuple[str, Any]]
+) -> list[dict[str, Any]]:
+    """The boundary sweep's tickets (pins set), then each of them with one value the bundle names
+    set (`strategies.named_values`: `channel: in_store`), kept where `when` holds: a break that
+    needs the limits and one such value is found for certain, not left to the random tickets."""
+    params, currency = engine.bundle.params, engine.bundle.currency
+    swept = []
+    for minimal in _sweep(engine, _minimal(sections)):
+        for path, value in pins:
+            minimal = _with(minimal, path, value)  # noqa: PLW2901 - the pins set one by one
+        swept.append(minimal)
+    out, seen = list(swept), {json.dumps(t, sort_keys=True) for t in swept}
+    for path, value in named_values(engine):
+        head = path.split(".")[0]
+        for ticket in swept:
+            if head in _OPTIONAL_SECTIONS and head not in ticket:
+                continue
+            varied = _with(ticket, path, value)
+            key = json.dumps(varied, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                facts = fact_values(parse_ticket(varied, currency))
+            except TicketError:
+                continue
+            if evaluate_condition(invariant.when, facts, params, None):
+                out.append(varied)
+    return out
 
 
 def check_invariant(

@@ -23,7 +23,7 @@ from ..policy import Compare, FactRef, NowPlus, ParamRef, compares
 from ..ticket import FACT_TYPES, MAX_ATTRIBUTES, MAX_TEXT, ROLES
 from ..values import DECIMAL, MONEY_MAX, in_utc
 
-__all__ = ["around", "boundaries", "limits", "money", "tickets"]
+__all__ = ["around", "boundaries", "limits", "money", "named_values", "tickets"]
 
 _CENT = Decimal("0.01")
 
@@ -84,6 +84,25 @@ def limits(engine: Engine, path: str = "request.amount") -> list[Decimal]:
     return sorted(found)
 
 
+def named_values(engine: Engine) -> list[tuple[str, Any]]:
+    """`(path, value)` for every value but money the bundle compares a ticket's fact with (in
+    rules and in `never` invariants: `channel: in_store`, `customer.abusive: {ne: true}`,
+    `attributes.legal_threat: "yes"`), as a ticket writes it, in order of first use; values no
+    ticket can hold there are left out, and so are derived facts."""
+    found: dict[tuple[str, type, Any], tuple[str, Any]] = {}
+    for compare, value in _compared(engine):
+        path = compare.path
+        if compare.type.kind == "money" or not (path in FACT_TYPES or path.startswith("attributes.")):
+            continue
+        try:
+            written = _as_ticket_writes(path, value)
+        except (OverflowError, TypeError):
+            continue
+        if written is not None:
+            found.setdefault((path, type(written), written), (path, written))
+    return list(found.values())
+
+
 def _attribute_names(engine: Engine | None) -> list[str]:
     """The custom attributes the bundle reads (`attributes.<name>`), in order of first use."""
     if engine is None:
@@ -133,6 +152,8 @@ def _as_ticket_writes(path: str, value: Any) -> Any:
     times in UTC, a policy's number as an int or a float), or None when no ticket can hold it
     there (the fact's type or limits)."""
     kind = "attribute" if path.startswith("attributes.") else FACT_TYPES[path].kind
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
     if kind == "datetime":
         utc = in_utc(value) if isinstance(value, datetime) else None
         return None if utc is None else utc.isoformat().replace("+00:00", "Z")
