@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,10 +23,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Diagnostic, PolicyError
 from .source import SourceSpan
+from .values import MAX_COMBINING_RUN, composed
 
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
+    "MAX_TEXT_CHARACTERS",
     "PolicyPaths",
     "RawDocument",
     "find_case_files",
@@ -39,6 +40,10 @@ __all__ = [
 
 MAX_FILE_BYTES = 1 << 20
 MAX_NODES = 100_000
+MAX_TEXT_CHARACTERS = 2 * 1024 * 1024
+"""The most characters a document's strings and keys may hold, aliases counted at each use: twice
+what a file of MAX_FILE_BYTES can write out (a decision's trace carries every considered rule's
+description and rationale)."""
 MAX_DEPTH = 64
 
 Loc = tuple[str | int, ...]
@@ -87,6 +92,7 @@ class _Converter:
         self.file = file
         self.explicit = explicit  # where a scalar's tag is written (`!!str 20`), as (line, column)
         self.nodes = 0
+        self.characters = 0
         self.constructor = SafeConstructor()
         self.spans: dict[Loc, SourceSpan] = {}
         self.key_spans: dict[Loc, SourceSpan] = {}
@@ -144,6 +150,7 @@ class _Converter:
                 continue
             # Keys are always text: `no:` or `1:` must not turn into a bool or an int.
             key = str(key_node.value)
+            self._count(key, key_node)
             if key in out:
                 first = self.key_spans[(*loc, key)]
                 self.problems.append(
@@ -158,6 +165,13 @@ class _Converter:
             self.key_spans[(*loc, key)] = self.span(key_node)
             out[key] = self.convert(value_node, (*loc, key))
         return out
+
+    def _count(self, text: str, node: Node) -> None:
+        """Add a string's characters to the document's text, aliases counted at each use: a long
+        anchored description used as every rule's stays within the node limit."""
+        self.characters += len(text)
+        if self.characters > MAX_TEXT_CHARACTERS:
+            raise _TooLarge(self.span(node), "text")
 
     def scalar(self, node: ScalarNode) -> Any:
         """A scalar with YAML 1.2 core-schema meaning (PyYAML resolves YAML 1.1).
@@ -213,6 +227,7 @@ class _Converter:
         ):
             return int(text) if _INTEGER.fullmatch(text) else _decimal(text)  # YAML 1.2: `1e-7` is a number
         if tag == "str":
+            self._count(text, node)
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
@@ -220,7 +235,11 @@ class _Converter:
                     Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node))
                 )
                 return None
-            return unicodedata.normalize("NFC", text)
+            kept = composed(text)
+            if kept is None:
+                message = f"text with more than {MAX_COMBINING_RUN} combining marks in a row"
+                self.problems.append(Diagnostic("invalid-text", message, self.span(node)))
+            return kept
         if tag == "timestamp" and _SUBMICROSECONDS.search(text):
             # PyYAML would cut `.123456789` to microseconds, a value the policy does not say: refused
             # wherever it is (a date and time where text is expected is refused too).
@@ -489,7 +508,9 @@ def _parse(file: str, name: str, text: str) -> RawDocument:
     try:
         data = converter.convert(node, ())
     except _TooLarge as exc:
-        limit = f"{MAX_NODES} nodes" if exc.what == "nodes" else f"a nesting depth of {MAX_DEPTH}"
+        limit = {"nodes": f"{MAX_NODES} nodes", "depth": f"a nesting depth of {MAX_DEPTH}"}.get(
+            exc.what, f"{MAX_TEXT_CHARACTERS} characters of text"
+        )
         message = f"the document expands to more than {limit} (aliases count each time they are used)"
         raise PolicyError([Diagnostic("document-too-large", message, exc.span)]) from None
     if converter.problems:

@@ -14,7 +14,6 @@ import math
 import re
 import types
 import typing
-import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -38,10 +37,12 @@ from .source import pointer
 from .values import (
     DATE_TEXT,
     DATETIME_TEXT,
+    MAX_COMBINING_RUN,
     YEARS,
     FactType,
     Money,
     Record,
+    composed,
     in_utc,
     json_kind,
     json_number,
@@ -75,11 +76,17 @@ _SAFE_INT = 2**53
 
 def _composed(value: str) -> str:
     """`value` in NFC, the form decisions keep; NFC can lengthen text (U+FB2C is 3 characters)."""
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, e.g. from json.loads('"\\ud800"')
         raise PydanticCustomError("invalid-text", "valid Unicode text (no lone surrogates)") from None
-    return unicodedata.normalize("NFC", value)
+    text = composed(value)
+    if text is None:  # composing it could take seconds (values.MAX_COMBINING_RUN)
+        expected = f"text with at most {MAX_COMBINING_RUN} combining marks in a row"
+        raise PydanticCustomError("invalid-text", expected)
+    return text
 
 
 def _nfc(value: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,7 +45,17 @@ from .policy import (
 )
 from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_TEXT, ROLES
-from .values import DATE_TEXT, DATETIME_TEXT, DECIMAL, FactType, number_text, parse_money, quoted_if_typed
+from .values import (
+    DATE_TEXT,
+    DATETIME_TEXT,
+    DECIMAL,
+    MAX_COMBINING_RUN,
+    FactType,
+    composed,
+    number_text,
+    parse_money,
+    quoted_if_typed,
+)
 
 __all__ = ["MAX_RULES", "PolicyDocument", "validate_bundle"]
 
@@ -348,7 +357,9 @@ _TINY = Decimal("1e-307")  # the smallest magnitude of a number in a policy, nor
 
 
 def _text(value: object) -> object:
-    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+    """A string in NFC (None, refused, when it holds too many combining marks in a row); any other
+    value as it is."""
+    return composed(value) if isinstance(value, str) else value
 
 
 def _value_kind(value: object) -> str:
@@ -362,12 +373,12 @@ def _shown(value: object, expected: FactType | None = None) -> str:
     """A value in a message: in backticks, or in words when it cannot be shown; a string's length
     when it is what is wrong (`expected` takes text and the string is too long)."""
     text_expected = expected is not None and expected.kind in ("string", "scalar")
-    if (
-        text_expected
-        and isinstance(value, str)
-        and len(text := unicodedata.normalize("NFC", value)) > MAX_TEXT
-    ):
-        return f"a string of {len(text)} characters in composed form (NFC; at most {MAX_TEXT})"
+    if text_expected and isinstance(value, str):
+        text = composed(value)
+        if text is None:
+            return f"a string with more than {MAX_COMBINING_RUN} combining marks in a row"
+        if len(text) > MAX_TEXT:
+            return f"a string of {len(text)} characters in composed form (NFC; at most {MAX_TEXT})"
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             str(value)
@@ -462,8 +473,8 @@ class _Validator:
             return ok, parsed
         # scalar: a custom attribute, any JSON scalar
         if isinstance(value, str):
-            text = unicodedata.normalize("NFC", value)
-            return len(text) <= MAX_TEXT, text
+            text = composed(value)
+            return text is not None and len(text) <= MAX_TEXT, text
         return isinstance(value, bool) or _safe_number(value), value
 
     # -- declarations --

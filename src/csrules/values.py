@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timezone
@@ -467,3 +468,27 @@ JsonValue = Annotated[
     PlainSerializer(to_json, when_used="json"),
 ]
 """A JSON value whose non-integral numbers are Decimals in Python and numbers in JSON."""
+
+
+MAX_COMBINING_RUN = 30
+"""The most combining marks (characters of a nonzero canonical combining class) text may hold in a
+row, as Unicode's stream-safe text format has it (UAX #15): no language needs more. Putting a
+longer run in NFC takes time quadratic in its length when its marks' classes alternate (CPython
+sorts them by insertion): 10,000 characters took 0.1 s, 200,000 characters 80 s."""
+
+
+def composed(text: str) -> str | None:
+    """`text` in NFC, the form tickets' and policies' strings are kept in; None when it holds more
+    than MAX_COMBINING_RUN combining marks in a row. ASCII and text already in NFC (checked in
+    linear time) come back as they are."""
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return text
+    run = 0
+    for character in text:
+        if unicodedata.combining(character):
+            run += 1
+            if run > MAX_COMBINING_RUN:
+                return None
+        else:
+            run = 0
+    return unicodedata.normalize("NFC", text)
