@@ -23,7 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Diagnostic, PolicyError
 from .source import SourceSpan
-from .values import MAX_COMBINING_RUN, composed
+from .values import DATE_TEXT, DATETIME_TEXT, MAX_COMBINING_RUN, composed
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -173,6 +173,22 @@ class _Converter:
         if self.characters > MAX_TEXT_CHARACTERS:
             raise _TooLarge(self.span(node), "text")
 
+    def text(self, node: ScalarNode, text: str) -> str | None:
+        """A string scalar, counted, in NFC; None (and a problem) when it cannot be kept."""
+        self._count(text, node)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.problems.append(
+                Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node))
+            )
+            return None
+        kept = composed(text)
+        if kept is None:
+            message = f"text with more than {MAX_COMBINING_RUN} combining marks in a row"
+            self.problems.append(Diagnostic("invalid-text", message, self.span(node)))
+        return kept
+
     def scalar(self, node: ScalarNode) -> Any:
         """A scalar with YAML 1.2 core-schema meaning (PyYAML resolves YAML 1.1).
 
@@ -227,25 +243,17 @@ class _Converter:
         ):
             return int(text) if _INTEGER.fullmatch(text) else _decimal(text)  # YAML 1.2: `1e-7` is a number
         if tag == "str":
-            self._count(text, node)
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                self.problems.append(
-                    Diagnostic("yaml-syntax", "invalid Unicode (a lone surrogate)", self.span(node))
-                )
-                return None
-            kept = composed(text)
-            if kept is None:
-                message = f"text with more than {MAX_COMBINING_RUN} combining marks in a row"
-                self.problems.append(Diagnostic("invalid-text", message, self.span(node)))
-            return kept
+            return self.text(node, text)
         if tag == "timestamp" and _SUBMICROSECONDS.search(text):
             # PyYAML would cut `.123456789` to microseconds, a value the policy does not say: refused
             # wherever it is (a date and time where text is expected is refused too).
             message = f"a date and time with more than 6 decimal places of a second: `{text[:48]}`"
             self.problems.append(Diagnostic("yaml-syntax", message, self.span(node), "quote it for text"))
             return None
+        if tag == "timestamp" and not _fits(tag, text):
+            # YAML 1.1's other forms (`2026-1-5 1:00:00 +5`, `2026-11-23t10:00:00z`) are text, as
+            # the same quoted is: dates and times are written as a ticket writes them.
+            return self.text(node, text)
         if tag in ("map", "seq"):  # `!!map foo`: a scalar where the tag says otherwise
             self.problems.append(
                 Diagnostic(
@@ -746,6 +754,7 @@ _TAG_NEEDS = {
     "bool": "`true` or `false`",
     "int": "a decimal integer",
     "float": "a decimal number, `.inf` or `.nan`",
+    "timestamp": "a date (`2026-12-31`) or a date and time (`2026-12-31T10:00:00Z`)",
 }
 
 
@@ -754,6 +763,8 @@ def _fits(tag: str, text: str) -> bool:
         return text.lower() in ("true", "false")
     if tag == "int":
         return bool(_INTEGER.fullmatch(text) or _LONG_INTEGER.fullmatch(text))
+    if tag == "timestamp":  # as a ticket writes them; YAML 1.1 also takes `2026-1-5 1:00:00 +5`
+        return bool(DATE_TEXT.fullmatch(text) or DATETIME_TEXT.fullmatch(text))
     # Any length: a number too long to read exactly gets its own message in `scalar`.
     return bool(_NUMBER.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text))
 

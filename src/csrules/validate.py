@@ -47,11 +47,11 @@ from .source import SourceSpan
 from .ticket import ATTRIBUTE_NAME, FACT_TYPES, MAX_TEXT, ROLES
 from .values import (
     DATE_TEXT,
-    DATETIME_TEXT,
     DECIMAL,
     MAX_COMBINING_RUN,
     FactType,
     composed,
+    datetime_text,
     number_text,
     parse_money,
     quoted_if_typed,
@@ -459,17 +459,12 @@ class _Validator:
                     return False, None
             return False, None
         if kind == "datetime":
-            parsed = value
-            if isinstance(value, str):
-                if not DATETIME_TEXT.fullmatch(value):
-                    return False, None
-                try:
-                    parsed = datetime.fromisoformat(value)
-                except ValueError:
-                    return False, None
+            parsed = datetime_text(value) if isinstance(value, str) else value
             # Kept as written, with its offset (not in UTC): the policy digest covers it, and a
             # decision recorded under these files must replay byte for byte (docs/language.md).
-            ok = isinstance(parsed, datetime) and parsed.utcoffset() is not None
+            # So the offset is in whole minutes, as RFC 3339 text (a decision's JSON) writes it.
+            offset = parsed.utcoffset() if isinstance(parsed, datetime) else None
+            ok = offset is not None and not (offset.seconds % 60 or offset.microseconds)
             return ok, parsed
         # scalar: a custom attribute, any JSON scalar
         if isinstance(value, str):
@@ -782,8 +777,8 @@ class _Validator:
             help_text = _money_limit(fact_type, raw)
         elif fact_type.kind == "datetime":
             help_text = (
-                "expected a date and time with a UTC offset, such as `2026-11-23T10:00:00Z`, and at most "
-                "6 decimal places of a second"
+                "expected a date and time with a UTC offset in whole minutes, such as "
+                "`2026-11-23T10:00:00Z`, and at most 6 decimal places of a second"
             )
         elif fact_type.kind in ("scalar", "number") and number and not _safe_number(raw):
             help_text = (

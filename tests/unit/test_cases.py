@@ -61,6 +61,18 @@ def test_an_expected_error_that_does_not_happen_fails(tmp_path: Path) -> None:
     assert [m.field for m in result.mismatches] == ["error"]
 
 
+def test_a_case_ticket_datetime_in_a_yaml_1_1_form_is_refused_as_json_would_be(tmp_path: Path) -> None:
+    """Unquoted, `2026-1-5 1:00:00 +5` was a datetime to YAML and the case passed, while the same
+    ticket as JSON is refused: a case's values are read as the text JSON would hold."""
+    (tmp_path / "a.cases.yaml").write_text(
+        "cases:\n  - name: lax\n    ticket: {id: T, opened_at: 2026-1-5 1:00:00 +5, customer: {id: C},"
+        " agent: {id: A, role: front_line}}\n    expect: {error: {code: invalid-datetime, path: /opened_at}}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_cases(load_cases([tmp_path]))
+    assert result.mismatches == ()
+
+
 @pytest.mark.parametrize(
     ("text", "line"),
     [("cases: []\n", 1), ("cases:\n  - name: x\n    expect: {}\n", 2), ("rules: []\n", 1)],

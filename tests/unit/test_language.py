@@ -388,12 +388,50 @@ def test_a_datetime_literal_outside_the_years_of_tickets_stays_as_written(tmp_pa
     assert (condition.expected, condition.passed) == ("9999-12-31T23:00:00-01:00", True)
 
 
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2026-1-5 1:00:00 +5",  # YAML 1.1's timestamp: loaded as 2026-01-05T01:00:00+05:00
+        "2026-11-23t10:00:00Z",
+        "2026-11-23T10:00:00.Z",  # loaded as 10:00:00Z
+        "2026-11-23T10:00:00 Z",
+        '"2026-11-23T10:00:00+05:30:15"',  # an offset RFC 3339 cannot write: every decision had it
+    ],
+)
+def test_a_datetime_literal_is_read_as_a_ticket_writes_it_quoted_or_not(tmp_path: Path, literal: str) -> None:
+    """Unquoted, these loaded (YAML 1.1 resolves them to timestamps), while the same text quoted,
+    in a ticket or in `--now` is refused."""
+    with pytest.raises(csrules.PolicyError) as info:
+        engine_for(tmp_path, one_rule(f"      - opened_at: {{lt: {literal}}}\n"))
+    assert f"`opened_at` lt: `opened_at` is datetime, got `{literal.strip(chr(34))}` (expected" in str(
+        info.value
+    )
+
+
+def test_yaml_1_1_timestamp_forms_are_text_where_text_is_wanted(tmp_path: Path) -> None:
+    path = write_policy(
+        tmp_path,
+        "rules:\n  - id: r\n    description: 2026-1-5 1:00:00 +5\n    rationale: 2026-11-23t10:00:00z\n"
+        "    then: {require_role: senior}\n",
+    )
+    (rule,) = csrules.load([path]).bundle.rules
+    assert (rule.description, rule.rationale) == ("2026-1-5 1:00:00 +5", "2026-11-23t10:00:00z")
+    explicit = write_policy(tmp_path, "rules: !!timestamp 2026-1-5\n")
+    with pytest.raises(csrules.PolicyError) as info:
+        csrules.load([explicit])
+    assert str(info.value) == (
+        f"{explicit}:1:8: `!!timestamp` needs a date (`2026-12-31`) or a date and time "
+        "(`2026-12-31T10:00:00Z`), got `2026-1-5`"
+    )
+
+
 def test_a_datetime_literal_of_another_form_says_what_is_expected(tmp_path: Path) -> None:
     with pytest.raises(csrules.PolicyError) as info:
         engine_for(tmp_path, one_rule("      - opened_at: {lt: 2026-11-23}\n"))
     assert str(info.value).endswith(
         ":6:25: `opened_at` lt: `opened_at` is datetime, got `2026-11-23` (expected a date and time with "
-        "a UTC offset, such as `2026-11-23T10:00:00Z`, and at most 6 decimal places of a second)"
+        "a UTC offset in whole minutes, such as `2026-11-23T10:00:00Z`, and at most 6 decimal places of a "
+        "second)"
     )
 
 

@@ -289,7 +289,11 @@ WHEN_COLUMN = 51  # where `when`'s value starts in RULE
 @pytest.mark.parametrize(
     ("when", "column", "message"),
     [
-        ("item.sku: !!timestamp foo", 61, "invalid value `foo` for `!!timestamp`"),
+        (
+            "item.sku: !!timestamp foo",
+            61,
+            "`!!timestamp` needs a date (`2026-12-31`) or a date and time (`2026-12-31T10:00:00Z`), got `foo`",
+        ),
         ("item.sku: !!map foo", 61, "`!!map` needs a mapping, got the scalar `foo`"),
         ("item.sku: !!seq foo", 61, "`!!seq` needs a sequence, got the scalar `foo`"),
         ("item.sku: !!bool yes", 61, "`!!bool` needs `true` or `false`, got `yes`"),
