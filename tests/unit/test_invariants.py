@@ -745,3 +745,18 @@ rules:
         ("agent.role", "senior"),
         ("item.on_sale", False),
     ]
+
+
+def test_the_named_sweep_adds_at_most_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle naming thousands of values (skus, attribute values) would add thousands of tickets
+    per value-less sweep ticket: at most NAMED_CAP are added, each value on fewer tickets."""
+    from csrules.testing import invariants  # noqa: PLC0415 - the cap is the module's
+
+    engine = csrules.load(ROOT / "policies")
+    never = [i for i in engine.bundle.invariants if i.kind == "never"]
+    full = [check_invariant(engine, i, examples=1, seed=0).examples for i in never]
+    assert full == [529, 205, 325, 525, 93, 573]  # 44 sweep tickets, the named ones, 1 random
+    monkeypatch.setattr(invariants, "NAMED_CAP", 4)
+    capped = [check_invariant(engine, i, examples=1, seed=0).examples for i in never]
+    assert capped == [48, 47, 47, 49, 49, 49]
+    assert all(44 + 1 < n <= 44 + 4 + 1 for n in capped)

@@ -85,6 +85,9 @@ _MONEY_FACTS = tuple(
 SWEEP_CAP = 4096
 """The most tickets a sweep's combinations may take; beyond it each fact is swept on its own."""
 
+NAMED_CAP = 1024
+"""The most tickets a `never` invariant's sweep adds with a value the bundle names (`_named_sweep`)."""
+
 
 def _sweep(engine: Engine, base: dict[str, Any], skip: str | None = None) -> list[dict[str, Any]]:
     """Copies of the minimal ticket `base` with each money fact the bundle compares with a limit
@@ -389,7 +392,11 @@ def _named_sweep(
 ) -> list[dict[str, Any]]:
     """The boundary sweep's tickets (pins set), then each of them with one value the bundle names
     set (`strategies.named_values`: `channel: in_store`), kept where `when` holds: a break that
-    needs the limits and one such value is found for certain, not left to the random tickets."""
+    needs the limits and one such value is found for certain, not left to the random tickets.
+
+    At most NAMED_CAP tickets are added: beyond, each value is set on fewer of the sweep's
+    tickets (spread over them, one at least), and at most NAMED_CAP values are taken, in the
+    bundle's order (a bundle naming thousands of skus would otherwise take minutes)."""
     params, currency = engine.bundle.params, engine.bundle.currency
     swept = []
     for minimal in _sweep(engine, _minimal(sections)):
@@ -397,9 +404,15 @@ def _named_sweep(
             minimal = _with(minimal, path, value)  # noqa: PLW2901 - the pins set one by one
         swept.append(minimal)
     out, seen = list(swept), {json.dumps(t, sort_keys=True) for t in swept}
-    for path, value in named_values(engine):
-        head = path.split(".")[0]
-        for ticket in swept:
+    named = named_values(engine)[:NAMED_CAP]
+    each = max(1, NAMED_CAP // max(1, len(named)))
+    step = max(1, len(swept) // each)
+    spread = swept[::step] + [t for i, t in enumerate(swept) if i % step]  # evenly spaced ones first
+    for path, value in named:
+        head, added = path.split(".")[0], 0
+        for ticket in spread:
+            if added == each:
+                break
             if head in _OPTIONAL_SECTIONS and head not in ticket:
                 continue
             varied = _with(ticket, path, value)
@@ -413,6 +426,7 @@ def _named_sweep(
                 continue
             if evaluate_condition(invariant.when, facts, params, None):
                 out.append(varied)
+                added += 1
     return out
 
 
