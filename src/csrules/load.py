@@ -310,7 +310,10 @@ def parse_value(text: str) -> Any:
     if not isinstance(node, ScalarNode):
         return text
     converter = _Converter("<param>", explicit)
-    value = converter.convert(node, ())
+    try:
+        value = converter.convert(node, ())
+    except _TooLarge:  # more text than a file may hold: the text as typed, which validation refuses
+        return text
     if converter.problems:
         if explicit and node.tag.startswith(_YAML_TAGS):  # `!!bool yes`: not silently its text
             raise ValueError(converter.problems[0].message)
@@ -598,7 +601,7 @@ def _a(noun: str) -> str:
     return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
-def _walk(directory: Path) -> Iterator[Path]:
+def _walk(directory: Path, *, strict: bool = True) -> Iterator[Path]:
     """Everything under `directory` but directories: regular files, and also FIFOs, sockets,
     devices and symbolic links to missing files, which reading then refuses (`no-such-file`)
     instead of their being left out: a policy file that is silently not read is a rule that
@@ -610,14 +613,16 @@ def _walk(directory: Path) -> Iterator[Path]:
 
     Raises:
         OSError: a directory below `directory` (or itself) cannot be listed (`os.walk` would skip
-            it, and its files with it).
+            it, and its files with it); with `strict=False` (looking for case files in a project,
+            where an unrelated directory, a database's volume, may be unreadable) it is skipped.
     """
     seen: set[str] = set()
     queue = [directory]
     while queue:
         links: list[Path] = []
         for top in queue:
-            for root, dirs, files in os.walk(top, onerror=_unlistable):  # links to directories: not entered
+            listing = os.walk(top, onerror=_unlistable if strict else None)
+            for root, dirs, files in listing:  # links to directories: listed, not entered
                 if os.path.realpath(root) in seen:
                     dirs[:] = []
                     continue
@@ -789,10 +794,7 @@ def find_case_files(paths: PolicyPaths) -> list[Path]:
     for entry in policy_paths(paths):
         path = Path(entry)
         if path.is_dir():
-            try:
-                found.extend(sorted(p for p in _walk(path) if _is_case_file(p)))
-            except OSError as exc:
-                raise _listing_error(exc, SourceSpan(str(path), 1, 1)) from None
+            found.extend(sorted(p for p in _walk(path, strict=False) if _is_case_file(p)))
         elif path.is_file():
             found.append(path)
         else:  # as `load` says it of a policy path

@@ -471,24 +471,28 @@ JsonValue = Annotated[
 
 
 MAX_COMBINING_RUN = 30
-"""The most combining marks (characters of a nonzero canonical combining class) text may hold in a
-row, as Unicode's stream-safe text format has it (UAX #15): no language needs more. Putting a
-longer run in NFC takes time quadratic in its length when its marks' classes alternate (CPython
-sorts them by insertion): 10,000 characters took 0.1 s, 200,000 characters 80 s."""
+"""The most combining marks (characters of a nonzero canonical combining class, counted as they
+decompose) text given not in NFC may hold in a row, as Unicode's stream-safe text format has it
+(UAX #15): no language needs more. Composing a longer run takes time quadratic in its length when
+its marks' classes alternate (CPython sorts them by insertion): 10,000 characters took 0.1 s,
+200,000 characters 80 s. Text already in NFC is kept as it is: nothing is composed."""
+
+_MARKS_IN = {"\u0344": 2, "\u0f73": 2, "\u0f75": 2, "\u0f81": 2}
+"""Characters that decompose to several combining marks (U+0F73 has class 0 itself): Unicode 14's,
+checked against the running Python's by tests/unit/test_ticket.py."""
 
 
 def composed(text: str) -> str | None:
-    """`text` in NFC, the form tickets' and policies' strings are kept in; None when it holds more
-    than MAX_COMBINING_RUN combining marks in a row. ASCII and text already in NFC (checked in
-    linear time) come back as they are."""
+    """`text` in NFC, the form tickets' and policies' strings are kept in; None when it is not in
+    NFC and holds more than MAX_COMBINING_RUN combining marks in a row. ASCII and text already in
+    NFC (both checked in linear time, in C) come back as they are."""
     if text.isascii() or unicodedata.is_normalized("NFC", text):
         return text
-    run = 0
+    run, marks_in, combining = 0, _MARKS_IN, unicodedata.combining
     for character in text:
-        if unicodedata.combining(character):
-            run += 1
-            if run > MAX_COMBINING_RUN:
-                return None
-        else:
+        marks = marks_in.get(character) or (1 if combining(character) else 0)
+        if not marks:
             run = 0
+        elif (run := run + marks) > MAX_COMBINING_RUN:
+            return None
     return unicodedata.normalize("NFC", text)

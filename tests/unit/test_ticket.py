@@ -794,3 +794,31 @@ def test_text_with_more_than_30_combining_marks_in_a_row_is_refused(
     )
     many = make_ticket(attributes={f"a{i}": "a" + _MARKS * 4_999 for i in range(64)})
     assert error_for(engine, many).path == "/attributes/a0"
+    # U+0F73 has class 0 but decomposes to two marks (classes 129, 130): 16 of them are 32.
+    assert engine.evaluate(with_text("a" + "\u0f73" * 15), now=NOW).outcome == "approve"
+    assert error_for(engine, with_text("a" + "\u0f73" * 16)).code == "invalid-text"
+
+
+def test_text_already_composed_is_kept_whatever_its_marks(engine: csrules.Engine) -> None:
+    """Nothing is composed, so nothing is slow: the limit is on text given decomposed."""
+    text = "\u05d0" + "\u05b8" * 200  # Hebrew alef with 200 qamats, in NFC as written
+    assert unicodedata.is_normalized("NFC", text)
+    decision = engine.evaluate(make_ticket(attributes={"note": text}), now=NOW)
+    assert decision.trace.facts.attributes == {"note": text}
+
+
+def test_the_characters_that_decompose_to_several_marks_are_this_pythons() -> None:
+    from csrules import values  # noqa: PLC0415 - the table is the module's
+
+    found = {}
+    for code in range(sys.maxunicode + 1):
+        character = chr(code)
+        decomposition = unicodedata.decomposition(character)
+        if not decomposition or decomposition.startswith("<"):
+            continue
+        parts = unicodedata.normalize("NFD", character)
+        if all(unicodedata.combining(p) for p in parts) and (
+            len(parts) > 1 or not unicodedata.combining(character)
+        ):
+            found[character] = len(parts)
+    assert found == values._MARKS_IN
