@@ -8,14 +8,13 @@ into an outcome: used by combine.py for the decision and by evaluate.py for rule
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Literal, cast
 
 from pydantic import Field
 
 from .ticket import ROLES, Role
 from .trace import Trace
-from .values import JsonValue, Record
+from .values import Instant, JsonValue, Record
 
 __all__ = ["Action", "Decision", "FollowUp", "Outcome", "Reasons", "resolve_outcome", "role_rank"]
 
@@ -61,7 +60,7 @@ class FollowUp(Record):
     """A follow-up due at `due` (UTC); `rule` is the rule that produced it."""
 
     kind: str
-    due: datetime
+    due: Instant
     rule: str
 
 

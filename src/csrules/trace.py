@@ -8,13 +8,12 @@ ticket's actual value, so a reader sees why a rule fired or which comparison sto
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from .ticket import Ticket
-from .values import JsonValue, Record
+from .values import Instant, JsonValue, Record
 
 __all__ = [
     "ConditionResult",
@@ -168,7 +167,7 @@ class Trace(Record):
 
     policy_digest: str
     engine_version: str
-    evaluated_at: datetime
+    evaluated_at: Instant
     facts: Ticket
     params: dict[str, JsonValue]
     derived: dict[str, JsonValue]

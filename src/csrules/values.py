@@ -19,7 +19,7 @@ from types import NotImplementedType
 from typing import Annotated, Any, Literal
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from .source import exact_float
@@ -206,6 +206,23 @@ def datetime_text(text: str) -> datetime | None:
     if offset is not None and (offset.seconds % 60 or offset.microseconds):
         return None
     return moment
+
+
+def _instant(value: object) -> datetime:
+    """A decision's date and time read back (`due`, `evaluated_at`): an aware datetime, or text as
+    a ticket writes one (`datetime_text`: not `2026-11-24t15:00:00z`, an offset in seconds, or a
+    Unix time, which pydantic's own reading took), so a doctored decision is `invalid-decision`
+    with its pointer, not a decision that merely differs."""
+    moment = datetime_text(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        raise PydanticCustomError("invalid-datetime", "an ISO 8601 date and time with a UTC offset")
+    if moment.utcoffset() is None:
+        raise PydanticCustomError("naive-datetime", "a date and time with a UTC offset (aware)")
+    return moment
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+"""A date and time a decision records: aware, read back only as `to_json` could have written it."""
 
 
 _CENT = Decimal("0.01")

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 import csrules
@@ -422,3 +424,38 @@ def test_an_integer_rewritten_as_minus_zero_does_not_replay_identically(engine: 
     assert [str(d) for d in result.differences] == ["/trace/facts/attributes/n: -0 -> 0"]
     assert '"recorded": -0,' in result.to_json()
     assert engine.verify(text).status == "identical"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("/trace/evaluated_at", "2026-11-23T15:00:00", "a date and time with a UTC offset (aware)"),
+        ("/trace/evaluated_at", "2026-11-23t15:00:00z", "an ISO 8601 date and time with a UTC offset"),
+        ("/trace/evaluated_at", 1795446000, "an ISO 8601 date and time with a UTC offset"),
+        ("/follow_ups/0/due", "2026-11-26 15:00", "a date and time with a UTC offset (aware)"),
+        ("/follow_ups/0/due", "2026-11-26T15:00:00+05:30:15", "an ISO 8601 date and time with a UTC offset"),
+    ],
+)
+def test_a_recorded_instant_to_json_never_writes_is_not_a_decision(
+    engine: csrules.Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: tuple[str, object, str]
+) -> None:
+    """They were read as decisions (a naive `evaluated_at` then blamed on "the recorded facts", an
+    integer read as a Unix time) and reported `different`, exit 1."""
+    pointer, value, message = case
+    recorded = json.loads(engine.evaluate(refund("10.00"), now=NOW).to_json())
+    assert recorded["follow_ups"], "the satisfaction check"
+    *parents, last = pointer.strip("/").split("/")
+    target = recorded
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = value
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(recorded), encoding="utf-8")
+    assert main(["verify", str(path)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"csrules: error: {path}: not a decision: {pointer}: {message} [invalid-decision]\n"
+    )
+    naive = {**recorded, "trace": {**recorded["trace"], "evaluated_at": datetime(2026, 11, 23, 15)}}
+    with pytest.raises(pydantic.ValidationError, match="a date and time with a UTC offset"):
+        csrules.Decision.model_validate(naive)
