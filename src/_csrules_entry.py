@@ -17,6 +17,12 @@ __all__ = ["main"]
 def main() -> None:
     """Run the `csrules` command; a Ctrl-C while it is still being imported ends it quietly."""
     try:
+        # pydantic's compiled core imports `datetime` through Python's C API when it loads: an
+        # interrupt landing in that import makes it panic (`PanicException`, exit 1, a Rust
+        # message). Imported here first, where an interrupt is a plain KeyboardInterrupt.
+        import datetime  # noqa: F401, PLC0415
+        import decimal  # noqa: F401, PLC0415
+
         from csrules.cli.main import entry  # noqa: PLC0415 (the point: imported inside the try)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -13,6 +13,7 @@ only decides tickets (docs/performance.md). `load` is shadow.load (engine.load p
 bound here at import and kept when the first load imports the submodule load.py (`_Package`).
 """
 
+import datetime  # noqa: F401 - before pydantic, whose compiled core panics on an interrupt in this import
 import importlib
 import sys
 import types
