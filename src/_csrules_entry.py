@@ -19,9 +19,9 @@ def main() -> None:
     try:
         # pydantic's compiled core imports `datetime` through Python's C API when it loads: an
         # interrupt landing in that import makes it panic (`PanicException`, exit 1, a Rust
-        # message). Imported here first, where an interrupt is a plain KeyboardInterrupt.
+        # message). Imported here first, where an interrupt is a plain KeyboardInterrupt. (Its
+        # other imports, `decimal` among them, are Python's own: interrupted, they raise it.)
         import datetime  # noqa: F401, PLC0415
-        import decimal  # noqa: F401, PLC0415
 
         from csrules.cli.main import entry  # noqa: PLC0415 (the point: imported inside the try)
     except KeyboardInterrupt:
